@@ -1,0 +1,76 @@
+// The Store contract: a flat key → bytes namespace under a root (bucket + prefix, a directory, a URL).
+// Backends move bytes and know nothing of assets; keys are '/'-separated, relative to the store root,
+// and already validated by the caller (no empty, '.' or '..' segment, no leading '/').
+import type { Readable } from "node:stream";
+
+export interface StoredObject {
+  /** Key relative to the store root. */
+  key: string;
+  size: number;
+  /** Opaque version token of the object's current content, usable with `{ ifMatch }`. */
+  etag: string;
+}
+
+/** What to write: bytes in memory (small JSON documents) or a local file streamed from disk. */
+export type Body = Buffer | { file: string; size: number };
+
+/**
+ * A write's precondition. `ifAbsent`: create only if no object has the key (S3 If-None-Match: *, GCS
+ * ifGenerationMatch: 0, Azure ifNoneMatch: *, local link()). `ifMatch`: replace only if the current etag is
+ * this one (compare-and-swap). Without a condition the write replaces whatever is there.
+ */
+export type Condition = { ifAbsent: true } | { ifMatch: string };
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface Store {
+  /** The store's URI as the user wrote it, with any credentials removed: safe to print. */
+  readonly url: string;
+  /** False for read-only stores (HTTP): writes throw StoreError code "read-only". */
+  readonly writable: boolean;
+  /** False where keys cannot be enumerated (plain HTTP): list() throws StoreError code "unsupported". */
+  readonly listable: boolean;
+
+  /** Metadata of one object, or undefined when absent. */
+  head(key: string): Promise<StoredObject | undefined>;
+  /** A small object's whole content with its etag, or undefined when absent. */
+  read(key: string): Promise<{ data: Buffer; etag: string } | undefined>;
+  /** A stream of an object's bytes (or of a range of them); rejects with code "not-found" when absent. */
+  openRead(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Every object whose key starts with `prefix` (a plain string prefix, not only a folder), at any depth,
+   * across all pages. Order is unspecified.
+   */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
+  write(key: string, body: Body, condition?: Condition): Promise<boolean>;
+  /** Removes an object; absent is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+export type StoreErrorCode =
+  | "not-found"
+  | "read-only"
+  | "unsupported" // the server cannot do what was asked (e.g. conditional writes)
+  | "auth" // credentials missing, wrong or without permission
+  | "unavailable" // connection refused, DNS, timeouts, throttling after retries
+  | "failed";
+
+/** Every backend failure, with a message that names the store and what to do, never a credential. */
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreError";
+    this.code = code;
+  }
+}
+
+export function notFound(url: string, key: string): StoreError {
+  return new StoreError("not-found", `${url}: no object at ${key}`);
+}

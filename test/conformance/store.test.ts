@@ -1,0 +1,159 @@
+// Store conformance: the byte-level contract every backend must keep (after rclone's fstests and OpenDAL's
+// behaviour tests). Read-only stores run the read half against objects written through `seed`.
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { text } from "node:stream/consumers";
+import { describe, it } from "node:test";
+import { StoreError } from "../../src/store/store.ts";
+import { factories, skipReason } from "./stores.ts";
+
+for (const factory of factories) {
+  describe(`store conformance: ${factory.name}`, { skip: skipReason(factory) }, () => {
+    it("reads back what was written, with size and etag; absent keys read as undefined", async () => {
+      const { store, seed } = await factory.create();
+      assert.equal(await seed.write("a/b.json", Buffer.from('{"x":1}')), true);
+      const got = await store.read("a/b.json");
+      assert.equal(got?.data.toString(), '{"x":1}');
+      assert.ok(got?.etag);
+      const head = await store.head("a/b.json");
+      assert.equal(head?.size, 7);
+      assert.equal(head?.key, "a/b.json");
+      assert.equal(await store.read("a/missing"), undefined);
+      assert.equal(await store.head("a/missing"), undefined);
+      assert.equal(await store.head("a"), undefined, "a folder is not an object");
+    });
+
+    it("streams a file body, whole and by byte range; a missing key rejects with not-found", async () => {
+      const { store, seed } = await factory.create();
+      const dir = await mkdtemp(path.join(tmpdir(), "assetkit-body-"));
+      const file = path.join(dir, "body");
+      await writeFile(file, "0123456789");
+      await seed.write("blob", { file, size: 10 });
+      assert.equal(await text(await store.openRead("blob")), "0123456789");
+      assert.equal(await text(await store.openRead("blob", { start: 3, end: 6 })), "3456");
+      await assert.rejects(store.openRead("nope"), (err: unknown) => err instanceof StoreError && err.code === "not-found");
+    });
+
+    it("keeps zero-byte objects and keys with spaces, unicode and URL-special characters", async () => {
+      const { store, seed } = await factory.create();
+      const keys = ["empty", "dir/with space/ünïcødé + 100%.txt", "dir/q?x=1#frag&y"];
+      for (const key of keys) await seed.write(key, Buffer.from(key === "empty" ? "" : key));
+      assert.equal((await store.head("empty"))?.size, 0);
+      assert.equal((await store.read("empty"))?.data.length, 0);
+      for (const key of keys.slice(1)) assert.equal((await store.read(key))?.data.toString(), key);
+      if (!store.listable) return;
+      const listed = await collect(store.list("dir/"));
+      assert.deepEqual(listed.map((o) => o.key).sort(), keys.slice(1).sort());
+    });
+
+    it("lists by plain string prefix, at any depth, across pages (> 1,000 objects)", async (t) => {
+      const { store, seed } = await factory.create();
+      if (!store.listable) {
+        await assert.rejects(collect(store.list("")), (err: unknown) => err instanceof StoreError && err.code === "unsupported");
+        return t.skip("store cannot list");
+      }
+      const keys = Array.from({ length: 1100 }, (_, i) => `many/v${String(i).padStart(4, "0")}.meta`);
+      await inBatches(keys, 64, (key) => seed.write(key, Buffer.from("m")));
+      await seed.write("many.versions", Buffer.from("{}"));
+      await seed.write("manyother/x", Buffer.from("x"));
+      await seed.write("deep/a/b/c/d", Buffer.from("d"));
+      const listed = (await collect(store.list("many/"))).map((o) => o.key);
+      assert.equal(listed.length, 1100);
+      assert.deepEqual(listed.sort(), keys);
+      assert.deepEqual((await collect(store.list("many"))).length, 1102, "a prefix is not only a folder");
+      assert.deepEqual((await collect(store.list("deep/"))).map((o) => [o.key, o.size]), [["deep/a/b/c/d", 1]]);
+      assert.deepEqual(await collect(store.list("absent/")), []);
+    });
+
+    it("deletes objects; deleting an absent key is not an error", async () => {
+      const { store, seed } = await factory.create();
+      if (!store.writable) return;
+      await store.write("gone/x", Buffer.from("x"));
+      await store.delete("gone/x");
+      assert.equal(await store.head("gone/x"), undefined);
+      await store.delete("gone/x");
+    });
+
+    it("refuses writes on a read-only store with code read-only", async (t) => {
+      const { store } = await factory.create();
+      if (store.writable) return t.skip("writable store");
+      await assert.rejects(store.write("x", Buffer.from("x")), (err: unknown) => err instanceof StoreError && err.code === "read-only");
+    });
+
+    describe("conditional writes", { skip: false }, () => {
+      it("ifAbsent creates once and never replaces", async (t) => {
+        const { store } = await factory.create();
+        if (!store.writable) return t.skip("read-only store");
+        assert.equal(await store.write("c/claim", Buffer.from("first"), { ifAbsent: true }), true);
+        assert.equal(await store.write("c/claim", Buffer.from("second"), { ifAbsent: true }), false);
+        assert.equal((await store.read("c/claim"))?.data.toString(), "first");
+      });
+
+      it("ifAbsent from a streamed file body refuses an existing key too", async (t) => {
+        const { store } = await factory.create();
+        if (!store.writable) return t.skip("read-only store");
+        const dir = await mkdtemp(path.join(tmpdir(), "assetkit-body-"));
+        await writeFile(path.join(dir, "f"), "file body");
+        assert.equal(await store.write("c/f", { file: path.join(dir, "f"), size: 9 }, { ifAbsent: true }), true);
+        assert.equal(await store.write("c/f", { file: path.join(dir, "f"), size: 9 }, { ifAbsent: true }), false);
+      });
+
+      it("ifMatch swaps only from the etag it was given", async (t) => {
+        const { store } = await factory.create();
+        if (!store.writable) return t.skip("read-only store");
+        await store.write("c/index", Buffer.from("v1"));
+        const v1 = await store.read("c/index");
+        assert.ok(v1);
+        assert.equal(await store.write("c/index", Buffer.from("v2"), { ifMatch: v1.etag }), true);
+        assert.equal(await store.write("c/index", Buffer.from("v3"), { ifMatch: v1.etag }), false, "stale etag");
+        assert.equal((await store.read("c/index"))?.data.toString(), "v2");
+        assert.equal(await store.write("c/none", Buffer.from("x"), { ifMatch: v1.etag }), false, "missing key");
+        assert.equal(await store.head("c/none"), undefined);
+        const head = await store.head("c/index");
+        assert.ok(head);
+        assert.equal(await store.write("c/index", Buffer.from("v4"), { ifMatch: head.etag }), true, "head etag works too");
+      });
+
+      it("eight racing ifAbsent writers: exactly one wins", async (t) => {
+        const { store } = await factory.create();
+        if (!store.writable) return t.skip("read-only store");
+        const wins = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.write("race/claim", Buffer.from(`w${i}`), { ifAbsent: true })),
+        );
+        assert.equal(wins.filter(Boolean).length, 1);
+        const winner = wins.indexOf(true);
+        assert.equal((await store.read("race/claim"))?.data.toString(), `w${winner}`);
+      });
+
+      it("eight racing compare-and-swap loops lose no update", async (t) => {
+        const { store } = await factory.create();
+        if (!store.writable) return t.skip("read-only store");
+        await store.write("race/list", Buffer.from("[]"));
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, i) => {
+            for (;;) {
+              const cur = await store.read("race/list");
+              assert.ok(cur);
+              const next = [...(JSON.parse(cur.data.toString()) as number[]), i];
+              if (await store.write("race/list", Buffer.from(JSON.stringify(next)), { ifMatch: cur.etag })) return;
+            }
+          }),
+        );
+        const final = JSON.parse((await store.read("race/list"))!.data.toString()) as number[];
+        assert.deepEqual(final.sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+      });
+    });
+  });
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
