@@ -68,9 +68,7 @@ export class FsStore implements Store {
     const dest = this.pathOf(key);
     const temp = path.join(path.dirname(dest), `.${path.basename(dest)}${TEMP_MARK}${randomBytes(6).toString("hex")}`);
     try {
-      await fs.mkdir(path.dirname(dest), { recursive: true });
-      if (Buffer.isBuffer(body)) await fs.writeFile(temp, body);
-      else await fs.copyFile(body.file, temp);
+      await writeTemp(temp, body);
       if (!condition) {
         await fs.rename(temp, dest);
         return true;
@@ -118,6 +116,23 @@ export class FsStore implements Store {
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
     return new StoreError(kind, `${this.url}: ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Writes the body to a temporary file in the destination's folder. Another process's delete() may remove that
+ * folder between our mkdir and our write (it tidies empty folders); once the temp file is in, it cannot.
+ */
+async function writeTemp(temp: string, body: Body): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fs.mkdir(path.dirname(temp), { recursive: true });
+      if (Buffer.isBuffer(body)) await fs.writeFile(temp, body, { flag: "wx" });
+      else await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw err;
+    }
   }
 }
 

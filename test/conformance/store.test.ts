@@ -68,7 +68,7 @@ for (const factory of factories) {
     });
 
     it("deletes objects; deleting an absent key is not an error", async () => {
-      const { store, seed } = await factory.create();
+      const { store } = await factory.create();
       if (!store.writable) return;
       await store.write("gone/x", Buffer.from("x"));
       await store.delete("gone/x");

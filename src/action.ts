@@ -1,0 +1,127 @@
+// The Action face: INPUT_* → command → GITHUB_OUTPUT and a job summary. Translates only.
+import * as core from "@actions/core";
+import { fetchCommand } from "./commands/fetch.ts";
+import { lockCommand } from "./commands/lock.ts";
+import { publishCommand } from "./commands/publish.ts";
+import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
+import { createContext, type Context } from "./context.ts";
+import { UsageError } from "./errors.ts";
+import { createProgress, formatBytes } from "./progress.ts";
+
+const COMMANDS = ["publish", "fetch", "resolve", "lock"] as const;
+
+function input(name: string): string | undefined {
+  return core.getInput(name) || undefined;
+}
+
+function booleanInput(name: string, fallback: boolean): boolean {
+  const value = core.getInput(name).trim().toLowerCase();
+  if (value === "") return fallback;
+  if (["true", "yes", "1"].includes(value)) return true;
+  if (["false", "no", "0"].includes(value)) return false;
+  throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+function lines(name: string): string[] {
+  return core
+    .getMultilineInput(name)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+type Row = Partial<ResolvedAsset> & { spec: string; path?: string; note?: string };
+
+export async function runAction(): Promise<void> {
+  try {
+    const command = core.getInput("command", { required: true }).trim();
+    if (!(COMMANDS as readonly string[]).includes(command)) {
+      throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
+    }
+    const progress = createProgress(process.stdout, { live: false });
+    const ctx = await createContext(
+      {
+        store: input("store"),
+        config: input("config"),
+        lockfile: input("lockfile"),
+        assetsDir: input("assets-dir"),
+        versioning: input("versioning"),
+      },
+      { info: (m) => core.info(m), warn: (m) => core.warning(m), progress: (done, total, label) => progress.update(done, total, label) },
+    );
+    const rows = await run(command as (typeof COMMANDS)[number], ctx);
+    await writeSummary(command, ctx, rows);
+  } catch (err) {
+    core.setFailed((err as Error).message);
+  }
+}
+
+async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[]> {
+  switch (command) {
+    case "publish": {
+      const name = input("name");
+      const path = input("path");
+      if (!name || !path) throw new UsageError("command publish needs the inputs name and path");
+      const r = await publishCommand(ctx, {
+        path,
+        target: name,
+        bump: input("bump"),
+        version: input("version"),
+        ifChanged: booleanInput("if-changed", false),
+        metadata: lines("metadata"),
+      });
+      core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
+      core.setOutput("version", r.version);
+      core.setOutput("spec", r.spec);
+      core.setOutput("digest", r.digest);
+      core.setOutput("published", String(r.published));
+      return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
+    }
+    case "fetch": {
+      const r = await fetchCommand(ctx, lines("specs"), { frozen: booleanInput("frozen", false) });
+      setResolvedOutputs(r.resolved);
+      core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
+      core.setOutput("path", r.resolved[0]?.path ?? "");
+      core.setOutput("cache-hit", String(r.resolved.every((a) => a.local)));
+      return r.resolved.map((a) => ({ ...a, note: a.local ? "local copy" : a.verified ? "downloaded" : "downloaded (unverified)" }));
+    }
+    case "resolve": {
+      const r = await resolveCommand(ctx, lines("specs"), { frozen: booleanInput("frozen", false) });
+      setResolvedOutputs(r.resolved);
+      return r.resolved;
+    }
+    case "lock": {
+      const r = await lockCommand(ctx, lines("specs"), { update: booleanInput("update", false) });
+      setResolvedOutputs(r.resolved);
+      core.setOutput("lockfile", r.lockfile);
+      return r.resolved;
+    }
+  }
+}
+
+function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): void {
+  const map: Record<string, { name: string; version: string; digest: string | null; path?: string }> = {};
+  for (const a of resolved) map[a.spec] = { name: a.name, version: a.version, digest: a.digest, ...(a.path ? { path: a.path } : {}) };
+  core.setOutput("resolved", JSON.stringify(map));
+}
+
+/** Markdown table: spec, version, digest, size, path. Everything from users is escaped (entities, not code spans, so pipes stay inside their cell). */
+export function summaryMarkdown(command: string, store: string, rows: Row[]): string {
+  const head = `### assetkit ${escapeMarkdown(command)}\n\nStore: ${escapeMarkdown(store)}\n\n`;
+  const table = ["| spec | version | digest | size | path |", "| --- | --- | --- | --- | --- |"];
+  for (const r of rows) {
+    const digest = r.digest ? `\`${escapeMarkdown(r.digest.slice(0, 19))}…\`` : "—";
+    const size = r.size !== undefined ? formatBytes(r.size) : "—";
+    const path = r.path ?? r.note;
+    table.push(`| ${escapeMarkdown(r.spec)} | ${escapeMarkdown(r.version ?? "—")} | ${digest} | ${size} | ${path ? escapeMarkdown(path) : "—"} |`);
+  }
+  return head + table.join("\n") + "\n";
+}
+
+async function writeSummary(command: string, ctx: Context, rows: Row[]): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  await core.summary.addRaw(summaryMarkdown(command, ctx.store.url, rows)).write();
+}
+
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+!|<>&~]/g, (c) => `&#${c.charCodeAt(0)};`);
+}

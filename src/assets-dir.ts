@@ -1,0 +1,194 @@
+// The local assets directory (contract, modelkit's layout): a file asset at <dir>/<name>/<version>, a folder
+// asset under <dir>/<name>/<version>/. A version appears there only complete and verified: it is assembled in a
+// temporary sibling and renamed into place, and a marker (modelkit's .SUCCESS files) records its digest.
+import { createHash, randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import pMap from "p-map";
+import lockfile from "proper-lockfile";
+import { AssetError } from "./errors.ts";
+import type { VersionMeta } from "./manifest.ts";
+import { assetNameProblem, relativePathProblem } from "./paths.ts";
+import { downloadVerified } from "./transfer.ts";
+
+const DOWNLOAD_CONCURRENCY = 8;
+const TEMP_MARK = ".assetkit-tmp-";
+
+export interface LocalCopy {
+  /** The asset digest recorded when the copy was verified; undefined for copies written by modelkit. */
+  digest?: string;
+  verified: boolean;
+}
+
+export interface Materialised extends LocalCopy {
+  path: string;
+  /** False when a complete local copy was already there. */
+  downloaded: boolean;
+}
+
+export type OpenFile = (relPath: string) => Promise<Readable>;
+
+export class AssetsDir {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  /** Where a version (or one part of it) lives locally; refuses anything that would land outside the dir. */
+  pathOf(name: string, version: string, subPath?: string): string {
+    const parts = [name, version, ...(subPath ? [subPath] : [])];
+    const problem = assetNameProblem(name) ?? relativePathProblem(version) ?? (version.includes("/") ? "a version has no '/'" : undefined) ?? (subPath ? relativePathProblem(subPath) : undefined);
+    const full = path.join(this.root, ...parts.flatMap((p) => p.split("/")));
+    if (problem || !full.startsWith(this.root + path.sep)) {
+      throw new AssetError(`refusing to write ${JSON.stringify(parts.join("/"))} outside the assets dir ${this.root}${problem ? `: ${problem}` : ""}`);
+    }
+    return full;
+  }
+
+  private markerOf(name: string, version: string, isDirectory: boolean, subPath?: string): string {
+    const versionPath = this.pathOf(name, version);
+    if (subPath) {
+      const id = createHash("sha256").update(subPath).digest("hex").slice(0, 16);
+      return path.join(path.dirname(versionPath), `.${version}.parts`, `${id}.SUCCESS`);
+    }
+    return isDirectory ? path.join(versionPath, ".SUCCESS") : path.join(path.dirname(versionPath), `.${version}.SUCCESS`);
+  }
+
+  /** The complete local copy of a version, or of the part `subPath` of it, if there is one. Reads no store. */
+  async localCopy(name: string, version: string, subPath?: string): Promise<LocalCopy | undefined> {
+    const stat = await fs.stat(this.pathOf(name, version)).catch(() => undefined);
+    if (!stat) return undefined;
+    const whole = await readMarker(this.markerOf(name, version, stat.isDirectory()));
+    if (whole || !subPath || !stat.isDirectory()) return whole;
+    return readMarker(this.markerOf(name, version, true, subPath));
+  }
+
+  /**
+   * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
+   * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
+   */
+  async materialise(name: string, version: string, meta: VersionMeta, open: OpenFile, subPath?: string, onBytes?: (n: number) => void): Promise<Materialised> {
+    const target = this.pathOf(name, version, subPath);
+    const fresh = (copy: LocalCopy | undefined): copy is LocalCopy => copy !== undefined && (copy.digest === meta.digest || copy.digest === undefined);
+    const ready = await this.localCopy(name, version, subPath);
+    if (fresh(ready)) return { ...ready, path: target, downloaded: false };
+
+    const release = await this.lock(name, version);
+    try {
+      const again = await this.localCopy(name, version, subPath);
+      if (fresh(again)) return { ...again, path: target, downloaded: false };
+      const files = filesUnder(meta, subPath, `${name}:${version}`);
+      const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined) };
+      const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
+      const fetchTo = async (file: VersionMeta["files"][number], dest: string): Promise<void> => {
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        await downloadVerified(await open(file.path), dest, file, label(file.path), onBytes);
+      };
+      if (subPath) await this.materialiseParts(name, version, files, fetchTo, copy, subPath);
+      else await this.materialiseWhole(name, version, meta.isDirectory, files, fetchTo, copy);
+      return { ...copy, path: target, downloaded: true };
+    } finally {
+      await release();
+    }
+  }
+
+  private async materialiseWhole(
+    name: string,
+    version: string,
+    isDirectory: boolean,
+    files: VersionMeta["files"],
+    fetchTo: (file: VersionMeta["files"][number], dest: string) => Promise<void>,
+    copy: LocalCopy,
+  ): Promise<void> {
+    const target = this.pathOf(name, version);
+    const temp = tempSibling(target);
+    try {
+      if (isDirectory) {
+        await pMap(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), { concurrency: DOWNLOAD_CONCURRENCY });
+        await writeMarker(path.join(temp, ".SUCCESS"), copy);
+        await replace(target, temp);
+      } else {
+        await fetchTo(files[0]!, temp);
+        const marker = this.markerOf(name, version, false);
+        await fs.rm(marker, { force: true });
+        await replace(target, temp);
+        await writeMarker(marker, copy);
+      }
+    } finally {
+      await fs.rm(temp, { recursive: true, force: true });
+    }
+  }
+
+  private async materialiseParts(
+    name: string,
+    version: string,
+    files: VersionMeta["files"],
+    fetchTo: (file: VersionMeta["files"][number], dest: string) => Promise<void>,
+    copy: LocalCopy,
+    subPath: string,
+  ): Promise<void> {
+    const versionPath = this.pathOf(name, version);
+    await pMap(
+      files,
+      async (f) => {
+        const dest = path.join(versionPath, ...f.path.split("/"));
+        const temp = tempSibling(dest);
+        try {
+          await fetchTo(f, temp);
+          await fs.rename(temp, dest);
+        } finally {
+          await fs.rm(temp, { force: true });
+        }
+      },
+      { concurrency: DOWNLOAD_CONCURRENCY },
+    );
+    await writeMarker(this.markerOf(name, version, true, subPath), copy);
+  }
+
+  private async lock(name: string, version: string): Promise<() => Promise<void>> {
+    const lockPath = path.join(this.root, ".assetkit", "locks", ...name.split("/"), version);
+    await fs.mkdir(path.dirname(lockPath), { recursive: true });
+    // Waits as long as a large download may take; a lock whose holder died goes stale after 30 s.
+    return lockfile.lock(lockPath, { realpath: false, stale: 30_000, retries: { retries: 7200, factor: 1, minTimeout: 250, maxTimeout: 500 } });
+  }
+}
+
+function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string): VersionMeta["files"] {
+  if (!subPath) return meta.files;
+  if (!meta.isDirectory) throw new AssetError(`${what} is a single file: it has no part [${subPath}]`);
+  const files = meta.files.filter((f) => f.path === subPath || f.path.startsWith(`${subPath}/`));
+  if (files.length === 0) throw new AssetError(`${what} has no file or folder ${subPath}`);
+  return files;
+}
+
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARK}${randomBytes(6).toString("hex")}`);
+}
+
+/** Renames `temp` onto `target`, moving aside whatever was there (a partial copy) and removing it after. */
+async function replace(target: string, temp: string): Promise<void> {
+  const old = `${tempSibling(target)}-old`;
+  const moved = await fs.rename(target, old).then(() => true, () => false);
+  await fs.rename(temp, target);
+  if (moved) await fs.rm(old, { recursive: true, force: true });
+}
+
+async function readMarker(marker: string): Promise<LocalCopy | undefined> {
+  const text = await fs.readFile(marker, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as { digest?: unknown; verified?: unknown };
+    return { ...(typeof parsed.digest === "string" ? { digest: parsed.digest } : {}), verified: parsed.verified === true };
+  } catch {
+    return { verified: false }; // modelkit's empty marker: complete, but not checked by us
+  }
+}
+
+async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
+  await fs.mkdir(path.dirname(marker), { recursive: true });
+  const temp = tempSibling(marker);
+  await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified }) + "\n");
+  await fs.rename(temp, marker);
+}

@@ -1,0 +1,159 @@
+// The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
+import { Command, CommanderError, Option } from "commander";
+import { fetchCommand } from "./commands/fetch.ts";
+import { listCommand } from "./commands/list.ts";
+import { lockCommand } from "./commands/lock.ts";
+import { publishCommand } from "./commands/publish.ts";
+import { resolveCommand } from "./commands/resolve.ts";
+import { showCommand } from "./commands/show.ts";
+import { createContext, type Context, type GlobalOptions } from "./context.ts";
+import { exitCodeOf } from "./errors.ts";
+import { createProgress, formatBytes } from "./progress.ts";
+import { VERSION } from "./version.ts";
+
+interface CliOptions extends GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+type Action = (ctx: Context, opts: CliOptions, command: Command) => Promise<{ json: unknown; text: string[] }>;
+
+export async function runCli(argv: string[]): Promise<number> {
+  let debug = argv.includes("--debug");
+  const run = (action: Action) => async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const opts = command.optsWithGlobals<CliOptions>();
+    debug = opts.debug ?? false;
+    const progress = createProgress(process.stderr, { live: process.stderr.isTTY === true });
+    const ctx = await createContext(opts, {
+      info: (m) => {
+        if (opts.quiet) return;
+        progress.clear();
+        process.stderr.write(`${m}\n`);
+      },
+      warn: (m) => {
+        progress.clear();
+        process.stderr.write(`warning: ${m}\n`);
+      },
+      progress: opts.quiet ? undefined : (done, total, label) => progress.update(done, total, label),
+    });
+    const out = await action(ctx, opts, command);
+    progress.clear();
+    if (opts.json) process.stdout.write(JSON.stringify(out.json, null, 2) + "\n");
+    else if (out.text.length > 0) process.stdout.write(out.text.join("\n") + "\n");
+  };
+
+  // Global options are declared on every subcommand too (positional options), so that `publish --version V`
+  // is publish's own flag and not the program's --version, while `assetkit resolve x --json` still works.
+  const program = withGlobalOptions(new Command("assetkit"))
+    .description("Publish, pin, fetch and promote immutable, versioned ML assets in an object store.")
+    .version(VERSION, "-V, --version")
+    .enablePositionalOptions()
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    
+
+  program
+    .command("publish")
+    .description("publish a file or folder as the next version of an asset")
+    .argument("<path>", "the file or folder to publish")
+    .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)")
+    .addOption(new Option("--bump <level>", "which part to bump (default: minor; patch inside a name:1.2 series)").choices(["major", "minor", "patch"]))
+    .option("--version <version>", "publish exactly this version (refused if it exists)")
+    .option("--if-changed", "publish nothing when the latest version already holds the same content")
+    .option("--meta <key=value>", "metadata kept in the version's meta (repeatable)", (v: string, all: string[] = []) => [...all, v])
+    .addOption(new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor"]))
+    .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)")
+    .action(
+      run(async (ctx, opts, command) => {
+        const [path, target] = command.args as [string, string];
+        const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[] }>();
+        const r = await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] });
+        const text = [`${r.spec}\t${r.published ? "published" : "unchanged"}\t${r.digest}\t${r.files} file(s), ${formatBytes(r.size)}`];
+        const { size: _size, files: _files, ...json } = r;
+        return { json, text };
+      }),
+    );
+
+  program
+    .command("resolve")
+    .description("print the exact version each spec resolves to (no download)")
+    .argument("[specs...]", "specs like name, name:1, name:1.2.3, name:^1.2, name:production (default: assetkit.yml assets, or the lockfile's)")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await resolveCommand(ctx, command.args);
+        return { json: r, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.digest ?? "(no digest)"}`) };
+      }),
+    );
+
+  program
+    .command("fetch")
+    .description("download specs into the assets dir, verified (a warm, pinned asset costs no store request)")
+    .argument("[specs...]", "specs (default: assetkit.yml assets, or the lockfile's)")
+    .option("--assets-dir <dir>", "local assets dir (default: $ASSETKIT_ASSETS_DIR, $MODELKIT_ASSETS_DIR, assetkit.yml, .assetkit/assets)")
+    .option("--frozen", "fail unless every spec is in the lockfile with the digest the store has")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await fetchCommand(ctx, command.args, command.opts<{ frozen?: boolean }>());
+        const json = { resolved: r.resolved.map(({ spec, name, version, digest, path }) => ({ spec, name, version, digest, path })) };
+        return { json, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.path}`) };
+      }),
+    );
+
+  program
+    .command("list")
+    .description("list the assets of the store, or the versions of one (newest first)")
+    .argument("[name]", "asset name")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await listCommand(ctx, command.args[0]);
+        return { json: r, text: r.assets.map((a) => `${a.name}\t${a.versions.join(" ")}`) };
+      }),
+    );
+
+  program
+    .command("show")
+    .description("print the meta of the version a spec resolves to: files, digest, provenance")
+    .argument("<spec>", "spec")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await showCommand(ctx, command.args[0]!);
+        return { json: r.meta, text: [`${r.name}:${r.version}`, JSON.stringify(r.meta, null, 2)] };
+      }),
+    );
+
+  program
+    .command("lock")
+    .description("resolve specs into the lockfile (default: the assets of assetkit.yml)")
+    .argument("[specs...]", "specs to add to the lockfile")
+    .option("--update", "re-resolve specs that are already locked")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await lockCommand(ctx, command.args, command.opts<{ update?: boolean }>());
+        return { json: r, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.digest ?? "(no digest)"}`) };
+      }),
+    );
+
+  for (const sub of program.commands) withGlobalOptions(sub).exitOverride();
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the message
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`);
+    return exitCodeOf(err);
+  }
+  return 0;
+}
+
+function withGlobalOptions(command: Command): Command {
+  return command
+    .option("--store <uri>", "store: s3://bucket/prefix, gs://…, az://…, https://…, file:///abs or a path (default: $ASSETKIT_STORE, assetkit.yml, .assetkit/store)")
+    .option("--config <file>", "config file (default: ./assetkit.yml when present)")
+    .option("--lockfile <file>", "lockfile (default: assets.lock beside the config)")
+    .option("--json", "print one JSON document on stdout")
+    .option("--quiet", "no progress or informational messages")
+    .option("--debug", "show stack traces on errors");
+}

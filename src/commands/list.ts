@@ -1,0 +1,14 @@
+import type { Context } from "../context.ts";
+import { AssetError } from "../errors.ts";
+import { checkAssetName } from "../paths.ts";
+
+export async function listCommand(ctx: Context, name?: string): Promise<{ assets: { name: string; versions: string[] }[] }> {
+  const names = name ? [checkAssetName(name)] : await ctx.registry.assets();
+  const assets = [];
+  for (const n of names) {
+    const { versions } = await ctx.registry.versions(n);
+    if (name && versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.store.url}`);
+    assets.push({ name: n, versions });
+  }
+  return { assets };
+}

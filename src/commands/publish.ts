@@ -1,0 +1,82 @@
+import type { Context } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { prepareInput } from "../manifest.ts";
+import { provenanceFromEnv } from "../provenance.ts";
+import { formatSpec, parseSpec } from "../spec.ts";
+import type { Bump } from "../versioning.ts";
+import { CREATED_BY } from "../version.ts";
+
+export interface PublishOptions {
+  /** The file or folder to publish. */
+  path: string;
+  /** name, or name:series (name:1 publishes the next 1.x). */
+  target: string;
+  bump?: string;
+  version?: string;
+  ifChanged?: boolean;
+  /** key=value pairs kept in the meta. */
+  metadata?: string[];
+}
+
+export interface PublishResult {
+  name: string;
+  version: string;
+  spec: string;
+  digest: string;
+  published: boolean;
+  store: string;
+  size: number;
+  files: number;
+}
+
+export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
+  const target = parseSpec(options.target);
+  if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
+  if (target.selector.kind === "range" || target.selector.kind === "alias") {
+    throw new UsageError(`publish takes a name or name:series (like ${target.name}:1), not ${options.target}`);
+  }
+  const series = target.selector.kind === "numeric" ? target.selector : undefined;
+  const bump = parseBump(options.bump);
+  if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
+  const metadata = parseMetadata(options.metadata ?? []);
+
+  const input = await prepareInput(options.path);
+  const outcome = await ctx.registry.publish({
+    name: target.name,
+    input,
+    ...(series ? { series } : {}),
+    ...(bump ? { bump } : {}),
+    ...(options.version !== undefined ? { version: options.version } : {}),
+    ifChanged: options.ifChanged ?? false,
+    createdBy: CREATED_BY,
+    source: provenanceFromEnv(),
+    metadata,
+  });
+  const spec = formatSpec({ name: target.name, version: outcome.version });
+  return {
+    name: target.name,
+    version: outcome.version,
+    spec,
+    digest: outcome.digest,
+    published: outcome.published,
+    store: ctx.store.url,
+    size: input.size,
+    files: input.files.length,
+  };
+}
+
+function parseBump(bump: string | undefined): Bump | undefined {
+  if (bump === undefined || bump === "") return undefined;
+  if (bump === "major" || bump === "minor" || bump === "patch") return bump;
+  throw new UsageError(`bad --bump ${JSON.stringify(bump)}: use major, minor or patch`);
+}
+
+export function parseMetadata(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`bad metadata ${JSON.stringify(pair)}: write key=value`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+// Spec → exact version: through the lockfile when it has the spec, else by asking the store.
+import type { Context } from "../context.ts";
+import { AssetError } from "../errors.ts";
+import type { Lockfile } from "../lockfile.ts";
+import type { VersionMeta } from "../manifest.ts";
+import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../spec.ts";
+
+export interface Resolution {
+  /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
+  spec: string;
+  parsed: AssetSpec;
+  name: string;
+  version: string;
+  digest: string | null;
+  /** Present when the store was asked. */
+  meta?: VersionMeta;
+  locked: boolean;
+}
+
+export function canonicalSpec(parsed: AssetSpec): string {
+  return formatSpec({ name: parsed.name, version: selectorText(parsed.selector), subPath: parsed.subPath });
+}
+
+/** Parses every spec first, so one bad spec fails the command before any store request. */
+export function parseSpecs(specs: string[]): { spec: string; parsed: AssetSpec }[] {
+  return specs.map((text) => {
+    const parsed = parseSpec(text);
+    return { spec: canonicalSpec(parsed), parsed };
+  });
+}
+
+/** The lockfile, when there is one; a lockfile made for another store is reported and still used. */
+export async function loadLock(ctx: Context): Promise<Lockfile | undefined> {
+  const lock = await ctx.readLock();
+  if (lock && lock.store !== ctx.store.url) {
+    ctx.reporter.warn(`${ctx.lockfilePath} was made for the store ${lock.store}, not ${ctx.store.url}; digests are checked against ${ctx.store.url}`);
+  }
+  return lock;
+}
+
+export function lockEntry(lock: Lockfile | undefined, spec: string, frozen: boolean, lockfilePath: string) {
+  const entry = lock?.assets[spec];
+  if (frozen && !entry) {
+    throw new AssetError(`${spec} is not in ${lockfilePath} (--frozen): run 'assetkit lock ${spec}' and commit the lockfile`);
+  }
+  return entry;
+}
+
+/** Asks the store for the version (the locked one, or the one the spec picks) and checks the locked digest. */
+export async function resolveInStore(ctx: Context, spec: string, parsed: AssetSpec, lock: Lockfile | undefined, frozen: boolean): Promise<Resolution> {
+  const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
+  if (entry) {
+    const meta = await ctx.registry.meta(entry.name, entry.version);
+    if (entry.digest !== null && meta.digest !== entry.digest) {
+      throw new AssetError(
+        `${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${meta.digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
+      );
+    }
+    return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, meta, locked: true };
+  }
+  const { name, version, meta } = await ctx.registry.resolve(parsed);
+  return { spec, parsed, name, version, digest: meta.digest ?? null, meta, locked: false };
+}
+
+/** The specs to work on: those given, else the config's `assets:`, else every spec in the lockfile. */
+export function specsOrDefaults(ctx: Context, given: string[], lock: Lockfile | undefined): string[] {
+  if (given.length > 0) return given;
+  if (ctx.config.assets.length > 0) return ctx.config.assets;
+  return Object.keys(lock?.assets ?? {});
+}

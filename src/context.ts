@@ -1,0 +1,64 @@
+// Everything a command needs, resolved once from flags, environment and config, in the documented order.
+import path from "node:path";
+import { AssetsDir } from "./assets-dir.ts";
+import { loadConfig, type Config } from "./config.ts";
+import { UsageError } from "./errors.ts";
+import { readLockfile, type Lockfile } from "./lockfile.ts";
+import { Registry } from "./registry.ts";
+import { openStore } from "./store/uri.ts";
+import type { Store } from "./store/store.ts";
+import type { SchemeName } from "./versioning.ts";
+
+export interface Reporter {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Byte progress of a long transfer; faces decide how (and whether) to show it. */
+  progress?(done: number, total: number, label: string): void;
+}
+
+export interface GlobalOptions {
+  store?: string;
+  config?: string;
+  lockfile?: string;
+  assetsDir?: string;
+  versioning?: string;
+  unsafePublish?: boolean;
+}
+
+export interface Context {
+  config: Config;
+  store: Store;
+  registry: Registry;
+  assetsDir: AssetsDir;
+  lockfilePath: string;
+  reporter: Reporter;
+  readLock(): Promise<Lockfile | undefined>;
+}
+
+export const DEFAULT_STORE = ".assetkit/store";
+export const DEFAULT_ASSETS_DIR = ".assetkit/assets";
+
+export async function createContext(options: GlobalOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<Context> {
+  const config = await loadConfig(options.config);
+  const storeUri = options.store ?? env.ASSETKIT_STORE ?? config.store ?? modelkitStore(env) ?? DEFAULT_STORE;
+  // A relative store path in the config file is relative to the config file.
+  const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
+  const store = openStore(storeUri, storeBase);
+  const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
+  const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m) });
+  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR);
+  const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
+  return { config, store, registry, assetsDir, lockfilePath, reporter, readLock: () => readLockfile(lockfilePath) };
+}
+
+/** modelkit's MODELKIT_STORAGE_PROVIDER / _BUCKET / _PREFIX (default prefix modelkit-assets) as a store URI. */
+function modelkitStore(env: NodeJS.ProcessEnv): string | undefined {
+  const provider = env.MODELKIT_STORAGE_PROVIDER;
+  if (!provider) return undefined;
+  const bucket = env.MODELKIT_STORAGE_BUCKET;
+  if (!bucket) throw new UsageError("MODELKIT_STORAGE_PROVIDER is set but MODELKIT_STORAGE_BUCKET is not");
+  const prefix = env.MODELKIT_STORAGE_PREFIX ?? "modelkit-assets";
+  const scheme = { s3: "s3", gcs: "gs", az: "az", local: "" }[provider];
+  if (scheme === undefined) throw new UsageError(`unsupported MODELKIT_STORAGE_PROVIDER ${JSON.stringify(provider)} (use s3, gcs, az or local)`);
+  return scheme ? `${scheme}://${bucket}/${prefix}` : path.join(bucket, prefix);
+}

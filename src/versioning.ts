@@ -1,0 +1,142 @@
+// Version schemes: how versions compare, which one a selector picks, and which one a publish takes next.
+import semver from "semver";
+import { UsageError } from "./errors.ts";
+import type { VersionSelector } from "./spec.ts";
+
+export type Bump = "major" | "minor" | "patch";
+export type SchemeName = "semver" | "major-minor";
+type Numeric = Extract<VersionSelector, { kind: "numeric" }>;
+
+export interface Scheme {
+  readonly name: SchemeName;
+  isVersion(text: string): boolean;
+  /** Ascending order. */
+  compare(a: string, b: string): number;
+  /** The version a non-alias selector picks among `versions`, or undefined when none matches. */
+  pick(selector: Exclude<VersionSelector, { kind: "alias" }>, versions: string[]): string | undefined;
+  /** The version a publish takes next, inside `series` when given. */
+  next(versions: string[], series: Numeric | undefined, bump: Bump | undefined): string;
+  /** The version to try when `taken` was claimed by someone else meanwhile. */
+  after(taken: string, series: Numeric | undefined, bump: Bump | undefined): string;
+}
+
+const semverScheme: Scheme = {
+  name: "semver",
+  isVersion: (text) => semver.valid(text) === text,
+  compare: (a, b) => semver.compare(a, b),
+  pick(selector, versions) {
+    const valid = versions.filter((v) => semver.valid(v) === v);
+    if (selector.kind === "range") return semver.maxSatisfying(valid, selector.range) ?? undefined;
+    if (selector.kind === "numeric" && selector.parts.length === 3) return valid.includes(selector.text) ? selector.text : undefined;
+    return latest(this, valid.filter((v) => !semver.prerelease(v) && inSeries(v, selector)));
+  },
+  next(versions, series, bump) {
+    const step = semverStep(series, bump);
+    const base = latest(this, versions.filter((v) => semver.valid(v) === v && !semver.prerelease(v) && inSeries(v, series)));
+    if (base) return semver.inc(base, step)!;
+    const [major = 1, minor = 0] = series?.parts ?? [];
+    return `${major}.${minor}.0`;
+  },
+  after: (taken, series, bump) => semver.inc(taken, semverStep(series, bump))!,
+};
+
+function semverStep(series: Numeric | undefined, bump: Bump | undefined): Bump {
+  const depth = series?.parts.length ?? 0;
+  if (depth === 3) throw new UsageError(`${series!.text} is a whole version, not a series: pass it as --version ${series!.text}`);
+  if (series?.prerelease) throw new UsageError(`${series.text} is a prerelease, not a series`);
+  const step = bump ?? (depth === 2 ? "patch" : "minor");
+  if (depth === 1 && step === "major") throw new UsageError(`cannot bump the major version inside series ${series!.text}`);
+  if (depth === 2 && step !== "patch") throw new UsageError(`only a patch bump stays inside series ${series!.text}`);
+  return step;
+}
+
+function inSeries(version: string, series: VersionSelector | undefined): boolean {
+  if (!series || series.kind !== "numeric") return true;
+  const parsed = semver.parse(version);
+  if (!parsed) return false;
+  const [major, minor] = series.parts;
+  return parsed.major === major && (minor === undefined || parsed.minor === minor);
+}
+
+// modelkit's default scheme: MAJOR.MINOR compared numerically; first version 0.0.
+const majorMinorScheme: Scheme = {
+  name: "major-minor",
+  isVersion: (text) => parseMajorMinor(text) !== undefined,
+  compare(a, b) {
+    const [am, an] = parseMajorMinor(a)!;
+    const [bm, bn] = parseMajorMinor(b)!;
+    return am - bm || an - bn;
+  },
+  pick(selector, versions) {
+    const valid = versions.filter((v) => parseMajorMinor(v));
+    if (selector.kind === "range") throw new UsageError(`semver ranges need the semver scheme; this asset uses MAJOR.MINOR versions`);
+    if (selector.kind === "latest") return latest(this, valid);
+    majorMinorSeries(selector);
+    if (selector.parts.length === 2) return valid.includes(selector.text) ? selector.text : undefined;
+    return latest(this, valid.filter((v) => parseMajorMinor(v)![0] === selector.parts[0]));
+  },
+  next(versions, series, bump) {
+    const valid = versions.filter((v) => parseMajorMinor(v));
+    const step = majorMinorStep(series, bump);
+    if (step === "major") {
+      const top = latest(this, valid);
+      return top ? `${parseMajorMinor(top)![0] + 1}.0` : "0.0";
+    }
+    const major = series?.parts[0];
+    const top = latest(this, major === undefined ? valid : valid.filter((v) => parseMajorMinor(v)![0] === major));
+    if (!top) return `${major ?? 0}.0`;
+    const [m, n] = parseMajorMinor(top)!;
+    return `${m}.${n + 1}`;
+  },
+  after(taken, series, bump) {
+    const [m, n] = parseMajorMinor(taken)!;
+    return majorMinorStep(series, bump) === "major" ? `${m + 1}.0` : `${m}.${n + 1}`;
+  },
+};
+
+function majorMinorSeries(selector: Numeric): void {
+  if (selector.parts.length > 2 || selector.prerelease) {
+    throw new UsageError(`${selector.text} is not a MAJOR.MINOR version or a MAJOR series (this asset uses major-minor versions)`);
+  }
+}
+
+function majorMinorStep(series: Numeric | undefined, bump: Bump | undefined): Bump {
+  if (series) majorMinorSeries(series);
+  if (series?.parts.length === 2) throw new UsageError(`${series.text} is a whole version, not a series: pass it as --version ${series.text}`);
+  const step = bump ?? "minor";
+  if (step === "patch") throw new UsageError("major-minor versions have no patch level: bump minor or major");
+  if (series && step === "major") throw new UsageError(`cannot bump the major version inside series ${series.text}`);
+  return step;
+}
+
+function parseMajorMinor(text: string): [number, number] | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 2 || parts.some((p) => !/^(0|[1-9]\d{0,15})$/.test(p))) return undefined;
+  return [Number(parts[0]), Number(parts[1])];
+}
+
+function latest(scheme: Scheme, versions: string[]): string | undefined {
+  let best: string | undefined;
+  for (const v of versions) if (best === undefined || scheme.compare(v, best) > 0) best = v;
+  return best;
+}
+
+export function schemeNamed(name: string): Scheme {
+  if (name === "semver") return semverScheme;
+  if (name === "major-minor" || name === "major_minor") return majorMinorScheme;
+  throw new UsageError(`unknown versioning ${JSON.stringify(name)}: use semver or major-minor`);
+}
+
+/** An existing asset's scheme is read from its versions; a new asset takes the configured one. */
+export function detectScheme(versions: string[], configured: SchemeName): Scheme {
+  if (versions.some((v) => semverScheme.isVersion(v))) return semverScheme;
+  if (versions.some((v) => majorMinorScheme.isVersion(v))) return majorMinorScheme;
+  return schemeNamed(configured);
+}
+
+/** Newest first, as modelkit's index keeps them; versions foreign to the scheme go last, in their order. */
+export function sortNewestFirst(scheme: Scheme, versions: Iterable<string>): string[] {
+  const unique = [...new Set(versions)];
+  const known = unique.filter((v) => scheme.isVersion(v)).sort((a, b) => scheme.compare(b, a));
+  return [...known, ...unique.filter((v) => !scheme.isVersion(v))];
+}

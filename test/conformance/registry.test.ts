@@ -1,0 +1,187 @@
+// Registry conformance: the store layout and the publish/resolve/fetch protocols, on every Store of the matrix.
+// Read-only stores (HTTP) publish through their writable `seed` and are read through the store under test.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { AssetsDir } from "../../src/assets-dir.ts";
+import { AssetError } from "../../src/errors.ts";
+import { prepareInput } from "../../src/manifest.ts";
+import { Registry, type PublishRequest } from "../../src/registry.ts";
+import { parseSpec } from "../../src/spec.ts";
+import type { Store } from "../../src/store/store.ts";
+import { writeTree } from "../helpers/cli.ts";
+import { factories, skipReason } from "./stores.ts";
+
+const registry = (store: Store) => new Registry(store, { versioning: "semver" });
+
+async function folder(files: Record<string, string | Buffer>): Promise<string> {
+  return writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), files);
+}
+
+async function publish(reg: Registry, name: string, dir: string, extra: Partial<PublishRequest> = {}) {
+  return reg.publish({ name, input: await prepareInput(dir), createdBy: "test", source: {}, metadata: {}, ...extra });
+}
+
+async function fetchTo(reg: Registry, spec: string) {
+  const dir = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")));
+  const parsed = parseSpec(spec);
+  const r = await reg.resolve(parsed);
+  const copy = await dir.materialise(r.name, r.version, r.meta, (rel) => reg.openFile(r.name, r.version, rel), parsed.subPath);
+  return { ...r, ...copy, dir };
+}
+
+const json = async (store: Store, key: string) => JSON.parse((await store.read(key))!.data.toString()) as Record<string, unknown>;
+
+for (const factory of factories) {
+  describe(`registry conformance: ${factory.name}`, { skip: skipReason(factory) }, () => {
+    it("bumps default/minor/major then inside a series, and resolves partial specs and ranges", async () => {
+      const { store, seed } = await factory.create();
+      const writer = registry(seed);
+      const dir = await folder({ "a.txt": "a", "sub/b.bin": "b" });
+      assert.equal((await publish(writer, "models/m", dir)).version, "1.0.0");
+      assert.equal((await publish(writer, "models/m", dir, { bump: "minor" })).version, "1.1.0");
+      assert.equal((await publish(writer, "models/m", dir, { bump: "major" })).version, "2.0.0");
+      const series = parseSpec("models/m:1").selector as PublishRequest["series"];
+      assert.equal((await publish(writer, "models/m", dir, { series, bump: "minor" })).version, "1.2.0");
+      const reader = registry(store);
+      assert.equal((await reader.resolve(parseSpec("models/m:1"))).version, "1.2.0");
+      assert.equal((await reader.resolve(parseSpec("models/m"))).version, "2.0.0");
+      assert.equal((await reader.resolve(parseSpec("models/m:^1.1"))).version, "1.2.0");
+      assert.deepEqual((await reader.versions("models/m")).versions, ["2.0.0", "1.2.0", "1.1.0", "1.0.0"]);
+    });
+
+    it("writes exactly the modelkit-compatible layout", async () => {
+      const { seed } = await factory.create();
+      const writer = registry(seed);
+      await publish(writer, "layout/dir", await folder({ "z.txt": "z", "a/b.txt": "bb" }), { metadata: { team: "nlp" } });
+      await publish(writer, "layout/file", await folder({ "only.bin": "1234" }).then((d) => path.join(d, "only.bin")));
+      const keys: string[] = [];
+      if (seed.listable) for await (const o of seed.list("layout")) keys.push(o.key);
+      assert.deepEqual(keys.sort(), [
+        "layout/dir.versions",
+        "layout/dir/1.0.0.meta",
+        "layout/dir/1.0.0/a/b.txt",
+        "layout/dir/1.0.0/z.txt",
+        "layout/file.versions",
+        "layout/file/1.0.0",
+        "layout/file/1.0.0.meta",
+      ]);
+      assert.deepEqual(await json(seed, "layout/dir.versions"), { versions: ["1.0.0"] });
+      const meta = await json(seed, "layout/dir/1.0.0.meta");
+      assert.equal(meta.is_directory, true);
+      assert.deepEqual(meta.contents, ["a/b.txt", "z.txt"]);
+      assert.match(meta.push_date as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      const block = meta.assetkit as { schema: number; digest: string; files: { path: string; size: number; sha256: string }[]; metadata: object };
+      assert.equal(block.schema, 1);
+      assert.match(block.digest, /^sha256:[0-9a-f]{64}$/);
+      assert.deepEqual(block.files.map((f) => [f.path, f.size]), [["a/b.txt", 2], ["z.txt", 1]]);
+      assert.equal(block.files[1]!.sha256, "594e519ae499312b29433b7dd8a97ff068defcba9755b6d5d00e84c524d67b06");
+      assert.deepEqual(block.metadata, { team: "nlp" });
+      const fileMeta = await json(seed, "layout/file/1.0.0.meta");
+      assert.equal(fileMeta.is_directory, false);
+      assert.deepEqual(fileMeta.contents, []);
+      assert.equal((await seed.read("layout/file/1.0.0"))!.data.toString(), "1234");
+    });
+
+    it("never rewrites a version: an explicit taken version fails and changes nothing", async () => {
+      const { seed } = await factory.create();
+      const writer = registry(seed);
+      await publish(writer, "imm", await folder({ "f": "one" }), { version: "1.0.0" });
+      const before = (await seed.read("imm/1.0.0/f"))!.data.toString();
+      await assert.rejects(publish(writer, "imm", await folder({ "f": "two" }), { version: "1.0.0" }), (err: unknown) => err instanceof AssetError && /imm:1\.0\.0 already exists/.test(err.message));
+      assert.equal((await seed.read("imm/1.0.0/f"))!.data.toString(), before);
+      assert.equal(await seed.head("imm/1.0.0.claim"), undefined);
+      assert.deepEqual(await json(seed, "imm.versions"), { versions: ["1.0.0"] });
+    });
+
+    it("eight concurrent publishers get eight distinct versions, none lost, each holding what its publisher sent", async (t) => {
+      const { seed } = await factory.create();
+      if (!seed.writable) return t.skip("read-only");
+      const dirs = await Promise.all(Array.from({ length: 8 }, (_, i) => folder({ "w.txt": `writer ${i}` })));
+      const results = await Promise.all(dirs.map((d) => publish(registry(seed), "race/m", d)));
+      const versions = results.map((r) => r.version);
+      assert.equal(new Set(versions).size, 8, versions.join(","));
+      const index = (await json(seed, "race/m.versions")).versions as string[];
+      assert.deepEqual([...index].sort(), [...versions].sort());
+      for (const [i, r] of results.entries()) assert.equal((await seed.read(`race/m/${r.version}/w.txt`))!.data.toString(), `writer ${i}`);
+    });
+
+    it("--if-changed publishes nothing when the latest version has the same digest", async () => {
+      const { seed } = await factory.create();
+      const writer = registry(seed);
+      const dir = await folder({ "same.txt": "same" });
+      const first = await publish(writer, "ic", dir);
+      const again = await publish(writer, "ic", dir, { ifChanged: true });
+      assert.deepEqual(again, { ...first, published: false });
+      const changed = await publish(writer, "ic", await folder({ "same.txt": "different" }), { ifChanged: true });
+      assert.equal(changed.published, true);
+      assert.equal(changed.version, "1.1.0");
+    });
+
+    it("fetches verified, with zero-byte files and nested names; a sub-path spec downloads only that part", async () => {
+      const { store, seed } = await factory.create();
+      await publish(registry(seed), "deep/nested/name", await folder({ "empty": "", "idx/faiss.index": "vectors", "big.bin": "x".repeat(5000) }));
+      const whole = await fetchTo(registry(store), "deep/nested/name:1");
+      assert.equal(whole.verified, true);
+      assert.equal(await readFile(path.join(whole.path, "empty"), "utf8"), "");
+      assert.equal(await readFile(path.join(whole.path, "idx/faiss.index"), "utf8"), "vectors");
+      const part = await fetchTo(registry(store), "deep/nested/name:1.0.0[idx/faiss.index]");
+      assert.equal(await readFile(part.path, "utf8"), "vectors");
+      const version = path.dirname(path.dirname(part.path));
+      assert.deepEqual(await readdir(version), ["idx"], "only the part was downloaded");
+    });
+
+    it("detects a corrupted object, names it, and leaves no partial version behind", async () => {
+      const { store, seed } = await factory.create();
+      await publish(registry(seed), "corrupt", await folder({ "ok.txt": "fine", "bad.bin": "original" }));
+      await seed.write("corrupt/1.0.0/bad.bin", Buffer.from("tampered"));
+      const assets = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")));
+      const reader = registry(store);
+      const r = await reader.resolve(parseSpec("corrupt"));
+      await assert.rejects(
+        assets.materialise(r.name, r.version, r.meta, (rel) => reader.openFile(r.name, r.version, rel)),
+        (err: unknown) => err instanceof AssetError && /integrity check failed for corrupt:1\.0\.0\/bad\.bin/.test(err.message),
+      );
+      assert.deepEqual(await readdir(path.join(assets.root, "corrupt")), [], "nothing half-written");
+    });
+
+    it("refuses hostile metas and keys that point outside the assets dir", async () => {
+      const { store, seed } = await factory.create();
+      const evil = { push_date: "2026-01-01T00:00:00Z", is_directory: true, contents: ["../../escape.txt"] };
+      await seed.write("evil/1.0.0.meta", Buffer.from(JSON.stringify(evil)));
+      await seed.write("evil.versions", Buffer.from(JSON.stringify({ versions: ["1.0.0", "../../../x"] })));
+      await assert.rejects(registry(store).resolve(parseSpec("evil:1.0.0")), /unsafe path "\.\.\/\.\.\/escape\.txt"/);
+      assert.deepEqual((await registry(store).versions("evil")).versions, ["1.0.0"], "a hostile version string is ignored");
+      const linkMeta = { ...evil, contents: ["/etc/passwd"] };
+      await seed.write("evil2/1.0.0.meta", Buffer.from(JSON.stringify(linkMeta)));
+      await seed.write("evil2.versions", Buffer.from(JSON.stringify({ versions: ["1.0.0"] })));
+      await assert.rejects(registry(store).resolve(parseSpec("evil2")), /absolute/);
+    });
+
+    it("resolves over many versions from one index read, and falls back to listing metas without one", async (t) => {
+      const { store, seed } = await factory.create();
+      const versions = Array.from({ length: 300 }, (_, i) => `1.${i}.0`);
+      const meta = JSON.stringify({ push_date: "2026-01-01T00:00:00Z", is_directory: false, contents: [] });
+      for (let i = 0; i < versions.length; i += 50) {
+        await Promise.all(versions.slice(i, i + 50).map((v) => Promise.all([seed.write(`many/${v}.meta`, Buffer.from(meta)), seed.write(`many/${v}`, Buffer.from(v))])));
+      }
+      if (store.listable) {
+        assert.equal((await registry(store).resolve(parseSpec("many:1"))).version, "1.299.0", "no index: listing fallback");
+      }
+      await seed.write("many.versions", Buffer.from(JSON.stringify({ versions: [...versions].reverse() })));
+      assert.equal((await registry(store).resolve(parseSpec("many:1.150"))).version, "1.150.0");
+      const fetched = await fetchTo(registry(store), "many:1.7.0");
+      assert.equal(fetched.verified, false, "a meta without checksums is fetched unverified");
+      assert.equal(await readFile(fetched.path, "utf8"), "1.7.0");
+      if (!store.listable) t.diagnostic("listing fallback not applicable");
+    });
+
+    it("refuses to publish to a read-only store with a clear message", async (t) => {
+      const { store } = await factory.create();
+      if (store.writable) return t.skip("writable store");
+      await assert.rejects(publish(registry(store), "ro", await folder({ f: "x" })), /read-only: publish to a writable store/);
+    });
+  });
+}
