@@ -1,0 +1,39 @@
+// The test command: builds dist/, starts the test servers on free 127.0.0.1 ports, runs every test file
+// against them (a server-backed suite that cannot reach its server fails here instead of skipping), stops them.
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { startServers } from "./test-servers.ts";
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((entry) => {
+    const full = path.join(dir, entry);
+    if (statSync(full).isDirectory()) return testFiles(full);
+    return entry.endsWith(".test.ts") ? [full] : [];
+  });
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: "inherit", env });
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const only = process.argv.slice(2);
+const buildCode = await run(process.execPath, ["scripts/build.ts"], process.env);
+if (buildCode !== 0) process.exit(buildCode);
+
+const servers = await startServers();
+let code = 1;
+try {
+  const files = only.length > 0 ? only : testFiles("test").sort();
+  code = await run(process.execPath, ["--test", "--test-concurrency=3", ...files], {
+    ...process.env,
+    ...servers.env,
+    ASSETKIT_TEST_ALL_STORES: "1",
+  });
+} finally {
+  await servers.stop();
+}
+process.exit(code);

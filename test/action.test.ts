@@ -1,0 +1,82 @@
+// The Action run as the runner runs it: node dist/index.js with INPUT_*, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { cleanEnv, scratch, writeTree } from "./helpers/cli.ts";
+
+async function runAction(cwd: string, inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}) {
+  const output = path.join(cwd, `output-${Math.random()}`);
+  const summary = path.join(cwd, `summary-${Math.random()}`);
+  await writeFile(output, "");
+  await writeFile(summary, "");
+  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+  const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    execFile(process.execPath, [path.resolve("dist/index.js")], { cwd, env: { ...cleanEnv(), ...inputEnv, ...env, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary } }, (err, stdout) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+    );
+  });
+  return { ...result, outputs: parseOutputs(await readFile(output, "utf8")), summary: await readFile(summary, "utf8") };
+}
+
+/** GITHUB_OUTPUT's heredoc format: name<<DELIM\nvalue\nDELIM */
+function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /^(.+?)<<(.+)\n([\s\S]*?)\n\2$/gm;
+  for (const m of text.matchAll(re)) out[m[1]!] = m[3]!;
+  return out;
+}
+
+describe("Action (node dist/index.js)", () => {
+  it("publish writes version, spec, digest, published to GITHUB_OUTPUT and a summary table", async () => {
+    const cwd = await scratch();
+    await writeTree(cwd, { "out/model.bin": "weights" });
+    const env = { GITHUB_REPOSITORY: "acme/ml", GITHUB_SHA: "abc123", GITHUB_RUN_ID: "42", GITHUB_SERVER_URL: "https://github.com", GITHUB_REF: "refs/heads/main", GITHUB_WORKFLOW: "train" };
+    const r = await runAction(cwd, { command: "publish", path: "out", name: "models/clf", metadata: "team=nlp\nepochs=3" }, env);
+    assert.equal(r.code, 0, r.stdout);
+    assert.equal(r.outputs.version, "1.0.0");
+    assert.equal(r.outputs.spec, "models/clf:1.0.0");
+    assert.match(r.outputs.digest!, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(r.outputs.published, "true");
+    assert.match(r.summary, /\| spec \| version \| digest \| size \| path \|/);
+    assert.match(r.summary, /\| models\/clf:1\.0\.0 \| 1\.0\.0 \| `sha256:/);
+    const meta = JSON.parse(await readFile(path.join(cwd, ".assetkit/store/models/clf/1.0.0.meta"), "utf8"));
+    assert.deepEqual(meta.assetkit.source, { repository: "acme/ml", sha: "abc123", ref: "refs/heads/main", run_url: "https://github.com/acme/ml/actions/runs/42", workflow: "train" });
+    assert.deepEqual(meta.assetkit.metadata, { team: "nlp", epochs: "3" });
+
+    const unchanged = await runAction(cwd, { command: "publish", path: "out", name: "models/clf", "if-changed": "true" });
+    assert.equal(unchanged.outputs.published, "false");
+    assert.equal(unchanged.outputs.version, "1.0.0");
+  });
+
+  it("lock, then fetch frozen: outputs resolved, paths, path, cache-hit", async () => {
+    const cwd = await scratch();
+    await writeTree(cwd, { "idx/faiss.index": "v", "idx/meta.json": "{}" });
+    assert.equal((await runAction(cwd, { command: "publish", path: "idx", name: "indexes/docs" })).code, 0);
+    const lock = await runAction(cwd, { command: "lock", specs: "indexes/docs:1\nindexes/docs:1[faiss.index]" });
+    assert.equal(lock.code, 0, lock.stdout);
+    assert.equal(lock.outputs.lockfile, path.join(cwd, "assets.lock"));
+    const cold = await runAction(cwd, { command: "fetch", frozen: "true" });
+    assert.equal(cold.code, 0, cold.stdout);
+    const resolved = JSON.parse(cold.outputs.resolved!);
+    assert.deepEqual(Object.keys(resolved), ["indexes/docs:1", "indexes/docs:1[faiss.index]"]);
+    assert.equal(resolved["indexes/docs:1"].version, "1.0.0");
+    assert.equal(resolved["indexes/docs:1[faiss.index]"].path, path.join(cwd, ".assetkit/assets/indexes/docs/1.0.0/faiss.index"));
+    assert.equal(cold.outputs.path, path.join(cwd, ".assetkit/assets/indexes/docs/1.0.0"));
+    assert.equal(cold.outputs.paths!.split("\n").length, 2);
+    assert.equal(cold.outputs["cache-hit"], "false");
+    assert.match(cold.summary, /indexes\/docs:1\[faiss\.index\]|indexes\/docs:1&#91;faiss\.index&#93;/);
+    const warm = await runAction(cwd, { command: "fetch", frozen: "true" });
+    assert.equal(warm.outputs["cache-hit"], "true");
+  });
+
+  it("fails the step with one clear line on a bad input", async () => {
+    const cwd = await scratch();
+    const r = await runAction(cwd, { command: "resolve", specs: "x:((" });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /::error::bad spec "x:\(\("/);
+    const unknown = await runAction(cwd, { command: "deploy" });
+    assert.match(unknown.stdout, /::error::unknown command "deploy"/);
+  });
+});
