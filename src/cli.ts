@@ -83,7 +83,8 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(
       run(async (ctx, _opts, command) => {
         const r = await resolveCommand(ctx, command.args);
-        return { json: r, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.digest ?? "(no digest)"}`) };
+        const json = { resolved: r.resolved.map(({ spec, name, version, digest }) => ({ spec, name, version, digest })) };
+        return { json, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.digest ?? "(no digest)"}`) };
       }),
     );
 

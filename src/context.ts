@@ -43,7 +43,7 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const storeUri = options.store ?? env.ASSETKIT_STORE ?? config.store ?? modelkitStore(env) ?? DEFAULT_STORE;
   // A relative store path in the config file is relative to the config file.
   const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
-  const store = openStore(storeUri, storeBase);
+  const store = await openStore(storeUri, storeBase);
   const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
   const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m) });
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR);

@@ -171,6 +171,8 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) bad("not a JSON object");
   if (typeof doc.is_directory !== "boolean") bad("is_directory is missing or not a boolean");
+  // modelkit writes `contents` only for folder assets.
+  if (!doc.is_directory && doc.contents === undefined) doc.contents = [];
   if (!Array.isArray(doc.contents) || doc.contents.some((c) => typeof c !== "string")) bad("contents is not a list of paths");
   for (const rel of doc.contents) {
     const problem = relativePathProblem(rel);

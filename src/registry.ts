@@ -85,7 +85,7 @@ export class Registry {
     let listed: string[] | undefined;
     if (index) {
       listed = parseIndex(index.data);
-      if (!listed) this.options.warn?.(`${this.store.url}: ${this.indexKey(name)} is unreadable; listing the asset's metas instead`);
+      if (!listed) this.options.warn?.(`${this.indexKey(name)} in ${this.store.url} is unreadable; listing the asset's metas instead`);
     }
     listed ??= await this.versionsFromMetas(name);
     const scheme = detectScheme(listed, this.options.versioning);
@@ -107,7 +107,7 @@ export class Registry {
   async meta(name: string, version: string): Promise<VersionMeta> {
     const object = await this.store.read(this.metaKey(name, version));
     if (!object) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
-    return parseMeta(object.data, `${this.store.url}/${this.metaKey(name, version)}`);
+    return parseMeta(object.data, `${this.metaKey(name, version)} in ${this.store.url}`);
   }
 
   /** The exact version a spec names, with its meta. */
@@ -132,7 +132,7 @@ export class Registry {
     try {
       target = object && (JSON.parse(object.data.toString()) as { aliases?: Record<string, { version?: unknown }> }).aliases?.[alias]?.version;
     } catch {
-      throw new AssetError(`${this.store.url}/${this.aliasesKey(name)} is not valid JSON`);
+      throw new AssetError(`${this.aliasesKey(name)} in ${this.store.url} is not valid JSON`);
     }
     if (typeof target !== "string") throw new AssetError(`${name}:${alias}: no alias ${alias} for ${name} in ${this.store.url}`);
     return target;

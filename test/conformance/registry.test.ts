@@ -163,7 +163,8 @@ for (const factory of factories) {
     it("resolves over many versions from one index read, and falls back to listing metas without one", async (t) => {
       const { store, seed } = await factory.create();
       const versions = Array.from({ length: 300 }, (_, i) => `1.${i}.0`);
-      const meta = JSON.stringify({ push_date: "2026-01-01T00:00:00Z", is_directory: false, contents: [] });
+      // As modelkit writes a single-file meta: no checksums, and no `contents` key at all.
+      const meta = JSON.stringify({ push_date: "2026-11-22T01:23:00.369580+00:00", is_directory: false });
       for (let i = 0; i < versions.length; i += 50) {
         await Promise.all(versions.slice(i, i + 50).map((v) => Promise.all([seed.write(`many/${v}.meta`, Buffer.from(meta)), seed.write(`many/${v}`, Buffer.from(v))])));
       }

@@ -5,30 +5,11 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { FsStore } from "../../src/store/fs.ts";
-import type { Store } from "../../src/store/store.ts";
-
-export interface StoreUnderTest {
-  /** The store the suite exercises. */
-  store: Store;
-  /** A writable store over the same objects: the store itself, or the served directory of a read-only one. */
-  seed: Store;
-  /** The URI that opens `store` (what a user would pass as --store). */
-  uri: string;
-}
-
-export interface StoreFactory {
-  name: string;
-  /** Why this entry cannot run here, or undefined when it can. */
-  unavailable(): string | undefined;
-  /** A fresh, empty store (a new prefix or directory each call). */
-  create(): Promise<StoreUnderTest>;
-}
-
-let counter = 0;
-/** A unique prefix per created store, so tests sharing one server never see each other's objects. */
-export function uniquePrefix(): string {
-  return `t${process.pid}-${Date.now().toString(36)}-${counter++}`;
-}
+import { type StoreFactory } from "./factory.ts";
+import { azureFactory } from "./factories/azure.ts";
+import { gcsFactory } from "./factories/gcs.ts";
+import { httpFactory } from "./factories/http.ts";
+import { s3Factory } from "./factories/s3.ts";
 
 export const factories: StoreFactory[] = [
   {
@@ -40,13 +21,10 @@ export const factories: StoreFactory[] = [
       return { store, seed: store, uri: `file://${dir}` };
     },
   },
+  s3Factory,
+  gcsFactory,
+  azureFactory,
+  httpFactory,
 ];
 
-/** The reason to skip a factory, or undefined; under the full test command a missing server is an error. */
-export function skipReason(factory: StoreFactory): string | undefined {
-  const why = factory.unavailable();
-  if (why && process.env.ASSETKIT_TEST_ALL_STORES === "1") {
-    throw new Error(`store ${factory.name} must run under the full test command but: ${why}`);
-  }
-  return why;
-}
+export { skipReason } from "./factory.ts";

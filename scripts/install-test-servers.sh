@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs the servers the test suite runs against (no Docker): MinIO, fake-gcs-server and Caddy (a static
+# HTTP file server with Range, ETag and Last-Modified) with `go install` into $(go env GOPATH)/bin, and a
+# Python virtualenv with modelkit at .test-servers/venv for interop tests. Azurite comes from npm (devDependency).
+# Idempotent: installs only what is missing or at another version; a no-op run takes well under a second.
+set -euo pipefail
+
+# Pins. MinIO publishes no semver tags (its RELEASE.* tags are refused by the module proxy), so it is pinned by
+# pseudo-version: the last commit of the (now archived, source-only) repository, which builds with Go 1.26.
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+FAKE_GCS_VERSION="v1.56.1"
+CADDY_VERSION="v2.11.9"
+MODELKIT_SPEC="modelkit[assets-s3,assets-gcs,assets-az]==0.1.3"
+MODELKIT_VERSION="0.1.3"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="$root/.test-servers"
+mkdir -p "$state"
+
+command -v go >/dev/null || { echo "install-test-servers: 'go' not found on PATH (Go >= 1.26 is needed)" >&2; exit 1; }
+mapfile -t goenv < <(go env GOBIN GOPATH)
+gopath="${goenv[1]:-$HOME/go}"
+bindir="${goenv[0]:-${gopath%%:*}/bin}"
+
+# One installer at a time (two test commands started together must not build into one venv).
+exec 9>"$state/install.lock"
+flock 9
+
+# version_of BINARY MODULE: the module version a Go binary was built from, or nothing.
+version_of() {
+  [ -x "$1" ] || return 0
+  go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m { print $3 }'
+}
+
+fail() {
+  echo "install-test-servers: $1 failed; last lines of $2:" >&2
+  tail -n 30 "$2" >&2
+  return 1
+}
+
+go_install() { # name module version package
+  local name="$1" module="$2" version="$3" package="$4" bin="$bindir/$1" log="$state/install-$1.log"
+  if [ "$(version_of "$bin" "$module")" = "$version" ]; then return 0; fi
+  echo "install-test-servers: go install $package@$version"
+  local t0=$SECONDS
+  # -buildvcs=false: there is no VCS info in a module zip; CGO off gives static binaries, no C toolchain needed.
+  CGO_ENABLED=0 go install -buildvcs=false "$package@$version" >"$log" 2>&1 || { fail "go install $name" "$log"; return 1; }
+  echo "install-test-servers:   $name installed in $((SECONDS - t0)) s"
+}
+
+install_modelkit() {
+  local venv="$state/venv" log="$state/install-modelkit.log"
+  if compgen -G "$venv/lib/python3*/site-packages/modelkit-$MODELKIT_VERSION.dist-info" >/dev/null \
+    && "$venv/bin/python" -c "" 2>/dev/null; then
+    return 0
+  fi
+  local py
+  py="$(command -v python3 || true)"
+  [ -n "$py" ] || { echo "install-test-servers: python3 not found (needed for modelkit interop)" >&2; return 1; }
+  echo "install-test-servers: pip install $MODELKIT_SPEC into .test-servers/venv"
+  local t0=$SECONDS
+  {
+    rm -rf "$venv" &&
+      "$py" -m venv "$venv" &&
+      "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q "$MODELKIT_SPEC"
+  } >"$log" 2>&1 || { fail "pip install modelkit" "$log"; return 1; }
+  echo "install-test-servers:   modelkit installed in $((SECONDS - t0)) s"
+}
+
+# pip is network-bound and go is CPU-bound: run them side by side.
+install_modelkit &
+pip_pid=$!
+status=0
+go_install minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio || status=1
+go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" github.com/fsouza/fake-gcs-server || status=1
+go_install caddy github.com/caddyserver/caddy/v2 "$CADDY_VERSION" github.com/caddyserver/caddy/v2/cmd/caddy || status=1
+wait "$pip_pid" || status=1
+if [ ! -x "$root/node_modules/.bin/azurite-blob" ]; then
+  echo "install-test-servers: node_modules/.bin/azurite-blob is missing: run 'npm ci' first" >&2
+  status=1
+fi
+exit "$status"

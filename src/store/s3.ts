@@ -1,0 +1,578 @@
+// The S3 store (AWS S3, MinIO and other S3-compatible servers): `s3://bucket/prefix[?endpoint=URL][&region=R]`.
+// Credentials and region come from the SDK's default chain (env, shared config/profile, SSO, web identity for
+// GitHub OIDC, instance roles); the region defaults to us-east-1. Conditional writes use If-None-Match: * and
+// If-Match: <etag> on PutObject and CompleteMultipartUpload. File bodies are streamed from disk: small ones in one
+// PutObject, large ones as a multipart upload of fixed-size parts with a few in flight, so memory stays bounded.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+
+const MiB = 1024 * 1024;
+/** File bodies from this size on are uploaded in parts. */
+export const MULTIPART_THRESHOLD = 16 * MiB;
+/** Part size (grown for files that would need more than MAX_PARTS parts). */
+export const PART_SIZE = 16 * MiB;
+/** Parts uploaded at once per file: memory use is PARTS_IN_FLIGHT × part size, whatever the file size. */
+export const PARTS_IN_FLIGHT = 4;
+const MAX_PARTS = 10_000;
+/** Attempts per request (SDK standard retry mode: exponential backoff with jitter). */
+const MAX_ATTEMPTS = 4;
+const CONNECTION_TIMEOUT_MS = 5_000;
+/** A request (or a response body being read) that moves no byte for this long fails and is retried. */
+const SOCKET_TIMEOUT_MS = 60_000;
+/** Tries of a conditional write that keeps meeting 409 ConditionalRequestConflict (a concurrent conditional write). */
+const CONFLICT_ATTEMPTS = 6;
+const DEFAULT_REGION = "us-east-1";
+
+export interface S3StoreOptions {
+  /** Environment to read instead of process.env (tests): AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
+   * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT. Without it the SDK's default chain reads process.env itself. */
+  env?: Record<string, string | undefined>;
+  /** Explicit credentials (tests); production uses the SDK's default provider chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region. */
+export function openS3Store(uri: URL, options: S3StoreOptions = {}): Store {
+  return new S3Store(uri, options);
+}
+
+type Status = "written" | "refused" | "conflict";
+
+export class S3Store implements Store {
+  readonly url: string;
+  readonly writable = true;
+  readonly listable = true;
+  readonly bucket: string;
+  /** "" or the key prefix ending in "/". */
+  readonly prefix: string;
+  private readonly client: S3Client;
+  /** Where requests go, for messages: the custom endpoint or "AWS S3". */
+  private readonly where: string;
+  private readonly secrets: string[];
+
+  constructor(uri: URL, options: S3StoreOptions = {}) {
+    if (uri.protocol !== "s3:") throw new StoreError("failed", `not an S3 store URL: ${uri.protocol}//…`);
+    const safe = new URL(uri.href);
+    safe.username = "";
+    safe.password = "";
+    if (uri.username || uri.password) {
+      throw new StoreError("failed", `${safe.href}: credentials do not belong in the store URL; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile`);
+    }
+    const rawEndpoint = uri.searchParams.get("endpoint");
+    let endpoint: URL | undefined;
+    if (rawEndpoint) {
+      try {
+        endpoint = new URL(rawEndpoint);
+      } catch {
+        throw new StoreError("failed", `${safe.origin}${safe.pathname}: ?endpoint= is not a URL; write it as http(s)://host:port`);
+      }
+      if (endpoint.username || endpoint.password) {
+        throw new StoreError("failed", `${safe.origin}${safe.pathname}: credentials do not belong in ?endpoint=; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
+      }
+      if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") {
+        throw new StoreError("failed", `${safe.origin}${safe.pathname}: ?endpoint= must be an http(s):// URL`);
+      }
+    }
+    for (const key of uri.searchParams.keys()) {
+      if (key !== "endpoint" && key !== "region") {
+        throw new StoreError("failed", `${safe.href}: unknown parameter ?${key}= (known: endpoint, region)`);
+      }
+    }
+    this.url = safe.href;
+    this.bucket = decodeURIComponent(uri.hostname);
+    if (!this.bucket) throw new StoreError("failed", `${this.url}: no bucket; write the store as s3://BUCKET/prefix`);
+    const prefix = decodeURIComponent(uri.pathname).split("/").filter(Boolean).join("/");
+    this.prefix = prefix ? `${prefix}/` : "";
+
+    const env = options.env ?? process.env;
+    // Endpoint: ?endpoint=, else the SDK's standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (the SDK reads them from
+    // process.env itself, so we pass them on only when given another env), else modelkit's S3_ENDPOINT.
+    const ignoreConfigured = /^true$/i.test(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ?? "");
+    const sdkEndpoint = ignoreConfigured ? undefined : env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+    let explicit: string | undefined;
+    if (endpoint) explicit = rawEndpoint!.replace(/\/+$/, "");
+    else if (sdkEndpoint) explicit = options.env ? sdkEndpoint : undefined;
+    else explicit = env.S3_ENDPOINT || undefined;
+    const custom = Boolean(explicit || sdkEndpoint);
+    this.where = custom ? `endpoint ${stripUserinfo(explicit ?? sdkEndpoint!)}` : "AWS S3";
+
+    const credentials =
+      options.credentials ??
+      (options.env?.AWS_ACCESS_KEY_ID && options.env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: options.env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: options.env.AWS_SECRET_ACCESS_KEY,
+            ...(options.env.AWS_SESSION_TOKEN ? { sessionToken: options.env.AWS_SESSION_TOKEN } : {}),
+          }
+        : undefined);
+    this.secrets = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken, env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
+      (s): s is string => Boolean(s && s.length >= 4),
+    );
+
+    const region = uri.searchParams.get("region") || (options.env ? options.env.AWS_REGION || options.env.AWS_DEFAULT_REGION : undefined);
+    const config: S3ClientConfig = {
+      region: region || defaultRegion(),
+      maxAttempts: MAX_ATTEMPTS,
+      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS },
+      followRegionRedirects: true,
+      logger: QUIET_LOGGER,
+      ...(explicit ? { endpoint: explicit } : {}),
+      ...(credentials ? { credentials } : {}),
+      // S3-compatible servers: path-style URLs (no bucket DNS names) and no default CRC32 checksums (FACTS).
+      ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
+    };
+    this.client = new S3Client(config);
+  }
+
+  private keyOf(key: string): string {
+    return this.prefix + key;
+  }
+
+  async head(key: string): Promise<StoredObject | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+      return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? "" };
+    } catch (err) {
+      if (isMissingObject(err)) return undefined;
+      throw this.failure(`cannot read ${key}`, err);
+    }
+  }
+
+  async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+      const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+      return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: out.ETag ?? "" };
+    } catch (err) {
+      if (isMissingObject(err)) return undefined;
+      throw this.failure(`cannot read ${key}`, err);
+    }
+  }
+
+  async openRead(key: string, range?: ByteRange): Promise<Readable> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      );
+      return out.Body as Readable;
+    } catch (err) {
+      if (isMissingObject(err)) throw notFound(this.url, key);
+      throw this.failure(`cannot read ${key}${range ? ` (bytes ${range.start}-${range.end})` : ""}`, err);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        );
+      } catch (err) {
+        throw this.failure(`cannot list ${prefix || "the store"}`, err);
+      }
+      for (const object of page.Contents ?? []) {
+        const full = object.Key ?? "";
+        // Keys outside the prefix cannot come back; "folder/" markers made by consoles are not objects of ours.
+        if (!full.startsWith(this.prefix) || full.endsWith("/")) continue;
+        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "" };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
+    if (Buffer.isBuffer(body)) {
+      return this.put(key, () => body, body.length, condition, async () => md5Etag(body));
+    }
+    if (body.size < MULTIPART_THRESHOLD) {
+      return this.put(key, () => createReadStream(body.file), body.size, condition, () => fileMd5Etag(body.file));
+    }
+    return this.writeMultipart(key, body, condition);
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+    } catch (err) {
+      if (isMissingObject(err)) return;
+      throw this.failure(`cannot delete ${key}`, err);
+    }
+  }
+
+  /**
+   * One PutObject, with our own retries around it: the SDK retries buffers itself but never a streamed body, and
+   * neither retries a 409 ConditionalRequestConflict.
+   */
+  private async put(
+    key: string,
+    body: () => Buffer | Readable,
+    size: number,
+    condition: Condition | undefined,
+    expectedEtag: () => Promise<string>,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const data = body();
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: data, ContentLength: size, ...conditionHeaders(condition) }),
+        );
+        return true;
+      } catch (err) {
+        if (!Buffer.isBuffer(data)) data.destroy();
+        const retried = attempt > 1 || attemptsOf(err) > 1;
+        const status = await this.conditionOutcome(key, err, condition, retried, expectedEtag);
+        if (status === "refused") return false;
+        if (status === "written") return true;
+        if (status === "conflict" && attempt < CONFLICT_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
+        if (!Buffer.isBuffer(data) && isRetryable(err) && attempt < MAX_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
+        throw this.failure(`cannot write ${key}`, err);
+      }
+    }
+  }
+
+  /**
+   * What a failed conditional write means: "refused" (the condition does not hold), "written" (an earlier attempt
+   * whose response was lost did land: the object now holds exactly our bytes), "conflict" (retry), or undefined.
+   */
+  private async conditionOutcome(
+    key: string,
+    err: unknown,
+    condition: Condition | undefined,
+    retried: boolean,
+    expectedEtag: () => Promise<string>,
+  ): Promise<Status | undefined> {
+    if (!condition) return undefined;
+    if (isConflict(err)) return "conflict";
+    const refused = isPreconditionFailed(err) || ("ifMatch" in condition && isMissingObject(err));
+    if (!refused) return undefined;
+    if (retried) {
+      const current = await this.head(key).catch(() => undefined);
+      if (current && unquote(current.etag) === unquote(await expectedEtag())) return "written";
+    }
+    return "refused";
+  }
+
+  private async writeMultipart(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      // Cheap early refusal before sending gigabytes; CompleteMultipartUpload's condition stays the real check.
+      if (condition) {
+        const current = await this.head(key);
+        if ("ifAbsent" in condition ? current : current?.etag !== condition.ifMatch) return false;
+      }
+      const status = await this.multipartOnce(key, file, condition);
+      if (status !== "conflict") return status === "written";
+      if (attempt >= CONFLICT_ATTEMPTS) {
+        throw new StoreError("unavailable", `${this.url}: cannot write ${key}: concurrent conditional writes kept conflicting (409) after ${attempt} uploads; retry later`);
+      }
+      await backoff(attempt);
+    }
+  }
+
+  private async multipartOnce(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<Status> {
+    const Key = this.keyOf(key);
+    const partSize = Math.max(PART_SIZE, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
+    const count = Math.max(1, Math.ceil(file.size / partSize));
+    // With the SDK's default checksums (AWS), the upload declares CRC32 and completion lists each part's checksum.
+    const withChecksums = (await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED";
+    let uploadId: string | undefined;
+    let handle: FileHandle | undefined;
+    let completed = false;
+    try {
+      const created = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(withChecksums ? { ChecksumAlgorithm: "CRC32" } : {}) }),
+      );
+      uploadId = created.UploadId;
+      if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+      handle = await open(file.file, "r");
+      const parts = await this.uploadParts(handle, uploadId, Key, file.size, partSize, count);
+      try {
+        await this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+            ...conditionHeaders(condition),
+          }),
+        );
+        completed = true;
+        return "written";
+      } catch (err) {
+        // A retried completion whose first try landed answers 412, or 404 NoSuchUpload: compare with our parts.
+        const retried = attemptsOf(err) > 1;
+        if (retried && errorName(err) === "NoSuchUpload") {
+          const current = await this.head(key).catch(() => undefined);
+          if (current && unquote(current.etag) === unquote(multipartEtag(parts))) {
+            completed = true;
+            return "written";
+          }
+        }
+        const status = await this.conditionOutcome(key, err, condition, retried, async () => multipartEtag(parts));
+        if (status === "written") completed = true;
+        if (status) return status;
+        throw err;
+      }
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw this.failure(`cannot write ${key}`, err);
+    } finally {
+      await handle?.close();
+      if (uploadId && !completed) {
+        // Best effort: an upload left open keeps its parts (and their cost) until a lifecycle rule removes them.
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
+      }
+    }
+  }
+
+  /** Uploads the parts, PARTS_IN_FLIGHT at a time, each worker reusing one buffer; stops all on the first failure. */
+  private async uploadParts(handle: FileHandle, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+    const parts: CompletedPart[] = new Array(count);
+    const abort = new AbortController();
+    let next = 0;
+    let failure: unknown;
+    const worker = async (): Promise<void> => {
+      const buffer = Buffer.allocUnsafe(Math.min(partSize, size));
+      while (failure === undefined) {
+        const index = next++;
+        if (index >= count) return;
+        const offset = index * partSize;
+        const length = Math.min(partSize, size - offset);
+        const chunk = buffer.subarray(0, length);
+        try {
+          await readFully(handle, chunk, offset);
+          const out = await this.client.send(
+            new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: chunk, ContentLength: length }),
+            { abortSignal: abort.signal },
+          );
+          if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
+          parts[index] = {
+            PartNumber: index + 1,
+            ETag: out.ETag,
+            ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
+          };
+        } catch (err) {
+          failure ??= err;
+          abort.abort();
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker));
+    if (failure !== undefined) throw failure;
+    return parts;
+  }
+
+  /** A one-line StoreError naming the store and what to do; never a credential. */
+  private failure(what: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
+    const name = errorName(err);
+    const status = statusOf(err);
+    const attempts = attemptsOf(err);
+    // HEAD errors have no body: the SDK names them "Unknown" (or after the status); the status says more.
+    const shownName = name === "Unknown" || name === "UnknownError" || name === String(status) ? "" : name;
+    const tag = [shownName, status ? `HTTP ${status}` : ""].filter(Boolean).join(", ");
+    let code: StoreError["code"];
+    let message: string;
+    if (name === "CredentialsProviderError" || /could not load credentials/i.test(messageOf(err))) {
+      code = "auth";
+      message = `no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role (GitHub: aws-actions/configure-aws-credentials)`;
+    } else if (status === 401 || status === 403 || AUTH_ERRORS.has(name)) {
+      code = "auth";
+      message = `access denied (${tag}); check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the role) and that they may use bucket ${this.bucket}`;
+    } else if (name === "NoSuchBucket") {
+      code = "not-found";
+      message = `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`;
+    } else if (isUnavailable(err)) {
+      code = "unavailable";
+      const after = attempts > 1 ? ` after ${attempts} attempts` : "";
+      const network = networkCode(err);
+      message =
+        network || !status
+          ? `cannot reach ${this.where} (${network || tag || "no answer"})${after}; check the endpoint and the network, then retry`
+          : `${this.where} is throttling or failing (${tag})${after}; retry later`;
+    } else if (status === 501 || name === "NotImplemented") {
+      code = "unsupported";
+      message = `the server does not support this request (${tag}): ${this.scrub(messageOf(err))}`;
+    } else {
+      code = "failed";
+      message = `${tag ? `${tag}: ` : ""}${this.scrub(messageOf(err))}`;
+    }
+    return new StoreError(code, `${this.url}: ${what}: ${message}`, { cause: err });
+  }
+
+  private scrub(text: string): string {
+    let out = text.replace(/\s+/g, " ").trim();
+    for (const secret of this.secrets) out = out.split(secret).join("***");
+    return out.replace(/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, "***");
+  }
+}
+
+const AUTH_ERRORS = new Set([
+  "AccessDenied",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "InvalidToken",
+  "TokenRefreshRequired",
+  "AllAccessDisabled",
+  "AccountProblem",
+  "InvalidClientTokenId",
+  "UnrecognizedClientException",
+]);
+const THROTTLING_ERRORS = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled"]);
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "UND_ERR_SOCKET"]);
+
+const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+/** The SDK's default region chain (AWS_REGION, the profile's region), then AWS_DEFAULT_REGION, then us-east-1. */
+function defaultRegion(): () => Promise<string> {
+  let cached: Promise<string> | undefined;
+  return () =>
+    (cached ??= (async () => {
+      const probe = new S3Client({ logger: QUIET_LOGGER });
+      try {
+        return await probe.config.region();
+      } catch {
+        return process.env.AWS_DEFAULT_REGION || DEFAULT_REGION; // boto3's and the CLI's variable
+      } finally {
+        probe.destroy();
+      }
+    })());
+}
+
+function conditionHeaders(condition: Condition | undefined): { IfNoneMatch?: string; IfMatch?: string } {
+  if (!condition) return {};
+  return "ifAbsent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.ifMatch };
+}
+
+function errorName(err: unknown): string {
+  return (err as { name?: string } | undefined)?.name ?? "";
+}
+
+function messageOf(err: unknown): string {
+  return (err as { message?: string } | undefined)?.message || String(err);
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function attemptsOf(err: unknown): number {
+  return (err as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  return errorName(err) === "PreconditionFailed" || statusOf(err) === 412;
+}
+
+function isConflict(err: unknown): boolean {
+  return errorName(err) === "ConditionalRequestConflict" || statusOf(err) === 409;
+}
+
+/** 404 for the object (NoSuchKey, or HEAD's bodiless NotFound), not for the bucket. */
+function isMissingObject(err: unknown): boolean {
+  const name = errorName(err);
+  if (name === "NoSuchBucket") return false;
+  return name === "NoSuchKey" || name === "NotFound" || statusOf(err) === 404;
+}
+
+function networkCode(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): string | undefined => {
+    if (!e || typeof e !== "object" || seen.has(e)) return undefined;
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (NETWORK_CODES.has(code) || /^E[A-Z]+$/.test(code))) return code;
+    for (const inner of (e as { errors?: unknown[] }).errors ?? []) {
+      const found = visit(inner);
+      if (found) return found;
+    }
+    return visit((e as { cause?: unknown }).cause);
+  };
+  return visit(err);
+}
+
+function isUnavailable(err: unknown): boolean {
+  const name = errorName(err);
+  const status = statusOf(err);
+  if (THROTTLING_ERRORS.has(name) || name === "TimeoutError" || name === "RequestTimeout") return true;
+  if (status === 429 || (status !== undefined && status >= 500 && status !== 501)) return true;
+  const code = networkCode(err);
+  return code !== undefined && NETWORK_CODES.has(code);
+}
+
+/** What our own retry loop retries (the SDK's retryer does the same for non-streamed requests). */
+function isRetryable(err: unknown): boolean {
+  return isUnavailable(err);
+}
+
+async function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(2_000, 100 * 2 ** attempt);
+  await new Promise((resolve) => setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2)));
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^W\//, "").replace(/^"|"$/g, "");
+}
+
+function md5Etag(data: Buffer): string {
+  return `"${createHash("md5").update(data).digest("hex")}"`;
+}
+
+async function fileMd5Etag(file: string): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `"${hash.digest("hex")}"`;
+}
+
+/** S3's (and MinIO's) ETag of a completed multipart upload: md5 of the parts' binary md5s, dash, part count. */
+function multipartEtag(parts: CompletedPart[]): string {
+  const hash = createHash("md5");
+  for (const part of parts) hash.update(Buffer.from(unquote(part.ETag ?? ""), "hex"));
+  return `"${hash.digest("hex")}-${parts.length}"`;
+}
+
+async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < target.length) {
+    const { bytesRead } = await handle.read(target, done, target.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`file ended at byte ${position + done}: it changed while being uploaded`);
+    done += bytesRead;
+  }
+}
+
+function stripUserinfo(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.origin + (u.pathname === "/" ? "" : u.pathname);
+  } catch {
+    return "(invalid endpoint URL)";
+  }
+}

@@ -1,0 +1,30 @@
+// Azure Blob (Azurite in tests) in the conformance matrix: scripts/test.ts starts Azurite and exports its
+// connection string and a container; each store is a fresh prefix in that container.
+import { BlobServiceClient } from "@azure/storage-blob";
+import { openAzureStore } from "../../../src/store/azure.ts";
+import { uniquePrefix, type StoreFactory } from "../factory.ts";
+
+let ready: Promise<unknown> | undefined;
+
+/** Creates the test container once per process (Azurite starts empty). */
+function ensureContainer(connectionString: string, container: string): Promise<unknown> {
+  ready ??= BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container).createIfNotExists();
+  return ready;
+}
+
+export const azureFactory: StoreFactory = {
+  name: "azure",
+  unavailable() {
+    if (!process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING) return "ASSETKIT_TEST_AZURE_CONNECTION_STRING is not set (no Azurite)";
+    return undefined;
+  },
+  async create() {
+    const connectionString = process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING!;
+    const container = process.env.ASSETKIT_TEST_AZURE_CONTAINER || "assetkit-test";
+    await ensureContainer(connectionString, container);
+    // The URI a user would pass with AZURE_STORAGE_CONNECTION_STRING set to the same connection string.
+    const uri = `az://${container}/${uniquePrefix()}`;
+    const store = openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } });
+    return { store, seed: store, uri };
+  },
+};

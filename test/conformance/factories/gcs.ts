@@ -1,0 +1,42 @@
+// Google Cloud Storage against fake-gcs-server (or any endpoint): ASSETKIT_TEST_GCS_ENDPOINT, e.g.
+// http://127.0.0.1:4443, and ASSETKIT_TEST_GCS_BUCKET (default "assetkit-test", created when missing).
+import { openGcsStore } from "../../../src/store/gcs.ts";
+import { uniquePrefix, type StoreFactory } from "../factory.ts";
+
+export function gcsTestEndpoint(): string | undefined {
+  return process.env.ASSETKIT_TEST_GCS_ENDPOINT || undefined;
+}
+
+export function gcsTestBucket(): string {
+  return process.env.ASSETKIT_TEST_GCS_BUCKET || "assetkit-test";
+}
+
+let bucketReady: Promise<void> | undefined;
+
+/** Creates the test bucket on the emulator if it is not there yet (409 = already there). */
+export function ensureGcsTestBucket(): Promise<void> {
+  bucketReady ??= (async () => {
+    const endpoint = gcsTestEndpoint()!.replace(/\/+$/, "");
+    const res = await fetch(`${endpoint}/storage/v1/b?project=test`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: gcsTestBucket() }),
+    });
+    if (!res.ok && res.status !== 409) throw new Error(`cannot create bucket ${gcsTestBucket()} at ${endpoint}: HTTP ${res.status}`);
+  })().catch((err: unknown) => {
+    bucketReady = undefined;
+    throw err;
+  });
+  return bucketReady;
+}
+
+export const gcsFactory: StoreFactory = {
+  name: "gcs (fake-gcs-server)",
+  unavailable: () => (gcsTestEndpoint() ? undefined : "ASSETKIT_TEST_GCS_ENDPOINT is not set (no fake-gcs-server)"),
+  async create() {
+    await ensureGcsTestBucket();
+    const uri = `gs://${gcsTestBucket()}/${uniquePrefix()}?endpoint=${gcsTestEndpoint()!}`;
+    const store = openGcsStore(new URL(uri));
+    return { store, seed: store, uri };
+  },
+};

@@ -1,0 +1,32 @@
+// S3 in the conformance matrix, against MinIO (or any S3-compatible endpoint): scripts/test.ts starts MinIO and
+// exports ASSETKIT_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY and _BUCKET (created). Each store is a fresh prefix
+// in that bucket, opened from the URI a user would write, with the test credentials given as the store's env
+// (a user would export them as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+import { openS3Store } from "../../../src/store/s3.ts";
+import { uniquePrefix, type StoreFactory } from "../factory.ts";
+
+/** The env a process (the CLI under test, say) needs to open s3Factory's URIs. */
+export function s3TestEnv(): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: process.env.ASSETKIT_TEST_S3_ACCESS_KEY ?? "",
+    AWS_SECRET_ACCESS_KEY: process.env.ASSETKIT_TEST_S3_SECRET_KEY ?? "",
+    AWS_REGION: "us-east-1",
+  };
+}
+
+export const s3Factory: StoreFactory = {
+  name: "s3 (MinIO)",
+  unavailable() {
+    if (!process.env.ASSETKIT_TEST_S3_ENDPOINT) return "ASSETKIT_TEST_S3_ENDPOINT is not set (no MinIO)";
+    if (!process.env.ASSETKIT_TEST_S3_ACCESS_KEY || !process.env.ASSETKIT_TEST_S3_SECRET_KEY) {
+      return "ASSETKIT_TEST_S3_ACCESS_KEY / ASSETKIT_TEST_S3_SECRET_KEY are not set";
+    }
+    return undefined;
+  },
+  async create() {
+    const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
+    const uri = `s3://${bucket}/${uniquePrefix()}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`;
+    const store = openS3Store(new URL(uri), { env: s3TestEnv() });
+    return { store, seed: store, uri };
+  },
+};

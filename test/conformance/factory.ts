@@ -1,0 +1,34 @@
+// What a conformance matrix entry is, shared by the matrix and the backend-specific tests.
+import type { Store } from "../../src/store/store.ts";
+
+export interface StoreUnderTest {
+  /** The store the suite exercises. */
+  store: Store;
+  /** A writable store over the same objects: the store itself, or the served directory of a read-only one. */
+  seed: Store;
+  /** The URI that opens `store` (what a user would pass as --store). */
+  uri: string;
+}
+
+export interface StoreFactory {
+  name: string;
+  /** Why this entry cannot run here, or undefined when it can. */
+  unavailable(): string | undefined;
+  /** A fresh, empty store (a new prefix or directory each call). */
+  create(): Promise<StoreUnderTest>;
+}
+
+let counter = 0;
+/** A unique prefix per created store, so tests sharing one server never see each other's objects. */
+export function uniquePrefix(): string {
+  return `t${process.pid}-${Date.now().toString(36)}-${counter++}`;
+}
+
+/** The reason to skip a factory, or undefined; under the full test command a missing server is an error. */
+export function skipReason(factory: StoreFactory): string | undefined {
+  const why = factory.unavailable();
+  if (why && process.env.ASSETKIT_TEST_ALL_STORES === "1") {
+    throw new Error(`store ${factory.name} must run under the full test command but: ${why}`);
+  }
+  return why;
+}

@@ -1,0 +1,183 @@
+// S3-only behaviour (MinIO under the test command): multipart uploads with conditions, credential-safe auth
+// errors, and bounded failure on an unreachable endpoint. The byte-level contract is the conformance suite's.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import { MULTIPART_THRESHOLD, openS3Store } from "../src/store/s3.ts";
+import { StoreError, type Store } from "../src/store/store.ts";
+// stores.ts first: it imports the factories, which import it back (a cycle that only works in this order).
+import { skipReason, uniquePrefix } from "./conformance/factory.ts";
+import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
+
+const MiB = 1024 * 1024;
+const endpoint = (): string => process.env.ASSETKIT_TEST_S3_ENDPOINT!;
+const bucket = (): string => process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
+
+/** A file of `size` random bytes, written in 1 MiB chunks; returns its sha256. */
+async function makeFile(file: string, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const out = createWriteStream(file);
+  for (let written = 0; written < size; ) {
+    const chunk = randomBytes(Math.min(MiB, size - written));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
+    written += chunk.length;
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return hash.digest("hex");
+}
+
+async function sha256Of(store: Store, key: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of await store.openRead(key)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+function isStoreError(code: StoreError["code"]) {
+  return (err: unknown): boolean => err instanceof StoreError && err.code === code;
+}
+
+describe("s3 store", { skip: skipReason(s3Factory) }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "assetkit-s3-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("uploads a file above the multipart threshold with ifAbsent; racing and later ifAbsent writers get false", async () => {
+    const size = 40 * MiB + 12_345;
+    assert.ok(size > MULTIPART_THRESHOLD);
+    const [a, b] = [path.join(dir, "a.bin"), path.join(dir, "b.bin")];
+    const [shaA, shaB] = await Promise.all([makeFile(a, size), makeFile(b, size)]);
+    const { store } = await s3Factory.create();
+
+    // Two multipart uploads race for one key: both pass the early HEAD, so CompleteMultipartUpload's
+    // If-None-Match decides; exactly one wins and the loser's upload is aborted.
+    const wins = await Promise.all([
+      store.write("big/model.bin", { file: a, size }, { ifAbsent: true }),
+      store.write("big/model.bin", { file: b, size }, { ifAbsent: true }),
+    ]);
+    assert.equal(wins.filter(Boolean).length, 1, `exactly one winner, got ${wins}`);
+    const head = await store.head("big/model.bin");
+    assert.equal(head?.size, size);
+    assert.match(head.etag, /-3"$/, "a 3-part multipart ETag");
+    assert.equal(await sha256Of(store, "big/model.bin"), wins[0] ? shaA : shaB);
+
+    assert.equal(await store.write("big/model.bin", { file: b, size }, { ifAbsent: true }), false);
+    assert.equal(await store.write("big/model.bin", { file: b, size }, { ifMatch: '"not-the-etag"' }), false);
+    assert.equal(await store.write("big/other.bin", { file: b, size }, { ifMatch: head.etag }), false, "ifMatch on a missing key");
+    assert.equal((await store.head("big/model.bin"))?.etag, head.etag, "unchanged");
+
+    // ifMatch with the current etag replaces it through a multipart upload too.
+    assert.equal(await store.write("big/model.bin", { file: b, size }, { ifMatch: head.etag }), true);
+    assert.equal(await sha256Of(store, "big/model.bin"), shaB);
+
+    // A range inside the second part.
+    const ranged = await store.openRead("big/model.bin", { start: 20 * MiB, end: 20 * MiB + 9 });
+    let bytes = 0;
+    for await (const chunk of ranged) bytes += (chunk as Buffer).length;
+    assert.equal(bytes, 10);
+
+    const s3 = new S3Client({
+      endpoint: endpoint(),
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3TestEnv().AWS_ACCESS_KEY_ID!, secretAccessKey: s3TestEnv().AWS_SECRET_ACCESS_KEY! },
+    });
+    try {
+      const key = (store as unknown as { prefix: string }).prefix + "big/model.bin";
+      const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket(), Prefix: key }));
+      assert.deepEqual(open.Uploads ?? [], [], "no multipart upload left open");
+    } finally {
+      s3.destroy();
+    }
+  });
+
+  it("keeps etags consistent between head, read, list and ifMatch", async () => {
+    const { store } = await s3Factory.create();
+    await store.write("e/x", Buffer.from("x"));
+    const head = await store.head("e/x");
+    const read = await store.read("e/x");
+    const listed = [];
+    for await (const o of store.list("e/")) listed.push(o);
+    assert.ok(head && read);
+    assert.equal(read.etag, head.etag);
+    assert.equal(listed[0]?.etag, head.etag);
+    assert.equal(await store.write("e/x", Buffer.from("y"), { ifMatch: listed[0]!.etag }), true);
+  });
+
+  it("a wrong secret key fails with code auth and a message naming neither key", async () => {
+    const accessKeyId = s3TestEnv().AWS_ACCESS_KEY_ID!;
+    const secret = "wrong-secret-Zq81xV3kP0";
+    const store = openS3Store(new URL(`s3://${bucket()}/${uniquePrefix()}?endpoint=${endpoint()}`), {
+      env: { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secret },
+    });
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      ["read", () => store.read("k")],
+      ["head", () => store.head("k")],
+      ["write", () => store.write("k", Buffer.from("v"), { ifAbsent: true })],
+      ["list", async () => {
+        for await (const _ of store.list("")) void _;
+      }],
+    ];
+    for (const [op, attempt] of attempts) {
+      await assert.rejects(attempt(), (err: unknown) => {
+        assert.ok(err instanceof StoreError, `${op}: ${String(err)}`);
+        assert.equal(err.code, "auth", `${op}: ${err.message}`);
+        assert.ok(!err.message.includes(secret), `${op} leaks the secret: ${err.message}`);
+        assert.ok(!err.message.includes(accessKeyId), `${op} leaks the access key: ${err.message}`);
+        assert.ok(err.message.startsWith(store.url), err.message);
+        assert.ok(!err.message.includes("\n"), "one line");
+        return true;
+      });
+    }
+  });
+
+  it("a missing bucket is not-found, naming the bucket", async () => {
+    const missing = `absent-${uniquePrefix().toLowerCase()}`;
+    const store = openS3Store(new URL(`s3://${missing}/p?endpoint=${endpoint()}`), { env: s3TestEnv() });
+    await assert.rejects(store.read("k"), (err: unknown) => isStoreError("not-found")(err) && (err as Error).message.includes(missing));
+    await assert.rejects(store.write("k", Buffer.from("v")), isStoreError("not-found"));
+  });
+
+  it("a refused connection fails with code unavailable within a few seconds", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const store = openS3Store(new URL(`s3://${bucket()}/p?endpoint=http://127.0.0.1:${port}`), { env: s3TestEnv() });
+    const started = Date.now();
+    await assert.rejects(store.read("k"), (err: unknown) => {
+      assert.ok(isStoreError("unavailable")(err), String(err));
+      assert.match((err as Error).message, /ECONNREFUSED/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+    const file = path.join(dir, "small");
+    await makeFile(file, 1000);
+    await assert.rejects(store.write("k", { file, size: 1000 }, { ifAbsent: true }), isStoreError("unavailable"));
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+});
+
+describe("s3 store URLs", () => {
+  it("keeps bucket and prefix, refuses credentials and unknown parameters", () => {
+    const store = openS3Store(new URL("s3://bkt/a/b/?endpoint=http://127.0.0.1:9/&region=eu-west-1"), { env: {} }) as Store & { bucket: string; prefix: string };
+    assert.equal(store.bucket, "bkt");
+    assert.equal(store.prefix, "a/b/");
+    assert.equal(openS3Store(new URL("s3://bkt"), { env: {} }).url, "s3://bkt");
+    assert.throws(() => openS3Store(new URL("s3://user:pw@bkt/p"), { env: {} }), (err: unknown) => err instanceof StoreError && !err.message.includes("pw"));
+    assert.throws(() => openS3Store(new URL("s3://bkt/p?endpont=http://x"), { env: {} }), /unknown parameter/);
+    assert.throws(() => openS3Store(new URL("s3:///p"), { env: {} }), /no bucket/);
+  });
+});
