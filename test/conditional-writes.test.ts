@@ -1,0 +1,35 @@
+// A store that ignores conditional writes (as old S3-compatible servers ignore If-None-Match) is detected before
+// publishing and refused, unless the user opts in to unsafe publishing. The wrapper drops the conditions the way
+// such a server does: every write "succeeds".
+import assert from "node:assert/strict";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { AssetError } from "../src/errors.ts";
+import { prepareInput } from "../src/manifest.ts";
+import { Registry } from "../src/registry.ts";
+import { FsStore } from "../src/store/fs.ts";
+import type { Body, Condition, Store } from "../src/store/store.ts";
+import { writeTree } from "./helpers/cli.ts";
+
+class IgnoresConditions extends FsStore {
+  override write(key: string, body: Body, _condition?: Condition): Promise<boolean> {
+    return super.write(key, body);
+  }
+}
+
+describe("stores without conditional writes", () => {
+  it("are refused for publishing with a clear error, and accepted with unsafePublish", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "assetkit-nocond-"));
+    const store: Store = new IgnoresConditions(root, "s3://old-server/bucket");
+    const input = await prepareInput(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { f: "x" }));
+    const request = { name: "m", input, createdBy: "test", source: {}, metadata: {} };
+    await assert.rejects(
+      new Registry(store, { versioning: "semver" }).publish(request),
+      (err: unknown) => err instanceof AssetError && /s3:\/\/old-server\/bucket ignores conditional writes .* --unsafe-publish/.test(err.message),
+    );
+    const unsafe = await new Registry(store, { versioning: "semver", unsafePublish: true }).publish(request);
+    assert.equal(unsafe.version, "1.0.0");
+  });
+});
