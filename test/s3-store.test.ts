@@ -11,7 +11,6 @@ import { after, before, describe, it } from "node:test";
 import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { MULTIPART_THRESHOLD, openS3Store } from "../src/store/s3.ts";
 import { StoreError, type Store } from "../src/store/store.ts";
-// stores.ts first: it imports the factories, which import it back (a cycle that only works in this order).
 import { skipReason, uniquePrefix } from "./conformance/factory.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 
