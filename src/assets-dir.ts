@@ -1,7 +1,7 @@
 // The local assets directory (contract, modelkit's layout): a file asset at <dir>/<name>/<version>, a folder
 // asset under <dir>/<name>/<version>/. A version appears there only complete and verified: it is assembled in a
 // temporary sibling and renamed into place, and a marker (modelkit's .SUCCESS files) records its digest.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -10,10 +10,10 @@ import lockfile from "proper-lockfile";
 import { AssetError } from "./errors.ts";
 import type { VersionMeta } from "./manifest.ts";
 import { assetNameProblem, relativePathProblem } from "./paths.ts";
+import { tempSibling } from "./temp-path.ts";
 import { downloadVerified } from "./transfer.ts";
 
 const DOWNLOAD_CONCURRENCY = 8;
-const TEMP_MARK = ".assetkit-tmp-";
 
 export interface LocalCopy {
   /** The asset digest recorded when the copy was verified; undefined for copies written by modelkit. */
@@ -161,10 +161,6 @@ function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string
   const files = meta.files.filter((f) => f.path === subPath || f.path.startsWith(`${subPath}/`));
   if (files.length === 0) throw new AssetError(`${what} has no file or folder ${subPath}`);
   return files;
-}
-
-function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARK}${randomBytes(6).toString("hex")}`);
 }
 
 /** Renames `temp` onto `target`, moving aside whatever was there (a partial copy) and removing it after. */

@@ -1,9 +1,8 @@
 // assets.lock: each requested spec → the exact version and digest it resolved to, so that a PR check
 // reproduces a resolution exactly. JSON with a stable key order and a final newline, for clean diffs.
-import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import path from "node:path";
 import { UsageError } from "./errors.ts";
+import { tempSibling } from "./temp-path.ts";
 
 export interface LockEntry {
   name: string;
@@ -57,7 +56,7 @@ export function formatLockfile(lock: Lockfile): string {
 
 /** Written to a temporary sibling and renamed, so a reader never sees half a lockfile. */
 export async function writeLockfile(file: string, lock: Lockfile): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  const temp = tempSibling(file);
   await fs.writeFile(temp, formatLockfile(lock));
   await fs.rename(temp, file);
 }

@@ -71,7 +71,7 @@ export class Registry {
     this.options = options;
   }
 
-  dataKey(name: string, version: string, relPath = ""): string {
+  private dataKey(name: string, version: string, relPath = ""): string {
     return relPath ? `${name}/${version}/${relPath}` : `${name}/${version}`;
   }
   private metaKey = (name: string, version: string): string => `${name}/${version}.meta`;

@@ -1,12 +1,12 @@
 // The local (or mounted) directory store: the embedded default, needing no server and no credentials.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import lockfile from "proper-lockfile";
+import { TEMP_MARK, tempSibling } from "../temp-path.ts";
 import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
-const TEMP_MARK = ".assetkit-tmp-";
 
 export class FsStore implements Store {
   readonly url: string;
@@ -66,7 +66,7 @@ export class FsStore implements Store {
 
   async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
     const dest = this.pathOf(key);
-    const temp = path.join(path.dirname(dest), `.${path.basename(dest)}${TEMP_MARK}${randomBytes(6).toString("hex")}`);
+    const temp = tempSibling(dest);
     try {
       await writeTemp(temp, body);
       if (!condition) {
