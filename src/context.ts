@@ -35,8 +35,8 @@ export interface Context {
   readLock(): Promise<Lockfile | undefined>;
 }
 
-export const DEFAULT_STORE = ".assetkit/store";
-export const DEFAULT_ASSETS_DIR = ".assetkit/assets";
+const DEFAULT_STORE = ".assetkit/store";
+const DEFAULT_ASSETS_DIR = ".assetkit/assets";
 
 export async function createContext(options: GlobalOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<Context> {
   const config = await loadConfig(options.config);

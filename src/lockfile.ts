@@ -45,7 +45,7 @@ export async function readLockfile(file: string): Promise<Lockfile | undefined> 
   return doc;
 }
 
-export function formatLockfile(lock: Lockfile): string {
+function formatLockfile(lock: Lockfile): string {
   const assets: Record<string, LockEntry> = {};
   for (const spec of Object.keys(lock.assets).sort()) {
     const { name, version, digest } = lock.assets[spec]!;

@@ -60,7 +60,7 @@ export interface VersionMeta {
 const HASH_CONCURRENCY = 4;
 
 /** Code-point order (= UTF-8 byte order), the same in every language, so digests agree across tools. */
-export function comparePaths(a: string, b: string): number {
+function comparePaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
@@ -71,7 +71,7 @@ export function assetDigest(files: readonly FileEntry[]): string {
   return `sha256:${hash.digest("hex")}`;
 }
 
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
   const hash = createHash("sha256");
   let size = 0;
   await pipeline(createReadStream(file), async function* (chunks: AsyncIterable<Buffer>) {

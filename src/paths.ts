@@ -3,7 +3,7 @@
 // which part is wrong.
 import { UsageError } from "./errors.ts";
 
-export const MAX_NAME_LENGTH = 512;
+const MAX_NAME_LENGTH = 512;
 
 function isAlnum(c: string): boolean {
   return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9");

@@ -52,7 +52,6 @@ export interface PublishRequest {
   createdBy: string;
   source: Provenance;
   metadata: Record<string, string>;
-  onUploaded?: (bytes: number) => void;
 }
 
 export interface PublishOutcome {
@@ -173,10 +172,7 @@ export class Registry {
     try {
       await pMap(
         input.files,
-        async (file) => {
-          await this.store.write(this.dataKey(name, version, file.path), { file: file.source, size: file.size });
-          request.onUploaded?.(file.size);
-        },
+        (file) => this.store.write(this.dataKey(name, version, file.path), { file: file.source, size: file.size }),
         { concurrency: UPLOAD_CONCURRENCY },
       );
       const meta = Buffer.from(JSON.stringify(buildMeta(input, request), null, 2) + "\n");

@@ -65,7 +65,7 @@ function parseSelector(text: string, fail: (why: string) => never): VersionSelec
 }
 
 /** An alias: [a-z][a-z0-9-]*. Never a valid version, since it starts with a letter. */
-export function isAlias(text: string): boolean {
+function isAlias(text: string): boolean {
   if (!(text[0]! >= "a" && text[0]! <= "z")) return false;
   for (const c of text) if (!((c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c === "-")) return false;
   return true;
