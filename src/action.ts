@@ -2,13 +2,15 @@
 import * as core from "@actions/core";
 import { fetchCommand } from "./commands/fetch.ts";
 import { lockCommand } from "./commands/lock.ts";
+import { promoteCommand } from "./commands/promote.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
 import { UsageError } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify"] as const;
 
 function input(name: string): string | undefined {
   return core.getInput(name) || undefined;
@@ -94,6 +96,25 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       setResolvedOutputs(r.resolved);
       core.setOutput("lockfile", r.lockfile);
       return r.resolved;
+    }
+    case "promote": {
+      const channel = input("channel");
+      const spec = lines("specs")[0] ?? (input("name") && input("version") ? `${input("name")}:${input("version")}` : undefined);
+      if (!channel || !spec) throw new UsageError("command promote needs the input channel, and specs (one spec) or name and version");
+      const r = await promoteCommand(ctx, spec, channel);
+      core.setOutput("version", r.version);
+      core.setOutput("spec", r.spec);
+      core.setOutput("digest", r.digest ?? "");
+      return [{ spec: r.spec, version: r.version, digest: r.digest, note: r.changed ? (r.previous ? `promoted (was ${r.previous})` : "promoted (new channel)") : "unchanged" }];
+    }
+    case "verify": {
+      const r = await verifyCommand(ctx, lines("specs"));
+      const rows = r.verified.map((v) => ({ spec: v.spec, version: v.version ?? undefined, digest: v.digest, note: [v.status, `local ${v.local}`, v.newer ? `newer: ${v.newer}` : "", v.detail ?? ""].filter(Boolean).join("; ") }));
+      if (r.failed) {
+        await writeSummary(command, ctx, rows);
+        throw r.failed;
+      }
+      return rows;
     }
   }
 }

@@ -3,9 +3,11 @@ import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
+import { promoteCommand } from "./commands/promote.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
 import { exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
@@ -17,7 +19,8 @@ interface CliOptions extends GlobalOptions {
   debug?: boolean;
 }
 
-type Action = (ctx: Context, opts: CliOptions, command: Command) => Promise<{ json: unknown; text: string[] }>;
+/** What a command prints; `failure`, when set, is reported after the output and sets the exit status. */
+type Action = (ctx: Context, opts: CliOptions, command: Command) => Promise<{ json: unknown; text: string[]; failure?: Error }>;
 
 export async function runCli(argv: string[]): Promise<number> {
   let debug = argv.includes("--debug");
@@ -42,6 +45,7 @@ export async function runCli(argv: string[]): Promise<number> {
     progress.clear();
     if (opts.json) process.stdout.write(JSON.stringify(out.json, null, 2) + "\n");
     else if (out.text.length > 0) process.stdout.write(out.text.join("\n") + "\n");
+    if (out.failure) throw out.failure;
   };
 
   // Global options are declared on every subcommand too (positional options), so that `publish --version V`
@@ -133,6 +137,32 @@ export async function runCli(argv: string[]): Promise<number> {
       run(async (ctx, _opts, command) => {
         const r = await lockCommand(ctx, command.args, command.opts<{ update?: boolean }>());
         return { json: r, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.digest ?? "(no digest)"}`) };
+      }),
+    );
+
+  program
+    .command("promote")
+    .description("point a channel (an alias such as production) at the version a spec resolves to")
+    .argument("<spec>", "the version to promote: name:1.4.2, or any spec (name:1 promotes the latest 1.x)")
+    .argument("<alias>", "the channel: lowercase letters, digits and '-', starting with a letter (production, staging)")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const [spec, alias] = command.args as [string, string];
+        const r = await promoteCommand(ctx, spec, alias);
+        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}`] };
+      }),
+    );
+
+  program
+    .command("verify")
+    .description("check reproducibility: every spec locked, the store's content equal to the lock, local copies intact")
+    .argument("[specs...]", "specs (default: assetkit.yml assets, or the lockfile's)")
+    .option("--assets-dir <dir>", "local assets dir whose copies are re-hashed (default as for fetch)")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await verifyCommand(ctx, command.args);
+        const text = r.verified.map((v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`);
+        return { json: { verified: r.verified }, text, failure: r.failed };
       }),
     );
 

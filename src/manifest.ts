@@ -24,6 +24,8 @@ export interface PreparedInput {
 }
 
 export interface Provenance {
+  /** Who ran the publish (or promotion): the GitHub actor in Actions, the local user elsewhere. */
+  actor?: string;
   repository?: string;
   sha?: string;
   ref?: string;
@@ -71,7 +73,7 @@ export function assetDigest(files: readonly FileEntry[]): string {
   return `sha256:${hash.digest("hex")}`;
 }
 
-async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
   const hash = createHash("sha256");
   let size = 0;
   await pipeline(createReadStream(file), async function* (chunks: AsyncIterable<Buffer>) {
@@ -81,6 +83,19 @@ async function hashFile(file: string): Promise<{ size: number; sha256: string }>
     }
   });
   return { size, sha256: hash.digest("hex") };
+}
+
+/**
+ * Hashes the files of a local copy of a version (`root` is the file itself for a single-file asset): the
+ * entries to compare with a meta, or to recompute its digest with assetDigest. Missing files are reported as
+ * size -1, so a comparison fails instead of throwing.
+ */
+export async function hashLocalCopy(root: string, relPaths: readonly string[]): Promise<FileEntry[]> {
+  return pMap(
+    relPaths,
+    async (rel) => ({ path: rel, ...(await hashFile(rel ? path.join(root, ...rel.split("/")) : root).catch(() => ({ size: -1, sha256: "" }))) }),
+    { concurrency: HASH_CONCURRENCY },
+  );
 }
 
 /** Walks and hashes a file or folder to publish; refuses what an object store cannot hold faithfully. */

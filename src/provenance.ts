@@ -3,6 +3,8 @@ import type { Provenance } from "./manifest.ts";
 
 export function provenanceFromEnv(env: NodeJS.ProcessEnv = process.env): Provenance {
   const source: Provenance = {};
+  const actor = env.GITHUB_ACTOR ?? env.USER ?? env.USERNAME;
+  if (actor) source.actor = actor;
   if (env.GITHUB_REPOSITORY) source.repository = env.GITHUB_REPOSITORY;
   if (env.GITHUB_SHA) source.sha = env.GITHUB_SHA;
   if (env.GITHUB_REF) source.ref = env.GITHUB_REF;

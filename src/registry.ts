@@ -54,6 +54,16 @@ export interface PublishRequest {
   metadata: Record<string, string>;
 }
 
+/** One entry of `<name>.aliases`: where the alias points, and who moved it there. */
+export interface AliasEntry {
+  version: string;
+  promoted_at: string;
+  promoted_by: string;
+  source: Provenance;
+  /** The version the alias pointed to before this promotion. */
+  previous?: string;
+}
+
 export interface PublishOutcome {
   version: string;
   digest: string;
@@ -126,15 +136,44 @@ export class Registry {
   }
 
   private async aliasTarget(name: string, alias: string): Promise<string> {
-    const object = await this.store.read(this.aliasesKey(name));
-    let target: unknown;
-    try {
-      target = object && (JSON.parse(object.data.toString()) as { aliases?: Record<string, { version?: unknown }> }).aliases?.[alias]?.version;
-    } catch {
-      throw new AssetError(`${this.aliasesKey(name)} in ${this.store.url} is not valid JSON`);
-    }
+    const { table } = await this.aliases(name);
+    const target = table[alias]?.version;
     if (typeof target !== "string") throw new AssetError(`${name}:${alias}: no alias ${alias} for ${name} in ${this.store.url}`);
     return target;
+  }
+
+  /** The alias table of an asset (empty when it has none), with its etag for compare-and-swap. */
+  async aliases(name: string): Promise<{ table: Record<string, AliasEntry>; etag?: string }> {
+    const object = await this.store.read(this.aliasesKey(name));
+    if (!object) return { table: {} };
+    try {
+      const doc = JSON.parse(object.data.toString("utf8")) as { aliases?: unknown };
+      if (doc.aliases && typeof doc.aliases === "object" && !Array.isArray(doc.aliases)) {
+        return { table: doc.aliases as Record<string, AliasEntry>, etag: object.etag };
+      }
+    } catch {
+      // reported below
+    }
+    throw new AssetError(`${this.aliasesKey(name)} in ${this.store.url} is not an alias table ({"aliases": {...}})`);
+  }
+
+  /**
+   * Points `alias` at a committed version by compare-and-swap of `<name>.aliases`, so concurrent promotions of
+   * other aliases are never lost. Returns the version the alias pointed to before (undefined when new).
+   */
+  async promote(name: string, alias: string, version: string, promotion: Omit<AliasEntry, "version">): Promise<{ previous?: string; changed: boolean }> {
+    if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote in a writable store`);
+    const index = await this.versions(name);
+    if (!index.versions.includes(version)) throw new AssetError(`${name}:${version} is not a committed version in ${this.store.url}`);
+    for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
+      const { table, etag } = await this.aliases(name);
+      const previous = table[alias]?.version;
+      if (previous === version) return { previous, changed: false };
+      const body = Buffer.from(JSON.stringify({ aliases: { ...table, [alias]: { version, ...promotion, ...(previous ? { previous } : {}) } } }, null, 2) + "\n");
+      if (await this.store.write(this.aliasesKey(name), body, etag ? { ifMatch: etag } : { ifAbsent: true })) return { previous, changed: true };
+      await contentionBackoff(attempt);
+    }
+    throw new AssetError(`${name}: could not update ${this.aliasesKey(name)} after ${MAX_INDEX_ATTEMPTS} attempts (too much contention)`);
   }
 
   /** Every asset with a `.versions` index, sorted by name. */
@@ -229,7 +268,7 @@ export class Registry {
       if (current && known.includes(version)) return;
       const body = Buffer.from(JSON.stringify({ versions: sortNewestFirst(scheme, [...known, version]) }) + "\n");
       if (await this.store.write(this.indexKey(name), body, current ? { ifMatch: current.etag } : { ifAbsent: true })) return;
-      await sleep(Math.min(500, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
+      await contentionBackoff(attempt);
     }
     throw new AssetError(`${name}: could not update ${this.indexKey(name)} after ${MAX_INDEX_ATTEMPTS} attempts (too much contention)`);
   }
@@ -268,6 +307,11 @@ export class Registry {
     }
     this.conditionalWritesChecked = true;
   }
+}
+
+/** Randomised exponential backoff between compare-and-swap attempts on a contended document. */
+function contentionBackoff(attempt: number): Promise<void> {
+  return sleep(Math.min(500, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
 }
 
 /** `{"versions": [...]}` → the version strings, or undefined when the document is not that. */
