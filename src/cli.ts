@@ -39,7 +39,7 @@ export async function runCli(argv: string[]): Promise<number> {
         progress.clear();
         process.stderr.write(`warning: ${m}\n`);
       },
-      progress: opts.quiet ? undefined : (done, total, label) => progress.update(done, total, label),
+      progress: opts.quiet ? undefined : (done, total, label, files) => progress.update(done, total, label, files),
     });
     const out = await action(ctx, opts, command);
     progress.clear();

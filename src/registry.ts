@@ -3,7 +3,8 @@
 //   P/<name>/<version>/<relpath>  each file of a folder asset
 //   P/<name>/<version>.meta       modelkit's meta keys + the assetkit block
 //   P/<name>/<version>.claim      who is publishing that version right now (assetkit only)
-//   P/<name>.versions             {"versions": [newest first]}, kept complete by compare-and-swap
+//   P/<name>.versions             {"versions": [newest first], "digests": {version: digest}}, kept complete by
+//                                 compare-and-swap; modelkit reads (and may rewrite) only "versions"
 //   P/<name>.aliases              alias table (assetkit only)
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -15,9 +16,10 @@ import { buildMeta, parseMeta, type PreparedInput, type Provenance, type Version
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { StoreError, type ByteRange, type Store } from "./store/store.ts";
+import { tuningFromEnv } from "./store/tuning.ts";
+import type { TransferProgress } from "./transfer.ts";
 import { detectScheme, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
-const UPLOAD_CONCURRENCY = 8;
 const MAX_CLAIM_ATTEMPTS = 1000;
 const MAX_INDEX_ATTEMPTS = 200;
 
@@ -34,6 +36,8 @@ export interface VersionIndex {
   scheme: Scheme;
   /** Etag of the `.versions` object, for compare-and-swap; undefined when it is absent. */
   etag?: string;
+  /** Asset digests the index records (versions published by assetkit), so resolving needs no meta. */
+  digests: Record<string, string>;
 }
 
 export interface Resolved {
@@ -52,6 +56,8 @@ export interface PublishRequest {
   createdBy: string;
   source: Provenance;
   metadata: Record<string, string>;
+  /** Called as files are stored (uploaded or copied). */
+  onProgress?: (progress: TransferProgress) => void;
 }
 
 /** One entry of `<name>.aliases`: where the alias points, and who moved it there. */
@@ -68,12 +74,20 @@ export interface PublishOutcome {
   version: string;
   digest: string;
   published: boolean;
+  /** Files sent from this machine. */
+  uploaded: { files: number; bytes: number };
+  /** Files equal to the previous version's, copied inside the store instead. */
+  copied: { files: number; bytes: number };
 }
 
 export class Registry {
   readonly store: Store;
   private readonly options: RegistryOptions;
   private conditionalWritesChecked = false;
+  /** Each asset's index, read once per registry (a command's lifetime); publish reads afresh and refreshes it. */
+  private readonly indexes = new Map<string, Promise<VersionIndex>>();
+  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY). */
+  private readonly concurrency = tuningFromEnv().concurrency;
 
   constructor(store: Store, options: RegistryOptions) {
     this.store = store;
@@ -88,18 +102,31 @@ export class Registry {
   private indexKey = (name: string): string => `${name}.versions`;
   private aliasesKey = (name: string): string => `${name}.aliases`;
 
-  /** The committed versions of an asset, newest first: one GET of `.versions`, or a listing when it is unusable. */
-  async versions(name: string): Promise<VersionIndex> {
-    const index = await this.store.read(this.indexKey(name));
-    let listed: string[] | undefined;
-    if (index) {
-      listed = parseIndex(index.data);
-      if (!listed) this.options.warn?.(`${this.indexKey(name)} in ${this.store.url} is unreadable; listing the asset's metas instead`);
+  /**
+   * The committed versions of an asset, newest first: one GET of `.versions` per registry, or a listing when it
+   * is unusable.
+   */
+  versions(name: string): Promise<VersionIndex> {
+    let index = this.indexes.get(name);
+    if (!index) {
+      index = this.readIndex(name);
+      this.indexes.set(name, index);
+      index.catch(() => this.indexes.delete(name));
     }
-    listed ??= await this.versionsFromMetas(name);
-    const scheme = detectScheme(listed, this.options.versioning);
-    const versions = sortNewestFirst(scheme, listed).filter((v) => scheme.isVersion(v));
-    return index ? { versions, scheme, etag: index.etag } : { versions, scheme };
+    return index;
+  }
+
+  private async readIndex(name: string): Promise<VersionIndex> {
+    const index = await this.store.read(this.indexKey(name));
+    let parsed: IndexDocument | undefined;
+    if (index) {
+      parsed = parseIndex(index.data);
+      if (!parsed) this.options.warn?.(`${this.indexKey(name)} in ${this.store.url} is unreadable; listing the asset's metas instead`);
+    }
+    parsed ??= { versions: await this.versionsFromMetas(name), digests: {} };
+    const scheme = detectScheme(parsed.versions, this.options.versioning);
+    const versions = sortNewestFirst(scheme, parsed.versions).filter((v) => scheme.isVersion(v));
+    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}) };
   }
 
   private async versionsFromMetas(name: string): Promise<string[]> {
@@ -121,6 +148,24 @@ export class Registry {
 
   /** The exact version a spec names, with its meta. */
   async resolve(spec: AssetSpec): Promise<Resolved> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, meta: await this.meta(name, version) };
+  }
+
+  /** The exact version a spec names and its digest: no meta read when the index records the digest. */
+  async resolveDigest(spec: AssetSpec): Promise<{ name: string; version: string; digest: string | null }> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, digest: await this.digestOf(name, version) };
+  }
+
+  /** The digest of an exact version, from the index when it records it (null: written by modelkit, no checksums). */
+  async digestOf(name: string, version: string): Promise<string | null> {
+    const index = await this.versions(name);
+    const listed = index.versions.includes(version) ? index.digests[version] : undefined;
+    return listed ?? (await this.meta(name, version)).digest ?? null;
+  }
+
+  private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
     const index = await this.versions(spec.name);
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
@@ -132,7 +177,7 @@ export class Registry {
       throw new AssetError(`${what}: no matching version in ${this.store.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
     }
     if (!index.versions.includes(version)) throw new AssetError(`${what}: version ${version} is not committed in ${this.store.url}`);
-    return { name: spec.name, version, meta: await this.meta(spec.name, version) };
+    return { name: spec.name, version };
   }
 
   private async aliasTarget(name: string, alias: string): Promise<string> {
@@ -198,22 +243,21 @@ export class Registry {
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
     await this.checkConditionalWrites();
 
+    this.indexes.delete(name);
     const index = await this.versions(name);
     const { scheme } = index;
-    if (request.ifChanged) {
-      const latest = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
-      if (latest && (await this.meta(name, latest)).digest === input.digest) {
-        return { version: latest, digest: input.digest, published: false };
-      }
+    // The version this one follows in its series: its files that are unchanged are copied inside the store.
+    const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
+    const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
+    if (request.ifChanged && previous && previousMeta?.digest === input.digest) {
+      return { version: previous, digest: input.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
 
     const version = await this.claim(name, index, request);
+    let stored: Pick<PublishOutcome, "uploaded" | "copied">;
     try {
-      await pMap(
-        input.files,
-        (file) => this.store.write(this.dataKey(name, version, file.path), { file: file.source, size: file.size }),
-        { concurrency: UPLOAD_CONCURRENCY },
-      );
+      const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
+      stored = await this.storeFiles(name, version, input, base, request.onProgress);
       const meta = Buffer.from(JSON.stringify(buildMeta(input, request), null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
@@ -222,9 +266,54 @@ export class Registry {
       await this.abandon(name, version, input);
       throw err;
     }
-    await this.addToIndex(name, version, scheme);
+    await this.addToIndex(name, version, scheme, input.digest);
+    this.indexes.delete(name);
     await this.store.delete(this.claimKey(name, version));
-    return { version, digest: input.digest, published: true };
+    return { version, digest: input.digest, published: true, ...stored };
+  }
+
+  /** Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. */
+  private async storeFiles(
+    name: string,
+    version: string,
+    input: PreparedInput,
+    previous: { version: string; meta: VersionMeta } | undefined,
+    onProgress: ((progress: TransferProgress) => void) | undefined,
+  ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
+    const before = new Map(previous?.meta.files.map((f) => [f.path, f]));
+    const uploaded = { files: 0, bytes: 0 };
+    const copied = { files: 0, bytes: 0 };
+    const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    await pMap(
+      input.files,
+      async (file) => {
+        const key = this.dataKey(name, version, file.path);
+        const old = before.get(file.path);
+        const copyable = previous !== undefined && old?.size === file.size && old.sha256 === file.sha256;
+        const wasCopied = copyable && (await this.copyFrom(name, previous.version, file.path, key));
+        if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
+        const tally = wasCopied ? copied : uploaded;
+        tally.files++;
+        tally.bytes += file.size;
+        progress.files++;
+        progress.bytes += file.size;
+        onProgress?.(progress);
+      },
+      { concurrency: this.concurrency },
+    );
+    return { uploaded, copied };
+  }
+
+  /** Copies a file of an earlier version inside the store; false (with a warning) when the store cannot. */
+  private async copyFrom(name: string, version: string, relPath: string, destKey: string): Promise<boolean> {
+    try {
+      await this.store.copy(this.dataKey(name, version, relPath), destKey);
+      return true;
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.options.warn?.(`cannot copy ${relPath || name} of ${name}:${version} inside the store, uploading it instead: ${err.message}`);
+      return false;
+    }
   }
 
   /** Claims the next free version (or the explicit one) by creating its `.claim` only if absent. */
@@ -261,12 +350,15 @@ export class Registry {
     return existing !== undefined && existing.data.toString().includes(`"token":"${token}"`);
   }
 
-  private async addToIndex(name: string, version: string, scheme: Scheme): Promise<void> {
+  private async addToIndex(name: string, version: string, scheme: Scheme, digest: string): Promise<void> {
     for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
       const current = await this.store.read(this.indexKey(name));
-      const known = (current && parseIndex(current.data)) ?? (await this.versionsFromMetas(name));
-      if (current && known.includes(version)) return;
-      const body = Buffer.from(JSON.stringify({ versions: sortNewestFirst(scheme, [...known, version]) }) + "\n");
+      const known = (current && parseIndex(current.data)) ?? { versions: await this.versionsFromMetas(name), digests: {} };
+      if (current && known.versions.includes(version)) return;
+      const versions = sortNewestFirst(scheme, [...known.versions, version]);
+      const digests: Record<string, string> = { ...known.digests, [version]: digest };
+      // Same shape modelkit reads ("versions"), plus the digests of the versions listed.
+      const body = Buffer.from(JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n");
       if (await this.store.write(this.indexKey(name), body, current ? { ifMatch: current.etag } : { ifAbsent: true })) return;
       await contentionBackoff(attempt);
     }
@@ -276,7 +368,7 @@ export class Registry {
   /** Best effort after a failed publish: readers never see the version (no meta), and nothing is left over. */
   private async abandon(name: string, version: string, input: PreparedInput): Promise<void> {
     await pMap(input.files, (f) => this.store.delete(this.dataKey(name, version, f.path)).catch(() => undefined), {
-      concurrency: UPLOAD_CONCURRENCY,
+      concurrency: this.concurrency,
     });
     await this.store.delete(this.claimKey(name, version)).catch(() => undefined);
   }
@@ -314,13 +406,22 @@ function contentionBackoff(attempt: number): Promise<void> {
   return sleep(Math.min(500, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
 }
 
-/** `{"versions": [...]}` → the version strings, or undefined when the document is not that. */
-function parseIndex(data: Buffer): string[] | undefined {
+interface IndexDocument {
+  versions: string[];
+  digests: Record<string, string>;
+}
+
+/**
+ * `{"versions": [...], "digests": {...}}` → its content, or undefined without a versions list. The digests are
+ * optional (modelkit writes none, and drops them when it rewrites the index) and kept only where well-formed.
+ */
+function parseIndex(data: Buffer): IndexDocument | undefined {
   try {
-    const doc = JSON.parse(data.toString("utf8")) as { versions?: unknown };
-    if (Array.isArray(doc.versions) && doc.versions.every((v) => typeof v === "string")) return doc.versions as string[];
+    const doc = JSON.parse(data.toString("utf8")) as { versions?: unknown; digests?: unknown };
+    if (!Array.isArray(doc.versions) || !doc.versions.every((v) => typeof v === "string")) return undefined;
+    const digests = typeof doc.digests === "object" && doc.digests !== null ? Object.entries(doc.digests) : [];
+    return { versions: doc.versions as string[], digests: Object.fromEntries(digests.filter(([, d]) => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d))) };
   } catch {
-    // fall through
+    return undefined;
   }
-  return undefined;
 }

@@ -1,6 +1,7 @@
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { prepareInput } from "../manifest.ts";
+import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
 import type { Bump } from "../versioning.ts";
@@ -51,8 +52,14 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
     createdBy: CREATED_BY,
     source: provenanceFromEnv(),
     metadata,
+    onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),
   });
   const spec = formatSpec({ name: target.name, version: outcome.version });
+  if (outcome.published) {
+    const { uploaded, copied } = outcome;
+    const unchanged = copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "";
+    ctx.reporter.info(`published ${spec}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
+  }
   return {
     name: target.name,
     version: outcome.version,

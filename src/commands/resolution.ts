@@ -46,18 +46,28 @@ export function lockEntry(lock: Lockfile | undefined, spec: string, frozen: bool
   return entry;
 }
 
-/** Asks the store for the version (the locked one, or the one the spec picks) and checks the locked digest. */
-export async function resolveInStore(ctx: Context, spec: string, parsed: AssetSpec, lock: Lockfile | undefined, frozen: boolean): Promise<Resolution> {
+/**
+ * Asks the store for the version (the locked one, or the one the spec picks) and checks the locked digest.
+ * Without `withMeta` the digest comes from the asset's index when it records one: no request per spec.
+ */
+export async function resolveInStore(
+  ctx: Context,
+  spec: string,
+  parsed: AssetSpec,
+  lock: Lockfile | undefined,
+  frozen: boolean,
+  { withMeta = true }: { withMeta?: boolean } = {},
+): Promise<Resolution> {
   const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
   if (entry) {
-    const meta = await ctx.registry.meta(entry.name, entry.version);
-    if (entry.digest !== null && meta.digest !== entry.digest) {
-      throw new AssetError(
-        `${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${meta.digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
-      );
+    const meta = withMeta ? await ctx.registry.meta(entry.name, entry.version) : undefined;
+    const digest = meta ? (meta.digest ?? null) : await ctx.registry.digestOf(entry.name, entry.version);
+    if (entry.digest !== null && digest !== entry.digest) {
+      throw new AssetError(`${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`);
     }
-    return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, meta, locked: true };
+    return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, ...(meta ? { meta } : {}), locked: true };
   }
+  if (!withMeta) return { spec, parsed, ...(await ctx.registry.resolveDigest(parsed)), locked: false };
   const { name, version, meta } = await ctx.registry.resolve(parsed);
   return { spec, parsed, name, version, digest: meta.digest ?? null, meta, locked: false };
 }

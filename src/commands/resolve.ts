@@ -22,7 +22,7 @@ export async function resolveCommand(ctx: Context, specs: string[], options: { f
       resolved.push({ spec, name: entry.name, version: entry.version, digest: entry.digest });
       continue;
     }
-    const r = await resolveInStore(ctx, spec, parsed, lock, options.frozen ?? false);
+    const r = await resolveInStore(ctx, spec, parsed, lock, options.frozen ?? false, { withMeta: false });
     resolved.push({ spec, name: r.name, version: r.version, digest: r.digest, ...(r.meta?.size !== undefined ? { size: r.meta.size } : {}) });
   }
   return { resolved };

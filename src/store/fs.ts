@@ -98,6 +98,26 @@ export class FsStore implements Store {
     }
   }
 
+  /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
+  async copy(sourceKey: string, destKey: string): Promise<void> {
+    const source = this.pathOf(sourceKey);
+    const dest = this.pathOf(destKey);
+    const temp = tempSibling(dest);
+    try {
+      await fs.mkdir(path.dirname(temp), { recursive: true });
+      await fs.link(source, temp).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") throw err;
+        await fs.copyFile(source, temp, fs.constants.COPYFILE_EXCL); // another file system, or no links allowed
+      });
+      await fs.rename(temp, dest);
+    } catch (err) {
+      if (isMissing(err) && !(await statFile(source))) throw notFound(this.url, sourceKey);
+      throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
+  }
+
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
     try {

@@ -324,6 +324,20 @@ export class GcsStore implements Store {
     return md5.digest("base64") === meta.md5Hash;
   }
 
+  /** The rewrite API, which the library repeats with its rewrite token until objects of any size are done. */
+  async copy(sourceKey: string, destKey: string): Promise<void> {
+    const source = this.bucket.file(this.nameOf(sourceKey));
+    await this.retrying(`copy ${sourceKey} to ${destKey}`, async () => {
+      try {
+        await source.copy(this.bucket.file(this.nameOf(destKey)));
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+        await this.absent(err);
+        throw notFound(this.url, sourceKey);
+      }
+    });
+  }
+
   async delete(key: string): Promise<void> {
     const file = this.bucket.file(this.nameOf(key));
     await this.retrying(`delete ${key}`, async () => {

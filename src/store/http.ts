@@ -156,6 +156,10 @@ export class HttpStore implements Store {
     throw this.readOnly(`write ${key}`);
   }
 
+  async copy(sourceKey: string, destKey: string): Promise<void> {
+    throw this.readOnly(`copy ${sourceKey} to ${destKey}`);
+  }
+
   async delete(key: string): Promise<void> {
     throw this.readOnly(`delete ${key}`);
   }

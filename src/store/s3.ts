@@ -2,14 +2,15 @@
 // Credentials and region come from the SDK's default chain (env, shared config/profile, SSO, web identity for
 // GitHub OIDC, instance roles); the region defaults to us-east-1. Conditional writes use If-None-Match: * and
 // If-Match: <etag> on PutObject and CompleteMultipartUpload. File bodies are streamed from disk: small ones in one
-// PutObject, large ones as a multipart upload of fixed-size parts with a few in flight, so memory stays bounded.
+// PutObject, large ones as a multipart upload whose parts are streamed from file ranges, with a bounded number of
+// parts in flight across every file of the store, so memory stays small whatever the sizes.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -18,19 +19,21 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type CompletedPart,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
+import { Limiter } from "./limiter.ts";
 import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { tuningFromEnv } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
 /** File bodies from this size on are uploaded in parts. */
 export const MULTIPART_THRESHOLD = 16 * MiB;
-/** Part size (grown for files that would need more than MAX_PARTS parts). */
-export const PART_SIZE = 16 * MiB;
-/** Parts uploaded at once per file: memory use is PARTS_IN_FLIGHT × part size, whatever the file size. */
-export const PARTS_IN_FLIGHT = 4;
 const MAX_PARTS = 10_000;
+/** The largest object CopyObject copies in one request; larger ones are copied part by part (UploadPartCopy). */
+const MAX_COPY_OBJECT = 5 * 1024 * MiB;
+const COPY_PART_SIZE = 512 * MiB;
 /** Attempts per request (SDK standard retry mode: exponential backoff with jitter). */
 const MAX_ATTEMPTS = 4;
 const CONNECTION_TIMEOUT_MS = 5_000;
@@ -42,7 +45,7 @@ const DEFAULT_REGION = "us-east-1";
 
 export interface S3StoreOptions {
   /** Environment to read instead of process.env (tests): AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
-   * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT. Without it the SDK's default chain reads process.env itself. */
+   * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT, ASSETKIT_PART_SIZE/ASSETKIT_CONCURRENCY (multipart uploads). Without it the SDK's default chain reads process.env itself. */
   env?: Record<string, string | undefined>;
   /** Explicit credentials (tests); production uses the SDK's default provider chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -66,6 +69,9 @@ export class S3Store implements Store {
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
   private readonly where: string;
   private readonly secrets: string[];
+  private readonly partSize: number;
+  /** Parts (uploaded or copied) in flight across every file of this store. */
+  private readonly parts: Limiter;
 
   constructor(uri: URL, options: S3StoreOptions = {}) {
     if (uri.protocol !== "s3:") throw new StoreError("failed", `not an S3 store URL: ${uri.protocol}//…`);
@@ -139,6 +145,11 @@ export class S3Store implements Store {
       ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     };
     this.client = new S3Client(config);
+    // Part bodies are file streams, which SigV4 sends as UNSIGNED-PAYLOAD: no second sha256 of what the
+    // publisher hashed already (a Buffer body would be hashed in full for the signature).
+    const tuning = tuningFromEnv(options.env ?? process.env);
+    this.partSize = tuning.partSize;
+    this.parts = new Limiter(tuning.concurrency);
   }
 
   private keyOf(key: string): string {
@@ -207,6 +218,52 @@ export class S3Store implements Store {
       return this.put(key, () => createReadStream(body.file), body.size, condition, () => fileMd5Etag(body.file));
     }
     return this.writeMultipart(key, body, condition);
+  }
+
+  async copy(sourceKey: string, destKey: string): Promise<void> {
+    const CopySource = encodeURIComponent(`${this.bucket}/${this.keyOf(sourceKey)}`);
+    try {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }));
+    } catch (err) {
+      if (isMissingObject(err)) throw notFound(this.url, sourceKey);
+      const source = statusOf(err) === 400 ? await this.head(sourceKey) : undefined;
+      if (!source || source.size <= MAX_COPY_OBJECT) throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      await this.copyInParts(CopySource, destKey, source.size);
+    }
+  }
+
+  /** Objects over 5 GiB: a multipart upload whose parts are ranges of the source, copied by the server. */
+  private async copyInParts(CopySource: string, destKey: string, size: number): Promise<void> {
+    const Key = this.keyOf(destKey);
+    let uploadId: string | undefined;
+    let completed = false;
+    try {
+      uploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }))).UploadId;
+      if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+      const UploadId = uploadId;
+      const count = Math.ceil(size / COPY_PART_SIZE);
+      const parts = await Promise.all(
+        Array.from({ length: count }, (_, index) =>
+          this.parts.run(async (): Promise<CompletedPart> => {
+            const start = index * COPY_PART_SIZE;
+            const end = Math.min(size, start + COPY_PART_SIZE) - 1;
+            const out = await this.client.send(
+              new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: index + 1, CopySource, CopySourceRange: `bytes=${start}-${end}` }),
+            );
+            if (!out.CopyPartResult?.ETag) throw new Error(`UploadPartCopy ${index + 1} returned no ETag`);
+            return { PartNumber: index + 1, ETag: out.CopyPartResult.ETag };
+          }),
+        ),
+      );
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      completed = true;
+    } catch (err) {
+      throw this.failure(`cannot copy to ${destKey}`, err);
+    } finally {
+      if (uploadId && !completed) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
+      }
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -295,12 +352,11 @@ export class S3Store implements Store {
 
   private async multipartOnce(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<Status> {
     const Key = this.keyOf(key);
-    const partSize = Math.max(PART_SIZE, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
+    const partSize = Math.max(this.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
     // With the SDK's default checksums (AWS), the upload declares CRC32 and completion lists each part's checksum.
     const withChecksums = (await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED";
     let uploadId: string | undefined;
-    let handle: FileHandle | undefined;
     let completed = false;
     try {
       const created = await this.client.send(
@@ -308,8 +364,7 @@ export class S3Store implements Store {
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      handle = await open(file.file, "r");
-      const parts = await this.uploadParts(handle, uploadId, Key, file.size, partSize, count);
+      const parts = await this.uploadParts(file.file, uploadId, Key, file.size, partSize, count);
       try {
         await this.client.send(
           new CompleteMultipartUploadCommand({
@@ -341,7 +396,6 @@ export class S3Store implements Store {
       if (err instanceof StoreError) throw err;
       throw this.failure(`cannot write ${key}`, err);
     } finally {
-      await handle?.close();
       if (uploadId && !completed) {
         // Best effort: an upload left open keeps its parts (and their cost) until a lifecycle rule removes them.
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
@@ -349,42 +403,37 @@ export class S3Store implements Store {
     }
   }
 
-  /** Uploads the parts, PARTS_IN_FLIGHT at a time, each worker reusing one buffer; stops all on the first failure. */
-  private async uploadParts(handle: FileHandle, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
-    const parts: CompletedPart[] = new Array(count);
+  /**
+   * Uploads the parts, each streamed from its range of the file, as the store-wide part pool allows; a part is
+   * retried from the file after a network failure (the SDK cannot retry a stream); the first failure stops all.
+   */
+  private async uploadParts(file: string, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
     const abort = new AbortController();
-    let next = 0;
-    let failure: unknown;
-    const worker = async (): Promise<void> => {
-      const buffer = Buffer.allocUnsafe(Math.min(partSize, size));
-      while (failure === undefined) {
-        const index = next++;
-        if (index >= count) return;
-        const offset = index * partSize;
-        const length = Math.min(partSize, size - offset);
-        const chunk = buffer.subarray(0, length);
+    const uploadPart = async (index: number): Promise<CompletedPart> => {
+      const start = index * partSize;
+      const length = Math.min(partSize, size - start);
+      for (let attempt = 1; ; attempt++) {
+        abort.signal.throwIfAborted();
+        const body = createReadStream(file, { start, end: start + length - 1, highWaterMark: 256 * 1024 });
         try {
-          await readFully(handle, chunk, offset);
           const out = await this.client.send(
-            new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: chunk, ContentLength: length }),
+            new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
             { abortSignal: abort.signal },
           );
           if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
-          parts[index] = {
-            PartNumber: index + 1,
-            ETag: out.ETag,
-            ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
-          };
+          return { PartNumber: index + 1, ETag: out.ETag, ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}) };
         } catch (err) {
-          failure ??= err;
-          abort.abort();
-          return;
+          body.destroy();
+          if (abort.signal.aborted || !isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+          await backoff(attempt);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker));
-    if (failure !== undefined) throw failure;
-    return parts;
+    try {
+      return await Promise.all(Array.from({ length: count }, (_, index) => this.parts.run(() => uploadPart(index))));
+    } finally {
+      abort.abort();
+    }
   }
 
   /** A one-line StoreError naming the store and what to do; never a credential. */
@@ -555,15 +604,6 @@ function multipartEtag(parts: CompletedPart[]): string {
   const hash = createHash("md5");
   for (const part of parts) hash.update(Buffer.from(unquote(part.ETag ?? ""), "hex"));
   return `"${hash.digest("hex")}-${parts.length}"`;
-}
-
-async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < target.length) {
-    const { bytesRead } = await handle.read(target, done, target.length - done, position + done);
-    if (bytesRead === 0) throw new Error(`file ended at byte ${position + done}: it changed while being uploaded`);
-    done += bytesRead;
-  }
 }
 
 function stripUserinfo(url: string): string {

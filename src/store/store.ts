@@ -49,6 +49,12 @@ export interface Store {
   list(prefix: string): AsyncIterable<StoredObject>;
   /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
   write(key: string, body: Body, condition?: Condition): Promise<boolean>;
+  /**
+   * Makes `destKey` a copy of `sourceKey` inside the store, without the bytes passing through this process (S3
+   * CopyObject, GCS rewrite, Azure copy from URL, a hard link). Replaces whatever is at `destKey`; rejects with
+   * code "not-found" when the source is absent, "read-only" on a read-only store.
+   */
+  copy(sourceKey: string, destKey: string): Promise<void>;
   /** Removes an object; absent is not an error. */
   delete(key: string): Promise<void>;
 }

@@ -76,6 +76,31 @@ for (const factory of factories) {
       await store.delete("gone/x");
     });
 
+    it("copies an object inside the store, over any destination; the copy outlives changes to the source", async (t) => {
+      const { store, seed } = await factory.create();
+      await seed.write("cp/source", Buffer.from("original bytes"));
+      if (!store.writable) {
+        await assert.rejects(store.copy("cp/source", "cp/dest"), (err: unknown) => err instanceof StoreError && err.code === "read-only");
+        return t.skip("read-only store");
+      }
+      await store.write("cp/dest", Buffer.from("older content"));
+      await store.copy("cp/source", "cp/dest");
+      await store.copy("cp/source", "cp/nested/deeper/dest");
+      assert.equal((await store.read("cp/dest"))?.data.toString(), "original bytes");
+      assert.equal((await store.head("cp/nested/deeper/dest"))?.size, 14);
+      await store.write("cp/source", Buffer.from("replaced"));
+      assert.equal((await store.read("cp/dest"))?.data.toString(), "original bytes", "a copy, not a reference to the source");
+      await store.delete("cp/source");
+      assert.equal(await text(await store.openRead("cp/nested/deeper/dest")), "original bytes");
+    });
+
+    it("copying a missing object rejects with not-found and creates nothing", async (t) => {
+      const { store } = await factory.create();
+      if (!store.writable) return t.skip("read-only store");
+      await assert.rejects(store.copy("cp/missing", "cp/dest"), (err: unknown) => err instanceof StoreError && err.code === "not-found");
+      assert.equal(await store.head("cp/dest"), undefined);
+    });
+
     it("refuses writes on a read-only store with code read-only", async (t) => {
       const { store } = await factory.create();
       if (store.writable) return t.skip("writable store");
