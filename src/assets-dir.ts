@@ -10,10 +10,9 @@ import lockfile from "proper-lockfile";
 import { AssetError } from "./errors.ts";
 import type { VersionMeta } from "./manifest.ts";
 import { assetNameProblem, relativePathProblem } from "./paths.ts";
+import type { ByteRange } from "./store/store.ts";
 import { tempSibling } from "./temp-path.ts";
-import { downloadVerified } from "./transfer.ts";
-
-const DOWNLOAD_CONCURRENCY = 8;
+import { Transfers, type TransferProgress } from "./transfer.ts";
 
 export interface LocalCopy {
   /** The asset digest recorded when the copy was verified; undefined for copies written by modelkit. */
@@ -27,13 +26,17 @@ export interface Materialised extends LocalCopy {
   downloaded: boolean;
 }
 
-export type OpenFile = (relPath: string) => Promise<Readable>;
+/** Opens a file of the version, or a byte range of it. */
+export type OpenFile = (relPath: string, range?: ByteRange) => Promise<Readable>;
 
 export class AssetsDir {
   readonly root: string;
+  /** One request pool for every download into this dir, whatever the number of assets fetched at once. */
+  readonly transfers: Transfers;
 
-  constructor(root: string) {
+  constructor(root: string, transfers: Transfers = new Transfers()) {
     this.root = path.resolve(root);
+    this.transfers = transfers;
   }
 
   /** Where a version (or one part of it) lives locally; refuses anything that would land outside the dir. */
@@ -69,7 +72,7 @@ export class AssetsDir {
    * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
    * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
    */
-  async materialise(name: string, version: string, meta: VersionMeta, open: OpenFile, subPath?: string, onBytes?: (n: number) => void): Promise<Materialised> {
+  async materialise(name: string, version: string, meta: VersionMeta, open: OpenFile, subPath?: string, onProgress?: (progress: TransferProgress) => void): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
     const fresh = (copy: LocalCopy | undefined): copy is LocalCopy => copy !== undefined && (copy.digest === meta.digest || copy.digest === undefined);
     const ready = await this.localCopy(name, version, subPath);
@@ -82,35 +85,59 @@ export class AssetsDir {
       const files = filesUnder(meta, subPath, `${name}:${version}`);
       const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined) };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
+      const progress: TransferProgress = { bytes: 0, totalBytes: files.reduce((sum, f) => sum + (f.size ?? 0), 0), files: 0, totalFiles: files.length };
+      const onBytes = (n: number): void => {
+        progress.bytes += n;
+        onProgress?.(progress);
+      };
+      const folders = new Map<string, Promise<unknown>>(); // one mkdir per folder, not per file
       const fetchTo = async (file: VersionMeta["files"][number], dest: string): Promise<void> => {
-        await fs.mkdir(path.dirname(dest), { recursive: true });
-        await downloadVerified(await open(file.path), dest, file, label(file.path), onBytes);
+        const folder = path.dirname(dest);
+        if (!folders.has(folder)) folders.set(folder, fs.mkdir(folder, { recursive: true }));
+        await folders.get(folder);
+        await this.transfers.download((range) => open(file.path, range), dest, file, label(file.path), onBytes);
+        progress.files++;
+        onProgress?.(progress);
       };
       if (subPath) await this.materialiseParts(name, version, files, fetchTo, copy, subPath);
-      else await this.materialiseWhole(name, version, meta.isDirectory, files, fetchTo, copy);
+      else {
+        const download = meta.isDirectory
+          ? async (temp: string) => {
+              await pMap(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), { concurrency: this.transfers.settings.concurrency });
+            }
+          : (temp: string) => fetchTo(files[0]!, temp);
+        await this.materialiseWhole(name, version, meta.isDirectory, download, copy);
+      }
       return { ...copy, path: target, downloaded: true };
     } finally {
       await release();
     }
   }
 
-  private async materialiseWhole(
-    name: string,
-    version: string,
-    isDirectory: boolean,
-    files: VersionMeta["files"],
-    fetchTo: (file: VersionMeta["files"][number], dest: string) => Promise<void>,
-    copy: LocalCopy,
-  ): Promise<void> {
+  /**
+   * Puts a complete copy of `name:version` that the caller has verified (restored from a cross-run cache) in
+   * place as a download would, moving the file or folder `source` in. A copy already there with its digest stays.
+   */
+  async install(name: string, version: string, source: string, isDirectory: boolean, copy: LocalCopy): Promise<void> {
+    const release = await this.lock(name, version);
+    try {
+      if ((await this.localCopy(name, version))?.digest === copy.digest) return;
+      await this.materialiseWhole(name, version, isDirectory, (temp) => move(source, temp), copy);
+    } finally {
+      await release();
+    }
+  }
+
+  /** Fills a temporary sibling of the version (`fill` writes the file, or the folder's files), then renames it into place with its marker. */
+  private async materialiseWhole(name: string, version: string, isDirectory: boolean, fill: (temp: string) => Promise<void>, copy: LocalCopy): Promise<void> {
     const target = this.pathOf(name, version);
     const temp = tempSibling(target);
     try {
+      await fill(temp);
       if (isDirectory) {
-        await pMap(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), { concurrency: DOWNLOAD_CONCURRENCY });
         await writeMarker(path.join(temp, ".SUCCESS"), copy);
         await replace(target, temp);
       } else {
-        await fetchTo(files[0]!, temp);
         const marker = this.markerOf(name, version, false);
         await fs.rm(marker, { force: true });
         await replace(target, temp);
@@ -142,7 +169,7 @@ export class AssetsDir {
           await fs.rm(temp, { force: true });
         }
       },
-      { concurrency: DOWNLOAD_CONCURRENCY },
+      { concurrency: this.transfers.settings.concurrency },
     );
     await writeMarker(this.markerOf(name, version, true, subPath), copy);
   }
@@ -169,6 +196,18 @@ async function replace(target: string, temp: string): Promise<void> {
   const moved = await fs.rename(target, old).then(() => true, () => false);
   await fs.rename(temp, target);
   if (moved) await fs.rm(old, { recursive: true, force: true });
+}
+
+/** Renames `from` to `to`, copying instead across file systems. */
+async function move(from: string, to: string): Promise<void> {
+  await fs.mkdir(path.dirname(to), { recursive: true });
+  try {
+    await fs.rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    await fs.cp(from, to, { recursive: true });
+    await fs.rm(from, { recursive: true, force: true });
+  }
 }
 
 async function readMarker(marker: string): Promise<LocalCopy | undefined> {

@@ -2,6 +2,7 @@
 import path from "node:path";
 import { AssetsDir } from "./assets-dir.ts";
 import { loadConfig, type Config } from "./config.ts";
+import type { CrossRunCache } from "./cross-run-cache.ts";
 import { UsageError } from "./errors.ts";
 import { readLockfile, type Lockfile } from "./lockfile.ts";
 import { Registry } from "./registry.ts";
@@ -12,8 +13,8 @@ import type { SchemeName } from "./versioning.ts";
 export interface Reporter {
   info(message: string): void;
   warn(message: string): void;
-  /** Byte progress of a long transfer; faces decide how (and whether) to show it. */
-  progress?(done: number, total: number, label: string): void;
+  /** Progress of a long transfer under `label` (bytes, and files when known); faces decide how (and whether) to show it. */
+  progress?(done: number, total: number, label: string, files?: { done: number; total: number }): void;
 }
 
 export interface GlobalOptions {
@@ -33,6 +34,8 @@ export interface Context {
   lockfilePath: string;
   reporter: Reporter;
   readLock(): Promise<Lockfile | undefined>;
+  /** Asset versions kept between CI runs (the Action's Actions cache); fetch restores from it before downloading. */
+  crossRunCache?: CrossRunCache;
 }
 
 const DEFAULT_STORE = ".assetkit/store";

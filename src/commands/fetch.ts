@@ -1,5 +1,6 @@
 import pMap from "p-map";
 import type { Context } from "../context.ts";
+import { restoreVerified } from "../cross-run-cache.ts";
 import { UsageError } from "../errors.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 import type { ResolvedAsset } from "./resolve.ts";
@@ -11,12 +12,15 @@ export interface FetchedAsset extends ResolvedAsset {
   path: string;
   /** True when a complete local copy was already there: no byte was downloaded. */
   local: boolean;
+  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
+  cached: boolean;
   verified: boolean;
 }
 
 /**
  * Downloads what the specs name into the assets dir, verified. A spec pinned to one version (by the lockfile or
- * by naming it whole) whose complete local copy exists costs no store request at all.
+ * by naming it whole) whose complete local copy exists costs no store request at all; nor does a locked spec that
+ * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache.
  */
 export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
   const frozen = options.frozen ?? false;
@@ -40,21 +44,36 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
             digest: copy.digest ?? entry?.digest ?? null,
             path: ctx.assetsDir.pathOf(parsed.name, pinned, parsed.subPath),
             local: true,
+            cached: false,
             verified: copy.verified,
           };
         }
       }
+      const fromCache = async (name: string, version: string, digest: string): Promise<FetchedAsset | undefined> => {
+        const restored = await restoreVerified(ctx, { store: ctx.store.url, name, version, digest }, parsed.subPath);
+        if (!restored) return undefined;
+        ctx.reporter.info(`restored ${name}:${version} from the cache`);
+        return { spec, name, version, digest, size: restored.size, path: ctx.assetsDir.pathOf(name, version, parsed.subPath), local: false, cached: true, verified: true };
+      };
+      if (entry?.digest) {
+        const cached = await fromCache(entry.name, entry.version, entry.digest);
+        if (cached) return cached;
+      }
       const r = await resolveInStore(ctx, spec, parsed, lock, frozen);
       const meta = r.meta!;
+      if (!entry?.digest && r.digest && !(await ctx.assetsDir.localCopy(r.name, r.version, parsed.subPath))) {
+        const cached = await fromCache(r.name, r.version, r.digest);
+        if (cached) return cached;
+      }
       const what = `${r.name}:${r.version}${parsed.subPath ? `[${parsed.subPath}]` : ""}`;
-      const total = meta.size ?? 0;
-      let done = 0;
-      const copy = await ctx.assetsDir.materialise(r.name, r.version, meta, (rel) => ctx.registry.openFile(r.name, r.version, rel), parsed.subPath, (n) => {
-        done += n;
-        ctx.reporter.progress?.(done, total, what);
-      });
+      const copy = await ctx.assetsDir.materialise(r.name, r.version, meta, (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range), parsed.subPath, (p) =>
+        ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+      );
       if (copy.downloaded) {
         ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);
+        if (!parsed.subPath && r.digest) {
+          await ctx.crossRunCache?.save({ store: ctx.store.url, name: r.name, version: r.version, digest: r.digest }, copy.path, meta.files.map((f) => f.path));
+        }
       }
       return {
         spec,
@@ -64,6 +83,7 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
         ...(meta.size !== undefined ? { size: meta.size } : {}),
         path: copy.path,
         local: !copy.downloaded,
+        cached: false,
         verified: copy.verified,
       };
     },
