@@ -25,8 +25,13 @@ export async function readLockfile(file: string): Promise<Lockfile | undefined> 
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new UsageError(`cannot read the lockfile ${file}: ${(err as Error).message}`);
   }
+  return parseLockfile(text, file);
+}
+
+/** Validates a lockfile's text; `where` names it in errors (a path, or a file at a git ref). */
+export function parseLockfile(text: string, where: string): Lockfile {
   const bad = (why: string): never => {
-    throw new UsageError(`${file} is not a valid assetkit lockfile: ${why}`);
+    throw new UsageError(`${where} is not a valid assetkit lockfile: ${why}`);
   };
   let doc: Lockfile;
   try {

@@ -1,32 +1,10 @@
 // The Action run as the runner runs it: node dist/index.js with INPUT_*, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { cleanEnv, scratch, writeTree } from "./helpers/cli.ts";
-
-async function runAction(cwd: string, inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}) {
-  const output = path.join(cwd, `output-${Math.random()}`);
-  const summary = path.join(cwd, `summary-${Math.random()}`);
-  await writeFile(output, "");
-  await writeFile(summary, "");
-  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
-  const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    execFile(process.execPath, [path.resolve("dist/index.js")], { cwd, env: { ...cleanEnv(), ...inputEnv, ...env, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary } }, (err, stdout) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
-    );
-  });
-  return { ...result, outputs: parseOutputs(await readFile(output, "utf8")), summary: await readFile(summary, "utf8") };
-}
-
-/** GITHUB_OUTPUT's heredoc format: name<<DELIM\nvalue\nDELIM */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /^(.+?)<<(.+)\n([\s\S]*?)\n\2$/gm;
-  for (const m of text.matchAll(re)) out[m[1]!] = m[3]!;
-  return out;
-}
+import { runAction } from "./helpers/action.ts";
+import { scratch, writeTree } from "./helpers/cli.ts";
 
 describe("Action (node dist/index.js)", () => {
   it("publish writes version, spec, digest, published to GITHUB_OUTPUT and a summary table", async () => {
@@ -76,6 +54,8 @@ describe("Action (node dist/index.js)", () => {
     const r = await runAction(cwd, { command: "resolve", specs: "x:((" });
     assert.equal(r.code, 1);
     assert.match(r.stdout, /::error::bad spec "x:\(\("/);
+    assert.equal(r.stdout.match(/::error::/g)?.length, 1, "one error annotation");
+    assert.match(r.summary, /### assetkit resolve failed\n\nbad spec "x:&#40;&#40;"/);
     const unknown = await runAction(cwd, { command: "deploy" });
     assert.match(unknown.stdout, /::error::unknown command "deploy"/);
   });
