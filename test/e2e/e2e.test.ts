@@ -1,0 +1,189 @@
+// End to end under a real runner: nektos/act in host mode (no Docker; installed by scripts/install-test-servers.sh)
+// runs the workflows of this folder, which use the Action as `uses: ./` (dist/, built by scripts/test.ts), on the
+// project's Node 24, with act's own cache server. The store is MinIO (from scripts/test.ts) behind a counting proxy
+// (scripts/request-counter.ts) that runs in this process: store requests are measured, not assumed. So act is
+// always spawned asynchronously, or the proxy could not answer.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { startRequestCounter, type RequestCounter } from "../../scripts/request-counter.ts";
+import { s3TestEnv } from "../conformance/factories/s3.ts";
+import { runCli, writeTree } from "../helpers/cli.ts";
+import { startGitHubApiFake } from "../helpers/github-api-fake.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const ACT_TIMEOUT_MS = 180_000;
+
+interface ActRun {
+  code: number;
+  log: string;
+  /** key=value lines the workflow's steps appended to $E2E_REPORT. */
+  report: Record<string, string>;
+  seconds: number;
+}
+
+/** act, as scripts/install-test-servers.sh installs it: $(go env GOBIN) or $(go env GOPATH)/bin. */
+async function actBinary(): Promise<string> {
+  const { stdout } = await promisify(execFile)("go", ["env", "GOBIN", "GOPATH"], { encoding: "utf8" });
+  const [gobin = "", gopath = ""] = stdout.split("\n");
+  const act = path.join(gobin || path.join(gopath.split(path.delimiter)[0]!, "bin"), "act");
+  await access(act).catch(() => {
+    throw new Error(`${act} is missing: run 'bash scripts/install-test-servers.sh'`);
+  });
+  return act;
+}
+
+describe("end to end: the Action under act (host mode), act's cache server, MinIO behind a request counter", () => {
+  let act: string;
+  let scratch: string;
+  let counter: RequestCounter;
+  let store: string;
+  const s3 = s3TestEnv();
+
+  before(async () => {
+    const minio = process.env.ASSETKIT_TEST_S3_ENDPOINT;
+    assert.ok(minio, "ASSETKIT_TEST_S3_ENDPOINT is not set: run this file through scripts/test.ts, which starts MinIO");
+    act = await actBinary();
+    scratch = await mkdtemp(path.join(tmpdir(), "assetkit-e2e-"));
+    counter = await startRequestCounter(minio);
+    store = `s3://${process.env.ASSETKIT_TEST_S3_BUCKET}/e2e-${path.basename(scratch)}?endpoint=${counter.url}`;
+  });
+
+  after(async () => {
+    await counter?.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs one workflow file with act in host mode. Every run of a test shares one cache-server folder (what a
+   * repository's cache is across runs); act's config, caches and host workspaces live in the scratch folder
+   * (HOME too, so no ~/.actrc of the machine applies); the environment is only PATH, with Node 24 first, and
+   * those folders, so nothing of a surrounding CI runner (ACTIONS_CACHE_URL, GITHUB_*) leaks in.
+   */
+  async function runAct(
+    workflow: string,
+    options: { event?: string; eventFile?: string; vars?: Record<string, string>; secrets?: Record<string, string>; env?: Record<string, string> } = {},
+  ): Promise<ActRun> {
+    const run = await mkdtemp(path.join(scratch, "run-"));
+    const report = path.join(run, "report");
+    const home = path.join(scratch, "home");
+    await mkdir(home, { recursive: true });
+    const flags = (flag: string, values: Record<string, string>): string[] => Object.entries(values).flatMap(([k, v]) => [flag, `${k}=${v}`]);
+    const args = [
+      options.event ?? "workflow_dispatch",
+      "-W", path.join(ROOT, "test/e2e", workflow),
+      "-C", ROOT,
+      "-P", "ubuntu-latest=-self-hosted",
+      "--cache-server-addr", "127.0.0.1",
+      "--cache-server-path", path.join(scratch, "act-cache-server"),
+      "--action-cache-path", path.join(scratch, "act"),
+      ...(options.eventFile ? ["-e", options.eventFile] : []),
+      ...flags("--var", { ASSET_STORE: store, ...options.vars }),
+      ...flags("--secret", { AWS_ACCESS_KEY_ID: s3.AWS_ACCESS_KEY_ID!, AWS_SECRET_ACCESS_KEY: s3.AWS_SECRET_ACCESS_KEY!, ...options.secrets }),
+      ...flags("--env", { E2E_REPORT: report, ...options.env }),
+    ];
+    const env = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`, HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), XDG_CACHE_HOME: path.join(home, ".cache") };
+    const t0 = Date.now();
+    const { code, log } = await new Promise<{ code: number; log: string }>((resolve) => {
+      const child = spawn(act, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), ACT_TIMEOUT_MS);
+      child.on("close", (exit) => {
+        clearTimeout(timer);
+        resolve({ code: exit ?? 1, log: out });
+      });
+    });
+    const text = await readFile(report, "utf8").catch(() => "");
+    const entries = text.split("\n").filter(Boolean).map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]);
+    return { code, log, report: Object.fromEntries(entries), seconds: (Date.now() - t0) / 1000 };
+  }
+
+  it("(a) a training job publishes the next 1.x; a later step reads steps.publish.outputs.version", async () => {
+    const r = await runAct("publish.yml");
+    assert.equal(r.code, 0, r.log);
+    assert.equal(r.report.version, "1.0.0", r.log);
+    const shown = await runCli(["--store", store, "--json", "show", `models/e2e-sentiment:${r.report.version}`], { cwd: scratch, env: s3 });
+    assert.equal(shown.code, 0, shown.stderr);
+    const meta = JSON.parse(shown.stdout);
+    assert.equal(meta.assetkit.digest, r.report.digest);
+    assert.deepEqual(meta.contents, ["config.json", "weights.bin"]);
+    assert.deepEqual(meta.assetkit.metadata, { dataset: "e2e" });
+    process.stderr.write(`e2e (a) publish: act run ${r.seconds.toFixed(1)} s\n`);
+  });
+
+  it("(b) a fetch job run twice: the second run restores from act's cache, with zero requests to the store", async () => {
+    const model = await writeTree(path.join(scratch, "model"), { "weights.bin": "e2e weights", "config.json": "{}" });
+    const lockfile = path.join(scratch, "assets.lock");
+    for (const args of [["publish", model, "models/e2e-fetched"], ["--lockfile", lockfile, "lock", "models/e2e-fetched:1"]]) {
+      const r = await runCli(["--store", store, ...args], { cwd: scratch, env: s3 });
+      assert.equal(r.code, 0, r.stderr);
+    }
+
+    counter.reset();
+    const cold = await runAct("fetch.yml", { vars: { LOCKFILE: lockfile } });
+    assert.equal(cold.code, 0, cold.log);
+    assert.equal(cold.report["cache-hit"], "false", cold.log);
+    const coldReads = counter.objectReads();
+    assert.ok(coldReads >= 3, `the first run downloads from the store (meta and two files), but read ${coldReads} objects`);
+    assert.match(cold.log, /cache: saved models\/e2e-fetched:1\.0\.0/);
+
+    counter.reset();
+    const warm = await runAct("fetch.yml", { vars: { LOCKFILE: lockfile } });
+    assert.equal(warm.code, 0, warm.log);
+    assert.equal(warm.report["cache-hit"], "true", warm.log);
+    assert.notEqual(warm.report.path, cold.report.path, "each run has its own assets dir (under its runner.temp)");
+    assert.deepEqual(counter.requests(), [], "the second run made no request at all to the store");
+    assert.match(warm.log, /restored models\/e2e-fetched:1\.0\.0 from the cache/);
+    process.stderr.write(`e2e (b) fetch: cold run ${cold.seconds.toFixed(1)} s (${coldReads} object reads), warm run ${warm.seconds.toFixed(1)} s (0 requests)\n`);
+  });
+
+  it("(c) a PR job posts the lockfile's changes as one sticky comment to the GitHub API (a local fake)", async () => {
+    const locks = { base: path.join(scratch, "base.lock"), pr: path.join(scratch, "pr.lock") };
+    for (const [weights, lockfile] of [["v1", locks.base], ["v2", locks.pr]] as const) {
+      const model = await writeTree(path.join(scratch, `pr-model-${weights}`), { "weights.bin": weights });
+      for (const args of [["publish", model, "models/e2e-pr:1"], ["--lockfile", lockfile, "lock", "models/e2e-pr:1"]]) {
+        const r = await runCli(["--store", store, ...args], { cwd: scratch, env: s3 });
+        assert.equal(r.code, 0, r.stderr);
+      }
+    }
+    const baseSha = "5f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4";
+    const github = await startGitHubApiFake({
+      tokens: { "e2e-token": { login: "github-actions[bot]" } },
+      files: { "acme/ml": { [baseSha]: { "assets.lock": await readFile(locks.base, "utf8") } } },
+    });
+    try {
+      const event = path.join(scratch, "pull_request.json");
+      await writeFile(event, JSON.stringify({ action: "synchronize", number: 7, pull_request: { number: 7, base: { ref: "main", sha: baseSha }, head: { ref: "retrain" } }, repository: { full_name: "acme/ml" } }));
+      const run = () =>
+        runAct("pr-comment.yml", {
+          event: "pull_request",
+          eventFile: event,
+          vars: { PR_LOCKFILE: locks.pr },
+          secrets: { GITHUB_TOKEN: "e2e-token" },
+          env: { GITHUB_API_URL: github.url, GITHUB_REPOSITORY: "acme/ml" },
+        });
+      const first = await run();
+      assert.equal(first.code, 0, first.log);
+      const [comment, ...more] = github.commentsOn("acme/ml", 7);
+      assert.equal(more.length, 0);
+      assert.equal(comment!.login, "github-actions[bot]");
+      assert.match(comment!.body, /against assets\.lock at the base commit `5f1e2d3`/, "the base branch's lockfile was read through the API");
+      assert.match(comment!.body, /\| models\/e2e-pr:1 \| 1\.1\.0 \| 1\.0\.0 \| \*\*upgraded\*\* \|/, comment!.body);
+      assert.equal(first.report["comment-url"], `https://github.com/acme/ml/pull/7#issuecomment-${comment!.id}`);
+
+      const second = await run();
+      assert.equal(second.code, 0, second.log);
+      assert.equal(github.commentsOn("acme/ml", 7).length, 1, "the second run edits its comment instead of adding one");
+      assert.equal(second.report["comment-url"], first.report["comment-url"]);
+      process.stderr.write(`e2e (c) PR comment: act runs ${first.seconds.toFixed(1)} s and ${second.seconds.toFixed(1)} s, ${github.requests.length} GitHub API requests\n`);
+    } finally {
+      await github.close();
+    }
+  });
+});
