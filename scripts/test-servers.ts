@@ -1,9 +1,10 @@
 // Starts the servers the store tests run against, on free 127.0.0.1 ports with data under a fresh temp dir:
 // MinIO (S3), fake-gcs-server (GCS), Azurite (Azure Blob) and Caddy (a static HTTP server with Range, ETag and
 // Last-Modified). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
-// read (ASSETKIT_TEST_*) and a stop(); the servers are also killed when this process exits, is interrupted, or
-// dies without warning (a watchdog process notices). Standalone: `node scripts/test-servers.ts` prints
-// `export K=V` lines on stdout and runs until killed.
+// read (ASSETKIT_TEST_*) and a stop(); `startServers(["s3"])` starts only the servers named (the benchmark needs
+// MinIO alone). The servers are also killed when this process exits, is interrupted, or dies without warning (a
+// watchdog process notices). Standalone: `node scripts/test-servers.ts` prints `export K=V` lines on stdout and
+// runs until killed.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -23,6 +24,10 @@ const BUCKET = "assetkit-test";
 const AZURE_ACCOUNT = "devstoreaccount1";
 const AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/** The servers startServers() can start, by the store they serve. */
+export type ServerName = "s3" | "gcs" | "azure" | "http";
+const ALL_SERVERS: readonly ServerName[] = ["s3", "gcs", "azure", "http"];
+
 export interface TestServers {
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -40,8 +45,9 @@ export function installServers(): void {
   execFileSync("bash", [path.join(ROOT, "scripts/install-test-servers.sh")], { stdio: ["ignore", process.stderr, "inherit"] });
 }
 
-export async function startServers(): Promise<TestServers> {
-  const bin = binaries();
+export async function startServers(only: readonly ServerName[] = ALL_SERVERS): Promise<TestServers> {
+  const wanted = new Set(only);
+  const bin = binaries(wanted);
   const dir = await mkdtemp(path.join(tmpdir(), "assetkit-servers-"));
   const running: Running[] = [];
   let watchdog: ChildProcess | undefined;
@@ -110,53 +116,59 @@ export async function startServers(): Promise<TestServers> {
     const httpRoot = path.join(dir, "http-root");
     await Promise.all([mkdir(path.join(dir, "minio")), mkdir(httpRoot), mkdir(path.join(dir, "home"))]);
 
-    const minio = launch("minio", bin.minio, ["server", path.join(dir, "minio"), "--quiet", "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${s3ConsolePort}`], {
-      MINIO_ROOT_USER: S3_ACCESS_KEY,
-      MINIO_ROOT_PASSWORD: S3_SECRET_KEY,
-      MINIO_BROWSER: "off",
-      MINIO_UPDATE: "off",
-      MINIO_CI_CD: "1",
-    });
-    const gcsUrl = `http://127.0.0.1:${gcsPort}`;
-    const gcs = launch("fake-gcs-server", bin.fakeGcs, [
-      "-scheme", "http", "-host", "127.0.0.1", "-port", String(gcsPort), "-backend", "memory",
-      "-public-host", `127.0.0.1:${gcsPort}`, "-external-url", gcsUrl, "-log-level", "warn",
-    ]);
-    const azurite = launch("azurite", process.execPath, [
-      bin.azurite, "--blobHost", "127.0.0.1", "--blobPort", String(azPort), "--inMemoryPersistence",
-      "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
-    ]);
-    const caddy = launch("caddy", bin.caddy, ["file-server", "--root", httpRoot, "--listen", `127.0.0.1:${httpPort}`, "--no-compress"], {
-      HOME: path.join(dir, "home"),
-      XDG_DATA_HOME: path.join(dir, "home"),
-      XDG_CONFIG_HOME: path.join(dir, "home"),
-    });
-    watchdog = startWatchdog(dir, running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined));
-
-    const s3Url = `http://127.0.0.1:${s3Port}`;
-    const azureBlobUrl = `http://127.0.0.1:${azPort}/${AZURE_ACCOUNT}`;
-    const azureConnection = `DefaultEndpointsProtocol=http;AccountName=${AZURE_ACCOUNT};AccountKey=${AZURE_KEY};BlobEndpoint=${azureBlobUrl};`;
-    await Promise.all([
-      ready(minio, () => httpOk(`${s3Url}/minio/health/live`), () => createS3Bucket(s3Url)),
-      ready(gcs, () => httpOk(`${gcsUrl}/storage/v1/b`), () => createGcsBucket(gcsUrl)),
-      ready(azurite, () => httpAnswers(azureBlobUrl), () => createAzureContainer(azureConnection)),
-      ready(caddy, () => httpAnswers(`http://127.0.0.1:${httpPort}/`), async () => {}),
-    ]);
     const env: Record<string, string> = {
-      ASSETKIT_TEST_S3_ENDPOINT: s3Url,
-      ASSETKIT_TEST_S3_ACCESS_KEY: S3_ACCESS_KEY,
-      ASSETKIT_TEST_S3_SECRET_KEY: S3_SECRET_KEY,
-      ASSETKIT_TEST_S3_BUCKET: BUCKET,
-      ASSETKIT_TEST_GCS_ENDPOINT: gcsUrl,
-      ASSETKIT_TEST_GCS_BUCKET: BUCKET,
-      ASSETKIT_TEST_AZURE_CONNECTION_STRING: azureConnection,
-      ASSETKIT_TEST_AZURE_CONTAINER: BUCKET,
-      ASSETKIT_TEST_HTTP_URL: `http://127.0.0.1:${httpPort}`,
-      ASSETKIT_TEST_HTTP_ROOT: httpRoot,
       ASSETKIT_TEST_MODELKIT_PYTHON: bin.python,
       // No test may fall through the AWS credential chain to the instance metadata address (169.254.169.254).
       AWS_EC2_METADATA_DISABLED: "true",
     };
+    const starting: Promise<void>[] = [];
+    if (wanted.has("s3")) {
+      const minio = launch("minio", bin.minio, ["server", path.join(dir, "minio"), "--quiet", "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${s3ConsolePort}`], {
+        MINIO_ROOT_USER: S3_ACCESS_KEY,
+        MINIO_ROOT_PASSWORD: S3_SECRET_KEY,
+        MINIO_BROWSER: "off",
+        MINIO_UPDATE: "off",
+        MINIO_CI_CD: "1",
+      });
+      const s3Url = `http://127.0.0.1:${s3Port}`;
+      starting.push(ready(minio, () => httpOk(`${s3Url}/minio/health/live`), () => createS3Bucket(s3Url)));
+      Object.assign(env, {
+        ASSETKIT_TEST_S3_ENDPOINT: s3Url,
+        ASSETKIT_TEST_S3_ACCESS_KEY: S3_ACCESS_KEY,
+        ASSETKIT_TEST_S3_SECRET_KEY: S3_SECRET_KEY,
+        ASSETKIT_TEST_S3_BUCKET: BUCKET,
+      });
+    }
+    if (wanted.has("gcs")) {
+      const gcsUrl = `http://127.0.0.1:${gcsPort}`;
+      const gcs = launch("fake-gcs-server", bin.fakeGcs, [
+        "-scheme", "http", "-host", "127.0.0.1", "-port", String(gcsPort), "-backend", "memory",
+        "-public-host", `127.0.0.1:${gcsPort}`, "-external-url", gcsUrl, "-log-level", "warn",
+      ]);
+      starting.push(ready(gcs, () => httpOk(`${gcsUrl}/storage/v1/b`), () => createGcsBucket(gcsUrl)));
+      Object.assign(env, { ASSETKIT_TEST_GCS_ENDPOINT: gcsUrl, ASSETKIT_TEST_GCS_BUCKET: BUCKET });
+    }
+    if (wanted.has("azure")) {
+      const azurite = launch("azurite", process.execPath, [
+        bin.azurite, "--blobHost", "127.0.0.1", "--blobPort", String(azPort), "--inMemoryPersistence",
+        "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
+      ]);
+      const azureBlobUrl = `http://127.0.0.1:${azPort}/${AZURE_ACCOUNT}`;
+      const azureConnection = `DefaultEndpointsProtocol=http;AccountName=${AZURE_ACCOUNT};AccountKey=${AZURE_KEY};BlobEndpoint=${azureBlobUrl};`;
+      starting.push(ready(azurite, () => httpAnswers(azureBlobUrl), () => createAzureContainer(azureConnection)));
+      Object.assign(env, { ASSETKIT_TEST_AZURE_CONNECTION_STRING: azureConnection, ASSETKIT_TEST_AZURE_CONTAINER: BUCKET });
+    }
+    if (wanted.has("http")) {
+      const caddy = launch("caddy", bin.caddy, ["file-server", "--root", httpRoot, "--listen", `127.0.0.1:${httpPort}`, "--no-compress"], {
+        HOME: path.join(dir, "home"),
+        XDG_DATA_HOME: path.join(dir, "home"),
+        XDG_CONFIG_HOME: path.join(dir, "home"),
+      });
+      starting.push(ready(caddy, () => httpAnswers(`http://127.0.0.1:${httpPort}/`), async () => {}));
+      Object.assign(env, { ASSETKIT_TEST_HTTP_URL: `http://127.0.0.1:${httpPort}`, ASSETKIT_TEST_HTTP_ROOT: httpRoot });
+    }
+    watchdog = startWatchdog(dir, running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined));
+    await Promise.all(starting);
     return { env, stop };
   } catch (err) {
     await stop();
@@ -164,7 +176,8 @@ export async function startServers(): Promise<TestServers> {
   }
 }
 
-function binaries(): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string } {
+/** Where the binaries are; those of the wanted servers (and modelkit's python) must exist. */
+function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string } {
   const [gobin = "", gopath = ""] = execFileSync("go", ["env", "GOBIN", "GOPATH"], { encoding: "utf8" }).split("\n");
   const goDir = gobin || path.join(gopath.split(path.delimiter)[0] || path.join(process.env.HOME ?? "/root", "go"), "bin");
   const found = {
@@ -174,11 +187,12 @@ function binaries(): { minio: string; fakeGcs: string; caddy: string; azurite: s
     azurite: path.join(ROOT, "node_modules/.bin/azurite-blob"),
     python: path.join(ROOT, ".test-servers/venv/bin/python"),
   };
-  const missing = Object.values(found).filter((file) => !existsSync(file));
+  const needed = [wanted.has("s3") && found.minio, wanted.has("gcs") && found.fakeGcs, wanted.has("http") && found.caddy, wanted.has("azure") && found.azurite, found.python];
+  const missing = needed.filter((file): file is string => file !== false && !existsSync(file));
   if (missing.length) {
     throw new Error(`test servers not installed (${missing.join(", ")} missing): run 'bash scripts/install-test-servers.sh'`);
   }
-  return { ...found, azurite: realpathSync(found.azurite) };
+  return { ...found, azurite: wanted.has("azure") ? realpathSync(found.azurite) : found.azurite };
 }
 
 /** Asks the OS for `n` distinct free loopback ports (all held open at once, so none repeats). */

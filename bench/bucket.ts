@@ -1,0 +1,42 @@
+// Direct bucket housekeeping between measured runs (never timed): check what an upload stored, and delete it so
+// that repeated uploads do not fill the disk.
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import type { S3Target } from "./tools.ts";
+
+export interface Bucket {
+  /** Bytes stored under `prefix` (every object, metadata included). */
+  bytesUnder(prefix: string): Promise<number>;
+  deleteUnder(prefix: string): Promise<void>;
+  close(): void;
+}
+
+export function openBucket(target: S3Target): Bucket {
+  const client = new S3Client({
+    endpoint: target.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey },
+  });
+  async function* pages(prefix: string) {
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
+      yield page.Contents ?? [];
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+  return {
+    async bytesUnder(prefix) {
+      let total = 0;
+      for await (const objects of pages(prefix)) total += objects.reduce((sum, o) => sum + (o.Size ?? 0), 0);
+      return total;
+    },
+    async deleteUnder(prefix) {
+      for await (const objects of pages(prefix)) {
+        if (objects.length === 0) continue;
+        await client.send(new DeleteObjectsCommand({ Bucket: target.bucket, Delete: { Objects: objects.map((o) => ({ Key: o.Key! })), Quiet: true } }));
+      }
+    },
+    close: () => client.destroy(),
+  };
+}

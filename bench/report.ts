@@ -1,0 +1,107 @@
+// The benchmark's outputs: a Markdown table (README's Performance section), the request counts, the issue's
+// targets checked against the medians, and the JSON document written to bench/results.json.
+import { formatBytes } from "./datasets.ts";
+import type { RequestCounts } from "./requests.ts";
+import type { CaseId, CaseResult } from "./throughput.ts";
+import { toolLabel, type ToolName } from "./tools.ts";
+
+const MiB = 1024 * 1024;
+
+export interface BenchResults {
+  quick: boolean;
+  startedAt: string;
+  finishedAt: string;
+  options: { repeat: number; cases: string[]; tools: ToolName[] };
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string };
+  versions: Record<ToolName, string>;
+  cases: CaseResult[];
+  requests?: RequestCounts;
+}
+
+/** The issue's throughput targets: assetkit's rate over a peer's, at least `min`. */
+const RATIO_TARGETS: { case: CaseId; peer: ToolName; min: number }[] = [
+  { case: "fetch-large", peer: "s5cmd", min: 1 },
+  { case: "fetch-large", peer: "aws", min: 2 },
+  { case: "fetch-large", peer: "modelkit", min: 4 },
+  { case: "fetch-small", peer: "s5cmd", min: 1 },
+  { case: "publish-large", peer: "s5cmd", min: 0.9 },
+];
+const PEAK_RSS_TARGET_MIB = 200;
+const PEAK_RSS_CASES: CaseId[] = ["fetch-large", "publish-large"];
+/** "Uploads about 1 MiB": the changed file plus metadata, with room for request overhead. */
+const REPUBLISH_SLACK = 2;
+
+/** Files per second for the many-small-files dataset, MB/s (10^6 bytes) for the others. */
+function rate(result: CaseResult): number | undefined {
+  if (!result.median) return undefined;
+  return result.dataset.id === "small" ? result.median.filesPerSec : result.median.mbPerSec;
+}
+
+function formatRate(result: CaseResult): string {
+  const value = rate(result);
+  if (value === undefined) return `failed (${result.runs.length} runs)`;
+  return result.dataset.id === "small" ? `${value.toFixed(0)} files/s` : `${value.toFixed(0)} MB/s`;
+}
+
+function ratio(results: CaseResult[], id: CaseId, peer: ToolName): number | undefined {
+  const own = results.find((r) => r.case === id && r.tool === "assetkit");
+  const other = results.find((r) => r.case === id && r.tool === peer);
+  const a = own && rate(own);
+  const b = other && rate(other);
+  return a !== undefined && b !== undefined ? a / b : undefined;
+}
+
+export function markdownTable(results: BenchResults): string {
+  const lines = ["| Case | Tool | Throughput | Peak RSS | assetkit/peer |", "|---|---|---:|---:|---:|"];
+  for (const r of results.cases) {
+    const x = r.tool === "assetkit" ? undefined : ratio(results.cases, r.case, r.tool);
+    const rss = r.median ? `${r.median.peakRssMiB.toFixed(0)} MiB` : "–";
+    const relative = r.tool === "assetkit" ? "–" : x === undefined ? "n/a" : `${x.toFixed(2)}×`;
+    lines.push(`| ${r.direction} ${r.dataset.title} | ${toolLabel(r.tool, results.versions[r.tool])} | ${formatRate(r)} | ${rss} | ${relative} |`);
+  }
+  return lines.join("\n");
+}
+
+export function requestLines(requests: RequestCounts): string[] {
+  const { warmLockedFetch: warm, resolve, republish } = requests;
+  return [
+    `- Warm, locked fetch: ${warm.requests} store requests (expected ${warm.expected}).`,
+    `- Resolving ${resolve.specs} partial specs over ${resolve.assets} assets: ${resolve.requests} store requests, ${resolve.objectReads} object reads (target ${resolve.expected}).`,
+    `- Republishing the mixed dataset (${formatBytes(republish.datasetBytes)}) with one ${formatBytes(republish.changedBytes)} file changed: ${(republish.bytesSent / MiB).toFixed(2)} MiB sent in ${republish.requests} requests.`,
+  ];
+}
+
+/** One line per target of the issue that this run measured: the value, the target, met or not. */
+export function targetLines(results: BenchResults): string[] {
+  const lines: string[] = [];
+  const verdict = (met: boolean): string => (met ? "met" : "NOT met");
+  for (const t of RATIO_TARGETS) {
+    const x = ratio(results.cases, t.case, t.peer);
+    if (x !== undefined) lines.push(`- ${t.case} vs ${t.peer}: ${x.toFixed(2)}× (target ≥ ${t.min}×): ${verdict(x >= t.min)}`);
+  }
+  for (const id of PEAK_RSS_CASES) {
+    const own = results.cases.find((r) => r.case === id && r.tool === "assetkit")?.median;
+    if (own) lines.push(`- ${id} peak RSS: ${own.peakRssMiB.toFixed(0)} MiB (target ≤ ${PEAK_RSS_TARGET_MIB} MiB): ${verdict(own.peakRssMiB <= PEAK_RSS_TARGET_MIB)}`);
+  }
+  const r = results.requests;
+  if (r) {
+    lines.push(`- warm locked fetch: ${r.warmLockedFetch.requests} requests (target 0): ${verdict(r.warmLockedFetch.requests === 0)}`);
+    lines.push(`- resolve ${r.resolve.specs} specs: ${r.resolve.requests} requests (target ${r.resolve.expected}): ${verdict(r.resolve.requests <= r.resolve.expected)}`);
+    const sent = r.republish.bytesSent;
+    lines.push(`- republish with one file changed: ${(sent / MiB).toFixed(2)} MiB sent (target about ${formatBytes(r.republish.changedBytes)}): ${verdict(sent <= REPUBLISH_SLACK * r.republish.changedBytes)}`);
+  }
+  return lines;
+}
+
+export function renderReport(results: BenchResults): string {
+  const v = results.versions;
+  const header = results.quick
+    ? "QUICK RUN (--quick: small datasets, not representative; do not publish these numbers)"
+    : `Medians of ${results.options.repeat} interleaved round${results.options.repeat === 1 ? "" : "s"}`;
+  const parts = [`${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1; assetkit ${v.assetkit}.`];
+  if (results.cases.length) parts.push("", markdownTable(results));
+  if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));
+  const targets = targetLines(results);
+  if (targets.length) parts.push("", "Targets:", "", ...targets);
+  return parts.join("\n") + "\n";
+}

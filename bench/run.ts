@@ -1,0 +1,164 @@
+// The benchmark (issue #4): assetkit's publish and fetch against s5cmd, the aws CLI, rclone and modelkit on one
+// MinIO and the same data, plus counted store requests. Not part of the test suite.
+//
+//   npm run bench                      install the tools if missing, build dist/, full run (10–20 min)
+//   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--out FILE]
+//
+// Prints a Markdown table (stdout; progress goes to stderr) and writes the raw runs, medians, machine and tool
+// versions to bench/results.json (a --quick run writes bench/data/results-quick.json instead, so it never passes
+// for a full run). Page cache cannot be dropped without privileges: tools are interleaved and repeated instead.
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
+import { startServers } from "../scripts/test-servers.ts";
+import { openBucket } from "./bucket.ts";
+import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
+import { assertGnuTime, runOrThrow } from "./measure.ts";
+import { renderReport, type BenchResults } from "./report.ts";
+import { countRequests } from "./requests.ts";
+import { runCase, type CaseId, type CaseResult } from "./throughput.ts";
+import { locateTools, makeTools, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const GiB = 1024 ** 3;
+const THROUGHPUT_CASES: CaseId[] = DATASET_IDS.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
+const ALL_CASES = [...THROUGHPUT_CASES, "requests"] as const;
+type Case = (typeof ALL_CASES)[number];
+const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit");
+/** Where a fetch case's data lies: published once by assetkit, then downloaded by every tool. */
+const FETCH_PREFIX = "fetch";
+
+interface Options {
+  quick: boolean;
+  repeat: number;
+  cases: Case[];
+  peers: ToolName[];
+  out: string;
+}
+
+class UsageError extends Error {}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      repeat: { type: "string" },
+      cases: { type: "string" },
+      peers: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const list = <T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] => {
+    if (value === undefined) return [...known];
+    const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = items.filter((i) => !known.includes(i as T));
+    if (unknown.length || items.length === 0) throw new UsageError(`--${flag}: unknown ${unknown.join(", ") || "(empty)"}; known: ${known.join(", ")}`);
+    return known.filter((k) => items.includes(k)); // the benchmark's order, whatever the flag's
+  };
+  const repeat = values.repeat === undefined ? (values.quick ? 1 : 3) : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat must be a positive integer, not ${values.repeat}`);
+  const out = values.out ?? path.join(ROOT, values.quick ? "bench/data/results-quick.json" : "bench/results.json");
+  return { quick: values.quick, repeat, cases: list("cases", values.cases, ALL_CASES), peers: list("peers", values.peers, PEERS), out: path.resolve(out) };
+}
+
+const t0 = Date.now();
+function log(line: string): void {
+  const s = Math.round((Date.now() - t0) / 1000);
+  process.stderr.write(`[bench ${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}] ${line}\n`);
+}
+
+async function goBin(): Promise<string> {
+  const { stdout } = await promisify(execFile)("go", ["env", "GOBIN", "GOPATH"], { encoding: "utf8" });
+  const [gobin = "", gopath = ""] = stdout.split("\n");
+  return gobin || path.join(gopath.split(path.delimiter)[0] || path.join(os.homedir(), "go"), "bin");
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date().toISOString();
+  assertGnuTime();
+  const throughputCases = THROUGHPUT_CASES.filter((c) => options.cases.includes(c));
+  const shapes = datasetShapes(options.quick);
+  const needed = DATASET_IDS.filter((id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")));
+
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
+  process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
+  // Datasets, the fetch cases' published copy, one upload and one download at a time, the republish's two copies.
+  const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
+  await assertFreeSpace(scratch, 4 * total + 2 * datasetBytes(shapes.mixed) + GiB);
+
+  // A snapshot of dist/: others may rebuild it while the benchmark runs (the bundle has no outside imports).
+  const cli = path.join(scratch, "assetkit-dist/cli.js");
+  await cp(path.join(ROOT, "dist"), path.dirname(cli), { recursive: true }).catch((err: Error) => {
+    throw new Error(`cannot copy dist/ (${err.message}): build first with 'node scripts/build.ts' (npm run bench does)`);
+  });
+  const paths = locateTools(ROOT, await goBin(), cli);
+  const versions = await toolVersions(paths);
+
+  log("starting MinIO");
+  const servers = await startServers(["s3"]);
+  const env = servers.env;
+  const target = { endpoint: env.ASSETKIT_TEST_S3_ENDPOINT!, bucket: env.ASSETKIT_TEST_S3_BUCKET!, accessKey: env.ASSETKIT_TEST_S3_ACCESS_KEY!, secretKey: env.ASSETKIT_TEST_S3_SECRET_KEY! };
+  const bucket = openBucket(target);
+  try {
+    const home = path.join(scratch, "home");
+    const cwd = path.join(scratch, "cwd");
+    await Promise.all([mkdir(home), mkdir(cwd), mkdir(path.join(scratch, "data"))]);
+    const place: Place = { target, home, cwd };
+    const timeoutMs = (options.quick ? 5 : 30) * 60_000;
+
+    const datasets = new Map<DatasetId, Dataset>();
+    for (const id of needed) {
+      log(`making dataset ${id}`);
+      datasets.set(id, await makeDataset(path.join(scratch, "data"), id, shapes[id]));
+    }
+
+    const allTools = makeTools(paths, place);
+    const tools = [allTools.assetkit, ...options.peers.map((p) => allTools[p])];
+    const cases: CaseResult[] = [];
+    for (const id of throughputCases) {
+      const dataset = datasets.get(id.slice(id.indexOf("-") + 1) as DatasetId)!;
+      let published: PublishedAsset | undefined;
+      if (id.startsWith("fetch-")) {
+        log(`publishing ${dataset.id} once for the fetch case`);
+        const publish = allTools.assetkit.upload(dataset, FETCH_PREFIX);
+        const { name, version } = JSON.parse((await runOrThrow(`assetkit publish ${dataset.id}`, publish, timeoutMs)).stdout) as { name: string; version: string };
+        published = { prefix: FETCH_PREFIX, name, version, dataset };
+      }
+      cases.push(...(await runCase(id.startsWith("fetch-") ? "fetch" : "publish", dataset, published, { tools, repeat: options.repeat, bucket, scratch, timeoutMs, log })));
+    }
+
+    const requests = options.cases.includes("requests") ? await countRequests({ cli, place, scratch, mixed: datasets.get("mixed")!, timeoutMs, log }) : undefined;
+
+    const cpus = os.cpus();
+    const results: BenchResults = {
+      quick: options.quick,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      options: { repeat: options.repeat, cases: options.cases, tools: tools.map((t) => t.name) },
+      machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", memoryGiB: Math.round(os.totalmem() / GiB), os: `${os.type()} ${os.release()}`, node: process.version },
+      versions,
+      cases,
+      ...(requests ? { requests } : {}),
+    };
+    process.stdout.write(renderReport(results));
+    await mkdir(path.dirname(options.out), { recursive: true });
+    await writeFile(options.out, JSON.stringify(results, null, 2) + "\n");
+    log(`wrote ${options.out}`);
+  } finally {
+    bucket.close();
+    await servers.stop();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});
