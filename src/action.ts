@@ -1,5 +1,6 @@
 // The Action face: INPUT_* → command → GITHUB_OUTPUT and a job summary. Translates only.
 import * as core from "@actions/core";
+import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
@@ -8,9 +9,16 @@ import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
 import { UsageError } from "./errors.ts";
+import { actionsCache } from "./github/cache.ts";
+import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
+import { createGitHubClient } from "./github/comment-client.ts";
+import { escapeMarkdown } from "./github/comment-table.ts";
+import { pullRequestOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
+/** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
+const MAX_WARNING_ANNOTATIONS = 10;
 
 function input(name: string): string | undefined {
   return core.getInput(name) || undefined;
@@ -34,8 +42,11 @@ function lines(name: string): string[] {
 type Row = Partial<ResolvedAsset> & { spec: string; path?: string; note?: string };
 
 export async function runAction(): Promise<void> {
+  let command = "";
+  let warnings = 0;
+  const warn = (message: string) => (++warnings <= MAX_WARNING_ANNOTATIONS ? core.warning(message) : core.info(`warning: ${message}`));
   try {
-    const command = core.getInput("command", { required: true }).trim();
+    command = core.getInput("command", { required: true }).trim();
     if (!(COMMANDS as readonly string[]).includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
     }
@@ -48,16 +59,19 @@ export async function runAction(): Promise<void> {
         assetsDir: input("assets-dir"),
         versioning: input("versioning"),
       },
-      { info: (m) => core.info(m), warn: (m) => core.warning(m), progress: (done, total, label) => progress.update(done, total, label) },
+      { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
     const rows = await run(command as (typeof COMMANDS)[number], ctx);
     await writeSummary(command, ctx, rows);
   } catch (err) {
+    // One error annotation (setFailed), and the same line in the job summary.
     core.setFailed((err as Error).message);
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown((err as Error).message)}\n`).write();
   }
 }
 
-async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[]> {
+/** The rows of the summary table, or (comment) the summary's whole Markdown. */
+async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[] | string> {
   switch (command) {
     case "publish": {
       const name = input("name");
@@ -79,12 +93,13 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
     }
     case "fetch": {
-      const r = await fetchCommand(ctx, lines("specs"), { frozen: booleanInput("frozen", false) });
+      const crossRunCache = booleanInput("cache", true) ? actionsCache() : undefined;
+      const r = await fetchCommand({ ...ctx, crossRunCache }, lines("specs"), { frozen: booleanInput("frozen", false) });
       setResolvedOutputs(r.resolved);
       core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
       core.setOutput("path", r.resolved[0]?.path ?? "");
-      core.setOutput("cache-hit", String(r.resolved.every((a) => a.local)));
-      return r.resolved.map((a) => ({ ...a, note: a.local ? "local copy" : a.verified ? "downloaded" : "downloaded (unverified)" }));
+      core.setOutput("cache-hit", String(r.resolved.every((a) => a.local || a.cached)));
+      return r.resolved.map((a) => ({ ...a, note: a.local ? "local copy" : a.cached ? "from the cache" : a.verified ? "downloaded" : "downloaded (unverified)" }));
     }
     case "resolve": {
       const r = await resolveCommand(ctx, lines("specs"), { frozen: booleanInput("frozen", false) });
@@ -116,6 +131,27 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       }
       return rows;
     }
+    case "comment": {
+      const pr = await pullRequestOfRun();
+      if ("event" in pr) {
+        const message = `no pull request comment: this run is for the ${pr.event} event, not pull_request`;
+        core.info(message);
+        core.setOutput("comment-url", "");
+        return `### assetkit comment\n\n${escapeMarkdown(message)}\n`;
+      }
+      const token = input("github-token");
+      if (!token) throw new UsageError("command comment needs the input github-token (its default is the workflow's token)");
+      const r = await commentCommand(ctx, {
+        specs: lines("specs"),
+        pullRequest: pr,
+        github: await createGitHubClient(token, (m) => core.info(m)),
+        author: input("comment-author") ?? GITHUB_TOKEN_LOGIN,
+        workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
+        serverUrl: process.env.GITHUB_SERVER_URL ?? "https://github.com",
+      });
+      core.setOutput("comment-url", r.url ?? "");
+      return r.summary;
+    }
   }
 }
 
@@ -138,11 +174,7 @@ export function summaryMarkdown(command: string, store: string, rows: Row[]): st
   return head + table.join("\n") + "\n";
 }
 
-async function writeSummary(command: string, ctx: Context, rows: Row[]): Promise<void> {
+async function writeSummary(command: string, ctx: Context, rows: Row[] | string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(summaryMarkdown(command, ctx.store.url, rows)).write();
-}
-
-function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+!|<>&~]/g, (c) => `&#${c.charCodeAt(0)};`);
+  await core.summary.addRaw(typeof rows === "string" ? rows : summaryMarkdown(command, ctx.store.url, rows)).write();
 }

@@ -9,6 +9,7 @@ import { prepareInput } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { parseSpec } from "../src/spec.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
+import { runAction } from "./helpers/action.ts";
 import { runCli, scratch, writeTree } from "./helpers/cli.ts";
 
 const promotion = { promoted_at: "2026-11-22T00:00:00.000Z", promoted_by: "test", source: {} };
@@ -92,5 +93,30 @@ describe("promote and verify CLI (local store)", () => {
     await rm(path.join(cwd, ".assetkit/store/m/1.0.0.meta"));
     const gone = JSON.parse((await runCli(["verify", "m:1", "--json"], { cwd })).stdout).verified[0];
     assert.equal(gone.status, "missing");
+  });
+});
+
+describe("promote and verify in the Action (local store)", () => {
+  it("promote moves the channel to the locked version and outputs it; verify fails the step with the table in the summary", async () => {
+    const cwd = await writeTree(await scratch(), { "m.bin": "one" });
+    await runCli(["publish", "m.bin", "m"], { cwd });
+    await runCli(["lock", "m:1"], { cwd });
+    await runCli(["publish", "m.bin", "m"], { cwd }); // 1.1.0 exists, the lock keeps 1.0.0
+
+    const promoted = await runAction(cwd, { command: "promote", specs: "m:1", channel: "production" }, { GITHUB_ACTOR: "releaser" });
+    assert.equal(promoted.code, 0, promoted.stdout);
+    assert.deepEqual([promoted.outputs.version, promoted.outputs.spec], ["1.0.0", "m:production"]);
+    assert.match(promoted.summary, /promoted &#40;new channel&#41;/);
+    const noChannel = await runAction(cwd, { command: "promote", specs: "m:1" });
+    assert.equal(noChannel.code, 1);
+    assert.match(noChannel.stdout, /::error::command promote needs the input channel/);
+
+    const ok = await runAction(cwd, { command: "verify", specs: "m:1" });
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.summary, /ok; local absent; newer: 1\.1\.0/);
+    const bad = await runAction(cwd, { command: "verify", specs: "m:1\nm:2" });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /::error::1 of 2 spec\(s\) failed verification: m:2 \(not-locked\)/);
+    assert.match(bad.summary, /not-locked/);
   });
 });
