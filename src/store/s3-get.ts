@@ -1,0 +1,110 @@
+// Object reads for the S3 store as plain node:http(s) GETs signed with the SDK's own SigV4 signer, instead of
+// GetObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
+// CPU with sha256 and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
+// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s; a 2 GiB file was unchanged (the SDK hands the response
+// stream through untouched there). Any response checksum check the SDK makes on AWS is skipped too: the transfer
+// engine verifies sha256 anyway. Only the common answer is handled here: 200 (206 for a range)
+// hands back the response stream; any other answer or failure returns undefined and the caller repeats the read
+// through the SDK, which keeps its retries, region redirects and error parsing, so failures read as before.
+import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ClientRequest } from "node:http";
+import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { SignatureV4 } from "@smithy/signature-v4";
+import type { ByteRange } from "./store.ts";
+
+interface Target {
+  /** The bucket's URL (virtual-host or path-style, as the client resolves it), without a trailing "/". */
+  base: URL;
+  signer: SignatureV4;
+}
+
+export interface SignedGetOptions {
+  /** The custom endpoint the client was given, if any (the endpoint resolver needs it as a parameter). */
+  endpoint: string | undefined;
+  /** Sockets per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
+  maxSockets: number;
+  connectionTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+export class SignedGet {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly options: SignedGetOptions;
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
+  private target: Promise<Target> | undefined;
+
+  constructor(client: S3Client, bucket: string, options: SignedGetOptions) {
+    this.client = client;
+    this.bucket = bucket;
+    this.options = options;
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets });
+  }
+
+  /** The object's (or range's) bytes, or undefined when the read should be repeated through the SDK. */
+  async open(fullKey: string, range?: ByteRange): Promise<IncomingMessage | undefined> {
+    try {
+      const { base, signer } = await (this.target ??= this.resolve());
+      const url = new URL(base.href);
+      url.pathname = `${base.pathname}/${encodeKey(fullKey)}`;
+      const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" };
+      if (range) headers.range = `bytes=${range.start}-${range.end}`;
+      // The signer adds x-amz-date, x-amz-security-token (session credentials) and authorization.
+      const signed = await signer.sign({ method: "GET", protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path: url.pathname, query: {}, headers });
+      const response = await this.send(url, signed.headers);
+      if (response.statusCode === (range ? 206 : 200)) return response;
+      response.destroy();
+    } catch {
+      // The SDK repeats the read: it retries, and names the failure.
+    }
+    return undefined;
+  }
+
+  private async resolve(): Promise<Target> {
+    const config = this.client.config;
+    const region = await config.region();
+    const endpoint = config.endpointProvider({
+      Bucket: this.bucket,
+      Region: region,
+      UseFIPS: await config.useFipsEndpoint(),
+      UseDualStack: await config.useDualstackEndpoint(),
+      ForcePathStyle: config.forcePathStyle,
+      Accelerate: config.useAccelerateEndpoint,
+      ...(this.options.endpoint ? { Endpoint: this.options.endpoint } : {}),
+    });
+    const scheme = (endpoint.properties?.authSchemes as { name?: string; signingRegion?: string }[] | undefined)?.[0];
+    if (scheme?.name !== "sigv4") throw new Error(`unsupported auth scheme ${scheme?.name ?? "(none)"}`);
+    const base = new URL(endpoint.url.href);
+    base.pathname = base.pathname.replace(/\/+$/, "");
+    const signer = new SignatureV4({ credentials: config.credentials, region: scheme.signingRegion ?? region, service: "s3", sha256: config.sha256, uriEscapePath: false, applyChecksum: false });
+    return { base, signer };
+  }
+
+  private send(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+    const { connectionTimeoutMs, socketTimeoutMs } = this.options;
+    const https = url.protocol === "https:";
+    return new Promise((resolve, reject) => {
+      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent }, resolve);
+      req.on("error", reject);
+      req.on("socket", (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error("connection timeout"), { code: "ETIMEDOUT" })), connectionTimeoutMs);
+        socket.once("connect", () => clearTimeout(timer));
+        socket.once("close", () => clearTimeout(timer));
+      });
+      // As the SDK's socketTimeout: a request, or a body being read, that moves no byte for this long fails.
+      req.setTimeout(socketTimeoutMs, () => req.destroy(Object.assign(new Error("socket timeout"), { code: "ETIMEDOUT" })));
+      req.end();
+    });
+  }
+}
+
+/** A key as a URL path: each segment percent-encoded per RFC 3986 (as the SDK does), "/" kept. */
+function encodeKey(key: string): string {
+  return key
+    .split("/")
+    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join("/");
+}
