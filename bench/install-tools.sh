@@ -16,13 +16,7 @@ state="$root/.test-servers"
 bash "$root/scripts/install-test-servers.sh" ||
   echo "bench/install-tools: scripts/install-test-servers.sh failed (see above); continuing" >&2
 
-mapfile -t goenv < <(go env GOBIN GOPATH)
-gopath="${goenv[1]:-$HOME/go}"
-bindir="${goenv[0]:-${gopath%%:*}/bin}"
-
-# One installer at a time (the same lock as the test servers' installer: both write into .test-servers).
-exec 9>"$state/install.lock"
-flock 9
+source "$root/scripts/install-common.sh"
 
 fail() {
   echo "bench/install-tools: $1 failed; last lines of $2:" >&2

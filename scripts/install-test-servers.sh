@@ -21,13 +21,7 @@ state="$root/.test-servers"
 mkdir -p "$state"
 
 command -v go >/dev/null || { echo "install-test-servers: 'go' not found on PATH (Go >= 1.26 is needed)" >&2; exit 1; }
-mapfile -t goenv < <(go env GOBIN GOPATH)
-gopath="${goenv[1]:-$HOME/go}"
-bindir="${goenv[0]:-${gopath%%:*}/bin}"
-
-# One installer at a time (two test commands started together must not build into one venv).
-exec 9>"$state/install.lock"
-flock 9
+source "$root/scripts/install-common.sh"
 
 # version_of BINARY MODULE: the module version a Go binary was built from, or nothing.
 version_of() {
