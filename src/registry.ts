@@ -187,15 +187,16 @@ export class Registry {
     return target;
   }
 
-  /** The alias table of an asset (empty when it has none), with its etag for compare-and-swap. */
-  async aliases(name: string): Promise<{ table: Record<string, AliasEntry>; etag?: string }> {
-    const object = await this.store.read(this.aliasesKey(name));
-    if (!object) return { table: {} };
+  /** The alias table of an asset (empty when it has none). */
+  async aliases(name: string): Promise<{ table: Record<string, AliasEntry> }> {
+    return { table: this.parseAliases(name, (await this.store.read(this.aliasesKey(name)))?.data) };
+  }
+
+  private parseAliases(name: string, data: Buffer | undefined): Record<string, AliasEntry> {
+    if (!data) return {};
     try {
-      const doc = JSON.parse(object.data.toString("utf8")) as { aliases?: unknown };
-      if (doc.aliases && typeof doc.aliases === "object" && !Array.isArray(doc.aliases)) {
-        return { table: doc.aliases as Record<string, AliasEntry>, etag: object.etag };
-      }
+      const doc = JSON.parse(data.toString("utf8")) as { aliases?: unknown };
+      if (doc.aliases && typeof doc.aliases === "object" && !Array.isArray(doc.aliases)) return doc.aliases as Record<string, AliasEntry>;
     } catch {
       // reported below
     }
@@ -210,15 +211,14 @@ export class Registry {
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote in a writable store`);
     const index = await this.versions(name);
     if (!index.versions.includes(version)) throw new AssetError(`${name}:${version} is not a committed version in ${this.store.url}`);
-    for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
-      const { table, etag } = await this.aliases(name);
-      const previous = table[alias]?.version;
-      if (previous === version) return { previous, changed: false };
-      const body = Buffer.from(JSON.stringify({ aliases: { ...table, [alias]: { version, ...promotion, ...(previous ? { previous } : {}) } } }, null, 2) + "\n");
-      if (await this.store.write(this.aliasesKey(name), body, etag ? { ifMatch: etag } : { ifAbsent: true })) return { previous, changed: true };
-      await contentionBackoff(attempt);
-    }
-    throw new AssetError(`${name}: could not update ${this.aliasesKey(name)} after ${MAX_INDEX_ATTEMPTS} attempts (too much contention)`);
+    let previous: string | undefined;
+    const changed = await this.updateDocument(this.aliasesKey(name), async (current) => {
+      const table = this.parseAliases(name, current);
+      previous = table[alias]?.version;
+      if (previous === version) return undefined;
+      return JSON.stringify({ aliases: { ...table, [alias]: { version, ...promotion, ...(previous ? { previous } : {}) } } }, null, 2) + "\n";
+    });
+    return { previous, changed };
   }
 
   /** Every asset with a `.versions` index, sorted by name. */
@@ -351,18 +351,30 @@ export class Registry {
   }
 
   private async addToIndex(name: string, version: string, scheme: Scheme, digest: string): Promise<void> {
-    for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
-      const current = await this.store.read(this.indexKey(name));
-      const known = (current && parseIndex(current.data)) ?? { versions: await this.versionsFromMetas(name), digests: {} };
-      if (current && known.versions.includes(version)) return;
+    await this.updateDocument(this.indexKey(name), async (current) => {
+      const known = (current && parseIndex(current)) ?? { versions: await this.versionsFromMetas(name), digests: {} };
+      if (current && known.versions.includes(version)) return undefined;
       const versions = sortNewestFirst(scheme, [...known.versions, version]);
       const digests: Record<string, string> = { ...known.digests, [version]: digest };
       // Same shape modelkit reads ("versions"), plus the digests of the versions listed.
-      const body = Buffer.from(JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n");
-      if (await this.store.write(this.indexKey(name), body, current ? { ifMatch: current.etag } : { ifAbsent: true })) return;
+      return JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n";
+    });
+  }
+
+  /**
+   * Read-modify-write of a small shared document by compare-and-swap, retried with backoff under contention, so
+   * no concurrent update is lost. `next` gets the current content (undefined when absent) and returns the new
+   * one, or undefined when nothing needs to change. True when this call wrote.
+   */
+  private async updateDocument(key: string, next: (current: Buffer | undefined) => Promise<string | undefined>): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_INDEX_ATTEMPTS; attempt++) {
+      const current = await this.store.read(key);
+      const body = await next(current?.data);
+      if (body === undefined) return false;
+      if (await this.store.write(key, Buffer.from(body), current ? { ifMatch: current.etag } : { ifAbsent: true })) return true;
       await contentionBackoff(attempt);
     }
-    throw new AssetError(`${name}: could not update ${this.indexKey(name)} after ${MAX_INDEX_ATTEMPTS} attempts (too much contention)`);
+    throw new AssetError(`could not update ${key} in ${this.store.url} after ${MAX_INDEX_ATTEMPTS} attempts (too much contention)`);
   }
 
   /** Best effort after a failed publish: readers never see the version (no meta), and nothing is left over. */

@@ -55,7 +55,8 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
       row.local = altered.length === 0 ? "verified" : "altered";
       if (altered.length > 0) Object.assign(row, { status: "local-altered", detail: `changed or missing: ${altered.map((a) => a.path || local).join(", ")}` });
     } else row.local = "absent";
-    const latest = await ctx.registry.resolve(parsed).then((r) => r.version, () => null);
+    // Only the version is needed: resolveDigest reads no meta when the index records the digest.
+    const latest = await ctx.registry.resolveDigest(parsed).then((r) => r.version, () => null);
     if (latest && latest !== entry.version) row.newer = latest;
   }
   const bad = verified.filter((v) => v.status !== "ok");
