@@ -31,6 +31,22 @@ export interface Provenance {
   ref?: string;
   run_url?: string;
   workflow?: string;
+  /** Set by `assetkit import`: where the bytes came from and what pins them there. */
+  import?: ImportOrigin;
+}
+
+/** The source of an imported version (credentials removed from the URI) and the tokens that pin its content. */
+export interface ImportOrigin {
+  uri: string;
+  /** Hugging Face Hub: the revision asked for, and the commit sha it resolved to. */
+  revision?: string;
+  commit?: string;
+  /** A downloaded archive's (or single file's) sha256. */
+  sha256?: string;
+  /** Object stores and HTTP: each source object's ETag or generation, by its path in the asset ("" for a single file). */
+  etags?: Record<string, string>;
+  /** sha256 over the URI and the pins: the same fingerprint means the same source content (--if-changed without a download). */
+  fingerprint?: string;
 }
 
 export interface AssetMetaDocument {
@@ -111,13 +127,13 @@ export async function prepareInput(input: string): Promise<PreparedInput> {
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
   const files = await pMap(sources, async (s) => ({ ...s, ...(await hashFile(s.source)) }), { concurrency: HASH_CONCURRENCY });
-  files.sort((a, b) => comparePaths(a.path, b.path));
-  return {
-    isDirectory: stat.isDirectory(),
-    files,
-    digest: assetDigest(files),
-    size: files.reduce((sum, f) => sum + f.size, 0),
-  };
+  return preparedInput(stat.isDirectory(), files);
+}
+
+/** The input of a publish from files already hashed (by a walk, or while they were downloaded). */
+export function preparedInput(isDirectory: boolean, files: (FileEntry & { source: string })[]): PreparedInput {
+  const sorted = [...files].sort((a, b) => comparePaths(a.path, b.path));
+  return { isDirectory, files: sorted, digest: assetDigest(sorted), size: sorted.reduce((sum, f) => sum + f.size, 0) };
 }
 
 async function walkFolder(root: string, realRoot: string): Promise<{ path: string; source: string }[]> {

@@ -68,30 +68,33 @@ export class Transfers {
 
   /**
    * Downloads an object into a new file at `dest`, checking size and sha256 against the meta. `label` names the
-   * object in errors; the caller removes `dest` on failure (it lives in a temporary folder).
+   * object in errors; the caller removes `dest` on failure (it lives in a temporary folder). Returns what was
+   * written (its size and sha256), for callers that had no meta to check it against.
    */
-  async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<void> {
+  async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
     const handle = await open(dest, "wx");
     try {
       const hash = createHash("sha256");
-      const size = expected.size;
-      if (size === undefined) await this.requests.run(() => this.readWhole(openObject, handle, hash, label, onBytes));
-      else if (size > this.settings.partSize) await this.readInParts(openObject, handle, hash, size, label, onBytes);
-      else if (size > 0) {
-        const whole = newPart(0, size - 1);
-        await this.requests.run(() => this.readPart(openObject, handle, whole, size, label, { take: (chunk) => hash.update(chunk), onBytes }));
+      const known = expected.size;
+      let size = known ?? 0;
+      if (known === undefined) size = await this.requests.run(() => this.readWhole(openObject, handle, hash, label, onBytes));
+      else if (known > this.settings.partSize) await this.readInParts(openObject, handle, hash, known, label, onBytes);
+      else if (known > 0) {
+        const whole = newPart(0, known - 1);
+        await this.requests.run(() => this.readPart(openObject, handle, whole, known, label, { take: (chunk) => hash.update(chunk), onBytes }));
       }
       const sha256 = hash.digest("hex");
       if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
-        throw integrity(label, `expected ${size ?? "?"} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
+        throw integrity(label, `expected ${size} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
       }
+      return { size, sha256 };
     } finally {
       await handle.close();
     }
   }
 
   /** An object of unknown size (a meta written by modelkit): one stream, which cannot be resumed. */
-  private async readWhole(openObject: OpenObject, handle: FileHandle, hash: Hash, label: string, onBytes?: (n: number) => void): Promise<void> {
+  private async readWhole(openObject: OpenObject, handle: FileHandle, hash: Hash, label: string, onBytes?: (n: number) => void): Promise<number> {
     const batch = new WriteBatch(handle);
     let position = 0;
     await this.pump(await openObject(), label, async (chunk) => {
@@ -101,6 +104,7 @@ export class Transfers {
       onBytes?.(chunk.length);
     });
     await batch.flush();
+    return position;
   }
 
   /** Parts start in order, each once a read-ahead slot is free, and are hashed in order as their bytes arrive. */

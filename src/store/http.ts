@@ -79,7 +79,8 @@ export class HttpStore implements Store {
     if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
     this.check(res, key, "HEAD");
     const size = Number(res.headers.get("content-length"));
-    return { key, size, etag: etagOf(res.headers) ?? `size:${size}` };
+    const contentType = res.headers.get("content-type");
+    return { key, size, etag: etagOf(res.headers) ?? `size:${size}`, ...(contentType ? { contentType } : {}) };
   }
 
   private async headByRange(key: string): Promise<StoredObject | undefined> {

@@ -9,6 +9,8 @@ export interface StoredObject {
   size: number;
   /** Opaque version token of the object's current content, usable with `{ ifMatch }`. */
   etag: string;
+  /** The media type the server declares, where it tells one (HTTP's Content-Type). */
+  contentType?: string;
 }
 
 /** What to write: bytes in memory (small JSON documents) or a local file streamed from disk. */

@@ -54,6 +54,6 @@ async function openBackend(uri: string, baseDir: string): Promise<Store> {
 }
 
 /** A URI for messages: user:password and query strings (SAS tokens) removed. */
-function redact(uri: string): string {
+export function redact(uri: string): string {
   return uri.replace(/\/\/[^/@]*@/, "//").replace(/\?.*$/, "");
 }

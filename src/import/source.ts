@@ -1,0 +1,130 @@
+// An import's source: where a model already lives (a path, an object-store URI, an HTTP file or archive, a
+// Hugging Face Hub repo), what pins its content there, and how to stage its files locally for publishing.
+import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pMap from "p-map";
+import { UsageError } from "../errors.ts";
+import { hashFile, prepareInput, preparedInput, type FileEntry, type ImportOrigin, type PreparedInput } from "../manifest.ts";
+import { openStore, redact } from "../store/uri.ts";
+import type { OpenObject, Transfers } from "../transfer.ts";
+import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
+import { pathMatcher, type PathFilter } from "./filter.ts";
+import { stagedPath } from "./staging.ts";
+
+export interface ImportSettings {
+  filter: PathFilter;
+  /** Unpack a single .tar, .tar.gz/.tgz or .zip into a folder asset (false: keep the archive as a file). */
+  unpack: boolean;
+  limits: UnpackLimits;
+  transfers: Transfers;
+  env: NodeJS.ProcessEnv;
+  /** Bytes staged so far, out of those known to come. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Staged {
+  input: PreparedInput;
+  /** The source's pins, completed with what only the download tells (an archive's sha256). */
+  origin: ImportOrigin;
+}
+
+export interface ImportSource {
+  /** What pins the source, known before any byte is downloaded; `fingerprint` is set when that pins the content. */
+  readonly origin: ImportOrigin;
+  /** Downloads (and unpacks) the source into `dir`, a private temporary folder. */
+  stage(dir: string): Promise<Staged>;
+}
+
+/** One object to download: its path in the asset ("" for a single-file asset) and what the source says of it. */
+export interface RemoteFile {
+  path: string;
+  size?: number;
+  sha256?: string;
+  open: OpenObject;
+  /** Names the object in errors. */
+  label: string;
+}
+
+export async function openSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case undefined:
+    case "file":
+      return localSource(uri, settings);
+    case "hf":
+      return (await import("./hf-source.ts")).openHfSource(uri, settings);
+    case "s3":
+    case "gs":
+    case "az":
+    case "azure": // KServe's spelling of az://
+      return (await import("./store-source.ts")).openStoreSource(scheme === "azure" ? `az${uri.slice("azure".length)}` : uri, settings);
+    case "http":
+    case "https":
+      // An Azure blob URL is an object store (it can list); any other URL is a file on a web server.
+      if ((await openStore(uri)).listable) return (await import("./store-source.ts")).openStoreSource(uri, settings);
+      return (await import("./http-source.ts")).openHttpSource(uri, settings);
+    default:
+      throw new UsageError(
+        `cannot import from ${scheme}:// (use s3://, gs://, az://, azure://, https://, hf://, file:// or a path; a mounted volume such as a PVC is a plain path)`,
+      );
+  }
+}
+
+/** A file or folder on this machine (or a mounted volume): published as it is (an archive unpacked), nothing copied. */
+async function localSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
+  const file = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
+  const origin = { uri: redact(uri) };
+  const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
+  const isFile = await stat(file).then((s) => s.isFile(), () => false);
+  return {
+    origin,
+    async stage(dir) {
+      if (!kind || !isFile) return { input: await prepareInput(file), origin };
+      const input = await unpack(kind, file, path.join(dir, "files"), settings.limits, pathMatcher(settings.filter));
+      return { input, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
+    },
+  };
+}
+
+/**
+ * Stages one remote file: downloaded as a single-file asset, or, when it is an archive (by `name` or
+ * `contentType`) and unpacking is on, downloaded then unpacked into a folder asset. The origin gains its sha256.
+ */
+export async function stageFile(dir: string, file: RemoteFile, name: string, contentType: string | undefined, origin: ImportOrigin, settings: ImportSettings): Promise<Staged> {
+  const kind = settings.unpack ? archiveKind(name, contentType) : undefined;
+  const downloaded = await downloadAll(path.join(dir, kind ? "archive" : "file"), [file], false, settings);
+  const { sha256, source } = downloaded.files[0]!;
+  const input = kind ? await unpack(kind, source, path.join(dir, "files"), settings.limits, pathMatcher(settings.filter)) : downloaded;
+  return { input, origin: { ...origin, sha256 } };
+}
+
+/** sha256 over the URI and the pins: equal fingerprints, equal source content. */
+export function fingerprint(uri: string, pins: unknown): string {
+  return "sha256:" + createHash("sha256").update(JSON.stringify([uri, pins])).digest("hex");
+}
+
+/**
+ * Downloads every file into `root` through the transfer engine (parallel, ranged, resumed, hashed in the same
+ * pass, checked against the sha256 the source lists when it lists one) and returns the publish input.
+ */
+export async function downloadAll(root: string, files: RemoteFile[], isDirectory: boolean, settings: ImportSettings): Promise<PreparedInput> {
+  const total = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
+  let done = 0;
+  const onBytes = (n: number): void => {
+    done += n;
+    settings.onProgress?.(done, Math.max(total, done));
+  };
+  const staged = await pMap(
+    files,
+    async (file): Promise<FileEntry & { source: string }> => {
+      const dest = await stagedPath(root, file.path);
+      const expected = { ...(file.size !== undefined ? { size: file.size } : {}), ...(file.sha256 !== undefined ? { sha256: file.sha256 } : {}) };
+      const got = await settings.transfers.download(file.open, dest, expected, file.label, onBytes);
+      return { path: file.path, ...got, source: dest };
+    },
+    { concurrency: settings.transfers.settings.concurrency },
+  );
+  return preparedInput(isDirectory, staged);
+}
