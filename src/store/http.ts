@@ -271,7 +271,8 @@ function etagOf(headers: Headers): string | undefined {
   return headers.get("etag") ?? headers.get("last-modified") ?? undefined;
 }
 
-function retryAfterMs(value: string | null): number | undefined {
+/** A Retry-After header (seconds or an HTTP date) in ms, or undefined without a usable one. */
+export function retryAfterMs(value: string | null): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
