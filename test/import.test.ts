@@ -8,11 +8,12 @@ import pMap from "p-map";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
+import { runAction } from "./helpers/action.ts";
 import { runCli, scratch } from "./helpers/cli.ts";
 
 /** A scratch project whose CLI runs stage in a TMPDIR of their own, so a test can see that nothing stays there. */
-async function project(env: NodeJS.ProcessEnv = {}) {
-  const cwd = await scratch();
+async function project(env: NodeJS.ProcessEnv = {}, dir?: string) {
+  const cwd = dir ?? (await scratch());
   const tmp = path.join(cwd, "tmp");
   await mkdir(tmp);
   const cli = (...args: string[]) => runCli(args, { cwd, env: { ...env, TMPDIR: tmp } });
@@ -175,6 +176,26 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
     const again = await p.json("import", urls["m.tgz"]!, "m", "--if-changed");
     assert.deepEqual([again.version, again.published], ["1.0.0", false]);
     assert.deepEqual((await p.json("list", "m")).assets[0].versions, ["1.0.0"]);
+  });
+
+  it("the Action's command import: the publish outputs and a summary naming the source; if-changed re-run publishes nothing", async () => {
+    const urls = await serve({ "model.zip": await zipArchive(Object.entries(model).map(([name, content]) => ({ name, content }))) });
+    const cwd = await scratch();
+    const inputs = { command: "import", source: urls["model.zip"]!, name: "models/zipped", "if-changed": "true", exclude: "weights/layer-1.bin", metadata: "team=ml" };
+    const run = await runAction(cwd, inputs);
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(run.outputs.version, "1.0.0");
+    assert.equal(run.outputs.spec, "models/zipped:1.0.0");
+    assert.equal(run.outputs.published, "true");
+    assert.match(run.outputs.digest!, /^sha256:/);
+    assert.match(run.summary, /### assetkit import[\s\S]*models\/zipped:1\.0\.0[\s\S]*imported from http/);
+    assert.deepEqual(Object.keys(await fetched(await project({}, cwd), "models/zipped")).sort(), ["config.json", "weights/layer-0.bin"]);
+    const again = await runAction(cwd, inputs);
+    assert.equal(again.outputs.published, "false");
+    assert.equal(again.outputs.version, "1.0.0");
+    const missing = await runAction(cwd, { command: "import", name: "x" });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stdout, /command import needs the inputs name and source/);
   });
 
   it("a missing file exits 1; a URL naming a folder is a usage error", async () => {
