@@ -5,6 +5,8 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import pMap from "p-map";
+import { azureFactory } from "./conformance/factories/azure.ts";
+import { gcsFactory } from "./conformance/factories/gcs.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
@@ -36,7 +38,8 @@ async function fetched(p: Awaited<ReturnType<typeof project>>, spec: string): Pr
   return out;
 }
 
-function s3Uri(base: string, keyPath: string): string {
+/** `keyPath` under a store URI, its query (an endpoint) kept. */
+function objectUri(base: string, keyPath: string): string {
   const url = new URL(base);
   url.pathname = `${url.pathname}/${keyPath}`;
   return url.href;
@@ -50,7 +53,7 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     await pMap(Object.entries(files), ([key, data]) => source.seed.write(`models/iris/${key}`, data), { concurrency: 16 });
     await source.seed.write("models/iris-v2/other.bin", Buffer.from("not under the prefix"));
     const p = await project(s3TestEnv());
-    const r = await p.json("import", s3Uri(source.uri, "models/iris/"), "iris");
+    const r = await p.json("import", objectUri(source.uri, "models/iris/"), "iris");
     assert.equal(r.published, true);
     assert.equal(r.version, "1.0.0");
     assert.doesNotMatch(r.source, /endpoint|\?/);
@@ -60,12 +63,12 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     assert.match(meta.assetkit.source.import.fingerprint, /^sha256:/);
     assert.deepEqual(await readdir(p.tmp), [], "the staging folder is removed");
 
-    const again = await p.cli("import", s3Uri(source.uri, "models/iris/"), "iris", "--if-changed");
+    const again = await p.cli("import", objectUri(source.uri, "models/iris/"), "iris", "--if-changed");
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /iris:1\.0\.0\tunchanged/);
     assert.match(again.stderr, /nothing downloaded/);
     await source.seed.write("models/iris/part-7.bin", Buffer.from("changed"));
-    assert.equal((await p.json("import", s3Uri(source.uri, "models/iris/"), "iris", "--if-changed")).version, "1.1.0");
+    assert.equal((await p.json("import", objectUri(source.uri, "models/iris/"), "iris", "--if-changed")).version, "1.1.0");
   });
 
   it("one object becomes a single-file asset, imported into another MinIO store", async () => {
@@ -74,7 +77,7 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     await source.seed.write("models/model.joblib", data);
     const dest = await s3Factory.create();
     const p = await project({ ...s3TestEnv(), ASSETKIT_STORE: dest.uri });
-    const r = await p.json("import", s3Uri(source.uri, "models/model.joblib"), "clf", "--meta", "team=ml");
+    const r = await p.json("import", objectUri(source.uri, "models/model.joblib"), "clf", "--meta", "team=ml");
     assert.equal(r.published, true);
     assert.deepEqual(await fetched(p, "clf"), { "": data });
     const meta = await p.json("show", "clf");
@@ -86,10 +89,29 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
   it("a prefix with nothing under it exits 1 and publishes nothing", async () => {
     const source = await s3Factory.create();
     const p = await project(s3TestEnv());
-    const r = await p.cli("import", s3Uri(source.uri, `nothing-${uniquePrefix()}/`), "empty");
+    const r = await p.cli("import", objectUri(source.uri, `nothing-${uniquePrefix()}/`), "empty");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: nothing to import at s3:\/\/.*no object under it/);
   });
+});
+
+describe("import from GCS (fake-gcs-server) and Azure (Azurite, KServe's azure:// spelling)", () => {
+  for (const [factory, env, spell] of [
+    [gcsFactory, {}, (uri: string) => uri],
+    [azureFactory, { AZURE_STORAGE_CONNECTION_STRING: process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING ?? "" }, (uri: string) => uri.replace(/^az:/, "azure:")],
+  ] as const) {
+    it(`${factory.name}: a prefix becomes a folder asset and one object a file asset, byte-identical`, { skip: skipReason(factory) }, async () => {
+      const source = await factory.create();
+      const files = { "model/config.json": Buffer.from("{}"), "model/weights/w.bin": Buffer.alloc(100_000, 1) };
+      for (const [key, data] of Object.entries(files)) await source.seed.write(key, data);
+      const p = await project(env);
+      await p.json("import", spell(objectUri(source.uri, "model/")), "folder");
+      assert.deepEqual(await fetched(p, "folder"), { "config.json": files["model/config.json"], "weights/w.bin": files["model/weights/w.bin"] });
+      await p.json("import", spell(objectUri(source.uri, "model/weights/w.bin")), "file");
+      assert.deepEqual(await fetched(p, "file"), { "": files["model/weights/w.bin"] });
+      assert.deepEqual(await readdir(p.tmp), []);
+    });
+  }
 });
 
 const httpRoot = process.env.ASSETKIT_TEST_HTTP_ROOT;
