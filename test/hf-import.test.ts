@@ -22,7 +22,11 @@ const model: Record<string, Buffer> = {
 const repos: FakeRepo[] = [
   { id: "acme/bert", refs: { main: first, v1: first }, commits: { [first]: model, [second]: { ...model, "config.json": Buffer.from('{"model_type": "bert", "v": 2}') } } },
   { id: "acme/llama", gated: true, tokens: [TOKEN], refs: { main: first }, commits: { [first]: { "weights.bin": Buffer.alloc(2_000, 2) } } },
-  { id: "acme/corrupt", refs: { main: first }, commits: { [first]: { "big.bin": Buffer.alloc(4_000, 5), "small.txt": Buffer.from("s") } } },
+  {
+    id: "acme/corrupt",
+    refs: { main: first },
+    commits: { [first]: { "big.bin": Buffer.alloc(4_000, 5), ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`small/${i}.txt`, Buffer.from(`s${i}`)])) } },
+  },
   { type: "dataset", id: "acme/reviews", refs: { main: second }, commits: { [second]: { "data/train.csv": Buffer.from("a,b\n1,2\n"), "README.md": Buffer.from("# reviews") } } },
 ];
 
@@ -97,13 +101,15 @@ describe("import from the Hugging Face Hub (fake Hub)", () => {
     }
   });
 
-  it("an LFS file whose bytes do not match the Hub's sha256 exits 1; nothing published", async () => {
-    const p = await project();
+  it("an LFS file whose bytes do not match the Hub's sha256 exits 1; nothing published, the other downloads stopped and the temp folder removed", async () => {
+    const tmp = await scratch();
+    const p = await project({ TMPDIR: tmp });
     hub.corrupt(createHash("sha256").update(Buffer.alloc(4_000, 5)).digest("hex"));
     const r = await p.cli("import", "hf://acme/corrupt", "corrupt");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: integrity check failed for big\.bin of acme\/corrupt@[0-9a-f]{12}: expected 4000 bytes with sha256/);
     assert.equal((await p.cli("list", "corrupt")).code, 1, "no version");
+    assert.deepEqual(await readdir(tmp), []);
   });
 
   it("429 answers are waited out per Retry-After", async () => {

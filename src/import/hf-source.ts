@@ -76,7 +76,7 @@ export async function openHfSource(uri: string, settings: ImportSettings): Promi
     };
   });
   const pins = files.map((f) => [f.path, f.entry.lfs?.oid ?? f.entry.oid]);
-  const origin = { uri: shown, revision: parsed.revision, commit, fingerprint: fingerprint(shown, [commit, pins]) };
+  const origin = { uri: shown, revision: parsed.revision, commit, fingerprint: fingerprint(shown, [commit, pins], settings) };
   return {
     origin,
     async stage(dir) {

@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pMap from "p-map";
-import { UsageError } from "../errors.ts";
+import { AssetError, UsageError } from "../errors.ts";
 import { hashFile, prepareInput, preparedInput, type FileEntry, type ImportOrigin, type PreparedInput } from "../manifest.ts";
 import { openStore, redact } from "../store/uri.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
@@ -100,9 +100,13 @@ export async function stageFile(dir: string, file: RemoteFile, name: string, con
   return { input, origin: { ...origin, sha256 } };
 }
 
-/** sha256 over the URI and the pins: equal fingerprints, equal source content. */
-export function fingerprint(uri: string, pins: unknown): string {
-  return "sha256:" + createHash("sha256").update(JSON.stringify([uri, pins])).digest("hex");
+/**
+ * sha256 over the URI, the pins and the settings that shape what is taken from the source (filters, unpacking):
+ * equal fingerprints, equal imported content.
+ */
+export function fingerprint(uri: string, pins: unknown, settings: ImportSettings): string {
+  const shaping = [settings.filter.include, settings.filter.exclude, settings.unpack];
+  return "sha256:" + createHash("sha256").update(JSON.stringify([uri, pins, shaping])).digest("hex");
 }
 
 /**
@@ -116,15 +120,28 @@ export async function downloadAll(root: string, files: RemoteFile[], isDirectory
     done += n;
     settings.onProgress?.(done, Math.max(total, done));
   };
+  // After a failure no file starts and no request opens, and every download in flight has ended before this
+  // returns, so the caller can remove `root` without a late write recreating part of it.
+  const failed = new AbortController();
+  const stopped = (): AssetError => new AssetError("stopped: another file of the import failed");
   const staged = await pMap(
     files,
     async (file): Promise<FileEntry & { source: string }> => {
-      const dest = await stagedPath(root, file.path);
-      const expected = { ...(file.size !== undefined ? { size: file.size } : {}), ...(file.sha256 !== undefined ? { sha256: file.sha256 } : {}) };
-      const got = await settings.transfers.download(file.open, dest, expected, file.label, onBytes);
-      return { path: file.path, ...got, source: dest };
+      if (failed.signal.aborted) throw stopped();
+      try {
+        const dest = await stagedPath(root, file.path);
+        const expected = { ...(file.size !== undefined ? { size: file.size } : {}), ...(file.sha256 !== undefined ? { sha256: file.sha256 } : {}) };
+        const open: OpenObject = (range) => (failed.signal.aborted ? Promise.reject(stopped()) : file.open(range));
+        const got = await settings.transfers.download(open, dest, expected, file.label, onBytes);
+        return { path: file.path, ...got, source: dest };
+      } catch (err) {
+        if (!failed.signal.aborted) failed.abort(err);
+        throw err;
+      }
     },
-    { concurrency: settings.transfers.settings.concurrency },
-  );
+    { concurrency: settings.transfers.settings.concurrency, stopOnError: false },
+  ).catch((err: unknown) => {
+    throw failed.signal.aborted ? failed.signal.reason : err;
+  });
   return preparedInput(isDirectory, staged);
 }

@@ -13,7 +13,7 @@ export async function openStoreSource(uri: string, settings: ImportSettings): Pr
   const object = await singleObject(uri);
   if (object) {
     const { store, head } = object;
-    const origin = { uri: shown, etags: { "": head.etag }, fingerprint: fingerprint(shown, [head.size, head.etag]) };
+    const origin = { uri: shown, etags: { "": head.etag }, fingerprint: fingerprint(shown, [head.size, head.etag], settings) };
     const file = { path: "", size: head.size, open: (range?: ByteRange) => store.openRead(head.key, range), label: `${store.url}/${head.key}` };
     return { origin, stage: (dir) => stageFile(dir, file, head.key, head.contentType, origin, settings) };
   }
@@ -48,7 +48,7 @@ async function singleObject(uri: string): Promise<{ store: Store; head: StoredOb
 
 function prefixSource(shown: string, store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): ImportSource {
   const etags = Object.fromEntries(objects.map((o) => [o.path, o.etag]));
-  const origin = { uri: shown, etags, fingerprint: fingerprint(shown, objects.map((o) => [o.path, o.size, o.etag]).sort()) };
+  const origin = { uri: shown, etags, fingerprint: fingerprint(shown, objects.map((o) => [o.path, o.size, o.etag]).sort(), settings) };
   const files: RemoteFile[] = objects.map((o) => ({
     path: o.path,
     size: o.size,
