@@ -1,9 +1,13 @@
 // assetkit import through the shipped CLI: a MinIO prefix and a single object, archives and a plain file served
 // by Caddy, hostile archives refused with nothing published or left behind, --if-changed.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { azureFactory } from "./conformance/factories/azure.ts";
 import { gcsFactory } from "./conformance/factories/gcs.ts";
@@ -11,7 +15,7 @@ import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
 import { runAction } from "./helpers/action.ts";
-import { runCli, scratch } from "./helpers/cli.ts";
+import { CLI, cleanEnv, runCli, scratch } from "./helpers/cli.ts";
 
 /** A scratch project whose CLI runs stage in a TMPDIR of their own, so a test can see that nothing stays there. */
 async function project(env: NodeJS.ProcessEnv = {}, dir?: string) {
@@ -92,6 +96,37 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     const r = await p.cli("import", objectUri(source.uri, `nothing-${uniquePrefix()}/`), "empty");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: nothing to import at s3:\/\/.*no object under it/);
+  });
+});
+
+describe("import interrupted", () => {
+  it("Ctrl-C (SIGINT) while a file downloads removes the staging folder and ends the process by the signal", async () => {
+    // A server that sends half of a file, then nothing: the import is mid-download when interrupted.
+    const server = createServer((req, res) => {
+      res.writeHead(200, { "content-length": "2000000", "content-type": "application/octet-stream" });
+      if (req.method === "HEAD") return res.end();
+      res.write(Buffer.alloc(1_000_000, 1));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const p = await project();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/weights.bin`;
+      const child = spawn(process.execPath, [CLI, "import", url, "w"], { cwd: p.cwd, env: { ...cleanEnv(), TMPDIR: p.tmp }, stdio: "ignore" });
+      const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const staged = await readdir(p.tmp, { recursive: true });
+        if (staged.some((f) => f.endsWith("file"))) break;
+        assert.ok(Date.now() < deadline, "the download never started");
+        await sleep(50);
+      }
+      child.kill("SIGINT");
+      assert.equal(await ended, "SIGINT");
+      assert.deepEqual(await readdir(p.tmp), []);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 
