@@ -12,7 +12,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { MAX_DOCUMENT_BYTES } from "../src/store/store.ts";
+import { FsStore } from "../src/store/fs.ts";
+import { MAX_DOCUMENT_BYTES, StoreError } from "../src/store/store.ts";
 import { TEMP_MARK } from "../src/temp-path.ts";
 import { s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
@@ -86,6 +87,27 @@ describe("a file store refuses objects and folders that resolve outside it", () 
     const before = await tree(outside);
     assertOneLineFailure(await cli("publish", path.join(cwd, "model"), "pub"), 1, /refusing pub\b.* it resolves outside the store/);
     assert.deepEqual(await tree(outside), before);
+  });
+
+  it("every operation of the store refuses a key under a folder linked outside, and changes nothing there", async () => {
+    const { store, outside } = await setup();
+    await mkdir(store, { recursive: true });
+    await symlink(outside, path.join(store, "out"));
+    const fsStore = new FsStore(store);
+    const before = await tree(outside);
+    const refused = (err: unknown): boolean => err instanceof StoreError && /refusing out\/secret\.txt: it resolves outside the store/.test(err.message);
+    await assert.rejects(fsStore.head("out/secret.txt"), refused);
+    await assert.rejects(fsStore.read("out/secret.txt"), refused);
+    await assert.rejects(fsStore.openRead("out/secret.txt"), refused);
+    await assert.rejects(fsStore.write("out/secret.txt", Buffer.from("x")), refused);
+    await assert.rejects(fsStore.write("out/secret.txt", Buffer.from("x"), { ifAbsent: true }), refused);
+    await assert.rejects(fsStore.delete("out/secret.txt"), refused);
+    await assert.rejects(fsStore.copy("out/secret.txt", "inside"), refused);
+    await assert.rejects(async () => {
+      for await (const _ of fsStore.list("out/")) assert.fail("listed through the link");
+    }, /refusing out: it resolves outside the store/);
+    assert.deepEqual(await tree(outside), before);
+    assert.equal(await readFile(path.join(outside, "secret.txt"), "utf8"), "SECRET-CONTENT");
   });
 
   it("a link that stays inside the store is followed", async () => {
