@@ -197,23 +197,20 @@ export class AssetsDir {
   /**
    * Removes what killed fetches left of any version of `name` beside the versions (temporary copies, copies
    * moved aside, half-written markers), each version only while no process holds its lock: a fetch in progress
-   * keeps its temporary files. Touches no store.
+   * keeps its temporary files. Touches no store. Best effort: a dir this process cannot write (a read-only
+   * volume of prefetched assets) keeps them, and the fetch goes on.
    */
   async sweep(name: string): Promise<void> {
     const folder = path.dirname(this.pathOf(name, "0")); // the folder of any version of the asset
     const entries = await fs.readdir(folder).catch(() => [] as string[]);
     const versions = new Set(entries.map(leftoverVersion).filter((v): v is string => v !== undefined && !relativePathProblem(v) && !v.includes("/")));
     for (const version of versions) {
-      const release = await this.lock(name, version, false).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ELOCKED") return undefined; // a fetch is writing them: not leftovers
-        throw err;
-      });
+      // Fails at once (ELOCKED) while a fetch holds the lock: its files are no leftovers.
+      const release = await this.lock(name, version, false).catch(() => undefined);
       if (!release) continue;
-      try {
-        await this.removeLeftovers(name, version);
-      } finally {
-        await release();
-      }
+      await this.removeLeftovers(name, version)
+        .catch(() => undefined)
+        .finally(() => release().catch(() => undefined));
     }
   }
 
