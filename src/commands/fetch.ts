@@ -2,6 +2,7 @@ import pMap from "p-map";
 import type { Context } from "../context.ts";
 import { restoreVerified } from "../cross-run-cache.ts";
 import { UsageError } from "../errors.ts";
+import { fetchInPlace } from "./fetch-in-place.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 import type { ResolvedAsset } from "./resolve.ts";
 
@@ -22,8 +23,9 @@ export interface FetchedAsset extends ResolvedAsset {
  * by naming it whole) whose complete local copy exists costs no store request at all; nor does a locked spec that
  * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache.
  */
-export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
+export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean; inPlace?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
   const frozen = options.frozen ?? false;
+  if (options.inPlace) return fetchInPlace(ctx, specs, frozen);
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to fetch: give specs, or list them under assets: in assetkit.yml");
