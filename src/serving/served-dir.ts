@@ -66,6 +66,7 @@ export class ServedDir {
       if (before?.target === next.target) return { before, changed: false };
       const link = this.linkOf(name);
       const temp = tempSibling(link);
+      await fs.mkdir(path.dirname(link), { recursive: true });
       try {
         await fs.symlink(next.target, temp);
         await fs.rename(temp, link);
