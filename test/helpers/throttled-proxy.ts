@@ -21,6 +21,10 @@ export async function startThrottledProxy(target: string, bytesPerSecond: number
           })();
         },
       });
+      // A client that goes away (the test's SIGTERM) ends the upstream response too.
+      res.once("close", () => answer.destroy());
+      slow.on("error", () => res.destroy());
+      answer.on("error", () => slow.destroy());
       answer.pipe(slow).pipe(res);
     });
     forward.on("error", () => res.destroy());
