@@ -1,13 +1,12 @@
 // fetch --in-place: the versions a local or mounted store holds, checked where they lie and returned by their
 // own paths. Nothing is copied into the assets dir (only a small marker of what was checked).
-import pMap from "p-map";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { verifyInPlace } from "../in-place.ts";
+import type { Lockfile } from "../lockfile.ts";
+import type { AssetSpec } from "../spec.ts";
 import type { FetchedAsset } from "./fetch.ts";
-import { loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
-
-const SPEC_CONCURRENCY = 4;
+import { resolveInStore } from "./resolution.ts";
 
 /** The store's folder, or a usage error naming why a remote store cannot be served in place. */
 export function inPlaceRoot(ctx: Context): string {
@@ -17,20 +16,10 @@ export function inPlaceRoot(ctx: Context): string {
   return ctx.storeRoot;
 }
 
-export async function fetchInPlace(ctx: Context, specs: string[], frozen: boolean): Promise<{ resolved: FetchedAsset[] }> {
-  const root = inPlaceRoot(ctx);
-  const lock = await loadLock(ctx);
-  const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
-  if (wanted.length === 0) throw new UsageError("nothing to fetch: give specs, or list them under assets: in assetkit.yml");
-  const resolved = await pMap(
-    wanted,
-    async ({ spec, parsed }): Promise<FetchedAsset> => {
-      const r = await resolveInStore(ctx, spec, parsed, lock, frozen);
-      const copy = await verifyInPlace(root, ctx.assetsDir.root, r.name, r.version, r.meta!, parsed.subPath);
-      if (copy.hashed > 0) ctx.reporter.info(`verified ${r.name}:${r.version} in place (${copy.hashed} file(s) hashed)`);
-      return { spec, name: r.name, version: r.version, digest: r.digest, path: copy.path, local: true, cached: false, verified: copy.verified };
-    },
-    { concurrency: SPEC_CONCURRENCY },
-  );
-  return { resolved };
+/** One spec of fetch --in-place, in the store folder `root`. */
+export async function fetchInPlace(ctx: Context, root: string, spec: string, parsed: AssetSpec, lock: Lockfile | undefined, frozen: boolean): Promise<FetchedAsset> {
+  const r = await resolveInStore(ctx, spec, parsed, lock, frozen);
+  const copy = await verifyInPlace(root, ctx.assetsDir.root, r.name, r.version, r.meta!, parsed.subPath);
+  if (copy.hashed > 0) ctx.reporter.info(`verified ${r.name}:${r.version} in place (${copy.hashed} file(s) hashed)`);
+  return { spec, name: r.name, version: r.version, digest: r.digest, path: copy.path, local: true, cached: false, verified: copy.verified };
 }

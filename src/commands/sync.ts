@@ -41,16 +41,8 @@ export interface SyncOptions {
   stop?: AbortSignal;
 }
 
-export interface SyncedAsset {
-  spec: string;
-  name: string;
-  version: string | null;
-  digest: string | null;
-  /** The version's local path (a copy, or the store's own file in place). */
-  path: string | null;
-  /** The `current` link. */
-  current: string;
-}
+/** What a sync reports per spec (the status file has more: checks and errors). */
+export type SyncedAsset = Pick<ServedStatus, "spec" | "name" | "version" | "digest" | "path" | "current">;
 
 interface Target {
   spec: string;
