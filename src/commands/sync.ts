@@ -50,6 +50,8 @@ interface Target {
   status: ServedStatus;
   /** The store's revision for this spec when it was last handled (served, or found unservable). */
   revision?: string;
+  /** What the spec names at `revision` cannot be served (it failed its checks): not retried until the store changes. */
+  unservable?: boolean;
   failure?: unknown;
 }
 
@@ -112,29 +114,32 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     let revision: string | undefined;
     try {
       revision = await ctx.registry.revision(t.parsed);
-      if (revision !== t.revision || t.status.version === null) {
+      if (revision !== t.revision) {
         ctx.registry.forget(t.parsed.name);
         const { version, meta } = await ctx.registry.resolve(t.parsed);
         if (version !== t.status.version || (meta.digest ?? null) !== t.status.digest) await bring(t, version, meta);
-        Object.assign(t.status, { lastError: null, ok: true });
         t.revision = revision;
+        t.unservable = false;
       }
       const now = new Date().toISOString();
       t.status.lastCheck = now;
-      if (t.status.ok) t.status.lastSuccess = now;
+      if (!t.unservable) Object.assign(t.status, { lastSuccess: now, lastError: null, ok: true });
       t.failure = undefined;
       return false;
     } catch (err) {
       if (stop?.aborted) throw stop.reason;
       const at = new Date().toISOString();
-      Object.assign(t.status, { lastCheck: at, lastError: { at, message: (err as Error).message }, ok: false });
-      t.failure = err;
       const message = (err as Error).message;
+      Object.assign(t.status, { lastCheck: at, lastError: { at, message }, ok: false });
+      t.failure = err;
       if (options.watchMs !== undefined) ctx.reporter.warn(message.startsWith(t.spec) ? message : `${t.spec}: ${message}`); // a single pass throws it
       // A version that fails its checks (or a spec naming nothing) stays so until the store changes: not retried before.
-      const unservable = err instanceof AssetError || err instanceof UsageError;
-      if (unservable && revision !== undefined) t.revision = revision;
-      return !unservable;
+      if ((err instanceof AssetError || err instanceof UsageError) && revision !== undefined) {
+        t.revision = revision;
+        t.unservable = true;
+        return false;
+      }
+      return true;
     }
   };
 
