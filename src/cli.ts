@@ -10,7 +10,7 @@ import { showCommand } from "./commands/show.ts";
 import { syncCommand } from "./commands/sync.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
-import { AssetError, exitCodeOf } from "./errors.ts";
+import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 import { parseDuration } from "./serving/duration.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
@@ -190,7 +190,7 @@ export async function runCli(argv: string[]): Promise<number> {
         try {
           const r = await syncCommand(ctx, command.args, {
             dir: local.dir,
-            keep: /^\d+$/.test(local.keep) ? Number(local.keep) : NaN,
+            keep: wholeNumber(local.keep, "--keep"),
             ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch") } : {}),
             inPlace: local.inPlace ?? false,
             ...(local.statusFile ? { statusFile: local.statusFile } : {}),
@@ -216,6 +216,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return exitCodeOf(err);
   }
   return 0;
+}
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`bad ${flag} ${JSON.stringify(text)}: expected a whole number ≥ 0`);
+  return Number(text);
 }
 
 function withGlobalOptions(command: Command): Command {

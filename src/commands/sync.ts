@@ -61,7 +61,6 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
   const names = wanted.map((w) => w.parsed.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new UsageError(`${twice} is named by two specs: one sync serves one version of each asset (its 'current' link)`);
-  if (!Number.isInteger(options.keep) || options.keep < 0) throw new UsageError(`bad --keep ${options.keep}: expected a whole number ≥ 0`);
   const storeRoot = options.inPlace ? inPlaceRoot(ctx) : undefined;
   const served = new ServedDir(new AssetsDir(options.dir));
   const { stop } = options;
