@@ -64,6 +64,10 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
   const storeRoot = options.inPlace ? inPlaceRoot(ctx) : undefined;
   const served = new ServedDir(new AssetsDir(options.dir));
   const { stop } = options;
+  // Stops the work: the caller's stop (SIGTERM), or a watch that failed unexpectedly.
+  const halt = new AbortController();
+  if (stop?.aborted) halt.abort(stop.reason);
+  stop?.addEventListener("abort", () => halt.abort(stop.reason), { once: true });
 
   const targets: Target[] = await Promise.all(
     wanted.map(async ({ spec, parsed }) => {
@@ -85,7 +89,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     const versionPath = storeRoot
       ? (await verifyInPlace(storeRoot, served.assets.root, name, version, meta, subPath)).path
       : (
-          await served.assets.materialise(name, version, meta, stoppable((rel, range) => ctx.registry.openFile(name, version, rel, range), stop), subPath, (p) =>
+          await served.assets.materialise(name, version, meta, stoppable((rel, range) => ctx.registry.openFile(name, version, rel, range), halt.signal), subPath, (p) =>
             ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
           )
         ).path;
@@ -126,7 +130,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
       t.failure = undefined;
       return false;
     } catch (err) {
-      if (stop?.aborted) throw stop.reason;
+      if (halt.signal.aborted) throw halt.signal.reason;
       const at = new Date().toISOString();
       const message = (err as Error).message;
       Object.assign(t.status, { lastCheck: at, lastError: { at, message }, ok: false });
@@ -146,33 +150,39 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     if (options.statusFile) await writeStatusFile(options.statusFile, targets.map((t) => t.status));
   };
 
-  for (let failures = 0; ; ) {
-    let retry: boolean[];
+  /** One spec's watch: its own polls and backoff, so a long download of one asset delays no other's checks. */
+  const watch = async (t: Target, watchMs: number): Promise<void> => {
+    for (let failures = 0; ; ) {
+      failures = (await check(t)) ? failures + 1 : 0;
+      await report();
+      const delay = failures === 0 ? watchMs : Math.min(Math.max(MAX_BACKOFF_MS, watchMs), watchMs * 2 ** failures);
+      if (failures > 0) ctx.reporter.warn(`${t.spec}: the store could not be checked (${failures} time(s) in a row): still serving what was there; next try in ${(delay / 1000).toFixed(1)} s`);
+      if (await sleep(delay, false, { signal: halt.signal }).catch(() => true)) return;
+    }
+  };
+
+  if (options.watchMs === undefined) {
     try {
-      retry = await pMap(targets, check, { concurrency: SPEC_CONCURRENCY });
-    } catch (err) {
-      if (stop?.aborted && options.watchMs !== undefined) break; // a watch stopped mid-download ends normally
-      throw err;
+      await pMap(targets, check, { concurrency: SPEC_CONCURRENCY });
     } finally {
       await report();
     }
-    if (options.watchMs === undefined) {
-      const failed = targets.find((t) => t.failure !== undefined);
-      if (failed) throw failed.failure;
-      break;
-    }
-    failures = retry.some(Boolean) ? failures + 1 : 0;
-    const delay = failures === 0 ? options.watchMs : Math.min(Math.max(MAX_BACKOFF_MS, options.watchMs), options.watchMs * 2 ** failures);
-    if (failures > 0) ctx.reporter.warn(`the store could not be checked (${failures} time(s) in a row): still serving what was there; next try in ${(delay / 1000).toFixed(1)} s`);
-    const stopped = await sleep(delay, false, stop ? { signal: stop } : {}).catch(() => true);
-    if (stopped) break;
+    const failed = targets.find((t) => t.failure !== undefined);
+    if (failed) throw failed.failure;
+  } else {
+    const { watchMs } = options;
+    const ends = await Promise.allSettled(targets.map((t) => watch(t, watchMs).catch((err: unknown) => {
+      halt.abort(err); // an unexpected failure (the status file cannot be written) ends every watch
+      throw err;
+    })));
+    const failure = ends.find((e) => e.status === "rejected");
+    if (failure && !stop?.aborted) throw failure.reason; // stopped (mid-download or not): a watch ends normally
   }
   return { synced: targets.map(({ status: { spec, name, version, digest, path, current } }) => ({ spec, name, version, digest, path, current })) };
 }
 
 /** Opens files until `stop` is aborted; then open streams fail with its reason (an AssetError: not retried). */
-function stoppable(open: OpenFile, stop: AbortSignal | undefined): OpenFile {
-  if (!stop) return open;
+function stoppable(open: OpenFile, stop: AbortSignal): OpenFile {
   return async (relPath, range) => {
     stop.throwIfAborted();
     const stream = await open(relPath, range);
