@@ -11,7 +11,7 @@ import { createContext } from "../src/context.ts";
 import { prepareInput } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { FsStore } from "../src/store/fs.ts";
-import { runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
 
 const silent = { info: () => {}, warn: () => {} };
 const promotion = { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} };
@@ -125,6 +125,35 @@ describe("sync (local store)", () => {
       ].map((l) => l.map((p) => p.replace(serve, path.join(cwd, "serve")))),
     );
     assert.equal(lines[1]![6], synced.digest);
+  });
+
+  it("--watch with two specs: each is swapped when its channel moves; the status file lists both; SIGINT ends it with 0", async () => {
+    const cwd = await writeTree(await scratch(), { "v1/w": "one", "v2/w": "two" });
+    const cli = (...args: string[]) => runCli(args, { cwd });
+    for (const name of ["a", "b"]) {
+      for (const input of ["v1", "v2"]) assert.equal((await cli("publish", input, name)).code, 0);
+      assert.equal((await cli("promote", `${name}:1.0.0`, "production")).code, 0);
+    }
+    const statusFile = path.join(cwd, "status.json");
+    const sync = spawn(process.execPath, [CLI, "sync", "a:production", "b:production", "--dir", "serve", "--watch", "200ms", "--status-file", statusFile], { cwd, env: cleanEnv() });
+    const exited = new Promise<number | null>((resolve) => sync.once("exit", resolve));
+    try {
+      const versions = async () => {
+        const doc = JSON.parse(await readFile(statusFile, "utf8").catch(() => "{}")) as { assets?: { name: string; version: string }[] };
+        return (doc.assets ?? []).map((a) => `${a.name}:${a.version}`).join(" ");
+      };
+      for (let i = 0; i < 150 && (await versions()) !== "a:1.0.0 b:1.0.0"; i++) await sleep(100);
+      assert.equal(await versions(), "a:1.0.0 b:1.0.0");
+      assert.equal((await cli("promote", "b:1.1.0", "production")).code, 0);
+      for (let i = 0; i < 150 && (await versions()) !== "a:1.0.0 b:1.1.0"; i++) await sleep(100);
+      assert.equal(await versions(), "a:1.0.0 b:1.1.0");
+      assert.equal(await readFile(path.join(cwd, "serve/b/current/w"), "utf8"), "two");
+      assert.equal(await readFile(path.join(cwd, "serve/a/current/w"), "utf8"), "one");
+      sync.kill("SIGINT");
+      assert.equal(await exited, 0);
+    } finally {
+      sync.kill("SIGKILL");
+    }
   });
 
   it("fetch --in-place copies no byte (the store's own inode), hashes once, and detects a flipped byte", async () => {
