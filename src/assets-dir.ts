@@ -123,7 +123,7 @@ export class AssetsDir {
       else {
         const download = meta.isDirectory
           ? async (temp: string) => {
-              await pMap(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), { concurrency: this.transfers.settings.concurrency });
+              await mapSettling(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), this.transfers.settings.concurrency);
             }
           : (temp: string) => fetchTo(files[0]!, temp);
         await this.materialiseWhole(name, version, meta.isDirectory, download, copy);
@@ -177,7 +177,7 @@ export class AssetsDir {
     subPath: string,
   ): Promise<void> {
     const versionPath = this.pathOf(name, version);
-    await pMap(
+    await mapSettling(
       files,
       async (f) => {
         const dest = path.join(versionPath, ...f.path.split("/"));
@@ -189,7 +189,7 @@ export class AssetsDir {
           await fs.rm(temp, { force: true });
         }
       },
-      { concurrency: this.transfers.settings.concurrency },
+      this.transfers.settings.concurrency,
     );
     await writeMarker(this.markerOf(name, version, true, subPath), copy);
   }
@@ -225,8 +225,21 @@ export class AssetsDir {
     await Promise.all([...beside, ...inside].map((p) => fs.rm(p, { recursive: true, force: true })));
   }
 
-  /** The lock of one version in this dir; `wait` false fails at once (code ELOCKED) when another process holds it. */
-  private async lock(name: string, version: string, wait = true): Promise<() => Promise<void>> {
+  /** Deletes the local copy of a version with its markers; the markers go first, so a half-deleted copy never looks complete. */
+  async remove(name: string, version: string): Promise<void> {
+    const target = this.pathOf(name, version);
+    const stat = await fs.stat(target).catch(() => undefined);
+    if (stat) await fs.rm(this.markerOf(name, version, stat.isDirectory()), { force: true });
+    await fs.rm(path.join(path.dirname(target), `.${version}.parts`), { recursive: true, force: true });
+    await fs.rm(target, { recursive: true, force: true });
+  }
+
+  /**
+   * The inter-process lock of one entry of an asset (a version; sync also locks "current", which no version can
+   * be named). Released by calling the function it returns. `wait` false fails at once (code ELOCKED) when
+   * another process holds it.
+   */
+  async lock(name: string, version: string, wait = true): Promise<() => Promise<void>> {
     const lockPath = path.join(this.root, ".assetkit", "locks", ...name.split("/"), version);
     await fs.mkdir(path.dirname(lockPath), { recursive: true });
     // Waits as long as a large download may take; a lock whose holder died goes stale after 30 s.
@@ -235,7 +248,25 @@ export class AssetsDir {
   }
 }
 
-function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string): VersionMeta["files"] {
+/**
+ * pMap that, when one item fails, starts no other and waits for those already running to settle before it
+ * rejects: the caller then removes its temporary folder knowing no download will write (or mkdir) in it again.
+ */
+async function mapSettling<T>(items: readonly T[], each: (item: T) => Promise<void>, concurrency: number): Promise<void> {
+  const running = new Set<Promise<void>>();
+  try {
+    await pMap(items, (item) => {
+      const work = each(item);
+      running.add(work);
+      return work.finally(() => running.delete(work));
+    }, { concurrency });
+  } catch (err) {
+    await Promise.allSettled(running);
+    throw err;
+  }
+}
+
+export function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string): VersionMeta["files"] {
   if (!subPath) return meta.files;
   if (!meta.isDirectory) throw new AssetError(`${what} is a single file: it has no part [${subPath}]`);
   const files = meta.files.filter((f) => f.path === subPath || f.path.startsWith(`${subPath}/`));
@@ -290,11 +321,14 @@ function leftoverVersion(entry: string): string | undefined {
   const mark = entry.indexOf(TEMP_MARK);
   if (!entry.startsWith(".") || mark < 0) return undefined;
   const base = entry.slice(1, mark);
-  return base.startsWith(".") && base.endsWith(`.SUCCESS`) ? base.slice(1, -".SUCCESS".length) : base;
+  if (!base.startsWith(".")) return base;
+  // Of hidden files only markers: others (sync's state file) belong to whoever writes them.
+  return base.endsWith(".SUCCESS") ? base.slice(1, -".SUCCESS".length) : undefined;
 }
 
-/** Every file or folder under `dir` (at any depth) whose name carries the temporary mark. */
+/** Every file or folder under the folder `dir` (at any depth, not through a link) whose name carries the temporary mark. */
 async function temporaryFiles(dir: string): Promise<string[]> {
+  if (!(await fs.lstat(dir).then((s) => s.isDirectory(), () => false))) return [];
   const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
   return entries.filter((e) => path.basename(e).includes(TEMP_MARK)).map((e) => path.join(dir, e));
 }
