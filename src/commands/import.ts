@@ -45,7 +45,7 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
   if (unchanged) return { ...unchanged, source: source.origin.uri };
   const result = await withStaging(async (dir) => {
     const staged = await source.stage(dir);
-    return publishPrepared(ctx, target, staged.input, staged.origin);
+    return publishPrepared(ctx, target, staged.input, staged.origin.uri, staged.origin);
   });
   return { ...result, source: source.origin.uri };
 }

@@ -1,3 +1,4 @@
+import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { prepareInput, type ImportOrigin, type PreparedInput } from "../manifest.ts";
@@ -32,7 +33,7 @@ export interface PublishResult {
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
   const request = parsePublishTarget(options);
-  return publishPrepared(ctx, request, await prepareInput(options.path));
+  return publishPrepared(ctx, request, await prepareInput(options.path), options.path);
 }
 
 /** A publish's target and settings, checked before any byte is read. */
@@ -64,8 +65,13 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">): Publi
   };
 }
 
-/** Publishes prepared files by the registry's protocol; `origin` records where an import came from. */
-export async function publishPrepared(ctx: Context, target: PublishTarget, input: PreparedInput, origin?: ImportOrigin): Promise<PublishResult> {
+/**
+ * Publishes prepared files by the registry's protocol. `what` names the input in errors; `origin` records where
+ * an import came from.
+ */
+export async function publishPrepared(ctx: Context, target: PublishTarget, input: PreparedInput, what: string, origin?: ImportOrigin): Promise<PublishResult> {
+  const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
+  if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
   const outcome = await ctx.registry.publish({
     ...target,
     input,
