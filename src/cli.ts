@@ -82,7 +82,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .argument("<source>", "s3://bucket/path[/], gs://…, az://… or azure://…, https://<account>.blob.core.windows.net/…, https://…/model.tar.gz, hf://org/repo[@revision][/sub/path], hf://datasets/org/repo, file:// or a path")
     .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
   withPublishFlags(importer, "publish nothing when the source is unchanged since the latest version (same ETags or Hub commit: nothing downloaded) or holds the same content")
-    .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives and Hub repos)", repeatable)
+    .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives, Hub repos, folders)", repeatable)
     .option("--exclude <glob>", "skip paths matching this glob (repeatable)", repeatable)
     .option("--no-unpack", "publish a .tar, .tar.gz/.tgz or .zip as the file it is (default: unpack it into a folder asset)")
     .option("--max-unpacked-size <size>", "archives: refuse one that unpacks to more than this (default 50GiB)")

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import pMap from "p-map";
 import { azureFactory } from "./conformance/factories/azure.ts";
 import { gcsFactory } from "./conformance/factories/gcs.ts";
@@ -15,7 +16,7 @@ import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
 import { runAction } from "./helpers/action.ts";
-import { CLI, cleanEnv, runCli, scratch } from "./helpers/cli.ts";
+import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
 
 /** A scratch project whose CLI runs stage in a TMPDIR of their own, so a test can see that nothing stays there. */
 async function project(env: NodeJS.ProcessEnv = {}, dir?: string) {
@@ -96,6 +97,22 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     const r = await p.cli("import", objectUri(source.uri, `nothing-${uniquePrefix()}/`), "empty");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: nothing to import at s3:\/\/.*no object under it/);
+  });
+});
+
+describe("import from a path (a mounted volume)", () => {
+  it("a folder (filtered), a file:// URL and a local .tar.gz (unpacked) publish their bytes and record the source", async () => {
+    const p = await project();
+    await writeTree(p.cwd, { "mnt/model/a.bin": "a", "mnt/model/logs/x.log": "log", "mnt/m.bin": "m" });
+    await writeFile(path.join(p.cwd, "mnt/m.tgz"), await tarArchive([{ name: "t.txt", content: "t" }], true));
+    const folder = await p.json("import", "mnt/model", "folder", "--exclude", "logs/**");
+    assert.equal(folder.source, "mnt/model");
+    assert.deepEqual(await fetched(p, "folder"), { "a.bin": Buffer.from("a") });
+    await p.json("import", pathToFileURL(path.join(p.cwd, "mnt/m.bin")).href, "file");
+    assert.deepEqual(await fetched(p, "file"), { "": Buffer.from("m") });
+    await p.json("import", "mnt/m.tgz", "unpacked");
+    assert.deepEqual(await fetched(p, "unpacked"), { "t.txt": Buffer.from("t") });
+    assert.equal((await p.cli("import", "pvc://claim/model", "x")).code, 2);
   });
 });
 

@@ -81,11 +81,20 @@ async function localSource(uri: string, settings: ImportSettings): Promise<Impor
   return {
     origin,
     async stage(dir) {
-      if (!kind || !isFile) return { input: await prepareInput(file), origin };
+      if (!kind || !isFile) return { input: filtered(await prepareInput(file), origin.uri, settings), origin };
       const input = await unpack(kind, file, path.join(dir, "files"), settings.limits, pathMatcher(settings.filter));
       return { input, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
     },
   };
+}
+
+/** A local folder's files that --include/--exclude keep (a single file is taken as it is). */
+function filtered(input: PreparedInput, shown: string, settings: ImportSettings): PreparedInput {
+  if (!input.isDirectory) return input;
+  const accept = pathMatcher(settings.filter);
+  const kept = input.files.filter((f) => accept(f.path));
+  if (kept.length === 0) throw new AssetError(`nothing to import at ${shown}: no file that --include/--exclude keep`);
+  return kept.length === input.files.length ? input : preparedInput(true, kept);
 }
 
 /**
