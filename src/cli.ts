@@ -1,6 +1,7 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
+import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
@@ -163,6 +164,27 @@ export async function runCli(argv: string[]): Promise<number> {
         const r = await verifyCommand(ctx, command.args);
         const text = r.verified.map((v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`);
         return { json: { verified: r.verified }, text, failure: r.failed };
+      }),
+    );
+
+  program
+    .command("gc")
+    .description("remove what failed publishes left behind: claims, data of versions without a meta, incomplete S3 multipart uploads")
+    .option("--older-than <duration>", "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe", DEFAULT_GC_GRACE)
+    .option("--dry-run", "print the plan, delete nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean }>());
+        const { removed: t } = r;
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
+          ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
+          ...r.unlisted.map((v) => `note: ${v} has a meta but is not listed in its .versions: left in place`),
+          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
+          ...(r.note ? [`note: ${r.note}`] : []),
+        ];
+        return { json: r, text };
       }),
     );
 

@@ -53,6 +53,7 @@ interface ObjectResource {
   size?: string | number;
   generation?: string | number;
   md5Hash?: string;
+  updated?: string;
 }
 
 export class GcsStore implements Store {
@@ -217,7 +218,7 @@ export class GcsStore implements Store {
             prefix: base + prefix,
             maxResults: LIST_PAGE_SIZE,
             autoPaginate: false,
-            fields: "items(name,size,generation),nextPageToken",
+            fields: "items(name,size,generation,updated),nextPageToken",
             ...(token ? { pageToken: token } : {}),
           });
           const page = (response ?? {}) as { items?: ObjectResource[]; nextPageToken?: string };
@@ -231,7 +232,7 @@ export class GcsStore implements Store {
         const name = item.name ?? "";
         if (!name.startsWith(base) || name.endsWith("/")) continue; // folder placeholders are not objects
         const key = name.slice(base.length);
-        if (key) yield { key, size: Number(item.size ?? 0), etag: String(item.generation) };
+        if (key) yield { key, size: Number(item.size ?? 0), etag: String(item.generation), ...(item.updated ? { modified: new Date(item.updated) } : {}) };
       }
       pageToken = next || undefined;
     } while (pageToken);

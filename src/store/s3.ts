@@ -15,7 +15,9 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -25,7 +27,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Limiter } from "./limiter.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
 import { tuningFromEnv } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
@@ -59,7 +61,7 @@ export function openS3Store(uri: URL, options: S3StoreOptions = {}): Store {
 
 type Status = "written" | "refused" | "conflict";
 
-export class S3Store implements Store {
+export class S3Store implements Store, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -217,7 +219,7 @@ export class S3Store implements Store {
         const full = object.Key ?? "";
         // Keys outside the prefix cannot come back; "folder/" markers made by consoles are not objects of ours.
         if (!full.startsWith(this.prefix) || full.endsWith("/")) continue;
-        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "" };
+        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "", ...(object.LastModified ? { modified: object.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -285,6 +287,53 @@ export class S3Store implements Store {
     } catch (err) {
       if (isMissingObject(err)) return;
       throw this.failure(`cannot delete ${key}`, err);
+    }
+  }
+
+  /**
+   * Multipart uploads never completed under `prefix`, with the bytes of their parts. The whole bucket's list is
+   * read and filtered here: MinIO matches ListMultipartUploads' Prefix only as an exact key.
+   */
+  async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, ...markers }));
+      } catch (err) {
+        throw this.failure("cannot list incomplete multipart uploads", err);
+      }
+      for (const upload of page.Uploads ?? []) {
+        const full = upload.Key ?? "";
+        if (!upload.UploadId || !full.startsWith(this.prefix + prefix)) continue;
+        const key = full.slice(this.prefix.length);
+        yield { key, id: upload.UploadId, started: upload.Initiated ?? new Date(0), size: await this.partBytes(full, upload.UploadId) };
+      }
+      if (!page.IsTruncated) return;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
+  }
+
+  private async partBytes(Key: string, UploadId: string): Promise<number> {
+    let bytes = 0;
+    let PartNumberMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) })).catch((err: unknown) => {
+        if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
+        throw this.failure(`cannot list the parts of an upload of ${Key.slice(this.prefix.length)}`, err);
+      });
+      for (const part of page?.Parts ?? []) bytes += part.Size ?? 0;
+      PartNumberMarker = page?.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (PartNumberMarker);
+    return bytes;
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(upload.key), UploadId: upload.id }));
+    } catch (err) {
+      if (errorName(err) === "NoSuchUpload") return;
+      throw this.failure(`cannot abort an incomplete upload of ${upload.key}`, err);
     }
   }
 

@@ -9,6 +9,29 @@ export interface StoredObject {
   size: number;
   /** Opaque version token of the object's current content, usable with `{ ifMatch }`. */
   etag: string;
+  /** When the object was last written, where list() knows it (gc's grace period). */
+  modified?: Date;
+}
+
+/** An upload started and never completed (an S3 multipart upload): invisible to readers, but stored and billed. */
+export interface IncompleteUpload {
+  key: string;
+  id: string;
+  started: Date;
+  /** Bytes of the parts uploaded so far. */
+  size: number;
+}
+
+/** Optional capability of stores whose uploads can be left incomplete by a killed writer (S3). */
+export interface IncompleteUploads {
+  /** The incomplete uploads whose key starts with `prefix`. */
+  incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload>;
+  /** Discards an incomplete upload and its parts; one already gone is not an error. */
+  abortUpload(upload: IncompleteUpload): Promise<void>;
+}
+
+export function hasIncompleteUploads(store: Store): store is Store & IncompleteUploads {
+  return typeof (store as Partial<IncompleteUploads>).incompleteUploads === "function";
 }
 
 /** What to write: bytes in memory (small JSON documents) or a local file streamed from disk. */
