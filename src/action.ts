@@ -1,9 +1,12 @@
 // The Action face: INPUT_* → command → GITHUB_OUTPUT and a job summary. Translates only.
 import * as core from "@actions/core";
+import path from "node:path";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
+import { gcCommand } from "./commands/gc.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { pruneCommand, pruneLines } from "./commands/prune.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
@@ -11,12 +14,13 @@ import { createContext, type Context } from "./context.ts";
 import { UsageError } from "./errors.ts";
 import { actionsCache } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
+import { lockedOnBranches } from "./github/branch-lockfiles.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
-import { pullRequestOfRun } from "./github/pull-request.ts";
+import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -130,6 +134,36 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         throw r.failed;
       }
       return rows;
+    }
+    case "gc": {
+      const r = await gcCommand(ctx, { olderThan: input("older-than"), dryRun: booleanInput("dry-run", false) });
+      const lines = [...r.plan, `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`];
+      for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit gc${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${lines.map((l) => `- ${escapeMarkdown(l)}`).join("\n")}\n`;
+    }
+    case "prune": {
+      const token = input("github-token");
+      if (!token) throw new UsageError("command prune needs the input github-token, to read the lockfile of every branch");
+      const repo = repositoryOfRun();
+      const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
+      const repoPath = path.relative(workspace, ctx.lockfilePath).split(path.sep).join("/");
+      if (repoPath.startsWith("..") || path.isAbsolute(repoPath)) throw new UsageError(`the lockfile ${ctx.lockfilePath} is outside the repository ${workspace}`);
+      const branches = await lockedOnBranches(await createGitHubClient(token, (m) => core.info(m)), repo, repoPath);
+      core.info(`read ${repoPath} on ${branches.branches} branch(es) of ${repo.owner}/${repo.repo}`);
+      const r = await pruneCommand(ctx, {
+        keepLast: input("keep-last"),
+        perSeries: booleanInput("per-series", false),
+        keepWithin: input("keep-within"),
+        keepHistory: input("keep-history"),
+        keepLocked: lines("keep-locked"),
+        locked: branches.locked,
+        apply: !booleanInput("dry-run", true),
+      });
+      const text = pruneLines(r, "set dry-run: false to delete");
+      for (const line of text) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit prune${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${text.map((l) => `- ${escapeMarkdown(l.replaceAll("\t", " "))}`).join("\n")}\n`;
     }
     case "comment": {
       const pr = await pullRequestOfRun();

@@ -5,6 +5,7 @@ import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
@@ -185,6 +186,24 @@ export async function runCli(argv: string[]): Promise<number> {
           ...(r.note ? [`note: ${r.note}`] : []),
         ];
         return { json: r, text };
+      }),
+    );
+
+  program
+    .command("prune")
+    .description("delete old versions by policy; never a version a channel, its recent history or a lockfile names. Prints the plan unless --yes")
+    .argument("[names...]", "assets to prune (default: every asset of the store)")
+    .option("--keep-last <n>", "keep the newest N versions of each asset")
+    .option("--per-series", "with --keep-last: keep the newest N of each major series")
+    .option("--keep-within <duration>", "keep versions pushed within this period (90d, 12w, 36h)")
+    .option("--keep-history <k>", "keep the versions of each channel's last K history entries", String(DEFAULT_KEEP_HISTORY))
+    .option("--keep-locked <file...>", "keep every version these lockfiles name (the lockfile beside the config always counts)")
+    .option("--yes", "delete; without it, print the plan only")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
+        const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
+        return { json: r, text: pruneLines(r, "pass --yes to delete") };
       }),
     );
 
