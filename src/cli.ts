@@ -6,6 +6,7 @@ import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
 import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
+import { pruneLocalCommand } from "./commands/prune-local.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
@@ -204,6 +205,27 @@ export async function runCli(argv: string[]): Promise<number> {
         const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
         const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
         return { json: r, text: pruneLines(r, "pass --yes to delete") };
+      }),
+    );
+
+  program
+    .command("prune-local")
+    .description("free space in the local assets dir: remove the least recently used versions (never one a running fetch holds, nor one the lockfile names)")
+    .option("--assets-dir <dir>", "local assets dir (default as for fetch)")
+    .option("--max-size <size>", "remove least recently used versions until the dir holds at most this much (20GiB, 500MB)")
+    .option("--keep-last <n>", "keep only the N most recently used versions of each asset")
+    .option("--all", "also remove versions the lockfile beside the config names")
+    .option("--dry-run", "print what would be removed, remove nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await pruneLocalCommand(ctx, command.opts<{ maxSize?: string; keepLast?: string; all?: boolean; dryRun?: boolean }>());
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.removed.map((v) => `${verb}\t${v.name}:${v.version}\t${formatBytes(v.size)}\tlast used ${v.lastUsed}`),
+          ...r.kept.map((v) => `kept\t${v.name}:${v.version}\t${v.reason}`),
+          `${r.assetsDir}: ${formatBytes(r.before)} -> ${formatBytes(r.after)}${r.maxSize !== null && r.after > r.maxSize ? ` (still over ${formatBytes(r.maxSize)}: what is left is locked or in use)` : ""}`,
+        ];
+        return { json: r, text };
       }),
     );
 
