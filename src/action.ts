@@ -12,13 +12,15 @@ import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
 import { UsageError } from "./errors.ts";
-import { actionsCache } from "./github/cache.ts";
+import type { CrossRunCache } from "./cross-run-cache.ts";
+import { actionsCache, savesOnBranch } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
 import { lockedOnBranches } from "./github/branch-lockfiles.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
 import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
+import { parseSize } from "./units.ts";
 
 const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
@@ -97,7 +99,7 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
     }
     case "fetch": {
-      const crossRunCache = booleanInput("cache", true) ? actionsCache() : undefined;
+      const crossRunCache = cacheOfRun();
       const r = await fetchCommand({ ...ctx, crossRunCache }, lines("specs"), { frozen: booleanInput("frozen", false) });
       setResolvedOutputs(r.resolved);
       core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
@@ -187,6 +189,19 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return r.summary;
     }
   }
+}
+
+/** The Actions cache as the inputs cache (true | false | restore-only), cache-save-branches and cache-max-size allow. */
+function cacheOfRun(): CrossRunCache | undefined {
+  const mode = (input("cache") ?? "true").trim().toLowerCase();
+  if (["false", "no", "0"].includes(mode)) return undefined;
+  if (!["true", "yes", "1", "restore-only"].includes(mode)) throw new UsageError(`input cache must be true, false or restore-only, not ${JSON.stringify(mode)}`);
+  const branches = lines("cache-save-branches");
+  const branch = process.env.GITHUB_REF_NAME ?? "";
+  const maxSize = input("cache-max-size");
+  const noSave =
+    mode === "restore-only" ? "cache is restore-only" : savesOnBranch(branches, branch) ? undefined : `branch ${JSON.stringify(branch)} is not in cache-save-branches (${branches.join(", ")})`;
+  return actionsCache({ ...(noSave ? { noSave } : {}), ...(maxSize ? { maxSize: parseSize(maxSize, "cache-max-size") } : {}) });
 }
 
 function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): void {
