@@ -73,7 +73,7 @@ const underTest = [factories.find((f) => f.name === "file")!, s3Factory];
 describe("gc after killed publishes", () => {
   for (const factory of underTest) {
     const skip = skipReason(factory);
-    it(`${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`, { skip }, async () => {
+    it(`${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`, { skip }, async (t) => {
       const { uri, seed } = await factory.create();
       const cwd = await scratch();
       // One large file (a multipart upload on S3: 4 parts of 5 MiB) and a few small ones.
@@ -95,6 +95,8 @@ describe("gc after killed publishes", () => {
 
       const gc = await cli("gc", "--older-than", "0s", "--json");
       assert.equal(gc.code, 0, gc.stderr);
+      const { removed } = JSON.parse(gc.stdout);
+      t.diagnostic(`${killed}/${TRIALS} publishes killed mid-way; gc removed ${removed.versions} unfinished version(s), ${removed.claims} claim(s), ${removed.uploads} incomplete upload(s)`);
 
       const after = await keys(seed);
       assert.deepEqual(
