@@ -9,16 +9,19 @@ import { schemeNamed } from "./versioning.ts";
 
 const SCHEMES = [schemeNamed("semver"), schemeNamed("major-minor")];
 
-/** What one version left behind. */
+/**
+ * What one version left behind: "unfinished" (no meta: its data and claim), "unlisted" (a meta that `.versions`
+ * does not list, with its publisher's claim still there: the publisher died before its last step; meta, data and
+ * claim go), or "stale-claim" (a complete, listed version whose publisher died before deleting its claim).
+ */
 export interface Leftover {
   name: string;
   version: string;
+  kind: "unfinished" | "unlisted" | "stale-claim";
   /** The claim, when there is one, as listed. */
   claim?: StoredObject;
-  /** Data objects of a version that has no meta (empty for a stale claim of a complete version). */
+  /** Data objects to delete (none for a stale claim). */
   data: StoredObject[];
-  /** True when the version has a meta: only its stale claim is garbage. */
-  complete: boolean;
 }
 
 export interface GcPlan {
@@ -26,7 +29,7 @@ export interface GcPlan {
   uploads: IncompleteUpload[];
   /** Versions with leftovers written within the grace period: a publish may be running, so they stay. */
   recent: { name: string; version: string }[];
-  /** Versions with a meta that `.versions` does not list (a publisher stopped before its last step): left in place. */
+  /** Versions with a meta that `.versions` does not list and no claim (not assetkit's failed publish): left in place. */
   unlisted: { name: string; version: string }[];
   /** Whether this store can leave incomplete uploads that gc can see (S3). */
   uploadsChecked: boolean;
@@ -81,19 +84,26 @@ export async function planGc(registry: Registry, graceMs: number, now = new Date
     } else plan.uploads.push(upload);
   }
   for (const [id, group] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
-    const { name, version } = group;
-    if (group.meta) {
-      const listed = (await registry.versions(name)).versions.includes(version);
-      if (!listed) plan.unlisted.push({ name, version });
-      if (!group.claim) continue;
-    } else if (!group.claim && group.data.length === 0) continue;
-    const written = [group.claim, ...(group.meta ? [] : group.data)].filter((o): o is StoredObject => o !== undefined);
+    const { name, version, meta, claim } = group;
+    let kind: Leftover["kind"];
+    if (!meta) kind = "unfinished";
+    else if (!(await registry.versions(name)).versions.includes(version)) {
+      if (!claim) {
+        plan.unlisted.push({ name, version });
+        continue;
+      }
+      kind = "unlisted";
+    } else kind = "stale-claim";
+    if (kind === "stale-claim" && !claim) continue;
+    if (kind === "unfinished" && !claim && group.data.length === 0) continue;
+    const data = kind === "stale-claim" ? [] : group.data;
+    const written = [claim, ...(kind === "unlisted" ? [meta] : []), ...data].filter((o): o is StoredObject => o !== undefined);
     // An object whose time the store does not report is taken as new: never deleted on a guess.
     if (recentVersions.has(id) || written.some((o) => (o.modified?.getTime() ?? Infinity) > cutoff)) {
       plan.recent.push({ name, version });
       continue;
     }
-    plan.leftovers.push({ name, version, ...(group.claim ? { claim: group.claim } : {}), data: group.meta ? [] : group.data, complete: group.meta !== undefined });
+    plan.leftovers.push({ name, version, kind, ...(claim ? { claim } : {}), data });
   }
   return plan;
 }
@@ -125,11 +135,13 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
       warn(`gc: ${what} is being published now: left alone`);
       continue;
     }
-    if (!leftover.complete && (await store.head(keys.meta))) {
-      // Its publisher finished after all: the data is the version's now.
+    // Its publisher finished after all: the version is complete now (a claim gc took itself is given back).
+    const finished = leftover.kind === "unfinished" ? (await store.head(keys.meta)) !== undefined : leftover.kind === "unlisted" && (await registry.freshVersions(leftover.name)).versions.includes(leftover.version);
+    if (finished) {
       if (!leftover.claim) await store.delete(keys.claim);
       continue;
     }
+    if (leftover.kind === "unlisted") await store.delete(keys.meta);
     for (const object of leftover.data) {
       await store.delete(object.key);
       totals.objects++;
@@ -137,7 +149,7 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
     }
     await store.delete(keys.claim);
     if (leftover.claim) totals.claims++;
-    if (!leftover.complete) totals.versions++;
+    if (leftover.kind !== "stale-claim") totals.versions++;
   }
   return totals;
 }

@@ -116,6 +116,12 @@ export class Registry {
     return index;
   }
 
+  /** The committed versions as the store has them now (not the copy this registry read before). */
+  freshVersions(name: string): Promise<VersionIndex> {
+    this.indexes.delete(name);
+    return this.versions(name);
+  }
+
   private async readIndex(name: string): Promise<VersionIndex> {
     const index = await this.store.read(this.indexKey(name));
     let parsed: IndexDocument | undefined;

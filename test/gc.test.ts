@@ -2,8 +2,9 @@
 // the shipped CLI. ASSETKIT_GC_TRIALS sets the kills per store (the issue's full run: 20); the suite runs fewer.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { watch } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { readdir, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
@@ -12,7 +13,7 @@ import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
 
-const TRIALS = Number(process.env.ASSETKIT_GC_TRIALS ?? 4);
+const TRIALS = Number(process.env.ASSETKIT_GC_TRIALS ?? 5);
 const MiB = 1024 * 1024;
 const ASSET = "models/killed";
 
@@ -56,16 +57,46 @@ async function incompleteUploads(uri: string): Promise<string[]> {
   return (page.Uploads ?? []).map((u) => u.Key ?? "").filter((k) => k.startsWith(`${prefix}/`));
 }
 
-/** Starts `assetkit publish` and SIGKILLs it after `afterMs` (if it is still running). */
-function publishKilledAfter(cwd: string, env: NodeJS.ProcessEnv, afterMs: number): Promise<{ killed: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "publish", "input", ASSET], { cwd, env: { ...cleanEnv(), ...env }, stdio: "ignore" });
-    const timer = setTimeout(() => child.kill("SIGKILL"), afterMs);
-    child.on("exit", (_code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: signal === "SIGKILL" });
+/**
+ * Starts `assetkit publish`; once its claim appears (it starts writing), waits `killAfterMs` and SIGKILLs it if it
+ * still runs. Returns how long it wrote (claim to exit) and whether it was killed. On a local store the claim is
+ * seen through a file system event (a local publish writes too fast for polling); on S3 by polling the listing.
+ */
+async function publishKilledWhileWriting(cwd: string, env: NodeJS.ProcessEnv, seed: Store, root: string | undefined, killAfterMs: number): Promise<{ killed: boolean; writeMs: number }> {
+  // A claim left by an earlier killed trial does not count: this publisher's own claim does.
+  const before = new Set((await keys(seed)).filter((k) => k.endsWith(".claim")));
+  const abort = new AbortController();
+  let seen!: () => void;
+  const claimSeen = new Promise<void>((resolve) => (seen = resolve));
+  if (root) {
+    // Claims are created in the asset's own folder: one watch there (made beforehand if need be) sees them.
+    const folder = path.join(root, ...ASSET.split("/"));
+    await mkdir(folder, { recursive: true });
+    const watcher = watch(folder, { signal: abort.signal });
+    watcher.on("change", (_event, file) => {
+      if (String(file).endsWith(".claim") && !before.has(`${ASSET}/${String(file)}`)) seen();
     });
-  });
+    watcher.on("error", () => undefined);
+  }
+  const child = spawn(process.execPath, [CLI, "publish", "input", ASSET], { cwd, env: { ...cleanEnv(), ...env }, stdio: "ignore" });
+  const exited = new Promise<boolean>((resolve) => child.on("exit", (_code, signal) => resolve(signal === "SIGKILL")));
+  let running = true;
+  void exited.then(() => (running = false));
+  if (!root) {
+    void (async () => {
+      while (running) {
+        if ((await keys(seed)).some((k) => k.endsWith(".claim") && !before.has(k))) return seen();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+  }
+  await Promise.race([claimSeen, exited]);
+  const writing = Date.now();
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  const killed = await exited;
+  clearTimeout(timer);
+  abort.abort();
+  return { killed, writeMs: Date.now() - writing };
 }
 
 const underTest = [factories.find((f) => f.name === "file")!, s3Factory];
@@ -76,20 +107,23 @@ describe("gc after killed publishes", () => {
     it(`${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`, { skip }, async (t) => {
       const { uri, seed } = await factory.create();
       const cwd = await scratch();
-      // One large file (a multipart upload on S3: 4 parts of 5 MiB) and a few small ones.
-      await writeTree(cwd, { "input/weights.bin": randomBytes(20 * MiB), ...Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`input/part${i}.json`, `{"i":${i}}`])) });
+      // One large file (a multipart upload on S3: 4 parts of 5 MiB) and small ones, enough that writing them
+      // takes a while on a local disk too.
+      const small = factory === s3Factory ? 40 : 400;
+      await writeTree(cwd, { "input/weights.bin": randomBytes(20 * MiB), ...Object.fromEntries(Array.from({ length: small }, (_, i) => [`input/part${i}.json`, `{"i":${i}}`])) });
       const env = { ASSETKIT_STORE: uri, ASSETKIT_PART_SIZE: "5MiB", ASSETKIT_CONCURRENCY: "2", ...(factory === s3Factory ? s3TestEnv() : {}) };
       const cli = (...args: string[]) => runCli(args, { cwd, env });
 
-      const started = Date.now();
-      assert.equal((await cli("publish", "input", ASSET)).code, 0);
-      const publishMs = Date.now() - started;
+      // A whole publish first: how long its writing (claim to exit) takes.
+      const root = factory === s3Factory ? undefined : new URL(uri).pathname;
+      const { writeMs } = await publishKilledWhileWriting(cwd, env, seed, root, 600_000);
 
       let killed = 0;
       for (let trial = 0; trial < TRIALS; trial++) {
-        await writeFile(path.join(cwd, "input/part0.json"), `{"trial":${trial}}`);
-        // Anywhere from start-up to just past a whole publish.
-        if ((await publishKilledAfter(cwd, env, Math.random() * publishMs * 1.2)).killed) killed++;
+        // New bytes each time: an unchanged file would be copied inside the store, not uploaded.
+        await writeFile(path.join(cwd, "input/weights.bin"), randomBytes(20 * MiB));
+        // Anywhere in its writing, up to just past its end.
+        if ((await publishKilledWhileWriting(cwd, env, seed, root, Math.random() * writeMs * 1.2)).killed) killed++;
       }
       assert.ok(killed > 0, "at least one publish was killed mid-way");
 
@@ -150,7 +184,7 @@ describe("gc after killed publishes", () => {
     });
   }
 
-  it("file: gc removes an old stale claim and claimless data, keeps a recent one, and --dry-run deletes nothing", async () => {
+  it("file: gc removes an old stale claim, claimless data and a claimed version never listed; keeps a recent one and an unclaimed unlisted one; --dry-run deletes nothing", async () => {
     const cwd = await scratch();
     const store = path.join(cwd, "store");
     await writeTree(cwd, { "input/a.txt": "a" });
@@ -161,16 +195,26 @@ describe("gc after killed publishes", () => {
       "m/1.1.0/a.txt": "partial",
       "m/1.2.0/a.txt": "claimless leftover",
       "m/1.3.0.claim": '{"token":"recent"}',
+      // Killed between its meta and .versions: meta, data and claim go.
+      "m/1.4.0.claim": '{"token":"y"}',
+      "m/1.4.0.meta": "{}",
+      "m/1.4.0/a.txt": "complete",
+      // A meta .versions does not list, without a claim (not a failed assetkit publish): reported, left.
+      "m/1.5.0.meta": "{}",
+      "m/1.5.0/a.txt": "modelkit?",
     });
     const old = new Date(Date.now() - 48 * 3600_000);
-    for (const rel of ["m/1.1.0.claim", "m/1.1.0/a.txt", "m/1.2.0/a.txt"]) await utimes(path.join(store, rel), old, old);
+    for (const rel of ["m/1.1.0.claim", "m/1.1.0/a.txt", "m/1.2.0/a.txt", "m/1.4.0.claim", "m/1.4.0.meta", "m/1.4.0/a.txt", "m/1.5.0.meta", "m/1.5.0/a.txt"]) {
+      await utimes(path.join(store, rel), old, old);
+    }
 
     const dry = await cli("gc", "--dry-run", "--json");
     assert.equal(dry.code, 0, dry.stderr);
     const plan = JSON.parse(dry.stdout);
-    assert.deepEqual(plan.removed, { claims: 1, versions: 2, objects: 2, bytes: 7 + 18, uploads: 0, uploadBytes: 0 });
+    assert.deepEqual(plan.removed, { claims: 2, versions: 3, objects: 3, bytes: 7 + 18 + 8, uploads: 0, uploadBytes: 0 });
     assert.deepEqual(plan.recent, ["m:1.3.0"]);
-    assert.equal((await cli("gc", "--dry-run")).stdout.match(/^plan: /gm)?.length, 2);
+    assert.deepEqual(plan.unlisted, ["m:1.5.0"]);
+    assert.equal((await cli("gc", "--dry-run")).stdout.match(/^plan: /gm)?.length, 3);
     const storeKeys = async () => {
       const { FsStore } = await import("../src/store/fs.ts");
       return keys(new FsStore(store));
@@ -179,7 +223,7 @@ describe("gc after killed publishes", () => {
 
     const real = await cli("gc", "--json");
     assert.equal(real.code, 0, real.stderr);
-    assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim"]);
+    assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim", "m/1.5.0.meta", "m/1.5.0/a.txt"]);
     assert.equal((await cli("fetch", "m:1.0.0")).code, 0);
     assert.equal((await cli("gc", "--older-than", "soon")).code, 2);
   });

@@ -1,7 +1,7 @@
 // prune through the shipped Action and CLI: policy, channels and their history, lockfiles (on every branch,
 // read through a fake of the GitHub REST API), the dry-run plan, and what a failure to read a branch does.
 import assert from "node:assert/strict";
-import { readdir, writeFile } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runAction } from "./helpers/action.ts";
@@ -128,6 +128,25 @@ describe("prune (CLI)", () => {
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /^deleted 6 version\(s\)/m);
     assert.deepEqual(await listed(cli), ["10.0.0", "7.0.0", "6.0.0", "2.0.0"]);
+  });
+
+  it("prunes a store written by modelkit (no digests, no aliases) the same way", async () => {
+    const cwd = await scratch();
+    const store = path.join(cwd, "mk");
+    // modelkit's layout (major_minor versions): data, meta without an assetkit block, an index without digests.
+    const tree: Record<string, string> = { "m.versions": JSON.stringify({ versions: ["0.3", "0.2", "0.1", "0.0"] }) };
+    for (const v of ["0.0", "0.1", "0.2", "0.3"]) {
+      tree[`m/${v}`] = `data ${v}`;
+      tree[`m/${v}.meta`] = JSON.stringify({ push_date: new Date().toISOString(), is_directory: false, contents: [] });
+    }
+    await writeTree(store, tree);
+    const cli = (...args: string[]) => runCli([...args, "--store", store], { cwd });
+    const plan = JSON.parse((await cli("prune", "--keep-last", "2", "--json")).stdout);
+    assert.deepEqual(plan.assets[0].remove, [{ version: "0.1", size: 8 }, { version: "0.0", size: 8 }]);
+    assert.equal((await cli("prune", "--keep-last", "2", "--yes")).code, 0);
+    assert.deepEqual((await readdir(path.join(store, "m"))).sort(), ["0.2", "0.2.meta", "0.3", "0.3.meta"]);
+    assert.deepEqual(JSON.parse(await readFile(path.join(store, "m.versions"), "utf8")), { versions: ["0.3", "0.2"], digests: {} });
+    assert.equal((await cli("fetch", "m:0.2")).code, 0);
   });
 
   it("refuses to run without a policy, and with a missing --keep-locked file (exit 2)", async () => {

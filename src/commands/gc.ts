@@ -17,7 +17,7 @@ export interface GcResult {
   plan: string[];
   /** Versions left alone because something of them is newer than the grace period. */
   recent: string[];
-  /** Versions with a meta that `.versions` does not list: left in place. */
+  /** Versions with a meta that `.versions` does not list, and no claim (not a failed assetkit publish): left in place. */
   unlisted: string[];
   note?: string;
 }
@@ -40,11 +40,14 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     planned.objects += l.data.length;
     planned.bytes += bytes;
     if (l.claim) planned.claims++;
-    if (!l.complete) planned.versions++;
+    if (l.kind !== "stale-claim") planned.versions++;
+    const data = `${l.data.length} data object(s), ${bytes} bytes${l.claim ? ", and its claim" : ""}`;
     lines.push(
-      l.complete
+      l.kind === "stale-claim"
         ? `remove the stale claim of ${l.name}:${l.version} (the version is complete)`
-        : `remove ${l.name}:${l.version}: no meta; ${l.data.length} data object(s), ${bytes} bytes${l.claim ? ", and its claim" : ""}`,
+        : l.kind === "unlisted"
+          ? `remove ${l.name}:${l.version}: its publisher stopped before listing it in .versions; its meta, ${data}`
+          : `remove ${l.name}:${l.version}: no meta; ${data}`,
     );
   }
   const removed = dryRun ? planned : await collectGarbage(ctx.registry, plan, (m) => ctx.reporter.warn(m));
