@@ -53,7 +53,7 @@ export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions
       result.kept.push({ name: v.name, version: v.version, reason: `locked in ${ctx.lockfilePath} (--all removes it too)` });
       continue;
     }
-    if (!result.dryRun && !(await ctx.assetsDir.remove(v.name, v.version))) {
+    if (!result.dryRun && !(await ctx.assetsDir.removeUnlessHeld(v.name, v.version))) {
       result.kept.push({ name: v.name, version: v.version, reason: "a running fetch holds it" });
       continue;
     }
