@@ -170,6 +170,12 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
       const { items, headers } = paginate(url, comments.filter((c) => c.repo === repo && c.issue === issue));
       return send(200, items.map(commentJson), headers);
     }
+    if (m && req.method === "POST") {
+      const body = bodyProblem(await readBody(req));
+      if (typeof body !== "string") return send(422, body);
+      const comment = addComment(`${m[1]}/${m[2]}`, Number(m[3]), identity.login, body);
+      return send(201, commentJson(comment), { location: commentJson(comment).url });
+    }
     m = /^\/repos\/([^/]+)\/([^/]+)\/branches$/.exec(url.pathname);
     if (m && req.method === "GET") {
       const repo = `${m[1]}/${m[2]}`;
@@ -178,12 +184,6 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
       const { items, headers } = paginate(url, names);
       const branch = (name: string) => ({ name, commit: { sha: headSha(repo, name), url: `${apiUrl}/repos/${repo}/commits/${headSha(repo, name)}` }, protected: false });
       return send(200, items.map(branch), headers);
-    }
-    if (m && req.method === "POST") {
-      const body = bodyProblem(await readBody(req));
-      if (typeof body !== "string") return send(422, body);
-      const comment = addComment(`${m[1]}/${m[2]}`, Number(m[3]), identity.login, body);
-      return send(201, commentJson(comment), { location: commentJson(comment).url });
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);
     if (m && req.method === "PATCH") {
