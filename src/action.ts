@@ -4,7 +4,7 @@ import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
-import { publishCommand } from "./commands/publish.ts";
+import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
@@ -114,13 +114,20 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
     }
     case "promote": {
       const channel = input("channel");
-      const spec = lines("specs")[0] ?? (input("name") && input("version") ? `${input("name")}:${input("version")}` : undefined);
-      if (!channel || !spec) throw new UsageError("command promote needs the input channel, and specs (one spec) or name and version");
-      const r = await promoteCommand(ctx, spec, channel);
+      const to = input("to");
+      const rollback = booleanInput("rollback", false);
+      const version = input("version");
+      const named = input("name") && (version || rollback) ? `${input("name")}:${rollback ? channel : withoutVPrefix(version!)}` : undefined;
+      const spec = lines("specs")[0] ?? named;
+      if ((!channel && !to) || !spec) throw new UsageError("command promote needs the input channel (or to), and specs (one spec) or name and version");
+      const r = await promoteCommand(ctx, spec, { channel, to, rollback, allowUnverified: booleanInput("allow-unverified", false) });
       core.setOutput("version", r.version);
       core.setOutput("spec", r.spec);
       core.setOutput("digest", r.digest ?? "");
-      return [{ spec: r.spec, version: r.version, digest: r.digest, note: r.changed ? (r.previous ? `promoted (was ${r.previous})` : "promoted (new channel)") : "unchanged" }];
+      if (r.copied !== undefined) core.setOutput("copied", String(r.copied));
+      const moved = r.alias === null ? "" : r.changed ? (r.previous ? `${r.rollback ? "rolled back" : "promoted"} (was ${r.previous})` : "promoted (new channel)") : "unchanged";
+      const copied = r.copied === undefined ? "" : r.copied ? `copied from ${r.from}` : `already in ${r.store}`;
+      return [{ spec: r.spec, version: r.version, digest: r.digest, note: [copied, moved].filter(Boolean).join("; ") }];
     }
     case "verify": {
       const r = await verifyCommand(ctx, lines("specs"));
