@@ -112,6 +112,22 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
     }
   });
 
+  it("each store its own credentials: ?profile= on the destination URI, while the environment's keys are wrong", async () => {
+    const cwd = await writeTree(await scratch(), { "m.bin": "profiled" });
+    const good = s3TestEnv();
+    const credentials = path.join(cwd, "aws-credentials");
+    await writeFile(credentials, `[prod]\naws_access_key_id = ${good.AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${good.AWS_SECRET_ACCESS_KEY}\n`);
+    const env = { AWS_ACCESS_KEY_ID: "wrong-key-id", AWS_SECRET_ACCESS_KEY: "wrong-secret", AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: path.join(cwd, "none") };
+    assert.equal((await cli(cwd, ["publish", "m.bin", "m"])).code, 0);
+    const dest = (await s3.create()).uri;
+    const denied = await cli(cwd, ["promote", "m:1.0.0", "--to", dest], env);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /access denied/);
+    const profiled = await cli(cwd, ["promote", "m:1.0.0", "--to", `${dest}&profile=prod`, "--json"], env);
+    assert.equal(profiled.code, 0, profiled.stderr);
+    assert.equal(profiled.json().copied, true);
+  });
+
   it("4 promoters of 4 versions into one store while 2 publishers publish there: every version present, .versions complete", async () => {
     const cwd = await scratch();
     const source = path.join(cwd, "src-store");
