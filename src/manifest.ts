@@ -131,8 +131,11 @@ export async function hashLocalCopy(root: string, relPaths: readonly string[]): 
   );
 }
 
-/** Walks and hashes a file or folder to publish; refuses what an object store cannot hold faithfully. */
-export async function prepareInput(input: string): Promise<PreparedInput> {
+/**
+ * Walks and hashes a file or folder to publish; refuses what an object store cannot hold faithfully. `partSize`
+ * is PART_SIZE for everything assetkit publishes (tests pass small ones to cross part boundaries cheaply).
+ */
+export async function prepareInput(input: string, { partSize = PART_SIZE }: { partSize?: number } = {}): Promise<PreparedInput> {
   const root = path.resolve(input);
   const stat = await fs.stat(root).catch(() => {
     throw new UsageError(`cannot publish ${input}: no such file or folder`);
@@ -143,14 +146,14 @@ export async function prepareInput(input: string): Promise<PreparedInput> {
   else throw new UsageError(`cannot publish ${input}: not a regular file or folder`);
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
-  const files = await pMap(sources, async (s) => ({ ...s, ...(await hashFile(s.source)) }), { concurrency: FILE_CONCURRENCY });
+  const files = await pMap(sources, async (s) => ({ ...s, ...(await hashFile(s.source, partSize)) }), { concurrency: FILE_CONCURRENCY });
   files.sort((a, b) => comparePaths(a.path, b.path));
   return {
     isDirectory: stat.isDirectory(),
     files,
-    digest: assetDigest(files, PART_SIZE),
+    digest: assetDigest(files, partSize),
     size: files.reduce((sum, f) => sum + f.size, 0),
-    partSize: PART_SIZE,
+    partSize,
   };
 }
 
