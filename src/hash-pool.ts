@@ -132,9 +132,9 @@ export class HashPool {
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, name: `assetkit-hash-${i}` });
       const slot: Slot = { worker, pinned: [], busy: undefined };
-      worker.unref(); // an idle pool never keeps the process alive
       worker.on("message", (answer: Answer) => this.answered(slot, answer));
       worker.on("error", (err) => this.crashed(slot, err));
+      worker.unref(); // an idle pool never keeps the process alive (after the listeners: adding one refs the port)
       this.slots.push(slot);
     }
   }
