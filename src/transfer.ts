@@ -4,9 +4,12 @@
 // runs in the worker pool (hash-pool.ts), which reads back what was written. A file with part hashes (meta schema
 // 2) has each part verified on its own, on any core, as soon as it is written; a part that fails is read again
 // once. A file without them is hashed whole, in order, as its parts complete. A request that fails or stalls
-// mid-way is retried with backoff from the bytes it already delivered.
+// mid-way is retried with backoff from the bytes it already delivered. Small objects are the exception: they are
+// hashed as they arrive (see INLINE_HASH_BYTES).
+import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
@@ -80,9 +83,13 @@ export class Transfers {
         sha256 = await hashPool.hashFile(dest, (await handle.stat()).size);
       } else if (size > this.settings.partSize) {
         sha256 = await this.readHashedInOrder(openObject, handle, dest, size, label, onBytes);
-      } else {
-        if (size > 0) await this.requests.run(() => this.readPart(openObject, handle, newPart(0, 0, size - 1), size, label, { onBytes }));
+      } else if (size > INLINE_HASH_BYTES) {
+        await this.requests.run(() => this.readPart(openObject, handle, newPart(0, 0, size - 1), size, label, { onBytes }));
         sha256 = await hashPool.hashFile(dest, size);
+      } else {
+        const hash = createHash("sha256");
+        if (size > 0) await this.requests.run(() => this.readPart(openObject, handle, newPart(0, 0, size - 1), size, label, { onBytes, hash }));
+        sha256 = hash.digest("hex");
       }
       if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
         throw integrity(label, `expected ${size ?? "?"} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
@@ -96,10 +103,11 @@ export class Transfers {
   private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), label, async (chunk) => {
-      await batch.add(chunk, position);
+    await this.pump(await openObject(), label, (chunk) => {
+      const writing = batch.add(chunk, position);
       position += chunk.length;
       onBytes?.(chunk.length);
+      return writing;
     });
     await batch.flush();
   }
@@ -183,7 +191,7 @@ export class Transfers {
     part: Part,
     size: number,
     label: string,
-    how: { onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal },
+    how: { onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal; hash?: Hash },
   ): Promise<void> {
     const length = part.end - part.start + 1;
     const batch = new WriteBatch(handle);
@@ -193,11 +201,13 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(source, label, async (chunk) => {
+        await this.pump(source, label, (chunk) => {
           if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
-          await batch.add(chunk, part.start + part.received);
+          const writing = batch.add(chunk, part.start + part.received);
+          how.hash?.update(chunk); // exactly the bytes counted: a resumed read continues the same hash
           part.received += chunk.length;
           how.onBytes?.(chunk.length);
+          return writing;
         }, how.cancelled);
         await batch.flush();
         // A response that ends cleanly but short: the object is shorter than the meta says.
@@ -212,18 +222,33 @@ export class Transfers {
     }
   }
 
-  /** Feeds each chunk to `take` (awaited: backpressure), failing when the source stays silent for stallMs. */
-  private async pump(source: Readable, label: string, take: (chunk: Buffer) => Promise<void>, cancelled?: AbortSignal): Promise<void> {
+  /**
+   * Feeds each chunk to `take`, pausing the source while a promise it returns (a batch being written) is pending,
+   * and fails when the source stays silent for stallMs. Event-driven, not `for await`: no promise per chunk.
+   */
+  private async pump(source: Readable, label: string, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
     const { stallMs } = this.settings;
     const timer = setTimeout(() => source.destroy(new StoreError("unavailable", `${label}: no data for ${stallMs / 1000} s`)), stallMs);
     const cancel = (): void => void source.destroy(cancelled?.reason as Error);
     cancelled?.addEventListener("abort", cancel, { once: true });
-    try {
-      for await (const chunk of source) {
-        await take(chunk as Buffer);
+    let writing: Promise<void> | undefined;
+    const fail = (err: unknown): void => void source.destroy(err as Error);
+    source.on("data", (chunk: Buffer) => {
+      try {
+        const pending = take(chunk);
         timer.refresh(); // the clock runs only while waiting for the next chunk
+        if (!pending) return;
+        source.pause();
+        writing = pending.then(() => void source.resume(), fail);
+      } catch (err) {
+        fail(err);
       }
+    });
+    try {
+      await finished(source);
+      await writing;
     } finally {
+      await writing?.catch(() => undefined); // a failed read still leaves every byte it counted on disk
       clearTimeout(timer);
       cancelled?.removeEventListener("abort", cancel);
       source.destroy();
@@ -249,11 +274,12 @@ class WriteBatch {
     this.handle = handle;
   }
 
-  async add(chunk: Buffer, position: number): Promise<void> {
+  /** Queues a chunk; a full batch is written, and the returned promise says when (undefined: nothing to wait for). */
+  add(chunk: Buffer, position: number): Promise<void> | undefined {
     if (this.chunks.length === 0) this.position = position;
     this.chunks.push(chunk);
     this.bytes += chunk.length;
-    if (this.bytes >= WRITE_BATCH_BYTES) await this.flush();
+    return this.bytes >= WRITE_BATCH_BYTES ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {
@@ -267,6 +293,11 @@ class WriteBatch {
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Objects up to this size are hashed on the event loop as they arrive: for 2,000 × 64 KiB, handing each file to a
+ * worker (a message each way, the file opened and read again) cost more CPU and memory than the 80 µs of sha256.
+ */
+const INLINE_HASH_BYTES = 1024 * 1024;
 
 function integrity(label: string, what: string): AssetError {
   return new AssetError(`integrity check failed for ${label}: ${what}; nothing was kept`);
