@@ -109,8 +109,8 @@ export function partRanges(size: number, partSize: number): { start: number; end
  * Size, sha256 and (above one part) part hashes of a local file, hashed in the worker pool: the whole-file sha256
  * in one worker, the parts on the others at the same time.
  */
-export async function hashFile(file: string, partSize = PART_SIZE): Promise<Omit<FileEntry, "path">> {
-  const { size } = await fs.stat(file);
+export async function hashFile(file: string, partSize = PART_SIZE, knownSize?: number): Promise<Omit<FileEntry, "path">> {
+  const size = knownSize ?? (await fs.stat(file)).size;
   const whole = hashPool.hashFile(file, size);
   const parts = size > partSize ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end))) : undefined;
   parts?.catch(() => undefined); // awaited below, after the whole-file hash
@@ -131,11 +131,24 @@ export async function hashLocalCopy(root: string, relPaths: readonly string[]): 
   );
 }
 
+/** A publisher's input while it is being hashed: what to upload is known at once, the hashes as they come. */
+export interface HashingInput {
+  isDirectory: boolean;
+  /** Sorted by path, with the local file each is read from and its size. */
+  files: { path: string; source: string; size: number }[];
+  size: number;
+  /** Each file's hashes, by path, as soon as that file is hashed. */
+  hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
+  /** The whole input, once every file is hashed. */
+  prepared: Promise<PreparedInput>;
+}
+
 /**
- * Walks and hashes a file or folder to publish; refuses what an object store cannot hold faithfully. `partSize`
- * is PART_SIZE for everything assetkit publishes (tests pass small ones to cross part boundaries cheaply).
+ * Walks a file or folder to publish (refusing what an object store cannot hold faithfully) and starts hashing it
+ * in the worker pool: the caller can upload while the hashes are computed. `partSize` is PART_SIZE for everything
+ * assetkit publishes (tests pass small ones to cross part boundaries cheaply).
  */
-export async function prepareInput(input: string, { partSize = PART_SIZE }: { partSize?: number } = {}): Promise<PreparedInput> {
+export async function startHashing(input: string, { partSize = PART_SIZE }: { partSize?: number } = {}): Promise<HashingInput> {
   const root = path.resolve(input);
   const stat = await fs.stat(root).catch(() => {
     throw new UsageError(`cannot publish ${input}: no such file or folder`);
@@ -146,15 +159,27 @@ export async function prepareInput(input: string, { partSize = PART_SIZE }: { pa
   else throw new UsageError(`cannot publish ${input}: not a regular file or folder`);
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
-  const files = await pMap(sources, async (s) => ({ ...s, ...(await hashFile(s.source, partSize)) }), { concurrency: FILE_CONCURRENCY });
+  const files = await pMap(sources, async (s) => ({ ...s, size: (await fs.stat(s.source)).size }), { concurrency: FILE_CONCURRENCY });
   files.sort((a, b) => comparePaths(a.path, b.path));
-  return {
-    isDirectory: stat.isDirectory(),
-    files,
-    digest: assetDigest(files, partSize),
-    size: files.reduce((sum, f) => sum + f.size, 0),
-    partSize,
-  };
+  const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size)]));
+  const prepared = (async (): Promise<PreparedInput> => {
+    const entries = await Promise.all(files.map(async (f) => ({ ...f, ...(await hashes.get(f.path)!) })));
+    return { isDirectory: stat.isDirectory(), files: entries, digest: assetDigest(entries, partSize), size: entries.reduce((sum, f) => sum + f.size, 0), partSize };
+  })();
+  // Awaited by whoever needs them; until then a failure must not count as unhandled.
+  for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
+  return { isDirectory: stat.isDirectory(), files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
+}
+
+/** Walks and hashes a file or folder to publish, to the end (see startHashing). */
+export async function prepareInput(input: string, options: { partSize?: number } = {}): Promise<PreparedInput> {
+  return (await startHashing(input, options)).prepared;
+}
+
+/** An input already hashed, in the shape of one being hashed. */
+export function hashedInput(input: PreparedInput): HashingInput {
+  const hashes = new Map(input.files.map(({ path: p, ...rest }) => [p, Promise.resolve(rest)]));
+  return { isDirectory: input.isDirectory, files: input.files, size: input.size, hashes, prepared: Promise.resolve(input) };
 }
 
 async function walkFolder(root: string, realRoot: string): Promise<{ path: string; source: string }[]> {

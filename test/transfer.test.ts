@@ -9,7 +9,7 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { AssetError } from "../src/errors.ts";
-import { prepareInput } from "../src/manifest.ts";
+import { prepareInput, startHashing } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { parseSpec } from "../src/spec.ts";
 import { StoreError, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
@@ -233,7 +233,8 @@ for (const factory of factories) {
       const files: Record<string, Buffer> = { "big.bin": randomBytes(64 * 1024) };
       for (let i = 0; i < 20; i++) files[`part/${String(i).padStart(2, "0")}.bin`] = randomBytes(1024);
       const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), files);
-      const publish = async () => registry.publish({ name: "ds", input: await prepareInput(dir), createdBy: "test", source: {}, metadata: {} });
+      // As the CLI does: uploads start while the input is still being hashed; possibly unchanged files wait for their hash.
+      const publish = async () => registry.publish({ name: "ds", input: await startHashing(dir), createdBy: "test", source: {}, metadata: {} });
       const first = await publish();
       assert.deepEqual(first.copied, { files: 0, bytes: 0 });
       assert.equal(first.uploaded.files, 21);

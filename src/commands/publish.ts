@@ -1,6 +1,6 @@
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { prepareInput } from "../manifest.ts";
+import { startHashing } from "../manifest.ts";
 import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
@@ -41,7 +41,7 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
   const metadata = parseMetadata(options.metadata ?? []);
 
-  const input = await prepareInput(options.path);
+  const input = await startHashing(options.path);
   const outcome = await ctx.registry.publish({
     name: target.name,
     input,
