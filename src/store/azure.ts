@@ -3,7 +3,6 @@
 // If-None-Match: * (create-only, answered 409 BlobAlreadyExists) and If-Match: <etag> (compare-and-swap, 412).
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { buffer } from "node:stream/consumers";
 import {
   AnonymousCredential,
   BlobServiceClient,
@@ -15,7 +14,7 @@ import {
 } from "@azure/storage-blob";
 import type { TokenCredential } from "@azure/identity";
 import { stallGuard } from "./stall-guard.ts";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
 export interface AzureStoreOptions {
@@ -294,7 +293,7 @@ export class AzureStore implements Store {
     try {
       const blob = await this.blob(key);
       const res = await this.timed((abortSignal) => blob.download(0, undefined, { abortSignal, maxRetryRequests: 3 }));
-      const data = res.readableStreamBody ? await buffer(this.guard(res.readableStreamBody as Readable, key)) : Buffer.alloc(0);
+      const data = res.readableStreamBody ? await readDocumentBody(this.guard(res.readableStreamBody as Readable, key), this.url, key, res.contentLength) : Buffer.alloc(0);
       return { data, etag: res.etag ?? "" };
     } catch (err) {
       if (isBlobMissing(err)) return undefined;

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
 
 export class FsStore implements Store {
@@ -13,6 +13,7 @@ export class FsStore implements Store {
   readonly writable = true;
   readonly listable = true;
   readonly root: string;
+  private realRoot: string | undefined;
 
   constructor(root: string, url?: string) {
     this.root = path.resolve(root);
@@ -27,25 +28,51 @@ export class FsStore implements Store {
     return path.join(this.root, ...segments);
   }
 
+  /**
+   * The file of `key`, refused when it, or a folder on its way, resolves outside the store's root through a
+   * symbolic link: whoever can write into a shared folder must not make readers copy (or writers touch) files
+   * elsewhere. `real` is where it resolves to (reads open that, so what was checked is what is read). With
+   * `linkItself`, only the folders on the way are checked (removing a link touches the link, not its target).
+   */
+  private async fileOf(key: string, linkItself = false): Promise<{ file: string; real: string }> {
+    const file = this.pathOf(key);
+    try {
+      const resolved = linkItself ? path.join(await realpathOfExisting(path.dirname(file)), path.basename(file)) : await realpathOfExisting(file);
+      this.realRoot ??= await fs.realpath(this.root).catch(() => undefined); // kept once the root exists
+      const root = this.realRoot ?? (await realpathOfExisting(this.root));
+      if (resolved.startsWith(root + path.sep)) return { file, real: resolved };
+    } catch (err) {
+      throw this.failure(`cannot resolve ${key}`, err);
+    }
+    throw new StoreError("failed", `${this.url}: refusing ${key}: it resolves outside the store through a symbolic link`);
+  }
+
   async head(key: string): Promise<StoredObject | undefined> {
-    const stat = await statFile(this.pathOf(key));
+    const stat = await statFile((await this.fileOf(key)).real);
     return stat && { key, size: Number(stat.size), etag: statEtag(stat) };
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
+    const { real } = await this.fileOf(key);
+    let handle;
     try {
-      const data = await fs.readFile(this.pathOf(key));
+      handle = await fs.open(real, "r");
+      const stat = await handle.stat();
+      if (!stat.isFile()) return undefined;
+      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), this.url, key, stat.size);
       return { data, etag: contentEtag(data) };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw this.failure(`cannot read ${key}`, err);
+    } finally {
+      await handle?.close();
     }
   }
 
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     let handle;
     try {
-      handle = await fs.open(this.pathOf(key), "r");
+      handle = await fs.open((await this.fileOf(key)).real, "r");
       if (!(await handle.stat()).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
     } catch (err) {
       await handle?.close();
@@ -58,14 +85,14 @@ export class FsStore implements Store {
   async *list(prefix: string): AsyncIterable<StoredObject> {
     const slash = prefix.lastIndexOf("/");
     const base = slash < 0 ? "" : prefix.slice(0, slash);
-    const start = base ? this.pathOf(base) : this.root;
+    const start = base ? (await this.fileOf(base)).real : this.root;
     for await (const [key, stat] of walk(start, base)) {
       if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat) };
     }
   }
 
   async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
-    const dest = this.pathOf(key);
+    const dest = (await this.fileOf(key)).file;
     const temp = tempSibling(dest);
     try {
       await writeTemp(temp, body);
@@ -100,8 +127,8 @@ export class FsStore implements Store {
 
   /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = this.pathOf(sourceKey);
-    const dest = this.pathOf(destKey);
+    const source = (await this.fileOf(sourceKey)).real;
+    const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
     try {
       await fs.mkdir(path.dirname(temp), { recursive: true });
@@ -119,7 +146,7 @@ export class FsStore implements Store {
   }
 
   async delete(key: string): Promise<void> {
-    const file = this.pathOf(key);
+    const { file } = await this.fileOf(key, true);
     try {
       await fs.unlink(file);
     } catch (err) {
@@ -133,6 +160,7 @@ export class FsStore implements Store {
   }
 
   private failure(what: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
     return new StoreError(kind, `${this.url}: ${what}: ${(err as Error).message}`, { cause: err });
@@ -213,6 +241,17 @@ async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, im
       const stat = await statFile(full);
       if (stat) yield [key, stat];
     }
+  }
+}
+
+/** The real path of `file`, or, when it does not exist yet, of its nearest existing folder joined with the rest. */
+async function realpathOfExisting(file: string): Promise<string> {
+  try {
+    return await fs.realpath(file);
+  } catch (err) {
+    const parent = path.dirname(file);
+    if (!isMissing(err) || parent === file) throw err;
+    return path.join(await realpathOfExisting(parent), path.basename(file));
   }
 }
 

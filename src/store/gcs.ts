@@ -15,7 +15,7 @@ import { PassThrough, Readable, Transform, type TransformCallback } from "node:s
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
 export interface GcsStoreOptions {
   /** Retries after a transient failure (5xx, 408, 429, reset, timeout). Default 5. */
@@ -126,16 +126,13 @@ export class GcsStore implements Store {
         if (statusOf(err) === 404) return this.absent(err);
         throw err;
       }
-      const chunks: Buffer[] = [];
-      for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
-      if (opened.generation) return { data: Buffer.concat(chunks), etag: opened.generation };
+      const data = await readDocumentBody(opened.stream, this.url, key);
+      if (opened.generation) return { data, etag: opened.generation };
       // No x-goog-generation header (not seen in practice): ask for it, and read that exact generation again.
       const meta = await this.head(key);
       if (!meta) return undefined;
       const again = await this.openStream(name, { generation: meta.etag, raw: true, validate: true });
-      const data: Buffer[] = [];
-      for await (const chunk of again.stream) data.push(chunk as Buffer);
-      return { data: Buffer.concat(data), etag: meta.etag };
+      return { data: await readDocumentBody(again.stream, this.url, key), etag: meta.etag };
     });
   }
 

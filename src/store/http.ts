@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stallGuard } from "./stall-guard.ts";
-import { StoreError, notFound, type ByteRange, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type ByteRange, type Store, type StoredObject } from "./store.ts";
 
 export interface HttpStoreOptions {
   /** Bound on one try, from sending the request to the response headers (ms). */
@@ -106,8 +106,8 @@ export class HttpStore implements Store {
     const res = await this.request("GET", key);
     if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
     this.check(res, key, "GET");
-    const data = await this.body(res, key);
     const declared = res.headers.get("content-length");
+    const data = res.body ? await readDocumentBody(this.guard(res.body, key), this.url, key, declared === null ? undefined : Number(declared)) : Buffer.alloc(0);
     if (declared !== null && Number(declared) !== data.length) {
       throw new StoreError("unavailable", `${this.url}: ${key}: the response was cut short (${data.length} of ${declared} bytes); retry`);
     }

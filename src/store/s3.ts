@@ -25,7 +25,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Limiter } from "./limiter.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 import { tuningFromEnv } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
@@ -178,8 +178,8 @@ export class S3Store implements Store {
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
-      const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
-      return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: out.ETag ?? "" };
+      const data = out.Body ? await readDocumentBody(out.Body as Readable, this.url, key, out.ContentLength) : Buffer.alloc(0);
+      return { data, etag: out.ETag ?? "" };
     } catch (err) {
       if (isMissingObject(err)) return undefined;
       throw this.failure(`cannot read ${key}`, err);
