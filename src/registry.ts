@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
-import { buildMeta, parseMeta, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import { buildMeta, hashedInput, parseMeta, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
@@ -49,7 +49,8 @@ export interface Resolved {
 
 export interface PublishRequest {
   name: string;
-  input: PreparedInput;
+  /** Hashed, or being hashed: uploads start before hashing ends (unless `ifChanged` needs the digest first). */
+  input: PreparedInput | HashingInput;
   series?: Extract<VersionSelector, { kind: "numeric" }>;
   bump?: Bump;
   version?: string;
@@ -383,7 +384,8 @@ export class Registry {
 
   /** The publish protocol: claim → upload → meta → compare-and-swap of `.versions`. Race-free and crash-safe. */
   async publish(request: PublishRequest): Promise<PublishOutcome> {
-    const { name, input } = request;
+    const { name } = request;
+    const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
     await this.checkConditionalWrites();
 
@@ -393,16 +395,19 @@ export class Registry {
     // The version this one follows in its series: its files that are unchanged are copied inside the store.
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
     const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
-    if (request.ifChanged && previous && previousMeta?.digest === input.digest) {
-      return { version: previous, digest: input.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+    if (request.ifChanged && previous) {
+      const { digest } = await input.prepared;
+      if (previousMeta?.digest === digest) return { version: previous, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
 
     const version = await this.claim(name, index, request);
     let stored: Pick<PublishOutcome, "uploaded" | "copied">;
+    let prepared: PreparedInput;
     try {
       const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
       stored = await this.storeFiles(name, version, input, base, request.onProgress);
-      const meta = Buffer.from(JSON.stringify(buildMeta(input, request), null, 2) + "\n");
+      prepared = await input.prepared;
+      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request), null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -410,17 +415,20 @@ export class Registry {
       await this.abandon(name, version, input);
       throw err;
     }
-    await this.addToIndex(name, version, scheme, input.digest);
+    await this.addToIndex(name, version, scheme, prepared.digest);
     this.indexes.delete(name);
     await this.store.delete(this.claimKey(name, version));
-    return { version, digest: input.digest, published: true, ...stored };
+    return { version, digest: prepared.digest, published: true, ...stored };
   }
 
-  /** Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. */
+  /**
+   * Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. Only a
+   * file that may be unchanged (same path and size) waits for its hash; the others upload while hashing goes on.
+   */
   private async storeFiles(
     name: string,
     version: string,
-    input: PreparedInput,
+    input: HashingInput,
     previous: { version: string; meta: VersionMeta } | undefined,
     onProgress: ((progress: TransferProgress) => void) | undefined,
   ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
@@ -433,7 +441,7 @@ export class Registry {
       async (file) => {
         const key = this.dataKey(name, version, file.path);
         const old = before.get(file.path);
-        const copyable = previous !== undefined && old?.size === file.size && old.sha256 === file.sha256;
+        const copyable = previous !== undefined && old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256;
         const wasCopied = copyable && (await this.copyFrom(name, previous.version, file.path, key));
         if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
         const tally = wasCopied ? copied : uploaded;
@@ -556,7 +564,7 @@ export class Registry {
     }
     const token = randomUUID();
     const claim = Buffer.from(
-      JSON.stringify({ token, by: request.createdBy, host: hostname(), pid: process.pid, at: new Date().toISOString(), digest: request.input.digest, run_url: request.source.run_url }) + "\n",
+      JSON.stringify({ token, by: request.createdBy, host: hostname(), pid: process.pid, at: new Date().toISOString(), ...("digest" in request.input ? { digest: request.input.digest } : {}), run_url: request.source.run_url }) + "\n",
     );
     let candidate = request.version ?? scheme.next(index.versions, request.series, request.bump);
     for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
@@ -610,7 +618,7 @@ export class Registry {
   }
 
   /** Best effort after a failed publish: readers never see the version (no meta), and nothing is left over. */
-  private async abandon(name: string, version: string, input: PreparedInput): Promise<void> {
+  private async abandon(name: string, version: string, input: HashingInput): Promise<void> {
     await this.abandonFiles(name, version, input.files.map((f) => f.path));
   }
 

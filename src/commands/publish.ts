@@ -1,7 +1,7 @@
 import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { prepareInput } from "../manifest.ts";
+import { startHashing } from "../manifest.ts";
 import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
@@ -42,7 +42,7 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
   const metadata = parseMetadata(options.metadata ?? []);
 
-  const input = await prepareInput(options.path);
+  const input = await startHashing(options.path);
   const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
   if (reserved) throw new UsageError(`cannot publish ${options.path}: ${reserved}`);
   const outcome = await ctx.registry.publish({
