@@ -2,6 +2,7 @@
 import * as core from "@actions/core";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
+import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
 import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
@@ -14,11 +15,11 @@ import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { sendDeployEvent, type DeployEvent } from "./github/dispatch.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
-import { summaryMarkdown, type Row } from "./github/summary.ts";
+import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
 import { pullRequestOfRun } from "./github/pull-request.ts";
 import { createProgress } from "./progress.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -145,6 +146,13 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         throw r.failed;
       }
       return rows;
+    }
+    case "history": {
+      const target = input("name") ? `${input("name")}${input("channel") ? `:${input("channel")}` : ""}` : lines("specs")[0];
+      if (!target) throw new UsageError("command history needs the input name (and channel for one channel)");
+      const r = await historyCommand(ctx, target);
+      core.setOutput("history", JSON.stringify(r));
+      return historyMarkdown(r);
     }
     case "comment": {
       const pr = await pullRequestOfRun();

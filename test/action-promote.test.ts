@@ -37,6 +37,20 @@ describe("Action: release job (fake GitHub API)", () => {
     assert.deepEqual(events[1]!.client_payload, { name: "m", version: "1.4.0", digest: published.outputs.digest, channel: "production", previous: null, store: production });
   });
 
+  it("history writes the channel's moves to the job summary and the history output", async () => {
+    const cwd = await writeTree(await scratch(), { "w.bin": "w" });
+    for (const i of [0, 1]) {
+      assert.equal((await runAction(cwd, { command: "publish", path: "w.bin", name: "h" })).code, 0);
+      const env = { GITHUB_ACTOR: `user${i}`, GITHUB_REPOSITORY: "octo/models", GITHUB_RUN_ID: `${i + 10}` };
+      assert.equal((await runAction(cwd, { command: "promote", name: "h", version: `1.${i}.0`, channel: "production" }, env)).code, 0);
+    }
+    const r = await runAction(cwd, { command: "history", name: "h", channel: "production" });
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(JSON.parse(r.outputs.history!).channels[0].history.map((m: { version: string }) => m.version), ["1.1.0", "1.0.0"]);
+    assert.match(r.summary, /#### h:production → 1\.1\.0[\s\S]*\| 1\.1\.0 \| 1\.0\.0 \| .* \| user1 \| \[run\]\(https:\/\/github\.com\/octo\/models\/actions\/runs\/11\) \|\n\| 1\.0\.0 \| — \|/);
+    assert.equal(r.outputs.markdown, r.summary);
+  });
+
   it("a token that may not send the event: a warning, and the step still succeeds", async () => {
     const cwd = await writeTree(await scratch(), { "w.bin": "w" });
     const before = fake.dispatches.length;
