@@ -43,6 +43,9 @@ export interface TransferSettings extends Tuning {
   stallMs: number;
 }
 
+/** Memory for bytes a store-to-store copy reads ahead of its hashed position (src/verified-source.ts). */
+export const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+
 export function transferSettings(tuning: Tuning = tuningFromEnv()): TransferSettings {
   return { ...tuning, attempts: 5, stallMs: 60_000 };
 }
@@ -217,7 +220,7 @@ export class Transfers {
         await batch.flush(); // what arrived is good: keep it, and resume after it
         if (part.received > before) attempt = 1; // progress was made: a flaky link is not a dead one
         if (!retryable(err) || attempt >= this.settings.attempts || how.cancelled?.aborted) throw err;
-        await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+        await retryBackoff(attempt);
       }
     }
   }
@@ -299,7 +302,7 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
  */
 const INLINE_HASH_BYTES = 1024 * 1024;
 
-function integrity(label: string, what: string): AssetError {
+export function integrity(label: string, what: string): AssetError {
   return new AssetError(`integrity check failed for ${label}: ${what}; nothing was kept`);
 }
 
@@ -307,8 +310,13 @@ function newPart(index: number, start: number, end: number): Part {
   return { index, start, end, received: 0 };
 }
 
+/** The pause before another try of a read. */
+export function retryBackoff(attempt: number): Promise<void> {
+  return sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+}
+
 /** Network failures and stalls are retried; integrity failures, local disk errors, missing objects and refusals are not. */
-function retryable(err: unknown): boolean {
+export function retryable(err: unknown): boolean {
   if (err instanceof AssetError) return false;
   if (err instanceof StoreError) return err.code === "unavailable";
   return !LOCAL_ERRORS.has((err as NodeJS.ErrnoException).code ?? "");

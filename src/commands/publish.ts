@@ -50,7 +50,7 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
     input,
     ...(series ? { series } : {}),
     ...(bump ? { bump } : {}),
-    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     createdBy: CREATED_BY,
     source: provenanceFromEnv(),
@@ -89,4 +89,9 @@ export function parseMetadata(pairs: string[]): Record<string, string> {
     out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
   }
   return out;
+}
+
+/** A release tag's version (v1.4.0, as in github.ref_name) is the version 1.4.0; anything else is kept as given. */
+export function withoutVPrefix(version: string): string {
+  return /^v\d/.test(version) ? version.slice(1) : version;
 }
