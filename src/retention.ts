@@ -33,7 +33,7 @@ export interface RetentionPlan {
 }
 
 /** One channel's entry in `<name>.aliases` as prune reads it: the alias contract, with or without history. */
-type ChannelEntry = Partial<AliasEntry> & { history?: unknown };
+type ChannelEntry = Omit<Partial<AliasEntry>, "history"> & { history?: unknown };
 
 /**
  * The versions a channel protects: where it points, and where its last K history entries pointed (newest first).

@@ -360,6 +360,15 @@ export class AzureStore implements Store {
       try {
         if (Buffer.isBuffer(body)) {
           await this.timed((abortSignal) => blob.upload(body, body.length, { abortSignal, conditions: { ...conditions }, metadata }), body.length);
+        } else if ("open" in body) {
+          // Another store's object: read once, in order, uploaded as blocks (memory: blockSize × blockConcurrency),
+          // committed under the condition when the stream ends. A source that fails its stream commits nothing.
+          if (condition && "ifAbsent" in condition && (await this.head(key))) return false;
+          await this.timed(
+            async (abortSignal) =>
+              blob.uploadStream(await body.open(), s.blockSize, s.blockConcurrency, { abortSignal, conditions: { ...conditions }, metadata }),
+            body.size,
+          );
         } else {
           // A large create-only upload that is bound to lose is not worth sending: one HEAD first.
           if (condition && "ifAbsent" in condition && body.size > s.singleShotMax && (await this.head(key))) return false;
@@ -437,15 +446,36 @@ export class AzureStore implements Store {
    * account (Copy Blob From URL would need a SAS for the source); within an account it completes at once or soon.
    */
   async copy(sourceKey: string, destKey: string): Promise<void> {
+    await this.copyBlob(this, sourceKey, destKey);
+  }
+
+  /**
+   * Another container (or prefix) of the same account: Copy Blob authorises the source with this store's own
+   * credential there. Another account would need a SAS for the source: false, the bytes are streamed instead.
+   */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof AzureStore)) return false;
+    await Promise.all([this.client(), source.client()]).catch(() => undefined);
+    if (!this.connection || this.connection.serviceUrl !== source.connection?.serviceUrl) return false;
     try {
-      const [source, dest] = await Promise.all([this.blob(sourceKey), this.blob(destKey)]);
+      await this.copyBlob(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "auth") return false;
+      throw err;
+    }
+  }
+
+  private async copyBlob(from: AzureStore, sourceKey: string, destKey: string): Promise<void> {
+    try {
+      const [source, dest] = await Promise.all([from.blob(sourceKey), this.blob(destKey)]);
       await this.timed(async (abortSignal) => {
         const poller = await dest.beginCopyFromURL(source.url, { abortSignal, intervalInMs: COPY_POLL_MS });
         await poller.pollUntilDone();
       });
     } catch (err) {
-      if (isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource") throw notFound(this.url, sourceKey);
-      throw this.fail(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource") throw notFound(from.url, sourceKey);
+      throw this.fail(`cannot copy ${from === this ? "" : from.url + " "}${sourceKey} to ${destKey}`, err);
     }
   }
 

@@ -10,12 +10,11 @@
 //   when a conditional write is refused after an attempt whose outcome we could not see, we read the object
 //   back and compare its MD5 with our body before calling it a conflict.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
 export interface GcsStoreOptions {
   /** Retries after a transient failure (5xx, 408, 429, reset, timeout). Default 5. */
@@ -273,7 +272,9 @@ export class GcsStore implements Store {
     const size = isBuffer ? body.length : body.size;
     const md5 = createHash("md5");
     const options: CreateWriteStreamOptions = {
-      resumable: !isBuffer && size > this.options.resumableThreshold,
+      // Not for another store's stream: a resumable upload whose source fails leaves its request open (the
+      // library aborts it only on its own errors), keeping the process alive; a single request ends with it.
+      resumable: !isBuffer && !("open" in body) && size > this.options.resumableThreshold,
       validation: false, // we check MD5 ourselves: on a mismatch the library would delete the object unconditionally
       metadata: isBuffer ? { md5Hash: createHash("md5").update(body).digest("base64") } : {},
       // A single-request upload gets its time to send the body on top of the time to answer.
@@ -290,7 +291,7 @@ export class GcsStore implements Store {
         done(null, chunk);
       },
     });
-    const source = isBuffer ? Readable.from([body]) : createReadStream(body.file);
+    const source = isBuffer ? Readable.from([body]) : await sourceOf(body).open();
     try {
       await pipeline(source, hashing, sink);
     } finally {
@@ -318,20 +319,36 @@ export class GcsStore implements Store {
     if (!meta?.md5Hash) return false;
     const md5 = createHash("md5");
     if (Buffer.isBuffer(body)) md5.update(body);
-    else for await (const chunk of createReadStream(body.file)) md5.update(chunk as Buffer);
+    else for await (const chunk of await sourceOf(body).open()) md5.update(chunk as Buffer);
     return md5.digest("base64") === meta.md5Hash;
   }
 
   /** The rewrite API, which the library repeats with its rewrite token until objects of any size are done. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = this.bucket.file(this.nameOf(sourceKey));
-    await this.retrying(`copy ${sourceKey} to ${destKey}`, async () => {
+    await this.rewrite(this, sourceKey, destKey);
+  }
+
+  /** A rewrite from another bucket (or prefix) behind the same endpoint, with the source store's credentials. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof GcsStore) || source.endpoint !== this.endpoint) return false;
+    try {
+      await this.rewrite(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "auth") return false; // these credentials cannot do both sides
+      throw err;
+    }
+  }
+
+  private async rewrite(from: GcsStore, sourceKey: string, destKey: string): Promise<void> {
+    const source = from.bucket.file(from.nameOf(sourceKey));
+    await this.retrying(`copy ${from === this ? "" : from.url + " "}${sourceKey} to ${destKey}`, async () => {
       try {
         await source.copy(this.bucket.file(this.nameOf(destKey)));
       } catch (err) {
         if (statusOf(err) !== 404) throw err;
-        await this.absent(err);
-        throw notFound(this.url, sourceKey);
+        await from.absent(err);
+        throw notFound(from.url, sourceKey);
       }
     });
   }

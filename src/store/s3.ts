@@ -5,7 +5,6 @@
 // PutObject, large ones as a multipart upload whose parts are streamed from file ranges, with a bounded number of
 // parts in flight across every file of the store, so memory stays small whatever the sizes.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -27,7 +26,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Limiter } from "./limiter.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type ObjectSource, type Store, type StoredObject } from "./store.ts";
 import { tuningFromEnv } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
@@ -54,7 +53,10 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
-/** Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region. */
+/**
+ * Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region,
+ * `?profile=` takes this store's credentials from a profile of the shared AWS config (two stores, two roles).
+ */
 export function openS3Store(uri: URL, options: S3StoreOptions = {}): Store {
   return new S3Store(uri, options);
 }
@@ -73,6 +75,8 @@ export class S3Store implements Store, IncompleteUploads {
   private readonly gets: SignedGet;
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
   private readonly where: string;
+  /** `?profile=`: this store's credentials come from that shared-config profile, whatever the environment says. */
+  private readonly profile: string | undefined;
   private readonly secrets: string[];
   private readonly partSize: number;
   /** Parts (uploaded or copied) in flight across every file of this store. */
@@ -102,8 +106,8 @@ export class S3Store implements Store, IncompleteUploads {
       }
     }
     for (const key of uri.searchParams.keys()) {
-      if (key !== "endpoint" && key !== "region") {
-        throw new StoreError("failed", `${safe.href}: unknown parameter ?${key}= (known: endpoint, region)`);
+      if (key !== "endpoint" && key !== "region" && key !== "profile") {
+        throw new StoreError("failed", `${safe.href}: unknown parameter ?${key}= (known: endpoint, region, profile)`);
       }
     }
     this.url = safe.href;
@@ -137,6 +141,7 @@ export class S3Store implements Store, IncompleteUploads {
       (s): s is string => Boolean(s && s.length >= 4),
     );
 
+    this.profile = uri.searchParams.get("profile") || undefined;
     const region = uri.searchParams.get("region") || (options.env ? options.env.AWS_REGION || options.env.AWS_DEFAULT_REGION : undefined);
     const config: S3ClientConfig = {
       region: region || defaultRegion(),
@@ -145,7 +150,8 @@ export class S3Store implements Store, IncompleteUploads {
       followRegionRedirects: true,
       logger: QUIET_LOGGER,
       ...(explicit ? { endpoint: explicit } : {}),
-      ...(credentials ? { credentials } : {}),
+      ...(credentials && !this.profile ? { credentials } : {}),
+      ...(this.profile ? { profile: this.profile } : {}),
       // S3-compatible servers: path-style URLs (no bucket DNS names) and no default CRC32 checksums (FACTS).
       ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     };
@@ -229,20 +235,37 @@ export class S3Store implements Store, IncompleteUploads {
     if (Buffer.isBuffer(body)) {
       return this.put(key, () => body, body.length, condition, async () => md5Etag(body));
     }
-    if (body.size < MULTIPART_THRESHOLD) {
-      return this.put(key, () => createReadStream(body.file), body.size, condition, () => fileMd5Etag(body.file));
+    const source = sourceOf(body);
+    if (source.size < MULTIPART_THRESHOLD) {
+      return this.put(key, () => source.open(), source.size, condition, () => sourceMd5Etag(source));
     }
-    return this.writeMultipart(key, body, condition);
+    return this.writeMultipart(key, source, condition);
   }
 
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const CopySource = encodeURIComponent(`${this.bucket}/${this.keyOf(sourceKey)}`);
+    await this.serverCopy(this, sourceKey, destKey);
+  }
+
+  /** CopyObject from another bucket (or prefix) behind the same endpoint, with this store's credentials. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof S3Store) || source.where !== this.where || source.profile !== this.profile) return false;
+    try {
+      await this.serverCopy(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "auth") return false; // our credentials may not read the source
+      throw err;
+    }
+  }
+
+  private async serverCopy(from: S3Store, sourceKey: string, destKey: string): Promise<void> {
+    const CopySource = encodeURIComponent(`${from.bucket}/${from.keyOf(sourceKey)}`);
     try {
       await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }));
     } catch (err) {
-      if (isMissingObject(err)) throw notFound(this.url, sourceKey);
-      const source = statusOf(err) === 400 ? await this.head(sourceKey) : undefined;
-      if (!source || source.size <= MAX_COPY_OBJECT) throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (isMissingObject(err)) throw notFound(from.url, sourceKey);
+      const source = statusOf(err) === 400 ? await from.head(sourceKey) : undefined;
+      if (!source || source.size <= MAX_COPY_OBJECT) throw this.failure(`cannot copy ${from === this ? "" : from.url + " "}${sourceKey} to ${destKey}`, err);
       await this.copyInParts(CopySource, destKey, source.size);
     }
   }
@@ -343,20 +366,22 @@ export class S3Store implements Store, IncompleteUploads {
    */
   private async put(
     key: string,
-    body: () => Buffer | Readable,
+    body: () => Buffer | Promise<Readable>,
     size: number,
     condition: Condition | undefined,
     expectedEtag: () => Promise<string>,
   ): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      const data = body();
+      let data: Buffer | Readable | undefined;
       try {
+        data = await body();
         await this.client.send(
           new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: data, ContentLength: size, ...conditionHeaders(condition) }),
+          { abortSignal: abortOnError(data) },
         );
         return true;
       } catch (err) {
-        if (!Buffer.isBuffer(data)) data.destroy();
+        if (data && !Buffer.isBuffer(data)) data.destroy();
         const retried = attempt > 1 || attemptsOf(err) > 1;
         const status = await this.conditionOutcome(key, err, condition, retried, expectedEtag);
         if (status === "refused") return false;
@@ -365,7 +390,7 @@ export class S3Store implements Store, IncompleteUploads {
           await backoff(attempt);
           continue;
         }
-        if (!Buffer.isBuffer(data) && isRetryable(err) && attempt < MAX_ATTEMPTS) {
+        if (!Buffer.isBuffer(data) && !(err instanceof StoreError) && isRetryable(err) && attempt < MAX_ATTEMPTS) {
           await backoff(attempt);
           continue;
         }
@@ -396,7 +421,7 @@ export class S3Store implements Store, IncompleteUploads {
     return "refused";
   }
 
-  private async writeMultipart(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<boolean> {
+  private async writeMultipart(key: string, file: ObjectSource, condition: Condition | undefined): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       // Cheap early refusal before sending gigabytes; CompleteMultipartUpload's condition stays the real check.
       if (condition) {
@@ -412,7 +437,7 @@ export class S3Store implements Store, IncompleteUploads {
     }
   }
 
-  private async multipartOnce(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<Status> {
+  private async multipartOnce(key: string, file: ObjectSource, condition: Condition | undefined): Promise<Status> {
     const Key = this.keyOf(key);
     const partSize = Math.max(this.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
@@ -426,7 +451,7 @@ export class S3Store implements Store, IncompleteUploads {
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      const parts = await this.uploadParts(file.file, uploadId, Key, file.size, partSize, count);
+      const parts = await this.uploadParts(file, uploadId, Key, file.size, partSize, count);
       try {
         await this.client.send(
           new CompleteMultipartUploadCommand({
@@ -466,27 +491,28 @@ export class S3Store implements Store, IncompleteUploads {
   }
 
   /**
-   * Uploads the parts, each streamed from its range of the file, as the store-wide part pool allows; a part is
-   * retried from the file after a network failure (the SDK cannot retry a stream); the first failure stops all.
+   * Uploads the parts, each streamed from its range of the source, as the store-wide part pool allows; a part is
+   * retried from the source after a network failure (the SDK cannot retry a stream); the first failure stops all.
    */
-  private async uploadParts(file: string, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+  private async uploadParts(source: ObjectSource, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
     const abort = new AbortController();
     const uploadPart = async (index: number): Promise<CompletedPart> => {
       const start = index * partSize;
       const length = Math.min(partSize, size - start);
       for (let attempt = 1; ; attempt++) {
         abort.signal.throwIfAborted();
-        const body = createReadStream(file, { start, end: start + length - 1, highWaterMark: 256 * 1024 });
+        let body: Readable | undefined;
         try {
+          body = await source.open({ start, end: start + length - 1 });
           const out = await this.client.send(
             new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
-            { abortSignal: abort.signal },
+            { abortSignal: AbortSignal.any([abort.signal, abortOnError(body)]) },
           );
           if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
           return { PartNumber: index + 1, ETag: out.ETag, ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}) };
         } catch (err) {
-          body.destroy();
-          if (abort.signal.aborted || !isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+          body?.destroy();
+          if (abort.signal.aborted || err instanceof StoreError || !isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
           await backoff(attempt);
         }
       }
@@ -576,6 +602,17 @@ function defaultRegion(): () => Promise<string> {
     })());
 }
 
+/**
+ * A signal that aborts the request when its streamed body fails: the SDK pipes a stream body into the request
+ * without listening for its errors, so a body that fails half-way (a source refusing wrong bytes) would leave the
+ * request waiting for the rest until the socket timeout, with the error uncaught.
+ */
+function abortOnError(body: Buffer | Readable): AbortSignal {
+  const controller = new AbortController();
+  if (!Buffer.isBuffer(body)) body.once("error", (err) => controller.abort(err));
+  return controller.signal;
+}
+
 function conditionHeaders(condition: Condition | undefined): { IfNoneMatch?: string; IfMatch?: string } {
   if (!condition) return {};
   return "ifAbsent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.ifMatch };
@@ -655,9 +692,9 @@ function md5Etag(data: Buffer): string {
   return `"${createHash("md5").update(data).digest("hex")}"`;
 }
 
-async function fileMd5Etag(file: string): Promise<string> {
+async function sourceMd5Etag(source: ObjectSource): Promise<string> {
   const hash = createHash("md5");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of await source.open()) hash.update(chunk as Buffer);
   return `"${hash.digest("hex")}"`;
 }
 
