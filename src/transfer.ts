@@ -2,8 +2,8 @@
 // 2,000 small objects and one large one keep the same number of requests in flight. Large objects are read as
 // parallel byte ranges written at their offsets; sha256 is computed in the same pass, in byte order: parts that
 // arrive ahead of the hashed position wait in memory, and at most `bufferedParts` of them exist at once across all
-// files, so memory stays bounded whatever the sizes. A request that fails or stalls mid-way is retried with
-// backoff from the bytes it already delivered.
+// files, so memory stays bounded whatever the sizes. A request that fails or stalls mid-way (the store layers'
+// stall guard fails it) is retried, by the store layers' policy, from the bytes it already delivered.
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -11,7 +11,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
-import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
+import { delayBeforeRetry } from "./store/layers/retry.ts";
+import { DEFAULT_TUNING, type Tuning } from "./store/tuning.ts";
 
 export interface Expected {
   size?: number;
@@ -32,17 +33,13 @@ export type OpenObject = (range?: ByteRange) => Promise<Readable>;
 export interface TransferSettings extends Tuning {
   /** Ranged parts held in memory ahead of the hashed position, across all files: memory ≤ this × partSize. */
   bufferedParts: number;
-  /** Tries of one request; a try that delivered bytes does not count against them. */
-  attempts: number;
-  /** A response that delivers no byte for this long, while we wait for one, fails and is retried. */
-  stallMs: number;
 }
 
 /** Memory for parts read ahead of the hashed position (the process's own footprint comes on top). */
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
-export function transferSettings(tuning: Tuning = tuningFromEnv()): TransferSettings {
-  return { ...tuning, bufferedParts: Math.max(2, Math.floor(READ_AHEAD_BYTES / tuning.partSize)), attempts: 5, stallMs: 60_000 };
+export function transferSettings(tuning: Tuning = DEFAULT_TUNING): TransferSettings {
+  return { ...tuning, bufferedParts: Math.max(2, Math.floor(READ_AHEAD_BYTES / tuning.partSize)) };
 }
 
 interface Part {
@@ -94,7 +91,7 @@ export class Transfers {
   private async readWhole(openObject: OpenObject, handle: FileHandle, hash: Hash, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), label, async (chunk) => {
+    await this.pump(await openObject(), async (chunk) => {
       hash.update(chunk);
       await batch.add(chunk, position);
       position += chunk.length;
@@ -156,13 +153,14 @@ export class Transfers {
   ): Promise<void> {
     const length = part.end - part.start + 1;
     const batch = new WriteBatch(handle);
+    let started = Date.now();
     for (let attempt = 1; ; attempt++) {
       how.cancelled?.throwIfAborted();
       const from = part.start + part.received;
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(source, label, async (chunk) => {
+        await this.pump(source, async (chunk) => {
           if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
           await batch.add(chunk, part.start + part.received);
           part.received += chunk.length;
@@ -176,26 +174,28 @@ export class Transfers {
         return;
       } catch (err) {
         await batch.flush(); // what arrived is good: keep it, and resume after it
-        if (part.received > before) attempt = 1; // progress was made: a flaky link is not a dead one
-        if (!retryable(err) || attempt >= this.settings.attempts || how.cancelled?.aborted) throw err;
-        await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+        if (part.received > before) {
+          // Progress was made: a flaky link is not a dead one, so the budget starts again.
+          attempt = 1;
+          started = Date.now();
+        }
+        const failure = how.cancelled?.aborted ? undefined : retryableFailure(err, label);
+        if (!failure) throw err;
+        // The store's own policy and budget: an error whose retries the layers spent already is persistent here too.
+        await sleep(delayBeforeRetry(failure, attempt, started, this.settings));
       }
     }
   }
 
-  /** Feeds each chunk to `take` (awaited: backpressure), failing when the source stays silent for stallMs. */
-  private async pump(source: Readable, label: string, take: (chunk: Buffer) => Promise<void>, cancelled?: AbortSignal): Promise<void> {
-    const { stallMs } = this.settings;
-    const timer = setTimeout(() => source.destroy(new StoreError("unavailable", `${label}: no data for ${stallMs / 1000} s`)), stallMs);
+  /** Feeds each chunk to `take` (awaited: backpressure); a silent source is failed by the store layers' stall guard. */
+  private async pump(source: Readable, take: (chunk: Buffer) => Promise<void>, cancelled?: AbortSignal): Promise<void> {
     const cancel = (): void => void source.destroy(cancelled?.reason as Error);
     cancelled?.addEventListener("abort", cancel, { once: true });
     try {
       for await (const chunk of source) {
         await take(chunk as Buffer);
-        timer.refresh(); // the clock runs only while waiting for the next chunk
       }
     } finally {
-      clearTimeout(timer);
       cancelled?.removeEventListener("abort", cancel);
       source.destroy();
     }
@@ -247,11 +247,15 @@ function newPart(start: number, end: number): Part {
   return { start, end, received: 0, pending: [], complete: false };
 }
 
-/** Network failures and stalls are retried; integrity failures, local disk errors, missing objects and refusals are not. */
-function retryable(err: unknown): boolean {
-  if (err instanceof AssetError) return false;
-  if (err instanceof StoreError) return err.code === "unavailable";
-  return !LOCAL_ERRORS.has((err as NodeJS.ErrnoException).code ?? "");
+/**
+ * The failure as a retryable StoreError, or undefined when it is not worth a retry: integrity failures, local disk
+ * errors, missing objects, refusals, and errors the store layers marked persistent (their retries spent).
+ */
+function retryableFailure(err: unknown, label: string): StoreError | undefined {
+  if (err instanceof AssetError) return undefined;
+  if (err instanceof StoreError) return err.temporary ? err : undefined;
+  if (LOCAL_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) return undefined;
+  return new StoreError("unavailable", `${label}: ${(err as Error)?.message ?? String(err)}`, { temporary: true, cause: err });
 }
 
 const LOCAL_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EBADF", "EISDIR"]);

@@ -5,10 +5,9 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject } from "./store.ts";
 
-
-export class FsStore implements Store {
+export class FsStore implements Backend {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -22,7 +21,7 @@ export class FsStore implements Store {
   private pathOf(key: string): string {
     const segments = key.split("/");
     if (segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) {
-      throw new StoreError("failed", `${this.url}: refusing unsafe key ${JSON.stringify(key)}`);
+      throw new StoreError("failed", `refusing unsafe key ${JSON.stringify(key)}`);
     }
     return path.join(this.root, ...segments);
   }
@@ -38,7 +37,7 @@ export class FsStore implements Store {
       return { data, etag: contentEtag(data) };
     } catch (err) {
       if (isMissing(err)) return undefined;
-      throw this.failure(`cannot read ${key}`, err);
+      throw err;
     }
   }
 
@@ -49,8 +48,8 @@ export class FsStore implements Store {
       if (!(await handle.stat()).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
     } catch (err) {
       await handle?.close();
-      if (isMissing(err)) throw notFound(this.url, key);
-      throw this.failure(`cannot read ${key}`, err);
+      if (isMissing(err)) throw notFound();
+      throw err;
     }
     return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
@@ -75,8 +74,6 @@ export class FsStore implements Store {
       }
       if ("ifAbsent" in condition) return await linkIfAbsent(temp, dest);
       return await this.replaceIfMatch(temp, dest, condition.ifMatch);
-    } catch (err) {
-      throw this.failure(`cannot write ${key}`, err);
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -111,8 +108,8 @@ export class FsStore implements Store {
       });
       await fs.rename(temp, dest);
     } catch (err) {
-      if (isMissing(err) && !(await statFile(source))) throw notFound(this.url, sourceKey);
-      throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (isMissing(err) && !(await statFile(source))) throw notFound();
+      throw err;
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -124,7 +121,7 @@ export class FsStore implements Store {
       await fs.unlink(file);
     } catch (err) {
       if (isMissing(err)) return;
-      throw this.failure(`cannot delete ${key}`, err);
+      throw err;
     }
     // Tidy now-empty parent folders so a deleted claim leaves nothing behind; a non-empty one stops us.
     for (let dir = path.dirname(file); dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
@@ -132,10 +129,15 @@ export class FsStore implements Store {
     }
   }
 
-  private failure(what: string, err: unknown): StoreError {
+  /** File-system errors are never temporary: retrying a full disk or a denied folder cannot help. */
+  classify(err: unknown): StoreError {
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
-    return new StoreError(kind, `${this.url}: ${what}: ${(err as Error).message}`, { cause: err });
+    return new StoreError(kind, (err as Error)?.message ?? String(err), { cause: err });
+  }
+
+  secrets(): readonly string[] {
+    return [];
   }
 }
 
