@@ -26,7 +26,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { UsageError } from "../errors.ts";
 import { retrying } from "./layers/retry.ts";
-import { operationSignal } from "./layers/timeout.ts";
+import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { SignedGet } from "./s3-get.ts";
 import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
@@ -142,7 +142,7 @@ export class S3Store implements Backend {
 
   async head(key: string): Promise<StoredObject | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), signal());
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? "" };
     } catch (err) {
       if (isMissingObject(err)) return undefined;
@@ -152,7 +152,7 @@ export class S3Store implements Backend {
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), signal());
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
       return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: out.ETag ?? "" };
     } catch (err) {
@@ -169,7 +169,7 @@ export class S3Store implements Backend {
     try {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
-        signal(),
+        abortOption(),
       );
       return out.Body as Readable;
     } catch (err) {
@@ -183,7 +183,7 @@ export class S3Store implements Backend {
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
-        signal(),
+        abortOption(),
       );
       for (const object of page.Contents ?? []) {
         const full = object.Key ?? "";
@@ -209,7 +209,7 @@ export class S3Store implements Backend {
   async copy(sourceKey: string, destKey: string): Promise<void> {
     const CopySource = encodeURIComponent(`${this.bucket}/${this.keyOf(sourceKey)}`);
     try {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), signal());
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) throw notFound();
       const source = statusOf(err) === 400 ? await this.head(sourceKey) : undefined;
@@ -254,7 +254,7 @@ export class S3Store implements Backend {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), signal());
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) return;
       throw err;
@@ -264,7 +264,7 @@ export class S3Store implements Backend {
   /** One PutObject; a 409 ConditionalRequestConflict (a concurrent conditional write) is temporary: the layer retries. */
   private async put(key: string, body: Buffer | Readable, size: number, condition: Condition | undefined, retried: boolean, expectedEtag: () => Promise<string>): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), signal());
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), abortOption());
       return true;
     } catch (err) {
       if (!Buffer.isBuffer(body)) body.destroy();
@@ -316,7 +316,7 @@ export class S3Store implements Backend {
     try {
       const created = await this.client.send(
         new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(withChecksums ? { ChecksumAlgorithm: "CRC32" } : {}) }),
-        signal(),
+        abortOption(),
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
@@ -330,7 +330,7 @@ export class S3Store implements Backend {
             MultipartUpload: { Parts: parts },
             ...conditionHeaders(condition),
           }),
-          signal(),
+          abortOption(),
         );
         completed = true;
         return "written";
@@ -497,11 +497,7 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
 
-/** The try's abort signal (the timeout layer's deadline) as the SDK's send() option. */
-function signal(): { abortSignal?: AbortSignal } {
-  const abortSignal = operationSignal();
-  return abortSignal ? { abortSignal } : {};
-}
+
 
 function isPreconditionFailed(err: unknown): boolean {
   return errorName(err) === "PreconditionFailed" || statusOf(err) === 412;

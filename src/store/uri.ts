@@ -9,7 +9,7 @@ import { FsStore } from "./fs.ts";
 import { layered } from "./layers/index.ts";
 import { redactUri } from "./redact.ts";
 import { StoreError, type Backend, type Store } from "./store.ts";
-import { DEFAULT_TUNING, type TimeBudget } from "./tuning.ts";
+import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 
 /** Query parameters each object-store scheme accepts; anything else is refused the same way for all of them. */
 const KNOWN_PARAMETERS: Record<string, readonly string[]> = { s3: ["endpoint", "region"], gs: ["endpoint"], az: ["endpoint"] };
@@ -29,9 +29,9 @@ export interface StoreLocation {
  * https://<account>.blob.core.windows.net/container/prefix, http(s)://host/prefix (read-only),
  * file:///abs, or a plain path (relative to `baseDir`), wrapped in the retry, error-context and timeout layers.
  */
-export async function openStore(uri: string, baseDir: string = process.cwd(), budget: TimeBudget = DEFAULT_TUNING): Promise<Store> {
+export async function openStore(uri: string, baseDir: string = process.cwd(), tuning: Tuning = DEFAULT_TUNING): Promise<Store> {
   try {
-    return layered(await openBackend(uri, baseDir), budget);
+    return layered(await openBackend(uri, baseDir, tuning), tuning);
   } catch (err) {
     // A backend that refuses a URI while opening it (no network yet) refuses its spelling: a usage error.
     if (err instanceof StoreError) throw new UsageError(`bad store URI ${redactUri(uri)}: ${err.message}`);
@@ -39,7 +39,7 @@ export async function openStore(uri: string, baseDir: string = process.cwd(), bu
   }
 }
 
-async function openBackend(uri: string, baseDir: string): Promise<Backend> {
+async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promise<Backend> {
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
   if (scheme === undefined) return new FsStore(path.resolve(baseDir, uri), uri);
   let url: URL;
@@ -53,9 +53,9 @@ async function openBackend(uri: string, baseDir: string): Promise<Backend> {
     case "file":
       return new FsStore(fileURLToPath(url), redactUri(uri));
     case "s3":
-      return (await import("./s3.ts")).openS3Store(url);
+      return (await import("./s3.ts")).openS3Store(url, { tuning });
     case "gs":
-      return (await import("./gcs.ts")).openGcsStore(url);
+      return (await import("./gcs.ts")).openGcsStore(url, { tuning });
     case "az":
       return (await import("./azure.ts")).openAzureStore(url);
     case "http":

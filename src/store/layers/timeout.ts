@@ -12,6 +12,12 @@ export function operationSignal(): AbortSignal | undefined {
   return deadlines.getStore();
 }
 
+/** The try's abort signal as the SDKs' `abortSignal` option (S3 send options, Azure request options). */
+export function abortOption(): { abortSignal?: AbortSignal } {
+  const abortSignal = deadlines.getStore();
+  return abortSignal ? { abortSignal } : {};
+}
+
 export function idleError(ms: number, what: "no answer" | "no data"): StoreError {
   return new StoreError("unavailable", `${what} for ${formatSeconds(ms)} (ASSETKIT_IDLE_TIMEOUT)`, { temporary: true });
 }
