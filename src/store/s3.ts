@@ -15,6 +15,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -75,6 +76,8 @@ export class S3Store implements Backend {
   private readonly tuning: Tuning;
   /** Parts (uploaded or copied) in flight across every file of this store. */
   private readonly parts: Limiter;
+  /** Set once the bucket is known to exist, so a bare 404 to HEAD afterwards means "no such object". */
+  private bucketCheck: Promise<void> | undefined;
 
   constructor(uri: URL, options: S3StoreOptions = {}) {
     const location = parseLocation(uri);
@@ -145,9 +148,27 @@ export class S3Store implements Backend {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? "" };
     } catch (err) {
-      if (isMissingObject(err)) return undefined;
+      if (isMissingObject(err)) return this.absent();
       throw err;
     }
+  }
+
+  /** HEAD has no body: its 404 is the same for a missing bucket and a missing key, so the bucket is looked up once. */
+  private async absent(): Promise<undefined> {
+    this.bucketCheck ??= this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), abortOption()).then(
+      () => undefined,
+      (err: unknown) => {
+        this.bucketCheck = undefined;
+        if (statusOf(err) === 404) throw this.bucketMissing(err);
+        if (statusOf(err) !== 403) throw err; // may read objects without s3:ListBucket: assume it exists
+      },
+    );
+    await this.bucketCheck;
+    return undefined;
+  }
+
+  private bucketMissing(err: unknown): StoreError {
+    return new StoreError("not-found", `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`, { cause: err });
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
@@ -407,8 +428,7 @@ export class S3Store implements Backend {
       code = "auth";
       message = `access denied (${tag}); check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the role) and that they may use bucket ${this.bucket}`;
     } else if (name === "NoSuchBucket") {
-      code = "not-found";
-      message = `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`;
+      return this.bucketMissing(err);
     } else if (isConflict(err)) {
       code = "unavailable";
       message = `concurrent conditional writes conflict (${tag})`;
