@@ -17,7 +17,7 @@ import { StoreError, type Store } from "../../src/store/store.ts";
 import { DEFAULT_TUNING, type Tuning } from "../../src/store/tuning.ts";
 import { Transfers, transferSettings } from "../../src/transfer.ts";
 import { writeTree } from "../helpers/cli.ts";
-import { FaultProxy, closedPort, isStoreError, type Fault } from "../helpers/fault-proxy.ts";
+import { FaultProxy, closedPort, type Fault } from "../helpers/fault-proxy.ts";
 import type { FaultTarget } from "./factory.ts";
 import { factories, skipReason } from "./stores.ts";
 
@@ -212,9 +212,11 @@ for (const factory of factories) {
       const { store, secrets } = await target.open(proxy.url, BUDGET, { badCredentials: true });
       // Servers that check no credentials (fake-gcs-server, a static server) answer 401 through the proxy.
       if (name.startsWith("gcs") || name === "http") inject({ kind: "status", status: 401, body: '{"error":{"code":401,"message":"Invalid Credentials"}}' });
-      const read = await fails(name, secrets, () => store.read("k"), "auth");
+      const read = await fails(name, secrets, () => store.read("k"), "auth", "read");
       assert.equal(read.attempts, 1);
-      if (store.writable) await fails(name, secrets, () => store.write("k", Buffer.from("x"), { ifAbsent: true }), "auth");
+      await fails(name, secrets, () => store.head("k"), "auth", "head");
+      if (store.listable) await fails(name, secrets, async () => { for await (const _ of store.list("")) void _; }, "auth", "list");
+      if (store.writable) await fails(name, secrets, () => store.write("k", Buffer.from("x"), { ifAbsent: true }), "auth", "write");
     });
 
     it("a missing bucket is not-found on every operation", async (t) => {
@@ -253,6 +255,11 @@ for (const factory of factories) {
       assert.equal(await store.write("claim", Buffer.from("swapped"), { ifMatch: current!.etag }), true, "compare-and-swap after a lost answer");
       assert.equal((await seed.read("claim"))?.data.toString(), "swapped");
       assert.equal(await store.write("claim", Buffer.from("stale"), { ifMatch: current!.etag }), false, "a stale etag is refused");
+
+      // Our try never arrives, another writer's does meanwhile: that is a conflict, not our own write.
+      inject({ kind: "drop-request", meanwhile: () => seed.write("second", Buffer.from("theirs")) }, 1, writes);
+      assert.equal(await store.write("second", Buffer.from("mine"), { ifAbsent: true }), false);
+      assert.equal((await seed.read("second"))?.data.toString(), "theirs");
     });
   });
 }

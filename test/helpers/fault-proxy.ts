@@ -17,7 +17,9 @@ export type Fault =
   /** Forward, pass the response headers, then send nothing more (a body that stalls). */
   | { kind: "stall-body" }
   /** Forward the request (the server applies it), then close the connection without the answer. */
-  | { kind: "drop-response" };
+  | { kind: "drop-response" }
+  /** Run `meanwhile` (another writer, say), then close the connection without forwarding the request. */
+  | { kind: "drop-request"; meanwhile?: () => Promise<unknown> };
 
 export interface Injection {
   fault: Fault;
@@ -29,6 +31,8 @@ export interface Injection {
 
 export class FaultProxy {
   readonly url: string;
+  /** Every request, as "METHOD path". */
+  readonly seen: string[] = [];
   /** Requests that met a fault, as "METHOD path". */
   readonly faulted: string[] = [];
   private readonly server: http.Server;
@@ -75,7 +79,13 @@ export class FaultProxy {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.seen.push(`${req.method} ${req.url}`);
     const fault = this.take(req);
+    if (fault?.kind === "drop-request") {
+      req.resume();
+      void (fault.meanwhile?.() ?? Promise.resolve()).finally(() => req.socket.destroy());
+      return;
+    }
     if (fault?.kind === "stall") {
       req.resume();
       return;
