@@ -15,6 +15,7 @@ import { createGitHubClient } from "./github/comment-client.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
 import { pullRequestOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
+import { scrub } from "./store/redact.ts";
 
 const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
@@ -65,8 +66,9 @@ export async function runAction(): Promise<void> {
     await writeSummary(command, ctx, rows);
   } catch (err) {
     // One error annotation (setFailed), and the same line in the job summary.
-    core.setFailed((err as Error).message);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown((err as Error).message)}\n`).write();
+    const message = scrub((err as Error).message);
+    core.setFailed(message);
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown(message)}\n`).write();
   }
 }
 

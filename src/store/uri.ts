@@ -49,6 +49,7 @@ async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promis
     throw new UsageError(`bad store URI: ${redactUri(uri)}`);
   }
   if (scheme !== "file" && !url.hostname) throw new UsageError(`bad store URI ${redactUri(uri)}: no bucket, container or host`);
+  if (scheme in KNOWN_PARAMETERS) parseLocation(url); // refuses a bad URI before its SDK loads
   switch (scheme) {
     case "file":
       return new FsStore(fileURLToPath(url), redactUri(uri));
