@@ -29,6 +29,7 @@ import { UsageError } from "../errors.ts";
 import { retrying } from "./layers/retry.ts";
 import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
+import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
 import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
@@ -99,7 +100,7 @@ export class S3Store implements Backend {
     else if (sdkEndpoint) explicit = options.env ? sdkEndpoint : undefined;
     else explicit = env.S3_ENDPOINT || undefined;
     const custom = Boolean(explicit || sdkEndpoint);
-    this.where = custom ? `endpoint ${stripUserinfo(explicit ?? sdkEndpoint!)}` : "AWS S3";
+    this.where = custom ? `endpoint ${redactUri(explicit ?? sdkEndpoint!)}` : "AWS S3";
 
     const credentials =
       options.credentials ??
@@ -578,15 +579,4 @@ function multipartEtag(parts: CompletedPart[]): string {
   const hash = createHash("md5");
   for (const part of parts) hash.update(Buffer.from(unquote(part.ETag ?? ""), "hex"));
   return `"${hash.digest("hex")}-${parts.length}"`;
-}
-
-function stripUserinfo(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.origin + (u.pathname === "/" ? "" : u.pathname);
-  } catch {
-    return "(invalid endpoint URL)";
-  }
 }
