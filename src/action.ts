@@ -8,6 +8,7 @@ import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
+import { type ActionInput } from "./action-inputs.ts";
 import { UsageError } from "./errors.ts";
 import { actionsCache } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
@@ -21,19 +22,21 @@ const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "c
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
-function input(name: string): string | undefined {
+function input(name: ActionInput): string | undefined {
   return core.getInput(name) || undefined;
 }
 
-function booleanInput(name: string, fallback: boolean): boolean {
-  const value = core.getInput(name).trim().toLowerCase();
-  if (value === "") return fallback;
-  if (["true", "yes", "1"].includes(value)) return true;
-  if (["false", "no", "0"].includes(value)) return false;
-  throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(value)}`);
+/** true/True/TRUE or false/False/FALSE (YAML 1.2 core schema, as core.getBooleanInput reads it); unset: `fallback`. */
+function booleanInput(name: ActionInput, fallback: boolean): boolean {
+  if (core.getInput(name) === "") return fallback;
+  try {
+    return core.getBooleanInput(name);
+  } catch {
+    throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(core.getInput(name))}`);
+  }
 }
 
-function lines(name: string): string[] {
+function lines(name: ActionInput): string[] {
   return core
     .getMultilineInput(name)
     .map((l) => l.trim())
@@ -47,7 +50,7 @@ export async function runAction(): Promise<void> {
   let warnings = 0;
   const warn = (message: string) => (++warnings <= MAX_WARNING_ANNOTATIONS ? core.warning(message) : core.info(`warning: ${message}`));
   try {
-    command = core.getInput("command", { required: true }).trim();
+    command = core.getInput("command" satisfies ActionInput, { required: true }).trim();
     if (!(COMMANDS as readonly string[]).includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
     }
