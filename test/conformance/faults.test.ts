@@ -5,7 +5,7 @@
 // or the stack, and no partial local file. The file store has no network: it runs the cases that apply to it.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, afterEach, beforeEach, describe, it } from "node:test";
@@ -169,25 +169,20 @@ for (const factory of factories) {
       assert.equal(proxy.faulted.length, BUDGET.retries + 1, "no retry loop multiplies the tries");
     });
 
-    it("a reset mid-body is resumed by the transfer engine: the fetch succeeds", async () => {
-      const { store, seed } = await target.open(proxy.url, BUDGET);
-      const data = randomBytes(256 * 1024);
-      const { fetch } = await publishAndFetch(seed, store, data);
-      inject({ kind: "reset" }, 1, dataRequest);
-      const file = await fetch();
-      assert.equal(proxy.faulted.length, 1);
-      assert.equal(sha256(await import("node:fs/promises").then((fs) => fs.readFile(file))), sha256(data));
-    });
-
-    it("a body stalled past the idle timeout is resumed: the fetch succeeds", async () => {
-      const { store, seed } = await target.open(proxy.url, BUDGET);
-      const data = randomBytes(256 * 1024);
-      const { fetch } = await publishAndFetch(seed, store, data);
-      inject({ kind: "stall-body" }, 1, dataRequest);
-      const file = await fetch();
-      assert.equal(proxy.faulted.length, 1);
-      assert.equal(sha256(await import("node:fs/promises").then((fs) => fs.readFile(file))), sha256(data));
-    });
+    for (const [fault, what] of [
+      [{ kind: "reset" }, "a reset mid-body"],
+      [{ kind: "stall-body" }, "a body stalled past the idle timeout"],
+    ] as const) {
+      it(`${what} is resumed by the transfer engine: the fetch succeeds`, async () => {
+        const { store, seed } = await target.open(proxy.url, BUDGET);
+        const data = randomBytes(256 * 1024);
+        const { fetch } = await publishAndFetch(seed, store, data);
+        inject(fault, 1, dataRequest);
+        const file = await fetch();
+        assert.equal(proxy.faulted.length, 1);
+        assert.equal(sha256(await readFile(file)), sha256(data));
+      });
+    }
 
     it("an idle endpoint (accepts, never answers): fetch fails within (retries + 1) × idle timeout + backoff", async () => {
       const { store, seed, secrets } = await target.open(proxy.url, BUDGET);
