@@ -16,7 +16,7 @@ import { createGitHubClient } from "./github/comment-client.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
 import { pullRequestOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
-import { scrub } from "./store/redact.ts";
+import { scrub, uriSecrets } from "./store/redact.ts";
 
 const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
@@ -54,6 +54,8 @@ export async function runAction(): Promise<void> {
     if (!(COMMANDS as readonly string[]).includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
     }
+    // The runner masks these in the log, whatever prints them.
+    for (const secret of uriSecrets(input("store") ?? process.env.ASSETKIT_STORE ?? "")) core.setSecret(secret);
     const progress = createProgress(process.stdout, { live: false });
     const ctx = await createContext(
       {

@@ -2,7 +2,7 @@
 // included; URIs are read by one rule set (bad percent-escapes, credentials and unknown parameters are usage errors).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { redactUri, scrub } from "../src/store/redact.ts";
+import { redactUri, scrub, uriSecrets } from "../src/store/redact.ts";
 import { runCli, scratch } from "./helpers/cli.ts";
 import { closedPort } from "./helpers/fault-proxy.ts";
 
@@ -55,6 +55,7 @@ describe("secrets in store URIs", () => {
     assert.equal(redactUri("s3://u:pw@b/p?endpoint=http://k:s@host:9/x?q=1&region=eu&sig=abc"), "s3://b/p?endpoint=http://host:9/x&region=eu&sig=***");
     assert.equal(redactUri("https://a.blob.core.windows.net/c/p?sv=1&sig=x%2By"), "https://a.blob.core.windows.net/c/p?sv=***&sig=***");
     assert.equal(redactUri("/plain/path"), "/plain/path");
+    assert.deepEqual(uriSecrets("https://u:p%40ss-word@h/x?endpoint=http://e&sig=a%2Bsig&sv=2024"), ["p@ss-word", "a+sig", "2024"]);
     const text = "GET https://u:pw@h/x?sig=abc&x-amz-signature=def Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP AccountKey=k3y==; my-secret-value";
     const out = scrub(text, ["my-secret-value"]);
     for (const secret of ["pw@", "abc", "def", "AKIAABCDEFGHIJKLMNOP", "k3y==", "my-secret-value"]) assert.ok(!out.includes(secret), out);

@@ -26,6 +26,19 @@ export function redactUri(uri: string): string {
   return `${head}?${params.join("&")}`;
 }
 
+/** The values redactUri hides (password, query values but the locations), for a log to mask (core.setSecret). */
+export function uriSecrets(uri: string): string[] {
+  const secrets: string[] = [];
+  const userinfo = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/@]*)@/.exec(uri)?.[1];
+  if (userinfo?.includes(":")) secrets.push(safeDecode(userinfo.slice(userinfo.indexOf(":") + 1)));
+  const query = uri.replace(/#.*$/s, "").split("?")[1] ?? "";
+  for (const pair of query.split("&")) {
+    const eq = pair.indexOf("=");
+    if (eq > 0 && !SHOWN_PARAMETERS.has(safeDecode(pair.slice(0, eq)).toLowerCase())) secrets.push(safeDecode(pair.slice(eq + 1)));
+  }
+  return secrets.filter((s) => s.length >= 4);
+}
+
 function redactLocation(value: string): string {
   return value.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/?#]*@/, "$1").replace(/[?#].*$/s, "");
 }

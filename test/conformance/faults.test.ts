@@ -93,6 +93,10 @@ for (const factory of factories) {
   const name = factory.name;
 
   describe(`fault conformance: ${name}`, { skip: skipReason(factory) }, () => {
+    after(() => {
+      console.log(`fault suite, ${name}: worst time to fail ${worst.get(name) ?? 0} ms (bound ${FAIL_BOUND_MS} ms)`);
+    });
+
     if (!target) {
       // A store without a network: no refusals, resets or stalls; its failures are persistent at once.
       it("a failure is never retried: persistent at once, in context, within the bound", async () => {
@@ -126,9 +130,6 @@ for (const factory of factories) {
     });
     afterEach(async () => {
       await proxy.stop();
-    });
-    after(() => {
-      console.log(`fault suite, ${name}: worst time to fail ${worst.get(name) ?? 0} ms (bound ${FAIL_BOUND_MS} ms)`);
     });
     const inject = (fault: Fault, times?: number, when?: (req: { method?: string; url?: string }) => boolean) => {
       proxy.inject({ fault, ...(times !== undefined ? { times } : {}), ...(when ? { when } : {}) });
