@@ -13,12 +13,13 @@ import { idleError, withDeadline } from "./timeout.ts";
 /** An upload is allowed at least this rate before its deadline passes (on top of the idle timeout). */
 const MIN_UPLOAD_BYTES_PER_SEC = 64 * 1024;
 
-export function layered(backend: Backend, budget: TimeBudget): Store {
+export function layered(backend: Backend, budget: TimeBudget): LayeredStore {
   return new LayeredStore(backend, budget);
 }
 
-class LayeredStore implements Store {
-  private readonly backend: Backend;
+export class LayeredStore implements Store {
+  /** The backend inside, for what only one backend has (a file store's folder); its failures are raw. */
+  readonly backend: Backend;
   private readonly budget: TimeBudget;
   private readonly context: ErrorContext;
 
