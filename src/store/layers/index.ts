@@ -90,7 +90,9 @@ export class LayeredStore implements Store {
     const deadline = this.budget.idleTimeoutMs + Math.ceil((size / MIN_UPLOAD_BYTES_PER_SEC) * 1000);
     const id = randomUUID();
     let retried = false;
-    return retrying(this.budget, async () => {
+    // Only a body that can be sent again is retried (bytes in memory, a file); a stream would arrive half-read.
+    const budget = Buffer.isBuffer(body) || "file" in body ? this.budget : { ...this.budget, retries: 0 };
+    return retrying(budget, async () => {
       try {
         return await this.attempt("write", `write ${key}`, key, () => this.backend.write(key, body, condition, { id, retried }), deadline);
       } finally {
