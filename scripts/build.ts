@@ -1,11 +1,12 @@
-// Bundles the two faces into dist/: index.js (the Action, run by the runner's Node 24) and cli.js (bin).
+// Bundles the faces into dist/: index.js (the Action, run by the runner's Node 24), cli.js (bin) and
+// storage-initializer.js (the second bin: KServe's storage-initializer contract).
 // Backends are imported lazily, so their SDKs land in chunks that a run loads only when it uses that store.
 import { build } from "esbuild";
 import { rm } from "node:fs/promises";
 
 await rm("dist", { recursive: true, force: true });
 await build({
-  entryPoints: { index: "src/action-main.ts", cli: "src/cli-main.ts" },
+  entryPoints: { index: "src/action-main.ts", cli: "src/cli-main.ts", "storage-initializer": "src/storage-initializer-main.ts" },
   outdir: "dist",
   bundle: true,
   splitting: true,

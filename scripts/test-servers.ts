@@ -176,10 +176,15 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS): P
   }
 }
 
+/** Where `go install` puts binaries: $GOBIN, else the first $GOPATH's bin. */
+export function goBinDir(): string {
+  const [gobin = "", gopath = ""] = execFileSync("go", ["env", "GOBIN", "GOPATH"], { encoding: "utf8" }).split("\n");
+  return gobin || path.join(gopath.split(path.delimiter)[0] || path.join(process.env.HOME ?? "/root", "go"), "bin");
+}
+
 /** Where the binaries are; those of the wanted servers (and modelkit's python) must exist. */
 function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string } {
-  const [gobin = "", gopath = ""] = execFileSync("go", ["env", "GOBIN", "GOPATH"], { encoding: "utf8" }).split("\n");
-  const goDir = gobin || path.join(gopath.split(path.delimiter)[0] || path.join(process.env.HOME ?? "/root", "go"), "bin");
+  const goDir = goBinDir();
   const found = {
     minio: path.join(goDir, "minio"),
     fakeGcs: path.join(goDir, "fake-gcs-server"),
@@ -196,7 +201,7 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
 }
 
 /** Asks the OS for `n` distinct free loopback ports (all held open at once, so none repeats). */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise<import("node:net").Server>((resolve, reject) => {
       const server = createServer();

@@ -103,7 +103,7 @@ export class AssetsDir {
       else {
         const download = meta.isDirectory
           ? async (temp: string) => {
-              await pMap(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), { concurrency: this.transfers.settings.concurrency });
+              await mapSettling(files, (f) => fetchTo(f, path.join(temp, ...f.path.split("/"))), this.transfers.settings.concurrency);
             }
           : (temp: string) => fetchTo(files[0]!, temp);
         await this.materialiseWhole(name, version, meta.isDirectory, download, copy);
@@ -157,7 +157,7 @@ export class AssetsDir {
     subPath: string,
   ): Promise<void> {
     const versionPath = this.pathOf(name, version);
-    await pMap(
+    await mapSettling(
       files,
       async (f) => {
         const dest = path.join(versionPath, ...f.path.split("/"));
@@ -169,12 +169,25 @@ export class AssetsDir {
           await fs.rm(temp, { force: true });
         }
       },
-      { concurrency: this.transfers.settings.concurrency },
+      this.transfers.settings.concurrency,
     );
     await writeMarker(this.markerOf(name, version, true, subPath), copy);
   }
 
-  private async lock(name: string, version: string): Promise<() => Promise<void>> {
+  /** Deletes the local copy of a version with its markers; the markers go first, so a half-deleted copy never looks complete. */
+  async remove(name: string, version: string): Promise<void> {
+    const target = this.pathOf(name, version);
+    const stat = await fs.stat(target).catch(() => undefined);
+    if (stat) await fs.rm(this.markerOf(name, version, stat.isDirectory()), { force: true });
+    await fs.rm(path.join(path.dirname(target), `.${version}.parts`), { recursive: true, force: true });
+    await fs.rm(target, { recursive: true, force: true });
+  }
+
+  /**
+   * The inter-process lock of one entry of an asset (a version; sync also locks "current", which no version can
+   * be named). Released by calling the function it returns.
+   */
+  async lock(name: string, version: string): Promise<() => Promise<void>> {
     const lockPath = path.join(this.root, ".assetkit", "locks", ...name.split("/"), version);
     await fs.mkdir(path.dirname(lockPath), { recursive: true });
     // Waits as long as a large download may take; a lock whose holder died goes stale after 30 s.
@@ -182,7 +195,25 @@ export class AssetsDir {
   }
 }
 
-function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string): VersionMeta["files"] {
+/**
+ * pMap that, when one item fails, starts no other and waits for those already running to settle before it
+ * rejects: the caller then removes its temporary folder knowing no download will write (or mkdir) in it again.
+ */
+async function mapSettling<T>(items: readonly T[], each: (item: T) => Promise<void>, concurrency: number): Promise<void> {
+  const running = new Set<Promise<void>>();
+  try {
+    await pMap(items, (item) => {
+      const work = each(item);
+      running.add(work);
+      return work.finally(() => running.delete(work));
+    }, { concurrency });
+  } catch (err) {
+    await Promise.allSettled(running);
+    throw err;
+  }
+}
+
+export function filesUnder(meta: VersionMeta, subPath: string | undefined, what: string): VersionMeta["files"] {
   if (!subPath) return meta.files;
   if (!meta.isDirectory) throw new AssetError(`${what} is a single file: it has no part [${subPath}]`);
   const files = meta.files.filter((f) => f.path === subPath || f.path.startsWith(`${subPath}/`));

@@ -7,10 +7,13 @@ import { promoteCommand } from "./commands/promote.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
+import { syncCommand } from "./commands/sync.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
-import { exitCodeOf } from "./errors.ts";
+import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
+import { parseDuration } from "./serving/duration.ts";
+import { parseSignalTarget } from "./serving/hooks.ts";
 import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
 
@@ -99,9 +102,10 @@ export async function runCli(argv: string[]): Promise<number> {
     .argument("[specs...]", "specs (default: assetkit.yml assets, or the lockfile's)")
     .option("--assets-dir <dir>", "local assets dir (default: $ASSETKIT_ASSETS_DIR, $MODELKIT_ASSETS_DIR, assetkit.yml, .assetkit/assets)")
     .option("--frozen", "fail unless every spec is in the lockfile with the digest the store has")
+    .option("--in-place", "local or mounted store: verify the version where it lies and print the store's own path (nothing copied)")
     .action(
       run(async (ctx, _opts, command) => {
-        const r = await fetchCommand(ctx, command.args, command.opts<{ frozen?: boolean }>());
+        const r = await fetchCommand(ctx, command.args, command.opts<{ frozen?: boolean; inPlace?: boolean }>());
         const json = { resolved: r.resolved.map(({ spec, name, version, digest, path }) => ({ spec, name, version, digest, path })) };
         return { json, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.path}`) };
       }),
@@ -167,6 +171,41 @@ export async function runCli(argv: string[]): Promise<number> {
       }),
     );
 
+  program
+    .command("sync")
+    .description("keep the versions specs name (usually channels) live in a dir: <dir>/<name>/current, swapped atomically to each new verified version")
+    .argument("[specs...]", "specs, usually channels like name:production (default: assetkit.yml assets)")
+    .requiredOption("--dir <dir>", "the dir to serve from: versions at <dir>/<name>/<version>, the link <dir>/<name>/current")
+    .option("--keep <n>", "previous versions kept for in-flight readers and rollback", "2")
+    .option("--watch <interval>", "keep running, checking the store every interval (30s, 5m; one HEAD per spec when nothing changed)")
+    .option("--in-place", "serve a local or mounted store's own files, verified once, instead of copies")
+    .option("--status-file <file>", "JSON status (version, digest, path, last check, last error) rewritten after every check")
+    .option("--on-change <command>", "shell command run after each swap, with ASSETKIT_NAME, _VERSION, _DIGEST, _PATH, _CURRENT, _PREVIOUS, _SPEC set")
+    .option("--signal-pid <pid[:signal]>", "send a signal (default SIGHUP) to this process after each swap (repeatable)", (v: string, all: string[] = []) => [...all, v])
+    .action(
+      run(async (ctx, _opts, command) => {
+        const local = command.opts<{ dir: string; keep: string; watch?: string; inPlace?: boolean; statusFile?: string; onChange?: string; signalPid?: string[] }>();
+        const stopper = new AbortController();
+        const onSignal = (signal: NodeJS.Signals): void => stopper.abort(new AssetError(`stopped by ${signal}: nothing was swapped`));
+        process.once("SIGTERM", onSignal).once("SIGINT", onSignal);
+        try {
+          const r = await syncCommand(ctx, command.args, {
+            dir: local.dir,
+            keep: wholeNumber(local.keep, "--keep"),
+            ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch") } : {}),
+            inPlace: local.inPlace ?? false,
+            ...(local.statusFile ? { statusFile: local.statusFile } : {}),
+            ...(local.onChange ? { onChange: local.onChange } : {}),
+            signals: (local.signalPid ?? []).map(parseSignalTarget),
+            stop: stopper.signal,
+          });
+          return { json: r, text: r.synced.map((a) => `${a.spec} -> ${a.version ?? "(none)"}\t${a.current}`) };
+        } finally {
+          process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
+        }
+      }),
+    );
+
   for (const sub of program.commands) withGlobalOptions(sub).exitOverride();
 
   try {
@@ -179,6 +218,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return exitCodeOf(err);
   }
   return 0;
+}
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`bad ${flag} ${JSON.stringify(text)}: expected a whole number ≥ 0`);
+  return Number(text);
 }
 
 function withGlobalOptions(command: Command): Command {

@@ -6,7 +6,7 @@ import type { CrossRunCache } from "./cross-run-cache.ts";
 import { UsageError } from "./errors.ts";
 import { readLockfile, type Lockfile } from "./lockfile.ts";
 import { Registry } from "./registry.ts";
-import { openStore } from "./store/uri.ts";
+import { localStoreRoot, openStore } from "./store/uri.ts";
 import type { Store } from "./store/store.ts";
 import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
 import { Transfers, transferSettings } from "./transfer.ts";
@@ -38,6 +38,8 @@ export interface Context {
   /** Transfer sizes and time budgets (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT), read once. */
   tuning: Tuning;
   readLock(): Promise<Lockfile | undefined>;
+  /** The folder of a local or mounted store (file:// or a path), where its objects can be read in place; undefined for a remote one. */
+  storeRoot?: string;
   /** Asset versions kept between CI runs (the Action's Actions cache); fetch restores from it before downloading. */
   crossRunCache?: CrossRunCache;
 }
@@ -56,7 +58,8 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m), concurrency: tuning.concurrency });
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, new Transfers(transferSettings(tuning)));
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
-  return { config, store, registry, assetsDir, lockfilePath, reporter, tuning, readLock: () => readLockfile(lockfilePath) };
+  const storeRoot = localStoreRoot(storeUri, storeBase);
+  return { config, store, registry, assetsDir, lockfilePath, reporter, tuning, readLock: () => readLockfile(lockfilePath), ...(storeRoot ? { storeRoot } : {}) };
 }
 
 /** modelkit's MODELKIT_STORAGE_PROVIDER / _BUCKET / _PREFIX (default prefix modelkit-assets) as a store URI. */

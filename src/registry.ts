@@ -142,6 +142,20 @@ export class Registry {
     return out;
   }
 
+  /**
+   * A token that changes whenever what `spec` resolves to may have changed: the etag of the alias table for an
+   * alias, else of the index. One HEAD (or metadata read), never an object body: what a watcher polls.
+   */
+  async revision(spec: AssetSpec): Promise<string> {
+    const key = spec.selector.kind === "alias" ? this.aliasesKey(spec.name) : this.indexKey(spec.name);
+    return (await this.store.head(key))?.etag ?? "absent";
+  }
+
+  /** Drops the index read earlier, so the next resolve reads the store again (a long-running watcher). */
+  forget(name: string): void {
+    this.indexes.delete(name);
+  }
+
   async meta(name: string, version: string): Promise<VersionMeta> {
     const object = await this.store.read(this.metaKey(name, version));
     if (!object) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);

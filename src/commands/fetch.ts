@@ -2,6 +2,7 @@ import pMap from "p-map";
 import type { Context } from "../context.ts";
 import { restoreVerified } from "../cross-run-cache.ts";
 import { UsageError } from "../errors.ts";
+import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 import type { ResolvedAsset } from "./resolve.ts";
 
@@ -20,10 +21,12 @@ export interface FetchedAsset extends ResolvedAsset {
 /**
  * Downloads what the specs name into the assets dir, verified. A spec pinned to one version (by the lockfile or
  * by naming it whole) whose complete local copy exists costs no store request at all; nor does a locked spec that
- * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache.
+ * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache. With `inPlace`
+ * (a local or mounted store), versions are checked where they lie and nothing is copied.
  */
-export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
+export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean; inPlace?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
   const frozen = options.frozen ?? false;
+  const inPlace = options.inPlace ? inPlaceRoot(ctx) : undefined;
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to fetch: give specs, or list them under assets: in assetkit.yml");
@@ -31,6 +34,7 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
   const resolved = await pMap(
     wanted,
     async ({ spec, parsed }): Promise<FetchedAsset> => {
+      if (inPlace) return fetchInPlace(ctx, inPlace, spec, parsed, lock, frozen);
       const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
       // Only the scheme's versions exist locally, so a numeric spec naming a local copy is a whole version.
       const pinned = entry?.version ?? (parsed.selector.kind === "numeric" ? parsed.selector.text : undefined);

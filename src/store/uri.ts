@@ -39,8 +39,22 @@ export async function openStore(uri: string, baseDir: string = process.cwd(), tu
   }
 }
 
+/**
+ * The folder of a local or mounted store (file:///abs, or a plain path relative to `baseDir`); undefined for a
+ * remote one. Read from the URI, not the Store, so layers wrapped around a backend do not hide it.
+ */
+export function localStoreRoot(uri: string, baseDir: string = process.cwd()): string | undefined {
+  const scheme = schemeOf(uri);
+  if (scheme === undefined) return path.resolve(baseDir, uri);
+  return scheme === "file" ? fileURLToPath(new URL(uri)) : undefined;
+}
+
+function schemeOf(uri: string): string | undefined {
+  return /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
+}
+
 async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promise<Backend> {
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
+  const scheme = schemeOf(uri);
   if (scheme === undefined) return new FsStore(path.resolve(baseDir, uri), uri);
   let url: URL;
   try {
