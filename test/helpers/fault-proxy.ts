@@ -1,10 +1,13 @@
 // The one fault-injection proxy of the tests: an HTTP proxy in front of a real server (MinIO, fake-gcs-server,
 // Azurite, Caddy) that forwards requests untouched (headers included, so signatures stay valid) and, when told,
-// breaks the next matching ones: answers an error status, resets a body mid-way, stalls, or loses a response.
+// breaks the next matching ones: answers an error status, resets a body mid-way, stalls, loses a response, or
+// sends bodies slowly (a download still running when the test acts on it).
 // Also the small shared helpers of store tests: a closed port, and a StoreError assertion.
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
+import { Transform } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { StoreError, type StoreErrorCode } from "../../src/store/store.ts";
 
 export type Fault =
@@ -19,7 +22,9 @@ export type Fault =
   /** Forward the request (the server applies it), then close the connection without the answer. */
   | { kind: "drop-response" }
   /** Run `meanwhile` (another writer, say), then close the connection without forwarding the request. */
-  | { kind: "drop-request"; meanwhile?: () => Promise<unknown> };
+  | { kind: "drop-request"; meanwhile?: () => Promise<unknown> }
+  /** Forward, sending the response body at this rate. */
+  | { kind: "throttle"; bytesPerSecond: number };
 
 export interface Injection {
   fault: Fault;
@@ -112,6 +117,12 @@ export class FaultProxy {
           answer.destroy();
           return;
         }
+        if (fault?.kind === "throttle") {
+          res.once("close", () => answer.destroy()); // a client that goes away ends the upstream response too
+          answer.on("error", () => res.destroy());
+          answer.pipe(throttled(fault.bytesPerSecond)).on("error", () => res.destroy()).pipe(res);
+          return;
+        }
         if (fault?.kind === "reset") {
           answer.once("data", (chunk: Buffer) => {
             res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
@@ -126,6 +137,22 @@ export class FaultProxy {
     upstream.on("error", () => req.socket.destroy());
     req.pipe(upstream);
   }
+}
+
+/** A pass-through that lets `bytesPerSecond` through, in 16 KiB steps. */
+function throttled(bytesPerSecond: number): Transform {
+  const step = 16_384;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      void (async () => {
+        for (let at = 0; at < chunk.length; at += step) {
+          this.push(chunk.subarray(at, at + step));
+          await sleep((step / bytesPerSecond) * 1000);
+        }
+        done();
+      })();
+    },
+  });
 }
 
 /** A 127.0.0.1 port with nothing listening: connecting to it is refused. */
