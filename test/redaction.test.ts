@@ -1,9 +1,11 @@
 // No store URI's query value, user:pass, SAS or token is printed by any error path on any scheme, --debug
 // included; URIs are read by one rule set (bad percent-escapes, credentials and unknown parameters are usage errors).
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import path from "node:path";
 import { describe, it } from "node:test";
 import { redactUri, scrub, uriSecrets } from "../src/store/redact.ts";
-import { runCli, scratch } from "./helpers/cli.ts";
+import { cleanEnv, runCli, scratch } from "./helpers/cli.ts";
 import { closedPort } from "./helpers/fault-proxy.ts";
 
 /** Small budgets, so unreachable stores fail at once. */
@@ -33,6 +35,25 @@ describe("secrets in store URIs", () => {
         const lines = r.stderr.split("\n").filter((line) => line && !/DeprecationWarning|--trace-deprecation/.test(line));
         if (debug.length === 0) assert.equal(lines.length, 1, `one line: ${r.stderr}`);
       }
+    }
+  });
+
+  it("are never printed by the storage initializer either, ASSETKIT_DEBUG included", async () => {
+    const port = await closedPort();
+    const cases: [string, string, number][] = [
+      ["assetkit://s3/b/p?sig=SECRET-init-sig#m:1", "SECRET-init-sig", 2],
+      ["assetkit://http/reader:SECRET-init-pass@127.0.0.1:" + port + "/p?token=SECRET-init-token#m:1", "SECRET-init", 1],
+      ["assetkit://http/reader:SECRET-init-bad@127.0.0.1:" + port + "/p", "SECRET-init-bad", 2],
+    ];
+    for (const [uri, secret, code] of cases) {
+      const dest = path.join(await scratch(), "out");
+      const r = await new Promise<{ code: number; output: string }>((resolve) =>
+        execFile(process.execPath, [path.resolve("dist/storage-initializer.js"), uri, dest], { env: { ...cleanEnv(), ...QUICK, ASSETKIT_DEBUG: "1" } }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+        ),
+      );
+      assert.equal(r.code, code, `${uri}: ${r.output}`);
+      assert.ok(!r.output.includes(secret), `${uri} prints a secret:\n${r.output}`);
     }
   });
 
