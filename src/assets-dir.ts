@@ -11,8 +11,24 @@ import { AssetError } from "./errors.ts";
 import type { VersionMeta } from "./manifest.ts";
 import { assetNameProblem, relativePathProblem } from "./paths.ts";
 import type { ByteRange } from "./store/store.ts";
-import { tempSibling } from "./temp-path.ts";
+import { TEMP_MARK, tempSibling } from "./temp-path.ts";
 import { Transfers, type TransferProgress } from "./transfer.ts";
+
+/** modelkit's completion marker of a folder version, at its top: no file of the asset may have that path. */
+const FOLDER_MARKER = ".SUCCESS";
+
+/**
+ * Why a version with these file paths cannot be kept faithfully in an assets dir, or undefined: a top-level
+ * `.SUCCESS` would be overwritten by the marker (which modelkit looks for there), and a name with the temporary
+ * mark would be taken for a killed fetch's leftover and removed.
+ */
+export function reservedPathProblem(paths: readonly string[], isDirectory: boolean): string | undefined {
+  if (isDirectory && paths.includes(FOLDER_MARKER)) {
+    return `a top-level ${FOLDER_MARKER} file is reserved for the completion marker of the local assets dir (modelkit's layout); rename it or move it into a sub-folder`;
+  }
+  const temporary = paths.find((p) => p.includes(TEMP_MARK));
+  return temporary === undefined ? undefined : `${JSON.stringify(temporary)}: names containing ${TEMP_MARK} are reserved for assetkit's temporary files`;
+}
 
 export interface LocalCopy {
   /** The asset digest recorded when the copy was verified; undefined for copies written by modelkit. */
@@ -56,7 +72,7 @@ export class AssetsDir {
       const id = createHash("sha256").update(subPath).digest("hex").slice(0, 16);
       return path.join(path.dirname(versionPath), `.${version}.parts`, `${id}.SUCCESS`);
     }
-    return isDirectory ? path.join(versionPath, ".SUCCESS") : path.join(path.dirname(versionPath), `.${version}.SUCCESS`);
+    return isDirectory ? path.join(versionPath, FOLDER_MARKER) : path.join(path.dirname(versionPath), `.${version}.SUCCESS`);
   }
 
   /** The complete local copy of a version, or of the part `subPath` of it, if there is one. Reads no store. */
@@ -78,11 +94,15 @@ export class AssetsDir {
     const ready = await this.localCopy(name, version, subPath);
     if (fresh(ready)) return { ...ready, path: target, downloaded: false };
 
+    const files = filesUnder(meta, subPath, `${name}:${version}`);
+    const reserved = reservedPathProblem(files.map((f) => f.path), meta.isDirectory);
+    if (reserved) throw new AssetError(`cannot fetch ${name}:${version} into an assets dir: ${reserved}`);
+
     const release = await this.lock(name, version);
     try {
       const again = await this.localCopy(name, version, subPath);
       if (fresh(again)) return { ...again, path: target, downloaded: false };
-      const files = filesUnder(meta, subPath, `${name}:${version}`);
+      await this.removeLeftovers(name, version);
       const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined) };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
       const progress: TransferProgress = { bytes: 0, totalBytes: files.reduce((sum, f) => sum + (f.size ?? 0), 0), files: 0, totalFiles: files.length };
@@ -135,7 +155,7 @@ export class AssetsDir {
     try {
       await fill(temp);
       if (isDirectory) {
-        await writeMarker(path.join(temp, ".SUCCESS"), copy);
+        await writeMarker(path.join(temp, FOLDER_MARKER), copy);
         await replace(target, temp);
       } else {
         const marker = this.markerOf(name, version, false);
@@ -174,6 +194,37 @@ export class AssetsDir {
     await writeMarker(this.markerOf(name, version, true, subPath), copy);
   }
 
+  /**
+   * Removes what killed fetches left of any version of `name` beside the versions (temporary copies, copies
+   * moved aside, half-written markers), each version only while no process holds its lock: a fetch in progress
+   * keeps its temporary files. Touches no store. Best effort: a dir this process cannot write (a read-only
+   * volume of prefetched assets) keeps them, and the fetch goes on.
+   */
+  async sweep(name: string): Promise<void> {
+    const folder = path.dirname(this.pathOf(name, "0")); // the folder of any version of the asset
+    const entries = await fs.readdir(folder).catch(() => [] as string[]);
+    const versions = new Set(entries.map(leftoverVersion).filter((v): v is string => v !== undefined && !relativePathProblem(v) && !v.includes("/")));
+    for (const version of versions) {
+      // Fails at once (ELOCKED) while a fetch holds the lock: its files are no leftovers.
+      const release = await this.lock(name, version, false).catch(() => undefined);
+      if (!release) continue;
+      await this.removeLeftovers(name, version)
+        .catch(() => undefined)
+        .finally(() => release().catch(() => undefined));
+    }
+  }
+
+  /** Removes the leftovers of killed fetches of `name:version`: the caller holds its lock, so nobody is writing them. */
+  private async removeLeftovers(name: string, version: string): Promise<void> {
+    const versionPath = this.pathOf(name, version);
+    const folder = path.dirname(versionPath);
+    const entries = await fs.readdir(folder).catch(() => [] as string[]);
+    const beside = entries.filter((e) => leftoverVersion(e) === version).map((e) => path.join(folder, e));
+    // Inside a partial folder copy and its part markers: files a killed fetch of a part was writing.
+    const inside = [...(await temporaryFiles(versionPath)), ...(await temporaryFiles(path.join(folder, `.${version}.parts`)))];
+    await Promise.all([...beside, ...inside].map((p) => fs.rm(p, { recursive: true, force: true })));
+  }
+
   /** Deletes the local copy of a version with its markers; the markers go first, so a half-deleted copy never looks complete. */
   async remove(name: string, version: string): Promise<void> {
     const target = this.pathOf(name, version);
@@ -185,13 +236,15 @@ export class AssetsDir {
 
   /**
    * The inter-process lock of one entry of an asset (a version; sync also locks "current", which no version can
-   * be named). Released by calling the function it returns.
+   * be named). Released by calling the function it returns. `wait` false fails at once (code ELOCKED) when
+   * another process holds it.
    */
-  async lock(name: string, version: string): Promise<() => Promise<void>> {
+  async lock(name: string, version: string, wait = true): Promise<() => Promise<void>> {
     const lockPath = path.join(this.root, ".assetkit", "locks", ...name.split("/"), version);
     await fs.mkdir(path.dirname(lockPath), { recursive: true });
     // Waits as long as a large download may take; a lock whose holder died goes stale after 30 s.
-    return lockfile.lock(lockPath, { realpath: false, stale: 30_000, retries: { retries: 7200, factor: 1, minTimeout: 250, maxTimeout: 500 } });
+    const retries = wait ? { retries: 7200, factor: 1, minTimeout: 250, maxTimeout: 500 } : 0;
+    return lockfile.lock(lockPath, { realpath: false, stale: 30_000, retries });
   }
 }
 
@@ -257,4 +310,25 @@ async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
   const temp = tempSibling(marker);
   await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified }) + "\n");
   await fs.rename(temp, marker);
+}
+
+/**
+ * The version whose fetch left `entry` beside the versions of an asset, or undefined when it is no leftover:
+ * a temporary sibling `.<version>` + mark (a copy being assembled, or one moved aside by replace()), or that of
+ * a file asset's marker, `..<version>.SUCCESS` + mark.
+ */
+function leftoverVersion(entry: string): string | undefined {
+  const mark = entry.indexOf(TEMP_MARK);
+  if (!entry.startsWith(".") || mark < 0) return undefined;
+  const base = entry.slice(1, mark);
+  if (!base.startsWith(".")) return base;
+  // Of hidden files only markers: others (sync's state file) belong to whoever writes them.
+  return base.endsWith(".SUCCESS") ? base.slice(1, -".SUCCESS".length) : undefined;
+}
+
+/** Every file or folder under the folder `dir` (at any depth, not through a link) whose name carries the temporary mark. */
+async function temporaryFiles(dir: string): Promise<string[]> {
+  if (!(await fs.lstat(dir).then((s) => s.isDirectory(), () => false))) return [];
+  const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((e) => path.basename(e).includes(TEMP_MARK)).map((e) => path.join(dir, e));
 }

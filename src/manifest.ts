@@ -195,6 +195,9 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
   }
   if (doc.is_directory && doc.contents.length === 0) bad("a folder asset lists no contents");
 
+  const clash = pathClash(doc.contents);
+  if (clash) bad(clash);
+
   const block = doc.assetkit;
   if (block === undefined) {
     const files = doc.is_directory ? doc.contents.map((p) => ({ path: p })) : [{ path: "" }];
@@ -210,10 +213,28 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
     return { path: f.path, size: f.size, sha256: f.sha256 };
   });
   if (!doc.is_directory && files.length !== 1) bad("a single-file asset must list exactly one file");
+  const filesClash = pathClash(files.map((f) => f.path));
+  if (filesClash) bad(`in the assetkit files list, ${filesClash}`);
   const listed = (paths: string[]): string => [...paths].sort(comparePaths).join("\0");
   if (doc.is_directory && listed(files.map((f) => f.path)) !== listed(doc.contents)) {
     bad("contents and the assetkit files list disagree");
   }
   if (assetDigest(files) !== block.digest) bad("its digest does not match its files list");
   return { document: doc, isDirectory: doc.is_directory, files, digest: block.digest, size: block.size };
+}
+
+/** Why a list of file paths cannot all exist at once in a folder (a path listed twice, or both a file and a folder), or undefined. */
+function pathClash(paths: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const p of paths) {
+    if (seen.has(p)) return `${JSON.stringify(p)} is listed twice`;
+    seen.add(p);
+  }
+  for (const p of paths) {
+    for (let slash = p.indexOf("/"); slash >= 0; slash = p.indexOf("/", slash + 1)) {
+      const folder = p.slice(0, slash);
+      if (seen.has(folder)) return `${JSON.stringify(folder)} is both a file and the folder of ${JSON.stringify(p)}`;
+    }
+  }
+  return undefined;
 }

@@ -22,7 +22,8 @@ export interface Scheme {
 
 const semverScheme: Scheme = {
   name: "semver",
-  isVersion: (text) => semver.valid(text) === text,
+  // Fewer than two dots cannot be MAJOR.MINOR.PATCH: answered before semver, which throws (slowly) on each one.
+  isVersion: (text) => text.indexOf(".") !== text.lastIndexOf(".") && semver.valid(text) === text,
   compare: (a, b) => semver.compare(a, b),
   pick(selector, versions) {
     const valid = versions.filter((v) => semver.valid(v) === v);
@@ -109,10 +110,21 @@ function majorMinorStep(series: Numeric | undefined, bump: Bump | undefined): Bu
   return step;
 }
 
+// A character scan, not split + regex: it runs for every entry of an index, and again in every comparison.
 function parseMajorMinor(text: string): [number, number] | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 2 || parts.some((p) => !/^(0|[1-9]\d{0,15})$/.test(p))) return undefined;
-  return [Number(parts[0]), Number(parts[1])];
+  const dot = text.indexOf(".");
+  if (dot < 0 || text.indexOf(".", dot + 1) >= 0) return undefined;
+  const major = numberPart(text, 0, dot);
+  const minor = numberPart(text, dot + 1, text.length);
+  return major === undefined || minor === undefined ? undefined : [major, minor];
+}
+
+/** text[start, end) as a number when it is `0` or 1 to 16 digits without a leading zero. */
+function numberPart(text: string, start: number, end: number): number | undefined {
+  const length = end - start;
+  if (length < 1 || length > 16 || (length > 1 && text[start] === "0")) return undefined;
+  for (let i = start; i < end; i++) if (text[i]! < "0" || text[i]! > "9") return undefined;
+  return Number(text.slice(start, end));
 }
 
 function latest(scheme: Scheme, versions: string[]): string | undefined {
@@ -137,6 +149,8 @@ export function detectScheme(versions: string[], configured: SchemeName): Scheme
 /** Newest first, as modelkit's index keeps them; versions foreign to the scheme go last, in their order. */
 export function sortNewestFirst(scheme: Scheme, versions: Iterable<string>): string[] {
   const unique = [...new Set(versions)];
-  const known = unique.filter((v) => scheme.isVersion(v)).sort((a, b) => scheme.compare(b, a));
+  const known = unique.filter((v) => scheme.isVersion(v));
+  // An index is kept newest first, so one pass usually shows there is nothing to sort.
+  if (known.some((v, i) => i > 0 && scheme.compare(known[i - 1]!, v) < 0)) known.sort((a, b) => scheme.compare(b, a));
   return [...known, ...unique.filter((v) => !scheme.isVersion(v))];
 }

@@ -66,3 +66,20 @@ describe("major-minor scheme (modelkit's)", () => {
     assert.equal(detectScheme([], "major-minor").name, "major-minor");
   });
 });
+
+describe("telling versions apart (run for every entry of an index)", () => {
+  it("major-minor: numeric MAJOR.MINOR without leading zeros, at most 16 digits each", () => {
+    for (const v of ["0.0", "1.10", "9999999999999999.0"]) assert.equal(majorMinor.isVersion(v), true, v);
+    for (const v of ["", "1", "1.", ".1", "01.2", "1.02", "1..2", "1.2.3", "a.b", "1.2a", "-1.2", "10000000000000000.0"]) {
+      assert.equal(majorMinor.isVersion(v), false, v);
+    }
+  });
+  it("semver: whole MAJOR.MINOR.PATCH versions only", () => {
+    for (const v of ["1.2.3", "1.0.0-rc.1"]) assert.equal(semver.isVersion(v), true, v);
+    for (const v of ["1.2", "1", "v1.2.3", "1.2.3.4"]) assert.equal(semver.isVersion(v), false, v);
+  });
+  it("an index in order, or not, comes out newest first", () => {
+    assert.deepEqual(sortNewestFirst(majorMinor, ["2.0", "1.10", "1.2"]), ["2.0", "1.10", "1.2"]);
+    assert.deepEqual(sortNewestFirst(majorMinor, ["1.2", "2.0", "1.10", "junk"]), ["2.0", "1.10", "1.2", "junk"]);
+  });
+});

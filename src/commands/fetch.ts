@@ -36,6 +36,7 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
     async ({ spec, parsed }): Promise<FetchedAsset> => {
       if (inPlace) return fetchInPlace(ctx, inPlace, spec, parsed, lock, frozen);
       const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
+      await ctx.assetsDir.sweep(parsed.name);
       // Only the scheme's versions exist locally, so a numeric spec naming a local copy is a whole version.
       const pinned = entry?.version ?? (parsed.selector.kind === "numeric" ? parsed.selector.text : undefined);
       if (pinned) {

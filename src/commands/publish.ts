@@ -1,3 +1,4 @@
+import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { prepareInput } from "../manifest.ts";
@@ -42,6 +43,8 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
   const metadata = parseMetadata(options.metadata ?? []);
 
   const input = await prepareInput(options.path);
+  const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
+  if (reserved) throw new UsageError(`cannot publish ${options.path}: ${reserved}`);
   const outcome = await ctx.registry.publish({
     name: target.name,
     input,

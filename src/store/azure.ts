@@ -4,7 +4,6 @@
 // Retries and timeouts belong to the store layers (the SDK pipeline's own retries are off: maxTries 1).
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { buffer } from "node:stream/consumers";
 import {
   AnonymousCredential,
   BlobServiceClient,
@@ -17,7 +16,7 @@ import {
 import type { TokenCredential } from "@azure/identity";
 import { UsageError } from "../errors.ts";
 import { abortOption } from "./layers/timeout.ts";
-import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
@@ -263,7 +262,7 @@ export class AzureStore implements Backend {
     try {
       const blob = await this.blob(key);
       const res = await blob.download(0, undefined, { ...abortOption(), maxRetryRequests: 0 });
-      const data = res.readableStreamBody ? await buffer(res.readableStreamBody as Readable) : Buffer.alloc(0);
+      const data = res.readableStreamBody ? await readDocumentBody(res.readableStreamBody as Readable, res.contentLength) : Buffer.alloc(0);
       return { data, etag: res.etag ?? "" };
     } catch (err) {
       if (isBlobMissing(err)) return undefined;

@@ -5,13 +5,14 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject } from "./store.ts";
 
 export class FsStore implements Backend {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
   readonly root: string;
+  private realRoot: string | undefined;
 
   constructor(root: string, url?: string) {
     this.root = path.resolve(root);
@@ -26,25 +27,52 @@ export class FsStore implements Backend {
     return path.join(this.root, ...segments);
   }
 
+  /**
+   * The file of `key`, refused when it, or a folder on its way, resolves outside the store's root through a
+   * symbolic link: whoever can write into a shared folder must not make readers copy (or writers touch) files
+   * elsewhere. `real` is where it resolves to (reads open that, so what was checked is what is read). With
+   * `linkItself`, only the folders on the way are checked (removing a link touches the link, not its target).
+   */
+  private async fileOf(key: string, linkItself = false): Promise<{ file: string; real: string }> {
+    const file = this.pathOf(key);
+    try {
+      const resolved = linkItself ? path.join(await realpathOfExisting(path.dirname(file)), path.basename(file)) : await realpathOfExisting(file);
+      this.realRoot ??= await fs.realpath(this.root).catch(() => undefined); // kept once the root exists
+      const root = this.realRoot ?? (await realpathOfExisting(this.root));
+      if (resolved.startsWith(root + path.sep)) return { file, real: resolved };
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      throw Object.assign(err, { message: `cannot resolve it: ${err.message}` });
+    }
+    throw new StoreError("failed", "it resolves outside the store through a symbolic link: refused");
+  }
+
   async head(key: string): Promise<StoredObject | undefined> {
-    const stat = await statFile(this.pathOf(key));
+    const stat = await statFile((await this.fileOf(key)).real);
     return stat && { key, size: Number(stat.size), etag: statEtag(stat) };
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
+    const { real } = await this.fileOf(key);
+    let handle;
     try {
-      const data = await fs.readFile(this.pathOf(key));
+      handle = await fs.open(real, "r");
+      const stat = await handle.stat();
+      if (!stat.isFile()) return undefined;
+      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), stat.size);
       return { data, etag: contentEtag(data) };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
+    } finally {
+      await handle?.close();
     }
   }
 
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     let handle;
     try {
-      handle = await fs.open(this.pathOf(key), "r");
+      handle = await fs.open((await this.fileOf(key)).real, "r");
       if (!(await handle.stat()).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
     } catch (err) {
       await handle?.close();
@@ -57,14 +85,14 @@ export class FsStore implements Backend {
   async *list(prefix: string): AsyncIterable<StoredObject> {
     const slash = prefix.lastIndexOf("/");
     const base = slash < 0 ? "" : prefix.slice(0, slash);
-    const start = base ? this.pathOf(base) : this.root;
+    const start = base ? (await this.fileOf(base)).real : this.root;
     for await (const [key, stat] of walk(start, base)) {
       if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat) };
     }
   }
 
   async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
-    const dest = this.pathOf(key);
+    const dest = (await this.fileOf(key)).file;
     const temp = tempSibling(dest);
     try {
       await writeTemp(temp, body);
@@ -97,8 +125,8 @@ export class FsStore implements Backend {
 
   /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = this.pathOf(sourceKey);
-    const dest = this.pathOf(destKey);
+    const source = (await this.fileOf(sourceKey)).real;
+    const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
     try {
       await fs.mkdir(path.dirname(temp), { recursive: true });
@@ -116,7 +144,7 @@ export class FsStore implements Backend {
   }
 
   async delete(key: string): Promise<void> {
-    const file = this.pathOf(key);
+    const { file } = await this.fileOf(key, true);
     try {
       await fs.unlink(file);
     } catch (err) {
@@ -131,6 +159,7 @@ export class FsStore implements Backend {
 
   /** File-system errors are never temporary: retrying a full disk or a denied folder cannot help. */
   classify(err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
     return new StoreError(kind, (err as Error)?.message ?? String(err), { cause: err });
@@ -215,6 +244,17 @@ async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, im
       const stat = await statFile(full);
       if (stat) yield [key, stat];
     }
+  }
+}
+
+/** The real path of `file`, or, when it does not exist yet, of its nearest existing folder joined with the rest. */
+async function realpathOfExisting(file: string): Promise<string> {
+  try {
+    return await fs.realpath(file);
+  } catch (err) {
+    const parent = path.dirname(file);
+    if (!isMissing(err) || parent === file) throw err;
+    return path.join(await realpathOfExisting(parent), path.basename(file));
   }
 }
 

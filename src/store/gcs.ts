@@ -15,7 +15,7 @@ import { PassThrough, Readable, Transform, type TransformCallback } from "node:s
 import { pipeline } from "node:stream/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
 import { UsageError } from "../errors.ts";
-import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type TimeBudget } from "./tuning.ts";
 import { parseLocation } from "./uri.ts";
 
@@ -108,16 +108,13 @@ export class GcsStore implements Backend {
       if (statusOf(err) === 404) return this.absent(err);
       throw err;
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
-    if (opened.generation) return { data: Buffer.concat(chunks), etag: opened.generation };
+    const data = await readDocumentBody(opened.stream);
+    if (opened.generation) return { data, etag: opened.generation };
     // No x-goog-generation header (not seen in practice): ask for it, and read that exact generation again.
     const meta = await this.head(key);
     if (!meta) return undefined;
     const again = await this.openStream(name, { generation: meta.etag, validate: true });
-    const data: Buffer[] = [];
-    for await (const chunk of again.stream) data.push(chunk as Buffer);
-    return { data: Buffer.concat(data), etag: meta.etag };
+    return { data: await readDocumentBody(again.stream), etag: meta.etag };
   }
 
   async openRead(key: string, range?: ByteRange): Promise<Readable> {

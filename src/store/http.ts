@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { operationSignal } from "./layers/timeout.ts";
-import { StoreError, notFound, type Backend, type ByteRange, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type ByteRange, type StoredObject } from "./store.ts";
 
 /** Answers worth another try (the retry layer decides how many), honouring their Retry-After. */
 const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -88,8 +88,8 @@ export class HttpStore implements Backend {
     const res = await this.request("GET", key);
     if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
     this.check(res, "GET");
-    const data = await this.body(res);
     const declared = res.headers.get("content-length");
+    const data = res.body ? await readDocumentBody(webStream(res.body), declared === null ? undefined : Number(declared)) : Buffer.alloc(0);
     if (declared !== null && Number(declared) !== data.length) {
       throw new StoreError("unavailable", `the response was cut short (${data.length} of ${declared} bytes)`, { temporary: true });
     }
@@ -115,7 +115,7 @@ export class HttpStore implements Backend {
       }
     }
     if (!res.body) return Readable.from([]);
-    return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream);
+    return webStream(res.body);
   }
 
   async *list(_prefix: string): AsyncIterable<StoredObject> {
@@ -140,7 +140,7 @@ export class HttpStore implements Backend {
   private async body(res: Response): Promise<Buffer> {
     if (!res.body) return Buffer.alloc(0);
     const chunks: Buffer[] = [];
-    for await (const chunk of Readable.fromWeb(res.body as import("node:stream/web").ReadableStream)) chunks.push(chunk as Buffer);
+    for await (const chunk of webStream(res.body)) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
 
@@ -195,6 +195,10 @@ export class HttpStore implements Backend {
   secrets(): readonly string[] {
     return [...this.query, ...(this.password ? [this.password] : [])];
   }
+}
+
+function webStream(body: NonNullable<Response["body"]>): Readable {
+  return Readable.fromWeb(body as import("node:stream/web").ReadableStream);
 }
 
 function readOnly(): StoreError {

@@ -31,7 +31,7 @@ import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
@@ -175,8 +175,8 @@ export class S3Store implements Backend {
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
-      const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
-      return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: out.ETag ?? "" };
+      const data = out.Body ? await readDocumentBody(out.Body as Readable, out.ContentLength) : Buffer.alloc(0);
+      return { data, etag: out.ETag ?? "" };
     } catch (err) {
       if (isMissingObject(err)) return undefined;
       throw err;

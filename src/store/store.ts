@@ -38,7 +38,10 @@ export interface Store {
 
   /** Metadata of one object, or undefined when absent. */
   head(key: string): Promise<StoredObject | undefined>;
-  /** A small object's whole content with its etag, or undefined when absent. */
+  /**
+   * A small object's whole content with its etag, or undefined when absent. Objects over MAX_DOCUMENT_BYTES are
+   * refused (code "failed") without being read whole: use readDocumentBody.
+   */
   read(key: string): Promise<{ data: Buffer; etag: string } | undefined>;
   /** A stream of an object's bytes (or of a range of them); rejects with code "not-found" when absent. */
   openRead(key: string, range?: ByteRange): Promise<Readable>;
@@ -126,4 +129,32 @@ export interface Backend extends Store {
   classify(err: unknown): StoreError;
   /** Credentials this backend holds (keys, SAS tokens, passwords), removed from every message. */
   secrets(): readonly string[];
+}
+
+/**
+ * The largest object read() takes whole into memory. assetkit's documents (.versions, .aliases, .meta, claims)
+ * stay far below it (a .versions of 16 MiB lists about a million versions); anything larger is refused, unread.
+ */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A document's bytes for read(), refused (code "failed") once they pass MAX_DOCUMENT_BYTES, so a huge or
+ * hostile object is never held whole: before any byte when its announced size is already over, else as soon as
+ * the count passes it. (The layers name the store and key.)
+ */
+export async function readDocumentBody(body: Readable, announcedSize?: number): Promise<Buffer> {
+  const tooLarge = (): StoreError =>
+    new StoreError("failed", `larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
+  if (announcedSize !== undefined && announcedSize > MAX_DOCUMENT_BYTES) {
+    body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_DOCUMENT_BYTES) throw tooLarge(); // leaving the loop destroys the stream
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { text } from "node:stream/consumers";
 import { describe, it } from "node:test";
-import { StoreError } from "../../src/store/store.ts";
+import { MAX_DOCUMENT_BYTES, StoreError } from "../../src/store/store.ts";
 import { factories, skipReason } from "./stores.ts";
 
 for (const factory of factories) {
@@ -34,6 +34,22 @@ for (const factory of factories) {
       assert.equal(await text(await store.openRead("blob")), "0123456789");
       assert.equal(await text(await store.openRead("blob", { start: 3, end: 6 })), "3456");
       await assert.rejects(store.openRead("nope"), (err: unknown) => err instanceof StoreError && err.code === "not-found");
+    });
+
+    it("read() refuses an object over the document limit with one line naming it; 16 MiB exactly is read", async () => {
+      const { store, seed } = await factory.create();
+      const dir = await mkdtemp(path.join(tmpdir(), "assetkit-large-"));
+      const file = path.join(dir, "large");
+      await writeFile(file, Buffer.alloc(MAX_DOCUMENT_BYTES + 1, "x"));
+      await seed.write("big.versions", { file, size: MAX_DOCUMENT_BYTES + 1 });
+      await seed.write("limit.versions", Buffer.alloc(MAX_DOCUMENT_BYTES, "y"));
+      await assert.rejects(store.read("big.versions"), (err: unknown) => {
+        assert.ok(err instanceof StoreError && err.code === "failed", String(err));
+        assert.match(err.message, /cannot read big\.versions: larger than 16 MiB/);
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      });
+      assert.equal((await store.read("limit.versions"))?.data.length, MAX_DOCUMENT_BYTES);
     });
 
     it("keeps zero-byte objects and keys with spaces, unicode and URL-special characters", async () => {
