@@ -1,5 +1,6 @@
 // The read-only HTTP(S) store: the store layout served by any static web server (a public bucket's website
-// endpoint, a CDN, nginx, Caddy). GET/HEAD only, with byte ranges; it cannot list and cannot write.
+// endpoint, a CDN, nginx, Caddy). GET/HEAD only, with byte ranges; it cannot list and cannot write. One fetch() per
+// request: retries, timeouts and the stall guard belong to the store layers.
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { operationSignal } from "./layers/timeout.ts";
