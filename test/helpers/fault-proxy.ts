@@ -114,7 +114,7 @@ export class FaultProxy {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         if (fault?.kind === "stall-body") {
           res.flushHeaders();
-          answer.destroy();
+          answer.resume(); // the body is read and dropped: the upstream request ends cleanly, the client waits
           return;
         }
         if (fault?.kind === "throttle") {

@@ -67,21 +67,25 @@ export class LayeredStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const iterator = this.backend.list(prefix)[Symbol.asyncIterator]();
       let failure: StoreError | undefined;
-      for (;;) {
-        let next: IteratorResult<StoredObject>;
-        try {
-          next = await this.attempt("list", what, prefix, () => iterator.next(), this.budget.idleTimeoutMs);
-        } catch (err) {
-          failure = err as StoreError;
-          break;
+      try {
+        for (;;) {
+          let next: IteratorResult<StoredObject>;
+          try {
+            next = await this.attempt("list", what, prefix, () => iterator.next(), this.budget.idleTimeoutMs);
+          } catch (err) {
+            failure = err as StoreError;
+            break;
+          }
+          if (next.done) return;
+          if (seen.has(next.value.key)) continue;
+          seen.add(next.value.key);
+          yield next.value;
         }
-        if (next.done) return;
-        if (seen.has(next.value.key)) continue;
-        seen.add(next.value.key);
-        yield next.value;
+      } finally {
+        // The backend's listing ends here too: after a failure, or when the caller stops early.
+        void iterator.return?.().catch(() => undefined);
       }
-      void iterator.return?.().catch(() => undefined);
-      await sleep(delayBeforeRetry(failure, attempt, started, this.budget));
+      await sleep(delayBeforeRetry(failure!, attempt, started, this.budget));
     }
   }
 
