@@ -122,7 +122,7 @@ export function notFound(): StoreError {
 
 /**
  * A backend: a Store whose failures may be raw SDK errors, plus what the layers need to turn them into StoreErrors.
- * openStore wraps every backend in the layers; nothing else calls a backend directly.
+ * openStore wraps every backend in the layers; no command or registry code calls a backend directly.
  */
 export interface Backend extends Store {
   /** What an SDK (or network, or file system) error is: its code, whether it is temporary, and a one-line detail. */
