@@ -17,9 +17,13 @@ export const ACTION_INPUTS = [
   "frozen",
   "update",
   "cache",
+  "notify",
   "github-token",
   "comment-author",
   "channel",
+  "to",
+  "rollback",
+  "allow-unverified",
 ] as const;
 
 export type ActionInput = (typeof ACTION_INPUTS)[number];

@@ -2,9 +2,10 @@
 import * as core from "@actions/core";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
+import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
-import { publishCommand } from "./commands/publish.ts";
+import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
@@ -13,12 +14,14 @@ import { UsageError } from "./errors.ts";
 import { actionsCache } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
+import { sendDeployEvent, type DeployEvent } from "./github/dispatch.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
+import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
 import { pullRequestOfRun } from "./github/pull-request.ts";
-import { createProgress, formatBytes } from "./progress.ts";
+import { createProgress } from "./progress.ts";
 import { scrub, uriSecrets } from "./store/redact.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -43,7 +46,6 @@ function lines(name: ActionInput): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-type Row = Partial<ResolvedAsset> & { spec: string; path?: string; note?: string };
 
 export async function runAction(): Promise<void> {
   let command = "";
@@ -68,7 +70,8 @@ export async function runAction(): Promise<void> {
       { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
     const rows = await run(command as (typeof COMMANDS)[number], ctx);
-    await writeSummary(command, ctx, rows);
+    if (typeof rows === "object" && "store" in rows) await writeSummary(command, rows.store, rows.rows);
+    else await writeSummary(command, ctx.store.url, rows);
   } catch (err) {
     // One error annotation (setFailed), and the same line in the job summary.
     const message = scrub((err as Error).message);
@@ -77,8 +80,8 @@ export async function runAction(): Promise<void> {
   }
 }
 
-/** The rows of the summary table, or (comment) the summary's whole Markdown. */
-async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[] | string> {
+/** The rows of the summary table (with the store they are in, when not the context's), or (comment) the summary's whole Markdown. */
+async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[] | string | { rows: Row[]; store: string }> {
   switch (command) {
     case "publish": {
       const name = input("name");
@@ -97,6 +100,9 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       core.setOutput("spec", r.spec);
       core.setOutput("digest", r.digest);
       core.setOutput("published", String(r.published));
+      if (r.published) {
+        await notify("assetkit-published", { name: r.name, version: r.version, digest: r.digest, channel: null, previous: null, store: r.store });
+      }
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
     }
     case "fetch": {
@@ -121,22 +127,39 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
     }
     case "promote": {
       const channel = input("channel");
-      const spec = lines("specs")[0] ?? (input("name") && input("version") ? `${input("name")}:${input("version")}` : undefined);
-      if (!channel || !spec) throw new UsageError("command promote needs the input channel, and specs (one spec) or name and version");
-      const r = await promoteCommand(ctx, spec, channel);
+      const to = input("to");
+      const rollback = booleanInput("rollback", false);
+      const version = input("version");
+      const named = input("name") && (version || rollback) ? `${input("name")}:${rollback ? channel : withoutVPrefix(version!)}` : undefined;
+      const spec = lines("specs")[0] ?? named;
+      if ((!channel && !to) || !spec) throw new UsageError("command promote needs the input channel (or to), and specs (one spec) or name and version");
+      const r = await promoteCommand(ctx, spec, { channel, to, rollback, allowUnverified: booleanInput("allow-unverified", false) });
       core.setOutput("version", r.version);
       core.setOutput("spec", r.spec);
       core.setOutput("digest", r.digest ?? "");
-      return [{ spec: r.spec, version: r.version, digest: r.digest, note: r.changed ? (r.previous ? `promoted (was ${r.previous})` : "promoted (new channel)") : "unchanged" }];
+      if (r.copied !== undefined) core.setOutput("copied", String(r.copied));
+      if (r.changed || r.copied) {
+        await notify("assetkit-promoted", { name: r.name, version: r.version, digest: r.digest, channel: r.alias, previous: r.previous, store: r.store });
+      }
+      const moved = r.alias === null ? "" : r.changed ? (r.previous ? `${r.rollback ? "rolled back" : "promoted"} (was ${r.previous})` : "promoted (new channel)") : "unchanged";
+      const copied = r.copied === undefined ? "" : r.copied ? `copied into ${r.store}` : `already in ${r.store}`;
+      return { store: r.store, rows: [{ spec: r.spec, version: r.version, digest: r.digest, note: [copied, moved].filter(Boolean).join("; ") }] };
     }
     case "verify": {
       const r = await verifyCommand(ctx, lines("specs"));
       const rows = r.verified.map((v) => ({ spec: v.spec, version: v.version ?? undefined, digest: v.digest, note: [v.status, `local ${v.local}`, v.newer ? `newer: ${v.newer}` : "", v.detail ?? ""].filter(Boolean).join("; ") }));
       if (r.failed) {
-        await writeSummary(command, ctx, rows);
+        await writeSummary(command, ctx.store.url, rows);
         throw r.failed;
       }
       return rows;
+    }
+    case "history": {
+      const target = input("name") ? `${input("name")}${input("channel") ? `:${input("channel")}` : ""}` : lines("specs")[0];
+      if (!target) throw new UsageError("command history needs the input name (and channel for one channel)");
+      const r = await historyCommand(ctx, target);
+      core.setOutput("history", JSON.stringify(r));
+      return historyMarkdown(r);
     }
     case "comment": {
       const pr = await pullRequestOfRun();
@@ -162,26 +185,29 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
   }
 }
 
+/** With `notify: true`, a repository_dispatch event for a deploy workflow; a refusal is a warning. */
+async function notify(eventType: DeployEvent["event_type"], payload: DeployEvent["client_payload"]): Promise<void> {
+  if (!booleanInput("notify", false)) return;
+  const token = input("github-token");
+  if (!token) {
+    core.warning(`notify: no github-token, so no ${eventType} event`);
+    return;
+  }
+  if (await sendDeployEvent(token, process.env.GITHUB_REPOSITORY ?? "", { event_type: eventType, client_payload: payload }, (m) => core.warning(m))) {
+    core.info(`sent ${eventType} to ${process.env.GITHUB_REPOSITORY}`);
+  }
+}
+
 function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): void {
   const map: Record<string, { name: string; version: string; digest: string | null; path?: string }> = {};
   for (const a of resolved) map[a.spec] = { name: a.name, version: a.version, digest: a.digest, ...(a.path ? { path: a.path } : {}) };
   core.setOutput("resolved", JSON.stringify(map));
 }
 
-/** Markdown table: spec, version, digest, size, path. Everything from users is escaped (entities, not code spans, so pipes stay inside their cell). */
-export function summaryMarkdown(command: string, store: string, rows: Row[]): string {
-  const head = `### assetkit ${escapeMarkdown(command)}\n\nStore: ${escapeMarkdown(store)}\n\n`;
-  const table = ["| spec | version | digest | size | path |", "| --- | --- | --- | --- | --- |"];
-  for (const r of rows) {
-    const digest = r.digest ? `\`${escapeMarkdown(r.digest.slice(0, 19))}…\`` : "—";
-    const size = r.size !== undefined ? formatBytes(r.size) : "—";
-    const path = r.path ?? r.note;
-    table.push(`| ${escapeMarkdown(r.spec)} | ${escapeMarkdown(r.version ?? "—")} | ${digest} | ${size} | ${path ? escapeMarkdown(path) : "—"} |`);
-  }
-  return head + table.join("\n") + "\n";
-}
-
-async function writeSummary(command: string, ctx: Context, rows: Row[] | string): Promise<void> {
+/** The step's Markdown: the `markdown` output (for gh release create --notes) and the job summary. */
+async function writeSummary(command: string, store: string, rows: Row[] | string): Promise<void> {
+  const markdown = typeof rows === "string" ? rows : summaryMarkdown(command, store, rows);
+  core.setOutput("markdown", markdown);
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(typeof rows === "string" ? rows : summaryMarkdown(command, ctx.store.url, rows)).write();
+  await core.summary.addRaw(markdown).write();
 }

@@ -115,7 +115,7 @@ export class AssetsDir {
         const folder = path.dirname(dest);
         if (!folders.has(folder)) folders.set(folder, fs.mkdir(folder, { recursive: true }));
         await folders.get(folder);
-        await this.transfers.download((range) => open(file.path, range), dest, file, label(file.path), onBytes);
+        await this.transfers.download((range) => open(file.path, range), dest, { ...file, ...(meta.partSize !== undefined ? { partSize: meta.partSize } : {}) }, label(file.path), onBytes);
         progress.files++;
         onProgress?.(progress);
       };

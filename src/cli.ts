@@ -1,6 +1,7 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
+import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
@@ -147,14 +148,35 @@ export async function runCli(argv: string[]): Promise<number> {
 
   program
     .command("promote")
-    .description("point a channel (an alias such as production) at the version a spec resolves to")
-    .argument("<spec>", "the version to promote: name:1.4.2, or any spec (name:1 promotes the latest 1.x)")
-    .argument("<alias>", "the channel: lowercase letters, digits and '-', starting with a letter (production, staging)")
+    .description("point a channel (an alias such as production) at the version a spec resolves to, after copying it to another store with --to")
+    .argument("<spec>", "the version to promote: name:1.4.2, or any spec (name:1 promotes the latest 1.x); with --rollback, name:channel")
+    .argument("[alias]", "the channel: lowercase letters, digits and '-', starting with a letter (production, staging)")
+    .option("--channel <alias>", "the channel (instead of the second argument)")
+    .option("--to <store-uri>", "copy the version into this store first (same version, files and digest) and move the channel there")
+    .option("--rollback", "move the channel back to the version it pointed at before (spec: name:channel)")
+    .option("--allow-unverified", "with --to: copy a version whose meta has no checksums (written by modelkit)")
     .action(
       run(async (ctx, _opts, command) => {
-        const [spec, alias] = command.args as [string, string];
-        const r = await promoteCommand(ctx, spec, alias);
-        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}`] };
+        const [spec, alias] = command.args as [string, string | undefined];
+        const local = command.opts<{ channel?: string; to?: string; rollback?: boolean; allowUnverified?: boolean }>();
+        if (alias && local.channel && alias !== local.channel) throw new UsageError(`two channels given: ${alias} and --channel ${local.channel}`);
+        const r = await promoteCommand(ctx, spec, { ...local, channel: alias ?? local.channel });
+        const copied = r.copied === undefined ? "" : `\t${r.copied ? "copied" : "already there"} from ${r.from}`;
+        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.alias === null ? "no channel" : r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}${copied}`] };
+      }),
+    );
+
+  program
+    .command("history")
+    .description("print how a channel moved, newest first (every channel of the asset without :channel)")
+    .argument("<name>", "name or name:channel")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await historyCommand(ctx, command.args[0]!);
+        const text = r.channels.flatMap((c) =>
+          c.history.map((m) => `${r.name}:${c.channel}\t${m.version}\t${m.previous ? `was ${m.previous}` : "new"}${m.rollback ? " (rollback)" : ""}\t${m.at}\t${m.by}${m.run_url ? `\t${m.run_url}` : ""}`),
+        );
+        return { json: r, text };
       }),
     );
 

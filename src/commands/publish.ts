@@ -1,7 +1,7 @@
 import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { prepareInput } from "../manifest.ts";
+import { startHashing } from "../manifest.ts";
 import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
@@ -42,7 +42,7 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
   const metadata = parseMetadata(options.metadata ?? []);
 
-  const input = await prepareInput(options.path);
+  const input = await startHashing(options.path);
   const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
   if (reserved) throw new UsageError(`cannot publish ${options.path}: ${reserved}`);
   const outcome = await ctx.registry.publish({
@@ -50,7 +50,7 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
     input,
     ...(series ? { series } : {}),
     ...(bump ? { bump } : {}),
-    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     createdBy: CREATED_BY,
     source: provenanceFromEnv(),
@@ -89,4 +89,9 @@ export function parseMetadata(pairs: string[]): Record<string, string> {
     out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
   }
   return out;
+}
+
+/** A release tag's version (v1.4.0, as in github.ref_name) is the version 1.4.0; anything else is kept as given. */
+export function withoutVPrefix(version: string): string {
+  return /^v\d/.test(version) ? version.slice(1) : version;
 }

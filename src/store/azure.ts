@@ -16,7 +16,7 @@ import {
 import type { TokenCredential } from "@azure/identity";
 import { UsageError } from "../errors.ts";
 import { abortOption } from "./layers/timeout.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
@@ -309,6 +309,11 @@ export class AzureStore implements Backend {
     try {
       if (Buffer.isBuffer(body)) {
         await blob.upload(body, body.length, { ...abortOption(), conditions: { ...conditions }, metadata });
+      } else if ("open" in body) {
+        // Another store's object: read once, in order, uploaded as blocks (memory: blockSize × blockConcurrency),
+        // committed under the condition when the stream ends. A source that fails its stream commits nothing.
+        if (condition && "ifAbsent" in condition && !attempt?.retried && (await this.head(key))) return false;
+        await blob.uploadStream(await body.open(), s.blockSize, s.blockConcurrency, { ...abortOption(), conditions: { ...conditions }, metadata });
       } else {
         // A large create-only upload that is bound to lose is not worth sending: one HEAD first.
         if (condition && "ifAbsent" in condition && body.size > s.singleShotMax && !attempt?.retried && (await this.head(key))) return false;
@@ -349,8 +354,29 @@ export class AzureStore implements Backend {
    * account (Copy Blob From URL would need a SAS for the source); within an account it completes at once or soon.
    */
   async copy(sourceKey: string, destKey: string): Promise<void> {
+    await this.copyBlob(this, sourceKey, destKey);
+  }
+
+  /**
+   * Another container (or prefix) of the same account: Copy Blob authorises the source with this store's own
+   * credential there. Another account would need a SAS for the source: false, the bytes are streamed instead.
+   */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof AzureStore)) return false;
+    await Promise.all([this.client(), source.client()]).catch(() => undefined);
+    if (!this.connection || this.connection.serviceUrl !== source.connection?.serviceUrl) return false;
     try {
-      const [source, dest] = await Promise.all([this.blob(sourceKey), this.blob(destKey)]);
+      await this.copyBlob(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (this.classify(err).code === "auth") return false;
+      throw err;
+    }
+  }
+
+  private async copyBlob(from: AzureStore, sourceKey: string, destKey: string): Promise<void> {
+    try {
+      const [source, dest] = await Promise.all([from.blob(sourceKey), this.blob(destKey)]);
       const poller = await dest.beginCopyFromURL(source.url, { ...abortOption(), intervalInMs: COPY_POLL_MS });
       await poller.pollUntilDone();
     } catch (err) {

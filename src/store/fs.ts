@@ -1,11 +1,12 @@
 // The local (or mounted) directory store: the embedded default, needing no server and no credentials.
 import { createHash } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
 
 export class FsStore implements Backend {
   readonly url: string;
@@ -125,7 +126,18 @@ export class FsStore implements Backend {
 
   /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = (await this.fileOf(sourceKey)).real;
+    await this.copyPath(this, sourceKey, destKey);
+  }
+
+  /** Another folder store: linked or copied by the file system, as inside one store. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof FsStore)) return false;
+    await this.copyPath(source, sourceKey, destKey);
+    return true;
+  }
+
+  private async copyPath(from: FsStore, sourceKey: string, destKey: string): Promise<void> {
+    const source = (await from.fileOf(sourceKey)).real;
     const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
     try {
@@ -179,7 +191,8 @@ async function writeTemp(temp: string, body: Body): Promise<void> {
     try {
       await fs.mkdir(path.dirname(temp), { recursive: true });
       if (Buffer.isBuffer(body)) await fs.writeFile(temp, body, { flag: "wx" });
-      else await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
+      else if ("file" in body) await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
+      else await pipeline(await body.open(), createWriteStream(temp, { flags: "wx" }));
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw err;

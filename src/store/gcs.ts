@@ -10,12 +10,11 @@
 //   conditional write is refused after a try whose outcome we could not see, we read the object back and
 //   compare its MD5 with our body before calling it a conflict.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
 import { UsageError } from "../errors.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type TimeBudget } from "./tuning.ts";
 import { parseLocation } from "./uri.ts";
 
@@ -222,7 +221,9 @@ export class GcsStore implements Backend {
     const size = isBuffer ? body.length : body.size;
     const md5 = createHash("md5");
     const options: CreateWriteStreamOptions = {
-      resumable: !isBuffer && size > this.resumableThreshold,
+      // Not for another store's stream: a resumable upload whose source fails leaves its request open (the
+      // library aborts it only on its own errors), keeping the process alive; a single request ends with it.
+      resumable: !isBuffer && !("open" in body) && size > this.resumableThreshold,
       validation: false, // we check MD5 ourselves: on a mismatch the library would delete the object unconditionally
       metadata: isBuffer ? { md5Hash: createHash("md5").update(body).digest("base64") } : {},
       // A single-request upload gets its time to send the body (at 64 KiB/s at least) on top of the time to answer.
@@ -236,7 +237,7 @@ export class GcsStore implements Backend {
         done(null, chunk);
       },
     });
-    const source = isBuffer ? Readable.from([body]) : createReadStream(body.file);
+    const source = isBuffer ? Readable.from([body]) : await sourceOf(body).open();
     await pipeline(source, hashing, sink);
     const meta = file.metadata as ObjectResource;
     const ours = md5.digest("base64");
@@ -258,18 +259,34 @@ export class GcsStore implements Backend {
     if (!meta?.md5Hash) return false;
     const md5 = createHash("md5");
     if (Buffer.isBuffer(body)) md5.update(body);
-    else for await (const chunk of createReadStream(body.file)) md5.update(chunk as Buffer);
+    else for await (const chunk of await sourceOf(body).open()) md5.update(chunk as Buffer);
     return md5.digest("base64") === meta.md5Hash;
   }
 
   /** The rewrite API, which the library repeats with its rewrite token until objects of any size are done. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = this.bucket.file(this.nameOf(sourceKey));
+    await this.rewrite(this, sourceKey, destKey);
+  }
+
+  /** A rewrite from another bucket (or prefix) behind the same endpoint, with the source store's credentials. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof GcsStore) || source.endpoint !== this.endpoint) return false;
+    try {
+      await this.rewrite(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (this.classify(err).code === "auth") return false; // these credentials cannot do both sides
+      throw err;
+    }
+  }
+
+  private async rewrite(from: GcsStore, sourceKey: string, destKey: string): Promise<void> {
+    const source = from.bucket.file(from.nameOf(sourceKey));
     try {
       await source.copy(this.bucket.file(this.nameOf(destKey)));
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      await this.absent(err);
+      await from.absent(err);
       throw notFound();
     }
   }

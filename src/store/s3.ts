@@ -6,7 +6,6 @@
 // parts in flight across every file of the store, so memory stays small whatever the sizes. Retries belong to the
 // store layers (the SDK's are off: maxAttempts 1); this file classifies the SDK's errors and keeps the protocol code.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -31,7 +30,7 @@ import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type ObjectSource, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
@@ -54,7 +53,10 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
-/** Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region. */
+/**
+ * Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region,
+ * `?profile=` takes this store's credentials from a profile of the shared AWS config (two stores, two roles).
+ */
 export function openS3Store(uri: URL, options: S3StoreOptions = {}): Backend {
   return new S3Store(uri, options);
 }
@@ -73,6 +75,8 @@ export class S3Store implements Backend {
   private readonly gets: SignedGet;
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
   private readonly where: string;
+  /** `?profile=`: this store's credentials come from that shared-config profile, whatever the environment says. */
+  private readonly profile: string | undefined;
   private readonly credentials: string[];
   private readonly tuning: Tuning;
   /** Parts (uploaded or copied) in flight across every file of this store. */
@@ -115,6 +119,7 @@ export class S3Store implements Backend {
       (s): s is string => Boolean(s && s.length >= 4),
     );
 
+    this.profile = uri.searchParams.get("profile") || undefined;
     const region = uri.searchParams.get("region") || (options.env ? options.env.AWS_REGION || options.env.AWS_DEFAULT_REGION : undefined);
     const config: S3ClientConfig = {
       region: region || defaultRegion(),
@@ -124,7 +129,8 @@ export class S3Store implements Backend {
       followRegionRedirects: true,
       logger: QUIET_LOGGER,
       ...(explicit ? { endpoint: explicit } : {}),
-      ...(credentials ? { credentials } : {}),
+      ...(credentials && !this.profile ? { credentials } : {}),
+      ...(this.profile ? { profile: this.profile } : {}),
       // S3-compatible servers: path-style URLs (no bucket DNS names) and no default CRC32 checksums (FACTS).
       ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     };
@@ -222,19 +228,36 @@ export class S3Store implements Backend {
     if (Buffer.isBuffer(body)) {
       return this.put(key, body, body.length, condition, retried, async () => md5Etag(body));
     }
-    if (body.size < MULTIPART_THRESHOLD) {
-      return this.put(key, createReadStream(body.file), body.size, condition, retried, () => fileMd5Etag(body.file));
+    const source = sourceOf(body);
+    if (source.size < MULTIPART_THRESHOLD) {
+      return this.put(key, await source.open(), source.size, condition, retried, () => sourceMd5Etag(source));
     }
-    return this.writeMultipart(key, body, condition, retried);
+    return this.writeMultipart(key, source, condition, retried);
   }
 
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const CopySource = encodeURIComponent(`${this.bucket}/${this.keyOf(sourceKey)}`);
+    await this.serverCopy(this, sourceKey, destKey);
+  }
+
+  /** CopyObject from another bucket (or prefix) behind the same endpoint, with this store's credentials. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof S3Store) || source.where !== this.where || source.profile !== this.profile) return false;
+    try {
+      await this.serverCopy(source, sourceKey, destKey);
+      return true;
+    } catch (err) {
+      if (this.classify(err).code === "auth") return false; // our credentials may not read the source
+      throw err;
+    }
+  }
+
+  private async serverCopy(from: S3Store, sourceKey: string, destKey: string): Promise<void> {
+    const CopySource = encodeURIComponent(`${from.bucket}/${from.keyOf(sourceKey)}`);
     try {
       await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) throw notFound();
-      const source = statusOf(err) === 400 ? await this.head(sourceKey) : undefined;
+      const source = statusOf(err) === 400 ? await from.head(sourceKey) : undefined;
       if (!source || source.size <= MAX_COPY_OBJECT) throw err;
       await this.copyInParts(CopySource, destKey, source.size);
     }
@@ -286,7 +309,9 @@ export class S3Store implements Backend {
   /** One PutObject; a 409 ConditionalRequestConflict (a concurrent conditional write) is temporary: the layer retries. */
   private async put(key: string, body: Buffer | Readable, size: number, condition: Condition | undefined, retried: boolean, expectedEtag: () => Promise<string>): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), abortOption());
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), {
+        abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
+      });
       return true;
     } catch (err) {
       if (!Buffer.isBuffer(body)) body.destroy();
@@ -317,7 +342,7 @@ export class S3Store implements Backend {
     return "refused";
   }
 
-  private async writeMultipart(key: string, file: { file: string; size: number }, condition: Condition | undefined, retried: boolean): Promise<boolean> {
+  private async writeMultipart(key: string, file: ObjectSource, condition: Condition | undefined, retried: boolean): Promise<boolean> {
     // Cheap early refusal before sending gigabytes (not after a try whose outcome we did not see: it may be ours);
     // CompleteMultipartUpload's condition stays the real check.
     if (condition && !retried) {
@@ -327,7 +352,7 @@ export class S3Store implements Backend {
     return (await this.multipartOnce(key, file, condition, retried)) === "written";
   }
 
-  private async multipartOnce(key: string, file: { file: string; size: number }, condition: Condition | undefined, retriedWrite: boolean): Promise<Status> {
+  private async multipartOnce(key: string, file: ObjectSource, condition: Condition | undefined, retriedWrite: boolean): Promise<Status> {
     const Key = this.keyOf(key);
     const partSize = Math.max(this.tuning.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
@@ -342,7 +367,7 @@ export class S3Store implements Backend {
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      const parts = await this.uploadParts(file.file, uploadId, Key, file.size, partSize, count);
+      const parts = await this.uploadParts(file, uploadId, Key, file.size, partSize, count);
       try {
         await this.client.send(
           new CompleteMultipartUploadCommand({
@@ -373,27 +398,28 @@ export class S3Store implements Backend {
   }
 
   /**
-   * Uploads the parts, each streamed from its range of the file, as the store-wide part pool allows; a part is tried
-   * again from the file after a temporary failure (by the layers' policy: the SDK cannot retry a stream); the first
-   * failure for good stops all, and is persistent, so the write is not tried again on top.
+   * Uploads the parts, each streamed from its range of the source, as the store-wide part pool allows; a part is
+   * tried again from the source after a temporary failure (by the layers' policy: the SDK cannot retry a stream);
+   * the first failure for good stops all, and is persistent, so the write is not tried again on top.
    */
-  private async uploadParts(file: string, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+  private async uploadParts(source: ObjectSource, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
     const abort = new AbortController();
     const uploadPart = async (index: number): Promise<CompletedPart> => {
       const start = index * partSize;
       const length = Math.min(partSize, size - start);
       return this.retryPart(async () => {
         abort.signal.throwIfAborted();
-        const body = createReadStream(file, { start, end: start + length - 1, highWaterMark: 256 * 1024 });
+        let body: Readable | undefined;
         try {
+          body = await source.open({ start, end: start + length - 1 });
           const out = await this.client.send(
             new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
-            { abortSignal: abort.signal },
+            { abortSignal: AbortSignal.any([abort.signal, abortOnError(body)]) },
           );
           if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
           return { PartNumber: index + 1, ETag: out.ETag, ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}) };
         } finally {
-          body.destroy();
+          body?.destroy();
         }
       });
     };
@@ -490,6 +516,17 @@ function defaultRegion(): () => Promise<string> {
     })());
 }
 
+/**
+ * A signal that aborts the request when its streamed body fails: the SDK pipes a stream body into the request
+ * without listening for its errors, so a body that fails half-way (a source refusing wrong bytes) would leave the
+ * request waiting for the rest until the socket timeout, with the error uncaught.
+ */
+function abortOnError(body: Buffer | Readable): AbortSignal {
+  const controller = new AbortController();
+  if (!Buffer.isBuffer(body)) body.once("error", (err) => controller.abort(err));
+  return controller.signal;
+}
+
 function conditionHeaders(condition: Condition | undefined): { IfNoneMatch?: string; IfMatch?: string } {
   if (!condition) return {};
   return "ifAbsent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.ifMatch };
@@ -568,9 +605,9 @@ function md5Etag(data: Buffer): string {
   return `"${createHash("md5").update(data).digest("hex")}"`;
 }
 
-async function fileMd5Etag(file: string): Promise<string> {
+async function sourceMd5Etag(source: ObjectSource): Promise<string> {
   const hash = createHash("md5");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of await source.open()) hash.update(chunk as Buffer);
   return `"${hash.digest("hex")}"`;
 }
 

@@ -1,6 +1,7 @@
 // The Store contract: a flat key → bytes namespace under a root (bucket + prefix, a directory, a URL).
 // Backends move bytes and know nothing of assets; keys are '/'-separated, relative to the store root,
 // and already validated by the caller (no empty, '.' or '..' segment, no leading '/').
+import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 
 export interface StoredObject {
@@ -11,8 +12,24 @@ export interface StoredObject {
   etag: string;
 }
 
-/** What to write: bytes in memory (small JSON documents) or a local file streamed from disk. */
-export type Body = Buffer | { file: string; size: number };
+/**
+ * Bytes that can be read again, whole or by range, and their length: another store's object copied without a
+ * local file (the reader may check them as they pass, and fail the stream before its end when they are wrong).
+ */
+export interface ObjectSource {
+  size: number;
+  open(range?: ByteRange): Promise<Readable>;
+}
+
+/** What to write: bytes in memory (small JSON documents), a local file streamed from disk, or an object source. */
+export type Body = Buffer | { file: string; size: number } | ObjectSource;
+
+/** A streamed body as a source: a local file is one that opens its ranges from disk. */
+export function sourceOf(body: Exclude<Body, Buffer>): ObjectSource {
+  if ("open" in body) return body;
+  const { file, size } = body;
+  return { size, open: async (range) => createReadStream(file, range ? { start: range.start, end: range.end } : {}) };
+}
 
 /**
  * A write's precondition. `ifAbsent`: create only if no object has the key (S3 If-None-Match: *, GCS
@@ -58,6 +75,14 @@ export interface Store {
    * code "not-found" when the source is absent, "read-only" on a read-only store.
    */
   copy(sourceKey: string, destKey: string): Promise<void>;
+  /**
+   * Optional capability: makes `destKey` here a copy of `sourceKey` in ANOTHER store of the same backend, done by
+   * the service (S3 CopyObject across buckets, GCS rewrite across buckets, Azure copy from URL inside one account,
+   * a link or copy between folders). Resolves false, having written nothing, when it cannot: another backend,
+   * endpoint or account, or this store's credentials may not read the source. The caller then streams the bytes
+   * (see src/store-copy.ts). A wrapper around a store must pass the source it was given on unwrapped.
+   */
+  copyFrom?(source: Store, sourceKey: string, destKey: string): Promise<boolean>;
   /** Removes an object; absent is not an error. */
   delete(key: string): Promise<void>;
 }

@@ -186,4 +186,31 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
       await github.close();
     }
   });
+
+  it("(d) a tag push (v1.4.0) publishes 1.4.0 from github.ref_name, promotes it to a second store with channel production; the markdown output is read; the deploy event reaches the GitHub API (a local fake)", async () => {
+    const production = store.replace(/\/e2e-/, "/e2e-prod-");
+    const github = await startGitHubApiFake({ tokens: { "e2e-token": { login: "github-actions[bot]" } } });
+    try {
+      const event = path.join(scratch, "push.json");
+      await writeFile(event, JSON.stringify({ ref: "refs/tags/v1.4.0", repository: { full_name: "acme/ml" } }));
+      const r = await runAct("release.yml", {
+        event: "push",
+        eventFile: event,
+        vars: { PROD_STORE: production },
+        secrets: { GITHUB_TOKEN: "e2e-token" },
+        env: { GITHUB_API_URL: github.url, GITHUB_REPOSITORY: "acme/ml" },
+      });
+      assert.equal(r.code, 0, r.log);
+      assert.deepEqual([r.report.version, r.report.copied, r.report.notes], ["1.4.0", "true", "ok"], r.log);
+      const resolved = await runCli(["--store", production, "--json", "resolve", "models/e2e-release:production"], { cwd: scratch, env: s3 });
+      assert.equal(JSON.parse(resolved.stdout).resolved[0].version, "1.4.0", resolved.stderr);
+      assert.deepEqual(
+        github.dispatches.map((d) => [d.repo, d.event_type, d.client_payload.version, d.client_payload.channel]),
+        [["acme/ml", "assetkit-promoted", "1.4.0", "production"]],
+      );
+      process.stderr.write(`e2e (d) release on a tag push: act run ${r.seconds.toFixed(1)} s\n`);
+    } finally {
+      await github.close();
+    }
+  });
 });

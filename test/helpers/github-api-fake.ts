@@ -54,10 +54,19 @@ export interface LoggedRequest {
 const MAX_BODY_CHARS = 65_536;
 const DOCS = "https://docs.github.com/rest";
 
+/** A repository_dispatch event received (POST /repos/{owner}/{repo}/dispatches). */
+export interface FakeDispatch {
+  repo: string;
+  login: string;
+  event_type: string;
+  client_payload: Record<string, unknown>;
+}
+
 export interface GitHubApiFake {
   /** The API base URL: GITHUB_API_URL for the Action. */
   url: string;
   comments: FakeComment[];
+  dispatches: FakeDispatch[];
   requests: LoggedRequest[];
   commentsOn(repo: string, issue: number): FakeComment[];
   setup(setup: FakeSetup): void;
@@ -72,6 +81,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
   let anyToken: FakeIdentity | undefined;
   const files = new Map<string, string>();
   const comments: FakeComment[] = [];
+  const dispatches: FakeDispatch[] = [];
   const requests: LoggedRequest[] = [];
   let nextId = 1_000_001;
   let rateLimited = { count: 0, retryAfter: 1 };
@@ -128,7 +138,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     const error = (status: number, message: string, docs = DOCS, headers: Record<string, string> = {}) =>
       send(status, { message, documentation_url: docs, status: String(status) }, headers);
 
-    if (url.pathname === "/_fake/state" && req.method === "GET") return send(200, { comments, requests });
+    if (url.pathname === "/_fake/state" && req.method === "GET") return send(200, { comments, dispatches, requests });
     if (url.pathname === "/_fake/setup" && req.method === "POST") {
       applySetup(JSON.parse(await readBody(req)) as FakeSetup);
       return send(204, undefined);
@@ -148,6 +158,27 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     if (write && identity.readOnly) {
       const docs = req.method === "POST" ? `${DOCS}/issues/comments#create-an-issue-comment` : `${DOCS}/issues/comments#update-an-issue-comment`;
       return error(403, "Resource not accessible by integration", docs, { "x-accepted-github-permissions": "issues=write; pull_requests=write" });
+    }
+
+    const dispatch = /^\/repos\/([^/]+)\/([^/]+)\/dispatches$/.exec(url.pathname);
+    if (dispatch && req.method === "POST") {
+      // GitHub: event_type 1-100 characters; client_payload an object of at most 10 top-level properties; 204.
+      const docs = `${DOCS}/repos/repos#create-a-repository-dispatch-event`;
+      let body: { event_type?: unknown; client_payload?: unknown };
+      try {
+        body = JSON.parse(await readBody(req)) as typeof body;
+      } catch {
+        return error(400, "Problems parsing JSON", docs);
+      }
+      if (typeof body.event_type !== "string" || body.event_type.length < 1 || body.event_type.length > 100) return error(422, "Invalid request.\n\nFor 'properties/event_type', nil is not a string.", docs);
+      const payload = body.client_payload ?? {};
+      if (typeof payload !== "object" || payload === null || Array.isArray(payload) || Object.keys(payload).length > 10) {
+        return error(422, "Invalid request.\n\nNo more than 10 properties are allowed; client_payload was invalid.", docs);
+      }
+      dispatches.push({ repo: `${dispatch[1]}/${dispatch[2]}`.toLowerCase(), login: identity.login, event_type: body.event_type, client_payload: payload as Record<string, unknown> });
+      res.writeHead(204, { "x-github-request-id": `FAKE:${requests.length + 1}` });
+      res.end();
+      return 204;
     }
 
     let m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
@@ -224,6 +255,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
   return {
     url: apiUrl,
     comments,
+    dispatches,
     requests,
     commentsOn: (repo, issue) => comments.filter((c) => c.repo === repo.toLowerCase() && c.issue === issue),
     setup: applySetup,

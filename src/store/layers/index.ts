@@ -110,6 +110,13 @@ export class LayeredStore implements Store {
     return this.run("copy", `copy ${sourceKey} to ${destKey}`, sourceKey, () => this.backend.copy(sourceKey, destKey), { deadlineMs: this.budget.timeoutMs });
   }
 
+  /** Server-side copy from another store: the backend sees the other store's backend (a wrapper passes it on unwrapped). */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!this.backend.copyFrom) return false;
+    const from = source instanceof LayeredStore ? source.backend : source;
+    return this.run("copy", `copy ${source.url} ${sourceKey} to ${destKey}`, destKey, () => this.backend.copyFrom!(from, sourceKey, destKey), { deadlineMs: this.budget.timeoutMs });
+  }
+
   delete(key: string): Promise<void> {
     return this.run("delete", `delete ${key}`, key, () => this.backend.delete(key));
   }
