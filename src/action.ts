@@ -12,6 +12,7 @@ import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
+import { type ActionInput } from "./action-inputs.ts";
 import { UsageError } from "./errors.ts";
 import type { CrossRunCache } from "./cross-run-cache.ts";
 import { actionsCache, savesOnBranch } from "./github/cache.ts";
@@ -23,25 +24,28 @@ import { escapeMarkdown } from "./github/comment-table.ts";
 import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
 import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
+import { scrub, uriSecrets } from "./store/redact.ts";
 import { parseSize } from "./units.ts";
 
 const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
-function input(name: string): string | undefined {
+function input(name: ActionInput): string | undefined {
   return core.getInput(name) || undefined;
 }
 
-function booleanInput(name: string, fallback: boolean): boolean {
-  const value = core.getInput(name).trim().toLowerCase();
-  if (value === "") return fallback;
-  if (["true", "yes", "1"].includes(value)) return true;
-  if (["false", "no", "0"].includes(value)) return false;
-  throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(value)}`);
+/** true/True/TRUE or false/False/FALSE (YAML 1.2 core schema, as core.getBooleanInput reads it); unset: `fallback`. */
+function booleanInput(name: ActionInput, fallback: boolean): boolean {
+  if (core.getInput(name) === "") return fallback;
+  try {
+    return core.getBooleanInput(name);
+  } catch {
+    throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(core.getInput(name))}`);
+  }
 }
 
-function lines(name: string): string[] {
+function lines(name: ActionInput): string[] {
   return core
     .getMultilineInput(name)
     .map((l) => l.trim())
@@ -54,10 +58,12 @@ export async function runAction(): Promise<void> {
   let warnings = 0;
   const warn = (message: string) => (++warnings <= MAX_WARNING_ANNOTATIONS ? core.warning(message) : core.info(`warning: ${message}`));
   try {
-    command = core.getInput("command", { required: true }).trim();
+    command = core.getInput("command" satisfies ActionInput, { required: true }).trim();
     if (!(COMMANDS as readonly string[]).includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
     }
+    // The runner masks these in the log, whatever prints them.
+    for (const secret of uriSecrets(input("store") ?? process.env.ASSETKIT_STORE ?? "")) core.setSecret(secret);
     const progress = createProgress(process.stdout, { live: false });
     const ctx = await createContext(
       {
@@ -74,8 +80,9 @@ export async function runAction(): Promise<void> {
     else await writeSummary(command, ctx.store.url, rows);
   } catch (err) {
     // One error annotation (setFailed), and the same line in the job summary.
-    core.setFailed((err as Error).message);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown((err as Error).message)}\n`).write();
+    const message = scrub((err as Error).message);
+    core.setFailed(message);
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown(message)}\n`).write();
   }
 }
 

@@ -18,6 +18,7 @@ import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 import { parseDuration } from "./serving/duration.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
+import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
 
 interface CliOptions extends GlobalOptions {
@@ -296,8 +297,9 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the message
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`);
+    // Store errors are scrubbed where they arise; this is the last net for anything else that quotes a credential.
+    process.stderr.write(`error: ${scrub((err as Error).message)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(scrub(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`));
     return exitCodeOf(err);
   }
   return 0;

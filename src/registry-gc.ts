@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { assetNameProblem } from "./paths.ts";
 import type { Registry } from "./registry.ts";
-import { hasIncompleteUploads, type IncompleteUpload, type StoredObject } from "./store/store.ts";
+import { incompleteUploadsOf, type IncompleteUpload, type StoredObject } from "./store/store.ts";
 import { schemeNamed } from "./versioning.ts";
 
 const SCHEMES = [schemeNamed("semver"), schemeNamed("major-minor")];
@@ -59,7 +59,8 @@ export async function planGc(registry: Registry, graceMs: number, now = new Date
   const objects: StoredObject[] = [];
   for await (const object of store.list("")) objects.push(object);
   const uploads: IncompleteUpload[] = [];
-  if (hasIncompleteUploads(store)) for await (const upload of store.incompleteUploads("")) uploads.push(upload);
+  const uploader = incompleteUploadsOf(store);
+  if (uploader) for await (const upload of uploader.incompleteUploads("")) uploads.push(upload);
 
   const names = assetNames(objects);
   const groups = new Map<string, VersionObjects>();
@@ -74,7 +75,7 @@ export async function planGc(registry: Registry, graceMs: number, now = new Date
     else group.data.push(object);
   }
 
-  const plan: GcPlan = { leftovers: [], uploads: [], recent: [], unlisted: [], uploadsChecked: hasIncompleteUploads(store) };
+  const plan: GcPlan = { leftovers: [], uploads: [], recent: [], unlisted: [], uploadsChecked: uploader !== undefined };
   // A version is recent while anything of it (an object, or an upload still running) was written after the cutoff.
   const recentVersions = new Set<string>();
   for (const upload of uploads) {
@@ -115,9 +116,10 @@ export async function planGc(registry: Registry, graceMs: number, now = new Date
 export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (message: string) => void): Promise<GcTotals> {
   const store = registry.store;
   const totals: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0 };
-  if (hasIncompleteUploads(store)) {
+  const uploader = incompleteUploadsOf(store);
+  if (uploader) {
     for (const upload of plan.uploads) {
-      await store.abortUpload(upload);
+      await uploader.abortUpload(upload);
       totals.uploads++;
       totals.uploadBytes += upload.size;
     }

@@ -17,7 +17,7 @@ import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
 import { StoreError, type ByteRange, type Store } from "./store/store.ts";
-import { tuningFromEnv } from "./store/tuning.ts";
+import { DEFAULT_TUNING } from "./store/tuning.ts";
 import type { TransferProgress } from "./transfer.ts";
 import { detectScheme, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
@@ -30,6 +30,8 @@ export interface RegistryOptions {
   /** Publish even where the store ignores conditional writes (races may then lose versions). */
   unsafePublish?: boolean;
   warn?: (message: string) => void;
+  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY, read once into the context). */
+  concurrency?: number;
 }
 
 export interface VersionIndex {
@@ -178,12 +180,12 @@ export class Registry {
   private conditionalWritesChecked = false;
   /** Each asset's index, read once per registry (a command's lifetime); publish reads afresh and refreshes it. */
   private readonly indexes = new Map<string, Promise<VersionIndex>>();
-  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY). */
-  private readonly concurrency = tuningFromEnv().concurrency;
+  private readonly concurrency: number;
 
   constructor(store: Store, options: RegistryOptions) {
     this.store = store;
     this.options = options;
+    this.concurrency = options.concurrency ?? DEFAULT_TUNING.concurrency;
   }
 
   /** A registry over another store, with the same settings (the destination of a promotion). */

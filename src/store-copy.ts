@@ -1,7 +1,7 @@
 // Copying one object from a store into another (promotion between stores, imports): by the service when the
 // destination can reach the source itself, else streamed through this process and verified on the way.
 import { AssetError } from "./errors.ts";
-import { notFound, type Store } from "./store/store.ts";
+import { StoreError, type Store } from "./store/store.ts";
 import { integrity, READ_AHEAD_BYTES, transferSettings, type TransferSettings } from "./transfer.ts";
 import { ReadAheadBudget, VerifiedSource } from "./verified-source.ts";
 
@@ -47,7 +47,7 @@ export async function copyObject(from: Store, fromKey: string, to: Store, toKey:
     return { how: "server", bytes: copied.size };
   }
   const size = expected.size ?? (await from.head(fromKey))?.size;
-  if (size === undefined) throw notFound(from.url, fromKey);
+  if (size === undefined) throw new StoreError("not-found", `${from.url}: cannot read ${fromKey}: no such object`);
   const settings = options.settings ?? transferSettings();
   const source = new VerifiedSource((range) => from.openRead(fromKey, range), { size, sha256: expected.sha256 }, label, {
     attempts: settings.attempts,

@@ -15,7 +15,8 @@ import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
-import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
+import { backoffMs, givenUp } from "./store/layers/retry.ts";
+import { DEFAULT_TUNING, type Tuning } from "./store/tuning.ts";
 
 export interface Expected {
   size?: number;
@@ -39,15 +40,14 @@ export type OpenObject = (range?: ByteRange) => Promise<Readable>;
 export interface TransferSettings extends Tuning {
   /** Tries of one request; a try that delivered bytes does not count against them. */
   attempts: number;
-  /** A response that delivers no byte for this long, while we wait for one, fails and is retried. */
-  stallMs: number;
 }
 
 /** Memory for bytes a store-to-store copy reads ahead of its hashed position (src/verified-source.ts). */
 export const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
-export function transferSettings(tuning: Tuning = tuningFromEnv()): TransferSettings {
-  return { ...tuning, attempts: 5, stallMs: 60_000 };
+/** The store layers' budget (ASSETKIT_RETRIES, ASSETKIT_IDLE_TIMEOUT), read once into the context. */
+export function transferSettings(tuning: Tuning = DEFAULT_TUNING): TransferSettings {
+  return { ...tuning, attempts: tuning.retries + 1 };
 }
 
 interface Part {
@@ -106,7 +106,7 @@ export class Transfers {
   private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), label, (chunk) => {
+    await this.pump(await openObject(), (chunk) => {
       const writing = batch.add(chunk, position);
       position += chunk.length;
       onBytes?.(chunk.length);
@@ -204,7 +204,7 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(source, label, (chunk) => {
+        await this.pump(source, (chunk) => {
           if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
           const writing = batch.add(chunk, part.start + part.received);
           how.hash?.update(chunk); // exactly the bytes counted: a resumed read continues the same hash
@@ -219,7 +219,9 @@ export class Transfers {
       } catch (err) {
         await batch.flush(); // what arrived is good: keep it, and resume after it
         if (part.received > before) attempt = 1; // progress was made: a flaky link is not a dead one
-        if (!retryable(err) || attempt >= this.settings.attempts || how.cancelled?.aborted) throw err;
+        if (!retryable(err) || how.cancelled?.aborted) throw err;
+        // Spent: persistent, as the store layers mark theirs, so no caller retries it again.
+        if (attempt >= this.settings.attempts) throw err instanceof StoreError ? givenUp(err, attempt) : err;
         await retryBackoff(attempt);
       }
     }
@@ -227,11 +229,10 @@ export class Transfers {
 
   /**
    * Feeds each chunk to `take`, pausing the source while a promise it returns (a batch being written) is pending,
-   * and fails when the source stays silent for stallMs. Event-driven, not `for await`: no promise per chunk.
+   * A silent source is failed by the store layers' stall guard (ASSETKIT_IDLE_TIMEOUT). Event-driven, not
+   * `for await`: no promise per chunk.
    */
-  private async pump(source: Readable, label: string, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
-    const { stallMs } = this.settings;
-    const timer = setTimeout(() => source.destroy(new StoreError("unavailable", `${label}: no data for ${stallMs / 1000} s`)), stallMs);
+  private async pump(source: Readable, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
     const cancel = (): void => void source.destroy(cancelled?.reason as Error);
     cancelled?.addEventListener("abort", cancel, { once: true });
     let writing: Promise<void> | undefined;
@@ -239,7 +240,6 @@ export class Transfers {
     source.on("data", (chunk: Buffer) => {
       try {
         const pending = take(chunk);
-        timer.refresh(); // the clock runs only while waiting for the next chunk
         if (!pending) return;
         source.pause();
         writing = pending.then(() => void source.resume(), fail);
@@ -252,7 +252,6 @@ export class Transfers {
       await writing;
     } finally {
       await writing?.catch(() => undefined); // a failed read still leaves every byte it counted on disk
-      clearTimeout(timer);
       cancelled?.removeEventListener("abort", cancel);
       source.destroy();
     }
@@ -310,15 +309,18 @@ function newPart(index: number, start: number, end: number): Part {
   return { index, start, end, received: 0 };
 }
 
-/** The pause before another try of a read. */
+/** The pause before another try of a read: the store layers' backoff. */
 export function retryBackoff(attempt: number): Promise<void> {
-  return sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+  return sleep(backoffMs(attempt));
 }
 
-/** Network failures and stalls are retried; integrity failures, local disk errors, missing objects and refusals are not. */
+/**
+ * Network failures and stalls are retried; integrity failures, local disk errors, missing objects, refusals, and
+ * errors whose retries the store layers spent already (persistent) are not.
+ */
 export function retryable(err: unknown): boolean {
   if (err instanceof AssetError) return false;
-  if (err instanceof StoreError) return err.code === "unavailable";
+  if (err instanceof StoreError) return err.temporary;
   return !LOCAL_ERRORS.has((err as NodeJS.ErrnoException).code ?? "");
 }
 

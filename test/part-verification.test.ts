@@ -14,6 +14,7 @@ import { FsStore } from "../src/store/fs.ts";
 import { openS3Store } from "../src/store/s3.ts";
 import { Transfers, transferSettings } from "../src/transfer.ts";
 import { s3TestEnv } from "./conformance/factories/s3.ts";
+import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { runCli, scratch, writeTree } from "./helpers/cli.ts";
 
 const PART = 4096; // the meta's part size for these tests (assetkit publishes with 16 MiB)
@@ -109,7 +110,7 @@ describe("metas without part hashes keep whole-file verification", () => {
     await store.write("m/old.versions", Buffer.from(JSON.stringify({ versions: ["0.1"] })));
     const registry = new Registry(store, { versioning: "major-minor" });
     const parsed = await registry.meta("m/old", "0.1");
-    const dir = new AssetsDir(path.join(root, "assets"), new Transfers(transferSettings({ concurrency: 4, partSize: 1000 })));
+    const dir = new AssetsDir(path.join(root, "assets"), new Transfers(transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: 1000 })));
     const copy = await dir.materialise("m/old", "0.1", parsed, (rel, range) => registry.openFile("m/old", "0.1", rel, range));
     return { copy, bytes: await readFile(copy.path) };
   }

@@ -12,15 +12,17 @@ import { AssetError } from "../src/errors.ts";
 import { prepareInput, startHashing } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { parseSpec } from "../src/spec.ts";
-import { StoreError, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
+import { StoreError, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
+import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { Transfers, transferSettings, type Expected } from "../src/transfer.ts";
 import { writeTree } from "./helpers/cli.ts";
+import { inLayers } from "./conformance/factory.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 
 const PART = 1000; // tiny parts, so small objects cross many part boundaries
 
 /** Delegates to a real store, records what is asked of it, and can cut or stall response streams. */
-class RecordingStore implements Store {
+class RecordingStore implements Backend {
   readonly inner: Store;
   readonly reads: string[] = [];
   readonly ranges: (ByteRange | undefined)[] = [];
@@ -92,6 +94,13 @@ class RecordingStore implements Store {
   delete(key: string) {
     return this.inner.delete(key);
   }
+  /** In the layers (the stall test puts it there), a cut stream is a network failure. */
+  classify(err: unknown): StoreError {
+    return err instanceof StoreError ? err : new StoreError("unavailable", (err as Error)?.message ?? String(err), { temporary: true, cause: err });
+  }
+  secrets(): string[] {
+    return [];
+  }
 }
 
 /** Passes bytes through, with the one at offset `at` flipped. */
@@ -113,7 +122,7 @@ const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 /** What a schema-2 meta lists for `data` cut in parts of `partSize`. */
 const partHashes = (data: Buffer, partSize: number) => Array.from({ length: Math.ceil(data.length / partSize) }, (_, i) => sha256(data.subarray(i * partSize, (i + 1) * partSize)));
 const transfers = (overrides: Partial<ReturnType<typeof transferSettings>> = {}) =>
-  new Transfers({ ...transferSettings({ concurrency: 4, partSize: PART }), ...overrides });
+  new Transfers({ ...transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: PART }), ...overrides });
 
 async function download(store: Store, key: string, expected: Expected, engine = transfers()): Promise<Buffer> {
   const dest = path.join(await mkdtemp(path.join(tmpdir(), "assetkit-dl-")), "out");
@@ -169,7 +178,9 @@ for (const factory of factories) {
       const recording = new RecordingStore(store);
       let stalls = 0;
       recording.stallAfter = (range) => (range?.start === PART && stalls++ === 0 ? 10 : undefined);
-      const got = await download(recording, "stall", { size: data.length, sha256: sha256(data) }, transfers({ stallMs: 200 }));
+      // The stall guard is the store layers': put the recording store in them, with a short idle timeout.
+      const guarded = inLayers(recording, { ...DEFAULT_TUNING, idleTimeoutMs: 200 });
+      const got = await download(guarded, "stall", { size: data.length, sha256: sha256(data) });
       assert.ok(got.equals(data));
       assert.ok(recording.ranges.some((r) => r?.start === PART + 10), JSON.stringify(recording.ranges));
     });

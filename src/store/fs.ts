@@ -6,10 +6,9 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
 
-
-export class FsStore implements Store, IncompleteUploads {
+export class FsStore implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -24,7 +23,7 @@ export class FsStore implements Store, IncompleteUploads {
   private pathOf(key: string): string {
     const segments = key.split("/");
     if (segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) {
-      throw new StoreError("failed", `${this.url}: refusing unsafe key ${JSON.stringify(key)}`);
+      throw new StoreError("failed", `refusing unsafe key ${JSON.stringify(key)}`);
     }
     return path.join(this.root, ...segments);
   }
@@ -43,9 +42,10 @@ export class FsStore implements Store, IncompleteUploads {
       const root = this.realRoot ?? (await realpathOfExisting(this.root));
       if (resolved.startsWith(root + path.sep)) return { file, real: resolved };
     } catch (err) {
-      throw this.failure(`cannot resolve ${key}`, err);
+      if (!(err instanceof Error)) throw err;
+      throw Object.assign(err, { message: `cannot resolve it: ${err.message}` });
     }
-    throw new StoreError("failed", `${this.url}: refusing ${key}: it resolves outside the store through a symbolic link`);
+    throw new StoreError("failed", "it resolves outside the store through a symbolic link: refused");
   }
 
   async head(key: string): Promise<StoredObject | undefined> {
@@ -60,11 +60,11 @@ export class FsStore implements Store, IncompleteUploads {
       handle = await fs.open(real, "r");
       const stat = await handle.stat();
       if (!stat.isFile()) return undefined;
-      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), this.url, key, stat.size);
+      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), stat.size);
       return { data, etag: contentEtag(data) };
     } catch (err) {
       if (isMissing(err)) return undefined;
-      throw this.failure(`cannot read ${key}`, err);
+      throw err;
     } finally {
       await handle?.close();
     }
@@ -77,8 +77,8 @@ export class FsStore implements Store, IncompleteUploads {
       if (!(await handle.stat()).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
     } catch (err) {
       await handle?.close();
-      if (isMissing(err)) throw notFound(this.url, key);
-      throw this.failure(`cannot read ${key}`, err);
+      if (isMissing(err)) throw notFound();
+      throw err;
     }
     return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
@@ -103,8 +103,6 @@ export class FsStore implements Store, IncompleteUploads {
       }
       if ("ifAbsent" in condition) return await linkIfAbsent(temp, dest);
       return await this.replaceIfMatch(temp, dest, condition.ifMatch);
-    } catch (err) {
-      throw this.failure(`cannot write ${key}`, err);
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -150,8 +148,8 @@ export class FsStore implements Store, IncompleteUploads {
       });
       await fs.rename(temp, dest);
     } catch (err) {
-      if (isMissing(err) && !(await statFile(source))) throw notFound(from.url, sourceKey);
-      throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (isMissing(err) && !(await statFile(source))) throw notFound();
+      throw err;
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -163,7 +161,7 @@ export class FsStore implements Store, IncompleteUploads {
       await fs.unlink(file);
     } catch (err) {
       if (isMissing(err)) return;
-      throw this.failure(`cannot delete ${key}`, err);
+      throw err;
     }
     // Tidy now-empty parent folders so a deleted claim leaves nothing behind; a non-empty one stops us.
     for (let dir = path.dirname(file); dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
@@ -182,11 +180,16 @@ export class FsStore implements Store, IncompleteUploads {
     await fs.rm(path.join(this.root, ...upload.key.split("/")), { force: true });
   }
 
-  private failure(what: string, err: unknown): StoreError {
+  /** File-system errors are never temporary: retrying a full disk or a denied folder cannot help. */
+  classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
-    return new StoreError(kind, `${this.url}: ${what}: ${(err as Error).message}`, { cause: err });
+    return new StoreError(kind, (err as Error)?.message ?? String(err), { cause: err });
+  }
+
+  secrets(): readonly string[] {
+    return [];
   }
 }
 

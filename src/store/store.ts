@@ -31,8 +31,15 @@ export interface IncompleteUploads {
   abortUpload(upload: IncompleteUpload): Promise<void>;
 }
 
-export function hasIncompleteUploads(store: Store): store is Store & IncompleteUploads {
-  return typeof (store as Partial<IncompleteUploads>).incompleteUploads === "function";
+/**
+ * The store's incomplete-uploads capability, or undefined. Layers (retries, timeouts) do not carry optional
+ * capabilities: it is looked for on the store, then on the backend a layered store wraps.
+ */
+export function incompleteUploadsOf(store: Store): IncompleteUploads | undefined {
+  for (const candidate of [store, (store as { backend?: unknown }).backend]) {
+    if (candidate && typeof (candidate as Partial<IncompleteUploads>).incompleteUploads === "function") return candidate as IncompleteUploads;
+  }
+  return undefined;
 }
 
 /**
@@ -91,7 +98,7 @@ export interface Store {
    */
   list(prefix: string): AsyncIterable<StoredObject>;
   /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
-  write(key: string, body: Body, condition?: Condition): Promise<boolean>;
+  write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean>;
   /**
    * Makes `destKey` a copy of `sourceKey` inside the store, without the bytes passing through this process (S3
    * CopyObject, GCS rewrite, Azure copy from URL, a hard link). Replaces whatever is at `destKey`; rejects with
@@ -118,18 +125,65 @@ export type StoreErrorCode =
   | "unavailable" // connection refused, DNS, timeouts, throttling after retries
   | "failed";
 
-/** Every backend failure, with a message that names the store and what to do, never a credential. */
+/** The Store operations, as named in messages and in StoreError.op. */
+export type StoreOp = "head" | "read" | "openRead" | "list" | "write" | "copy" | "delete";
+
+/**
+ * A write's place among the tries of one logical write, given by the retry layer. After a try whose response was
+ * lost, a conditional write that is refused may be refused because of our own earlier try: the backend then checks
+ * whether the object holds our bytes (`retried`), or carries our `id` (a backend that tags writes with it).
+ */
+export interface WriteAttempt {
+  /** The same for every try of one write. */
+  id: string;
+  /** An earlier try of this write failed without a clear answer. */
+  retried: boolean;
+}
+
+export interface StoreErrorOptions {
+  cause?: unknown;
+  /** Worth trying again: network failures, timeouts, throttling, 5xx. */
+  temporary?: boolean;
+  /** The server asked us to wait this long before trying again (Retry-After). */
+  retryAfterMs?: number;
+}
+
+/**
+ * Every backend failure. A backend says what an error is (code, temporary); the layers (src/store/layers) add
+ * which store, operation and key, scrub credentials, and count attempts. Once the retries are spent `temporary`
+ * is false, so no outer loop retries it again.
+ */
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  temporary: boolean;
+  retryAfterMs: number | undefined;
+  op: StoreOp | undefined;
+  key: string | undefined;
+  /** Tries made before giving up (1 when not retried). */
+  attempts = 1;
+  constructor(code: StoreErrorCode, message: string, options?: StoreErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "StoreError";
     this.code = code;
+    this.temporary = options?.temporary ?? false;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
-export function notFound(url: string, key: string): StoreError {
-  return new StoreError("not-found", `${url}: no object at ${key}`);
+/** The error a backend throws for a missing object (the layers name the store and key). */
+export function notFound(): StoreError {
+  return new StoreError("not-found", "no such object");
+}
+
+/**
+ * A backend: a Store whose failures may be raw SDK errors, plus what the layers need to turn them into StoreErrors.
+ * openStore wraps every backend in the layers; no command or registry code calls a backend directly.
+ */
+export interface Backend extends Store {
+  /** What an SDK (or network, or file system) error is: its code, whether it is temporary, and a one-line detail. */
+  classify(err: unknown): StoreError;
+  /** Credentials this backend holds (keys, SAS tokens, passwords), removed from every message. */
+  secrets(): readonly string[];
 }
 
 /**
@@ -141,11 +195,11 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /**
  * A document's bytes for read(), refused (code "failed") once they pass MAX_DOCUMENT_BYTES, so a huge or
  * hostile object is never held whole: before any byte when its announced size is already over, else as soon as
- * the count passes it.
+ * the count passes it. (The layers name the store and key.)
  */
-export async function readDocumentBody(body: Readable, url: string, key: string, announcedSize?: number): Promise<Buffer> {
+export async function readDocumentBody(body: Readable, announcedSize?: number): Promise<Buffer> {
   const tooLarge = (): StoreError =>
-    new StoreError("failed", `${url}: ${key} is larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
+    new StoreError("failed", `larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
   if (announcedSize !== undefined && announcedSize > MAX_DOCUMENT_BYTES) {
     body.destroy();
     throw tooLarge();

@@ -15,6 +15,7 @@ import { assetDigest, hashLocalCopy, prepareInput } from "../../src/manifest.ts"
 import { Registry } from "../../src/registry.ts";
 import { deleteVersions } from "../../src/registry-prune.ts";
 import type { Store } from "../../src/store/store.ts";
+import { tuningFromEnv } from "../../src/store/tuning.ts";
 import { writeTree } from "../helpers/cli.ts";
 import { factories, skipReason } from "./stores.ts";
 
@@ -33,6 +34,7 @@ async function contextOver(store: Store): Promise<Context> {
     lockfilePath: path.join(dir, "assets.lock"),
     reporter: { info() {}, warn() {} },
     readLock: async () => undefined,
+    tuning: tuningFromEnv({}),
   };
 }
 
@@ -47,7 +49,7 @@ async function publishVersions(seed: Store): Promise<Map<string, string>> {
   return digests;
 }
 
-const cleanFailure = /not found|no object|does not exist|not (a )?committed|no matching version|was deleted/i;
+const cleanFailure = /not found|no object|no such object|does not exist|not (a )?committed|no matching version|was deleted/i;
 
 for (const factory of factories) {
   describe(`prune race: ${factory.name}`, { skip: skipReason(factory) }, () => {
