@@ -1,27 +1,33 @@
 // The Action face: INPUT_* → command → GITHUB_OUTPUT and a job summary. Translates only.
 import * as core from "@actions/core";
+import path from "node:path";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
+import { gcCommand } from "./commands/gc.ts";
 import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { pruneCommand, pruneLines } from "./commands/prune.ts";
 import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
 import { type ActionInput } from "./action-inputs.ts";
 import { UsageError } from "./errors.ts";
-import { actionsCache } from "./github/cache.ts";
+import type { CrossRunCache } from "./cross-run-cache.ts";
+import { actionsCache, savesOnBranch } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
+import { lockedOnBranches } from "./github/branch-lockfiles.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { sendDeployEvent, type DeployEvent } from "./github/dispatch.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
 import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
-import { pullRequestOfRun } from "./github/pull-request.ts";
-import { createProgress } from "./progress.ts";
+import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
+import { createProgress, formatBytes } from "./progress.ts";
 import { scrub, uriSecrets } from "./store/redact.ts";
+import { parseSize } from "./units.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history"] as const;
+const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -106,7 +112,7 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
     }
     case "fetch": {
-      const crossRunCache = booleanInput("cache", true) ? actionsCache() : undefined;
+      const crossRunCache = cacheOfRun();
       const r = await fetchCommand({ ...ctx, crossRunCache }, lines("specs"), { frozen: booleanInput("frozen", false) });
       setResolvedOutputs(r.resolved);
       core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
@@ -154,6 +160,36 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       }
       return rows;
     }
+    case "gc": {
+      const r = await gcCommand(ctx, { olderThan: input("older-than"), dryRun: booleanInput("dry-run", false) });
+      const lines = [...r.plan, `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`];
+      for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit gc${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${lines.map((l) => `- ${escapeMarkdown(l)}`).join("\n")}\n`;
+    }
+    case "prune": {
+      const token = input("github-token");
+      if (!token) throw new UsageError("command prune needs the input github-token, to read the lockfile of every branch");
+      const repo = repositoryOfRun();
+      const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
+      const repoPath = path.relative(workspace, ctx.lockfilePath).split(path.sep).join("/");
+      if (repoPath.startsWith("..") || path.isAbsolute(repoPath)) throw new UsageError(`the lockfile ${ctx.lockfilePath} is outside the repository ${workspace}`);
+      const branches = await lockedOnBranches(await createGitHubClient(token, (m) => core.info(m)), repo, repoPath);
+      core.info(`read ${repoPath} on ${branches.branches} branch(es) of ${repo.owner}/${repo.repo}`);
+      const r = await pruneCommand(ctx, {
+        keepLast: input("keep-last"),
+        perSeries: booleanInput("per-series", false),
+        keepWithin: input("keep-within"),
+        keepHistory: input("keep-history"),
+        keepLocked: lines("keep-locked"),
+        locked: branches.locked,
+        apply: !booleanInput("dry-run", true),
+      });
+      const text = pruneLines(r, "set dry-run: false to delete");
+      for (const line of text) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit prune${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${text.map((l) => `- ${escapeMarkdown(l.replaceAll("\t", " "))}`).join("\n")}\n`;
+    }
     case "history": {
       const target = input("name") ? `${input("name")}${input("channel") ? `:${input("channel")}` : ""}` : lines("specs")[0];
       if (!target) throw new UsageError("command history needs the input name (and channel for one channel)");
@@ -183,6 +219,19 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return r.summary;
     }
   }
+}
+
+/** The Actions cache as the inputs cache (true | false | restore-only), cache-save-branches and cache-max-size allow. */
+function cacheOfRun(): CrossRunCache | undefined {
+  const mode = (input("cache") ?? "true").trim().toLowerCase();
+  if (["false", "no", "0"].includes(mode)) return undefined;
+  if (!["true", "yes", "1", "restore-only"].includes(mode)) throw new UsageError(`input cache must be true, false or restore-only, not ${JSON.stringify(mode)}`);
+  const branches = lines("cache-save-branches");
+  const branch = process.env.GITHUB_REF_NAME ?? "";
+  const maxSize = input("cache-max-size");
+  const noSave =
+    mode === "restore-only" ? "cache is restore-only" : savesOnBranch(branches, branch) ? undefined : `branch ${JSON.stringify(branch)} is not in cache-save-branches (${branches.join(", ")})`;
+  return actionsCache({ ...(noSave ? { noSave } : {}), ...(maxSize ? { maxSize: parseSize(maxSize, "cache-max-size") } : {}) });
 }
 
 /** With `notify: true`, a repository_dispatch event for a deploy workflow; a refusal is a warning. */

@@ -1,10 +1,13 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
+import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
 import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
+import { pruneLocalCommand } from "./commands/prune-local.ts";
 import { publishCommand } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
@@ -190,6 +193,66 @@ export async function runCli(argv: string[]): Promise<number> {
         const r = await verifyCommand(ctx, command.args);
         const text = r.verified.map((v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`);
         return { json: { verified: r.verified }, text, failure: r.failed };
+      }),
+    );
+
+  program
+    .command("gc")
+    .description("remove what failed publishes left behind: claims, data of versions without a meta, incomplete S3 multipart uploads")
+    .option("--older-than <duration>", "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe", DEFAULT_GC_GRACE)
+    .option("--dry-run", "print the plan, delete nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean }>());
+        const { removed: t } = r;
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
+          ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
+          ...r.unlisted.map((v) => `note: ${v} has a meta but is not listed in its .versions: left in place`),
+          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
+          ...(r.note ? [`note: ${r.note}`] : []),
+        ];
+        return { json: r, text };
+      }),
+    );
+
+  program
+    .command("prune")
+    .description("delete old versions by policy; never a version a channel, its recent history or a lockfile names. Prints the plan unless --yes")
+    .argument("[names...]", "assets to prune (default: every asset of the store)")
+    .option("--keep-last <n>", "keep the newest N versions of each asset")
+    .option("--per-series", "with --keep-last: keep the newest N of each major series")
+    .option("--keep-within <duration>", "keep versions pushed within this period (90d, 12w, 36h)")
+    .option("--keep-history <k>", "keep the versions of each channel's last K history entries", String(DEFAULT_KEEP_HISTORY))
+    .option("--keep-locked <file...>", "keep every version these lockfiles name (the lockfile beside the config always counts)")
+    .option("--yes", "delete; without it, print the plan only")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
+        const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
+        return { json: r, text: pruneLines(r, "pass --yes to delete") };
+      }),
+    );
+
+  program
+    .command("prune-local")
+    .description("free space in the local assets dir: remove the least recently used versions (never one a running fetch holds, nor one the lockfile names)")
+    .option("--assets-dir <dir>", "local assets dir (default as for fetch)")
+    .option("--max-size <size>", "remove least recently used versions until the dir holds at most this much (20GiB, 500MB)")
+    .option("--keep-last <n>", "keep only the N most recently used versions of each asset")
+    .option("--all", "also remove versions the lockfile beside the config names")
+    .option("--dry-run", "print what would be removed, remove nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await pruneLocalCommand(ctx, command.opts<{ maxSize?: string; keepLast?: string; all?: boolean; dryRun?: boolean }>());
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.removed.map((v) => `${verb}\t${v.name}:${v.version}\t${formatBytes(v.size)}\tlast used ${v.lastUsed}`),
+          ...r.kept.map((v) => `kept\t${v.name}:${v.version}\t${v.reason}`),
+          `${r.assetsDir}: ${formatBytes(r.before)} -> ${formatBytes(r.after)}${r.maxSize !== null && r.after > r.maxSize ? ` (still over ${formatBytes(r.maxSize)}: what is left is locked or in use)` : ""}`,
+        ];
+        return { json: r, text };
       }),
     );
 
