@@ -1,5 +1,6 @@
-// Runs one command as a child process and measures it from the outside: wall time, and peak RSS by GNU time
-// (`/usr/bin/time -f %M`: the largest resident set of the process and of the children it waited for). Children
+// Runs one command as a child process and measures it from the outside: wall time, and by GNU time the peak RSS
+// (`%M`: the largest resident set of the process and of the children it waited for) and the CPU it used (`%U`
+// user + `%S` system seconds, of every thread: robust to a busy machine, where wall time is not). Children
 // are always spawned asynchronously: the request counter's proxy lives in this process and must keep answering.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -22,6 +23,8 @@ export interface Outcome {
   code: number;
   seconds: number;
   peakRssMiB: number;
+  /** User + system CPU seconds of the command and the children it waited for. */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -50,7 +53,7 @@ export async function measure(command: Command, timeoutMs: number): Promise<Outc
   const rssFile = path.join(scratch, "rss");
   try {
     const started = performance.now();
-    const child = spawn(GNU_TIME, ["-f", "%M", "-o", rssFile, command.file, ...command.args], {
+    const child = spawn(GNU_TIME, ["-f", "%M %U %S", "-o", rssFile, command.file, ...command.args], {
       cwd: command.cwd,
       env: command.env,
       detached: true, // its own process group: a timeout kills the tool and whatever it started
@@ -77,8 +80,10 @@ export async function measure(command: Command, timeoutMs: number): Promise<Outc
     clearTimeout(timer);
     if (child.pid !== undefined) runningGroups.delete(child.pid);
     if (timedOut) stderr += `\n(killed after ${timeoutMs / 1000} s)`;
-    const peakRssKiB = Number((await readFile(rssFile, "utf8").catch(() => "")).trim().split("\n").pop());
-    return { code: timedOut ? 124 : code, seconds, peakRssMiB: Number.isFinite(peakRssKiB) ? peakRssKiB / 1024 : NaN, stdout, stderr };
+    // The last line (GNU time puts "Command exited with non-zero status" before it).
+    const [peakRssKiB, user, system] = ((await readFile(rssFile, "utf8").catch(() => "")).trim().split("\n").pop() ?? "").split(" ").map(Number);
+    const peakRssMiB = Number.isFinite(peakRssKiB) ? peakRssKiB! / 1024 : NaN;
+    return { code: timedOut ? 124 : code, seconds, peakRssMiB, cpuSeconds: (user ?? NaN) + (system ?? NaN), stdout, stderr };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

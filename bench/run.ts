@@ -3,7 +3,9 @@
 //
 //   npm run bench                      install the tools if missing, build dist/, full run (10–20 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--out FILE]
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--out FILE]
+//
+// Besides the peers, assetkit runs pinned to 1 core and to 2 cores (taskset), to show how it scales.
 //
 // Prints a Markdown table (stdout; progress goes to stderr) and writes the raw runs, medians, machine and tool
 // versions to bench/results.json (a --quick run writes bench/data/results-quick.json instead, so it never passes
@@ -22,14 +24,14 @@ import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
 import { runCase, type CaseId, type CaseResult } from "./throughput.ts";
-import { locateTools, makeTools, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
+import { locateTools, makeTools, PINNED, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const GiB = 1024 ** 3;
 const THROUGHPUT_CASES: CaseId[] = DATASET_IDS.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
 const ALL_CASES = [...THROUGHPUT_CASES, "requests"] as const;
 type Case = (typeof ALL_CASES)[number];
-const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit");
+const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit" && !PINNED.includes(t));
 /** Where a fetch case's data lies: published once by assetkit, then downloaded by every tool. */
 const FETCH_PREFIX = "fetch";
 
@@ -38,6 +40,8 @@ interface Options {
   repeat: number;
   cases: Case[];
   peers: ToolName[];
+  /** Also run assetkit pinned to 1 and 2 cores. */
+  pinned: boolean;
   out: string;
 }
 
@@ -51,6 +55,7 @@ function parseOptions(argv: string[]): Options {
       repeat: { type: "string" },
       cases: { type: "string" },
       peers: { type: "string" },
+      "no-pinned": { type: "boolean", default: false },
       out: { type: "string" },
     },
   });
@@ -64,7 +69,7 @@ function parseOptions(argv: string[]): Options {
   const repeat = values.repeat === undefined ? (values.quick ? 1 : 3) : Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat must be a positive integer, not ${values.repeat}`);
   const out = values.out ?? path.join(ROOT, values.quick ? "bench/data/results-quick.json" : "bench/results.json");
-  return { quick: values.quick, repeat, cases: list("cases", values.cases, ALL_CASES), peers: list("peers", values.peers, PEERS), out: path.resolve(out) };
+  return { quick: values.quick, repeat, cases: list("cases", values.cases, ALL_CASES), peers: list("peers", values.peers, PEERS), pinned: !values["no-pinned"], out: path.resolve(out) };
 }
 
 const t0 = Date.now();
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
     }
 
     const allTools = makeTools(paths, place);
-    const tools = [allTools.assetkit, ...options.peers.map((p) => allTools[p])];
+    const tools = [allTools.assetkit, ...(options.pinned ? PINNED.map((p) => allTools[p]) : []), ...options.peers.map((p) => allTools[p])];
     const cases: CaseResult[] = [];
     for (const id of throughputCases) {
       const dataset = datasets.get(id.slice(id.indexOf("-") + 1) as DatasetId)!;

@@ -14,6 +14,7 @@ export interface Run {
   ok: boolean;
   seconds: number;
   peakRssMiB: number;
+  cpuSeconds: number;
   error?: string;
 }
 
@@ -24,7 +25,7 @@ export interface CaseResult {
   tool: ToolName;
   runs: Run[];
   /** Medians over the successful runs; absent when none succeeded. */
-  median?: { seconds: number; mbPerSec: number; filesPerSec: number; peakRssMiB: number };
+  median?: { seconds: number; mbPerSec: number; filesPerSec: number; peakRssMiB: number; cpuSecondsPerGiB: number };
 }
 
 export interface CaseContext {
@@ -50,7 +51,7 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
       const run = direction === "fetch" ? await fetchOnce(tool, published!, ctx) : await publishOnce(tool, dataset, `upload/${tool.name}/${round}`, ctx);
       runs.get(tool.name)!.push(run);
       const rate = dataset.id === "small" ? `${(dataset.files / run.seconds).toFixed(0)} files/s` : `${(dataset.bytes / 1e6 / run.seconds).toFixed(0)} MB/s`;
-      ctx.log(`${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`);
+      ctx.log(`${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU, ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`);
     }
   }
   return ctx.tools.map((tool) => {
@@ -59,7 +60,8 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
     const result: CaseResult = { case: id, direction, dataset: { id: dataset.id, title: dataset.title, files: dataset.files, bytes: dataset.bytes }, tool: tool.name, runs: all };
     if (ok.length) {
       const seconds = median(ok.map((r) => r.seconds));
-      result.median = { seconds, mbPerSec: dataset.bytes / 1e6 / seconds, filesPerSec: dataset.files / seconds, peakRssMiB: median(ok.map((r) => r.peakRssMiB)) };
+      const cpuSecondsPerGiB = median(ok.map((r) => r.cpuSeconds)) / (dataset.bytes / 1024 ** 3);
+      result.median = { seconds, mbPerSec: dataset.bytes / 1e6 / seconds, filesPerSec: dataset.files / seconds, peakRssMiB: median(ok.map((r) => r.peakRssMiB)), cpuSecondsPerGiB };
     }
     return result;
   });
@@ -69,7 +71,7 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
   const dest = await mkdtemp(path.join(ctx.scratch, `fetch-${tool.name}-`));
   try {
     const outcome = await measure(tool.download(asset, dest), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB };
+    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const got = await treeBytes(dest);
     return got >= asset.dataset.bytes ? run : { ...run, ok: false, error: `only ${got} of ${asset.dataset.bytes} bytes arrived` };
@@ -81,7 +83,7 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
 async function publishOnce(tool: Tool, dataset: Dataset, prefix: string, ctx: CaseContext): Promise<Run> {
   try {
     const outcome = await measure(tool.upload(dataset, prefix), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB };
+    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const stored = await ctx.bucket.bytesUnder(prefix);
     return stored >= dataset.bytes ? run : { ...run, ok: false, error: `only ${stored} of ${dataset.bytes} bytes stored` };

@@ -10,8 +10,10 @@ import type { Command } from "./measure.ts";
 
 const run = promisify(execFile);
 
-export type ToolName = "assetkit" | "s5cmd" | "aws" | "rclone" | "modelkit";
-export const TOOL_NAMES: readonly ToolName[] = ["assetkit", "s5cmd", "aws", "rclone", "modelkit"];
+export type ToolName = "assetkit" | "assetkit-1cpu" | "assetkit-2cpu" | "s5cmd" | "aws" | "rclone" | "modelkit";
+export const TOOL_NAMES: readonly ToolName[] = ["assetkit", "assetkit-1cpu", "assetkit-2cpu", "s5cmd", "aws", "rclone", "modelkit"];
+/** assetkit pinned to 1 and to 2 cores (taskset; MinIO is not pinned): how it scales with cores. */
+export const PINNED: readonly ToolName[] = ["assetkit-1cpu", "assetkit-2cpu"];
 
 /** The MinIO every tool talks to (directly: the request counter is only for the request-count scenarios). */
 export interface S3Target {
@@ -135,12 +137,20 @@ export function makeTools(paths: ToolPaths, place: Place): Record<ToolName, Tool
     PYTHONDONTWRITEBYTECODE: "1",
   });
 
+  const assetkit: Tool = {
+    name: "assetkit",
+    upload: (dataset, prefix) => assetkitCommand(paths.cli, place, prefix, ["publish", dataset.path, assetName(dataset), "--versioning", "major-minor"]),
+    download: (asset, dest) => assetkitCommand(paths.cli, place, asset.prefix, ["fetch", `${asset.name}:${asset.version}`, "--assets-dir", dest]),
+  };
+  const pinned = (name: ToolName, cpus: string): Tool => {
+    const wrap = (c: Command): Command => ({ ...c, file: "taskset", args: ["-c", cpus, c.file, ...c.args] });
+    return { name, upload: (dataset, prefix) => wrap(assetkit.upload(dataset, prefix)), download: (asset, dest) => wrap(assetkit.download(asset, dest)) };
+  };
+
   return {
-    assetkit: {
-      name: "assetkit",
-      upload: (dataset, prefix) => assetkitCommand(paths.cli, place, prefix, ["publish", dataset.path, assetName(dataset), "--versioning", "major-minor"]),
-      download: (asset, dest) => assetkitCommand(paths.cli, place, asset.prefix, ["fetch", `${asset.name}:${asset.version}`, "--assets-dir", dest]),
-    },
+    assetkit,
+    "assetkit-1cpu": pinned("assetkit-1cpu", "0"),
+    "assetkit-2cpu": pinned("assetkit-2cpu", "0,1"),
     s5cmd: {
       name: "s5cmd",
       // --log error: no line per object on stdout (the other tools print no progress either).
@@ -189,7 +199,7 @@ export async function toolVersions(paths: ToolPaths): Promise<Record<ToolName, s
     first(paths.rclone, ["version"], (out) => /rclone (v\S+)/.exec(out)?.[1]),
     first(paths.python, ["-c", "import importlib.metadata as m; print(m.version('modelkit'))"], (out) => out.split("\n")[0]),
   ]);
-  return { assetkit, s5cmd, aws, rclone, modelkit };
+  return { assetkit, "assetkit-1cpu": assetkit, "assetkit-2cpu": assetkit, s5cmd, aws, rclone, modelkit };
 }
 
 /** The tool as the table names it. */
@@ -199,6 +209,10 @@ export function toolLabel(name: ToolName, version: string): string {
       return `aws CLI ${version} (v1)`;
     case "rclone":
       return `rclone ${version} (Debian)`;
+    case "assetkit-1cpu":
+      return `assetkit ${version}, taskset 1 core`;
+    case "assetkit-2cpu":
+      return `assetkit ${version}, taskset 2 cores`;
     default:
       return `${name} ${version}`;
   }

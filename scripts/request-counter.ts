@@ -10,6 +10,8 @@ export interface RequestRecord {
   url: string;
   /** Bytes of the request body (what the client sent: uploads). */
   bytes: number;
+  /** The Range header of a ranged read, as sent. */
+  range?: string;
 }
 
 export interface RequestCounter {
@@ -29,7 +31,7 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
   const upstream = new URL(target);
   let seen: RequestRecord[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const record: RequestRecord = { method: req.method ?? "GET", url: req.url ?? "/", bytes: 0 };
+    const record: RequestRecord = { method: req.method ?? "GET", url: req.url ?? "/", bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
     seen.push(record);
     req.on("data", (chunk: Buffer) => {
       record.bytes += chunk.length;

@@ -1,10 +1,14 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
+import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
+import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
+import { historyCommand } from "./commands/history.ts";
 import { importCommand } from "./commands/import.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { pruneLocalCommand } from "./commands/prune-local.ts";
 import { publishCommand, type PublishResult } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
@@ -15,6 +19,7 @@ import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 import { parseDuration } from "./serving/duration.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
+import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
 
 interface CliOptions extends GlobalOptions {
@@ -82,7 +87,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .argument("<source>", "s3://bucket/path[/], gs://…, az://… or azure://…, https://<account>.blob.core.windows.net/…, https://…/model.tar.gz, hf://org/repo[@revision][/sub/path], hf://datasets/org/repo, file:// or a path")
     .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
   withPublishFlags(importer, "publish nothing when the source is unchanged since the latest version (same ETags or Hub commit: nothing downloaded) or holds the same content")
-    .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives, Hub repos, folders)", repeatable)
+    .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives and Hub repos)", repeatable)
     .option("--exclude <glob>", "skip paths matching this glob (repeatable)", repeatable)
     .option("--no-unpack", "publish a .tar, .tar.gz/.tgz or .zip as the file it is (default: unpack it into a folder asset)")
     .option("--max-unpacked-size <size>", "archives: refuse one that unpacks to more than this (default 50GiB)")
@@ -159,14 +164,35 @@ export async function runCli(argv: string[]): Promise<number> {
 
   program
     .command("promote")
-    .description("point a channel (an alias such as production) at the version a spec resolves to")
-    .argument("<spec>", "the version to promote: name:1.4.2, or any spec (name:1 promotes the latest 1.x)")
-    .argument("<alias>", "the channel: lowercase letters, digits and '-', starting with a letter (production, staging)")
+    .description("point a channel (an alias such as production) at the version a spec resolves to, after copying it to another store with --to")
+    .argument("<spec>", "the version to promote: name:1.4.2, or any spec (name:1 promotes the latest 1.x); with --rollback, name:channel")
+    .argument("[alias]", "the channel: lowercase letters, digits and '-', starting with a letter (production, staging)")
+    .option("--channel <alias>", "the channel (instead of the second argument)")
+    .option("--to <store-uri>", "copy the version into this store first (same version, files and digest) and move the channel there")
+    .option("--rollback", "move the channel back to the version it pointed at before (spec: name:channel)")
+    .option("--allow-unverified", "with --to: copy a version whose meta has no checksums (written by modelkit)")
     .action(
       run(async (ctx, _opts, command) => {
-        const [spec, alias] = command.args as [string, string];
-        const r = await promoteCommand(ctx, spec, alias);
-        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}`] };
+        const [spec, alias] = command.args as [string, string | undefined];
+        const local = command.opts<{ channel?: string; to?: string; rollback?: boolean; allowUnverified?: boolean }>();
+        if (alias && local.channel && alias !== local.channel) throw new UsageError(`two channels given: ${alias} and --channel ${local.channel}`);
+        const r = await promoteCommand(ctx, spec, { ...local, channel: alias ?? local.channel });
+        const copied = r.copied === undefined ? "" : `\t${r.copied ? "copied" : "already there"} from ${r.from}`;
+        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.alias === null ? "no channel" : r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}${copied}`] };
+      }),
+    );
+
+  program
+    .command("history")
+    .description("print how a channel moved, newest first (every channel of the asset without :channel)")
+    .argument("<name>", "name or name:channel")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await historyCommand(ctx, command.args[0]!);
+        const text = r.channels.flatMap((c) =>
+          c.history.map((m) => `${r.name}:${c.channel}\t${m.version}\t${m.previous ? `was ${m.previous}` : "new"}${m.rollback ? " (rollback)" : ""}\t${m.at}\t${m.by}${m.run_url ? `\t${m.run_url}` : ""}`),
+        );
+        return { json: r, text };
       }),
     );
 
@@ -180,6 +206,66 @@ export async function runCli(argv: string[]): Promise<number> {
         const r = await verifyCommand(ctx, command.args);
         const text = r.verified.map((v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`);
         return { json: { verified: r.verified }, text, failure: r.failed };
+      }),
+    );
+
+  program
+    .command("gc")
+    .description("remove what failed publishes left behind: claims, data of versions without a meta, incomplete S3 multipart uploads")
+    .option("--older-than <duration>", "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe", DEFAULT_GC_GRACE)
+    .option("--dry-run", "print the plan, delete nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean }>());
+        const { removed: t } = r;
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
+          ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
+          ...r.unlisted.map((v) => `note: ${v} has a meta but is not listed in its .versions: left in place`),
+          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
+          ...(r.note ? [`note: ${r.note}`] : []),
+        ];
+        return { json: r, text };
+      }),
+    );
+
+  program
+    .command("prune")
+    .description("delete old versions by policy; never a version a channel, its recent history or a lockfile names. Prints the plan unless --yes")
+    .argument("[names...]", "assets to prune (default: every asset of the store)")
+    .option("--keep-last <n>", "keep the newest N versions of each asset")
+    .option("--per-series", "with --keep-last: keep the newest N of each major series")
+    .option("--keep-within <duration>", "keep versions pushed within this period (90d, 12w, 36h)")
+    .option("--keep-history <k>", "keep the versions of each channel's last K history entries", String(DEFAULT_KEEP_HISTORY))
+    .option("--keep-locked <file...>", "keep every version these lockfiles name (the lockfile beside the config always counts)")
+    .option("--yes", "delete; without it, print the plan only")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
+        const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
+        return { json: r, text: pruneLines(r, "pass --yes to delete") };
+      }),
+    );
+
+  program
+    .command("prune-local")
+    .description("free space in the local assets dir: remove the least recently used versions (never one a running fetch holds, nor one the lockfile names)")
+    .option("--assets-dir <dir>", "local assets dir (default as for fetch)")
+    .option("--max-size <size>", "remove least recently used versions until the dir holds at most this much (20GiB, 500MB)")
+    .option("--keep-last <n>", "keep only the N most recently used versions of each asset")
+    .option("--all", "also remove versions the lockfile beside the config names")
+    .option("--dry-run", "print what would be removed, remove nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await pruneLocalCommand(ctx, command.opts<{ maxSize?: string; keepLast?: string; all?: boolean; dryRun?: boolean }>());
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.removed.map((v) => `${verb}\t${v.name}:${v.version}\t${formatBytes(v.size)}\tlast used ${v.lastUsed}`),
+          ...r.kept.map((v) => `kept\t${v.name}:${v.version}\t${v.reason}`),
+          `${r.assetsDir}: ${formatBytes(r.before)} -> ${formatBytes(r.after)}${r.maxSize !== null && r.after > r.maxSize ? ` (still over ${formatBytes(r.maxSize)}: what is left is locked or in use)` : ""}`,
+        ];
+        return { json: r, text };
       }),
     );
 
@@ -224,8 +310,9 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the message
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`);
+    // Store errors are scrubbed where they arise; this is the last net for anything else that quotes a credential.
+    process.stderr.write(`error: ${scrub((err as Error).message)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(scrub(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`));
     return exitCodeOf(err);
   }
   return 0;

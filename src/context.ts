@@ -8,6 +8,8 @@ import { readLockfile, type Lockfile } from "./lockfile.ts";
 import { Registry } from "./registry.ts";
 import { localStoreRoot, openStore } from "./store/uri.ts";
 import type { Store } from "./store/store.ts";
+import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
+import { Transfers, transferSettings } from "./transfer.ts";
 import type { SchemeName } from "./versioning.ts";
 
 export interface Reporter {
@@ -33,6 +35,8 @@ export interface Context {
   assetsDir: AssetsDir;
   lockfilePath: string;
   reporter: Reporter;
+  /** Transfer sizes and time budgets (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT), read once. */
+  tuning: Tuning;
   readLock(): Promise<Lockfile | undefined>;
   /** The folder of a local or mounted store (file:// or a path), where its objects can be read in place; undefined for a remote one. */
   storeRoot?: string;
@@ -48,13 +52,14 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const storeUri = options.store ?? env.ASSETKIT_STORE ?? config.store ?? modelkitStore(env) ?? DEFAULT_STORE;
   // A relative store path in the config file is relative to the config file.
   const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
-  const store = await openStore(storeUri, storeBase);
+  const tuning = tuningFromEnv(env);
+  const store = await openStore(storeUri, storeBase, tuning);
   const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
-  const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m) });
-  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR);
+  const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m), concurrency: tuning.concurrency });
+  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, new Transfers(transferSettings(tuning)));
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
-  return { config, store, registry, assetsDir, lockfilePath, reporter, readLock: () => readLockfile(lockfilePath), ...(storeRoot ? { storeRoot } : {}) };
+  return { config, store, registry, assetsDir, lockfilePath, reporter, tuning, readLock: () => readLockfile(lockfilePath), ...(storeRoot ? { storeRoot } : {}) };
 }
 
 /** modelkit's MODELKIT_STORAGE_PROVIDER / _BUCKET / _PREFIX (default prefix modelkit-assets) as a store URI. */

@@ -5,7 +5,7 @@
 import { lstat } from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "./context.ts";
-import { prepareInput, type PreparedInput } from "./manifest.ts";
+import { assetDigest, prepareInput, type PreparedInput } from "./manifest.ts";
 
 /** The identity of a cache entry: equal digests mean equal content, so the digest is what a hit is checked against. */
 export interface CachedVersion {
@@ -35,7 +35,9 @@ export async function restoreVerified(ctx: Context, version: CachedVersion, subP
   if (!ctx.crossRunCache) return undefined;
   return ctx.crossRunCache.restore(version, async (content) => {
     const found = await hashRestored(content);
-    if (found?.digest !== version.digest) {
+    // Part hashes are in the digest of schema-2 metas only: a version published under schema 1 matches without them.
+    const withoutParts = found && assetDigest(found.files.map(({ parts: _, ...file }) => file));
+    if (!found || (found.digest !== version.digest && withoutParts !== version.digest)) {
       ctx.reporter.warn(`cache: the cached ${version.name}:${version.version} has digest ${found?.digest ?? "(unreadable)"}, not ${version.digest}: ignored, fetching from the store`);
       return undefined;
     }

@@ -3,12 +3,12 @@
 // is copied. A marker in the assets dir remembers each checked file's inode, mtime and size, so a later start
 // hashes only the files that changed since: the cold start costs one verification.
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import pMap from "p-map";
 import { filesUnder } from "./assets-dir.ts";
 import { AssetError } from "./errors.ts";
+import { hashPool } from "./hash-pool.ts";
 import type { VersionMeta } from "./manifest.ts";
 import { writeAtomically } from "./temp-path.ts";
 
@@ -53,7 +53,7 @@ export async function verifyInPlace(storeRoot: string, markerRoot: string, name:
       if (file.size !== undefined && Number(stat.size) !== file.size) throw mismatch(label, `${file.size} bytes expected, ${stat.size} found`);
       const token = `${stat.ino}-${stat.mtimeNs}-${stat.size}`;
       if (file.sha256 === undefined || marker.files[file.path] === token) return;
-      const sha256 = await hashFile(full);
+      const sha256 = await hashPool.hashFile(full, Number(stat.size));
       hashed++;
       if (sha256 !== file.sha256) {
         delete marker.files[file.path];
@@ -72,12 +72,6 @@ export async function verifyInPlace(storeRoot: string, markerRoot: string, name:
 
 function mismatch(label: string, detail: string): AssetError {
   return new AssetError(`integrity check failed for ${label}: ${detail}; it is not served`);
-}
-
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(file), hash);
-  return hash.digest("hex");
 }
 
 /** The marker of a version, when it was made for the same digest; else an empty one. */

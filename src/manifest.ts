@@ -1,11 +1,16 @@
 // What a version contains: walking and hashing a publisher's input, the asset digest, and the `.meta`
 // document (modelkit's keys plus the `assetkit` block), built on publish and validated on every read.
+//
+// Meta schema 2 adds per-part hashes: a file larger than `part_size` (fixed at PART_SIZE when assetkit writes)
+// lists the sha256 of each of its parts, so a download verifies every part on its own, on any core, and re-reads
+// only a part that fails. The part hashes are inside the asset digest (see assetDigest): a store that rewrites
+// them together with the data changes the digest, which the lockfile pins.
+import { promises as fs } from "node:fs";
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
+import { hashPool } from "./hash-pool.ts";
 import { relativePathProblem } from "./paths.ts";
 
 export interface FileEntry {
@@ -13,7 +18,14 @@ export interface FileEntry {
   path: string;
   size: number;
   sha256: string;
+  /** sha256 of each `part_size` bytes, for files larger than one part (schema 2). */
+  parts?: string[];
 }
+
+/** The part size of schema-2 metas that assetkit writes: fixed, so equal content gives an equal digest. */
+export const PART_SIZE = 16 * 1024 * 1024;
+/** The smallest part size a meta may name (a smaller one would only multiply requests). */
+const MIN_PART_SIZE = 1024;
 
 export interface PreparedInput {
   isDirectory: boolean;
@@ -21,6 +33,7 @@ export interface PreparedInput {
   files: (FileEntry & { source: string })[];
   digest: string;
   size: number;
+  partSize: number;
 }
 
 export interface Provenance {
@@ -54,8 +67,10 @@ export interface AssetMetaDocument {
   is_directory: boolean;
   contents: string[];
   assetkit?: {
-    schema: 1;
+    schema: 1 | 2;
     digest: string;
+    /** Schema 2: the size of the parts that `parts` hashes. */
+    part_size?: number;
     size: number;
     files: FileEntry[];
     created_by: string;
@@ -69,36 +84,54 @@ export interface AssetMetaDocument {
 export interface VersionMeta {
   document: AssetMetaDocument;
   isDirectory: boolean;
-  files: { path: string; size?: number; sha256?: string }[];
+  files: { path: string; size?: number; sha256?: string; parts?: string[] }[];
   /** Undefined for metas without checksums (written by modelkit): fetches of them are unverified. */
   digest?: string;
   size?: number;
+  /** Schema 2: the size of the parts that the files' `parts` hash. */
+  partSize?: number;
 }
 
-const HASH_CONCURRENCY = 4;
+/** Files stat'ed and handed to the hash pool at once (the pool itself bounds the hashing). */
+const FILE_CONCURRENCY = 64;
 
 /** Code-point order (= UTF-8 byte order), the same in every language, so digests agree across tools. */
 function comparePaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** sha256 over `path NUL size NUL sha256 LF` for every file in path order: equal content, equal digest. */
-export function assetDigest(files: readonly FileEntry[]): string {
+/**
+ * sha256 over `path NUL size NUL sha256 LF` for every file in path order: equal content, equal digest. A file
+ * with part hashes adds `NUL part_size NUL` and its part hashes joined by "," before the LF, so the digest binds
+ * them; an asset with no file larger than one part has the same digest under schema 1 and 2.
+ */
+export function assetDigest(files: readonly FileEntry[], partSize?: number): string {
   const hash = createHash("sha256");
-  for (const f of [...files].sort((a, b) => comparePaths(a.path, b.path))) hash.update(`${f.path}\0${f.size}\0${f.sha256}\n`);
+  for (const f of [...files].sort((a, b) => comparePaths(a.path, b.path))) {
+    const parts = f.parts ? `\0${partSize}\0${f.parts.join(",")}` : "";
+    hash.update(`${f.path}\0${f.size}\0${f.sha256}${parts}\n`);
+  }
   return `sha256:${hash.digest("hex")}`;
 }
 
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  await pipeline(createReadStream(file), async function* (chunks: AsyncIterable<Buffer>) {
-    for await (const chunk of chunks) {
-      size += chunk.length;
-      hash.update(chunk);
-    }
-  });
-  return { size, sha256: hash.digest("hex") };
+/** The byte ranges [start, end) of a file's parts. */
+export function partRanges(size: number, partSize: number): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  for (let start = 0; start < size; start += partSize) out.push({ start, end: Math.min(size, start + partSize) });
+  return out;
+}
+
+/**
+ * Size, sha256 and (above one part) part hashes of a local file, hashed in the worker pool: the whole-file sha256
+ * in one worker, the parts on the others at the same time.
+ */
+export async function hashFile(file: string, partSize = PART_SIZE, knownSize?: number): Promise<Omit<FileEntry, "path">> {
+  const size = knownSize ?? (await fs.stat(file)).size;
+  const whole = hashPool.hashFile(file, size);
+  const parts = size > partSize ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end))) : undefined;
+  parts?.catch(() => undefined); // awaited below, after the whole-file hash
+  const sha256 = await whole;
+  return { size, sha256, ...(parts ? { parts: await parts } : {}) };
 }
 
 /**
@@ -110,12 +143,28 @@ export async function hashLocalCopy(root: string, relPaths: readonly string[]): 
   return pMap(
     relPaths,
     async (rel) => ({ path: rel, ...(await hashFile(rel ? path.join(root, ...rel.split("/")) : root).catch(() => ({ size: -1, sha256: "" }))) }),
-    { concurrency: HASH_CONCURRENCY },
+    { concurrency: FILE_CONCURRENCY },
   );
 }
 
-/** Walks and hashes a file or folder to publish; refuses what an object store cannot hold faithfully. */
-export async function prepareInput(input: string): Promise<PreparedInput> {
+/** A publisher's input while it is being hashed: what to upload is known at once, the hashes as they come. */
+export interface HashingInput {
+  isDirectory: boolean;
+  /** Sorted by path, with the local file each is read from and its size. */
+  files: { path: string; source: string; size: number }[];
+  size: number;
+  /** Each file's hashes, by path, as soon as that file is hashed. */
+  hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
+  /** The whole input, once every file is hashed. */
+  prepared: Promise<PreparedInput>;
+}
+
+/**
+ * Walks a file or folder to publish (refusing what an object store cannot hold faithfully) and starts hashing it
+ * in the worker pool: the caller can upload while the hashes are computed. `partSize` is PART_SIZE for everything
+ * assetkit publishes (tests pass small ones to cross part boundaries cheaply).
+ */
+export async function startHashing(input: string, { partSize = PART_SIZE }: { partSize?: number } = {}): Promise<HashingInput> {
   const root = path.resolve(input);
   const stat = await fs.stat(root).catch(() => {
     throw new UsageError(`cannot publish ${input}: no such file or folder`);
@@ -126,14 +175,27 @@ export async function prepareInput(input: string): Promise<PreparedInput> {
   else throw new UsageError(`cannot publish ${input}: not a regular file or folder`);
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
-  const files = await pMap(sources, async (s) => ({ ...s, ...(await hashFile(s.source)) }), { concurrency: HASH_CONCURRENCY });
-  return preparedInput(stat.isDirectory(), files);
+  const files = await pMap(sources, async (s) => ({ ...s, size: (await fs.stat(s.source)).size }), { concurrency: FILE_CONCURRENCY });
+  files.sort((a, b) => comparePaths(a.path, b.path));
+  const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size)]));
+  const prepared = (async (): Promise<PreparedInput> => {
+    const entries = await Promise.all(files.map(async (f) => ({ ...f, ...(await hashes.get(f.path)!) })));
+    return { isDirectory: stat.isDirectory(), files: entries, digest: assetDigest(entries, partSize), size: entries.reduce((sum, f) => sum + f.size, 0), partSize };
+  })();
+  // Awaited by whoever needs them; until then a failure must not count as unhandled.
+  for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
+  return { isDirectory: stat.isDirectory(), files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
 }
 
-/** The input of a publish from files already hashed (by a walk, or while they were downloaded). */
-export function preparedInput(isDirectory: boolean, files: (FileEntry & { source: string })[]): PreparedInput {
-  const sorted = [...files].sort((a, b) => comparePaths(a.path, b.path));
-  return { isDirectory, files: sorted, digest: assetDigest(sorted), size: sorted.reduce((sum, f) => sum + f.size, 0) };
+/** Walks and hashes a file or folder to publish, to the end (see startHashing). */
+export async function prepareInput(input: string, options: { partSize?: number } = {}): Promise<PreparedInput> {
+  return (await startHashing(input, options)).prepared;
+}
+
+/** An input already hashed, in the shape of one being hashed. */
+export function hashedInput(input: PreparedInput): HashingInput {
+  const hashes = new Map(input.files.map(({ path: p, ...rest }) => [p, Promise.resolve(rest)]));
+  return { isDirectory: input.isDirectory, files: input.files, size: input.size, hashes, prepared: Promise.resolve(input) };
 }
 
 async function walkFolder(root: string, realRoot: string): Promise<{ path: string; source: string }[]> {
@@ -172,15 +234,16 @@ export function buildMeta(
   input: PreparedInput,
   extras: { createdBy: string; source: Provenance; metadata: Record<string, string>; now?: Date },
 ): AssetMetaDocument {
-  const files = input.files.map(({ path: p, size, sha256 }) => ({ path: p, size, sha256 }));
+  const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}) }));
   return {
     push_date: (extras.now ?? new Date()).toISOString(),
     is_directory: input.isDirectory,
     contents: input.isDirectory ? files.map((f) => f.path) : [],
     assetkit: {
-      schema: 1,
+      schema: 2,
       digest: input.digest,
       size: input.size,
+      part_size: input.partSize,
       files,
       created_by: extras.createdBy,
       source: extras.source,
@@ -220,13 +283,22 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
     return { document: doc, isDirectory: doc.is_directory, files };
   }
   if (typeof block !== "object" || block === null || !Array.isArray(block.files)) bad("the assetkit block has no files list");
+  if (block.schema !== 1 && block.schema !== 2) bad(`its schema ${JSON.stringify(block.schema)} is not one this assetkit reads (1 or 2): upgrade assetkit`);
+  const partSize = block.schema === 2 ? block.part_size : undefined;
+  if (block.schema === 2 && !(Number.isSafeInteger(partSize) && partSize! >= MIN_PART_SIZE)) bad(`bad part_size ${JSON.stringify(partSize)}`);
   const files = block.files.map((f) => {
     if (typeof f?.path !== "string") bad("a file entry has no path");
     const problem = doc.is_directory ? relativePathProblem(f.path) : f.path === "" ? undefined : "a single-file asset's path must be empty";
     if (problem) bad(`unsafe path ${JSON.stringify(f.path)}: ${problem}`);
     if (!Number.isSafeInteger(f.size) || f.size < 0) bad(`bad size for ${JSON.stringify(f.path)}`);
     if (typeof f.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(f.sha256)) bad(`bad sha256 for ${JSON.stringify(f.path)}`);
-    return { path: f.path, size: f.size, sha256: f.sha256 };
+    const large = partSize !== undefined && f.size > partSize;
+    const parts = f.parts;
+    if (large !== (parts !== undefined)) bad(`${JSON.stringify(f.path)} must list part hashes exactly when it is larger than part_size`);
+    if (parts !== undefined && !(Array.isArray(parts) && parts.length === Math.ceil(f.size / partSize!) && parts.every((p) => typeof p === "string" && /^[0-9a-f]{64}$/.test(p)))) {
+      bad(`bad part hashes for ${JSON.stringify(f.path)}`);
+    }
+    return { path: f.path, size: f.size, sha256: f.sha256, ...(parts ? { parts } : {}) };
   });
   if (!doc.is_directory && files.length !== 1) bad("a single-file asset must list exactly one file");
   const filesClash = pathClash(files.map((f) => f.path));
@@ -235,8 +307,8 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
   if (doc.is_directory && listed(files.map((f) => f.path)) !== listed(doc.contents)) {
     bad("contents and the assetkit files list disagree");
   }
-  if (assetDigest(files) !== block.digest) bad("its digest does not match its files list");
-  return { document: doc, isDirectory: doc.is_directory, files, digest: block.digest, size: block.size };
+  if (assetDigest(files, partSize) !== block.digest) bad("its digest does not match its files list");
+  return { document: doc, isDirectory: doc.is_directory, files, digest: block.digest, size: block.size, ...(partSize !== undefined ? { partSize } : {}) };
 }
 
 /** Why a list of file paths cannot all exist at once in a folder (a path listed twice, or both a file and a folder), or undefined. */

@@ -12,11 +12,12 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
-import { buildMeta, parseMeta, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import { buildMeta, hashedInput, parseMeta, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
+import { copyBudget, copyObject } from "./store-copy.ts";
 import { StoreError, type ByteRange, type Store } from "./store/store.ts";
-import { tuningFromEnv } from "./store/tuning.ts";
+import { DEFAULT_TUNING } from "./store/tuning.ts";
 import type { TransferProgress } from "./transfer.ts";
 import { detectScheme, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
@@ -29,6 +30,8 @@ export interface RegistryOptions {
   /** Publish even where the store ignores conditional writes (races may then lose versions). */
   unsafePublish?: boolean;
   warn?: (message: string) => void;
+  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY, read once into the context). */
+  concurrency?: number;
 }
 
 export interface VersionIndex {
@@ -48,7 +51,8 @@ export interface Resolved {
 
 export interface PublishRequest {
   name: string;
-  input: PreparedInput;
+  /** Hashed, or being hashed: uploads start before hashing ends (unless `ifChanged` needs the digest first). */
+  input: PreparedInput | HashingInput;
   series?: Extract<VersionSelector, { kind: "numeric" }>;
   bump?: Bump;
   version?: string;
@@ -60,7 +64,25 @@ export interface PublishRequest {
   onProgress?: (progress: TransferProgress) => void;
 }
 
-/** One entry of `<name>.aliases`: where the alias points, and who moved it there. */
+/** One move of a channel, as its history keeps it. */
+export interface ChannelMove {
+  version: string;
+  previous?: string;
+  at: string;
+  /** Who moved it: the GitHub actor or local user, else the tool. */
+  by: string;
+  run_url?: string;
+  ref?: string;
+  sha?: string;
+  /** Set on moves made by `promote --rollback`. */
+  rollback?: true;
+}
+
+/**
+ * One entry of `<name>.aliases`: where the alias points, who moved it there, and its history (newest first, at
+ * most MAX_CHANNEL_HISTORY moves; `history_dropped` counts the older ones no longer kept). Entries written
+ * before history existed have none: they read as a history of one move.
+ */
 export interface AliasEntry {
   version: string;
   promoted_at: string;
@@ -68,6 +90,58 @@ export interface AliasEntry {
   source: Provenance;
   /** The version the alias pointed to before this promotion. */
   previous?: string;
+  history?: ChannelMove[];
+  history_dropped?: number;
+}
+
+/** The alias that means the latest non-prerelease version; never a channel. */
+export const LATEST = "latest";
+
+/** Moves of one channel kept inline in `.aliases`; older ones are dropped and counted. */
+export const MAX_CHANNEL_HISTORY = 100;
+
+/** A channel's moves, newest first; an entry from before history existed is one move. */
+export function channelHistory(entry: AliasEntry): ChannelMove[] {
+  if (Array.isArray(entry.history)) return entry.history;
+  const { run_url, ref, sha } = entry.source ?? {};
+  return [
+    {
+      version: entry.version,
+      ...(entry.previous ? { previous: entry.previous } : {}),
+      at: entry.promoted_at,
+      by: entry.source?.actor ?? entry.promoted_by,
+      ...(run_url ? { run_url } : {}),
+      ...(ref ? { ref } : {}),
+      ...(sha ? { sha } : {}),
+    },
+  ];
+}
+
+/** The entry after moving a channel from `old` to `version`. */
+function movedEntry(old: AliasEntry | undefined, version: string, promotion: Omit<AliasEntry, "version">, rollback: boolean): AliasEntry {
+  const previous = old?.version;
+  const { run_url, ref, sha, actor } = promotion.source;
+  const move: ChannelMove = {
+    version,
+    ...(previous ? { previous } : {}),
+    at: promotion.promoted_at,
+    by: actor ?? promotion.promoted_by,
+    ...(run_url ? { run_url } : {}),
+    ...(ref ? { ref } : {}),
+    ...(sha ? { sha } : {}),
+    ...(rollback ? { rollback: true as const } : {}),
+  };
+  const history = [move, ...(old ? channelHistory(old) : [])];
+  const dropped = (old?.history_dropped ?? 0) + Math.max(0, history.length - MAX_CHANNEL_HISTORY);
+  return {
+    version,
+    promoted_at: promotion.promoted_at,
+    promoted_by: promotion.promoted_by,
+    source: promotion.source,
+    ...(previous ? { previous } : {}),
+    history: history.slice(0, MAX_CHANNEL_HISTORY),
+    ...(dropped ? { history_dropped: dropped } : {}),
+  };
 }
 
 export interface PublishOutcome {
@@ -80,18 +154,43 @@ export interface PublishOutcome {
   copied: { files: number; bytes: number };
 }
 
+/** Where a copied version came from: kept in its meta at the destination as `promoted_from`. */
+export interface PromotedFrom {
+  /** The source store's URI without credentials. */
+  store: string;
+  version: string;
+  digest: string | null;
+  at: string;
+  by: string;
+  run_url?: string;
+}
+
+export interface CopyVersionOutcome {
+  /** False when the destination already held this version with the same digest. */
+  copied: boolean;
+  digest: string | null;
+  /** Files copied by the service (no byte through this process) and files streamed through it. */
+  serverSide: { files: number; bytes: number };
+  streamed: { files: number; bytes: number };
+}
+
 export class Registry {
   readonly store: Store;
   private readonly options: RegistryOptions;
   private conditionalWritesChecked = false;
   /** Each asset's index, read once per registry (a command's lifetime); publish reads afresh and refreshes it. */
   private readonly indexes = new Map<string, Promise<VersionIndex>>();
-  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY). */
-  private readonly concurrency = tuningFromEnv().concurrency;
+  private readonly concurrency: number;
 
   constructor(store: Store, options: RegistryOptions) {
     this.store = store;
     this.options = options;
+    this.concurrency = options.concurrency ?? DEFAULT_TUNING.concurrency;
+  }
+
+  /** A registry over another store, with the same settings (the destination of a promotion). */
+  withStore(store: Store): Registry {
+    return new Registry(store, this.options);
   }
 
   private dataKey(name: string, version: string, relPath = ""): string {
@@ -114,6 +213,12 @@ export class Registry {
       index.catch(() => this.indexes.delete(name));
     }
     return index;
+  }
+
+  /** The committed versions as the store has them now (not the copy this registry read before). */
+  freshVersions(name: string): Promise<VersionIndex> {
+    this.indexes.delete(name);
+    return this.versions(name);
   }
 
   private async readIndex(name: string): Promise<VersionIndex> {
@@ -183,10 +288,11 @@ export class Registry {
     const index = await this.versions(spec.name);
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
+    // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
     const version =
-      spec.selector.kind === "alias"
+      spec.selector.kind === "alias" && spec.selector.alias !== LATEST
         ? await this.aliasTarget(spec.name, spec.selector.alias)
-        : index.scheme.pick(spec.selector, index.versions);
+        : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
     if (!version) {
       throw new AssetError(`${what}: no matching version in ${this.store.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
     }
@@ -222,17 +328,71 @@ export class Registry {
    * other aliases are never lost. Returns the version the alias pointed to before (undefined when new).
    */
   async promote(name: string, alias: string, version: string, promotion: Omit<AliasEntry, "version">): Promise<{ previous?: string; changed: boolean }> {
+    const { previous, changed } = await this.moveChannel(name, alias, () => version, promotion, false);
+    return { previous, changed };
+  }
+
+  /**
+   * Moves `alias` back to the version it pointed at before its last move, by the same compare-and-swap (so a
+   * concurrent move is never undone blindly: the target is read from the table being swapped).
+   */
+  async rollback(name: string, alias: string, promotion: Omit<AliasEntry, "version">): Promise<{ version: string; previous?: string; changed: boolean }> {
+    return this.moveChannel(
+      name,
+      alias,
+      (entry) => {
+        if (!entry) throw new AssetError(`${name}:${alias}: no channel ${alias} for ${name} in ${this.store.url}, nothing to roll back`);
+        if (!entry.previous) throw new AssetError(`${name}:${alias} has no earlier version to roll back to (it was created at ${entry.version})`);
+        return entry.previous;
+      },
+      promotion,
+      true,
+    );
+  }
+
+  private async moveChannel(
+    name: string,
+    alias: string,
+    target: (entry: AliasEntry | undefined) => string,
+    promotion: Omit<AliasEntry, "version">,
+    rollback: boolean,
+  ): Promise<{ version: string; previous?: string; changed: boolean }> {
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote in a writable store`);
+    this.indexes.delete(name);
     const index = await this.versions(name);
-    if (!index.versions.includes(version)) throw new AssetError(`${name}:${version} is not a committed version in ${this.store.url}`);
     let previous: string | undefined;
+    let before: AliasEntry | undefined;
+    let version = "";
     const changed = await this.updateDocument(this.aliasesKey(name), async (current) => {
       const table = this.parseAliases(name, current);
-      previous = table[alias]?.version;
+      const entry = table[alias];
+      before = entry;
+      previous = entry?.version;
+      version = target(entry);
+      if (!index.versions.includes(version)) throw new AssetError(`${name}:${version} is not a committed version in ${this.store.url}`);
       if (previous === version) return undefined;
-      return JSON.stringify({ aliases: { ...table, [alias]: { version, ...promotion, ...(previous ? { previous } : {}) } } }, null, 2) + "\n";
+      return JSON.stringify({ aliases: { ...table, [alias]: movedEntry(entry, version, promotion, rollback) } }, null, 2) + "\n";
     });
-    return { previous, changed };
+    if (changed) await this.undoPromotionOfWithdrawn(name, alias, version, promotion.promoted_at, before);
+    return { version, previous, changed };
+  }
+
+  /**
+   * A prune may withdraw the version between our index check and our alias write. Prune re-reads the aliases
+   * after withdrawing, and we re-read the index after promoting: one of us sees the other. If the version is
+   * gone, the alias goes back to where it was (unless someone moved it since) and the promotion fails.
+   */
+  private async undoPromotionOfWithdrawn(name: string, alias: string, version: string, promotedAt: string, before: AliasEntry | undefined): Promise<void> {
+    this.indexes.delete(name);
+    if ((await this.versions(name)).versions.includes(version)) return;
+    await this.updateDocument(this.aliasesKey(name), async (current) => {
+      const table = this.parseAliases(name, current);
+      const entry = table[alias];
+      if (entry?.version !== version || entry.promoted_at !== promotedAt) return undefined;
+      const { [alias]: _ours, ...others } = table;
+      return JSON.stringify({ aliases: before ? { ...others, [alias]: before } : others }, null, 2) + "\n";
+    });
+    throw new AssetError(`${name}:${version} was deleted (pruned) while it was being promoted: ${name}:${alias} is unchanged`);
   }
 
   /** Every asset with a `.versions` index, sorted by name. */
@@ -253,7 +413,8 @@ export class Registry {
 
   /** The publish protocol: claim → upload → meta → compare-and-swap of `.versions`. Race-free and crash-safe. */
   async publish(request: PublishRequest): Promise<PublishOutcome> {
-    const { name, input } = request;
+    const { name } = request;
+    const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
     await this.checkConditionalWrites();
 
@@ -263,16 +424,19 @@ export class Registry {
     // The version this one follows in its series: its files that are unchanged are copied inside the store.
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
     const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
-    if (request.ifChanged && previous && previousMeta?.digest === input.digest) {
-      return { version: previous, digest: input.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+    if (request.ifChanged && previous) {
+      const { digest } = await input.prepared;
+      if (previousMeta?.digest === digest) return { version: previous, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
 
     const version = await this.claim(name, index, request);
     let stored: Pick<PublishOutcome, "uploaded" | "copied">;
+    let prepared: PreparedInput;
     try {
       const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
       stored = await this.storeFiles(name, version, input, base, request.onProgress);
-      const meta = Buffer.from(JSON.stringify(buildMeta(input, request), null, 2) + "\n");
+      prepared = await input.prepared;
+      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request), null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -280,17 +444,20 @@ export class Registry {
       await this.abandon(name, version, input);
       throw err;
     }
-    await this.addToIndex(name, version, scheme, input.digest);
+    await this.addToIndex(name, version, scheme, prepared.digest);
     this.indexes.delete(name);
     await this.store.delete(this.claimKey(name, version));
-    return { version, digest: input.digest, published: true, ...stored };
+    return { version, digest: prepared.digest, published: true, ...stored };
   }
 
-  /** Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. */
+  /**
+   * Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. Only a
+   * file that may be unchanged (same path and size) waits for its hash; the others upload while hashing goes on.
+   */
   private async storeFiles(
     name: string,
     version: string,
-    input: PreparedInput,
+    input: HashingInput,
     previous: { version: string; meta: VersionMeta } | undefined,
     onProgress: ((progress: TransferProgress) => void) | undefined,
   ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
@@ -303,7 +470,7 @@ export class Registry {
       async (file) => {
         const key = this.dataKey(name, version, file.path);
         const old = before.get(file.path);
-        const copyable = previous !== undefined && old?.size === file.size && old.sha256 === file.sha256;
+        const copyable = previous !== undefined && old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256;
         const wasCopied = copyable && (await this.copyFrom(name, previous.version, file.path, key));
         if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
         const tally = wasCopied ? copied : uploaded;
@@ -316,6 +483,94 @@ export class Registry {
       { concurrency: this.concurrency },
     );
     return { uploaded, copied };
+  }
+
+  /**
+   * Copies `name:version` from another registry into this one under the same version number, by the publish
+   * protocol (claim, data, meta only-if-absent, compare-and-swap of `.versions`), so concurrent promoters and
+   * publishers here lose nothing. Each file is copied by the service where it can reach the source, else
+   * streamed and checked against the source meta's size and sha256. Already here with the same digest: nothing
+   * copied; with another digest: refused, nothing changed. A source meta without checksums (modelkit's) is
+   * refused unless `allowUnverified`.
+   */
+  async copyVersion(
+    source: Registry,
+    name: string,
+    version: string,
+    promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { allowUnverified?: boolean; onProgress?: (p: TransferProgress) => void },
+  ): Promise<CopyVersionOutcome> {
+    if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote to a writable store`);
+    const meta = await source.meta(name, version);
+    const digest = meta.digest ?? null;
+    if (!digest && !promotion.allowUnverified) {
+      throw new AssetError(`${name}:${version} in ${source.store.url} has no checksums (written by modelkit?): pass --allow-unverified to copy it unverified`);
+    }
+    const none = { files: 0, bytes: 0 };
+    const existing = await this.existingDigest(name, version);
+    if (existing !== undefined) {
+      if (existing === digest) return { copied: false, digest, serverSide: none, streamed: { ...none } };
+      throw new AssetError(
+        `${name}:${version} already exists in ${this.store.url} with digest ${existing ?? "(none: no checksums)"}, ` +
+          `not ${digest ?? "(none)"} as in ${source.store.url}; versions are immutable: nothing was changed`,
+      );
+    }
+    await this.checkConditionalWrites();
+    this.indexes.delete(name);
+    const index = await this.versions(name);
+    if (!index.scheme.isVersion(version)) {
+      throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
+    }
+    const token = randomUUID();
+    const claim = Buffer.from(JSON.stringify({ token, by: promotion.by, host: hostname(), pid: process.pid, at: promotion.at, digest, run_url: promotion.run_url, from: source.store.url }) + "\n");
+    const claimed = await this.claimOnce(name, version, claim, token);
+    if (!claimed || (await this.store.head(this.metaKey(name, version)))) {
+      if (claimed) await this.store.delete(this.claimKey(name, version));
+      else if (await this.store.head(this.claimKey(name, version))) {
+        throw new AssetError(
+          `${name}:${version} is being written to ${this.store.url} by another publisher or promoter (${this.claimKey(name, version)}); retry later, or run assetkit gc if that one crashed`,
+        );
+      }
+      return this.copyVersion(source, name, version, promotion); // the version landed (or its writer gave up) meanwhile: look again
+    }
+    const serverSide = { files: 0, bytes: 0 };
+    const streamed = { files: 0, bytes: 0 };
+    const files = meta.files;
+    try {
+      const budget = copyBudget();
+      const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
+      await pMap(
+        files,
+        async (file) => {
+          const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, { budget });
+          const tally = outcome.how === "server" ? serverSide : streamed;
+          tally.files++;
+          tally.bytes += outcome.bytes;
+          progress.files++;
+          progress.bytes += outcome.bytes;
+          promotion.onProgress?.(progress);
+        },
+        { concurrency: this.concurrency },
+      );
+      const promotedFrom: PromotedFrom = { store: source.store.url, version, digest, at: promotion.at, by: promotion.by, ...(promotion.run_url ? { run_url: promotion.run_url } : {}) };
+      const document = Buffer.from(JSON.stringify({ ...meta.document, promoted_from: promotedFrom }, null, 2) + "\n");
+      if (!(await this.store.write(this.metaKey(name, version), document, { ifAbsent: true }))) {
+        throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
+      }
+    } catch (err) {
+      await this.abandonFiles(name, version, files.map((f) => f.path));
+      throw err;
+    }
+    await this.addToIndex(name, version, index.scheme, digest);
+    this.indexes.delete(name);
+    await this.store.delete(this.claimKey(name, version));
+    return { copied: true, digest, serverSide, streamed };
+  }
+
+  /** The digest of a version this store already has (null: it has no checksums), undefined when it has none. */
+  private async existingDigest(name: string, version: string): Promise<string | null | undefined> {
+    const object = await this.store.read(this.metaKey(name, version));
+    if (!object) return undefined;
+    return parseMeta(object.data, `${this.metaKey(name, version)} in ${this.store.url}`).digest ?? null;
   }
 
   /** Copies a file of an earlier version inside the store; false (with a warning) when the store cannot. */
@@ -338,7 +593,7 @@ export class Registry {
     }
     const token = randomUUID();
     const claim = Buffer.from(
-      JSON.stringify({ token, by: request.createdBy, host: hostname(), pid: process.pid, at: new Date().toISOString(), digest: request.input.digest, run_url: request.source.run_url }) + "\n",
+      JSON.stringify({ token, by: request.createdBy, host: hostname(), pid: process.pid, at: new Date().toISOString(), ...("digest" in request.input ? { digest: request.input.digest } : {}), run_url: request.source.run_url }) + "\n",
     );
     let candidate = request.version ?? scheme.next(index.versions, request.series, request.bump);
     for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
@@ -364,15 +619,47 @@ export class Registry {
     return existing !== undefined && existing.data.toString().includes(`"token":"${token}"`);
   }
 
-  private async addToIndex(name: string, version: string, scheme: Scheme, digest: string): Promise<void> {
+  private async addToIndex(name: string, version: string, scheme: Scheme, digest: string | null): Promise<void> {
     await this.updateDocument(this.indexKey(name), async (current) => {
       const known = (current && parseIndex(current)) ?? { versions: await this.versionsFromMetas(name), digests: {} };
       if (current && known.versions.includes(version)) return undefined;
       const versions = sortNewestFirst(scheme, [...known.versions, version]);
-      const digests: Record<string, string> = { ...known.digests, [version]: digest };
+      const digests: Record<string, string> = { ...known.digests, ...(digest ? { [version]: digest } : {}) };
       // Same shape modelkit reads ("versions"), plus the digests of the versions listed.
       return JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n";
     });
+  }
+
+  /** The keys of one version: its meta, its claim, and its data (a single file, or the folder `data/`). */
+  versionKeys(name: string, version: string): { meta: string; claim: string; data: string } {
+    return { meta: this.metaKey(name, version), claim: this.claimKey(name, version), data: this.dataKey(name, version) };
+  }
+
+  /**
+   * Removes versions from `.versions` (and their digests) by compare-and-swap: the first step of deleting a
+   * version, after which no reader resolves it. Returns the versions that were listed, with their digests.
+   */
+  async withdraw(name: string, versions: readonly string[]): Promise<Record<string, string | null>> {
+    const removed: Record<string, string | null> = {};
+    await this.updateDocument(this.indexKey(name), async (current) => {
+      const known = current && parseIndex(current);
+      if (!known) return undefined;
+      for (const v of Object.keys(removed)) delete removed[v];
+      for (const v of versions) if (known.versions.includes(v)) removed[v] = known.digests[v] ?? null;
+      if (Object.keys(removed).length === 0) return undefined;
+      const kept = known.versions.filter((v) => !(v in removed));
+      return JSON.stringify({ versions: kept, digests: Object.fromEntries(kept.filter((v) => known.digests[v]).map((v) => [v, known.digests[v]])) }) + "\n";
+    });
+    this.indexes.delete(name);
+    return removed;
+  }
+
+  /** Lists withdrawn versions again (a channel moved onto one while it was being withdrawn). */
+  async reinstate(name: string, withdrawn: Record<string, string | null>): Promise<void> {
+    const index = await this.versions(name);
+    // No digest (a version modelkit wrote): the index lists it without one.
+    for (const [version, digest] of Object.entries(withdrawn)) await this.addToIndex(name, version, index.scheme, digest ?? "");
+    this.indexes.delete(name);
   }
 
   /**
@@ -392,8 +679,12 @@ export class Registry {
   }
 
   /** Best effort after a failed publish: readers never see the version (no meta), and nothing is left over. */
-  private async abandon(name: string, version: string, input: PreparedInput): Promise<void> {
-    await pMap(input.files, (f) => this.store.delete(this.dataKey(name, version, f.path)).catch(() => undefined), {
+  private async abandon(name: string, version: string, input: HashingInput): Promise<void> {
+    await this.abandonFiles(name, version, input.files.map((f) => f.path));
+  }
+
+  private async abandonFiles(name: string, version: string, relPaths: string[]): Promise<void> {
+    await pMap(relPaths, (p) => this.store.delete(this.dataKey(name, version, p)).catch(() => undefined), {
       concurrency: this.concurrency,
     });
     await this.store.delete(this.claimKey(name, version)).catch(() => undefined);

@@ -6,6 +6,7 @@ import { downloadTo } from "./commands/download-to.ts";
 import { createContext } from "./context.ts";
 import { UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress } from "./progress.ts";
+import { scrub } from "./store/redact.ts";
 
 const FORM = "assetkit://<scheme>/<bucket-or-host>/<prefix>#<spec> (scheme s3, gs, az, http, https or file), e.g. assetkit://s3/ml-assets/prod#models/sentiment:production";
 const USAGE = `usage: assetkit-storage-initializer <src-uri> <dest-path>\n  <src-uri>: ${FORM}, or assetkit://#<spec> for $ASSETKIT_STORE\n`;
@@ -14,7 +15,8 @@ const SCHEMES = new Set(["s3", "gs", "az", "http", "https", "file"]);
 /** assetkit://… → the store URI (undefined: the environment's) and the spec. */
 export function parseSourceUri(uri: string): { store?: string; spec: string } {
   const bad = (why: string): never => {
-    throw new UsageError(`bad source URI ${JSON.stringify(uri.replace(/\?.*?(#|$)/, "?…$1"))}: ${why}; expected ${FORM}`);
+    // Shown without its query or user:pass (they may hold credentials).
+    throw new UsageError(`bad source URI ${JSON.stringify(uri.replace(/\?.*?(#|$)/, "?…$1").replace(/\/[^/@?#]*@/, "/"))}: ${why}; expected ${FORM}`);
   };
   if (!uri.startsWith("assetkit://")) bad("it does not start with assetkit://");
   const rest = uri.slice("assetkit://".length);
@@ -57,8 +59,8 @@ export async function runStorageInitializer(argv: string[], env: NodeJS.ProcessE
     process.stderr.write(`${r.name}:${r.version} (${r.digest ?? "no digest"}): ${r.files.length} file(s) into ${dest}\n`);
     return 0;
   } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    if (env.ASSETKIT_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.stderr.write(`error: ${scrub((err as Error).message)}\n`);
+    if (env.ASSETKIT_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack)}\n`);
     return exitCodeOf(err);
   }
 }

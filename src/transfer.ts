@@ -1,21 +1,29 @@
 // Moving bytes from a store into local files. One bounded pool of requests serves every file and every part, so
 // 2,000 small objects and one large one keep the same number of requests in flight. Large objects are read as
-// parallel byte ranges written at their offsets; sha256 is computed in the same pass, in byte order: parts that
-// arrive ahead of the hashed position wait in memory, and at most `bufferedParts` of them exist at once across all
-// files, so memory stays bounded whatever the sizes. A request that fails or stalls mid-way is retried with
-// backoff from the bytes it already delivered.
+// parallel byte ranges written at their offsets. The event loop only moves bytes from sockets to the file: hashing
+// runs in the worker pool (hash-pool.ts), which reads back what was written. A file with part hashes (meta schema
+// 2) has each part verified on its own, on any core, as soon as it is written; a part that fails is read again
+// once. A file without them is hashed whole, in order, as its parts complete. A request that fails or stalls
+// mid-way is retried with backoff from the bytes it already delivered. Small objects are the exception: they are
+// hashed as they arrive (see INLINE_HASH_BYTES).
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
+import { hashPool } from "./hash-pool.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
-import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
+import { backoffMs, givenUp } from "./store/layers/retry.ts";
+import { DEFAULT_TUNING, type Tuning } from "./store/tuning.ts";
 
 export interface Expected {
   size?: number;
   sha256?: string;
+  /** sha256 of each `partSize` bytes (meta schema 2), bound to the asset digest by the meta's validation. */
+  parts?: string[];
+  partSize?: number;
 }
 
 /** How far a transfer is, out of what it needs. */
@@ -30,123 +38,157 @@ export interface TransferProgress {
 export type OpenObject = (range?: ByteRange) => Promise<Readable>;
 
 export interface TransferSettings extends Tuning {
-  /** Ranged parts held in memory ahead of the hashed position, across all files: memory ≤ this × partSize. */
-  bufferedParts: number;
   /** Tries of one request; a try that delivered bytes does not count against them. */
   attempts: number;
-  /** A response that delivers no byte for this long, while we wait for one, fails and is retried. */
-  stallMs: number;
 }
 
-/** Memory for parts read ahead of the hashed position (the process's own footprint comes on top). */
-const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+/** Memory for bytes a store-to-store copy reads ahead of its hashed position (src/verified-source.ts). */
+export const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
-export function transferSettings(tuning: Tuning = tuningFromEnv()): TransferSettings {
-  return { ...tuning, bufferedParts: Math.max(2, Math.floor(READ_AHEAD_BYTES / tuning.partSize)), attempts: 5, stallMs: 60_000 };
+/** The store layers' budget (ASSETKIT_RETRIES, ASSETKIT_IDLE_TIMEOUT), read once into the context. */
+export function transferSettings(tuning: Tuning = DEFAULT_TUNING): TransferSettings {
+  return { ...tuning, attempts: tuning.retries + 1 };
 }
 
 interface Part {
+  /** 0-based, for messages. */
+  index: number;
   start: number;
   /** Inclusive, as in an HTTP range. */
   end: number;
   received: number;
-  /** Bytes received but not yet hashed (only while an earlier part is still arriving). */
-  pending: Buffer[];
-  complete: boolean;
 }
 
 export class Transfers {
   readonly settings: TransferSettings;
   private readonly requests: Limiter;
-  private readonly readAhead: Limiter;
 
   constructor(settings: TransferSettings = transferSettings()) {
     this.settings = settings;
     this.requests = new Limiter(settings.concurrency);
-    this.readAhead = new Limiter(settings.bufferedParts);
   }
 
   /**
-   * Downloads an object into a new file at `dest`, checking size and sha256 against the meta. `label` names the
+   * Downloads an object into a new file at `dest`, checking size and hashes against the meta. `label` names the
    * object in errors; the caller removes `dest` on failure (it lives in a temporary folder). Returns what was
    * written (its size and sha256), for callers that had no meta to check it against.
    */
   async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
     const handle = await open(dest, "wx");
     try {
-      const hash = createHash("sha256");
-      const known = expected.size;
-      let size = known ?? 0;
-      if (known === undefined) size = await this.requests.run(() => this.readWhole(openObject, handle, hash, label, onBytes));
-      else if (known > this.settings.partSize) await this.readInParts(openObject, handle, hash, known, label, onBytes);
-      else if (known > 0) {
-        const whole = newPart(0, known - 1);
-        await this.requests.run(() => this.readPart(openObject, handle, whole, known, label, { take: (chunk) => hash.update(chunk), onBytes }));
+      const { size, parts, partSize } = expected;
+      if (size !== undefined && parts !== undefined && partSize !== undefined) {
+        await this.readVerifiedParts(openObject, handle, dest, size, partSize, parts, label, onBytes);
+        return { size, sha256: expected.sha256 ?? "" };
       }
-      const sha256 = hash.digest("hex");
+      let sha256: string;
+      let written = size ?? 0;
+      if (size === undefined) {
+        await this.requests.run(() => this.readWhole(openObject, handle, label, onBytes));
+        written = (await handle.stat()).size;
+        sha256 = await hashPool.hashFile(dest, written);
+      } else if (size > this.settings.partSize) {
+        sha256 = await this.readHashedInOrder(openObject, handle, dest, size, label, onBytes);
+      } else if (size > INLINE_HASH_BYTES) {
+        await this.requests.run(() => this.readPart(openObject, handle, newPart(0, 0, size - 1), size, label, { onBytes }));
+        sha256 = await hashPool.hashFile(dest, size);
+      } else {
+        const hash = createHash("sha256");
+        if (size > 0) await this.requests.run(() => this.readPart(openObject, handle, newPart(0, 0, size - 1), size, label, { onBytes, hash }));
+        sha256 = hash.digest("hex");
+      }
       if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
-        throw integrity(label, `expected ${size} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
+        throw integrity(label, `expected ${size ?? "?"} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
       }
-      return { size, sha256 };
+      return { size: written, sha256 };
     } finally {
       await handle.close();
     }
   }
 
   /** An object of unknown size (a meta written by modelkit): one stream, which cannot be resumed. */
-  private async readWhole(openObject: OpenObject, handle: FileHandle, hash: Hash, label: string, onBytes?: (n: number) => void): Promise<number> {
+  private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), label, async (chunk) => {
-      hash.update(chunk);
-      await batch.add(chunk, position);
+    await this.pump(await openObject(), (chunk) => {
+      const writing = batch.add(chunk, position);
       position += chunk.length;
       onBytes?.(chunk.length);
+      return writing;
     });
     await batch.flush();
-    return position;
   }
 
-  /** Parts start in order, each once a read-ahead slot is free, and are hashed in order as their bytes arrive. */
-  private async readInParts(openObject: OpenObject, handle: FileHandle, hash: Hash, size: number, label: string, onBytes?: (n: number) => void): Promise<void> {
-    const { partSize } = this.settings;
-    const parts: Part[] = [];
-    for (let start = 0; start < size; start += partSize) parts.push(newPart(start, Math.min(size, start + partSize) - 1));
+  /**
+   * Reads `ranges` in parallel (each through the request pool) and calls `done` with each part once it is on disk.
+   * The first failure cancels the parts still running and is thrown.
+   */
+  private async readParts(
+    openObject: OpenObject,
+    handle: FileHandle,
+    size: number,
+    partSize: number,
+    label: string,
+    onBytes: ((n: number) => void) | undefined,
+    done: (part: Part, cancelled: AbortSignal) => Promise<void>,
+  ): Promise<void> {
     const failed = new AbortController();
-    let started = 0;
-    let hashed = 0; // parts fully hashed; each gives its read-ahead slot back then
-    const hashReady = (): void => {
-      for (; hashed < started && !failed.signal.aborted; hashed++) {
-        const part = parts[hashed]!;
-        for (const chunk of part.pending) hash.update(chunk);
-        part.pending = [];
-        if (!part.complete) return;
-        this.readAhead.release();
-      }
-    };
-    const fail = (err: unknown): never => {
-      if (!failed.signal.aborted) {
-        failed.abort(err);
-        for (let i = hashed; i < started; i++) this.readAhead.release(); // other files carry on
-      }
-      throw err;
-    };
-    const running: Promise<void>[] = [];
-    for (const part of parts) {
-      await this.readAhead.acquire();
-      if (failed.signal.aborted) {
-        this.readAhead.release();
-        break;
-      }
-      started++;
-      const take = (chunk: Buffer): void => {
-        part.pending.push(chunk);
-        hashReady();
-      };
-      running.push(this.requests.run(() => this.readPart(openObject, handle, part, size, label, { take, onBytes, cancelled: failed.signal })).then(hashReady, fail));
-    }
-    const failure = (await Promise.allSettled(running)).find((r) => r.status === "rejected");
+    const parts: Part[] = [];
+    for (let start = 0; start < size; start += partSize) parts.push(newPart(parts.length, start, Math.min(size, start + partSize) - 1));
+    const results = await Promise.allSettled(
+      parts.map(async (part) => {
+        try {
+          await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled: failed.signal }));
+          await done(part, failed.signal);
+        } catch (err) {
+          if (!failed.signal.aborted) failed.abort(err);
+          throw err;
+        }
+      }),
+    );
+    if (failed.signal.aborted) throw failed.signal.reason;
+    const failure = results.find((r) => r.status === "rejected");
     if (failure) throw failure.reason;
+  }
+
+  /** Schema 2: every part checked against its own hash as soon as it is written; a bad part is read once more. */
+  private async readVerifiedParts(
+    openObject: OpenObject,
+    handle: FileHandle,
+    dest: string,
+    size: number,
+    partSize: number,
+    hashes: string[],
+    label: string,
+    onBytes: ((n: number) => void) | undefined,
+  ): Promise<void> {
+    if (hashes.length !== Math.ceil(size / partSize)) throw integrity(label, `the meta lists ${hashes.length} part hashes for ${size} bytes`);
+    if (size === 0) return;
+    await this.readParts(openObject, handle, size, partSize, label, onBytes, async (part, cancelled) => {
+      const check = async (): Promise<boolean> => (await hashPool.hashRange(dest, part.start, part.end + 1)) === hashes[part.index];
+      if (await check()) return;
+      // Read the part again, once: a byte flipped on the way is not the store's content.
+      cancelled.throwIfAborted();
+      onBytes?.(-part.received);
+      part.received = 0;
+      await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled }));
+      if (!(await check())) {
+        throw integrity(label, `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its sha256 ${hashes[part.index]}, twice`);
+      }
+    });
+  }
+
+  /** Schema 1: one sha256 over the whole file, fed by the worker pool as the completed prefix grows. */
+  private async readHashedInOrder(openObject: OpenObject, handle: FileHandle, dest: string, size: number, label: string, onBytes: ((n: number) => void) | undefined): Promise<string> {
+    const hash = hashPool.stream(dest);
+    const complete: boolean[] = [];
+    let hashed = 0; // parts handed to the hash
+    const { partSize } = this.settings;
+    await this.readParts(openObject, handle, size, partSize, label, onBytes, async (part) => {
+      complete[part.index] = true;
+      for (; complete[hashed]; hashed++) hash.add(hashed * partSize, Math.min(size, (hashed + 1) * partSize));
+    });
+    return hash.digest(size);
   }
 
   /** Reads one part (or a whole small object) into the file at its offset, retrying from the bytes already received. */
@@ -156,7 +198,7 @@ export class Transfers {
     part: Part,
     size: number,
     label: string,
-    how: { take: (chunk: Buffer) => void; onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal },
+    how: { onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal; hash?: Hash },
   ): Promise<void> {
     const length = part.end - part.start + 1;
     const batch = new WriteBatch(handle);
@@ -166,40 +208,54 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(source, label, async (chunk) => {
+        await this.pump(source, (chunk) => {
           if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
-          await batch.add(chunk, part.start + part.received);
+          const writing = batch.add(chunk, part.start + part.received);
+          how.hash?.update(chunk); // exactly the bytes counted: a resumed read continues the same hash
           part.received += chunk.length;
-          how.take(chunk);
           how.onBytes?.(chunk.length);
+          return writing;
         }, how.cancelled);
         await batch.flush();
         // A response that ends cleanly but short: the object is shorter than the meta says.
         if (part.received < length) throw integrity(label, `the store sent ${part.start + part.received} of the ${size} bytes the meta lists`);
-        part.complete = true;
         return;
       } catch (err) {
         await batch.flush(); // what arrived is good: keep it, and resume after it
         if (part.received > before) attempt = 1; // progress was made: a flaky link is not a dead one
-        if (!retryable(err) || attempt >= this.settings.attempts || how.cancelled?.aborted) throw err;
-        await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
+        if (!retryable(err) || how.cancelled?.aborted) throw err;
+        // Spent: persistent, as the store layers mark theirs, so no caller retries it again.
+        if (attempt >= this.settings.attempts) throw err instanceof StoreError ? givenUp(err, attempt) : err;
+        await retryBackoff(attempt);
       }
     }
   }
 
-  /** Feeds each chunk to `take` (awaited: backpressure), failing when the source stays silent for stallMs. */
-  private async pump(source: Readable, label: string, take: (chunk: Buffer) => Promise<void>, cancelled?: AbortSignal): Promise<void> {
-    const { stallMs } = this.settings;
-    const timer = setTimeout(() => source.destroy(new StoreError("unavailable", `${label}: no data for ${stallMs / 1000} s`)), stallMs);
+  /**
+   * Feeds each chunk to `take`, pausing the source while a promise it returns (a batch being written) is pending,
+   * A silent source is failed by the store layers' stall guard (ASSETKIT_IDLE_TIMEOUT). Event-driven, not
+   * `for await`: no promise per chunk.
+   */
+  private async pump(source: Readable, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
     const cancel = (): void => void source.destroy(cancelled?.reason as Error);
     cancelled?.addEventListener("abort", cancel, { once: true });
-    try {
-      for await (const chunk of source) {
-        await take(chunk as Buffer);
-        timer.refresh(); // the clock runs only while waiting for the next chunk
+    let writing: Promise<void> | undefined;
+    const fail = (err: unknown): void => void source.destroy(err as Error);
+    source.on("data", (chunk: Buffer) => {
+      try {
+        const pending = take(chunk);
+        if (!pending) return;
+        source.pause();
+        writing = pending.then(() => void source.resume(), fail);
+      } catch (err) {
+        fail(err);
       }
+    });
+    try {
+      await finished(source);
+      await writing;
     } finally {
-      clearTimeout(timer);
+      await writing?.catch(() => undefined); // a failed read still leaves every byte it counted on disk
       cancelled?.removeEventListener("abort", cancel);
       source.destroy();
     }
@@ -224,11 +280,12 @@ class WriteBatch {
     this.handle = handle;
   }
 
-  async add(chunk: Buffer, position: number): Promise<void> {
+  /** Queues a chunk; a full batch is written, and the returned promise says when (undefined: nothing to wait for). */
+  add(chunk: Buffer, position: number): Promise<void> | undefined {
     if (this.chunks.length === 0) this.position = position;
     this.chunks.push(chunk);
     this.bytes += chunk.length;
-    if (this.bytes >= WRITE_BATCH_BYTES) await this.flush();
+    return this.bytes >= WRITE_BATCH_BYTES ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {
@@ -242,19 +299,32 @@ class WriteBatch {
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Objects up to this size are hashed on the event loop as they arrive: for 2,000 × 64 KiB, handing each file to a
+ * worker (a message each way, the file opened and read again) cost more CPU and memory than the 80 µs of sha256.
+ */
+const INLINE_HASH_BYTES = 1024 * 1024;
 
-function integrity(label: string, what: string): AssetError {
+export function integrity(label: string, what: string): AssetError {
   return new AssetError(`integrity check failed for ${label}: ${what}; nothing was kept`);
 }
 
-function newPart(start: number, end: number): Part {
-  return { start, end, received: 0, pending: [], complete: false };
+function newPart(index: number, start: number, end: number): Part {
+  return { index, start, end, received: 0 };
 }
 
-/** Network failures and stalls are retried; integrity failures, local disk errors, missing objects and refusals are not. */
-function retryable(err: unknown): boolean {
+/** The pause before another try of a read: the store layers' backoff. */
+export function retryBackoff(attempt: number): Promise<void> {
+  return sleep(backoffMs(attempt));
+}
+
+/**
+ * Network failures and stalls are retried; integrity failures, local disk errors, missing objects, refusals, and
+ * errors whose retries the store layers spent already (persistent) are not.
+ */
+export function retryable(err: unknown): boolean {
   if (err instanceof AssetError) return false;
-  if (err instanceof StoreError) return err.code === "unavailable";
+  if (err instanceof StoreError) return err.temporary;
   return !LOCAL_ERRORS.has((err as NodeJS.ErrnoException).code ?? "");
 }
 

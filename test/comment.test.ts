@@ -285,7 +285,7 @@ describe("comment (GitHub API fake)", () => {
     assert.equal(fake.commentsOn(REPO, 15).length, 1);
 
     from = fake.requests.length;
-    fake.rateLimitNext(10, 0);
+    fake.rateLimitNext(10, 1);
     const limited = await commentOn(cwd, 16, { specs: "models/clf" });
     assert.equal(limited.code, 1);
     assert.match(limited.stdout, /::error::cannot read assets\.lock at the base commit b{38}16: You have exceeded a secondary rate limit/);

@@ -1,12 +1,14 @@
-// The read-only HTTP store against a scripted local server: encoding, ranges, retries, timeouts, redirects,
-// credentials kept out of url and messages. (The conformance suite covers it against a real static server.)
+// The read-only HTTP store against a scripted local server: encoding, ranges, retries, redirects, credentials kept
+// out of url and messages. (The conformance suites cover it against a real static server, faults included.)
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { text } from "node:stream/consumers";
 import { after, before, describe, it } from "node:test";
 import { openHttpStore } from "../src/store/http.ts";
-import { StoreError } from "../src/store/store.ts";
+import { DEFAULT_TUNING } from "../src/store/tuning.ts";
+import { inLayers } from "./conformance/factory.ts";
+import { isStoreError } from "./helpers/fault-proxy.ts";
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -34,15 +36,9 @@ function serve(h: Handler): void {
   handler = h;
 }
 
-const fast = { retryDelayMs: 10, maxDelayMs: 50, timeoutMs: 500 };
-
-function storeError(code: string, check?: (message: string) => void) {
-  return (err: unknown) => {
-    assert.ok(err instanceof StoreError, `expected a StoreError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    check?.(err.message);
-    return true;
-  };
+/** The store at `url` in the layers, with 4 tries. */
+function open(url: string) {
+  return inLayers(openHttpStore(new URL(url)), { ...DEFAULT_TUNING, retries: 3, idleTimeoutMs: 2_000 });
 }
 
 describe("http store", () => {
@@ -52,7 +48,7 @@ describe("http store", () => {
       if (range === "bytes=2-4") res.writeHead(206, { "content-range": "bytes 2-4/10", "content-length": 3, etag: '"e1"' }).end("234");
       else res.writeHead(200, { "content-length": 10, etag: '"e1"' }).end(req.method === "HEAD" ? undefined : "0123456789");
     });
-    const store = openHttpStore(new URL(`${base}/root/pre%20fix/`), fast);
+    const store = open(`${base}/root/pre%20fix/`);
     assert.equal(store.url, `${base}/root/pre%20fix`);
     const got = await store.read("dir/with space/ünï + 100%.txt");
     assert.equal(got?.data.toString(), "0123456789");
@@ -67,16 +63,16 @@ describe("http store", () => {
 
   it("requires 206 for a range: a server that ignores Range is 'unsupported'", async () => {
     serve((_req, res) => res.writeHead(200, { "content-length": 10 }).end("0123456789"));
-    const store = openHttpStore(new URL(base), fast);
-    await assert.rejects(store.openRead("a", { start: 2, end: 4 }), storeError("unsupported", (m) => assert.match(m, /Range/)));
+    const store = open(base);
+    await assert.rejects(store.openRead("a", { start: 2, end: 4 }), isStoreError("unsupported", (m) => assert.match(m, /Range/)));
   });
 
   it("reads 404 (and 410) as absent; openRead rejects with not-found", async () => {
     serve((_req, res) => res.writeHead(404).end("nope"));
-    const store = openHttpStore(new URL(base), fast);
+    const store = open(base);
     assert.equal(await store.read("x"), undefined);
     assert.equal(await store.head("x"), undefined);
-    await assert.rejects(store.openRead("x"), storeError("not-found"));
+    await assert.rejects(store.openRead("x"), isStoreError("not-found"));
   });
 
   it("retries 5xx and 429 with backoff, then succeeds; gives up as 'unavailable'", async () => {
@@ -87,35 +83,12 @@ describe("http store", () => {
       else if (calls === 2) res.writeHead(429, { "retry-after": "0" }).end();
       else res.writeHead(200, { "content-length": 2 }).end("ok");
     });
-    const store = openHttpStore(new URL(base), fast);
+    const store = open(base);
     assert.equal((await store.read("x"))?.data.toString(), "ok");
     assert.equal(calls, 3);
     serve((_req, res) => res.writeHead(500).end());
-    await assert.rejects(store.read("x"), storeError("unavailable", (m) => assert.match(m, /500/)));
-    assert.equal(seen.length, 4, "maxTries");
-  });
-
-  it("bounds a request that gets no answer, and a refused connection, as 'unavailable'", async () => {
-    serve(() => {}); // never answers
-    const store = openHttpStore(new URL(base), { ...fast, timeoutMs: 200, maxTries: 2 });
-    const started = Date.now();
-    await assert.rejects(store.read("x"), storeError("unavailable", (m) => assert.match(m, /no answer/)));
-    assert.ok(Date.now() - started < 3000);
-    const closed = http.createServer().listen(0, "127.0.0.1");
-    await new Promise((resolve) => closed.once("listening", resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
-    const refused = openHttpStore(new URL(`http://127.0.0.1:${port}/p`), fast);
-    await assert.rejects(refused.head("x"), storeError("unavailable", (m) => assert.match(m, /ECONNREFUSED/)));
-  });
-
-  it("fails a body that stalls while the reader waits", async () => {
-    serve((_req, res) => {
-      res.writeHead(200, { "content-length": 100 });
-      res.write("partial"); // and nothing more
-    });
-    const store = openHttpStore(new URL(base), { ...fast, stallMs: 200 });
-    await assert.rejects(store.read("x"), storeError("unavailable", (m) => assert.match(m, /stalled/)));
+    await assert.rejects(store.read("x"), isStoreError("unavailable", (m) => assert.match(m, /500/)));
+    assert.equal(seen.length, 4, "ASSETKIT_RETRIES 3: four tries");
   });
 
   it("sends URL credentials as Basic auth and never shows them; 401/403 are 'auth'", async () => {
@@ -123,12 +96,12 @@ describe("http store", () => {
       if (req.headers.authorization === "Basic " + Buffer.from("bob:s3cr%t").toString("base64")) res.writeHead(200, { "content-length": 1 }).end("y");
       else res.writeHead(401).end();
     });
-    const good = openHttpStore(new URL(`http://bob:s3cr%25t@${base.slice(7)}/p`), fast);
+    const good = open(`http://bob:s3cr%25t@${base.slice(7)}/p`);
     assert.ok(!good.url.includes("s3cr") && !good.url.includes("bob"), good.url);
     assert.equal((await good.read("x"))?.data.toString(), "y");
-    const bad = openHttpStore(new URL(`http://bob:wrongpass@${base.slice(7)}/p?token=hush`), fast);
+    const bad = open(`http://bob:wrongpass@${base.slice(7)}/p?token=hush`);
     assert.ok(!bad.url.includes("wrongpass") && !bad.url.includes("hush"), bad.url);
-    await assert.rejects(bad.read("x"), storeError("auth", (m) => assert.ok(!m.includes("wrongpass") && !m.includes("hush"), m)));
+    await assert.rejects(bad.read("x"), isStoreError("auth", (m) => assert.ok(!m.includes("wrongpass") && !m.includes("hush"), m)));
     assert.equal(seen.at(-1)!.url, "/p/x?token=hush", "the query string is sent with every request");
   });
 
@@ -138,7 +111,7 @@ describe("http store", () => {
       else if (req.url === "/new/x") res.writeHead(200, { "content-length": 3, "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT" }).end("new");
       else res.writeHead(404).end();
     });
-    const got = await openHttpStore(new URL(`${base}/old`), fast).read("x");
+    const got = await open(`${base}/old`).read("x");
     assert.equal(got?.data.toString(), "new");
     assert.equal(got?.etag, "Tue, 01 Jan 2030 00:00:00 GMT", "Last-Modified stands in for a missing ETag");
   });
@@ -148,10 +121,10 @@ describe("http store", () => {
       if (req.url === "/dir") res.writeHead(301, { location: "/dir/" }).end();
       else res.writeHead(200, { "content-type": "text/html", "content-length": 7 }).end("listing");
     });
-    const store = openHttpStore(new URL(base), fast);
+    const store = open(base);
     assert.equal(await store.head("dir"), undefined);
     assert.equal(await store.read("dir"), undefined);
-    await assert.rejects(store.openRead("dir"), storeError("not-found"));
+    await assert.rejects(store.openRead("dir"), isStoreError("not-found"));
   });
 
   it("falls back to a one-byte GET where HEAD is refused", async () => {
@@ -159,17 +132,17 @@ describe("http store", () => {
       if (req.method === "HEAD") res.writeHead(405).end();
       else res.writeHead(206, { "content-range": "bytes 0-0/42", "content-length": 1, etag: '"z"' }).end("a");
     });
-    assert.deepEqual(await openHttpStore(new URL(base), fast).head("k"), { key: "k", size: 42, etag: '"z"' });
+    assert.deepEqual(await open(base).head("k"), { key: "k", size: 42, etag: '"z"' });
   });
 
   it("is read-only and cannot list", async () => {
-    const store = openHttpStore(new URL(base), fast);
+    const store = open(base);
     assert.equal(store.writable, false);
     assert.equal(store.listable, false);
-    await assert.rejects(store.write("x", Buffer.from("x")), storeError("read-only", (m) => assert.match(m, /writable store URI/)));
-    await assert.rejects(store.delete("x"), storeError("read-only"));
+    await assert.rejects(store.write("x", Buffer.from("x")), isStoreError("read-only", (m) => assert.match(m, /writable store URI/)));
+    await assert.rejects(store.delete("x"), isStoreError("read-only"));
     await assert.rejects(async () => {
       for await (const _ of store.list("")) void _;
-    }, storeError("unsupported"));
+    }, isStoreError("unsupported"));
   });
 });

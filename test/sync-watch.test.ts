@@ -18,7 +18,7 @@ import { uniquePrefix } from "./conformance/factory.ts";
 import { skipReason } from "./conformance/stores.ts";
 import { CLI, cleanEnv, scratch, startCli, writeTree } from "./helpers/cli.ts";
 import { ownMinio } from "./helpers/own-minio.ts";
-import { startThrottledProxy } from "./helpers/throttled-proxy.ts";
+import { FaultProxy } from "./helpers/fault-proxy.ts";
 
 const promotion = { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} };
 
@@ -197,7 +197,8 @@ describe("sync on a shared dir (MinIO)", { skip: skipReason(s3Factory) }, () => 
 
   it("SIGTERM in the middle of a download leaves no temporary dir and no link", async () => {
     const { store, uri } = await s3Factory.create();
-    const proxy = await startThrottledProxy(process.env.ASSETKIT_TEST_S3_ENDPOINT!, 128 * 1024);
+    const proxy = await FaultProxy.start(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
+    proxy.inject({ fault: { kind: "throttle", bytesPerSecond: 128 * 1024 } });
     try {
       await publishVersions(new Registry(store, { versioning: "semver" }), 1, () => ({ big: randomBytes(2 * 1024 * 1024) }));
       const cwd = await scratch();

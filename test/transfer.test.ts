@@ -9,18 +9,20 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { AssetError } from "../src/errors.ts";
-import { prepareInput } from "../src/manifest.ts";
+import { prepareInput, startHashing } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { parseSpec } from "../src/spec.ts";
-import { StoreError, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
-import { Transfers, transferSettings } from "../src/transfer.ts";
+import { StoreError, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
+import { DEFAULT_TUNING } from "../src/store/tuning.ts";
+import { Transfers, transferSettings, type Expected } from "../src/transfer.ts";
 import { writeTree } from "./helpers/cli.ts";
+import { inLayers } from "./conformance/factory.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 
 const PART = 1000; // tiny parts, so small objects cross many part boundaries
 
 /** Delegates to a real store, records what is asked of it, and can cut or stall response streams. */
-class RecordingStore implements Store {
+class RecordingStore implements Backend {
   readonly inner: Store;
   readonly reads: string[] = [];
   readonly ranges: (ByteRange | undefined)[] = [];
@@ -30,6 +32,8 @@ class RecordingStore implements Store {
   cutAfter: (range: ByteRange | undefined) => number | undefined = () => undefined;
   /** Decides, per openRead, to stop sending (without ending) after that many bytes. */
   stallAfter: (range: ByteRange | undefined) => number | undefined = () => undefined;
+  /** Decides, per openRead, to flip the byte at that offset of the response (a byte damaged on the way). */
+  flipAt: (range: ByteRange | undefined) => number | undefined = () => undefined;
 
   constructor(inner: Store) {
     this.inner = inner;
@@ -55,6 +59,8 @@ class RecordingStore implements Store {
     const source = await this.inner.openRead(key, range);
     const cut = this.cutAfter(range);
     const stall = this.stallAfter(range);
+    const flip = this.flipAt(range);
+    if (flip !== undefined) return source.pipe(flipByte(flip));
     if (cut === undefined && stall === undefined) return source;
     const limit = (cut ?? stall)!;
     const out = new PassThrough();
@@ -88,13 +94,37 @@ class RecordingStore implements Store {
   delete(key: string) {
     return this.inner.delete(key);
   }
+  /** In the layers (the stall test puts it there), a cut stream is a network failure. */
+  classify(err: unknown): StoreError {
+    return err instanceof StoreError ? err : new StoreError("unavailable", (err as Error)?.message ?? String(err), { temporary: true, cause: err });
+  }
+  secrets(): string[] {
+    return [];
+  }
+}
+
+/** Passes bytes through, with the one at offset `at` flipped. */
+function flipByte(at: number): PassThrough {
+  let seen = 0;
+  return new PassThrough({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (at >= seen && at < seen + chunk.length) {
+        chunk = Buffer.from(chunk);
+        chunk[at - seen]! ^= 0xff;
+      }
+      seen += chunk.length;
+      callback(null, chunk);
+    },
+  });
 }
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+/** What a schema-2 meta lists for `data` cut in parts of `partSize`. */
+const partHashes = (data: Buffer, partSize: number) => Array.from({ length: Math.ceil(data.length / partSize) }, (_, i) => sha256(data.subarray(i * partSize, (i + 1) * partSize)));
 const transfers = (overrides: Partial<ReturnType<typeof transferSettings>> = {}) =>
-  new Transfers({ ...transferSettings({ concurrency: 4, partSize: PART }), ...overrides });
+  new Transfers({ ...transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: PART }), ...overrides });
 
-async function download(store: Store, key: string, expected: { size?: number; sha256?: string }, engine = transfers()): Promise<Buffer> {
+async function download(store: Store, key: string, expected: Expected, engine = transfers()): Promise<Buffer> {
   const dest = path.join(await mkdtemp(path.join(tmpdir(), "assetkit-dl-")), "out");
   await engine.download((range) => store.openRead(key, range), dest, expected, key);
   return readFile(dest);
@@ -148,7 +178,9 @@ for (const factory of factories) {
       const recording = new RecordingStore(store);
       let stalls = 0;
       recording.stallAfter = (range) => (range?.start === PART && stalls++ === 0 ? 10 : undefined);
-      const got = await download(recording, "stall", { size: data.length, sha256: sha256(data) }, transfers({ stallMs: 200 }));
+      // The stall guard is the store layers': put the recording store in them, with a short idle timeout.
+      const guarded = inLayers(recording, { ...DEFAULT_TUNING, idleTimeoutMs: 200 });
+      const got = await download(guarded, "stall", { size: data.length, sha256: sha256(data) });
       assert.ok(got.equals(data));
       assert.ok(recording.ranges.some((r) => r?.start === PART + 10), JSON.stringify(recording.ranges));
     });
@@ -169,6 +201,35 @@ for (const factory of factories) {
       await assert.rejects(download(store, "long", { size: 10, sha256: sha256(data.subarray(0, 10)) }), /integrity check failed for long: the store sent more/);
     });
 
+    it("per-part hashes: a byte flipped on the way in one part is detected, and only that part is read again", async () => {
+      const { store, seed } = await factory.create();
+      const data = randomBytes(6 * PART + 123);
+      await seed.write("parts", data);
+      const expected = { size: data.length, parts: partHashes(data, PART), partSize: PART };
+      const recording = new RecordingStore(store);
+      let flips = 0;
+      recording.flipAt = (range) => (range?.start === 3 * PART && flips++ === 0 ? 500 : undefined);
+      const got = await download(recording, "parts", expected);
+      assert.ok(got.equals(data));
+      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+      assert.deepEqual(starts, [0, PART, 2 * PART, 3 * PART, 3 * PART, 4 * PART, 5 * PART, 6 * PART], "part 4 read twice, every other part once");
+    });
+
+    it("per-part hashes: a part that fails twice fails the download, naming the part; the other parts are read once", async () => {
+      const { store, seed } = await factory.create();
+      const data = randomBytes(4 * PART + 5);
+      const stored = Buffer.from(data);
+      stored[2 * PART + 7]! ^= 0x01;
+      await seed.write("bad-part", stored);
+      const recording = new RecordingStore(store);
+      await assert.rejects(
+        download(recording, "bad-part", { size: data.length, parts: partHashes(data, PART), partSize: PART }),
+        (err: unknown) => err instanceof AssetError && /integrity check failed for bad-part: part 3 of 5 \(bytes 2000-2999\)/.test(err.message),
+      );
+      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+      assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART, 3 * PART, 4 * PART]);
+    });
+
     it("a missing object fails at once with not-found", async () => {
       const { store } = await factory.create();
       const recording = new RecordingStore(store);
@@ -183,7 +244,8 @@ for (const factory of factories) {
       const files: Record<string, Buffer> = { "big.bin": randomBytes(64 * 1024) };
       for (let i = 0; i < 20; i++) files[`part/${String(i).padStart(2, "0")}.bin`] = randomBytes(1024);
       const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), files);
-      const publish = async () => registry.publish({ name: "ds", input: await prepareInput(dir), createdBy: "test", source: {}, metadata: {} });
+      // As the CLI does: uploads start while the input is still being hashed; possibly unchanged files wait for their hash.
+      const publish = async () => registry.publish({ name: "ds", input: await startHashing(dir), createdBy: "test", source: {}, metadata: {} });
       const first = await publish();
       assert.deepEqual(first.copied, { files: 0, bytes: 0 });
       assert.equal(first.uploaded.files, 21);

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from "../import/archive.ts";
 import { openSource, type ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
-import type { ImportOrigin } from "../manifest.ts";
+import { startHashing, type ImportOrigin } from "../manifest.ts";
 import { formatSpec } from "../spec.ts";
 import { parseByteSize } from "../store/tuning.ts";
 import { Transfers } from "../transfer.ts";
@@ -45,7 +45,7 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
   if (unchanged) return { ...unchanged, source: source.origin.uri };
   const result = await withStaging(async (dir) => {
     const staged = await source.stage(dir);
-    return publishPrepared(ctx, target, staged.input, staged.origin.uri, staged.origin);
+    return publishPrepared(ctx, target, await startHashing(staged.path), staged.origin.uri, staged.origin);
   });
   return { ...result, source: source.origin.uri };
 }

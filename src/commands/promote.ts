@@ -1,43 +1,139 @@
-// Moves a channel (an alias such as production) to the exact version a spec resolves to.
+// Moves a channel (an alias such as production) to the exact version a spec resolves to, optionally after
+// copying that version into another store (--to), or back to its previous version (--rollback).
+import path from "node:path";
+import type { ChannelPolicy } from "../config.ts";
 import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
+import { AssetError, UsageError } from "../errors.ts";
 import { provenanceFromEnv } from "../provenance.ts";
+import { LATEST, type Registry } from "../registry.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
+import { openStore } from "../store/uri.ts";
 import { CREATED_BY } from "../version.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 
+export interface PromoteOptions {
+  /** The channel to move; for --rollback, the spec's own name:channel. */
+  channel?: string | undefined;
+  /** Another store to copy the version into first (the channel then moves there). */
+  to?: string | undefined;
+  rollback?: boolean | undefined;
+  /** Copy a version whose meta has no checksums (modelkit's). */
+  allowUnverified?: boolean | undefined;
+  /** GITHUB_REF and the provenance variables (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
 export interface PromoteResult {
   name: string;
-  alias: string;
-  /** `name:alias`, the spec that now resolves to `version`. */
+  /** The channel moved, or null for a copy without a channel. */
+  alias: string | null;
+  /** `name:alias`, the spec that now resolves to `version` (name:version without a channel). */
   spec: string;
   version: string;
   digest: string | null;
-  /** The version the alias pointed to before; null when the alias is new. */
+  /** The version the alias pointed to before; null when the alias is new (or none was moved). */
   previous: string | null;
+  /** Whether the channel moved. */
   changed: boolean;
+  /** The store the channel lives in: the destination of --to. */
   store: string;
+  /** --to only: the source store, and whether the version was copied (false: the destination had it already). */
+  from?: string;
+  copied?: boolean;
+  rollback?: boolean;
 }
 
-export async function promoteCommand(ctx: Context, spec: string, alias: string): Promise<PromoteResult> {
+export async function promoteCommand(ctx: Context, spec: string, options: PromoteOptions = {}): Promise<PromoteResult> {
+  const env = options.env ?? process.env;
   const [wanted] = parseSpecs([spec]);
   const { parsed } = wanted!;
   if (parsed.subPath) throw new UsageError(`promote takes a version, not a sub-path ([${parsed.subPath}])`);
-  const target = parseSpec(`${parsed.name}:${alias}`);
-  if (target.selector.kind !== "alias") {
-    throw new UsageError(`${JSON.stringify(alias)} is not an alias name: lowercase letters, digits and '-', starting with a letter (like production)`);
+  const target = options.to ? await destination(ctx, options.to) : ctx.registry;
+  const promotion = { promoted_at: new Date().toISOString(), promoted_by: CREATED_BY, source: provenanceFromEnv(env) };
+
+  if (options.rollback) {
+    const channel = options.channel ?? (parsed.selector.kind === "alias" ? parsed.selector.alias : undefined);
+    if (!channel) throw new UsageError(`--rollback moves a channel back: write name:channel (like ${parsed.name}:production)`);
+    checkChannelName(channel);
+    checkRef(channel, ctx.config.channels[channel], env);
+    const moved = await target.rollback(parsed.name, channel, promotion);
+    ctx.reporter.info(`${parsed.name}:${channel} -> ${moved.version} (rolled back from ${moved.previous})`);
+    const digest = await target.digestOf(parsed.name, moved.version);
+    return result(parsed.name, channel, moved.version, digest, moved.previous ?? null, moved.changed, target, { rollback: true });
+  }
+
+  const channel = options.channel;
+  if (channel === undefined && !options.to) throw new UsageError("promote needs a channel (promote <spec> <channel>), --to <store>, or both");
+  const policy = channel === undefined ? undefined : ctx.config.channels[channel];
+  if (channel !== undefined) {
+    checkChannelName(channel);
+    checkRef(channel, policy, env); // before any copy
   }
   const r = await resolveInStore(ctx, wanted!.spec, parsed, await loadLock(ctx), false);
-  const outcome = await ctx.registry.promote(r.name, alias, r.version, {
-    promoted_at: new Date().toISOString(),
-    promoted_by: CREATED_BY,
-    source: provenanceFromEnv(),
-  });
+  if (policy?.requireVerified && r.digest === null) {
+    throw new AssetError(`${channel} is protected (require-verified in ${ctx.config.file}): ${r.name}:${r.version} has no checksums (written by modelkit?)`);
+  }
+  let copied: boolean | undefined;
+  if (options.to) {
+    const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
+      at: promotion.promoted_at,
+      by: promotion.source.actor ?? CREATED_BY,
+      ...(promotion.source.run_url ? { run_url: promotion.source.run_url } : {}),
+      allowUnverified: options.allowUnverified ?? false,
+      onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `copying ${r.name}:${r.version}`, { done: p.files, total: p.totalFiles }),
+    });
+    copied = outcome.copied;
+    const how = outcome.copied
+      ? `copied ${outcome.serverSide.files + outcome.streamed.files} file(s) (${outcome.serverSide.files} server-side, ${outcome.streamed.files} streamed and verified)`
+      : "already there with the same digest";
+    ctx.reporter.info(`${r.name}:${r.version} -> ${target.store.url}: ${how}`);
+  }
+  const extra = options.to ? { from: ctx.store.url, copied: copied! } : {};
+  if (channel === undefined) return result(r.name, null, r.version, r.digest, null, false, target, extra);
+  const outcome = await target.promote(r.name, channel, r.version, promotion);
   const previous = outcome.previous ?? null;
   ctx.reporter.info(
     outcome.changed
-      ? `${r.name}:${alias} -> ${r.version}${previous ? ` (was ${previous})` : " (new alias)"}`
-      : `${r.name}:${alias} already points to ${r.version}`,
+      ? `${r.name}:${channel} -> ${r.version}${previous ? ` (was ${previous})` : " (new channel)"}`
+      : `${r.name}:${channel} already points to ${r.version}`,
   );
-  return { name: r.name, alias, spec: formatSpec({ name: r.name, version: alias }), version: r.version, digest: r.digest, previous, changed: outcome.changed, store: ctx.store.url };
+  return result(r.name, channel, r.version, r.digest, previous, outcome.changed, target, extra);
 }
+
+function result(
+  name: string,
+  alias: string | null,
+  version: string,
+  digest: string | null,
+  previous: string | null,
+  changed: boolean,
+  target: Registry,
+  extra: Partial<PromoteResult>,
+): PromoteResult {
+  const spec = formatSpec({ name, version: alias ?? version });
+  return { name, alias, spec, version, digest, previous, changed, store: target.store.url, ...extra };
+}
+
+/** The registry of the --to store, with the same settings as the source's. */
+async function destination(ctx: Context, uri: string): Promise<Registry> {
+  const store = await openStore(uri, ctx.config.dir);
+  if (store.url === ctx.store.url) throw new UsageError(`--to ${store.url} is the store the version comes from: name another store`);
+  return ctx.registry.withStore(store);
+}
+
+function checkChannelName(channel: string): void {
+  const target = parseSpec(`x:${channel}`);
+  if (target.selector.kind !== "alias") {
+    throw new UsageError(`${JSON.stringify(channel)} is not a channel name: lowercase letters, digits and '-', starting with a letter (like production)`);
+  }
+  if (channel === LATEST) throw new UsageError(`"${LATEST}" always means the latest version: it cannot be a channel`);
+}
+
+/** A protected channel moves only from the refs its policy names (a guard against mistakes; IAM is the boundary). */
+function checkRef(channel: string, policy: ChannelPolicy | undefined, env: NodeJS.ProcessEnv): void {
+  if (!policy?.refs) return;
+  const ref = env.GITHUB_REF ?? "";
+  if (policy.refs.some((pattern) => path.posix.matchesGlob(ref, pattern))) return;
+  throw new AssetError(`${channel} is a protected channel: it moves only from ${policy.refs.join(", ")}, not from ${ref || "outside a workflow (GITHUB_REF is not set)"}`);
+}
+

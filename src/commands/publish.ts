@@ -1,7 +1,7 @@
 import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { prepareInput, type ImportOrigin, type PreparedInput } from "../manifest.ts";
+import { startHashing, type HashingInput, type ImportOrigin } from "../manifest.ts";
 import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { formatSpec, parseSpec, type VersionSelector } from "../spec.ts";
@@ -32,8 +32,8 @@ export interface PublishResult {
 }
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
-  const request = parsePublishTarget(options);
-  return publishPrepared(ctx, request, await prepareInput(options.path), options.path);
+  const target = parsePublishTarget(options);
+  return publishPrepared(ctx, target, await startHashing(options.path), options.path);
 }
 
 /** A publish's target and settings, checked before any byte is read. */
@@ -59,17 +59,17 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">): Publi
     name: target.name,
     ...(series ? { series } : {}),
     ...(bump ? { bump } : {}),
-    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     metadata: parseMetadata(options.metadata ?? []),
   };
 }
 
 /**
- * Publishes prepared files by the registry's protocol. `what` names the input in errors; `origin` records where
- * an import came from.
+ * Publishes an input by the registry's protocol. `what` names the input in errors; `origin` records where an
+ * import came from.
  */
-export async function publishPrepared(ctx: Context, target: PublishTarget, input: PreparedInput, what: string, origin?: ImportOrigin): Promise<PublishResult> {
+export async function publishPrepared(ctx: Context, target: PublishTarget, input: HashingInput, what: string, origin?: ImportOrigin): Promise<PublishResult> {
   const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
   const outcome = await ctx.registry.publish({
@@ -111,4 +111,9 @@ export function parseMetadata(pairs: string[]): Record<string, string> {
     out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
   }
   return out;
+}
+
+/** A release tag's version (v1.4.0, as in github.ref_name) is the version 1.4.0; anything else is kept as given. */
+export function withoutVPrefix(version: string): string {
+  return /^v\d/.test(version) ? version.slice(1) : version;
 }

@@ -10,7 +10,7 @@ import { createGunzip } from "node:zlib";
 import tarStream from "tar-stream";
 import yauzl from "yauzl";
 import { AssetError } from "../errors.ts";
-import { preparedInput, type FileEntry, type PreparedInput } from "../manifest.ts";
+import type { FileEntry } from "../manifest.ts";
 import { relativePathProblem } from "../paths.ts";
 import { formatBytes } from "../progress.ts";
 import { stagedPath } from "./staging.ts";
@@ -41,12 +41,11 @@ export function archiveKind(name: string, contentType?: string): ArchiveKind | u
 }
 
 /** Unpacks `archive` into `dest` (an empty private folder) and returns the publish input of the files kept by `accept`. */
-export async function unpack(kind: ArchiveKind, archive: string, dest: string, limits: UnpackLimits, accept: (rel: string) => boolean): Promise<PreparedInput> {
+export async function unpack(kind: ArchiveKind, archive: string, dest: string, limits: UnpackLimits, accept: (rel: string) => boolean): Promise<void> {
   const unpacker = new Unpacker(dest, limits, accept);
   if (kind === "zip") await unzip(archive, unpacker);
   else await untar(archive, kind === "tar.gz", unpacker);
   if (unpacker.files.length === 0) throw refused("the archive holds no files to import");
-  return preparedInput(true, unpacker.files);
 }
 
 type EntryType = "file" | "directory" | "symlink" | "hard link" | "device or FIFO";

@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "../errors.ts";
-import { retryAfterMs } from "../store/http.ts";
+import { retryAfter } from "../store/http.ts";
 import { StoreError, type ByteRange } from "../store/store.ts";
 
 export type RepoType = "model" | "dataset";
@@ -104,7 +104,7 @@ export class HubClient {
       if (res.ok) return res;
       await res.body?.cancel();
       if (res.status === 429 && waits < MAX_RATE_LIMIT_WAITS) {
-        const wait = retryAfterMs(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
+        const wait = retryAfter(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
         if (wait > MAX_RETRY_AFTER_MS) throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
         waits++;
         attempt = 0;

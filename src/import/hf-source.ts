@@ -80,15 +80,15 @@ export async function openHfSource(uri: string, settings: ImportSettings): Promi
   return {
     origin,
     async stage(dir) {
-      const input = await downloadAll(dir, files, isDirectory, settings);
+      const downloaded = await downloadAll(dir, files, settings);
       // The sha256 of LFS files was checked while downloading; the others are checked against their git blob id.
-      const staged = new Map(input.files.map((s) => [s.path, s]));
+      const staged = new Map(downloaded.map((d) => [d.path, d]));
       for (const f of files.filter((x) => !x.entry.lfs)) {
         const { source, size } = staged.get(f.path)!;
         const oid = await gitBlobId(source, size);
         if (oid !== f.entry.oid) throw new AssetError(`integrity check failed for ${f.label}: the Hub lists git blob ${f.entry.oid}, got ${oid}; nothing was published`);
       }
-      return { input, origin };
+      return { path: isDirectory ? dir : staged.get("")!.source, origin };
     },
   };
 }

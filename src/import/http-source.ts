@@ -2,7 +2,8 @@
 // name, or its Content-Type) is downloaded, then unpacked safely into a folder asset. Read through the
 // read-only HTTP store (retries, byte ranges, credentials in the URL sent as a header, a query string kept).
 import { AssetError, UsageError } from "../errors.ts";
-import { openStore, redact } from "../store/uri.ts";
+import { redactUri as redact } from "../store/redact.ts";
+import { openStore } from "../store/uri.ts";
 import type { ByteRange } from "../store/store.ts";
 import { stageFile, type ImportSettings, type ImportSource } from "./source.ts";
 

@@ -6,8 +6,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../errors.ts";
-import { hashFile, prepareInput, preparedInput, type FileEntry, type ImportOrigin, type PreparedInput } from "../manifest.ts";
-import { openStore, redact } from "../store/uri.ts";
+import { hashFile, type FileEntry, type ImportOrigin } from "../manifest.ts";
+import { redactUri as redact } from "../store/redact.ts";
+import { openStore } from "../store/uri.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
 import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
 import { pathMatcher, type PathFilter } from "./filter.ts";
@@ -25,7 +26,8 @@ export interface ImportSettings {
 }
 
 export interface Staged {
-  input: PreparedInput;
+  /** The local file or folder to publish (inside the staging folder, or the source itself when it is local). */
+  path: string;
   /** The source's pins, completed with what only the download tells (an archive's sha256). */
   origin: ImportOrigin;
 }
@@ -78,23 +80,18 @@ async function localSource(uri: string, settings: ImportSettings): Promise<Impor
   const origin = { uri: redact(uri) };
   const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
   const isFile = await stat(file).then((s) => s.isFile(), () => false);
+  if (!isFile && settings.filter.include.length + settings.filter.exclude.length > 0) {
+    throw new UsageError("--include/--exclude filter remote sources and archives; a local folder is published as it is");
+  }
   return {
     origin,
     async stage(dir) {
-      if (!kind || !isFile) return { input: filtered(await prepareInput(file), origin.uri, settings), origin };
-      const input = await unpack(kind, file, path.join(dir, "files"), settings.limits, pathMatcher(settings.filter));
-      return { input, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
+      if (!kind || !isFile) return { path: file, origin };
+      const files = path.join(dir, "files");
+      await unpack(kind, file, files, settings.limits, pathMatcher(settings.filter));
+      return { path: files, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
     },
   };
-}
-
-/** A local folder's files that --include/--exclude keep (a single file is taken as it is). */
-function filtered(input: PreparedInput, shown: string, settings: ImportSettings): PreparedInput {
-  if (!input.isDirectory) return input;
-  const accept = pathMatcher(settings.filter);
-  const kept = input.files.filter((f) => accept(f.path));
-  if (kept.length === 0) throw new AssetError(`nothing to import at ${shown}: no file that --include/--exclude keep`);
-  return kept.length === input.files.length ? input : preparedInput(true, kept);
 }
 
 /**
@@ -103,10 +100,12 @@ function filtered(input: PreparedInput, shown: string, settings: ImportSettings)
  */
 export async function stageFile(dir: string, file: RemoteFile, name: string, contentType: string | undefined, origin: ImportOrigin, settings: ImportSettings): Promise<Staged> {
   const kind = settings.unpack ? archiveKind(name, contentType) : undefined;
-  const downloaded = await downloadAll(path.join(dir, kind ? "archive" : "file"), [file], false, settings);
-  const { sha256, source } = downloaded.files[0]!;
-  const input = kind ? await unpack(kind, source, path.join(dir, "files"), settings.limits, pathMatcher(settings.filter)) : downloaded;
-  return { input, origin: { ...origin, sha256 } };
+  const [downloaded] = await downloadAll(path.join(dir, kind ? "archive" : "file"), [file], settings);
+  const { sha256, source } = downloaded!;
+  if (!kind) return { path: source, origin: { ...origin, sha256 } };
+  const files = path.join(dir, "files");
+  await unpack(kind, source, files, settings.limits, pathMatcher(settings.filter));
+  return { path: files, origin: { ...origin, sha256 } };
 }
 
 /**
@@ -120,9 +119,9 @@ export function fingerprint(uri: string, pins: unknown, settings: ImportSettings
 
 /**
  * Downloads every file into `root` through the transfer engine (parallel, ranged, resumed, hashed in the same
- * pass, checked against the sha256 the source lists when it lists one) and returns the publish input.
+ * pass, checked against the sha256 the source lists when it lists one) and returns each file's place, size and sha256.
  */
-export async function downloadAll(root: string, files: RemoteFile[], isDirectory: boolean, settings: ImportSettings): Promise<PreparedInput> {
+export async function downloadAll(root: string, files: RemoteFile[], settings: ImportSettings): Promise<(FileEntry & { source: string })[]> {
   const total = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
   let done = 0;
   const onBytes = (n: number): void => {
@@ -152,5 +151,5 @@ export async function downloadAll(root: string, files: RemoteFile[], isDirectory
   ).catch((err: unknown) => {
     throw failed.signal.aborted ? failed.signal.reason : err;
   });
-  return preparedInput(isDirectory, staged);
+  return staged;
 }

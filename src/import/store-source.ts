@@ -4,7 +4,8 @@
 import { AssetError } from "../errors.ts";
 import { relativePathProblem } from "../paths.ts";
 import type { ByteRange, Store, StoredObject } from "../store/store.ts";
-import { openStore, redact } from "../store/uri.ts";
+import { redactUri as redact } from "../store/redact.ts";
+import { openStore } from "../store/uri.ts";
 import { pathMatcher } from "./filter.ts";
 import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
 
@@ -55,5 +56,8 @@ function prefixSource(shown: string, store: Store, objects: (StoredObject & { pa
     open: (range) => store.openRead(o.key, range),
     label: `${store.url}/${o.key}`,
   }));
-  return { origin, stage: async (dir) => ({ input: await downloadAll(dir, files, true, settings), origin }) };
+  return { origin, stage: async (dir) => {
+      await downloadAll(dir, files, settings);
+      return { path: dir, origin };
+    }, };
 }

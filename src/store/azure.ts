@@ -1,6 +1,7 @@
 // The Azure Blob store: `az://container/prefix` (account and credentials from the environment, `?endpoint=` for
 // emulators) or `https://<account>.blob.core.windows.net/container/prefix`. Block blobs; conditional writes with
 // If-None-Match: * (create-only, answered 409 BlobAlreadyExists) and If-Match: <etag> (compare-and-swap, 412).
+// Retries and timeouts belong to the store layers (the SDK pipeline's own retries are off: maxTries 1).
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import {
@@ -13,8 +14,10 @@ import {
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
 import type { TokenCredential } from "@azure/identity";
-import { stallGuard } from "./stall-guard.ts";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { UsageError } from "../errors.ts";
+import { abortOption } from "./layers/timeout.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import { parseEndpoint, parseLocation } from "./uri.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
 export interface AzureStoreOptions {
@@ -26,18 +29,6 @@ export interface AzureStoreOptions {
   blockSize?: number;
   /** Blocks of one file in flight at once. */
   blockConcurrency?: number;
-  /** Tries per request (network errors, 500, 503) and the exponential backoff base and cap. */
-  maxTries?: number;
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
-  /**
-   * Client-side bound on one try of an operation (the SDK's own retries included), up to the response headers;
-   * uploads get size / uploadAllowanceBytesPerSec more. A timed-out operation is tried again, TIMEOUT_TRIES in all.
-   */
-  timeoutMs?: number;
-  uploadAllowanceBytesPerSec?: number;
-  /** Bound on a pause of a download while its reader waits for bytes. */
-  stallMs?: number;
   /** Environment to read credentials from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -47,12 +38,6 @@ const DEFAULTS = {
   singleShotMax: 32 * 1024 * 1024,
   blockSize: 8 * 1024 * 1024,
   blockConcurrency: 4,
-  maxTries: 5,
-  retryDelayMs: 400,
-  maxRetryDelayMs: 15_000,
-  timeoutMs: 60_000,
-  uploadAllowanceBytesPerSec: 64 * 1024,
-  stallMs: 60_000,
 };
 
 type Settings = typeof DEFAULTS;
@@ -61,14 +46,11 @@ type Settings = typeof DEFAULTS;
 const DEV_ACCOUNT = "devstoreaccount1";
 const DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/** Metadata set on conditional writes: a retried request whose first response was lost finds its own write. */
+/** Metadata set on conditional writes (the write's id): a retry whose first response was lost finds its own write. */
 const WRITE_TOKEN = "assetkitwrite";
 
 /** Status polls of a server-side copy still pending (rare within one account). */
 const COPY_POLL_MS = 500;
-
-/** Tries of an operation that runs out of time (each try bounded by timeoutMs + the upload allowance). */
-const TIMEOUT_TRIES = 3;
 
 const AZURE_HOST = /^([a-z0-9]{3,24})\.(?:privatelink\.)?blob\.core\.(?:windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$|^([a-z0-9]{3,24})\.z\d+\.blob\.storage\.azure\.net$/i;
 
@@ -88,49 +70,37 @@ interface Connection {
   source: string;
 }
 
-export function openAzureStore(uri: URL, options?: AzureStoreOptions): Store {
+export function openAzureStore(uri: URL, options?: AzureStoreOptions): Backend {
   const env = options?.env ?? process.env;
-  let container: string;
-  let prefixPath: string;
   let shown: string;
   let connect: () => Connection;
+  let location;
   if (uri.protocol === "az:") {
-    container = safeDecode(uri.hostname || uri.host);
-    prefixPath = uri.pathname;
+    location = parseLocation(uri);
     const endpoint = uri.searchParams.get("endpoint") ?? undefined;
-    let shownEndpoint = "";
-    if (endpoint) {
-      let parsed: URL;
-      try {
-        parsed = new URL(endpoint);
-      } catch {
-        throw new StoreError("failed", `az://${container}${prefixPath}: ?endpoint= is not a URL`);
-      }
-      parsed.username = parsed.password = parsed.search = parsed.hash = "";
-      shownEndpoint = `?endpoint=${parsed.href.replace(/\/$/, "")}`;
-    }
-    shown = `az://${container}${trimSlashes(prefixPath) ? "/" + trimSlashes(prefixPath) : ""}${shownEndpoint}`;
-    connect = () => connectAz(env, endpoint, shown);
+    if (endpoint) parseEndpoint(endpoint, location.shown);
+    shown = location.shown;
+    connect = () => connectAz(env, endpoint);
   } else if (isAzureBlobUrl(uri)) {
-    const [first = "", ...rest] = uri.pathname.replace(/^\/+/, "").split("/");
-    container = safeDecode(first);
-    prefixPath = rest.join("/");
-    shown = `${uri.protocol}//${uri.host}/${container}${trimSlashes(prefixPath) ? "/" + trimSlashes(prefixPath) : ""}`;
+    location = parseLocation(uri, true);
+    if (uri.username || uri.password) throw new UsageError(`bad store URI ${location.shown}: credentials do not belong in the URI; use a SAS token or the environment`);
+    shown = location.shown;
     connect = () => connectHttps(uri, env);
   } else {
-    throw new StoreError("failed", `${uri.protocol}//${uri.host}: not an Azure Blob URI (az://container/prefix or https://<account>.blob.core.windows.net/container/prefix)`);
+    throw new UsageError(`bad store URI ${uri.protocol}//${uri.host}: not an Azure Blob URI (az://container/prefix or https://<account>.blob.core.windows.net/container/prefix)`);
   }
+  const container = location.bucket;
+  const prefix = location.prefix;
   if (!/^(?:\$root|\$web|[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9])$/.test(container)) {
-    throw new StoreError("failed", `${shown}: "${container}" is not a valid container name (3-63 lowercase letters, digits and single hyphens)`);
+    throw new UsageError(`bad store URI ${shown}: "${container}" is not a valid container name (3-63 lowercase letters, digits and single hyphens)`);
   }
-  const prefix = trimSlashes(prefixPath).split("/").filter(Boolean).map(safeDecode).join("/");
   return new AzureStore({ url: shown, container, prefix, connect, settings: { ...DEFAULTS, ...stripUndefined(options) } });
 }
 
-function connectAz(env: NodeJS.ProcessEnv, endpoint: string | undefined, shown: string): Connection {
+function connectAz(env: NodeJS.ProcessEnv, endpoint: string | undefined): Connection {
   const cs = env.AZURE_STORAGE_CONNECTION_STRING?.trim();
   if (cs) {
-    const conn = parseConnectionString(cs, shown);
+    const conn = parseConnectionString(cs);
     if (endpoint) conn.serviceUrl = endpoint;
     return conn;
   }
@@ -138,7 +108,7 @@ function connectAz(env: NodeJS.ProcessEnv, endpoint: string | undefined, shown: 
   if (!account) {
     throw new StoreError(
       "auth",
-      `${shown}: no Azure storage account: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY or an Azure login), or use https://<account>.blob.core.windows.net/<container>/<prefix>`,
+      `no Azure storage account: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY or an Azure login), or use https://<account>.blob.core.windows.net/<container>/<prefix>`,
     );
   }
   const serviceUrl = endpoint ?? `https://${account}.blob.core.windows.net`;
@@ -154,7 +124,7 @@ function connectHttps(uri: URL, env: NodeJS.ProcessEnv): Connection {
   }
   const cs = env.AZURE_STORAGE_CONNECTION_STRING?.trim();
   if (cs) {
-    const conn = parseConnectionString(cs, serviceUrl);
+    const conn = parseConnectionString(cs);
     if (conn.account.toLowerCase() === account && !(conn.credential instanceof AnonymousCredential && !conn.sas)) {
       return { ...conn, serviceUrl };
     }
@@ -173,7 +143,7 @@ function withEnvCredential(env: NodeJS.ProcessEnv, account: string, serviceUrl: 
   return { serviceUrl, account, credential: "default", secrets: [], source: "DefaultAzureCredential" };
 }
 
-function parseConnectionString(cs: string, shown: string): Connection {
+function parseConnectionString(cs: string): Connection {
   const parts = new Map<string, string>();
   for (const piece of cs.split(";")) {
     const eq = piece.indexOf("=");
@@ -194,7 +164,7 @@ function parseConnectionString(cs: string, shown: string): Connection {
   const key = parts.get("accountkey");
   const sas = parts.get("sharedaccesssignature")?.replace(/^\?/, "");
   if (!account && !(blobEndpoint && sas)) {
-    throw new StoreError("auth", `${shown}: AZURE_STORAGE_CONNECTION_STRING has no AccountName (nor BlobEndpoint with SharedAccessSignature): copy it again from the portal (Access keys)`);
+    throw new StoreError("auth", `AZURE_STORAGE_CONNECTION_STRING has no AccountName (nor BlobEndpoint with SharedAccessSignature): copy it again from the portal (Access keys)`);
   }
   const protocol = parts.get("defaultendpointsprotocol") ?? "https";
   const suffix = parts.get("endpointsuffix") ?? "core.windows.net";
@@ -224,7 +194,7 @@ function sigOf(sas: string): string[] {
   return sig ? [sig, encodeURIComponent(sig)] : [];
 }
 
-export class AzureStore implements Store {
+export class AzureStore implements Backend {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -256,9 +226,8 @@ export class AzureStore implements Store {
   private async build(): Promise<ContainerClient> {
     const conn = this.connect();
     this.connection = conn;
-    const s = this.settings;
     const pipelineOptions: StoragePipelineOptions = {
-      retryOptions: { maxTries: s.maxTries, retryDelayInMs: s.retryDelayMs, maxRetryDelayInMs: s.maxRetryDelayMs },
+      retryOptions: { maxTries: 1 }, // the retry layer's
       userAgentOptions: { userAgentPrefix: "assetkit" },
     };
     let credential: StorageSharedKeyCredential | AnonymousCredential | TokenCredential;
@@ -281,23 +250,23 @@ export class AzureStore implements Store {
   async head(key: string): Promise<StoredObject | undefined> {
     try {
       const blob = await this.blob(key);
-      const props = await this.timed((abortSignal) => blob.getProperties({ abortSignal }));
+      const props = await blob.getProperties(abortOption());
       return { key, size: props.contentLength ?? 0, etag: props.etag ?? "" };
     } catch (err) {
       if (isBlobMissing(err)) return undefined;
-      throw this.fail(`cannot read ${key}`, err);
+      throw err;
     }
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     try {
       const blob = await this.blob(key);
-      const res = await this.timed((abortSignal) => blob.download(0, undefined, { abortSignal, maxRetryRequests: 3 }));
-      const data = res.readableStreamBody ? await readDocumentBody(this.guard(res.readableStreamBody as Readable, key), this.url, key, res.contentLength) : Buffer.alloc(0);
+      const res = await blob.download(0, undefined, { ...abortOption(), maxRetryRequests: 0 });
+      const data = res.readableStreamBody ? await readDocumentBody(res.readableStreamBody as Readable, res.contentLength) : Buffer.alloc(0);
       return { data, etag: res.etag ?? "" };
     } catch (err) {
       if (isBlobMissing(err)) return undefined;
-      throw this.fail(`cannot read ${key}`, err);
+      throw err;
     }
   }
 
@@ -305,131 +274,79 @@ export class AzureStore implements Store {
     try {
       const offset = range?.start ?? 0;
       const count = range ? range.end - range.start + 1 : undefined;
-      // The SDK resumes a broken body from where it stopped, pinned to the first response's etag.
+      // A broken body is resumed by the transfer engine from the bytes it has (not by the SDK: maxRetryRequests 0).
       const blob = await this.blob(key);
-      const res = await this.timed((abortSignal) => blob.download(offset, count, { abortSignal, maxRetryRequests: 3 }));
-      const body = res.readableStreamBody as Readable | undefined;
-      return body ? this.guard(body, key) : Readable.from([]);
+      const res = await blob.download(offset, count, { ...abortOption(), maxRetryRequests: 0 });
+      return (res.readableStreamBody as Readable | undefined) ?? Readable.from([]);
     } catch (err) {
-      if (isBlobMissing(err)) throw notFound(this.url, key);
-      throw this.fail(`cannot read ${key}`, err);
+      if (isBlobMissing(err)) throw notFound();
+      throw err;
     }
   }
 
-  /** Bounds pauses of a download; errors of the SDK's resuming stream (its retries spent) become StoreErrors. */
-  private guard(body: Readable, key: string): Readable {
-    return stallGuard(
-      body,
-      this.settings.stallMs,
-      () => new StoreError("unavailable", `${this.url}: reading ${key} stalled for ${this.settings.stallMs / 1000} s; retry`),
-      (err) => this.fail(`cannot read ${key}`, err),
-    );
-  }
-
   async *list(prefix: string): AsyncIterable<StoredObject> {
-    const what = `cannot list ${prefix || "the store"}`;
-    const client = await this.client().catch((err: unknown) => Promise.reject(this.fail(what, err)));
+    const client = await this.client();
     // One page per request, resumed from its continuation token (so a timed-out page is simply asked again).
     let continuationToken: string | undefined;
     do {
-      let page;
-      try {
-        page = await this.timed(async (abortSignal) => {
-          const pages = client.listBlobsFlat({ prefix: this.base + prefix, abortSignal }).byPage({ continuationToken, maxPageSize: this.settings.pageSize });
-          return (await pages.next()).value;
-        });
-      } catch (err) {
-        throw this.fail(what, err);
-      }
+      const pages = client.listBlobsFlat({ prefix: this.base + prefix, ...abortOption() }).byPage({ continuationToken, maxPageSize: this.settings.pageSize });
+      const page = (await pages.next()).value;
       if (!page) return;
       for (const item of page.segment.blobItems) {
-        yield { key: item.name.slice(this.base.length), size: item.properties.contentLength ?? 0, etag: item.properties.etag ?? "" };
+        yield { key: item.name.slice(this.base.length), size: item.properties.contentLength ?? 0, etag: item.properties.etag ?? "", modified: item.properties.lastModified };
       }
       continuationToken = page.continuationToken || undefined;
     } while (continuationToken);
   }
 
-  async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
+  async write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean> {
     const s = this.settings;
-    for (let attempt = 1; ; attempt++) {
-      const blob = await this.blob(key).catch((err: unknown) => Promise.reject(this.fail(`cannot write ${key}`, err)));
-      // Fresh option objects each try: the SDK writes into them.
-      const conditions = !condition ? {} : "ifAbsent" in condition ? { ifNoneMatch: "*" } : { ifMatch: condition.ifMatch };
-      const token = condition ? randomUUID() : undefined;
-      const metadata = token ? { [WRITE_TOKEN]: token } : undefined;
-      try {
-        if (Buffer.isBuffer(body)) {
-          await this.timed((abortSignal) => blob.upload(body, body.length, { abortSignal, conditions: { ...conditions }, metadata }), body.length);
-        } else {
-          // A large create-only upload that is bound to lose is not worth sending: one HEAD first.
-          if (condition && "ifAbsent" in condition && body.size > s.singleShotMax && (await this.head(key))) return false;
-          // Single shot up to singleShotMax, else blocks staged in parallel from file streams (nothing held in
-          // memory) and committed with Put Block List, which carries the condition.
-          await this.timed(
-            (abortSignal) =>
-              blob.uploadFile(body.file, {
-                abortSignal,
-                conditions: { ...conditions },
-                metadata,
-                blockSize: s.blockSize,
-                concurrency: s.blockConcurrency,
-                maxSingleShotSize: s.singleShotMax,
-              }),
-            body.size,
-          );
-        }
-        return true;
-      } catch (err) {
-        if (err instanceof StoreError) throw err;
-        const status = statusOf(err);
-        const code = errorCodeOf(err);
-        if (condition && (status === 412 || (status === 409 && code === "BlobAlreadyExists") || (status === 404 && code === "BlobNotFound"))) {
-          // Did our own write land (a retry after a lost response answers "exists" / "etag changed")?
-          return await this.landed(blob, token!);
-        }
-        if (code === "InvalidBlockList" && attempt < 3) {
-          // Another writer committed this key while our blocks were staged, which discards them.
-          if (condition && !(await this.holds(key, condition))) return false;
-          continue;
-        }
-        throw this.fail(`cannot write ${key}`, err);
+    const blob = await this.blob(key);
+    // Fresh option objects each try: the SDK writes into them.
+    const conditions = !condition ? {} : "ifAbsent" in condition ? { ifNoneMatch: "*" } : { ifMatch: condition.ifMatch };
+    const token = condition ? (attempt?.id ?? randomUUID()) : undefined;
+    const metadata = token ? { [WRITE_TOKEN]: token } : undefined;
+    try {
+      if (Buffer.isBuffer(body)) {
+        await blob.upload(body, body.length, { ...abortOption(), conditions: { ...conditions }, metadata });
+      } else if ("open" in body) {
+        // Another store's object: read once, in order, uploaded as blocks (memory: blockSize × blockConcurrency),
+        // committed under the condition when the stream ends. A source that fails its stream commits nothing.
+        if (condition && "ifAbsent" in condition && !attempt?.retried && (await this.head(key))) return false;
+        await blob.uploadStream(await body.open(), s.blockSize, s.blockConcurrency, { ...abortOption(), conditions: { ...conditions }, metadata });
+      } else {
+        // A large create-only upload that is bound to lose is not worth sending: one HEAD first.
+        if (condition && "ifAbsent" in condition && body.size > s.singleShotMax && !attempt?.retried && (await this.head(key))) return false;
+        // Single shot up to singleShotMax, else blocks staged in parallel from file streams (nothing held in
+        // memory) and committed with Put Block List, which carries the condition.
+        await blob.uploadFile(body.file, {
+          ...abortOption(),
+          conditions: { ...conditions },
+          metadata,
+          blockSize: s.blockSize,
+          concurrency: s.blockConcurrency,
+          maxSingleShotSize: s.singleShotMax,
+        });
       }
-    }
-  }
-
-  /**
-   * Runs `op` under a client-side time limit, again when it ran out. The SDK retries network errors and 500/503
-   * by itself but has no client-side timeout we can use: its request `timeout` leaves a live timer behind every
-   * failed request (keeping the process up that long) and its tryTimeoutInMs is only a server-side hint. Safe for
-   * writes: a create-only write that landed before its answer was lost finds its own token when tried again.
-   */
-  private async timed<T>(op: (abortSignal: AbortSignal) => Promise<T>, bodyBytes = 0): Promise<T> {
-    const limit = this.settings.timeoutMs + Math.ceil((bodyBytes / this.settings.uploadAllowanceBytesPerSec) * 1000);
-    for (let attempt = 1; ; attempt++) {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), limit);
-      try {
-        return await op(controller.signal);
-      } catch (err) {
-        if (!controller.signal.aborted || attempt >= TIMEOUT_TRIES) throw err;
-      } finally {
-        clearTimeout(timer);
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      const code = errorCodeOf(err);
+      if (condition && (status === 412 || (status === 409 && code === "BlobAlreadyExists") || (status === 404 && code === "BlobNotFound"))) {
+        // Did our own write land (a retry after a lost response answers "exists" / "etag changed")?
+        return await this.landed(blob, token!);
       }
+      throw err;
     }
   }
 
   private async landed(blob: BlockBlobClient, token: string): Promise<boolean> {
     try {
-      const props = await blob.getProperties();
+      const props = await blob.getProperties(abortOption());
       return props.metadata?.[WRITE_TOKEN] === token;
     } catch {
       return false;
     }
-  }
-
-  private async holds(key: string, condition: Condition): Promise<boolean> {
-    const current = await this.head(key);
-    return "ifAbsent" in condition ? !current : current?.etag === condition.ifMatch;
   }
 
   /**
@@ -437,39 +354,57 @@ export class AzureStore implements Store {
    * account (Copy Blob From URL would need a SAS for the source); within an account it completes at once or soon.
    */
   async copy(sourceKey: string, destKey: string): Promise<void> {
+    await this.copyBlob(this, sourceKey, destKey);
+  }
+
+  /**
+   * Another container (or prefix) of the same account: Copy Blob authorises the source with this store's own
+   * credential there. Another account would need a SAS for the source: false, the bytes are streamed instead.
+   */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof AzureStore)) return false;
+    await Promise.all([this.client(), source.client()]).catch(() => undefined);
+    if (!this.connection || this.connection.serviceUrl !== source.connection?.serviceUrl) return false;
     try {
-      const [source, dest] = await Promise.all([this.blob(sourceKey), this.blob(destKey)]);
-      await this.timed(async (abortSignal) => {
-        const poller = await dest.beginCopyFromURL(source.url, { abortSignal, intervalInMs: COPY_POLL_MS });
-        await poller.pollUntilDone();
-      });
+      await this.copyBlob(source, sourceKey, destKey);
+      return true;
     } catch (err) {
-      if (isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource") throw notFound(this.url, sourceKey);
-      throw this.fail(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (this.classify(err).code === "auth") return false;
+      throw err;
+    }
+  }
+
+  private async copyBlob(from: AzureStore, sourceKey: string, destKey: string): Promise<void> {
+    try {
+      const [source, dest] = await Promise.all([from.blob(sourceKey), this.blob(destKey)]);
+      const poller = await dest.beginCopyFromURL(source.url, { ...abortOption(), intervalInMs: COPY_POLL_MS });
+      await poller.pollUntilDone();
+    } catch (err) {
+      if (isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource") throw notFound();
+      throw err;
     }
   }
 
   async delete(key: string): Promise<void> {
     try {
       const blob = await this.blob(key);
-      await this.timed((abortSignal) => blob.deleteIfExists({ abortSignal, deleteSnapshots: "include" }));
+      await blob.deleteIfExists({ ...abortOption(), deleteSnapshots: "include" });
     } catch (err) {
       if (isBlobMissing(err)) return;
-      throw this.fail(`cannot delete ${key}`, err);
+      throw err;
     }
   }
 
-  /** A one-line StoreError naming the store, the cause and what to do; never a key, SAS or signature. */
-  private fail(what: string, err: unknown): StoreError {
+  /** What an SDK error is, in one line saying what to do (the layers add the store, operation and key, and scrub). */
+  classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const conn = this.connection;
     const account = conn?.account ?? "?";
     const status = statusOf(err);
     const code = errorCodeOf(err);
     const name = (err as Error)?.name ?? "";
-    const firstLine = this.scrub(String((err as Error)?.message ?? err).split("\n")[0] ?? "").slice(0, 300);
-    const say = (kind: ConstructorParameters<typeof StoreError>[0], text: string) =>
-      new StoreError(kind, `${this.url}: ${what}: ${text}`, { cause: err });
+    const firstLine = String((err as Error)?.message ?? err).split("\n")[0]!.slice(0, 300);
+    const say = (kind: ConstructorParameters<typeof StoreError>[0], text: string, temporary = false) => new StoreError(kind, text, { cause: err, temporary });
 
     if (/^(CredentialUnavailableError|AuthenticationError|AggregateAuthenticationError|AuthenticationRequiredError)$/.test(name)) {
       return say(
@@ -491,31 +426,29 @@ export class AzureStore implements Store {
       return say("auth", `${denied} (${status}${code ? " " + code : ""}) for account ${account} via ${conn?.source ?? "?"}: ${fix}`);
     }
     if (status === 404 && code === "ContainerNotFound") {
-      return new StoreError(
-        "not-found",
-        `${this.url}: container "${this.containerName}" does not exist in account ${account}: create it (az storage container create --name ${this.containerName} --account-name ${account}) or fix the store URI`,
-        { cause: err },
-      );
+      return say("not-found", `container "${this.containerName}" does not exist in account ${account}: create it (az storage container create --name ${this.containerName} --account-name ${account}) or fix the store URI`);
     }
     if (status === 404 && code === "ResourceNotFound") {
-      return new StoreError("not-found", `${this.url}: ${what}: account ${account} or its endpoint does not exist (404 ResourceNotFound): check the account name and endpoint`, { cause: err });
+      return say("not-found", `account ${account} or its endpoint does not exist (404 ResourceNotFound): check the account name and endpoint`);
     }
     if (status === undefined || status === 0) {
       const net = (err as { code?: string })?.code;
-      if (name === "AbortError" || name === "TimeoutError") {
-        return say("unavailable", `no answer from ${this.endpointHost()} within ${this.settings.timeoutMs / 1000} s, ${TIMEOUT_TRIES} tries: check the network and the endpoint, then retry`);
-      }
-      if (net || /fetch failed|socket|network|ECONN|ENOTFOUND|EAI_AGAIN/i.test(firstLine)) {
-        return say(
-          "unavailable",
-          `cannot reach ${this.endpointHost()} (${net ?? firstLine}) after ${this.settings.maxTries} tries: check the account name or endpoint, the network, and that the service is up`,
-        );
+      if (name === "AbortError" || name === "TimeoutError") return say("unavailable", `no answer from ${this.endpointHost()}`, true);
+      if (net || /fetch failed|socket|network|ECONN|ENOTFOUND|EAI_AGAIN|aborted|premature/i.test(firstLine)) {
+        return say("unavailable", `cannot reach ${this.endpointHost()} (${net ?? firstLine}): check the account name or endpoint, the network, and that the service is up`, true);
       }
       return say("failed", firstLine || name || "unknown error");
     }
-    if (status === 429 || status === 500 || status === 502 || status === 503 || status === 504) {
-      return say("unavailable", `the service answered ${status} ${code ?? ""} after ${this.settings.maxTries} tries (busy or failing): retry later`.replace(" )", ")"));
+    if (status === 408 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504) {
+      const retryAfter = Number((err as { response?: { headers?: { get?: (n: string) => string | undefined } } })?.response?.headers?.get?.("retry-after"));
+      return new StoreError("unavailable", `the service answered ${status} ${code ?? ""} (busy or failing): retry later`.replace(" (", " (").replace("  ", " "), {
+        cause: err,
+        temporary: true,
+        ...(Number.isFinite(retryAfter) ? { retryAfterMs: retryAfter * 1000 } : {}),
+      });
     }
+    // Another writer committed this key while our blocks were staged, which discards them: try again.
+    if (code === "InvalidBlockList") return say("unavailable", "the staged blocks were discarded by a concurrent write", true);
     return say("failed", `${status} ${code ?? ""} ${firstLine}`.replace(/\s+/g, " ").trim());
   }
 
@@ -530,10 +463,8 @@ export class AzureStore implements Store {
     }
   }
 
-  private scrub(text: string): string {
-    let out = text.replace(/([?&]sig=)[^&\s'"]+/gi, "$1REDACTED");
-    for (const secret of this.connection?.secrets ?? []) if (secret) out = out.split(secret).join("REDACTED");
-    return out;
+  secrets(): readonly string[] {
+    return this.connection?.secrets ?? [];
   }
 }
 
@@ -549,18 +480,6 @@ function errorCodeOf(err: unknown): string | undefined {
 
 function isBlobMissing(err: unknown): boolean {
   return statusOf(err) === 404 && errorCodeOf(err) === "BlobNotFound";
-}
-
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+|\/+$/g, "");
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 function stripUndefined(options: AzureStoreOptions | undefined): Partial<Settings> {

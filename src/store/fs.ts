@@ -1,14 +1,14 @@
 // The local (or mounted) directory store: the embedded default, needing no server and no credentials.
 import { createHash } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
 
-
-export class FsStore implements Store {
+export class FsStore implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -23,7 +23,7 @@ export class FsStore implements Store {
   private pathOf(key: string): string {
     const segments = key.split("/");
     if (segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) {
-      throw new StoreError("failed", `${this.url}: refusing unsafe key ${JSON.stringify(key)}`);
+      throw new StoreError("failed", `refusing unsafe key ${JSON.stringify(key)}`);
     }
     return path.join(this.root, ...segments);
   }
@@ -42,9 +42,10 @@ export class FsStore implements Store {
       const root = this.realRoot ?? (await realpathOfExisting(this.root));
       if (resolved.startsWith(root + path.sep)) return { file, real: resolved };
     } catch (err) {
-      throw this.failure(`cannot resolve ${key}`, err);
+      if (!(err instanceof Error)) throw err;
+      throw Object.assign(err, { message: `cannot resolve it: ${err.message}` });
     }
-    throw new StoreError("failed", `${this.url}: refusing ${key}: it resolves outside the store through a symbolic link`);
+    throw new StoreError("failed", "it resolves outside the store through a symbolic link: refused");
   }
 
   async head(key: string): Promise<StoredObject | undefined> {
@@ -59,11 +60,11 @@ export class FsStore implements Store {
       handle = await fs.open(real, "r");
       const stat = await handle.stat();
       if (!stat.isFile()) return undefined;
-      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), this.url, key, stat.size);
+      const data = await readDocumentBody(handle.createReadStream({ autoClose: false }), stat.size);
       return { data, etag: contentEtag(data) };
     } catch (err) {
       if (isMissing(err)) return undefined;
-      throw this.failure(`cannot read ${key}`, err);
+      throw err;
     } finally {
       await handle?.close();
     }
@@ -76,8 +77,8 @@ export class FsStore implements Store {
       if (!(await handle.stat()).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
     } catch (err) {
       await handle?.close();
-      if (isMissing(err)) throw notFound(this.url, key);
-      throw this.failure(`cannot read ${key}`, err);
+      if (isMissing(err)) throw notFound();
+      throw err;
     }
     return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
@@ -87,7 +88,7 @@ export class FsStore implements Store {
     const base = slash < 0 ? "" : prefix.slice(0, slash);
     const start = base ? (await this.fileOf(base)).real : this.root;
     for await (const [key, stat] of walk(start, base)) {
-      if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat) };
+      if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat), modified: stat.mtime };
     }
   }
 
@@ -102,8 +103,6 @@ export class FsStore implements Store {
       }
       if ("ifAbsent" in condition) return await linkIfAbsent(temp, dest);
       return await this.replaceIfMatch(temp, dest, condition.ifMatch);
-    } catch (err) {
-      throw this.failure(`cannot write ${key}`, err);
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -127,7 +126,18 @@ export class FsStore implements Store {
 
   /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const source = (await this.fileOf(sourceKey)).real;
+    await this.copyPath(this, sourceKey, destKey);
+  }
+
+  /** Another folder store: linked or copied by the file system, as inside one store. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof FsStore)) return false;
+    await this.copyPath(source, sourceKey, destKey);
+    return true;
+  }
+
+  private async copyPath(from: FsStore, sourceKey: string, destKey: string): Promise<void> {
+    const source = (await from.fileOf(sourceKey)).real;
     const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
     try {
@@ -138,8 +148,8 @@ export class FsStore implements Store {
       });
       await fs.rename(temp, dest);
     } catch (err) {
-      if (isMissing(err) && !(await statFile(source))) throw notFound(this.url, sourceKey);
-      throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (isMissing(err) && !(await statFile(source))) throw notFound();
+      throw err;
     } finally {
       await fs.rm(temp, { force: true });
     }
@@ -151,7 +161,7 @@ export class FsStore implements Store {
       await fs.unlink(file);
     } catch (err) {
       if (isMissing(err)) return;
-      throw this.failure(`cannot delete ${key}`, err);
+      throw err;
     }
     // Tidy now-empty parent folders so a deleted claim leaves nothing behind; a non-empty one stops us.
     for (let dir = path.dirname(file); dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
@@ -159,11 +169,27 @@ export class FsStore implements Store {
     }
   }
 
-  private failure(what: string, err: unknown): StoreError {
+  /** Temporary files of writes that never finished (their writer was killed before the rename). */
+  async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    for await (const [key, stat] of walk(this.root, "", true)) {
+      if (key.startsWith(prefix) && path.basename(key).includes(TEMP_MARK)) yield { key, id: key, started: stat.mtime, size: Number(stat.size) };
+    }
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    await fs.rm(path.join(this.root, ...upload.key.split("/")), { force: true });
+  }
+
+  /** File-system errors are never temporary: retrying a full disk or a denied folder cannot help. */
+  classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     const kind = code === "EACCES" || code === "EPERM" ? "auth" : "failed";
-    return new StoreError(kind, `${this.url}: ${what}: ${(err as Error).message}`, { cause: err });
+    return new StoreError(kind, (err as Error)?.message ?? String(err), { cause: err });
+  }
+
+  secrets(): readonly string[] {
+    return [];
   }
 }
 
@@ -176,7 +202,8 @@ async function writeTemp(temp: string, body: Body): Promise<void> {
     try {
       await fs.mkdir(path.dirname(temp), { recursive: true });
       if (Buffer.isBuffer(body)) await fs.writeFile(temp, body, { flag: "wx" });
-      else await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
+      else if ("file" in body) await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
+      else await pipeline(await body.open(), createWriteStream(temp, { flags: "wx" }));
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw err;
@@ -224,7 +251,8 @@ async function statFile(file: string): Promise<import("node:fs").BigIntStats | u
   }
 }
 
-async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
+/** Every file under `dir`, skipping temporary files unless `temps` (then: only files, temporaries included). */
+async function* walk(dir: string, keyPrefix: string, temps = false): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
   let entries;
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -233,10 +261,10 @@ async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, im
     throw err;
   }
   for (const entry of entries) {
-    if (entry.name.includes(TEMP_MARK)) continue;
+    if (entry.name.includes(TEMP_MARK) && !temps) continue;
     const key = keyPrefix ? `${keyPrefix}/${entry.name}` : entry.name;
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(full, key);
+    if (entry.isDirectory()) yield* walk(full, key, temps);
     else if (entry.isFile()) {
       const stat = await statFile(full);
       if (stat) yield [key, stat];

@@ -4,8 +4,8 @@
 // files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s; a 2 GiB file was unchanged (the SDK hands the response
 // stream through untouched there). Any response checksum check the SDK makes on AWS is skipped too: the transfer
 // engine verifies sha256 anyway. Only the common answer is handled here: 200 (206 for a range)
-// hands back the response stream; any other answer or failure returns undefined and the caller repeats the read
-// through the SDK, which keeps its retries, region redirects and error parsing, so failures read as before.
+// hands back the response stream; any other answer returns undefined and the caller repeats the read through the
+// SDK, which keeps its region redirects and error parsing, so failures read as before; network failures reject.
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ClientRequest } from "node:http";
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -43,22 +43,28 @@ export class SignedGet {
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets });
   }
 
-  /** The object's (or range's) bytes, or undefined when the read should be repeated through the SDK. */
-  async open(fullKey: string, range?: ByteRange): Promise<IncomingMessage | undefined> {
+  /**
+   * The object's (or range's) bytes, or undefined when the read should be repeated through the SDK (an answer other
+   * than 200/206, which the SDK parses into its error). A network failure rejects: asking again is the retry
+   * layer's call, not a hidden second try.
+   */
+  async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<IncomingMessage | undefined> {
+    let url: URL;
+    let signed: { headers: Record<string, string> };
     try {
       const { base, signer } = await (this.target ??= this.resolve());
-      const url = new URL(base.href);
+      url = new URL(base.href);
       url.pathname = `${base.pathname}/${encodeKey(fullKey)}`;
       const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" };
       if (range) headers.range = `bytes=${range.start}-${range.end}`;
       // The signer adds x-amz-date, x-amz-security-token (session credentials) and authorization.
-      const signed = await signer.sign({ method: "GET", protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path: url.pathname, query: {}, headers });
-      const response = await this.send(url, signed.headers);
-      if (response.statusCode === (range ? 206 : 200)) return response;
-      response.destroy();
+      signed = await signer.sign({ method: "GET", protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path: url.pathname, query: {}, headers });
     } catch {
-      // The SDK repeats the read: it retries, and names the failure.
+      return undefined; // no endpoint or credentials this way: the SDK finds and names the problem
     }
+    const response = await this.send(url, signed.headers, signal);
+    if (response.statusCode === (range ? 206 : 200)) return response;
+    response.destroy();
     return undefined;
   }
 
@@ -82,11 +88,11 @@ export class SignedGet {
     return { base, signer };
   }
 
-  private send(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+  private send(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     const https = url.protocol === "https:";
     return new Promise((resolve, reject) => {
-      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent }, resolve);
+      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) }, resolve);
       req.on("error", reject);
       req.on("socket", (socket) => {
         if (!socket.connecting) return;

@@ -3,9 +3,9 @@
 // GitHub OIDC, instance roles); the region defaults to us-east-1. Conditional writes use If-None-Match: * and
 // If-Match: <etag> on PutObject and CompleteMultipartUpload. File bodies are streamed from disk: small ones in one
 // PutObject, large ones as a multipart upload whose parts are streamed from file ranges, with a bounded number of
-// parts in flight across every file of the store, so memory stays small whatever the sizes.
+// parts in flight across every file of the store, so memory stays small whatever the sizes. Retries belong to the
+// store layers (the SDK's are off: maxAttempts 1); this file classifies the SDK's errors and keeps the protocol code.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -14,8 +14,11 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -23,10 +26,15 @@ import {
   type CompletedPart,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
+import { UsageError } from "../errors.ts";
+import { retrying } from "./layers/retry.ts";
+import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
+import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, readDocumentBody, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
-import { tuningFromEnv } from "./tuning.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type ObjectSource, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
+import { parseEndpoint, parseLocation } from "./uri.ts";
 
 const MiB = 1024 * 1024;
 /** File bodies from this size on are uploaded in parts. */
@@ -35,31 +43,29 @@ const MAX_PARTS = 10_000;
 /** The largest object CopyObject copies in one request; larger ones are copied part by part (UploadPartCopy). */
 const MAX_COPY_OBJECT = 5 * 1024 * MiB;
 const COPY_PART_SIZE = 512 * MiB;
-/** Attempts per request (SDK standard retry mode: exponential backoff with jitter). */
-const MAX_ATTEMPTS = 4;
-const CONNECTION_TIMEOUT_MS = 5_000;
-/** A request (or a response body being read) that moves no byte for this long fails and is retried. */
-const SOCKET_TIMEOUT_MS = 60_000;
-/** Tries of a conditional write that keeps meeting 409 ConditionalRequestConflict (a concurrent conditional write). */
-const CONFLICT_ATTEMPTS = 6;
 const DEFAULT_REGION = "us-east-1";
 
 export interface S3StoreOptions {
   /** Environment to read instead of process.env (tests): AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
-   * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT, ASSETKIT_PART_SIZE/ASSETKIT_CONCURRENCY (multipart uploads). Without it the SDK's default chain reads process.env itself. */
+   * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT. Without it the SDK's default chain reads process.env itself. */
   env?: Record<string, string | undefined>;
+  /** Part size, parts in flight, and the time budgets (the socket idle timeout, the parts' retries). */
+  tuning?: Tuning;
   /** Explicit credentials (tests); production uses the SDK's default provider chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
-/** Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region. */
-export function openS3Store(uri: URL, options: S3StoreOptions = {}): Store {
+/**
+ * Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region,
+ * `?profile=` takes this store's credentials from a profile of the shared AWS config (two stores, two roles).
+ */
+export function openS3Store(uri: URL, options: S3StoreOptions = {}): Backend {
   return new S3Store(uri, options);
 }
 
-type Status = "written" | "refused" | "conflict";
+type Status = "written" | "refused";
 
-export class S3Store implements Store {
+export class S3Store implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -71,44 +77,24 @@ export class S3Store implements Store {
   private readonly gets: SignedGet;
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
   private readonly where: string;
-  private readonly secrets: string[];
-  private readonly partSize: number;
+  /** `?profile=`: this store's credentials come from that shared-config profile, whatever the environment says. */
+  private readonly profile: string | undefined;
+  private readonly credentials: string[];
+  private readonly tuning: Tuning;
   /** Parts (uploaded or copied) in flight across every file of this store. */
   private readonly parts: Limiter;
+  /** Set once the bucket is known to exist, so a bare 404 to HEAD afterwards means "no such object". */
+  private bucketCheck: Promise<void> | undefined;
 
   constructor(uri: URL, options: S3StoreOptions = {}) {
-    if (uri.protocol !== "s3:") throw new StoreError("failed", `not an S3 store URL: ${uri.protocol}//…`);
-    const safe = new URL(uri.href);
-    safe.username = "";
-    safe.password = "";
-    if (uri.username || uri.password) {
-      throw new StoreError("failed", `${safe.href}: credentials do not belong in the store URL; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile`);
-    }
+    const location = parseLocation(uri);
     const rawEndpoint = uri.searchParams.get("endpoint");
-    let endpoint: URL | undefined;
-    if (rawEndpoint) {
-      try {
-        endpoint = new URL(rawEndpoint);
-      } catch {
-        throw new StoreError("failed", `${safe.origin}${safe.pathname}: ?endpoint= is not a URL; write it as http(s)://host:port`);
-      }
-      if (endpoint.username || endpoint.password) {
-        throw new StoreError("failed", `${safe.origin}${safe.pathname}: credentials do not belong in ?endpoint=; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
-      }
-      if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") {
-        throw new StoreError("failed", `${safe.origin}${safe.pathname}: ?endpoint= must be an http(s):// URL`);
-      }
-    }
-    for (const key of uri.searchParams.keys()) {
-      if (key !== "endpoint" && key !== "region") {
-        throw new StoreError("failed", `${safe.href}: unknown parameter ?${key}= (known: endpoint, region)`);
-      }
-    }
-    this.url = safe.href;
-    this.bucket = decodeURIComponent(uri.hostname);
-    if (!this.bucket) throw new StoreError("failed", `${this.url}: no bucket; write the store as s3://BUCKET/prefix`);
-    const prefix = decodeURIComponent(uri.pathname).split("/").filter(Boolean).join("/");
-    this.prefix = prefix ? `${prefix}/` : "";
+    const endpoint = rawEndpoint ? parseEndpoint(rawEndpoint, location.shown) : undefined;
+    this.url = location.shown;
+    this.bucket = location.bucket;
+    if (!this.bucket) throw new UsageError(`bad store URI ${this.url}: no bucket; write the store as s3://BUCKET/prefix`);
+    this.prefix = location.prefix ? `${location.prefix}/` : "";
+    this.tuning = options.tuning ?? DEFAULT_TUNING;
 
     const env = options.env ?? process.env;
     // Endpoint: ?endpoint=, else the SDK's standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (the SDK reads them from
@@ -120,7 +106,7 @@ export class S3Store implements Store {
     else if (sdkEndpoint) explicit = options.env ? sdkEndpoint : undefined;
     else explicit = env.S3_ENDPOINT || undefined;
     const custom = Boolean(explicit || sdkEndpoint);
-    this.where = custom ? `endpoint ${stripUserinfo(explicit ?? sdkEndpoint!)}` : "AWS S3";
+    this.where = custom ? `endpoint ${redactUri(explicit ?? sdkEndpoint!)}` : "AWS S3";
 
     const credentials =
       options.credentials ??
@@ -131,33 +117,34 @@ export class S3Store implements Store {
             ...(options.env.AWS_SESSION_TOKEN ? { sessionToken: options.env.AWS_SESSION_TOKEN } : {}),
           }
         : undefined);
-    this.secrets = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken, env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
+    this.credentials = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken, env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
       (s): s is string => Boolean(s && s.length >= 4),
     );
 
+    this.profile = uri.searchParams.get("profile") || undefined;
     const region = uri.searchParams.get("region") || (options.env ? options.env.AWS_REGION || options.env.AWS_DEFAULT_REGION : undefined);
     const config: S3ClientConfig = {
       region: region || defaultRegion(),
-      maxAttempts: MAX_ATTEMPTS,
-      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS },
+      maxAttempts: 1, // the retry layer's
+      // A request (or a body being read) that moves no byte for the idle timeout fails, uploads included.
+      requestHandler: { connectionTimeout: this.tuning.idleTimeoutMs, socketTimeout: this.tuning.idleTimeoutMs },
       followRegionRedirects: true,
       logger: QUIET_LOGGER,
       ...(explicit ? { endpoint: explicit } : {}),
-      ...(credentials ? { credentials } : {}),
+      ...(credentials && !this.profile ? { credentials } : {}),
+      ...(this.profile ? { profile: this.profile } : {}),
       // S3-compatible servers: path-style URLs (no bucket DNS names) and no default CRC32 checksums (FACTS).
       ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     };
     this.client = new S3Client(config);
     // Part bodies are file streams, which SigV4 sends as UNSIGNED-PAYLOAD: no second sha256 of what the
     // publisher hashed already (a Buffer body would be hashed in full for the signature).
-    const tuning = tuningFromEnv(options.env ?? process.env);
-    this.partSize = tuning.partSize;
-    this.parts = new Limiter(tuning.concurrency);
+    this.parts = new Limiter(this.tuning.concurrency);
     this.gets = new SignedGet(this.client, this.bucket, {
       endpoint: explicit ?? sdkEndpoint,
-      maxSockets: Math.max(50, tuning.concurrency), // 50: the SDK's own default
-      connectionTimeoutMs: CONNECTION_TIMEOUT_MS,
-      socketTimeoutMs: SOCKET_TIMEOUT_MS,
+      maxSockets: Math.max(50, this.tuning.concurrency), // 50: the SDK's own default
+      connectionTimeoutMs: this.tuning.idleTimeoutMs,
+      socketTimeoutMs: this.tuning.idleTimeoutMs,
     });
   }
 
@@ -167,80 +154,113 @@ export class S3Store implements Store {
 
   async head(key: string): Promise<StoredObject | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? "" };
     } catch (err) {
-      if (isMissingObject(err)) return undefined;
-      throw this.failure(`cannot read ${key}`, err);
+      if (isMissingObject(err)) return this.absent();
+      throw err;
     }
+  }
+
+  /** HEAD has no body: its 404 is the same for a missing bucket and a missing key, so the bucket is looked up once. */
+  private async absent(): Promise<undefined> {
+    this.bucketCheck ??= this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), abortOption()).then(
+      () => undefined,
+      (err: unknown) => {
+        this.bucketCheck = undefined;
+        if (statusOf(err) === 404) throw this.bucketMissing(err);
+        if (statusOf(err) !== 403) throw err; // may read objects without s3:ListBucket: assume it exists
+      },
+    );
+    await this.bucketCheck;
+    return undefined;
+  }
+
+  private bucketMissing(err: unknown): StoreError {
+    return new StoreError("not-found", `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`, { cause: err });
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
-      const data = out.Body ? await readDocumentBody(out.Body as Readable, this.url, key, out.ContentLength) : Buffer.alloc(0);
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
+      const data = out.Body ? await readDocumentBody(out.Body as Readable, out.ContentLength) : Buffer.alloc(0);
       return { data, etag: out.ETag ?? "" };
     } catch (err) {
       if (isMissingObject(err)) return undefined;
-      throw this.failure(`cannot read ${key}`, err);
+      throw err;
     }
   }
 
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     // The usual answer comes from a hand-signed GET (s3-get.ts: measured cheaper per request); anything else
-    // (missing object, denied, throttled, unreachable) is asked again through the SDK, which retries and names it.
-    const fast = await this.gets.open(this.keyOf(key), range);
+    // answer (missing object, denied, throttled) is asked again through the SDK, which names it; a network failure is not.
+    const fast = await this.gets.open(this.keyOf(key), range, operationSignal());
     if (fast) return fast;
     try {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+        abortOption(),
       );
       return out.Body as Readable;
     } catch (err) {
-      if (isMissingObject(err)) throw notFound(this.url, key);
-      throw this.failure(`cannot read ${key}${range ? ` (bytes ${range.start}-${range.end})` : ""}`, err);
+      if (isMissingObject(err)) throw notFound();
+      throw err;
     }
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
     let token: string | undefined;
     do {
-      let page;
-      try {
-        page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
-        );
-      } catch (err) {
-        throw this.failure(`cannot list ${prefix || "the store"}`, err);
-      }
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        abortOption(),
+      );
       for (const object of page.Contents ?? []) {
         const full = object.Key ?? "";
         // Keys outside the prefix cannot come back; "folder/" markers made by consoles are not objects of ours.
         if (!full.startsWith(this.prefix) || full.endsWith("/")) continue;
-        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "" };
+        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "", ...(object.LastModified ? { modified: object.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
 
-  async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
+  async write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean> {
+    const retried = attempt?.retried ?? false;
     if (Buffer.isBuffer(body)) {
-      return this.put(key, () => body, body.length, condition, async () => md5Etag(body));
+      return this.put(key, body, body.length, condition, retried, async () => md5Etag(body));
     }
-    if (body.size < MULTIPART_THRESHOLD) {
-      return this.put(key, () => createReadStream(body.file), body.size, condition, () => fileMd5Etag(body.file));
+    const source = sourceOf(body);
+    if (source.size < MULTIPART_THRESHOLD) {
+      return this.put(key, await source.open(), source.size, condition, retried, () => sourceMd5Etag(source));
     }
-    return this.writeMultipart(key, body, condition);
+    return this.writeMultipart(key, source, condition, retried);
   }
 
   async copy(sourceKey: string, destKey: string): Promise<void> {
-    const CopySource = encodeURIComponent(`${this.bucket}/${this.keyOf(sourceKey)}`);
+    await this.serverCopy(this, sourceKey, destKey);
+  }
+
+  /** CopyObject from another bucket (or prefix) behind the same endpoint, with this store's credentials. */
+  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+    if (!(source instanceof S3Store) || source.where !== this.where || source.profile !== this.profile) return false;
     try {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }));
+      await this.serverCopy(source, sourceKey, destKey);
+      return true;
     } catch (err) {
-      if (isMissingObject(err)) throw notFound(this.url, sourceKey);
-      const source = statusOf(err) === 400 ? await this.head(sourceKey) : undefined;
-      if (!source || source.size <= MAX_COPY_OBJECT) throw this.failure(`cannot copy ${sourceKey} to ${destKey}`, err);
+      if (this.classify(err).code === "auth") return false; // our credentials may not read the source
+      throw err;
+    }
+  }
+
+  private async serverCopy(from: S3Store, sourceKey: string, destKey: string): Promise<void> {
+    const CopySource = encodeURIComponent(`${from.bucket}/${from.keyOf(sourceKey)}`);
+    try {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
+    } catch (err) {
+      if (isMissingObject(err)) throw notFound();
+      const source = statusOf(err) === 400 ? await from.head(sourceKey) : undefined;
+      if (!source || source.size <= MAX_COPY_OBJECT) throw err;
       await this.copyInParts(CopySource, destKey, source.size);
     }
   }
@@ -260,8 +280,10 @@ export class S3Store implements Store {
           this.parts.run(async (): Promise<CompletedPart> => {
             const start = index * COPY_PART_SIZE;
             const end = Math.min(size, start + COPY_PART_SIZE) - 1;
-            const out = await this.client.send(
-              new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: index + 1, CopySource, CopySourceRange: `bytes=${start}-${end}` }),
+            const out = await this.retryPart(() =>
+              this.client.send(
+                new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: index + 1, CopySource, CopySourceRange: `bytes=${start}-${end}` }),
+              ),
             );
             if (!out.CopyPartResult?.ETag) throw new Error(`UploadPartCopy ${index + 1} returned no ETag`);
             return { PartNumber: index + 1, ETag: out.CopyPartResult.ETag };
@@ -270,8 +292,6 @@ export class S3Store implements Store {
       );
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
       completed = true;
-    } catch (err) {
-      throw this.failure(`cannot copy to ${destKey}`, err);
     } finally {
       if (uploadId && !completed) {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
@@ -281,53 +301,78 @@ export class S3Store implements Store {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) return;
-      throw this.failure(`cannot delete ${key}`, err);
+      throw err;
     }
   }
 
   /**
-   * One PutObject, with our own retries around it: the SDK retries buffers itself but never a streamed body, and
-   * neither retries a 409 ConditionalRequestConflict.
+   * Multipart uploads never completed under `prefix`, with the bytes of their parts. The whole bucket's list is
+   * read and filtered here: MinIO matches ListMultipartUploads' Prefix only as an exact key.
    */
-  private async put(
-    key: string,
-    body: () => Buffer | Readable,
-    size: number,
-    condition: Condition | undefined,
-    expectedEtag: () => Promise<string>,
-  ): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      const data = body();
+  async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      let page;
       try {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: data, ContentLength: size, ...conditionHeaders(condition) }),
-        );
-        return true;
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, ...markers }));
       } catch (err) {
-        if (!Buffer.isBuffer(data)) data.destroy();
-        const retried = attempt > 1 || attemptsOf(err) > 1;
-        const status = await this.conditionOutcome(key, err, condition, retried, expectedEtag);
-        if (status === "refused") return false;
-        if (status === "written") return true;
-        if (status === "conflict" && attempt < CONFLICT_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        if (!Buffer.isBuffer(data) && isRetryable(err) && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw this.failure(`cannot write ${key}`, err);
+        throw this.classify(err);
       }
+      for (const upload of page.Uploads ?? []) {
+        const full = upload.Key ?? "";
+        if (!upload.UploadId || !full.startsWith(this.prefix + prefix)) continue;
+        const key = full.slice(this.prefix.length);
+        yield { key, id: upload.UploadId, started: upload.Initiated ?? new Date(0), size: await this.partBytes(full, upload.UploadId) };
+      }
+      if (!page.IsTruncated) return;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
+  }
+
+  private async partBytes(Key: string, UploadId: string): Promise<number> {
+    let bytes = 0;
+    let PartNumberMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) })).catch((err: unknown) => {
+        if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
+        throw this.classify(err);
+      });
+      for (const part of page?.Parts ?? []) bytes += part.Size ?? 0;
+      PartNumberMarker = page?.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (PartNumberMarker);
+    return bytes;
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(upload.key), UploadId: upload.id }));
+    } catch (err) {
+      if (errorName(err) === "NoSuchUpload") return;
+      throw this.classify(err);
+    }
+  }
+
+  /** One PutObject; a 409 ConditionalRequestConflict (a concurrent conditional write) is temporary: the layer retries. */
+  private async put(key: string, body: Buffer | Readable, size: number, condition: Condition | undefined, retried: boolean, expectedEtag: () => Promise<string>): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), {
+        abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
+      });
+      return true;
+    } catch (err) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      const status = await this.conditionOutcome(key, err, condition, retried, expectedEtag);
+      if (status) return status === "written";
+      throw err;
     }
   }
 
   /**
    * What a failed conditional write means: "refused" (the condition does not hold), "written" (an earlier attempt
-   * whose response was lost did land: the object now holds exactly our bytes), "conflict" (retry), or undefined.
+   * whose response was lost did land: the object now holds exactly our bytes), or undefined (a failure).
    */
   private async conditionOutcome(
     key: string,
@@ -337,7 +382,6 @@ export class S3Store implements Store {
     expectedEtag: () => Promise<string>,
   ): Promise<Status | undefined> {
     if (!condition) return undefined;
-    if (isConflict(err)) return "conflict";
     const refused = isPreconditionFailed(err) || ("ifMatch" in condition && isMissingObject(err));
     if (!refused) return undefined;
     if (retried) {
@@ -347,25 +391,19 @@ export class S3Store implements Store {
     return "refused";
   }
 
-  private async writeMultipart(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      // Cheap early refusal before sending gigabytes; CompleteMultipartUpload's condition stays the real check.
-      if (condition) {
-        const current = await this.head(key);
-        if ("ifAbsent" in condition ? current : current?.etag !== condition.ifMatch) return false;
-      }
-      const status = await this.multipartOnce(key, file, condition);
-      if (status !== "conflict") return status === "written";
-      if (attempt >= CONFLICT_ATTEMPTS) {
-        throw new StoreError("unavailable", `${this.url}: cannot write ${key}: concurrent conditional writes kept conflicting (409) after ${attempt} uploads; retry later`);
-      }
-      await backoff(attempt);
+  private async writeMultipart(key: string, file: ObjectSource, condition: Condition | undefined, retried: boolean): Promise<boolean> {
+    // Cheap early refusal before sending gigabytes (not after a try whose outcome we did not see: it may be ours);
+    // CompleteMultipartUpload's condition stays the real check.
+    if (condition && !retried) {
+      const current = await this.head(key);
+      if ("ifAbsent" in condition ? current : current?.etag !== condition.ifMatch) return false;
     }
+    return (await this.multipartOnce(key, file, condition, retried)) === "written";
   }
 
-  private async multipartOnce(key: string, file: { file: string; size: number }, condition: Condition | undefined): Promise<Status> {
+  private async multipartOnce(key: string, file: ObjectSource, condition: Condition | undefined, retriedWrite: boolean): Promise<Status> {
     const Key = this.keyOf(key);
-    const partSize = Math.max(this.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
+    const partSize = Math.max(this.tuning.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
     // With the SDK's default checksums (AWS), the upload declares CRC32 and completion lists each part's checksum.
     const withChecksums = (await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED";
@@ -374,10 +412,11 @@ export class S3Store implements Store {
     try {
       const created = await this.client.send(
         new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(withChecksums ? { ChecksumAlgorithm: "CRC32" } : {}) }),
+        abortOption(),
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      const parts = await this.uploadParts(file.file, uploadId, Key, file.size, partSize, count);
+      const parts = await this.uploadParts(file, uploadId, Key, file.size, partSize, count);
       try {
         await this.client.send(
           new CompleteMultipartUploadCommand({
@@ -387,27 +426,18 @@ export class S3Store implements Store {
             MultipartUpload: { Parts: parts },
             ...conditionHeaders(condition),
           }),
+          abortOption(),
         );
         completed = true;
         return "written";
       } catch (err) {
-        // A retried completion whose first try landed answers 412, or 404 NoSuchUpload: compare with our parts.
-        const retried = attemptsOf(err) > 1;
-        if (retried && errorName(err) === "NoSuchUpload") {
-          const current = await this.head(key).catch(() => undefined);
-          if (current && unquote(current.etag) === unquote(multipartEtag(parts))) {
-            completed = true;
-            return "written";
-          }
-        }
-        const status = await this.conditionOutcome(key, err, condition, retried, async () => multipartEtag(parts));
+        // An upload whose earlier try's completion landed unseen is a new upload now, refused by its condition
+        // (412): same file, same part size, so the same multipart etag: compare before calling it a conflict.
+        const status = await this.conditionOutcome(key, err, condition, retriedWrite, async () => multipartEtag(parts));
         if (status === "written") completed = true;
         if (status) return status;
         throw err;
       }
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw this.failure(`cannot write ${key}`, err);
     } finally {
       if (uploadId && !completed) {
         // Best effort: an upload left open keeps its parts (and their cost) until a lifecycle rule removes them.
@@ -417,44 +447,51 @@ export class S3Store implements Store {
   }
 
   /**
-   * Uploads the parts, each streamed from its range of the file, as the store-wide part pool allows; a part is
-   * retried from the file after a network failure (the SDK cannot retry a stream); the first failure stops all.
+   * Uploads the parts, each streamed from its range of the source, as the store-wide part pool allows; a part is
+   * tried again from the source after a temporary failure (by the layers' policy: the SDK cannot retry a stream);
+   * the first failure for good stops all, and is persistent, so the write is not tried again on top.
    */
-  private async uploadParts(file: string, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+  private async uploadParts(source: ObjectSource, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
     const abort = new AbortController();
     const uploadPart = async (index: number): Promise<CompletedPart> => {
       const start = index * partSize;
       const length = Math.min(partSize, size - start);
-      for (let attempt = 1; ; attempt++) {
+      return this.retryPart(async () => {
         abort.signal.throwIfAborted();
-        const body = createReadStream(file, { start, end: start + length - 1, highWaterMark: 256 * 1024 });
+        let body: Readable | undefined;
         try {
+          body = await source.open({ start, end: start + length - 1 });
           const out = await this.client.send(
             new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
-            { abortSignal: abort.signal },
+            { abortSignal: AbortSignal.any([abort.signal, abortOnError(body)]) },
           );
           if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
           return { PartNumber: index + 1, ETag: out.ETag, ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}) };
-        } catch (err) {
-          body.destroy();
-          if (abort.signal.aborted || !isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
-          await backoff(attempt);
+        } finally {
+          body?.destroy();
         }
-      }
+      });
     };
+    const stop = (): void => abort.abort();
+    operationSignal()?.addEventListener("abort", stop, { once: true });
     try {
       return await Promise.all(Array.from({ length: count }, (_, index) => this.parts.run(() => uploadPart(index))));
     } finally {
+      operationSignal()?.removeEventListener("abort", stop);
       abort.abort();
     }
   }
 
-  /** A one-line StoreError naming the store and what to do; never a credential. */
-  private failure(what: string, err: unknown): StoreError {
+  /** One part of a multipart upload or copy, under the layers' retry policy. */
+  private retryPart<T>(send: () => Promise<T>): Promise<T> {
+    return retrying(this.tuning, send, (err) => (err instanceof StoreError ? err : this.classify(err)));
+  }
+
+  /** What an SDK error is, in one line saying what to do (the layers add the store, operation and key). */
+  classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const name = errorName(err);
     const status = statusOf(err);
-    const attempts = attemptsOf(err);
     // HEAD errors have no body: the SDK names them "Unknown" (or after the status); the status says more.
     const shownName = name === "Unknown" || name === "UnknownError" || name === String(status) ? "" : name;
     const tag = [shownName, status ? `HTTP ${status}` : ""].filter(Boolean).join(", ");
@@ -467,30 +504,31 @@ export class S3Store implements Store {
       code = "auth";
       message = `access denied (${tag}); check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the role) and that they may use bucket ${this.bucket}`;
     } else if (name === "NoSuchBucket") {
-      code = "not-found";
-      message = `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`;
+      return this.bucketMissing(err);
+    } else if (isConflict(err)) {
+      code = "unavailable";
+      message = `concurrent conditional writes conflict (${tag})`;
     } else if (isUnavailable(err)) {
       code = "unavailable";
-      const after = attempts > 1 ? ` after ${attempts} attempts` : "";
       const network = networkCode(err);
       message =
         network || !status
-          ? `cannot reach ${this.where} (${network || tag || "no answer"})${after}; check the endpoint and the network, then retry`
-          : `${this.where} is throttling or failing (${tag})${after}; retry later`;
+          ? `cannot reach ${this.where} (${network || tag || "no answer"}); check the endpoint and the network, then retry`
+          : `${this.where} is throttling or failing (${tag}); retry later`;
     } else if (status === 501 || name === "NotImplemented") {
       code = "unsupported";
-      message = `the server does not support this request (${tag}): ${this.scrub(messageOf(err))}`;
+      message = `the server does not support this request (${tag}): ${oneLine(messageOf(err))}`;
     } else {
       code = "failed";
-      message = `${tag ? `${tag}: ` : ""}${this.scrub(messageOf(err))}`;
+      message = `${tag ? `${tag}: ` : ""}${oneLine(messageOf(err))}`;
     }
-    return new StoreError(code, `${this.url}: ${what}: ${message}`, { cause: err });
+    const temporary = code === "unavailable";
+    const retryAfterMs = temporary ? retryAfterOf(err) : undefined;
+    return new StoreError(code, message, { cause: err, temporary, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
   }
 
-  private scrub(text: string): string {
-    let out = text.replace(/\s+/g, " ").trim();
-    for (const secret of this.secrets) out = out.split(secret).join("***");
-    return out.replace(/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, "***");
+  secrets(): readonly string[] {
+    return this.credentials;
   }
 }
 
@@ -527,6 +565,17 @@ function defaultRegion(): () => Promise<string> {
     })());
 }
 
+/**
+ * A signal that aborts the request when its streamed body fails: the SDK pipes a stream body into the request
+ * without listening for its errors, so a body that fails half-way (a source refusing wrong bytes) would leave the
+ * request waiting for the rest until the socket timeout, with the error uncaught.
+ */
+function abortOnError(body: Buffer | Readable): AbortSignal {
+  const controller = new AbortController();
+  if (!Buffer.isBuffer(body)) body.once("error", (err) => controller.abort(err));
+  return controller.signal;
+}
+
 function conditionHeaders(condition: Condition | undefined): { IfNoneMatch?: string; IfMatch?: string } {
   if (!condition) return {};
   return "ifAbsent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.ifMatch };
@@ -544,9 +593,18 @@ function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
-function attemptsOf(err: unknown): number {
-  return (err as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
+/** A Retry-After header on a throttling answer, in ms. */
+function retryAfterOf(err: unknown): number | undefined {
+  const value = (err as { $response?: { headers?: Record<string, string | undefined> } } | undefined)?.$response?.headers?.["retry-after"];
+  const seconds = value === undefined ? NaN : Number(value);
+  return Number.isFinite(seconds) ? seconds * 1000 : undefined;
 }
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+
 
 function isPreconditionFailed(err: unknown): boolean {
   return errorName(err) === "PreconditionFailed" || statusOf(err) === 412;
@@ -588,16 +646,6 @@ function isUnavailable(err: unknown): boolean {
   return code !== undefined && NETWORK_CODES.has(code);
 }
 
-/** What our own retry loop retries (the SDK's retryer does the same for non-streamed requests). */
-function isRetryable(err: unknown): boolean {
-  return isUnavailable(err);
-}
-
-async function backoff(attempt: number): Promise<void> {
-  const ceiling = Math.min(2_000, 100 * 2 ** attempt);
-  await new Promise((resolve) => setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2)));
-}
-
 function unquote(etag: string): string {
   return etag.replace(/^W\//, "").replace(/^"|"$/g, "");
 }
@@ -606,9 +654,9 @@ function md5Etag(data: Buffer): string {
   return `"${createHash("md5").update(data).digest("hex")}"`;
 }
 
-async function fileMd5Etag(file: string): Promise<string> {
+async function sourceMd5Etag(source: ObjectSource): Promise<string> {
   const hash = createHash("md5");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of await source.open()) hash.update(chunk as Buffer);
   return `"${hash.digest("hex")}"`;
 }
 
@@ -617,15 +665,4 @@ function multipartEtag(parts: CompletedPart[]): string {
   const hash = createHash("md5");
   for (const part of parts) hash.update(Buffer.from(unquote(part.ETag ?? ""), "hex"));
   return `"${hash.digest("hex")}-${parts.length}"`;
-}
-
-function stripUserinfo(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.origin + (u.pathname === "/" ? "" : u.pathname);
-  } catch {
-    return "(invalid endpoint URL)";
-  }
 }

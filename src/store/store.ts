@@ -1,6 +1,7 @@
 // The Store contract: a flat key → bytes namespace under a root (bucket + prefix, a directory, a URL).
 // Backends move bytes and know nothing of assets; keys are '/'-separated, relative to the store root,
 // and already validated by the caller (no empty, '.' or '..' segment, no leading '/').
+import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 
 export interface StoredObject {
@@ -11,10 +12,56 @@ export interface StoredObject {
   etag: string;
   /** The media type the server declares, where it tells one (HTTP's Content-Type). */
   contentType?: string;
+  /** When the object was last written, where list() knows it (gc's grace period). */
+  modified?: Date;
 }
 
-/** What to write: bytes in memory (small JSON documents) or a local file streamed from disk. */
-export type Body = Buffer | { file: string; size: number };
+/** An upload started and never completed (an S3 multipart upload): invisible to readers, but stored and billed. */
+export interface IncompleteUpload {
+  key: string;
+  id: string;
+  started: Date;
+  /** Bytes of the parts uploaded so far. */
+  size: number;
+}
+
+/** Optional capability of stores whose uploads can be left incomplete by a killed writer (S3). */
+export interface IncompleteUploads {
+  /** The incomplete uploads whose key starts with `prefix`. */
+  incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload>;
+  /** Discards an incomplete upload and its parts; one already gone is not an error. */
+  abortUpload(upload: IncompleteUpload): Promise<void>;
+}
+
+/**
+ * The store's incomplete-uploads capability, or undefined. Layers (retries, timeouts) do not carry optional
+ * capabilities: it is looked for on the store, then on the backend a layered store wraps.
+ */
+export function incompleteUploadsOf(store: Store): IncompleteUploads | undefined {
+  for (const candidate of [store, (store as { backend?: unknown }).backend]) {
+    if (candidate && typeof (candidate as Partial<IncompleteUploads>).incompleteUploads === "function") return candidate as IncompleteUploads;
+  }
+  return undefined;
+}
+
+/**
+ * Bytes that can be read again, whole or by range, and their length: another store's object copied without a
+ * local file (the reader may check them as they pass, and fail the stream before its end when they are wrong).
+ */
+export interface ObjectSource {
+  size: number;
+  open(range?: ByteRange): Promise<Readable>;
+}
+
+/** What to write: bytes in memory (small JSON documents), a local file streamed from disk, or an object source. */
+export type Body = Buffer | { file: string; size: number } | ObjectSource;
+
+/** A streamed body as a source: a local file is one that opens its ranges from disk. */
+export function sourceOf(body: Exclude<Body, Buffer>): ObjectSource {
+  if ("open" in body) return body;
+  const { file, size } = body;
+  return { size, open: async (range) => createReadStream(file, range ? { start: range.start, end: range.end } : {}) };
+}
 
 /**
  * A write's precondition. `ifAbsent`: create only if no object has the key (S3 If-None-Match: *, GCS
@@ -53,13 +100,21 @@ export interface Store {
    */
   list(prefix: string): AsyncIterable<StoredObject>;
   /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
-  write(key: string, body: Body, condition?: Condition): Promise<boolean>;
+  write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean>;
   /**
    * Makes `destKey` a copy of `sourceKey` inside the store, without the bytes passing through this process (S3
    * CopyObject, GCS rewrite, Azure copy from URL, a hard link). Replaces whatever is at `destKey`; rejects with
    * code "not-found" when the source is absent, "read-only" on a read-only store.
    */
   copy(sourceKey: string, destKey: string): Promise<void>;
+  /**
+   * Optional capability: makes `destKey` here a copy of `sourceKey` in ANOTHER store of the same backend, done by
+   * the service (S3 CopyObject across buckets, GCS rewrite across buckets, Azure copy from URL inside one account,
+   * a link or copy between folders). Resolves false, having written nothing, when it cannot: another backend,
+   * endpoint or account, or this store's credentials may not read the source. The caller then streams the bytes
+   * (see src/store-copy.ts). A wrapper around a store must pass the source it was given on unwrapped.
+   */
+  copyFrom?(source: Store, sourceKey: string, destKey: string): Promise<boolean>;
   /** Removes an object; absent is not an error. */
   delete(key: string): Promise<void>;
 }
@@ -72,18 +127,65 @@ export type StoreErrorCode =
   | "unavailable" // connection refused, DNS, timeouts, throttling after retries
   | "failed";
 
-/** Every backend failure, with a message that names the store and what to do, never a credential. */
+/** The Store operations, as named in messages and in StoreError.op. */
+export type StoreOp = "head" | "read" | "openRead" | "list" | "write" | "copy" | "delete";
+
+/**
+ * A write's place among the tries of one logical write, given by the retry layer. After a try whose response was
+ * lost, a conditional write that is refused may be refused because of our own earlier try: the backend then checks
+ * whether the object holds our bytes (`retried`), or carries our `id` (a backend that tags writes with it).
+ */
+export interface WriteAttempt {
+  /** The same for every try of one write. */
+  id: string;
+  /** An earlier try of this write failed without a clear answer. */
+  retried: boolean;
+}
+
+export interface StoreErrorOptions {
+  cause?: unknown;
+  /** Worth trying again: network failures, timeouts, throttling, 5xx. */
+  temporary?: boolean;
+  /** The server asked us to wait this long before trying again (Retry-After). */
+  retryAfterMs?: number;
+}
+
+/**
+ * Every backend failure. A backend says what an error is (code, temporary); the layers (src/store/layers) add
+ * which store, operation and key, scrub credentials, and count attempts. Once the retries are spent `temporary`
+ * is false, so no outer loop retries it again.
+ */
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  temporary: boolean;
+  retryAfterMs: number | undefined;
+  op: StoreOp | undefined;
+  key: string | undefined;
+  /** Tries made before giving up (1 when not retried). */
+  attempts = 1;
+  constructor(code: StoreErrorCode, message: string, options?: StoreErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "StoreError";
     this.code = code;
+    this.temporary = options?.temporary ?? false;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
-export function notFound(url: string, key: string): StoreError {
-  return new StoreError("not-found", `${url}: no object at ${key}`);
+/** The error a backend throws for a missing object (the layers name the store and key). */
+export function notFound(): StoreError {
+  return new StoreError("not-found", "no such object");
+}
+
+/**
+ * A backend: a Store whose failures may be raw SDK errors, plus what the layers need to turn them into StoreErrors.
+ * openStore wraps every backend in the layers; no command or registry code calls a backend directly.
+ */
+export interface Backend extends Store {
+  /** What an SDK (or network, or file system) error is: its code, whether it is temporary, and a one-line detail. */
+  classify(err: unknown): StoreError;
+  /** Credentials this backend holds (keys, SAS tokens, passwords), removed from every message. */
+  secrets(): readonly string[];
 }
 
 /**
@@ -95,11 +197,11 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /**
  * A document's bytes for read(), refused (code "failed") once they pass MAX_DOCUMENT_BYTES, so a huge or
  * hostile object is never held whole: before any byte when its announced size is already over, else as soon as
- * the count passes it.
+ * the count passes it. (The layers name the store and key.)
  */
-export async function readDocumentBody(body: Readable, url: string, key: string, announcedSize?: number): Promise<Buffer> {
+export async function readDocumentBody(body: Readable, announcedSize?: number): Promise<Buffer> {
   const tooLarge = (): StoreError =>
-    new StoreError("failed", `${url}: ${key} is larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
+    new StoreError("failed", `larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
   if (announcedSize !== undefined && announcedSize > MAX_DOCUMENT_BYTES) {
     body.destroy();
     throw tooLarge();

@@ -1,23 +1,46 @@
-// Transfer tuning shared by the transfer engine and the backends' multipart uploads, overridable from the
-// environment: ASSETKIT_CONCURRENCY (requests in flight at once, across files and parts) and
-// ASSETKIT_PART_SIZE (bytes per ranged read or uploaded part: 8388608, 8MiB, 64M).
+// Transfer tuning and time budgets, read once from the environment into the context and shared by the transfer
+// engine, the store layers and the backends' multipart uploads: ASSETKIT_CONCURRENCY (requests in flight at once,
+// across files and parts), ASSETKIT_PART_SIZE (bytes per ranged read or uploaded part: 8388608, 8MiB, 64M),
+// ASSETKIT_RETRIES (tries after the first, for temporary failures), ASSETKIT_IDLE_TIMEOUT (seconds without a byte:
+// no answer to a request, or a pause in a body) and ASSETKIT_TIMEOUT (seconds a store operation keeps retrying).
 import { UsageError } from "../errors.ts";
 
 const MiB = 1024 * 1024;
 
-export interface Tuning {
+/** How persistent every store request is (src/store/layers): one policy for every backend. */
+export interface TimeBudget {
+  /** Tries after the first, for temporary failures (network, timeout, throttling, 5xx). */
+  retries: number;
+  /** A try that receives no byte for this long fails (temporary): no answer to a request, or a pause in a body. */
+  idleTimeoutMs: number;
+  /** No new try of an operation starts this long after its first began. */
+  timeoutMs: number;
+}
+
+export interface Tuning extends TimeBudget {
   concurrency: number;
   partSize: number;
 }
 
-/** Defaults measured against a local MinIO on 2 cores (README, "Transfers"). */
-export const DEFAULT_TUNING: Tuning = { concurrency: 16, partSize: 16 * MiB };
+/** Defaults: transfer sizes measured against a local MinIO on 2 cores (README, "Transfers"); budgets in README, "Failures and time budgets". */
+export const DEFAULT_TUNING: Tuning = { concurrency: 16, partSize: 16 * MiB, retries: 4, idleTimeoutMs: 30_000, timeoutMs: 300_000 };
 
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Tuning {
   return {
     concurrency: env.ASSETKIT_CONCURRENCY ? parseCount(env.ASSETKIT_CONCURRENCY) : DEFAULT_TUNING.concurrency,
     partSize: env.ASSETKIT_PART_SIZE ? parseSize(env.ASSETKIT_PART_SIZE) : DEFAULT_TUNING.partSize,
+    retries: env.ASSETKIT_RETRIES ? parseNumber("ASSETKIT_RETRIES", env.ASSETKIT_RETRIES, 0, 20, true) : DEFAULT_TUNING.retries,
+    idleTimeoutMs: env.ASSETKIT_IDLE_TIMEOUT ? parseNumber("ASSETKIT_IDLE_TIMEOUT", env.ASSETKIT_IDLE_TIMEOUT, 0.05, 3600, false) * 1000 : DEFAULT_TUNING.idleTimeoutMs,
+    timeoutMs: env.ASSETKIT_TIMEOUT ? parseNumber("ASSETKIT_TIMEOUT", env.ASSETKIT_TIMEOUT, 0.05, 86_400, false) * 1000 : DEFAULT_TUNING.timeoutMs,
   };
+}
+
+function parseNumber(name: string, text: string, min: number, max: number, whole: boolean): number {
+  const n = Number(text.trim());
+  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) {
+    throw new UsageError(`${name}=${JSON.stringify(text)}: write a ${whole ? "whole number" : "number of seconds"} from ${min} to ${max}`);
+  }
+  return n;
 }
 
 function parseCount(text: string): number {

@@ -1,5 +1,7 @@
 // What a conformance matrix entry is, shared by the matrix and the backend-specific tests.
-import type { Store } from "../../src/store/store.ts";
+import { layered } from "../../src/store/layers/index.ts";
+import type { Backend, Store } from "../../src/store/store.ts";
+import { DEFAULT_TUNING, type Tuning } from "../../src/store/tuning.ts";
 
 export interface StoreUnderTest {
   /** The store the suite exercises. */
@@ -16,6 +18,24 @@ export interface StoreFactory {
   unavailable(): string | undefined;
   /** A fresh, empty store (a new prefix or directory each call). */
   create(): Promise<StoreUnderTest>;
+  /** How the fault suite reaches this store's server through a proxy; undefined for a store without a network. */
+  faults?: FaultTarget;
+}
+
+export interface FaultTarget {
+  /** The server's origin, which the fault proxy forwards to. */
+  upstream(): string;
+  /**
+   * A fresh store reaching the server through `endpoint` (the proxy), in the layers with `tuning`, and a `seed` over
+   * the same objects reaching the server directly. `bucket` names another (a missing) bucket or container;
+   * `badCredentials` uses a wrong secret. `secrets` are what must never be printed.
+   */
+  open(endpoint: string, tuning: Tuning, how?: { bucket?: string; badCredentials?: boolean }): Promise<{ store: Store; seed: Store; secrets: string[] }>;
+}
+
+/** A backend in the layers openStore puts every backend in. */
+export function inLayers(backend: Backend, tuning: Tuning = DEFAULT_TUNING): Store {
+  return layered(backend, tuning);
 }
 
 let counter = 0;

@@ -73,8 +73,10 @@ for (const factory of factories) {
       assert.equal(meta.is_directory, true);
       assert.deepEqual(meta.contents, ["a/b.txt", "z.txt"]);
       assert.match(meta.push_date as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-      const block = meta.assetkit as { schema: number; digest: string; files: { path: string; size: number; sha256: string }[]; metadata: object };
-      assert.equal(block.schema, 1);
+      const block = meta.assetkit as { schema: number; part_size: number; digest: string; files: { path: string; size: number; sha256: string; parts?: string[] }[]; metadata: object };
+      assert.equal(block.schema, 2);
+      assert.equal(block.part_size, 16 * 1024 * 1024);
+      assert.ok(block.files.every((f) => f.parts === undefined), "small files list no part hashes");
       assert.match(block.digest, /^sha256:[0-9a-f]{64}$/);
       assert.deepEqual(block.files.map((f) => [f.path, f.size]), [["a/b.txt", 2], ["z.txt", 1]]);
       assert.equal(block.files[1]!.sha256, "594e519ae499312b29433b7dd8a97ff068defcba9755b6d5d00e84c524d67b06");

@@ -45,7 +45,7 @@ for (const factory of factories) {
       await seed.write("limit.versions", Buffer.alloc(MAX_DOCUMENT_BYTES, "y"));
       await assert.rejects(store.read("big.versions"), (err: unknown) => {
         assert.ok(err instanceof StoreError && err.code === "failed", String(err));
-        assert.match(err.message, /big\.versions is larger than 16 MiB/);
+        assert.match(err.message, /cannot read big\.versions: larger than 16 MiB/);
         assert.doesNotMatch(err.message, /\n/);
         return true;
       });

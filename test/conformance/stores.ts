@@ -5,7 +5,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { FsStore } from "../../src/store/fs.ts";
-import { type StoreFactory } from "./factory.ts";
+import { inLayers, type StoreFactory } from "./factory.ts";
 import { azureFactory } from "./factories/azure.ts";
 import { gcsFactory } from "./factories/gcs.ts";
 import { httpFactory } from "./factories/http.ts";
@@ -17,7 +17,7 @@ export const factories: StoreFactory[] = [
     unavailable: () => undefined,
     async create() {
       const dir = await mkdtemp(path.join(tmpdir(), "assetkit-store-"));
-      const store = new FsStore(dir);
+      const store = inLayers(new FsStore(dir));
       return { store, seed: store, uri: `file://${dir}` };
     },
   },

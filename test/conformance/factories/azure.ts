@@ -2,7 +2,7 @@
 // connection string and a container; each store is a fresh prefix in that container.
 import { BlobServiceClient } from "@azure/storage-blob";
 import { openAzureStore } from "../../../src/store/azure.ts";
-import { uniquePrefix, type StoreFactory } from "../factory.ts";
+import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 
 let ready: Promise<unknown> | undefined;
 
@@ -24,7 +24,28 @@ export const azureFactory: StoreFactory = {
     await ensureContainer(connectionString, container);
     // The URI a user would pass with AZURE_STORAGE_CONNECTION_STRING set to the same connection string.
     const uri = `az://${container}/${uniquePrefix()}`;
-    const store = openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } });
+    const store = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
     return { store, seed: store, uri };
   },
+  faults: {
+    upstream: () => new URL(blobEndpoint()).origin,
+    async open(endpoint, tuning, how = {}) {
+      const connectionString = process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING!;
+      const container = process.env.ASSETKIT_TEST_AZURE_CONTAINER || "assetkit-test";
+      await ensureContainer(connectionString, container);
+      const key = /AccountKey=([^;]+)/.exec(connectionString)?.[1] ?? "";
+      const wrongKey = Buffer.from("not the account key, but as long as one").toString("base64");
+      let proxied = connectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${endpoint}${new URL(blobEndpoint()).pathname}`);
+      if (how.badCredentials) proxied = proxied.replace(/AccountKey=[^;]+/, `AccountKey=${wrongKey}`);
+      const uri = `az://${how.bucket ?? container}/${uniquePrefix()}`;
+      const store = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: proxied } }), tuning);
+      const seed = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
+      return { store, seed, secrets: [key, wrongKey] };
+    },
+  },
 };
+
+/** Azurite's blob endpoint (origin and account path) from the test connection string. */
+function blobEndpoint(): string {
+  return /BlobEndpoint=([^;]+)/.exec(process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING!)![1]!;
+}

@@ -1,7 +1,7 @@
 // Google Cloud Storage against fake-gcs-server (or any endpoint): ASSETKIT_TEST_GCS_ENDPOINT, e.g.
 // http://127.0.0.1:4443, and ASSETKIT_TEST_GCS_BUCKET (default "assetkit-test", created when missing).
 import { openGcsStore } from "../../../src/store/gcs.ts";
-import { uniquePrefix, type StoreFactory } from "../factory.ts";
+import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 
 export function gcsTestEndpoint(): string | undefined {
   return process.env.ASSETKIT_TEST_GCS_ENDPOINT || undefined;
@@ -36,7 +36,19 @@ export const gcsFactory: StoreFactory = {
   async create() {
     await ensureGcsTestBucket();
     const uri = `gs://${gcsTestBucket()}/${uniquePrefix()}?endpoint=${gcsTestEndpoint()!}`;
-    const store = openGcsStore(new URL(uri));
+    const store = inLayers(openGcsStore(new URL(uri)));
     return { store, seed: store, uri };
+  },
+  faults: {
+    upstream: () => gcsTestEndpoint()!,
+    // fake-gcs-server checks no credentials: the fault suite answers 401 from the proxy instead.
+    async open(endpoint, tuning, how = {}) {
+      await ensureGcsTestBucket();
+      const bucket = how.bucket ?? gcsTestBucket();
+      const prefix = uniquePrefix();
+      const store = inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${endpoint}`), { tuning }), tuning);
+      const seed = inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${gcsTestEndpoint()!}`)));
+      return { store, seed, secrets: [] };
+    },
   },
 };

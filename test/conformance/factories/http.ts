@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { FsStore } from "../../../src/store/fs.ts";
 import { openHttpStore } from "../../../src/store/http.ts";
-import { uniquePrefix, type StoreFactory } from "../factory.ts";
+import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 
 export const httpFactory: StoreFactory = {
   name: "http",
@@ -18,6 +18,21 @@ export const httpFactory: StoreFactory = {
     const sub = uniquePrefix();
     await mkdir(path.join(root, sub), { recursive: true });
     const uri = `${process.env.ASSETKIT_TEST_HTTP_URL!.replace(/\/+$/, "")}/${sub}`;
-    return { store: openHttpStore(new URL(uri)), seed: new FsStore(path.join(root, sub)), uri };
+    return { store: inLayers(openHttpStore(new URL(uri))), seed: inLayers(new FsStore(path.join(root, sub))), uri };
+  },
+  faults: {
+    upstream: () => process.env.ASSETKIT_TEST_HTTP_URL!,
+    // The static server checks no credentials: the URI carries some anyway (a token, user:pass) for the
+    // redaction checks, and the fault suite answers 401 from the proxy.
+    async open(endpoint, tuning) {
+      const root = process.env.ASSETKIT_TEST_HTTP_ROOT!;
+      const sub = uniquePrefix();
+      await mkdir(path.join(root, sub), { recursive: true });
+      const base = new URL(`${endpoint}/${sub}`);
+      base.username = "reader";
+      base.password = "pass-word-SECRET-1";
+      base.searchParams.set("token", "tok-SECRET-2");
+      return { store: inLayers(openHttpStore(base), tuning), seed: inLayers(new FsStore(path.join(root, sub))), secrets: ["pass-word-SECRET-1", "tok-SECRET-2"] };
+    },
   },
 };

@@ -3,7 +3,7 @@
 // in that bucket, opened from the URI a user would write, with the test credentials given as the store's env
 // (a user would export them as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 import { openS3Store } from "../../../src/store/s3.ts";
-import { uniquePrefix, type StoreFactory } from "../factory.ts";
+import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 
 /** The env a process (the CLI under test, say) needs to open s3Factory's URIs. */
 export function s3TestEnv(): Record<string, string> {
@@ -26,7 +26,18 @@ export const s3Factory: StoreFactory = {
   async create() {
     const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
     const uri = `s3://${bucket}/${uniquePrefix()}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`;
-    const store = openS3Store(new URL(uri), { env: s3TestEnv() });
+    const store = inLayers(openS3Store(new URL(uri), { env: s3TestEnv() }));
     return { store, seed: store, uri };
+  },
+  faults: {
+    upstream: () => process.env.ASSETKIT_TEST_S3_ENDPOINT!,
+    async open(endpoint, tuning, how = {}) {
+      const bucket = how.bucket ?? (process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test");
+      const prefix = uniquePrefix();
+      const env = { ...s3TestEnv(), ...(how.badCredentials ? { AWS_SECRET_ACCESS_KEY: "wrong-secret-0123456789abcdef" } : {}) };
+      const store = inLayers(openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${endpoint}`), { env, tuning }), tuning);
+      const seed = inLayers(openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { env: s3TestEnv() }));
+      return { store, seed, secrets: [env.AWS_SECRET_ACCESS_KEY, s3TestEnv().AWS_SECRET_ACCESS_KEY].filter((s): s is string => Boolean(s)) };
+    },
   },
 };

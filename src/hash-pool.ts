@@ -1,0 +1,172 @@
+// sha256 off the event loop: a small pool of worker threads, one per core, that hash byte ranges of local files.
+// The main thread never touches the bytes: a download writes them to disk and a worker reads the range back (from
+// the page cache) and hashes it, so hashing overlaps with the network and the disk and spreads over every core.
+// Ranges hashed independently (the parts of a large file) go to whichever worker is free; a running hash that
+// grows range by range (a whole file whose parts arrive in order) stays in one worker, which keeps its state.
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+
+interface Job {
+  id: number;
+  file: string;
+  start: number;
+  /** Exclusive. */
+  end: number;
+  /** A running hash to add the range to (created on first use); without one, the range is hashed alone. */
+  stream?: number;
+  /** Digest the running hash after this range (and forget it). */
+  final?: boolean;
+}
+
+type Answer = { id: number; hex: string } | { id: number; error: string; code?: string };
+
+/** The worker's whole program, run from source text so that it works the same from src/ and from the bundle. */
+function workerMain(): void {
+  const { parentPort } = process.getBuiltinModule("node:worker_threads");
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  const { openSync, readSync, closeSync } = process.getBuiltinModule("node:fs");
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  const streams = new Map<number, ReturnType<typeof createHash>>();
+  parentPort!.on("message", (job: Job) => {
+    try {
+      const hash = job.stream === undefined ? createHash("sha256") : (streams.get(job.stream) ?? createHash("sha256"));
+      if (job.stream !== undefined) streams.set(job.stream, hash);
+      if (job.end > job.start) {
+        const fd = openSync(job.file, "r");
+        try {
+          for (let at = job.start; at < job.end; ) {
+            const n = readSync(fd, buffer, 0, Math.min(buffer.length, job.end - at), at);
+            if (n === 0) throw Object.assign(new Error(`${job.file} ends at byte ${at}, before ${job.end}`), { code: "ESHORT" });
+            hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+            at += n;
+          }
+        } finally {
+          closeSync(fd);
+        }
+      }
+      if (job.stream !== undefined && !job.final) return parentPort!.postMessage({ id: job.id, hex: "" });
+      if (job.stream !== undefined) streams.delete(job.stream);
+      parentPort!.postMessage({ id: job.id, hex: hash.digest("hex") });
+    } catch (err) {
+      if (job.stream !== undefined) streams.delete(job.stream);
+      parentPort!.postMessage({ id: job.id, error: (err as Error).message, code: (err as NodeJS.ErrnoException).code });
+    }
+  });
+}
+
+const WORKER_SOURCE = `(${workerMain.toString()})()`;
+
+interface Pending {
+  job: Job;
+  resolve: (hex: string) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Jobs of the running hashes this worker holds, in order. */
+  pinned: Pending[];
+  busy: Pending | undefined;
+}
+
+export class HashPool {
+  readonly size: number;
+  private slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private nextStream = 1;
+
+  constructor(size = Math.max(1, Math.min(availableParallelism(), 8))) {
+    this.size = size;
+  }
+
+  /** sha256 (hex) of bytes [start, end) of `file`, on the first free worker. */
+  hashRange(file: string, start: number, end: number): Promise<string> {
+    return this.submit({ id: this.nextId++, file, start, end }, undefined);
+  }
+
+  /** sha256 of a whole file of known size. */
+  hashFile(file: string, size: number): Promise<string> {
+    return this.hashRange(file, 0, size);
+  }
+
+  /**
+   * A sha256 over consecutive ranges of one file, fed as they become available: `add` queues a range (they must
+   * follow each other), `digest` the result once every range is in. The state lives in one worker.
+   */
+  stream(file: string): { add(start: number, end: number): void; digest(at: number): Promise<string> } {
+    const stream = this.nextStream++;
+    const slot = this.slotFor(stream);
+    const failures: Promise<string>[] = [];
+    return {
+      add: (start, end) => {
+        // Failures surface at digest(); until then the rejection is held, not unhandled.
+        const added = this.submit({ id: this.nextId++, file, start, end, stream }, slot);
+        added.catch(() => undefined);
+        failures.push(added);
+      },
+      digest: async (at) => {
+        const answers = await Promise.all([...failures, this.submit({ id: this.nextId++, file, start: at, end: at, stream, final: true }, slot)]);
+        return answers.at(-1)!;
+      },
+    };
+  }
+
+  private slotFor(stream: number): Slot {
+    this.start();
+    return this.slots[stream % this.slots.length]!;
+  }
+
+  private submit(job: Job, pinnedTo: Slot | undefined): Promise<string> {
+    this.start();
+    return new Promise<string>((resolve, reject) => {
+      const pending = { job, resolve, reject };
+      if (pinnedTo) pinnedTo.pinned.push(pending);
+      else this.queue.push(pending);
+      this.dispatch();
+    });
+  }
+
+  private start(): void {
+    if (this.slots.length > 0) return;
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, name: `assetkit-hash-${i}` });
+      const slot: Slot = { worker, pinned: [], busy: undefined };
+      worker.on("message", (answer: Answer) => this.answered(slot, answer));
+      worker.on("error", (err) => this.crashed(slot, err));
+      worker.unref(); // an idle pool never keeps the process alive (after the listeners: adding one refs the port)
+      this.slots.push(slot);
+    }
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.busy) continue;
+      const next = slot.pinned.shift() ?? this.queue.shift();
+      if (!next) continue;
+      slot.busy = next;
+      slot.worker.ref(); // a job in flight keeps the process alive until it is answered
+      slot.worker.postMessage(next.job);
+    }
+  }
+
+  private answered(slot: Slot, answer: Answer): void {
+    const done = slot.busy!;
+    slot.busy = undefined;
+    slot.worker.unref();
+    if ("error" in answer) done.reject(Object.assign(new Error(answer.error), { code: answer.code }));
+    else done.resolve(answer.hex);
+    this.dispatch();
+  }
+
+  /** A worker that dies takes its jobs with it (they fail); the pool starts afresh on the next job. */
+  private crashed(slot: Slot, err: Error): void {
+    for (const pending of [slot.busy, ...slot.pinned]) pending?.reject(err);
+    for (const other of this.slots) if (other !== slot) void other.worker.terminate();
+    for (const pending of this.queue.splice(0)) pending.reject(err);
+    this.slots = [];
+  }
+}
+
+/** The process's pool, shared by fetch, publish, verify and cache restores. */
+export const hashPool = new HashPool();
