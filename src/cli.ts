@@ -17,7 +17,7 @@ import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
 import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
-import { parseDuration } from "./serving/duration.ts";
+import { parseDuration } from "./units.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
 import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
@@ -290,7 +290,7 @@ export async function runCli(argv: string[]): Promise<number> {
           const r = await syncCommand(ctx, command.args, {
             dir: local.dir,
             keep: wholeNumber(local.keep, "--keep"),
-            ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch") } : {}),
+            ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch", 100) } : {}),
             inPlace: local.inPlace ?? false,
             ...(local.statusFile ? { statusFile: local.statusFile } : {}),
             ...(local.onChange ? { onChange: local.onChange } : {}),

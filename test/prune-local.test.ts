@@ -86,4 +86,21 @@ describe("prune-local", () => {
     assert.equal((await cli("prune-local")).code, 2);
     assert.equal((await cli("prune-local", "--max-size", "lots")).code, 2);
   });
+
+  it("never removes what a sync in the same dir serves: current, or a version kept for rollback", async () => {
+    const { cli, assets } = await project();
+    // sync into the assets dir itself after each promotion: current → 3.0.0, 2.0.0 kept for rollback (--keep 1).
+    for (const v of ["1", "2", "3"]) {
+      assert.equal((await cli("promote", `m:${v}.0.0`, "production")).code, 0);
+      const r = await cli("sync", "m:production", "--dir", assets, "--keep", "1");
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await cli("fetch", "m:4.0.0")).code, 0); // used last, not served
+    const out = JSON.parse((await cli("prune-local", "--max-size", "0", "--json")).stdout);
+    assert.deepEqual(out.removed.map((v: { version: string }) => v.version), ["4.0.0"]);
+    assert.deepEqual(
+      out.kept.map((v: { version: string; reason: string }) => `${v.version} ${v.reason}`).sort(),
+      ["2.0.0 a sync serves it (current, or kept for rollback)", "3.0.0 a sync serves it (current, or kept for rollback)"],
+    );
+  });
 });

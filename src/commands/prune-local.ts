@@ -2,6 +2,7 @@
 // never one a running fetch holds, and never one the lockfile beside the config names unless `all`.
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
+import { ServedDir } from "../serving/served-dir.ts";
 import { parseSize } from "../units.ts";
 
 export interface PruneLocalOptions {
@@ -31,6 +32,7 @@ export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions
   if (maxSize === undefined && keepLast === undefined) throw new UsageError("prune-local needs --max-size SIZE and/or --keep-last N");
 
   const locked = new Set(options.all ? [] : Object.values((await ctx.readLock())?.assets ?? {}).map((e) => `${e.name}:${e.version}`));
+  const served = new ServedDir(ctx.assetsDir);
   // Least recently used first.
   const versions = (await ctx.assetsDir.localVersions()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
   const before = versions.reduce((sum, v) => sum + v.size, 0);
@@ -51,6 +53,11 @@ export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions
     const spec = `${v.name}:${v.version}`;
     if (locked.has(spec)) {
       result.kept.push({ name: v.name, version: v.version, reason: `locked in ${ctx.lockfilePath} (--all removes it too)` });
+      continue;
+    }
+    const state = await served.state(v.name);
+    if (state && (state.version === v.version || state.previous.includes(v.version))) {
+      result.kept.push({ name: v.name, version: v.version, reason: "a sync serves it (current, or kept for rollback)" });
       continue;
     }
     if (!result.dryRun && !(await ctx.assetsDir.removeUnlessHeld(v.name, v.version))) {
