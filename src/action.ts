@@ -7,8 +7,9 @@ import { gcCommand } from "./commands/gc.ts";
 import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
+import { importCommand } from "./commands/import.ts";
 import { pruneCommand, pruneLines } from "./commands/prune.ts";
-import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
+import { publishCommand, withoutVPrefix, type PublishResult } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
@@ -27,7 +28,7 @@ import { createProgress, formatBytes } from "./progress.ts";
 import { scrub, uriSecrets } from "./store/redact.ts";
 import { parseSize } from "./units.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
+const COMMANDS = ["publish", "import", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -102,14 +103,32 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         metadata: lines("metadata"),
       });
       core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
-      core.setOutput("version", r.version);
-      core.setOutput("spec", r.spec);
-      core.setOutput("digest", r.digest);
-      core.setOutput("published", String(r.published));
+      setPublishOutputs(r);
       if (r.published) {
         await notify("assetkit-published", { name: r.name, version: r.version, digest: r.digest, channel: null, previous: null, store: r.store });
       }
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
+    }
+    case "import": {
+      const name = input("name");
+      const source = input("source");
+      if (!name || !source) throw new UsageError("command import needs the inputs name and source");
+      const r = await importCommand(ctx, {
+        source,
+        target: name,
+        bump: input("bump"),
+        version: input("version"),
+        ifChanged: booleanInput("if-changed", false),
+        metadata: lines("metadata"),
+        include: lines("include"),
+        exclude: lines("exclude"),
+        unpack: booleanInput("unpack", true),
+        maxUnpackedSize: input("max-unpacked-size"),
+        maxEntries: input("max-entries"),
+      });
+      core.info(r.published ? `imported ${r.source} as ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds ${r.source} (${r.digest})`);
+      setPublishOutputs(r);
+      return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: `${r.published ? "imported" : "unchanged"} from ${r.source}` }];
     }
     case "fetch": {
       const crossRunCache = cacheOfRun();
@@ -219,6 +238,13 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return r.summary;
     }
   }
+}
+
+function setPublishOutputs(r: PublishResult): void {
+  core.setOutput("version", r.version);
+  core.setOutput("spec", r.spec);
+  core.setOutput("digest", r.digest);
+  core.setOutput("published", String(r.published));
 }
 
 /** The Actions cache as the inputs cache (true | false | restore-only), cache-save-branches and cache-max-size allow. */

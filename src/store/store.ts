@@ -10,6 +10,8 @@ export interface StoredObject {
   size: number;
   /** Opaque version token of the object's current content, usable with `{ ifMatch }`. */
   etag: string;
+  /** The media type the server declares, where it tells one (HTTP's Content-Type). */
+  contentType?: string;
   /** When the object was last written, where list() knows it (gc's grace period). */
   modified?: Date;
 }
