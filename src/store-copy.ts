@@ -17,7 +17,7 @@ export interface CopyExpectation {
 export interface CopyOutcome {
   how: "server" | "streamed";
   bytes: number;
-  /** Streamed: what the bytes hash to (with part hashes when `partSize` was given), computed as they passed. */
+  /** Streamed with `partSize` given: what the bytes hash to, parts included, computed as they passed. */
   hashes?: ContentHashes;
 }
 
@@ -25,7 +25,7 @@ export interface CopyOptions {
   settings?: TransferSettings;
   /** Shared by the copies running at once, to bound the memory of all of them together. */
   budget?: ReadAheadBudget;
-  /** A streamed copy also hashes each `partSize` bytes. */
+  /** A streamed copy reports the hashes of what it copied, with those of each `partSize` bytes. */
   partSize?: number;
 }
 
@@ -71,5 +71,5 @@ export async function copyObject(from: Store, fromKey: string, to: Store, toKey:
     await to.delete(toKey);
     throw new AssetError(`${to.url}: the write of ${toKey} ended before every byte of ${label} was read; nothing was kept`);
   }
-  return { how: "streamed", bytes: size, ...(source.hashes ? { hashes: source.hashes } : {}) };
+  return { how: "streamed", bytes: size, ...(options.partSize !== undefined && source.hashes ? { hashes: source.hashes } : {}) };
 }

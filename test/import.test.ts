@@ -122,6 +122,9 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
       await writeTree(p.cwd, Object.fromEntries(Object.entries(files).map(([k, v]) => [`same/${k}`, v])));
       const local = await p.json("publish", "same", "llm-local", "--store", path.join(p.cwd, "local-store"));
       assert.equal((await p.json("show", "llm:1.0.0")).assetkit.digest, local.digest);
+      // Into a folder store no server copy reaches: streamed, hashed as it passes, same digest.
+      const streamed = await p.json("import", sourceUri, "llm", "--store", path.join(p.cwd, "folder-store"));
+      assert.equal(streamed.digest, local.digest);
     } finally {
       await counter.stop();
     }
