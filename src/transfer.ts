@@ -13,6 +13,7 @@ import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
+import { receivedBytes } from "./young-gc.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
 import { backoffMs, givenUp } from "./store/layers/retry.ts";
@@ -239,6 +240,7 @@ export class Transfers {
     const fail = (err: unknown): void => void source.destroy(err as Error);
     source.on("data", (chunk: Buffer) => {
       try {
+        receivedBytes(chunk.length);
         const pending = take(chunk);
         if (!pending) return;
         source.pause();
