@@ -1,27 +1,34 @@
 // The Action face: INPUT_* → command → GITHUB_OUTPUT and a job summary. Translates only.
 import * as core from "@actions/core";
+import path from "node:path";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
+import { gcCommand } from "./commands/gc.ts";
 import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
-import { publishCommand, withoutVPrefix } from "./commands/publish.ts";
+import { importCommand } from "./commands/import.ts";
+import { pruneCommand, pruneLines } from "./commands/prune.ts";
+import { publishCommand, withoutVPrefix, type PublishResult } from "./commands/publish.ts";
 import { resolveCommand, type ResolvedAsset } from "./commands/resolve.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context } from "./context.ts";
 import { type ActionInput } from "./action-inputs.ts";
 import { UsageError } from "./errors.ts";
-import { actionsCache } from "./github/cache.ts";
+import type { CrossRunCache } from "./cross-run-cache.ts";
+import { actionsCache, savesOnBranch } from "./github/cache.ts";
 import { GITHUB_TOKEN_LOGIN } from "./github/comment.ts";
+import { lockedOnBranches } from "./github/branch-lockfiles.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { sendDeployEvent, type DeployEvent } from "./github/dispatch.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
 import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
-import { pullRequestOfRun } from "./github/pull-request.ts";
-import { createProgress } from "./progress.ts";
+import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
+import { createProgress, formatBytes } from "./progress.ts";
 import { scrub, uriSecrets } from "./store/redact.ts";
+import { parseSize } from "./units.ts";
 
-const COMMANDS = ["publish", "fetch", "resolve", "lock", "promote", "verify", "comment", "history"] as const;
+const COMMANDS = ["publish", "import", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -96,17 +103,35 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         metadata: lines("metadata"),
       });
       core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
-      core.setOutput("version", r.version);
-      core.setOutput("spec", r.spec);
-      core.setOutput("digest", r.digest);
-      core.setOutput("published", String(r.published));
+      setPublishOutputs(r);
       if (r.published) {
         await notify("assetkit-published", { name: r.name, version: r.version, digest: r.digest, channel: null, previous: null, store: r.store });
       }
       return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: r.published ? "published" : "unchanged" }];
     }
+    case "import": {
+      const name = input("name");
+      const source = input("source");
+      if (!name || !source) throw new UsageError("command import needs the inputs name and source");
+      const r = await importCommand(ctx, {
+        source,
+        target: name,
+        bump: input("bump"),
+        version: input("version"),
+        ifChanged: booleanInput("if-changed", false),
+        metadata: lines("metadata"),
+        include: lines("include"),
+        exclude: lines("exclude"),
+        unpack: booleanInput("unpack", true),
+        maxUnpackedSize: input("max-unpacked-size"),
+        maxEntries: input("max-entries"),
+      });
+      core.info(r.published ? `imported ${r.source} as ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds ${r.source} (${r.digest})`);
+      setPublishOutputs(r);
+      return [{ spec: r.spec, version: r.version, digest: r.digest, size: r.size, note: `${r.published ? "imported" : "unchanged"} from ${r.source}` }];
+    }
     case "fetch": {
-      const crossRunCache = booleanInput("cache", true) ? actionsCache() : undefined;
+      const crossRunCache = cacheOfRun();
       const r = await fetchCommand({ ...ctx, crossRunCache }, lines("specs"), { frozen: booleanInput("frozen", false) });
       setResolvedOutputs(r.resolved);
       core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
@@ -154,6 +179,36 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       }
       return rows;
     }
+    case "gc": {
+      const r = await gcCommand(ctx, { olderThan: input("older-than"), dryRun: booleanInput("dry-run", false) });
+      const lines = [...r.plan, `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`];
+      for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit gc${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${lines.map((l) => `- ${escapeMarkdown(l)}`).join("\n")}\n`;
+    }
+    case "prune": {
+      const token = input("github-token");
+      if (!token) throw new UsageError("command prune needs the input github-token, to read the lockfile of every branch");
+      const repo = repositoryOfRun();
+      const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
+      const repoPath = path.relative(workspace, ctx.lockfilePath).split(path.sep).join("/");
+      if (repoPath.startsWith("..") || path.isAbsolute(repoPath)) throw new UsageError(`the lockfile ${ctx.lockfilePath} is outside the repository ${workspace}`);
+      const branches = await lockedOnBranches(await createGitHubClient(token, (m) => core.info(m)), repo, repoPath);
+      core.info(`read ${repoPath} on ${branches.branches} branch(es) of ${repo.owner}/${repo.repo}`);
+      const r = await pruneCommand(ctx, {
+        keepLast: input("keep-last"),
+        perSeries: booleanInput("per-series", false),
+        keepWithin: input("keep-within"),
+        keepHistory: input("keep-history"),
+        keepLocked: lines("keep-locked"),
+        locked: branches.locked,
+        apply: !booleanInput("dry-run", true),
+      });
+      const text = pruneLines(r, "set dry-run: false to delete");
+      for (const line of text) core.info(line);
+      core.setOutput("removed", JSON.stringify(r.removed));
+      return `### assetkit prune${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${text.map((l) => `- ${escapeMarkdown(l.replaceAll("\t", " "))}`).join("\n")}\n`;
+    }
     case "history": {
       const target = input("name") ? `${input("name")}${input("channel") ? `:${input("channel")}` : ""}` : lines("specs")[0];
       if (!target) throw new UsageError("command history needs the input name (and channel for one channel)");
@@ -183,6 +238,26 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return r.summary;
     }
   }
+}
+
+function setPublishOutputs(r: PublishResult): void {
+  core.setOutput("version", r.version);
+  core.setOutput("spec", r.spec);
+  core.setOutput("digest", r.digest);
+  core.setOutput("published", String(r.published));
+}
+
+/** The Actions cache as the inputs cache (true | false | restore-only), cache-save-branches and cache-max-size allow. */
+function cacheOfRun(): CrossRunCache | undefined {
+  const mode = (input("cache") ?? "true").trim().toLowerCase();
+  if (["false", "no", "0"].includes(mode)) return undefined;
+  if (!["true", "yes", "1", "restore-only"].includes(mode)) throw new UsageError(`input cache must be true, false or restore-only, not ${JSON.stringify(mode)}`);
+  const branches = lines("cache-save-branches");
+  const branch = process.env.GITHUB_REF_NAME ?? "";
+  const maxSize = input("cache-max-size");
+  const noSave =
+    mode === "restore-only" ? "cache is restore-only" : savesOnBranch(branches, branch) ? undefined : `branch ${JSON.stringify(branch)} is not in cache-save-branches (${branches.join(", ")})`;
+  return actionsCache({ ...(noSave ? { noSave } : {}), ...(maxSize ? { maxSize: parseSize(maxSize, "cache-max-size") } : {}) });
 }
 
 /** With `notify: true`, a repository_dispatch event for a deploy workflow; a refusal is a warning. */

@@ -42,6 +42,15 @@ export interface Materialised extends LocalCopy {
   downloaded: boolean;
 }
 
+/** A version with a local copy, for prune-local. */
+export interface LocalVersion {
+  name: string;
+  version: string;
+  path: string;
+  size: number;
+  lastUsed: Date;
+}
+
 /** Opens a file of the version, or a byte range of it. */
 export type OpenFile = (relPath: string, range?: ByteRange) => Promise<Readable>;
 
@@ -194,6 +203,70 @@ export class AssetsDir {
     await writeMarker(this.markerOf(name, version, true, subPath), copy);
   }
 
+  /** Records that `name:version` was used now (fetched, or found complete): prune-local removes the least recently used first. */
+  async recordUse(name: string, version: string): Promise<void> {
+    const record = this.useRecordOf(name, version);
+    await fs.mkdir(path.dirname(record), { recursive: true });
+    const temp = tempSibling(record);
+    await fs.writeFile(temp, new Date().toISOString() + "\n");
+    await fs.rename(temp, record);
+  }
+
+  private useRecordOf(name: string, version: string): string {
+    return path.join(this.root, ".assetkit", "used", ...name.split("/"), version);
+  }
+
+  /** Every version with a copy here (whole, or some parts of it), with its size and when it was last used. */
+  async localVersions(): Promise<LocalVersion[]> {
+    const out: LocalVersion[] = [];
+    const visit = async (dir: string, name: string[]): Promise<void> => {
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      const names = new Set(entries.map((e) => e.name));
+      for (const entry of entries) {
+        if (entry.name.includes(TEMP_MARK) || (name.length === 0 && entry.name === ".assetkit")) continue;
+        const asset = name.join("/");
+        const full = path.join(dir, entry.name);
+        const marker = /^\.(.+)\.(SUCCESS|parts)$/.exec(entry.name);
+        if (marker && names.has(marker[1]!) && (marker[2] === "SUCCESS" || !(await exists(path.join(dir, marker[1]!, ".SUCCESS"))))) {
+          out.push(await this.describe(asset, marker[1]!, path.join(dir, marker[1]!), full));
+        } else if (entry.isDirectory() && !entry.name.startsWith(".")) {
+          if (await exists(path.join(full, ".SUCCESS"))) out.push(await this.describe(asset, entry.name, full, path.join(full, ".SUCCESS")));
+          else if (!names.has(`.${entry.name}.parts`)) await visit(full, [...name, entry.name]);
+        }
+      }
+    };
+    await visit(this.root, []);
+    return out;
+  }
+
+  private async describe(name: string, version: string, copy: string, marker: string): Promise<LocalVersion> {
+    const used = await fs.readFile(this.useRecordOf(name, version), "utf8").then((t) => new Date(t.trim()), () => undefined);
+    // Without a use record (a copy made before records existed, or by modelkit): when it was made.
+    const lastUsed = used && !Number.isNaN(used.getTime()) ? used : (await fs.stat(marker)).mtime;
+    return { name, version, path: copy, size: await sizeOf(copy), lastUsed };
+  }
+
+  /**
+   * Removes the local copy of a version unless a fetch holds it now (false then), with its use record; the
+   * markers go first (remove()).
+   */
+  async removeUnlessHeld(name: string, version: string): Promise<boolean> {
+    let release: () => Promise<void>;
+    try {
+      release = await this.lock(name, version, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ELOCKED") return false;
+      throw err;
+    }
+    try {
+      await this.remove(name, version);
+      await fs.rm(this.useRecordOf(name, version), { force: true });
+      return true;
+    } finally {
+      await release();
+    }
+  }
+
   /**
    * Removes what killed fetches left of any version of `name` beside the versions (temporary copies, copies
    * moved aside, half-written markers), each version only while no process holds its lock: a fetch in progress
@@ -310,6 +383,20 @@ async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
   const temp = tempSibling(marker);
   await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified }) + "\n");
   await fs.rename(temp, marker);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(() => true, () => false);
+}
+
+/** Bytes of a file, or of every file under a folder. */
+async function sizeOf(file: string): Promise<number> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (!stat?.isDirectory()) return stat?.size ?? 0;
+  const entries = await fs.readdir(file);
+  let total = 0;
+  for (const entry of entries) total += await sizeOf(path.join(file, entry));
+  return total;
 }
 
 /**

@@ -1,11 +1,15 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
+import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
+import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
 import { historyCommand } from "./commands/history.ts";
+import { importCommand } from "./commands/import.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
-import { publishCommand } from "./commands/publish.ts";
+import { pruneLocalCommand } from "./commands/prune-local.ts";
+import { publishCommand, type PublishResult } from "./commands/publish.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { showCommand } from "./commands/show.ts";
 import { syncCommand } from "./commands/sync.ts";
@@ -13,7 +17,7 @@ import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
 import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
-import { parseDuration } from "./serving/duration.ts";
+import { parseDuration } from "./units.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
 import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
@@ -63,25 +67,37 @@ export async function runCli(argv: string[]): Promise<number> {
     .exitOverride()
     
 
-  program
+  const publish = program
     .command("publish")
     .description("publish a file or folder as the next version of an asset")
     .argument("<path>", "the file or folder to publish")
-    .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)")
-    .addOption(new Option("--bump <level>", "which part to bump (default: minor; patch inside a name:1.2 series)").choices(["major", "minor", "patch"]))
-    .option("--version <version>", "publish exactly this version (refused if it exists)")
-    .option("--if-changed", "publish nothing when the latest version already holds the same content")
-    .option("--meta <key=value>", "metadata kept in the version's meta (repeatable)", (v: string, all: string[] = []) => [...all, v])
-    .addOption(new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor"]))
-    .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)")
+    .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
+  withPublishFlags(publish, "publish nothing when the latest version already holds the same content")
     .action(
       run(async (ctx, opts, command) => {
         const [path, target] = command.args as [string, string];
         const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[] }>();
-        const r = await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] });
-        const text = [`${r.spec}\t${r.published ? "published" : "unchanged"}\t${r.digest}\t${r.files} file(s), ${formatBytes(r.size)}`];
-        const { size: _size, files: _files, ...json } = r;
-        return { json, text };
+        return publishedOutput(await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] }));
+      }),
+    );
+
+  const importer = program
+    .command("import")
+    .description("publish a model from where it already lives (a bucket path, an HTTP file or archive, the Hugging Face Hub) as the next version of an asset")
+    .argument("<source>", "s3://bucket/path[/], gs://…, az://… or azure://…, https://<account>.blob.core.windows.net/…, https://…/model.tar.gz, hf://org/repo[@revision][/sub/path], hf://datasets/org/repo, file:// or a path")
+    .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
+  withPublishFlags(importer, "publish nothing when the source is unchanged since the latest version (same ETags or Hub commit: nothing downloaded) or holds the same content")
+    .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives and Hub repos)", repeatable)
+    .option("--exclude <glob>", "skip paths matching this glob (repeatable)", repeatable)
+    .option("--no-unpack", "publish a .tar, .tar.gz/.tgz or .zip as the file it is (default: unpack it into a folder asset)")
+    .option("--max-unpacked-size <size>", "archives: refuse one that unpacks to more than this (default 50GiB)")
+    .option("--max-entries <count>", "archives: refuse one with more entries than this (default 100000)")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const [source, target] = command.args as [string, string];
+        const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[]; include?: string[]; exclude?: string[]; maxUnpackedSize?: string; maxEntries?: string; unpack?: boolean }>();
+        const r = await importCommand(ctx, { source, target, ...local, metadata: local.meta ?? [] });
+        return publishedOutput(r, `\tfrom ${r.source}`);
       }),
     );
 
@@ -194,6 +210,66 @@ export async function runCli(argv: string[]): Promise<number> {
     );
 
   program
+    .command("gc")
+    .description("remove what failed publishes left behind: claims, data of versions without a meta, incomplete S3 multipart uploads")
+    .option("--older-than <duration>", "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe", DEFAULT_GC_GRACE)
+    .option("--dry-run", "print the plan, delete nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean }>());
+        const { removed: t } = r;
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
+          ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
+          ...r.unlisted.map((v) => `note: ${v} has a meta but is not listed in its .versions: left in place`),
+          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
+          ...(r.note ? [`note: ${r.note}`] : []),
+        ];
+        return { json: r, text };
+      }),
+    );
+
+  program
+    .command("prune")
+    .description("delete old versions by policy; never a version a channel, its recent history or a lockfile names. Prints the plan unless --yes")
+    .argument("[names...]", "assets to prune (default: every asset of the store)")
+    .option("--keep-last <n>", "keep the newest N versions of each asset")
+    .option("--per-series", "with --keep-last: keep the newest N of each major series")
+    .option("--keep-within <duration>", "keep versions pushed within this period (90d, 12w, 36h)")
+    .option("--keep-history <k>", "keep the versions of each channel's last K history entries", String(DEFAULT_KEEP_HISTORY))
+    .option("--keep-locked <file...>", "keep every version these lockfiles name (the lockfile beside the config always counts)")
+    .option("--yes", "delete; without it, print the plan only")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
+        const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
+        return { json: r, text: pruneLines(r, "pass --yes to delete") };
+      }),
+    );
+
+  program
+    .command("prune-local")
+    .description("free space in the local assets dir: remove the least recently used versions (never one a running fetch holds, nor one the lockfile names)")
+    .option("--assets-dir <dir>", "local assets dir (default as for fetch)")
+    .option("--max-size <size>", "remove least recently used versions until the dir holds at most this much (20GiB, 500MB)")
+    .option("--keep-last <n>", "keep only the N most recently used versions of each asset")
+    .option("--all", "also remove versions the lockfile beside the config names")
+    .option("--dry-run", "print what would be removed, remove nothing")
+    .action(
+      run(async (ctx, _opts, command) => {
+        const r = await pruneLocalCommand(ctx, command.opts<{ maxSize?: string; keepLast?: string; all?: boolean; dryRun?: boolean }>());
+        const verb = r.dryRun ? "would remove" : "removed";
+        const text = [
+          ...r.removed.map((v) => `${verb}\t${v.name}:${v.version}\t${formatBytes(v.size)}\tlast used ${v.lastUsed}`),
+          ...r.kept.map((v) => `kept\t${v.name}:${v.version}\t${v.reason}`),
+          `${r.assetsDir}: ${formatBytes(r.before)} -> ${formatBytes(r.after)}${r.maxSize !== null && r.after > r.maxSize ? ` (still over ${formatBytes(r.maxSize)}: what is left is locked or in use)` : ""}`,
+        ];
+        return { json: r, text };
+      }),
+    );
+
+  program
     .command("sync")
     .description("keep the versions specs name (usually channels) live in a dir: <dir>/<name>/current, swapped atomically to each new verified version")
     .argument("[specs...]", "specs, usually channels like name:production (default: assetkit.yml assets)")
@@ -203,7 +279,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .option("--in-place", "serve a local or mounted store's own files, verified once, instead of copies")
     .option("--status-file <file>", "JSON status (version, digest, path, last check, last error) rewritten after every check")
     .option("--on-change <command>", "shell command run after each swap, with ASSETKIT_NAME, _VERSION, _DIGEST, _PATH, _CURRENT, _PREVIOUS, _SPEC set")
-    .option("--signal-pid <pid[:signal]>", "send a signal (default SIGHUP) to this process after each swap (repeatable)", (v: string, all: string[] = []) => [...all, v])
+    .option("--signal-pid <pid[:signal]>", "send a signal (default SIGHUP) to this process after each swap (repeatable)", repeatable)
     .action(
       run(async (ctx, _opts, command) => {
         const local = command.opts<{ dir: string; keep: string; watch?: string; inPlace?: boolean; statusFile?: string; onChange?: string; signalPid?: string[] }>();
@@ -214,7 +290,7 @@ export async function runCli(argv: string[]): Promise<number> {
           const r = await syncCommand(ctx, command.args, {
             dir: local.dir,
             keep: wholeNumber(local.keep, "--keep"),
-            ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch") } : {}),
+            ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch", 100) } : {}),
             inPlace: local.inPlace ?? false,
             ...(local.statusFile ? { statusFile: local.statusFile } : {}),
             ...(local.onChange ? { onChange: local.onChange } : {}),
@@ -240,6 +316,29 @@ export async function runCli(argv: string[]): Promise<number> {
     return exitCodeOf(err);
   }
   return 0;
+}
+
+/** What publish and import print: one line, or the JSON document (without the size and file count). */
+function publishedOutput(r: PublishResult, suffix = ""): { json: unknown; text: string[] } {
+  const text = [`${r.spec}\t${r.published ? "published" : "unchanged"}\t${r.digest}\t${r.files} file(s), ${formatBytes(r.size)}${suffix}`];
+  const { size: _size, files: _files, ...json } = r;
+  return { json, text };
+}
+
+/** A repeatable flag's values, in order. */
+function repeatable(value: string, all: string[] = []): string[] {
+  return [...all, value];
+}
+
+/** The flags of every command that publishes a version (publish, import). */
+function withPublishFlags(command: Command, ifChangedHelp: string): Command {
+  return command
+    .addOption(new Option("--bump <level>", "which part to bump (default: minor; patch inside a name:1.2 series)").choices(["major", "minor", "patch"]))
+    .option("--version <version>", "publish exactly this version (refused if it exists)")
+    .option("--if-changed", ifChangedHelp)
+    .option("--meta <key=value>", "metadata kept in the version's meta (repeatable)", repeatable)
+    .addOption(new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor"]))
+    .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)");
 }
 
 function wholeNumber(text: string, flag: string): number {

@@ -44,6 +44,22 @@ export interface Provenance {
   ref?: string;
   run_url?: string;
   workflow?: string;
+  /** Set by `assetkit import`: where the bytes came from and what pins them there. */
+  import?: ImportOrigin;
+}
+
+/** The source of an imported version (credentials removed from the URI) and the tokens that pin its content. */
+export interface ImportOrigin {
+  uri: string;
+  /** Hugging Face Hub: the revision asked for, and the commit sha it resolved to. */
+  revision?: string;
+  commit?: string;
+  /** A downloaded archive's (or single file's) sha256. */
+  sha256?: string;
+  /** Object stores and HTTP: each source object's ETag or generation, by its path in the asset ("" for a single file). */
+  etags?: Record<string, string>;
+  /** sha256 over the URI and the pins: the same fingerprint means the same source content (--if-changed without a download). */
+  fingerprint?: string;
 }
 
 export interface AssetMetaDocument {

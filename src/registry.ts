@@ -215,6 +215,12 @@ export class Registry {
     return index;
   }
 
+  /** The committed versions as the store has them now (not the copy this registry read before). */
+  freshVersions(name: string): Promise<VersionIndex> {
+    this.indexes.delete(name);
+    return this.versions(name);
+  }
+
   private async readIndex(name: string): Promise<VersionIndex> {
     const index = await this.store.read(this.indexKey(name));
     let parsed: IndexDocument | undefined;
@@ -355,17 +361,38 @@ export class Registry {
     this.indexes.delete(name);
     const index = await this.versions(name);
     let previous: string | undefined;
+    let before: AliasEntry | undefined;
     let version = "";
     const changed = await this.updateDocument(this.aliasesKey(name), async (current) => {
       const table = this.parseAliases(name, current);
       const entry = table[alias];
+      before = entry;
       previous = entry?.version;
       version = target(entry);
       if (!index.versions.includes(version)) throw new AssetError(`${name}:${version} is not a committed version in ${this.store.url}`);
       if (previous === version) return undefined;
       return JSON.stringify({ aliases: { ...table, [alias]: movedEntry(entry, version, promotion, rollback) } }, null, 2) + "\n";
     });
+    if (changed) await this.undoPromotionOfWithdrawn(name, alias, version, promotion.promoted_at, before);
     return { version, previous, changed };
+  }
+
+  /**
+   * A prune may withdraw the version between our index check and our alias write. Prune re-reads the aliases
+   * after withdrawing, and we re-read the index after promoting: one of us sees the other. If the version is
+   * gone, the alias goes back to where it was (unless someone moved it since) and the promotion fails.
+   */
+  private async undoPromotionOfWithdrawn(name: string, alias: string, version: string, promotedAt: string, before: AliasEntry | undefined): Promise<void> {
+    this.indexes.delete(name);
+    if ((await this.versions(name)).versions.includes(version)) return;
+    await this.updateDocument(this.aliasesKey(name), async (current) => {
+      const table = this.parseAliases(name, current);
+      const entry = table[alias];
+      if (entry?.version !== version || entry.promoted_at !== promotedAt) return undefined;
+      const { [alias]: _ours, ...others } = table;
+      return JSON.stringify({ aliases: before ? { ...others, [alias]: before } : others }, null, 2) + "\n";
+    });
+    throw new AssetError(`${name}:${version} was deleted (pruned) while it was being promoted: ${name}:${alias} is unchanged`);
   }
 
   /** Every asset with a `.versions` index, sorted by name. */
@@ -601,6 +628,38 @@ export class Registry {
       // Same shape modelkit reads ("versions"), plus the digests of the versions listed.
       return JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n";
     });
+  }
+
+  /** The keys of one version: its meta, its claim, and its data (a single file, or the folder `data/`). */
+  versionKeys(name: string, version: string): { meta: string; claim: string; data: string } {
+    return { meta: this.metaKey(name, version), claim: this.claimKey(name, version), data: this.dataKey(name, version) };
+  }
+
+  /**
+   * Removes versions from `.versions` (and their digests) by compare-and-swap: the first step of deleting a
+   * version, after which no reader resolves it. Returns the versions that were listed, with their digests.
+   */
+  async withdraw(name: string, versions: readonly string[]): Promise<Record<string, string | null>> {
+    const removed: Record<string, string | null> = {};
+    await this.updateDocument(this.indexKey(name), async (current) => {
+      const known = current && parseIndex(current);
+      if (!known) return undefined;
+      for (const v of Object.keys(removed)) delete removed[v];
+      for (const v of versions) if (known.versions.includes(v)) removed[v] = known.digests[v] ?? null;
+      if (Object.keys(removed).length === 0) return undefined;
+      const kept = known.versions.filter((v) => !(v in removed));
+      return JSON.stringify({ versions: kept, digests: Object.fromEntries(kept.filter((v) => known.digests[v]).map((v) => [v, known.digests[v]])) }) + "\n";
+    });
+    this.indexes.delete(name);
+    return removed;
+  }
+
+  /** Lists withdrawn versions again (a channel moved onto one while it was being withdrawn). */
+  async reinstate(name: string, withdrawn: Record<string, string | null>): Promise<void> {
+    const index = await this.versions(name);
+    // No digest (a version modelkit wrote): the index lists it without one.
+    for (const [version, digest] of Object.entries(withdrawn)) await this.addToIndex(name, version, index.scheme, digest ?? "");
+    this.indexes.delete(name);
   }
 
   /**

@@ -71,20 +71,23 @@ export class Transfers {
 
   /**
    * Downloads an object into a new file at `dest`, checking size and hashes against the meta. `label` names the
-   * object in errors; the caller removes `dest` on failure (it lives in a temporary folder).
+   * object in errors; the caller removes `dest` on failure (it lives in a temporary folder). Returns what was
+   * written (its size and sha256), for callers that had no meta to check it against.
    */
-  async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<void> {
+  async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
     const handle = await open(dest, "wx");
     try {
       const { size, parts, partSize } = expected;
       if (size !== undefined && parts !== undefined && partSize !== undefined) {
         await this.readVerifiedParts(openObject, handle, dest, size, partSize, parts, label, onBytes);
-        return;
+        return { size, sha256: expected.sha256 ?? "" };
       }
       let sha256: string;
+      let written = size ?? 0;
       if (size === undefined) {
         await this.requests.run(() => this.readWhole(openObject, handle, label, onBytes));
-        sha256 = await hashPool.hashFile(dest, (await handle.stat()).size);
+        written = (await handle.stat()).size;
+        sha256 = await hashPool.hashFile(dest, written);
       } else if (size > this.settings.partSize) {
         sha256 = await this.readHashedInOrder(openObject, handle, dest, size, label, onBytes);
       } else if (size > INLINE_HASH_BYTES) {
@@ -98,6 +101,7 @@ export class Transfers {
       if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
         throw integrity(label, `expected ${size ?? "?"} bytes with sha256 ${expected.sha256}, got sha256 ${sha256}`);
       }
+      return { size: written, sha256 };
     } finally {
       await handle.close();
     }

@@ -94,5 +94,7 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
     },
     { concurrency: SPEC_CONCURRENCY },
   );
+  // When each version was last used, for prune-local; best effort (a read-only assets dir still serves its copies).
+  await Promise.all(resolved.map((a) => ctx.assetsDir.recordUse(a.name, a.version).catch(() => undefined)));
   return { resolved };
 }

@@ -1,10 +1,10 @@
 import { reservedPathProblem } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { startHashing } from "../manifest.ts";
+import { startHashing, type HashingInput, type ImportOrigin } from "../manifest.ts";
 import { formatBytes } from "../progress.ts";
 import { provenanceFromEnv } from "../provenance.ts";
-import { formatSpec, parseSpec } from "../spec.ts";
+import { formatSpec, parseSpec, type VersionSelector } from "../spec.ts";
 import type { Bump } from "../versioning.ts";
 import { CREATED_BY } from "../version.ts";
 
@@ -32,6 +32,21 @@ export interface PublishResult {
 }
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
+  const target = parsePublishTarget(options);
+  return publishPrepared(ctx, target, await startHashing(options.path), options.path);
+}
+
+/** A publish's target and settings, checked before any byte is read. */
+export interface PublishTarget {
+  name: string;
+  series?: Extract<VersionSelector, { kind: "numeric" }>;
+  bump?: Bump;
+  version?: string;
+  ifChanged: boolean;
+  metadata: Record<string, string>;
+}
+
+export function parsePublishTarget(options: Omit<PublishOptions, "path">): PublishTarget {
   const target = parseSpec(options.target);
   if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
   if (target.selector.kind === "range" || target.selector.kind === "alias") {
@@ -40,21 +55,28 @@ export async function publishCommand(ctx: Context, options: PublishOptions): Pro
   const series = target.selector.kind === "numeric" ? target.selector : undefined;
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
-  const metadata = parseMetadata(options.metadata ?? []);
-
-  const input = await startHashing(options.path);
-  const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
-  if (reserved) throw new UsageError(`cannot publish ${options.path}: ${reserved}`);
-  const outcome = await ctx.registry.publish({
+  return {
     name: target.name,
-    input,
     ...(series ? { series } : {}),
     ...(bump ? { bump } : {}),
     ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
+    metadata: parseMetadata(options.metadata ?? []),
+  };
+}
+
+/**
+ * Publishes an input by the registry's protocol. `what` names the input in errors; `origin` records where an
+ * import came from.
+ */
+export async function publishPrepared(ctx: Context, target: PublishTarget, input: HashingInput, what: string, origin?: ImportOrigin): Promise<PublishResult> {
+  const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
+  if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
+  const outcome = await ctx.registry.publish({
+    ...target,
+    input,
     createdBy: CREATED_BY,
-    source: provenanceFromEnv(),
-    metadata,
+    source: { ...provenanceFromEnv(), ...(origin ? { import: origin } : {}) },
     onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),
   });
   const spec = formatSpec({ name: target.name, version: outcome.version });

@@ -21,6 +21,8 @@ const MAX_KEY_LENGTH = 512;
 const STAGING_DIR = ".assetkit/cache-staging";
 /** The version's file, or its folder, inside an entry's staging folder. */
 const CONTENT = "content";
+/** @actions/cache's enableCrossOsArchive: part of every entry's version, so save and restore pass the same. */
+const CROSS_OS = true;
 
 /**
  * `assetkit-v1-<sha256(store)[:16]>-<name>@<version>-<digest hex>`: no commas (the name and version are made of
@@ -36,8 +38,28 @@ export function cacheKey(version: CachedVersion): string {
   return `${KEY_PREFIX}-${store}-${readable}-${hex}`;
 }
 
-/** The cross-run cache of this run, or undefined (with a warning) when the runner offers no cache service. */
-export function actionsCache(): CrossRunCache | undefined {
+/** What this run may save; restoring is always allowed. */
+export interface CacheBudget {
+  /** Why nothing is saved (restore-only, or a branch outside cache-save-branches); undefined: saves are allowed. */
+  noSave?: string;
+  /** Versions larger than this many bytes are not saved. */
+  maxSize?: number;
+}
+
+/**
+ * Whether runs on `branch` save entries: always without patterns, else only when a glob matches the branch
+ * (`main`, `release/*`), so pull request runs do not evict the entries the main branch relies on.
+ */
+export function savesOnBranch(patterns: readonly string[], branch: string): boolean {
+  return patterns.length === 0 || patterns.some((p) => path.posix.matchesGlob(branch, p));
+}
+
+/**
+ * The cross-run cache of this run, or undefined (with a warning) when the runner offers no cache service.
+ * Entries are created and looked up with enableCrossOsArchive: the bytes of a version do not depend on the OS, so
+ * Linux, macOS and Windows jobs share one entry per version.
+ */
+export function actionsCache(budget: CacheBudget = {}): CrossRunCache | undefined {
   if (!cache.isFeatureAvailable()) {
     core.warning("cache: no Actions cache service here (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset): every asset comes from the store");
     return undefined;
@@ -59,7 +81,7 @@ export function actionsCache(): CrossRunCache | undefined {
         try {
           let hit: string | undefined;
           try {
-            hit = await cache.restoreCache([pattern], key);
+            hit = await cache.restoreCache([pattern], key, [], {}, CROSS_OS);
           } catch (err) {
             core.warning(`cache: could not restore ${version.name}:${version.version}: ${(err as Error).message}`);
             return undefined;
@@ -79,13 +101,23 @@ export function actionsCache(): CrossRunCache | undefined {
     },
     save: (version, content, files) => {
       const key = cacheKey(version);
+      const what = `${version.name}:${version.version}`;
       return exclusive(key, async () => {
         const { pattern, dir } = staging(key);
         try {
+          if (budget.noSave) {
+            core.info(`cache: not saving ${what}: ${budget.noSave}`);
+            return;
+          }
+          const size = await bytesOf(content, files);
+          if (budget.maxSize !== undefined && size > budget.maxSize) {
+            core.info(`cache: not saving ${what}: ${size} bytes is above cache-max-size (${budget.maxSize} bytes)`);
+            return;
+          }
           await fs.rm(dir, { recursive: true, force: true });
           await stage(content, path.join(dir, CONTENT), files);
           // -1: not saved; @actions/cache has said why (read-only cache mode, the key taken by another job, …).
-          if ((await cache.saveCache([pattern], key)) === -1) {
+          if ((await cache.saveCache([pattern], key, {}, CROSS_OS)) === -1) {
             core.warning(`cache: ${version.name}:${version.version} was not saved to the cache; later runs fetch it from the store`);
           } else {
             core.info(`cache: saved ${version.name}:${version.version} (${key})`);
@@ -98,6 +130,12 @@ export function actionsCache(): CrossRunCache | undefined {
       });
     },
   };
+}
+
+async function bytesOf(content: string, files: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const rel of files) total += (await fs.stat(rel ? path.join(content, ...rel.split("/")) : content)).size;
+  return total;
 }
 
 function staging(key: string): { pattern: string; dir: string } {

@@ -293,7 +293,7 @@ export class AzureStore implements Backend {
       const page = (await pages.next()).value;
       if (!page) return;
       for (const item of page.segment.blobItems) {
-        yield { key: item.name.slice(this.base.length), size: item.properties.contentLength ?? 0, etag: item.properties.etag ?? "" };
+        yield { key: item.name.slice(this.base.length), size: item.properties.contentLength ?? 0, etag: item.properties.etag ?? "", modified: item.properties.lastModified };
       }
       continuationToken = page.continuationToken || undefined;
     } while (continuationToken);

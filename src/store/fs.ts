@@ -6,9 +6,9 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
 
-export class FsStore implements Backend {
+export class FsStore implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -88,7 +88,7 @@ export class FsStore implements Backend {
     const base = slash < 0 ? "" : prefix.slice(0, slash);
     const start = base ? (await this.fileOf(base)).real : this.root;
     for await (const [key, stat] of walk(start, base)) {
-      if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat) };
+      if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat), modified: stat.mtime };
     }
   }
 
@@ -169,6 +169,17 @@ export class FsStore implements Backend {
     }
   }
 
+  /** Temporary files of writes that never finished (their writer was killed before the rename). */
+  async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    for await (const [key, stat] of walk(this.root, "", true)) {
+      if (key.startsWith(prefix) && path.basename(key).includes(TEMP_MARK)) yield { key, id: key, started: stat.mtime, size: Number(stat.size) };
+    }
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    await fs.rm(path.join(this.root, ...upload.key.split("/")), { force: true });
+  }
+
   /** File-system errors are never temporary: retrying a full disk or a denied folder cannot help. */
   classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
@@ -240,7 +251,8 @@ async function statFile(file: string): Promise<import("node:fs").BigIntStats | u
   }
 }
 
-async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
+/** Every file under `dir`, skipping temporary files unless `temps` (then: only files, temporaries included). */
+async function* walk(dir: string, keyPrefix: string, temps = false): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
   let entries;
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -249,10 +261,10 @@ async function* walk(dir: string, keyPrefix: string): AsyncGenerator<[string, im
     throw err;
   }
   for (const entry of entries) {
-    if (entry.name.includes(TEMP_MARK)) continue;
+    if (entry.name.includes(TEMP_MARK) && !temps) continue;
     const key = keyPrefix ? `${keyPrefix}/${entry.name}` : entry.name;
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(full, key);
+    if (entry.isDirectory()) yield* walk(full, key, temps);
     else if (entry.isFile()) {
       const stat = await statFile(full);
       if (stat) yield [key, stat];

@@ -38,6 +38,7 @@ interface ObjectResource {
   size?: string | number;
   generation?: string | number;
   md5Hash?: string;
+  updated?: string;
 }
 
 export class GcsStore implements Backend {
@@ -176,7 +177,7 @@ export class GcsStore implements Backend {
           prefix: base + prefix,
           maxResults: LIST_PAGE_SIZE,
           autoPaginate: false,
-          fields: "items(name,size,generation),nextPageToken",
+          fields: "items(name,size,generation,updated),nextPageToken",
           ...(pageToken ? { pageToken } : {}),
         });
         page = (response ?? {}) as typeof page;
@@ -188,7 +189,7 @@ export class GcsStore implements Backend {
         const name = item.name ?? "";
         if (!name.startsWith(base) || name.endsWith("/")) continue; // folder placeholders are not objects
         const key = name.slice(base.length);
-        if (key) yield { key, size: Number(item.size ?? 0), etag: String(item.generation) };
+        if (key) yield { key, size: Number(item.size ?? 0), etag: String(item.generation), ...(item.updated ? { modified: new Date(item.updated) } : {}) };
       }
       pageToken = page.nextPageToken || undefined;
     } while (pageToken);

@@ -62,7 +62,8 @@ export class HttpStore implements Backend {
     if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
     this.check(res, "HEAD");
     const size = Number(res.headers.get("content-length"));
-    return { key, size, etag: etagOf(res.headers) ?? `size:${size}` };
+    const contentType = res.headers.get("content-type");
+    return { key, size, etag: etagOf(res.headers) ?? `size:${size}`, ...(contentType ? { contentType } : {}) };
   }
 
   private async headByRange(key: string): Promise<StoredObject | undefined> {
@@ -219,7 +220,8 @@ function etagOf(headers: Headers): string | undefined {
   return headers.get("etag") ?? headers.get("last-modified") ?? undefined;
 }
 
-function retryAfter(value: string | null): number | undefined {
+/** A Retry-After header (seconds or an HTTP date) in ms, or undefined without a usable one. */
+export function retryAfter(value: string | null): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);

@@ -16,7 +16,9 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -30,7 +32,7 @@ import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type ObjectSource, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type ObjectSource, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
@@ -63,7 +65,7 @@ export function openS3Store(uri: URL, options: S3StoreOptions = {}): Backend {
 
 type Status = "written" | "refused";
 
-export class S3Store implements Backend {
+export class S3Store implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
   readonly listable = true;
@@ -217,7 +219,7 @@ export class S3Store implements Backend {
         const full = object.Key ?? "";
         // Keys outside the prefix cannot come back; "folder/" markers made by consoles are not objects of ours.
         if (!full.startsWith(this.prefix) || full.endsWith("/")) continue;
-        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "" };
+        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "", ...(object.LastModified ? { modified: object.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -303,6 +305,53 @@ export class S3Store implements Backend {
     } catch (err) {
       if (isMissingObject(err)) return;
       throw err;
+    }
+  }
+
+  /**
+   * Multipart uploads never completed under `prefix`, with the bytes of their parts. The whole bucket's list is
+   * read and filtered here: MinIO matches ListMultipartUploads' Prefix only as an exact key.
+   */
+  async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, ...markers }));
+      } catch (err) {
+        throw this.classify(err);
+      }
+      for (const upload of page.Uploads ?? []) {
+        const full = upload.Key ?? "";
+        if (!upload.UploadId || !full.startsWith(this.prefix + prefix)) continue;
+        const key = full.slice(this.prefix.length);
+        yield { key, id: upload.UploadId, started: upload.Initiated ?? new Date(0), size: await this.partBytes(full, upload.UploadId) };
+      }
+      if (!page.IsTruncated) return;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
+  }
+
+  private async partBytes(Key: string, UploadId: string): Promise<number> {
+    let bytes = 0;
+    let PartNumberMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) })).catch((err: unknown) => {
+        if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
+        throw this.classify(err);
+      });
+      for (const part of page?.Parts ?? []) bytes += part.Size ?? 0;
+      PartNumberMarker = page?.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (PartNumberMarker);
+    return bytes;
+  }
+
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(upload.key), UploadId: upload.id }));
+    } catch (err) {
+      if (errorName(err) === "NoSuchUpload") return;
+      throw this.classify(err);
     }
   }
 

@@ -10,6 +10,38 @@ export interface StoredObject {
   size: number;
   /** Opaque version token of the object's current content, usable with `{ ifMatch }`. */
   etag: string;
+  /** The media type the server declares, where it tells one (HTTP's Content-Type). */
+  contentType?: string;
+  /** When the object was last written, where list() knows it (gc's grace period). */
+  modified?: Date;
+}
+
+/** An upload started and never completed (an S3 multipart upload): invisible to readers, but stored and billed. */
+export interface IncompleteUpload {
+  key: string;
+  id: string;
+  started: Date;
+  /** Bytes of the parts uploaded so far. */
+  size: number;
+}
+
+/** Optional capability of stores whose uploads can be left incomplete by a killed writer (S3). */
+export interface IncompleteUploads {
+  /** The incomplete uploads whose key starts with `prefix`. */
+  incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload>;
+  /** Discards an incomplete upload and its parts; one already gone is not an error. */
+  abortUpload(upload: IncompleteUpload): Promise<void>;
+}
+
+/**
+ * The store's incomplete-uploads capability, or undefined. Layers (retries, timeouts) do not carry optional
+ * capabilities: it is looked for on the store, then on the backend a layered store wraps.
+ */
+export function incompleteUploadsOf(store: Store): IncompleteUploads | undefined {
+  for (const candidate of [store, (store as { backend?: unknown }).backend]) {
+    if (candidate && typeof (candidate as Partial<IncompleteUploads>).incompleteUploads === "function") return candidate as IncompleteUploads;
+  }
+  return undefined;
 }
 
 /**

@@ -51,10 +51,15 @@ function parseCount(text: string): number {
   return n;
 }
 
-function parseSize(text: string): number {
+/** A size as users write it: bytes, or with a binary unit (8388608, 8MiB, 64M, 2g); undefined when malformed. */
+export function parseByteSize(text: string): number | undefined {
   const match = /^\s*(\d+)\s*(|k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb)\s*$/i.exec(text);
   const unit = match?.[2]?.[0]?.toLowerCase();
-  const bytes = match ? Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? MiB : unit === "g" ? 1024 * MiB : 1) : NaN;
+  return match ? Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? MiB : unit === "g" ? 1024 * MiB : 1) : undefined;
+}
+
+function parseSize(text: string): number {
+  const bytes = parseByteSize(text) ?? NaN;
   // S3 refuses parts under 5 MiB (except the last) and over 5 GiB.
   if (!(bytes >= 5 * MiB && bytes <= 5 * 1024 * MiB)) {
     throw new UsageError(`ASSETKIT_PART_SIZE=${JSON.stringify(text)}: write a size from 5MiB to 5GiB (bytes, or with KiB/MiB/GiB)`);

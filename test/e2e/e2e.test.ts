@@ -143,6 +143,50 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
     process.stderr.write(`e2e (b) fetch: cold run ${cold.seconds.toFixed(1)} s (${coldReads} object reads), warm run ${warm.seconds.toFixed(1)} s (0 requests)\n`);
   });
 
+  it("(d) cache budget: a PR run with cache-save-branches: main saves nothing; a restore-only run restores and never saves; cache-max-size holds", async () => {
+    const lockfile = path.join(scratch, "budget.lock");
+    for (const content of ["budget v1", "budget v2"]) {
+      const model = await writeTree(path.join(scratch, `budget-${content.slice(-2)}`), { "weights.bin": content });
+      const r = await runCli(["--store", store, "publish", model, "models/e2e-budget"], { cwd: scratch, env: s3 });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const lock = await runCli(["--store", store, "--lockfile", lockfile, "lock", "models/e2e-budget:1.0.0", "models/e2e-budget:1.1.0"], { cwd: scratch, env: s3 });
+    assert.equal(lock.code, 0, lock.stderr);
+    const event = path.join(scratch, "budget-pull_request.json");
+    await writeFile(event, JSON.stringify({ action: "synchronize", number: 9, pull_request: { number: 9, base: { ref: "main", sha: "0".repeat(40) }, head: { ref: "feature" } }, repository: { full_name: "acme/ml" } }));
+    const run = (vars: Record<string, string>, pr: boolean) =>
+      runAct("cache-budget.yml", { ...(pr ? { event: "pull_request", eventFile: event } : {}), vars: { LOCKFILE: lockfile, SAVE_BRANCHES: "", MAX_SIZE: "", ...vars } });
+
+    for (const attempt of [1, 2]) {
+      const onPr = await run({ SPEC: "models/e2e-budget:1.0.0", CACHE: "true", SAVE_BRANCHES: "main" }, true);
+      assert.equal(onPr.code, 0, onPr.log);
+      assert.equal(onPr.report["cache-hit"], "false", `PR run ${attempt}: nothing was saved before, so nothing restores`);
+      assert.notEqual(onPr.report["ref-name"], "main");
+      assert.match(onPr.log, /cache: not saving models\/e2e-budget:1\.0\.0: branch .* is not in cache-save-branches \(main\)/);
+      assert.doesNotMatch(onPr.log, /cache: saved/);
+    }
+
+    const saving = await run({ SPEC: "models/e2e-budget:1.0.0", CACHE: "true" }, false);
+    assert.equal(saving.code, 0, saving.log);
+    assert.match(saving.log, /cache: saved models\/e2e-budget:1\.0\.0/);
+
+    counter.reset();
+    const restoreOnly = await run({ SPEC: "models/e2e-budget:1.0.0", CACHE: "restore-only" }, true);
+    assert.equal(restoreOnly.code, 0, restoreOnly.log);
+    assert.equal(restoreOnly.report["cache-hit"], "true", restoreOnly.log);
+    assert.deepEqual(counter.requests(), [], "restored from the cache: no store request");
+
+    const notCached = await run({ SPEC: "models/e2e-budget:1.1.0", CACHE: "restore-only" }, false);
+    assert.equal(notCached.code, 0, notCached.log);
+    assert.equal(notCached.report["cache-hit"], "false");
+    assert.match(notCached.log, /cache: not saving models\/e2e-budget:1\.1\.0: cache is restore-only/);
+    assert.doesNotMatch(notCached.log, /cache: saved/);
+
+    const tooLarge = await run({ SPEC: "models/e2e-budget:1.1.0", CACHE: "true", MAX_SIZE: "4B" }, false);
+    assert.equal(tooLarge.code, 0, tooLarge.log);
+    assert.match(tooLarge.log, /cache: not saving models\/e2e-budget:1\.1\.0: 9 bytes is above cache-max-size \(4 bytes\)/);
+  });
+
   it("(c) a PR job posts the lockfile's changes as one sticky comment to the GitHub API (a local fake)", async () => {
     const locks = { base: path.join(scratch, "base.lock"), pr: path.join(scratch, "pr.lock") };
     for (const [weights, lockfile] of [["v1", locks.base], ["v2", locks.pr]] as const) {

@@ -3,7 +3,9 @@
 //   GET   /repos/{owner}/{repo}/issues/{number}/comments   per_page (default 30, max 100), page, Link header
 //   POST  /repos/{owner}/{repo}/issues/{number}/comments
 //   PATCH /repos/{owner}/{repo}/issues/comments/{id}
-//   GET   /repos/{owner}/{repo}/contents/{path}?ref=        base64 content JSON, 404 when absent
+//   GET   /repos/{owner}/{repo}/contents/{path}?ref=        base64 content JSON, 404 when absent; ref is a branch
+//                                                          name, or the head commit sha that the branch list gives
+//   GET   /repos/{owner}/{repo}/branches                   per_page (default 30, max 100), page, Link header
 // A token maps to a login; a read-only token gets GitHub's 403 "Resource not accessible by integration" on
 // writes; a secondary rate limit (403 + retry-after) can be injected for the next N requests.
 // State: the methods below, or GET /_fake/state; setup over HTTP: POST /_fake/setup (same shape as the options).
@@ -30,6 +32,10 @@ export interface FakeSetup {
   files?: Record<string, Record<string, Record<string, string>>>;
   /** Comments already on issues and pull requests, oldest first. */
   comments?: { repo: string; issue: number; login: string; body: string }[];
+  /** Branches of a repository: branches["owner/repo"] = names; each one's files are files["owner/repo"][name]. */
+  branches?: Record<string, string[]>;
+  /** Refs (branch names) whose file reads get GitHub's 403, as for a token without access to them. */
+  forbiddenRefs?: string[];
 }
 
 export interface FakeComment {
@@ -80,6 +86,8 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
   const tokens = new Map<string, FakeIdentity>();
   let anyToken: FakeIdentity | undefined;
   const files = new Map<string, string>();
+  const branches = new Map<string, string[]>();
+  const forbiddenRefs = new Set<string>();
   const comments: FakeComment[] = [];
   const dispatches: FakeDispatch[] = [];
   const requests: LoggedRequest[] = [];
@@ -101,7 +109,13 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
       for (const [ref, paths] of Object.entries(refs)) for (const [path, content] of Object.entries(paths)) files.set(fileKey(repo, ref, path), content);
     }
     for (const c of s.comments ?? []) addComment(c.repo, c.issue, c.login, c.body);
+    for (const [repo, names] of Object.entries(s.branches ?? {})) branches.set(repo.toLowerCase(), names);
+    for (const ref of s.forbiddenRefs ?? []) forbiddenRefs.add(ref);
   };
+  /** A branch's head commit, as the branch list reports it. */
+  const headSha = (repo: string, branch: string) => createHash("sha1").update(`${repo.toLowerCase()}\0${branch}`).digest("hex");
+  /** A ref as given (a branch name, or a branch's head sha) → the branch name the files are set up under. */
+  const refName = (repo: string, ref: string) => branches.get(repo.toLowerCase())?.find((b) => headSha(repo, b) === ref) ?? ref;
   applySetup(setup);
 
   const commentJson = (c: FakeComment) => {
@@ -184,27 +198,23 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     let m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
     if (m && req.method === "GET") {
       const [repo, issue] = [`${m[1]}/${m[2]}`.toLowerCase(), Number(m[3])];
-      const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get("per_page") ?? 30) || 30));
-      const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-      const all = comments.filter((c) => c.repo === repo && c.issue === issue);
-      const last = Math.max(1, Math.ceil(all.length / perPage));
-      const pageUrl = (p: number) => {
-        const u = new URL(url);
-        u.searchParams.set("per_page", String(perPage));
-        u.searchParams.set("page", String(p));
-        return u.href;
-      };
-      const links = [
-        ...(page < last ? [`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`] : []),
-        ...(page > 1 ? [`<${pageUrl(1)}>; rel="first"`, `<${pageUrl(page - 1)}>; rel="prev"`] : []),
-      ];
-      return send(200, all.slice((page - 1) * perPage, page * perPage).map(commentJson), links.length ? { link: links.join(", ") } : {});
+      const { items, headers } = paginate(url, comments.filter((c) => c.repo === repo && c.issue === issue));
+      return send(200, items.map(commentJson), headers);
     }
     if (m && req.method === "POST") {
       const body = bodyProblem(await readBody(req));
       if (typeof body !== "string") return send(422, body);
       const comment = addComment(`${m[1]}/${m[2]}`, Number(m[3]), identity.login, body);
       return send(201, commentJson(comment), { location: commentJson(comment).url });
+    }
+    m = /^\/repos\/([^/]+)\/([^/]+)\/branches$/.exec(url.pathname);
+    if (m && req.method === "GET") {
+      const repo = `${m[1]}/${m[2]}`;
+      const names = branches.get(repo.toLowerCase());
+      if (!names) return error(404, "Not Found", `${DOCS}/branches/branches#list-branches`);
+      const { items, headers } = paginate(url, names);
+      const branch = (name: string) => ({ name, commit: { sha: headSha(repo, name), url: `${apiUrl}/repos/${repo}/commits/${headSha(repo, name)}` }, protected: false });
+      return send(200, items.map(branch), headers);
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);
     if (m && req.method === "PATCH") {
@@ -219,7 +229,9 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     m = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(url.pathname);
     if (m && req.method === "GET") {
       const path = decodeURIComponent(m[3]!);
-      const content = files.get(fileKey(`${m[1]}/${m[2]}`, url.searchParams.get("ref") ?? "", path));
+      const ref = refName(`${m[1]}/${m[2]}`, url.searchParams.get("ref") ?? "");
+      if (forbiddenRefs.has(ref)) return error(403, "Resource not accessible by integration", `${DOCS}/repos/contents#get-repository-content`);
+      const content = files.get(fileKey(`${m[1]}/${m[2]}`, ref, path));
       if (content === undefined) return error(404, "Not Found", `${DOCS}/repos/contents#get-repository-content`);
       const bytes = Buffer.from(content);
       return send(200, {
@@ -268,6 +280,24 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
         server.close((err) => (err ? reject(err) : resolve()));
       }),
   };
+}
+
+/** GitHub's page-number pagination: `per_page` (default 30, max 100) and `page`, with a Link header. */
+function paginate<T>(url: URL, all: T[]): { items: T[]; headers: Record<string, string> } {
+  const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get("per_page") ?? 30) || 30));
+  const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+  const last = Math.max(1, Math.ceil(all.length / perPage));
+  const pageUrl = (p: number) => {
+    const u = new URL(url);
+    u.searchParams.set("per_page", String(perPage));
+    u.searchParams.set("page", String(p));
+    return u.href;
+  };
+  const links = [
+    ...(page < last ? [`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`] : []),
+    ...(page > 1 ? [`<${pageUrl(1)}>; rel="first"`, `<${pageUrl(page - 1)}>; rel="prev"`] : []),
+  ];
+  return { items: all.slice((page - 1) * perPage, page * perPage), headers: links.length ? { link: links.join(", ") } : {} };
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

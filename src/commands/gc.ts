@@ -1,0 +1,69 @@
+// Removes what failed publishes left behind (claims, data of versions without a meta, incomplete uploads),
+// older than a grace period, so a publish in progress is never touched.
+import type { Context } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { collectGarbage, planGc, type GcTotals } from "../registry-gc.ts";
+import { parseDuration } from "../units.ts";
+
+export const DEFAULT_GC_GRACE = "24h";
+
+export interface GcResult {
+  store: string;
+  dryRun: boolean;
+  olderThan: string;
+  /** What was removed, or (dry run) what would be. */
+  removed: GcTotals;
+  /** One line per thing removed (or to remove), for the plan. */
+  plan: string[];
+  /** Versions left alone because something of them is newer than the grace period. */
+  recent: string[];
+  /** Versions with a meta that `.versions` does not list, and no claim (not a failed assetkit publish): left in place. */
+  unlisted: string[];
+  note?: string;
+}
+
+export async function gcCommand(ctx: Context, options: { olderThan?: string; dryRun?: boolean }): Promise<GcResult> {
+  if (!ctx.store.writable || !ctx.store.listable) throw new UsageError(`${ctx.store.url} is read-only or cannot be listed: run gc against the writable store`);
+  const olderThan = options.olderThan ?? DEFAULT_GC_GRACE;
+  const graceMs = parseDuration(olderThan, "--older-than");
+  const dryRun = options.dryRun ?? false;
+  const plan = await planGc(ctx.registry, graceMs);
+
+  const lines: string[] = [];
+  const planned: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: plan.uploads.length, uploadBytes: 0 };
+  for (const upload of plan.uploads) {
+    planned.uploadBytes += upload.size;
+    lines.push(`abort incomplete upload of ${upload.key} (started ${upload.started.toISOString()}, ${upload.size} bytes in parts)`);
+  }
+  for (const l of plan.leftovers) {
+    const bytes = l.data.reduce((sum, o) => sum + o.size, 0);
+    planned.objects += l.data.length;
+    planned.bytes += bytes;
+    if (l.claim) planned.claims++;
+    if (l.kind !== "stale-claim") planned.versions++;
+    const data = `${l.data.length} data object(s), ${bytes} bytes${l.claim ? ", and its claim" : ""}`;
+    lines.push(
+      l.kind === "stale-claim"
+        ? `remove the stale claim of ${l.name}:${l.version} (the version is complete)`
+        : l.kind === "unlisted"
+          ? `remove ${l.name}:${l.version}: its publisher stopped before listing it in .versions; its meta, ${data}`
+          : `remove ${l.name}:${l.version}: no meta; ${data}`,
+    );
+  }
+  const removed = dryRun ? planned : await collectGarbage(ctx.registry, plan, (m) => ctx.reporter.warn(m));
+  const note = plan.uploadsChecked
+    ? undefined
+    : ctx.store.url.startsWith("az://") || ctx.store.url.includes(".blob.core.windows.net")
+      ? "Azure: uncommitted blocks of interrupted uploads are discarded by the service itself after 7 days"
+      : undefined;
+  return {
+    store: ctx.store.url,
+    dryRun,
+    olderThan,
+    removed,
+    plan: lines,
+    recent: plan.recent.map((v) => `${v.name}:${v.version}`),
+    unlisted: plan.unlisted.map((v) => `${v.name}:${v.version}`),
+    ...(note ? { note } : {}),
+  };
+}

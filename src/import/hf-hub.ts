@@ -1,0 +1,156 @@
+// A client for exactly the Hugging Face Hub endpoints an import needs (the documented HTTP API that
+// huggingface_hub calls): resolve a revision to its commit, describe a path, list a tree (all pages), and
+// download a file, following the Hub's redirect of LFS files to its CDN (fetch drops the token on that
+// cross-origin hop). Rate limits (429) are waited out per Retry-After; the token is sent, never printed.
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AssetError } from "../errors.ts";
+import { retryAfter } from "../store/http.ts";
+import { StoreError, type ByteRange } from "../store/store.ts";
+
+export type RepoType = "model" | "dataset";
+
+export interface HubRepo {
+  type: RepoType;
+  /** org/name */
+  id: string;
+}
+
+/** A tree entry as the Hub lists it: a file's git blob id, size, and for LFS files the sha256 of the content. */
+export interface HubEntry {
+  type: "file" | "directory";
+  path: string;
+  size: number;
+  oid: string;
+  lfs?: { oid: string; size: number };
+}
+
+const MAX_RATE_LIMIT_WAITS = 8;
+/** A Retry-After longer than this is not waited out: the import fails and says when to retry. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+const NETWORK_TRIES = 4;
+
+export class HubClient {
+  private readonly endpoint: string;
+  private readonly token: string | undefined;
+  readonly repo: HubRepo;
+  private readonly shown: string;
+
+  constructor(endpoint: string, token: string | undefined, repo: HubRepo) {
+    this.endpoint = endpoint.replace(/\/+$/, "");
+    this.token = token || undefined;
+    this.repo = repo;
+    this.shown = `${repo.type === "dataset" ? "dataset " : ""}${repo.id}`;
+  }
+
+  private api(...parts: string[]): string {
+    return `${this.endpoint}/api/${this.repo.type}s/${this.repo.id}/${parts.join("/")}`;
+  }
+
+  /** The commit sha a branch, tag or sha names. */
+  async commit(revision: string): Promise<string> {
+    const res = await this.request(this.api("revision", encodeURIComponent(revision)), {}, `revision ${revision}`);
+    const info = (await res.json()) as { sha?: unknown };
+    if (typeof info.sha !== "string" || !/^[0-9a-f]{40}$/.test(info.sha)) throw new AssetError(`the Hub sent no commit sha for ${this.shown}@${revision}`);
+    return info.sha;
+  }
+
+  /** The file or folder at `path` in a commit, or undefined when there is none. */
+  async pathInfo(commit: string, path: string): Promise<HubEntry | undefined> {
+    const body = new URLSearchParams({ paths: path, expand: "false" });
+    const res = await this.request(this.api("paths-info", commit), { method: "POST", body }, path);
+    const entries = (await res.json()) as HubEntry[];
+    return entries.find((e) => e.path === path);
+  }
+
+  /** Every file under `path` ("" for the whole repo) in a commit, across all pages. */
+  async files(commit: string, path: string): Promise<HubEntry[]> {
+    const out: HubEntry[] = [];
+    let url: string | undefined = `${this.api("tree", commit, ...(path ? [path.split("/").map(encodeURIComponent).join("/")] : []))}?recursive=true&expand=false`;
+    while (url) {
+      const res = await this.request(url, {}, path || "the file list");
+      out.push(...((await res.json()) as HubEntry[]).filter((e) => e.type === "file"));
+      url = nextLink(res.headers.get("link"));
+    }
+    return out;
+  }
+
+  /** A file's bytes (or a range of them) at a commit; LFS files come from the CDN the Hub redirects to. */
+  async open(commit: string, path: string, range?: ByteRange): Promise<Readable> {
+    const prefix = this.repo.type === "dataset" ? "datasets/" : "";
+    const url = `${this.endpoint}/${prefix}${this.repo.id}/resolve/${commit}/${path.split("/").map(encodeURIComponent).join("/")}`;
+    const res = await this.request(url, range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {}, path);
+    if (range && res.status !== 206) {
+      await res.body?.cancel();
+      throw new StoreError("unavailable", `the Hub answered ${res.status}, not 206, to a byte range of ${path} in ${this.shown}`);
+    }
+    return res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) : Readable.from([]);
+  }
+
+  /** One request: 429s waited out per Retry-After, network failures and 5xx retried, other failures explained. */
+  private async request(url: string, init: RequestInit, what: string): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.token) headers.set("authorization", `Bearer ${this.token}`);
+    let waits = 0;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { ...init, headers, redirect: "follow" });
+      } catch (err) {
+        if (attempt >= NETWORK_TRIES) throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, { cause: err });
+        await sleep(250 * 2 ** attempt);
+        continue;
+      }
+      if (res.ok) return res;
+      await res.body?.cancel();
+      if (res.status === 429 && waits < MAX_RATE_LIMIT_WAITS) {
+        const wait = retryAfter(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
+        if (wait > MAX_RETRY_AFTER_MS) throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
+        waits++;
+        attempt = 0;
+        await sleep(wait);
+        continue;
+      }
+      if (res.status >= 500 && attempt < NETWORK_TRIES) {
+        await sleep(250 * 2 ** attempt);
+        continue;
+      }
+      throw this.failure(res, what);
+    }
+  }
+
+  private failure(res: Response, what: string): Error {
+    const code = res.headers.get("x-error-code");
+    const repo = this.shown;
+    if (res.status === 401) {
+      return new AssetError(
+        this.token
+          ? `the Hub refused HF_TOKEN for ${repo} (401): check the token`
+          : `${repo} needs HF_TOKEN: the Hub answered 401 (${code === "GatedRepo" ? "a gated repo" : "a private or missing repo"}) for ${what}`,
+      );
+    }
+    if (res.status === 403) {
+      return new AssetError(
+        code === "GatedRepo"
+          ? `HF_TOKEN has no access to the gated repo ${repo}: accept its conditions on the Hub first`
+          : `the Hub forbids ${what} of ${repo} to this HF_TOKEN (403): give the token read access`,
+      );
+    }
+    if (res.status === 404) {
+      if (code === "RevisionNotFound") return new AssetError(`${repo} has no ${what} on the Hub`);
+      if (code === "EntryNotFound") return new AssetError(`${repo} has no ${what} at that revision`);
+      return new AssetError(`the Hub has no ${repo} (404${code ? ` ${code}` : ""}) for ${what}`);
+    }
+    if (res.status === 429) return new AssetError(`the Hub kept rate-limiting ${repo} (429): retry later (set HF_TOKEN for a higher limit)`);
+    return new StoreError("unavailable", `the Hub answered ${res.status} ${res.statusText} for ${what} of ${repo}`.trimEnd());
+  }
+}
+
+/** The `rel="next"` URL of a Link header (the Hub's pagination), or undefined on the last page. */
+function nextLink(header: string | null): string | undefined {
+  for (const part of header?.split(",") ?? []) {
+    const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(part);
+    if (match) return match[1];
+  }
+  return undefined;
+}

@@ -1,0 +1,155 @@
+// An import's source: where a model already lives (a path, an object-store URI, an HTTP file or archive, a
+// Hugging Face Hub repo), what pins its content there, and how to stage its files locally for publishing.
+import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pMap from "p-map";
+import { AssetError, UsageError } from "../errors.ts";
+import { hashFile, type FileEntry, type ImportOrigin } from "../manifest.ts";
+import { redactUri as redact } from "../store/redact.ts";
+import { openStore } from "../store/uri.ts";
+import type { OpenObject, Transfers } from "../transfer.ts";
+import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
+import { pathMatcher, type PathFilter } from "./filter.ts";
+import { stagedPath } from "./staging.ts";
+
+export interface ImportSettings {
+  filter: PathFilter;
+  /** Unpack a single .tar, .tar.gz/.tgz or .zip into a folder asset (false: keep the archive as a file). */
+  unpack: boolean;
+  limits: UnpackLimits;
+  transfers: Transfers;
+  env: NodeJS.ProcessEnv;
+  /** Bytes staged so far, out of those known to come. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Staged {
+  /** The local file or folder to publish (inside the staging folder, or the source itself when it is local). */
+  path: string;
+  /** The source's pins, completed with what only the download tells (an archive's sha256). */
+  origin: ImportOrigin;
+}
+
+export interface ImportSource {
+  /** What pins the source, known before any byte is downloaded; `fingerprint` is set when that pins the content. */
+  readonly origin: ImportOrigin;
+  /** Downloads (and unpacks) the source into `dir`, a private temporary folder. */
+  stage(dir: string): Promise<Staged>;
+}
+
+/** One object to download: its path in the asset ("" for a single-file asset) and what the source says of it. */
+export interface RemoteFile {
+  path: string;
+  size?: number;
+  sha256?: string;
+  open: OpenObject;
+  /** Names the object in errors. */
+  label: string;
+}
+
+export async function openSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case undefined:
+    case "file":
+      return localSource(uri, settings);
+    case "hf":
+      return (await import("./hf-source.ts")).openHfSource(uri, settings);
+    case "s3":
+    case "gs":
+    case "az":
+    case "azure": // KServe's spelling of az://
+      return (await import("./store-source.ts")).openStoreSource(scheme === "azure" ? `az${uri.slice("azure".length)}` : uri, settings);
+    case "http":
+    case "https":
+      // An Azure blob URL is an object store (it can list); any other URL is a file on a web server.
+      if ((await openStore(uri)).listable) return (await import("./store-source.ts")).openStoreSource(uri, settings);
+      return (await import("./http-source.ts")).openHttpSource(uri, settings);
+    default:
+      throw new UsageError(
+        `cannot import from ${scheme}:// (use s3://, gs://, az://, azure://, https://, hf://, file:// or a path; a mounted volume such as a PVC is a plain path)`,
+      );
+  }
+}
+
+/** A file or folder on this machine (or a mounted volume): published as it is (an archive unpacked), nothing copied. */
+async function localSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
+  const file = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
+  const origin = { uri: redact(uri) };
+  const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
+  const isFile = await stat(file).then((s) => s.isFile(), () => false);
+  if (!isFile && settings.filter.include.length + settings.filter.exclude.length > 0) {
+    throw new UsageError("--include/--exclude filter remote sources and archives; a local folder is published as it is");
+  }
+  return {
+    origin,
+    async stage(dir) {
+      if (!kind || !isFile) return { path: file, origin };
+      const files = path.join(dir, "files");
+      await unpack(kind, file, files, settings.limits, pathMatcher(settings.filter));
+      return { path: files, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
+    },
+  };
+}
+
+/**
+ * Stages one remote file: downloaded as a single-file asset, or, when it is an archive (by `name` or
+ * `contentType`) and unpacking is on, downloaded then unpacked into a folder asset. The origin gains its sha256.
+ */
+export async function stageFile(dir: string, file: RemoteFile, name: string, contentType: string | undefined, origin: ImportOrigin, settings: ImportSettings): Promise<Staged> {
+  const kind = settings.unpack ? archiveKind(name, contentType) : undefined;
+  const [downloaded] = await downloadAll(path.join(dir, kind ? "archive" : "file"), [file], settings);
+  const { sha256, source } = downloaded!;
+  if (!kind) return { path: source, origin: { ...origin, sha256 } };
+  const files = path.join(dir, "files");
+  await unpack(kind, source, files, settings.limits, pathMatcher(settings.filter));
+  return { path: files, origin: { ...origin, sha256 } };
+}
+
+/**
+ * sha256 over the URI, the pins and the settings that shape what is taken from the source (filters, unpacking):
+ * equal fingerprints, equal imported content.
+ */
+export function fingerprint(uri: string, pins: unknown, settings: ImportSettings): string {
+  const shaping = [settings.filter.include, settings.filter.exclude, settings.unpack];
+  return "sha256:" + createHash("sha256").update(JSON.stringify([uri, pins, shaping])).digest("hex");
+}
+
+/**
+ * Downloads every file into `root` through the transfer engine (parallel, ranged, resumed, hashed in the same
+ * pass, checked against the sha256 the source lists when it lists one) and returns each file's place, size and sha256.
+ */
+export async function downloadAll(root: string, files: RemoteFile[], settings: ImportSettings): Promise<(FileEntry & { source: string })[]> {
+  const total = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
+  let done = 0;
+  const onBytes = (n: number): void => {
+    done += n;
+    settings.onProgress?.(done, Math.max(total, done));
+  };
+  // After a failure no file starts and no request opens, and every download in flight has ended before this
+  // returns, so the caller can remove `root` without a late write recreating part of it.
+  const failed = new AbortController();
+  const stopped = (): AssetError => new AssetError("stopped: another file of the import failed");
+  const staged = await pMap(
+    files,
+    async (file): Promise<FileEntry & { source: string }> => {
+      if (failed.signal.aborted) throw stopped();
+      try {
+        const dest = await stagedPath(root, file.path);
+        const expected = { ...(file.size !== undefined ? { size: file.size } : {}), ...(file.sha256 !== undefined ? { sha256: file.sha256 } : {}) };
+        const open: OpenObject = (range) => (failed.signal.aborted ? Promise.reject(stopped()) : file.open(range));
+        const got = await settings.transfers.download(open, dest, expected, file.label, onBytes);
+        return { path: file.path, ...got, source: dest };
+      } catch (err) {
+        if (!failed.signal.aborted) failed.abort(err);
+        throw err;
+      }
+    },
+    { concurrency: settings.transfers.settings.concurrency, stopOnError: false },
+  ).catch((err: unknown) => {
+    throw failed.signal.aborted ? failed.signal.reason : err;
+  });
+  return staged;
+}

@@ -1,0 +1,63 @@
+// Importing from an object store (s3://, gs://, az://, an Azure blob URL): a URI naming one object becomes a
+// single-file asset (an archive unpacked into a folder asset); a URI naming a prefix (ending in '/', or where no object has that exact key) becomes a
+// folder asset of every object under it, relative paths kept. Read through the backends' own Store.
+import { AssetError } from "../errors.ts";
+import { relativePathProblem } from "../paths.ts";
+import type { ByteRange, Store, StoredObject } from "../store/store.ts";
+import { redactUri as redact } from "../store/redact.ts";
+import { openStore } from "../store/uri.ts";
+import { pathMatcher } from "./filter.ts";
+import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
+
+export async function openStoreSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
+  const shown = redact(uri);
+  const object = await singleObject(uri);
+  if (object) {
+    const { store, head } = object;
+    const origin = { uri: shown, etags: { "": head.etag }, fingerprint: fingerprint(shown, [head.size, head.etag], settings) };
+    const file = { path: "", size: head.size, open: (range?: ByteRange) => store.openRead(head.key, range), label: `${store.url}/${head.key}` };
+    return { origin, stage: (dir) => stageFile(dir, file, head.key, head.contentType, origin, settings) };
+  }
+
+  const store = await openStore(uri);
+  const accept = pathMatcher(settings.filter);
+  const objects: (StoredObject & { path: string })[] = [];
+  for await (const o of store.list("")) {
+    const problem = relativePathProblem(o.key);
+    if (problem) throw new AssetError(`cannot import ${JSON.stringify(o.key)} from ${shown}: ${problem}`);
+    if (accept(o.key)) objects.push({ ...o, path: o.key });
+  }
+  if (objects.length === 0) {
+    const filtered = settings.filter.include.length + settings.filter.exclude.length > 0 ? " that --include/--exclude keep" : "";
+    throw new AssetError(`nothing to import at ${shown}: no object there, and no object under it${filtered}`);
+  }
+  return prefixSource(shown, store, objects, settings);
+}
+
+/** The object the URI names exactly, unless it ends in '/' (a prefix) or names only a bucket. */
+async function singleObject(uri: string): Promise<{ store: Store; head: StoredObject } | undefined> {
+  const url = new URL(uri);
+  const segments = url.pathname.split("/");
+  const leaf = segments.pop();
+  if (!leaf) return undefined;
+  url.pathname = segments.join("/");
+  // The parent may not be a store of its own (an Azure URL naming only a container): then the URI is a prefix.
+  const store = await openStore(url.href).catch(() => undefined);
+  const head = await store?.head(decodeURIComponent(leaf));
+  return store && head ? { store, head } : undefined;
+}
+
+function prefixSource(shown: string, store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): ImportSource {
+  const etags = Object.fromEntries(objects.map((o) => [o.path, o.etag]));
+  const origin = { uri: shown, etags, fingerprint: fingerprint(shown, objects.map((o) => [o.path, o.size, o.etag]).sort(), settings) };
+  const files: RemoteFile[] = objects.map((o) => ({
+    path: o.path,
+    size: o.size,
+    open: (range) => store.openRead(o.key, range),
+    label: `${store.url}/${o.key}`,
+  }));
+  return { origin, stage: async (dir) => {
+      await downloadAll(dir, files, settings);
+      return { path: dir, origin };
+    }, };
+}
