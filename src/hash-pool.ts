@@ -1,4 +1,6 @@
-// sha256 off the event loop: a small pool of worker threads, one per core, that hash byte ranges of local files.
+// sha256 off the event loop: a small pool of worker threads, one per core but one (the event loop moving the bytes
+// keeps a core busy: on 2 cores a second worker added no hashing capacity, only its ~15 MiB), that hash byte ranges
+// of local files.
 // The main thread never touches the bytes: a download writes them to disk and a worker reads the range back (from
 // the page cache) and hashes it, so hashing overlaps with the network and the disk and spreads over every core.
 // Ranges hashed independently (the parts of a large file) go to whichever worker is free; a running hash that
@@ -76,7 +78,7 @@ export class HashPool {
   private nextId = 1;
   private nextStream = 1;
 
-  constructor(size = Math.max(1, Math.min(availableParallelism(), 8))) {
+  constructor(size = Math.max(1, Math.min(availableParallelism() - 1, 8))) {
     this.size = size;
   }
 
