@@ -9,9 +9,11 @@ import { promises as fs } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import pMap from "p-map";
+import { ContentHasher } from "./content-hash.ts";
 import { AssetError, UsageError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { relativePathProblem } from "./paths.ts";
+import type { Store } from "./store/store.ts";
 
 export interface FileEntry {
   /** '/'-separated path inside the version; "" for a single-file asset. */
@@ -150,14 +152,17 @@ export async function hashLocalCopy(root: string, relPaths: readonly string[]): 
 /** A publisher's input while it is being hashed: what to upload is known at once, the hashes as they come. */
 export interface HashingInput {
   isDirectory: boolean;
-  /** Sorted by path, with the local file each is read from and its size. */
-  files: { path: string; source: string; size: number }[];
+  /** Sorted by path, with the local file each is read from (or, with `copyTo`, the remote object it names) and its size. */
+  files: { path: string; source: string; size: number; copyTo?: CopyTo }[];
   size: number;
   /** Each file's hashes, by path, as soon as that file is hashed. */
   hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
   /** The whole input, once every file is hashed. */
   prepared: Promise<PreparedInput>;
 }
+
+/** Writes a file that lives in another store to `key` of the destination, without local disk; its hashes come after. */
+export type CopyTo = (destination: Store, key: string) => Promise<void>;
 
 /**
  * Walks a file or folder to publish (refusing what an object store cannot hold faithfully) and starts hashing it
@@ -176,15 +181,29 @@ export async function startHashing(input: string, { partSize = PART_SIZE }: { pa
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
   const files = await pMap(sources, async (s) => ({ ...s, size: (await fs.stat(s.source)).size }), { concurrency: FILE_CONCURRENCY });
-  files.sort((a, b) => comparePaths(a.path, b.path));
   const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size)]));
+  return hashingInput(stat.isDirectory(), files, hashes, partSize);
+}
+
+/** The input whose files are hashed by `hashes` (sorted here by path); `prepared` resolves once every one is. */
+export function hashingInput(isDirectory: boolean, files: HashingInput["files"], hashes: HashingInput["hashes"], partSize: number): HashingInput {
+  files.sort((a, b) => comparePaths(a.path, b.path));
   const prepared = (async (): Promise<PreparedInput> => {
-    const entries = await Promise.all(files.map(async (f) => ({ ...f, ...(await hashes.get(f.path)!) })));
-    return { isDirectory: stat.isDirectory(), files: entries, digest: assetDigest(entries, partSize), size: entries.reduce((sum, f) => sum + f.size, 0), partSize };
+    const entries = await Promise.all(files.map(async ({ copyTo: _, ...f }) => ({ ...f, ...(await hashes.get(f.path)!) })));
+    return { isDirectory, files: entries, digest: assetDigest(entries, partSize), size: entries.reduce((sum, f) => sum + f.size, 0), partSize };
   })();
   // Awaited by whoever needs them; until then a failure must not count as unhandled.
   for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
-  return { isDirectory: stat.isDirectory(), files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
+  return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
+}
+
+/** The hashes of a stream of `size` bytes, in one pass, as hashFile gives them of a local file. */
+export async function hashStream(stream: AsyncIterable<Buffer>, size: number, label: string, partSize = PART_SIZE): Promise<Omit<FileEntry, "path">> {
+  const hasher = new ContentHasher(partSize);
+  for await (const chunk of stream) hasher.update(chunk);
+  const hashes = hasher.digest();
+  if (hashes.size !== size) throw new AssetError(`${label}: read ${hashes.size} bytes, ${size} expected`);
+  return hashes;
 }
 
 /** Walks and hashes a file or folder to publish, to the end (see startHashing). */

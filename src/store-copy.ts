@@ -1,5 +1,6 @@
 // Copying one object from a store into another (promotion between stores, imports): by the service when the
 // destination can reach the source itself, else streamed through this process and verified on the way.
+import type { ContentHashes } from "./content-hash.ts";
 import { AssetError } from "./errors.ts";
 import { StoreError, type Store } from "./store/store.ts";
 import { integrity, READ_AHEAD_BYTES, transferSettings, type TransferSettings } from "./transfer.ts";
@@ -16,12 +17,16 @@ export interface CopyExpectation {
 export interface CopyOutcome {
   how: "server" | "streamed";
   bytes: number;
+  /** Streamed with `partSize` given: what the bytes hash to, parts included, computed as they passed. */
+  hashes?: ContentHashes;
 }
 
 export interface CopyOptions {
   settings?: TransferSettings;
   /** Shared by the copies running at once, to bound the memory of all of them together. */
   budget?: ReadAheadBudget;
+  /** A streamed copy reports the hashes of what it copied, with those of each `partSize` bytes. */
+  partSize?: number;
 }
 
 export function copyBudget(): ReadAheadBudget {
@@ -52,6 +57,7 @@ export async function copyObject(from: Store, fromKey: string, to: Store, toKey:
   const source = new VerifiedSource((range) => from.openRead(fromKey, range), { size, sha256: expected.sha256 }, label, {
     attempts: settings.attempts,
     budget: options.budget ?? copyBudget(),
+    partSize: options.partSize,
   });
   try {
     await to.write(toKey, source);
@@ -65,5 +71,5 @@ export async function copyObject(from: Store, fromKey: string, to: Store, toKey:
     await to.delete(toKey);
     throw new AssetError(`${to.url}: the write of ${toKey} ended before every byte of ${label} was read; nothing was kept`);
   }
-  return { how: "streamed", bytes: size };
+  return { how: "streamed", bytes: size, ...(options.partSize !== undefined && source.hashes ? { hashes: source.hashes } : {}) };
 }

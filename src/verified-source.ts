@@ -5,8 +5,8 @@
 // budget shared by every source of a copy has room for it, so memory stays bounded whatever the sizes. The
 // stream that delivers the last missing bytes withholds its final chunk until the digest is checked, and fails
 // instead on a mismatch: the destination never receives the whole object, so it commits nothing.
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
+import { ContentHasher, type ContentHashes } from "./content-hash.ts";
 import type { AssetError } from "./errors.ts";
 import type { ByteRange, ObjectSource } from "./store/store.ts";
 import { integrity, retryable, retryBackoff, type OpenObject } from "./transfer.ts";
@@ -55,6 +55,8 @@ export interface VerifiedSourceOptions {
   /** Tries of one read; a try that delivered bytes does not count against them. */
   attempts: number;
   budget: ReadAheadBudget;
+  /** Also hash each `partSize` bytes (an import: the meta lists part hashes the source does not know). */
+  partSize?: number | undefined;
 }
 
 export class VerifiedSource implements ObjectSource {
@@ -65,7 +67,9 @@ export class VerifiedSource implements ObjectSource {
   private readonly sha256: string | undefined;
   private readonly label: string;
   private readonly options: VerifiedSourceOptions;
-  private readonly hash = createHash("sha256");
+  private readonly hash: ContentHasher;
+  /** What the bytes hash to, once every one was received. */
+  hashes: ContentHashes | undefined;
   private hashed = 0;
   /** Chunks received beyond the hashed position, by offset. */
   private readonly ahead = new Map<number, Buffer>();
@@ -78,6 +82,7 @@ export class VerifiedSource implements ObjectSource {
     this.sha256 = expected.sha256;
     this.label = label;
     this.options = options;
+    this.hash = new ContentHasher(options.partSize);
   }
 
   /** True once every byte was received and matched. */
@@ -181,7 +186,8 @@ export class VerifiedSource implements ObjectSource {
 
   private check(): void {
     this.checked = true;
-    const sha256 = this.hash.digest("hex");
+    this.hashes = this.hash.digest();
+    const { sha256 } = this.hashes;
     if (this.sha256 !== undefined && sha256 !== this.sha256) {
       this.refuse(`expected ${this.size} bytes with sha256 ${this.sha256}, got sha256 ${sha256}`);
     }

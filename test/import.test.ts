@@ -10,9 +10,10 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import pMap from "p-map";
+import { startRequestCounter } from "../scripts/request-counter.ts";
 import { azureFactory } from "./conformance/factories/azure.ts";
 import { gcsFactory } from "./conformance/factories/gcs.ts";
-import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
+import { extraS3Bucket, s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
 import { runAction } from "./helpers/action.ts";
@@ -89,6 +90,44 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     assert.equal(meta.is_directory, false);
     assert.deepEqual(Object.keys(meta.assetkit.source.import.etags), [""]);
     assert.equal(meta.assetkit.metadata.team, "ml");
+  });
+
+  it("bucket A prefix → bucket B: copied by MinIO, no GET of a source data object, one hashing read of each copy, no local file", async () => {
+    const counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
+    try {
+      const source = await s3Factory.create();
+      // One file past PART_SIZE (16 MiB): its part hashes too must come from the copy.
+      const files: Record<string, Buffer> = { "weights.bin": Buffer.alloc(20 * 1024 * 1024 + 7, "w"), "config.json": Buffer.from('{"a":1}'), "sub/tok.txt": Buffer.from("tokens") };
+      for (const [key, data] of Object.entries(files)) await source.seed.write(`models/llm/${key}`, data);
+      const sourceUri = objectUri(source.uri.replace(process.env.ASSETKIT_TEST_S3_ENDPOINT!, counter.url), "models/llm/");
+      const dest = `s3://${await extraS3Bucket(`assetkit-import-${process.pid}`)}/${uniquePrefix()}?endpoint=${counter.url}`;
+      // An unusable TMPDIR: any staging folder or local file would fail the import.
+      const p = await project({ ...s3TestEnv(), ASSETKIT_STORE: dest });
+      counter.reset();
+      const r = await runCli(["import", sourceUri, "llm", "--json"], { cwd: p.cwd, env: { ...s3TestEnv(), ASSETKIT_STORE: dest, TMPDIR: path.join(p.cwd, "no-such-dir") } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).version, "1.0.0");
+      const gets = counter.requests().filter((q) => q.method === "GET");
+      const sourceReads = gets.filter((q) => q.url.split("?")[0]!.includes("/models/llm/"));
+      assert.ok(gets.some((q) => q.url.includes("list-type") && q.url.includes(encodeURIComponent("models/llm/"))), "the source is listed through the counter");
+      assert.deepEqual(sourceReads, [], "no data object is read from the source");
+      for (const key of Object.keys(files)) {
+        const reads = gets.filter((q) => q.url.split("?")[0]!.endsWith(`/llm/1.0.0/${key}`));
+        assert.equal(reads.length, 1, `one hashing read of the copy of ${key}`);
+      }
+      assert.ok(counter.requests().some((q) => q.method === "PUT" && q.url.includes("/llm/1.0.0/weights.bin") && q.bytes < 1024), "copied by the server");
+
+      assert.deepEqual(await fetched(p, "llm:1.0.0"), files);
+      // The hashes learned from the copy equal those a local publish of the same bytes computes.
+      await writeTree(p.cwd, Object.fromEntries(Object.entries(files).map(([k, v]) => [`same/${k}`, v])));
+      const local = await p.json("publish", "same", "llm-local", "--store", path.join(p.cwd, "local-store"));
+      assert.equal((await p.json("show", "llm:1.0.0")).assetkit.digest, local.digest);
+      // Into a folder store no server copy reaches: streamed, hashed as it passes, same digest.
+      const streamed = await p.json("import", sourceUri, "llm", "--store", path.join(p.cwd, "folder-store"));
+      assert.equal(streamed.digest, local.digest);
+    } finally {
+      await counter.stop();
+    }
   });
 
   it("a prefix with nothing under it exits 1 and publishes nothing", async () => {

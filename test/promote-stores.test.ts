@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { startRequestCounter } from "../scripts/request-counter.ts";
-import { s3TestEnv } from "./conformance/factories/s3.ts";
+import { extraS3Bucket, s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { uniquePrefix } from "./conformance/factory.ts";
 import { runCli, scratch, startCli, writeTree } from "./helpers/cli.ts";
@@ -21,18 +20,6 @@ const serversEnv = (): NodeJS.ProcessEnv => ({
 async function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = await runCli(args, { cwd, env: { ...serversEnv(), ...env } });
   return { ...r, json: () => JSON.parse(r.stdout) };
-}
-
-/** A second MinIO bucket, as a production store beside a staging one. */
-async function secondBucket(endpoint: string): Promise<string> {
-  const bucket = `assetkit-prod-${process.pid}`;
-  const env = s3TestEnv();
-  const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
-  await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
-    if (err.name !== "BucketAlreadyOwnedByYou") throw err;
-  });
-  client.destroy();
-  return bucket;
 }
 
 /** Publishes a folder asset `m` (two files, one of 20 MiB: multipart on S3) at `version` into `store`. */
@@ -62,7 +49,7 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
     try {
       const local = path.join(cwd, "staging-store");
       const staging = `s3://${process.env.ASSETKIT_TEST_S3_BUCKET}/${uniquePrefix()}?endpoint=${counter.url}`;
-      const production = `s3://${await secondBucket(process.env.ASSETKIT_TEST_S3_ENDPOINT!)}/${uniquePrefix()}?endpoint=${counter.url}`;
+      const production = `s3://${await extraS3Bucket(`assetkit-prod-${process.pid}`)}/${uniquePrefix()}?endpoint=${counter.url}`;
       const google = (await gcs.create()).uri;
       const blob = (await azure.create()).uri;
       const { digest } = await publishModel(cwd, local, "1.4.0", "a");

@@ -27,8 +27,8 @@ export interface ImportResult extends PublishResult {
 }
 
 /**
- * Publishes a model from where it already lives, by the publish protocol, from a private temporary folder that
- * is removed afterwards. With --if-changed, a source whose pins (ETags, the Hub's commit) equal those recorded
+ * Publishes a model from where it already lives, by the publish protocol: the objects under a store prefix
+ * straight from store to store, anything else from a private temporary folder that is removed afterwards. With --if-changed, a source whose pins (ETags, the Hub's commit) equal those recorded
  * in the latest version is not even downloaded; otherwise the content digest decides, as for publish.
  */
 export async function importCommand(ctx: Context, options: ImportOptions, env: NodeJS.ProcessEnv = process.env): Promise<ImportResult> {
@@ -43,6 +43,9 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
   });
   const unchanged = target.ifChanged ? await unchangedSince(ctx, target, source.origin) : undefined;
   if (unchanged) return { ...unchanged, source: source.origin.uri };
+  // --if-changed compares the content digest before writing anything, so it needs the bytes hashed first: staged.
+  const direct = target.ifChanged ? undefined : source.direct?.();
+  if (direct) return { ...(await publishPrepared(ctx, target, direct, source.origin.uri, source.origin)), source: source.origin.uri };
   const result = await withStaging(async (dir) => {
     const staged = await source.stage(dir);
     return publishPrepared(ctx, target, await startHashing(staged.path), staged.origin.uri, staged.origin);

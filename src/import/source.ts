@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../errors.ts";
-import { hashFile, type FileEntry, type ImportOrigin } from "../manifest.ts";
+import { hashFile, type FileEntry, type HashingInput, type ImportOrigin } from "../manifest.ts";
 import { redactUri as redact } from "../store/redact.ts";
 import { openStore } from "../store/uri.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
@@ -37,6 +37,11 @@ export interface ImportSource {
   readonly origin: ImportOrigin;
   /** Downloads (and unpacks) the source into `dir`, a private temporary folder. */
   stage(dir: string): Promise<Staged>;
+  /**
+   * The files as a publisher's input that copies each one from its store straight into the destination (by the
+   * service where it can, else streamed), hashed on the way: no local disk. Only sources that need no unpacking.
+   */
+  direct?(): HashingInput;
 }
 
 /** One object to download: its path in the asset ("" for a single-file asset) and what the source says of it. */

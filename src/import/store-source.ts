@@ -2,10 +2,12 @@
 // single-file asset (an archive unpacked into a folder asset); a URI naming a prefix (ending in '/', or where no object has that exact key) becomes a
 // folder asset of every object under it, relative paths kept. Read through the backends' own Store.
 import { AssetError } from "../errors.ts";
+import { hashingInput, hashStream, PART_SIZE, type FileEntry, type HashingInput } from "../manifest.ts";
 import { relativePathProblem } from "../paths.ts";
 import type { ByteRange, Store, StoredObject } from "../store/store.ts";
 import { redactUri as redact } from "../store/redact.ts";
 import { openStore } from "../store/uri.ts";
+import { copyBudget, copyObject, type CopyOptions } from "../store-copy.ts";
 import { pathMatcher } from "./filter.ts";
 import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
 
@@ -56,8 +58,43 @@ function prefixSource(shown: string, store: Store, objects: (StoredObject & { pa
     open: (range) => store.openRead(o.key, range),
     label: `${store.url}/${o.key}`,
   }));
-  return { origin, stage: async (dir) => {
+  return {
+    origin,
+    stage: async (dir) => {
       await downloadAll(dir, files, settings);
       return { path: dir, origin };
-    }, };
+    },
+    direct: () => directInput(store, objects, settings),
+  };
+}
+
+/** The objects as a folder input whose files copy themselves into the destination store, hashed as they go. */
+function directInput(store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): HashingInput {
+  const budget = copyBudget();
+  const hashes: HashingInput["hashes"] = new Map();
+  const files = objects.map((o) => {
+    const hashed = Promise.withResolvers<Omit<FileEntry, "path">>();
+    hashes.set(o.path, hashed.promise);
+    const copyTo = async (destination: Store, key: string): Promise<void> => {
+      try {
+        hashed.resolve(await copyHashed(store, o.key, destination, key, o.size, { settings: settings.transfers.settings, budget }));
+      } catch (err) {
+        hashed.reject(err);
+        throw err;
+      }
+    };
+    return { path: o.path, source: `${store.url}/${o.key}`, size: o.size, copyTo };
+  });
+  return hashingInput(true, files, hashes, PART_SIZE);
+}
+
+/**
+ * Copies one object and returns the hashes the meta records of it. A streamed copy hashes the bytes as they pass
+ * (one read). A server-side copy learns no sha256 and no part hashes (S3's copy checksum covers at most the whole
+ * of a single-part object; GCS and Azure offer only MD5/CRC), so the copy is read once, at the destination:
+ * what is hashed is what the version holds.
+ */
+async function copyHashed(from: Store, fromKey: string, to: Store, toKey: string, size: number, options: CopyOptions): Promise<Omit<FileEntry, "path">> {
+  const outcome = await copyObject(from, fromKey, to, toKey, { size }, { ...options, partSize: PART_SIZE });
+  return outcome.hashes ?? hashStream(await to.openRead(toKey), size, `${toKey} of ${to.url}`);
 }

@@ -2,6 +2,7 @@
 // exports ASSETKIT_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY and _BUCKET (created). Each store is a fresh prefix
 // in that bucket, opened from the URI a user would write, with the test credentials given as the store's env
 // (a user would export them as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { openS3Store } from "../../../src/store/s3.ts";
 import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 
@@ -12,6 +13,17 @@ export function s3TestEnv(): Record<string, string> {
     AWS_SECRET_ACCESS_KEY: process.env.ASSETKIT_TEST_S3_SECRET_KEY ?? "",
     AWS_REGION: "us-east-1",
   };
+}
+
+/** Creates (once) another bucket on the test MinIO, for copies from bucket to bucket; returns its name. */
+export async function extraS3Bucket(bucket: string): Promise<string> {
+  const env = s3TestEnv();
+  const client = new S3Client({ endpoint: process.env.ASSETKIT_TEST_S3_ENDPOINT!, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+  await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
+    if (err.name !== "BucketAlreadyOwnedByYou") throw err;
+  });
+  client.destroy();
+  return bucket;
 }
 
 export const s3Factory: StoreFactory = {
