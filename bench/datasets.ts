@@ -44,7 +44,11 @@ export function datasetBytes(shape: Shape): number {
 }
 
 export function formatBytes(bytes: number): string {
-  for (const [unit, size] of [["GiB", GiB], ["MiB", MiB], ["KiB", KiB]] as const) {
+  for (const [unit, size] of [
+    ["GiB", GiB],
+    ["MiB", MiB],
+    ["KiB", KiB],
+  ] as const) {
     if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
   }
   return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${bytes} B`;
@@ -61,7 +65,9 @@ export async function assertFreeSpace(dir: string, needed: number): Promise<void
   const fs = await statfs(dir);
   const free = fs.bavail * fs.bsize;
   if (free < needed) {
-    throw new Error(`not enough free disk under ${dir}: ${(free / GiB).toFixed(1)} GiB free, the benchmark needs about ${(needed / GiB).toFixed(1)} GiB (datasets, the store's copies, one download); try --quick`);
+    throw new Error(
+      `not enough free disk under ${dir}: ${(free / GiB).toFixed(1)} GiB free, the benchmark needs about ${(needed / GiB).toFixed(1)} GiB (datasets, the store's copies, one download); try --quick`,
+    );
   }
 }
 
@@ -105,7 +111,7 @@ async function writeRandomFile(file: string, size: number): Promise<void> {
   const handle = await open(file, "w");
   try {
     const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size));
-    for (let written = 0; written < size; ) {
+    for (let written = 0; written < size;) {
       const n = Math.min(chunk.length, size - written);
       randomFillSync(chunk, 0, n);
       await handle.write(chunk, 0, n);

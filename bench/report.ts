@@ -82,14 +82,20 @@ export function targetLines(results: BenchResults): string[] {
     if (x !== undefined) lines.push(`- ${t.case} vs ${t.peer}: ${x.toFixed(2)}× (target ≥ ${t.min}×): ${verdict(x >= t.min)}`);
   }
   for (const r of results.cases.filter((c) => c.tool === "assetkit" && c.median)) {
-    lines.push(`- ${r.case} peak RSS: ${r.median!.peakRssMiB.toFixed(0)} MiB (target ≤ ${PEAK_RSS_TARGET_MIB} MiB): ${verdict(r.median!.peakRssMiB <= PEAK_RSS_TARGET_MIB)}`);
+    lines.push(
+      `- ${r.case} peak RSS: ${r.median!.peakRssMiB.toFixed(0)} MiB (target ≤ ${PEAK_RSS_TARGET_MIB} MiB): ${verdict(r.median!.peakRssMiB <= PEAK_RSS_TARGET_MIB)}`,
+    );
   }
   const r = results.requests;
   if (r) {
     lines.push(`- warm locked fetch: ${r.warmLockedFetch.requests} requests (target 0): ${verdict(r.warmLockedFetch.requests === 0)}`);
-    lines.push(`- resolve ${r.resolve.specs} specs: ${r.resolve.requests} requests (target ${r.resolve.expected}): ${verdict(r.resolve.requests <= r.resolve.expected)}`);
+    lines.push(
+      `- resolve ${r.resolve.specs} specs: ${r.resolve.requests} requests (target ${r.resolve.expected}): ${verdict(r.resolve.requests <= r.resolve.expected)}`,
+    );
     const sent = r.republish.bytesSent;
-    lines.push(`- republish with one file changed: ${(sent / MiB).toFixed(2)} MiB sent (target about ${formatBytes(r.republish.changedBytes)}): ${verdict(sent <= REPUBLISH_SLACK * r.republish.changedBytes)}`);
+    lines.push(
+      `- republish with one file changed: ${(sent / MiB).toFixed(2)} MiB sent (target about ${formatBytes(r.republish.changedBytes)}): ${verdict(sent <= REPUBLISH_SLACK * r.republish.changedBytes)}`,
+    );
   }
   return lines;
 }
@@ -99,7 +105,9 @@ export function renderReport(results: BenchResults): string {
   const header = results.quick
     ? "QUICK RUN (--quick: small datasets, not representative; do not publish these numbers)"
     : `Medians of ${results.options.repeat} interleaved round${results.options.repeat === 1 ? "" : "s"}`;
-  const parts = [`${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1; assetkit ${v.assetkit}.`];
+  const parts = [
+    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1; assetkit ${v.assetkit}.`,
+  ];
   if (results.cases.length) parts.push("", markdownTable(results));
   if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));
   const targets = targetLines(results);

@@ -95,7 +95,8 @@ async function resolveCount(ctx: RequestContext, counted: Place, counter: Reques
   const out = (await assetkit(ctx, { ...counted, cwd }, "requests-resolve", ["resolve", ...specs])) as { resolved: { version: string }[] };
   const count = snapshot(counter);
   const wrong = out.resolved.filter((r) => r.version !== VERSION);
-  if (out.resolved.length !== specs.length || wrong.length) throw new Error(`resolve answered ${JSON.stringify(out.resolved)}; expected ${specs.length} × ${VERSION}`);
+  if (out.resolved.length !== specs.length || wrong.length)
+    throw new Error(`resolve answered ${JSON.stringify(out.resolved)}; expected ${specs.length} × ${VERSION}`);
   return { ...count, specs: specs.length, assets: ASSETS, expected: ASSETS };
 }
 

@@ -61,7 +61,10 @@ function parseOptions(argv: string[]): Options {
   });
   const list = <T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] => {
     if (value === undefined) return [...known];
-    const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+    const items = value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = items.filter((i) => !known.includes(i as T));
     if (unknown.length || items.length === 0) throw new UsageError(`--${flag}: unknown ${unknown.join(", ") || "(empty)"}; known: ${known.join(", ")}`);
     return known.filter((k) => items.includes(k)); // the benchmark's order, whatever the flag's
@@ -69,7 +72,14 @@ function parseOptions(argv: string[]): Options {
   const repeat = values.repeat === undefined ? (values.quick ? 1 : 3) : Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat must be a positive integer, not ${values.repeat}`);
   const out = values.out ?? path.join(ROOT, values.quick ? "bench/data/results-quick.json" : "bench/results.json");
-  return { quick: values.quick, repeat, cases: list("cases", values.cases, ALL_CASES), peers: list("peers", values.peers, PEERS), pinned: !values["no-pinned"], out: path.resolve(out) };
+  return {
+    quick: values.quick,
+    repeat,
+    cases: list("cases", values.cases, ALL_CASES),
+    peers: list("peers", values.peers, PEERS),
+    pinned: !values["no-pinned"],
+    out: path.resolve(out),
+  };
 }
 
 const t0 = Date.now();
@@ -109,7 +119,12 @@ async function main(): Promise<void> {
   log("starting MinIO");
   const servers = await startServers(["s3"]);
   const env = servers.env;
-  const target = { endpoint: env.ASSETKIT_TEST_S3_ENDPOINT!, bucket: env.ASSETKIT_TEST_S3_BUCKET!, accessKey: env.ASSETKIT_TEST_S3_ACCESS_KEY!, secretKey: env.ASSETKIT_TEST_S3_SECRET_KEY! };
+  const target = {
+    endpoint: env.ASSETKIT_TEST_S3_ENDPOINT!,
+    bucket: env.ASSETKIT_TEST_S3_BUCKET!,
+    accessKey: env.ASSETKIT_TEST_S3_ACCESS_KEY!,
+    secretKey: env.ASSETKIT_TEST_S3_SECRET_KEY!,
+  };
   const bucket = openBucket(target);
   try {
     const home = path.join(scratch, "home");
@@ -133,13 +148,27 @@ async function main(): Promise<void> {
       if (id.startsWith("fetch-")) {
         log(`publishing ${dataset.id} once for the fetch case`);
         const publish = allTools.assetkit.upload(dataset, FETCH_PREFIX);
-        const { name, version } = JSON.parse((await runOrThrow(`assetkit publish ${dataset.id}`, publish, timeoutMs)).stdout) as { name: string; version: string };
+        const { name, version } = JSON.parse((await runOrThrow(`assetkit publish ${dataset.id}`, publish, timeoutMs)).stdout) as {
+          name: string;
+          version: string;
+        };
         published = { prefix: FETCH_PREFIX, name, version, dataset };
       }
-      cases.push(...(await runCase(id.startsWith("fetch-") ? "fetch" : "publish", dataset, published, { tools, repeat: options.repeat, bucket, scratch, timeoutMs, log })));
+      cases.push(
+        ...(await runCase(id.startsWith("fetch-") ? "fetch" : "publish", dataset, published, {
+          tools,
+          repeat: options.repeat,
+          bucket,
+          scratch,
+          timeoutMs,
+          log,
+        })),
+      );
     }
 
-    const requests = options.cases.includes("requests") ? await countRequests({ cli, place, scratch, mixed: datasets.get("mixed")!, timeoutMs, log }) : undefined;
+    const requests = options.cases.includes("requests")
+      ? await countRequests({ cli, place, scratch, mixed: datasets.get("mixed")!, timeoutMs, log })
+      : undefined;
 
     const cpus = os.cpus();
     const results: BenchResults = {
@@ -147,7 +176,13 @@ async function main(): Promise<void> {
       startedAt,
       finishedAt: new Date().toISOString(),
       options: { repeat: options.repeat, cases: options.cases, tools: tools.map((t) => t.name) },
-      machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", memoryGiB: Math.round(os.totalmem() / GiB), os: `${os.type()} ${os.release()}`, node: process.version },
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model.trim() ?? "unknown",
+        memoryGiB: Math.round(os.totalmem() / GiB),
+        os: `${os.type()} ${os.release()}`,
+        node: process.version,
+      },
       versions,
       cases,
       ...(requests ? { requests } : {}),

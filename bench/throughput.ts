@@ -51,17 +51,31 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
       const run = direction === "fetch" ? await fetchOnce(tool, published!, ctx) : await publishOnce(tool, dataset, `upload/${tool.name}/${round}`, ctx);
       runs.get(tool.name)!.push(run);
       const rate = dataset.id === "small" ? `${(dataset.files / run.seconds).toFixed(0)} files/s` : `${(dataset.bytes / 1e6 / run.seconds).toFixed(0)} MB/s`;
-      ctx.log(`${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU, ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`);
+      ctx.log(
+        `${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU, ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`,
+      );
     }
   }
   return ctx.tools.map((tool) => {
     const all = runs.get(tool.name)!;
     const ok = all.filter((r) => r.ok);
-    const result: CaseResult = { case: id, direction, dataset: { id: dataset.id, title: dataset.title, files: dataset.files, bytes: dataset.bytes }, tool: tool.name, runs: all };
+    const result: CaseResult = {
+      case: id,
+      direction,
+      dataset: { id: dataset.id, title: dataset.title, files: dataset.files, bytes: dataset.bytes },
+      tool: tool.name,
+      runs: all,
+    };
     if (ok.length) {
       const seconds = median(ok.map((r) => r.seconds));
       const cpuSecondsPerGiB = median(ok.map((r) => r.cpuSeconds)) / (dataset.bytes / 1024 ** 3);
-      result.median = { seconds, mbPerSec: dataset.bytes / 1e6 / seconds, filesPerSec: dataset.files / seconds, peakRssMiB: median(ok.map((r) => r.peakRssMiB)), cpuSecondsPerGiB };
+      result.median = {
+        seconds,
+        mbPerSec: dataset.bytes / 1e6 / seconds,
+        filesPerSec: dataset.files / seconds,
+        peakRssMiB: median(ok.map((r) => r.peakRssMiB)),
+        cpuSecondsPerGiB,
+      };
     }
     return result;
   });

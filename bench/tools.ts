@@ -62,7 +62,9 @@ export function locateTools(root: string, gobin: string, assetkitCli: string): T
     modelkitFetch: path.join(root, "test/interop/modelkit_fetch.py"),
     modelkitPush: path.join(root, "bench/modelkit_push.py"),
   };
-  const missing = Object.entries(paths).filter(([, file]) => !existsSync(file)).map(([name, file]) => `${name}: ${file}`);
+  const missing = Object.entries(paths)
+    .filter(([, file]) => !existsSync(file))
+    .map(([name, file]) => `${name}: ${file}`);
   if (missing.length) throw new Error(`benchmark tools missing: ${missing.join(", ")}; run 'bash bench/install-tools.sh' (npm run bench does)`);
   return paths;
 }
@@ -155,23 +157,61 @@ export function makeTools(paths: ToolPaths, place: Place): Record<ToolName, Tool
       name: "s5cmd",
       // --log error: no line per object on stdout (the other tools print no progress either).
       upload: (dataset, prefix) =>
-        command(paths.s5cmd, ["--endpoint-url", target.endpoint, "--log", "error", "cp", dataset.isFile ? dataset.path : `${dataset.path}/*`, `${s3(prefix)}/`]),
+        command(paths.s5cmd, [
+          "--endpoint-url",
+          target.endpoint,
+          "--log",
+          "error",
+          "cp",
+          dataset.isFile ? dataset.path : `${dataset.path}/*`,
+          `${s3(prefix)}/`,
+        ]),
       download: (asset, dest) =>
-        command(paths.s5cmd, ["--endpoint-url", target.endpoint, "--log", "error", "cp", asset.dataset.isFile ? s3(keyOf(asset)) : `${s3(keyOf(asset))}/*`, asset.dataset.isFile ? path.join(dest, fileName(asset.dataset)) : `${dest}/`]),
+        command(paths.s5cmd, [
+          "--endpoint-url",
+          target.endpoint,
+          "--log",
+          "error",
+          "cp",
+          asset.dataset.isFile ? s3(keyOf(asset)) : `${s3(keyOf(asset))}/*`,
+          asset.dataset.isFile ? path.join(dest, fileName(asset.dataset)) : `${dest}/`,
+        ]),
     },
     aws: {
       name: "aws",
       upload: (dataset, prefix) =>
-        command(paths.aws, ["--endpoint-url", target.endpoint, "s3", "cp", "--only-show-errors", ...(dataset.isFile ? [dataset.path, `${s3(prefix)}/${fileName(dataset)}`] : ["--recursive", dataset.path, `${s3(prefix)}/`])]),
+        command(paths.aws, [
+          "--endpoint-url",
+          target.endpoint,
+          "s3",
+          "cp",
+          "--only-show-errors",
+          ...(dataset.isFile ? [dataset.path, `${s3(prefix)}/${fileName(dataset)}`] : ["--recursive", dataset.path, `${s3(prefix)}/`]),
+        ]),
       download: (asset, dest) =>
-        command(paths.aws, ["--endpoint-url", target.endpoint, "s3", "cp", "--only-show-errors", ...(asset.dataset.isFile ? [s3(keyOf(asset)), path.join(dest, fileName(asset.dataset))] : ["--recursive", `${s3(keyOf(asset))}/`, dest])]),
+        command(paths.aws, [
+          "--endpoint-url",
+          target.endpoint,
+          "s3",
+          "cp",
+          "--only-show-errors",
+          ...(asset.dataset.isFile ? [s3(keyOf(asset)), path.join(dest, fileName(asset.dataset))] : ["--recursive", `${s3(keyOf(asset))}/`, dest]),
+        ]),
     },
     rclone: {
       name: "rclone",
       upload: (dataset, prefix) =>
-        command(paths.rclone, dataset.isFile ? ["copyto", dataset.path, rclone(`${prefix}/${fileName(dataset)}`)] : ["copy", dataset.path, rclone(prefix)], rcloneEnv),
+        command(
+          paths.rclone,
+          dataset.isFile ? ["copyto", dataset.path, rclone(`${prefix}/${fileName(dataset)}`)] : ["copy", dataset.path, rclone(prefix)],
+          rcloneEnv,
+        ),
       download: (asset, dest) =>
-        command(paths.rclone, asset.dataset.isFile ? ["copyto", rclone(keyOf(asset)), path.join(dest, fileName(asset.dataset))] : ["copy", rclone(keyOf(asset)), dest], rcloneEnv),
+        command(
+          paths.rclone,
+          asset.dataset.isFile ? ["copyto", rclone(keyOf(asset)), path.join(dest, fileName(asset.dataset))] : ["copy", rclone(keyOf(asset)), dest],
+          rcloneEnv,
+        ),
     },
     modelkit: {
       name: "modelkit",

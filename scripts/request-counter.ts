@@ -36,13 +36,10 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
     req.on("data", (chunk: Buffer) => {
       record.bytes += chunk.length;
     });
-    const forward = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders as unknown as Record<string, string>);
-        answer.pipe(res);
-      },
-    );
+    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders as unknown as Record<string, string>);
+      answer.pipe(res);
+    });
     forward.on("error", (err) => {
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`request counter: upstream ${target} failed: ${err.message}`);
@@ -59,7 +56,12 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
     url: `http://127.0.0.1:${address.port}`,
     requests: () => [...seen],
     objectReads: () =>
-      seen.filter((r) => (r.method === "GET" || r.method === "HEAD") && !/[?&](list-type|prefix|location|uploads)=/.test(r.url) && r.url.split("?")[0]!.split("/").filter(Boolean).length > 1).length,
+      seen.filter(
+        (r) =>
+          (r.method === "GET" || r.method === "HEAD") &&
+          !/[?&](list-type|prefix|location|uploads)=/.test(r.url) &&
+          r.url.split("?")[0]!.split("/").filter(Boolean).length > 1,
+      ).length,
     bytesSent: () => seen.reduce((sum, r) => sum + r.bytes, 0),
     reset: () => {
       seen = [];

@@ -84,10 +84,7 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS): P
     const grace = setTimeout(() => killAll("SIGKILL"), STOP_GRACE_MS);
     // The children are unref'd: hold the event loop open until they are reaped (bounded, SIGKILL comes first).
     let giveUp: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(running.map((r) => r.exited)),
-      new Promise((resolve) => (giveUp = setTimeout(resolve, STOP_GRACE_MS + 2_000))),
-    ]);
+    await Promise.race([Promise.all(running.map((r) => r.exited)), new Promise((resolve) => (giveUp = setTimeout(resolve, STOP_GRACE_MS + 2_000)))]);
     clearTimeout(grace);
     clearTimeout(giveUp);
     if (watchdog) killGroup(watchdog, "SIGKILL");
@@ -123,15 +120,26 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS): P
     };
     const starting: Promise<void>[] = [];
     if (wanted.has("s3")) {
-      const minio = launch("minio", bin.minio, ["server", path.join(dir, "minio"), "--quiet", "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${s3ConsolePort}`], {
-        MINIO_ROOT_USER: S3_ACCESS_KEY,
-        MINIO_ROOT_PASSWORD: S3_SECRET_KEY,
-        MINIO_BROWSER: "off",
-        MINIO_UPDATE: "off",
-        MINIO_CI_CD: "1",
-      });
+      const minio = launch(
+        "minio",
+        bin.minio,
+        ["server", path.join(dir, "minio"), "--quiet", "--address", `127.0.0.1:${s3Port}`, "--console-address", `127.0.0.1:${s3ConsolePort}`],
+        {
+          MINIO_ROOT_USER: S3_ACCESS_KEY,
+          MINIO_ROOT_PASSWORD: S3_SECRET_KEY,
+          MINIO_BROWSER: "off",
+          MINIO_UPDATE: "off",
+          MINIO_CI_CD: "1",
+        },
+      );
       const s3Url = `http://127.0.0.1:${s3Port}`;
-      starting.push(ready(minio, () => httpOk(`${s3Url}/minio/health/live`), () => createS3Bucket(s3Url)));
+      starting.push(
+        ready(
+          minio,
+          () => httpOk(`${s3Url}/minio/health/live`),
+          () => createS3Bucket(s3Url),
+        ),
+      );
       Object.assign(env, {
         ASSETKIT_TEST_S3_ENDPOINT: s3Url,
         ASSETKIT_TEST_S3_ACCESS_KEY: S3_ACCESS_KEY,
@@ -142,20 +150,52 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS): P
     if (wanted.has("gcs")) {
       const gcsUrl = `http://127.0.0.1:${gcsPort}`;
       const gcs = launch("fake-gcs-server", bin.fakeGcs, [
-        "-scheme", "http", "-host", "127.0.0.1", "-port", String(gcsPort), "-backend", "memory",
-        "-public-host", `127.0.0.1:${gcsPort}`, "-external-url", gcsUrl, "-log-level", "warn",
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        String(gcsPort),
+        "-backend",
+        "memory",
+        "-public-host",
+        `127.0.0.1:${gcsPort}`,
+        "-external-url",
+        gcsUrl,
+        "-log-level",
+        "warn",
       ]);
-      starting.push(ready(gcs, () => httpOk(`${gcsUrl}/storage/v1/b`), () => createGcsBucket(gcsUrl)));
+      starting.push(
+        ready(
+          gcs,
+          () => httpOk(`${gcsUrl}/storage/v1/b`),
+          () => createGcsBucket(gcsUrl),
+        ),
+      );
       Object.assign(env, { ASSETKIT_TEST_GCS_ENDPOINT: gcsUrl, ASSETKIT_TEST_GCS_BUCKET: BUCKET });
     }
     if (wanted.has("azure")) {
       const azurite = launch("azurite", process.execPath, [
-        bin.azurite, "--blobHost", "127.0.0.1", "--blobPort", String(azPort), "--inMemoryPersistence",
-        "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
+        bin.azurite,
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        String(azPort),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--disableTelemetry",
+        "--silent",
       ]);
       const azureBlobUrl = `http://127.0.0.1:${azPort}/${AZURE_ACCOUNT}`;
       const azureConnection = `DefaultEndpointsProtocol=http;AccountName=${AZURE_ACCOUNT};AccountKey=${AZURE_KEY};BlobEndpoint=${azureBlobUrl};`;
-      starting.push(ready(azurite, () => httpAnswers(azureBlobUrl), () => createAzureContainer(azureConnection)));
+      starting.push(
+        ready(
+          azurite,
+          () => httpAnswers(azureBlobUrl),
+          () => createAzureContainer(azureConnection),
+        ),
+      );
       Object.assign(env, { ASSETKIT_TEST_AZURE_CONNECTION_STRING: azureConnection, ASSETKIT_TEST_AZURE_CONTAINER: BUCKET });
     }
     if (wanted.has("http")) {
@@ -164,10 +204,19 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS): P
         XDG_DATA_HOME: path.join(dir, "home"),
         XDG_CONFIG_HOME: path.join(dir, "home"),
       });
-      starting.push(ready(caddy, () => httpAnswers(`http://127.0.0.1:${httpPort}/`), async () => {}));
+      starting.push(
+        ready(
+          caddy,
+          () => httpAnswers(`http://127.0.0.1:${httpPort}/`),
+          async () => {},
+        ),
+      );
       Object.assign(env, { ASSETKIT_TEST_HTTP_URL: `http://127.0.0.1:${httpPort}`, ASSETKIT_TEST_HTTP_ROOT: httpRoot });
     }
-    watchdog = startWatchdog(dir, running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined));
+    watchdog = startWatchdog(
+      dir,
+      running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined),
+    );
     await Promise.all(starting);
     return { env, stop };
   } catch (err) {
@@ -192,7 +241,13 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
     azurite: path.join(ROOT, "node_modules/.bin/azurite-blob"),
     python: path.join(ROOT, ".test-servers/venv/bin/python"),
   };
-  const needed = [wanted.has("s3") && found.minio, wanted.has("gcs") && found.fakeGcs, wanted.has("http") && found.caddy, wanted.has("azure") && found.azurite, found.python];
+  const needed = [
+    wanted.has("s3") && found.minio,
+    wanted.has("gcs") && found.fakeGcs,
+    wanted.has("http") && found.caddy,
+    wanted.has("azure") && found.azurite,
+    found.python,
+  ];
   const missing = needed.filter((file): file is string => file !== false && !existsSync(file));
   if (missing.length) {
     throw new Error(`test servers not installed (${missing.join(", ")} missing): run 'bash scripts/install-test-servers.sh'`);
@@ -203,11 +258,15 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
 /** Asks the OS for `n` distinct free loopback ports (all held open at once, so none repeats). */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import("node:net").Server>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

@@ -53,7 +53,6 @@ function lines(name: ActionInput): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-
 export async function runAction(): Promise<void> {
   let command = "";
   let warnings = 0;
@@ -137,7 +136,10 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
       core.setOutput("path", r.resolved[0]?.path ?? "");
       core.setOutput("cache-hit", String(r.resolved.every((a) => a.local || a.cached)));
-      return r.resolved.map((a) => ({ ...a, note: a.local ? "local copy" : a.cached ? "from the cache" : a.verified ? "downloaded" : "downloaded (unverified)" }));
+      return r.resolved.map((a) => ({
+        ...a,
+        note: a.local ? "local copy" : a.cached ? "from the cache" : a.verified ? "downloaded" : "downloaded (unverified)",
+      }));
     }
     case "resolve": {
       const r = await resolveCommand(ctx, lines("specs"), { frozen: booleanInput("frozen", false) });
@@ -166,13 +168,25 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       if (r.changed || r.copied) {
         await notify("assetkit-promoted", { name: r.name, version: r.version, digest: r.digest, channel: r.alias, previous: r.previous, store: r.store });
       }
-      const moved = r.alias === null ? "" : r.changed ? (r.previous ? `${r.rollback ? "rolled back" : "promoted"} (was ${r.previous})` : "promoted (new channel)") : "unchanged";
+      const moved =
+        r.alias === null
+          ? ""
+          : r.changed
+            ? r.previous
+              ? `${r.rollback ? "rolled back" : "promoted"} (was ${r.previous})`
+              : "promoted (new channel)"
+            : "unchanged";
       const copied = r.copied === undefined ? "" : r.copied ? `copied into ${r.store}` : `already in ${r.store}`;
       return { store: r.store, rows: [{ spec: r.spec, version: r.version, digest: r.digest, note: [copied, moved].filter(Boolean).join("; ") }] };
     }
     case "verify": {
       const r = await verifyCommand(ctx, lines("specs"));
-      const rows = r.verified.map((v) => ({ spec: v.spec, version: v.version ?? undefined, digest: v.digest, note: [v.status, `local ${v.local}`, v.newer ? `newer: ${v.newer}` : "", v.detail ?? ""].filter(Boolean).join("; ") }));
+      const rows = r.verified.map((v) => ({
+        spec: v.spec,
+        version: v.version ?? undefined,
+        digest: v.digest,
+        note: [v.status, `local ${v.local}`, v.newer ? `newer: ${v.newer}` : "", v.detail ?? ""].filter(Boolean).join("; "),
+      }));
       if (r.failed) {
         await writeSummary(command, ctx.store.url, rows);
         throw r.failed;
@@ -181,7 +195,10 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
     }
     case "gc": {
       const r = await gcCommand(ctx, { olderThan: input("older-than"), dryRun: booleanInput("dry-run", false) });
-      const lines = [...r.plan, `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`];
+      const lines = [
+        ...r.plan,
+        `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`,
+      ];
       for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);
       core.setOutput("removed", JSON.stringify(r.removed));
       return `### assetkit gc${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${lines.map((l) => `- ${escapeMarkdown(l)}`).join("\n")}\n`;
@@ -192,7 +209,8 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       const repo = repositoryOfRun();
       const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
       const repoPath = path.relative(workspace, ctx.lockfilePath).split(path.sep).join("/");
-      if (repoPath.startsWith("..") || path.isAbsolute(repoPath)) throw new UsageError(`the lockfile ${ctx.lockfilePath} is outside the repository ${workspace}`);
+      if (repoPath.startsWith("..") || path.isAbsolute(repoPath))
+        throw new UsageError(`the lockfile ${ctx.lockfilePath} is outside the repository ${workspace}`);
       const branches = await lockedOnBranches(await createGitHubClient(token, (m) => core.info(m)), repo, repoPath);
       core.info(`read ${repoPath} on ${branches.branches} branch(es) of ${repo.owner}/${repo.repo}`);
       const r = await pruneCommand(ctx, {
@@ -251,12 +269,17 @@ function setPublishOutputs(r: PublishResult): void {
 function cacheOfRun(): CrossRunCache | undefined {
   const mode = (input("cache") ?? "true").trim().toLowerCase();
   if (["false", "no", "0"].includes(mode)) return undefined;
-  if (!["true", "yes", "1", "restore-only"].includes(mode)) throw new UsageError(`input cache must be true, false or restore-only, not ${JSON.stringify(mode)}`);
+  if (!["true", "yes", "1", "restore-only"].includes(mode))
+    throw new UsageError(`input cache must be true, false or restore-only, not ${JSON.stringify(mode)}`);
   const branches = lines("cache-save-branches");
   const branch = process.env.GITHUB_REF_NAME ?? "";
   const maxSize = input("cache-max-size");
   const noSave =
-    mode === "restore-only" ? "cache is restore-only" : savesOnBranch(branches, branch) ? undefined : `branch ${JSON.stringify(branch)} is not in cache-save-branches (${branches.join(", ")})`;
+    mode === "restore-only"
+      ? "cache is restore-only"
+      : savesOnBranch(branches, branch)
+        ? undefined
+        : `branch ${JSON.stringify(branch)} is not in cache-save-branches (${branches.join(", ")})`;
   return actionsCache({ ...(noSave ? { noSave } : {}), ...(maxSize ? { maxSize: parseSize(maxSize, "cache-max-size") } : {}) });
 }
 

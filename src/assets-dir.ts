@@ -67,7 +67,11 @@ export class AssetsDir {
   /** Where a version (or one part of it) lives locally; refuses anything that would land outside the dir. */
   pathOf(name: string, version: string, subPath?: string): string {
     const parts = [name, version, ...(subPath ? [subPath] : [])];
-    const problem = assetNameProblem(name) ?? relativePathProblem(version) ?? (version.includes("/") ? "a version has no '/'" : undefined) ?? (subPath ? relativePathProblem(subPath) : undefined);
+    const problem =
+      assetNameProblem(name) ??
+      relativePathProblem(version) ??
+      (version.includes("/") ? "a version has no '/'" : undefined) ??
+      (subPath ? relativePathProblem(subPath) : undefined);
     const full = path.join(this.root, ...parts.flatMap((p) => p.split("/")));
     if (problem || !full.startsWith(this.root + path.sep)) {
       throw new AssetError(`refusing to write ${JSON.stringify(parts.join("/"))} outside the assets dir ${this.root}${problem ? `: ${problem}` : ""}`);
@@ -97,14 +101,24 @@ export class AssetsDir {
    * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
    * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
    */
-  async materialise(name: string, version: string, meta: VersionMeta, open: OpenFile, subPath?: string, onProgress?: (progress: TransferProgress) => void): Promise<Materialised> {
+  async materialise(
+    name: string,
+    version: string,
+    meta: VersionMeta,
+    open: OpenFile,
+    subPath?: string,
+    onProgress?: (progress: TransferProgress) => void,
+  ): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
     const fresh = (copy: LocalCopy | undefined): copy is LocalCopy => copy !== undefined && (copy.digest === meta.digest || copy.digest === undefined);
     const ready = await this.localCopy(name, version, subPath);
     if (fresh(ready)) return { ...ready, path: target, downloaded: false };
 
     const files = filesUnder(meta, subPath, `${name}:${version}`);
-    const reserved = reservedPathProblem(files.map((f) => f.path), meta.isDirectory);
+    const reserved = reservedPathProblem(
+      files.map((f) => f.path),
+      meta.isDirectory,
+    );
     if (reserved) throw new AssetError(`cannot fetch ${name}:${version} into an assets dir: ${reserved}`);
 
     const release = await this.lock(name, version);
@@ -124,7 +138,13 @@ export class AssetsDir {
         const folder = path.dirname(dest);
         if (!folders.has(folder)) folders.set(folder, fs.mkdir(folder, { recursive: true }));
         await folders.get(folder);
-        await this.transfers.download((range) => open(file.path, range), dest, { ...file, ...(meta.partSize !== undefined ? { partSize: meta.partSize } : {}) }, label(file.path), onBytes);
+        await this.transfers.download(
+          (range) => open(file.path, range),
+          dest,
+          { ...file, ...(meta.partSize !== undefined ? { partSize: meta.partSize } : {}) },
+          label(file.path),
+          onBytes,
+        );
         progress.files++;
         onProgress?.(progress);
       };
@@ -240,7 +260,10 @@ export class AssetsDir {
   }
 
   private async describe(name: string, version: string, copy: string, marker: string): Promise<LocalVersion> {
-    const used = await fs.readFile(this.useRecordOf(name, version), "utf8").then((t) => new Date(t.trim()), () => undefined);
+    const used = await fs.readFile(this.useRecordOf(name, version), "utf8").then(
+      (t) => new Date(t.trim()),
+      () => undefined,
+    );
     // Without a use record (a copy made before records existed, or by modelkit): when it was made.
     const lastUsed = used && !Number.isNaN(used.getTime()) ? used : (await fs.stat(marker)).mtime;
     return { name, version, path: copy, size: await sizeOf(copy), lastUsed };
@@ -328,11 +351,15 @@ export class AssetsDir {
 async function mapSettling<T>(items: readonly T[], each: (item: T) => Promise<void>, concurrency: number): Promise<void> {
   const running = new Set<Promise<void>>();
   try {
-    await pMap(items, (item) => {
-      const work = each(item);
-      running.add(work);
-      return work.finally(() => running.delete(work));
-    }, { concurrency });
+    await pMap(
+      items,
+      (item) => {
+        const work = each(item);
+        running.add(work);
+        return work.finally(() => running.delete(work));
+      },
+      { concurrency },
+    );
   } catch (err) {
     await Promise.allSettled(running);
     throw err;
@@ -350,7 +377,10 @@ export function filesUnder(meta: VersionMeta, subPath: string | undefined, what:
 /** Renames `temp` onto `target`, moving aside whatever was there (a partial copy) and removing it after. */
 async function replace(target: string, temp: string): Promise<void> {
   const old = `${tempSibling(target)}-old`;
-  const moved = await fs.rename(target, old).then(() => true, () => false);
+  const moved = await fs.rename(target, old).then(
+    () => true,
+    () => false,
+  );
   await fs.rename(temp, target);
   if (moved) await fs.rm(old, { recursive: true, force: true });
 }
@@ -386,7 +416,10 @@ async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(() => true, () => false);
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Bytes of a file, or of every file under a folder. */
@@ -415,7 +448,13 @@ function leftoverVersion(entry: string): string | undefined {
 
 /** Every file or folder under the folder `dir` (at any depth, not through a link) whose name carries the temporary mark. */
 async function temporaryFiles(dir: string): Promise<string[]> {
-  if (!(await fs.lstat(dir).then((s) => s.isDirectory(), () => false))) return [];
+  if (
+    !(await fs.lstat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return [];
   const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
   return entries.filter((e) => path.basename(e).includes(TEMP_MARK)).map((e) => path.join(dir, e));
 }

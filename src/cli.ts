@@ -33,29 +33,31 @@ type Action = (ctx: Context, opts: CliOptions, command: Command) => Promise<{ js
 
 export async function runCli(argv: string[]): Promise<number> {
   let debug = argv.includes("--debug");
-  const run = (action: Action) => async (...args: unknown[]) => {
-    const command = args[args.length - 1] as Command;
-    const opts = command.optsWithGlobals<CliOptions>();
-    debug = opts.debug ?? false;
-    const progress = createProgress(process.stderr, { live: process.stderr.isTTY === true });
-    const ctx = await createContext(opts, {
-      info: (m) => {
-        if (opts.quiet) return;
-        progress.clear();
-        process.stderr.write(`${m}\n`);
-      },
-      warn: (m) => {
-        progress.clear();
-        process.stderr.write(`warning: ${m}\n`);
-      },
-      progress: opts.quiet ? undefined : (done, total, label, files) => progress.update(done, total, label, files),
-    });
-    const out = await action(ctx, opts, command);
-    progress.clear();
-    if (opts.json) process.stdout.write(JSON.stringify(out.json, null, 2) + "\n");
-    else if (out.text.length > 0) process.stdout.write(out.text.join("\n") + "\n");
-    if (out.failure) throw out.failure;
-  };
+  const run =
+    (action: Action) =>
+    async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      const opts = command.optsWithGlobals<CliOptions>();
+      debug = opts.debug ?? false;
+      const progress = createProgress(process.stderr, { live: process.stderr.isTTY === true });
+      const ctx = await createContext(opts, {
+        info: (m) => {
+          if (opts.quiet) return;
+          progress.clear();
+          process.stderr.write(`${m}\n`);
+        },
+        warn: (m) => {
+          progress.clear();
+          process.stderr.write(`warning: ${m}\n`);
+        },
+        progress: opts.quiet ? undefined : (done, total, label, files) => progress.update(done, total, label, files),
+      });
+      const out = await action(ctx, opts, command);
+      progress.clear();
+      if (opts.json) process.stdout.write(JSON.stringify(out.json, null, 2) + "\n");
+      else if (out.text.length > 0) process.stdout.write(out.text.join("\n") + "\n");
+      if (out.failure) throw out.failure;
+    };
 
   // Global options are declared on every subcommand too (positional options), so that `publish --version V`
   // is publish's own flag and not the program's --version, while `assetkit resolve x --json` still works.
@@ -64,29 +66,33 @@ export async function runCli(argv: string[]): Promise<number> {
     .version(VERSION, "-V, --version")
     .enablePositionalOptions()
     .showHelpAfterError("(run with --help for usage)")
-    .exitOverride()
-    
+    .exitOverride();
 
   const publish = program
     .command("publish")
     .description("publish a file or folder as the next version of an asset")
     .argument("<path>", "the file or folder to publish")
     .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
-  withPublishFlags(publish, "publish nothing when the latest version already holds the same content")
-    .action(
-      run(async (ctx, opts, command) => {
-        const [path, target] = command.args as [string, string];
-        const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[] }>();
-        return publishedOutput(await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] }));
-      }),
-    );
+  withPublishFlags(publish, "publish nothing when the latest version already holds the same content").action(
+    run(async (ctx, opts, command) => {
+      const [path, target] = command.args as [string, string];
+      const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[] }>();
+      return publishedOutput(await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] }));
+    }),
+  );
 
   const importer = program
     .command("import")
     .description("publish a model from where it already lives (a bucket path, an HTTP file or archive, the Hugging Face Hub) as the next version of an asset")
-    .argument("<source>", "s3://bucket/path[/], gs://…, az://… or azure://…, https://<account>.blob.core.windows.net/…, https://…/model.tar.gz, hf://org/repo[@revision][/sub/path], hf://datasets/org/repo, file:// or a path")
+    .argument(
+      "<source>",
+      "s3://bucket/path[/], gs://…, az://… or azure://…, https://<account>.blob.core.windows.net/…, https://…/model.tar.gz, hf://org/repo[@revision][/sub/path], hf://datasets/org/repo, file:// or a path",
+    )
     .argument("<name>", "asset name, or name:series to publish the next version inside a series (name:1 → 1.x)");
-  withPublishFlags(importer, "publish nothing when the source is unchanged since the latest version (same ETags or Hub commit: nothing downloaded) or holds the same content")
+  withPublishFlags(
+    importer,
+    "publish nothing when the source is unchanged since the latest version (same ETags or Hub commit: nothing downloaded) or holds the same content",
+  )
     .option("--include <glob>", "import only paths matching this glob (repeatable; prefixes, archives and Hub repos)", repeatable)
     .option("--exclude <glob>", "skip paths matching this glob (repeatable)", repeatable)
     .option("--no-unpack", "publish a .tar, .tar.gz/.tgz or .zip as the file it is (default: unpack it into a folder asset)")
@@ -95,7 +101,17 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(
       run(async (ctx, _opts, command) => {
         const [source, target] = command.args as [string, string];
-        const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[]; include?: string[]; exclude?: string[]; maxUnpackedSize?: string; maxEntries?: string; unpack?: boolean }>();
+        const local = command.opts<{
+          bump?: string;
+          version?: string;
+          ifChanged?: boolean;
+          meta?: string[];
+          include?: string[];
+          exclude?: string[];
+          maxUnpackedSize?: string;
+          maxEntries?: string;
+          unpack?: boolean;
+        }>();
         const r = await importCommand(ctx, { source, target, ...local, metadata: local.meta ?? [] });
         return publishedOutput(r, `\tfrom ${r.source}`);
       }),
@@ -178,7 +194,12 @@ export async function runCli(argv: string[]): Promise<number> {
         if (alias && local.channel && alias !== local.channel) throw new UsageError(`two channels given: ${alias} and --channel ${local.channel}`);
         const r = await promoteCommand(ctx, spec, { ...local, channel: alias ?? local.channel });
         const copied = r.copied === undefined ? "" : `\t${r.copied ? "copied" : "already there"} from ${r.from}`;
-        return { json: r, text: [`${r.spec} -> ${r.version}\t${r.alias === null ? "no channel" : r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}${copied}`] };
+        return {
+          json: r,
+          text: [
+            `${r.spec} -> ${r.version}\t${r.alias === null ? "no channel" : r.changed ? (r.previous ? `was ${r.previous}` : "new") : "unchanged"}${copied}`,
+          ],
+        };
       }),
     );
 
@@ -190,7 +211,10 @@ export async function runCli(argv: string[]): Promise<number> {
       run(async (ctx, _opts, command) => {
         const r = await historyCommand(ctx, command.args[0]!);
         const text = r.channels.flatMap((c) =>
-          c.history.map((m) => `${r.name}:${c.channel}\t${m.version}\t${m.previous ? `was ${m.previous}` : "new"}${m.rollback ? " (rollback)" : ""}\t${m.at}\t${m.by}${m.run_url ? `\t${m.run_url}` : ""}`),
+          c.history.map(
+            (m) =>
+              `${r.name}:${c.channel}\t${m.version}\t${m.previous ? `was ${m.previous}` : "new"}${m.rollback ? " (rollback)" : ""}\t${m.at}\t${m.by}${m.run_url ? `\t${m.run_url}` : ""}`,
+          ),
         );
         return { json: r, text };
       }),
@@ -204,7 +228,9 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(
       run(async (ctx, _opts, command) => {
         const r = await verifyCommand(ctx, command.args);
-        const text = r.verified.map((v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`);
+        const text = r.verified.map(
+          (v) => `${v.spec} -> ${v.version ?? "-"}\t${v.status}\tlocal ${v.local}${v.newer ? `\tnewer: ${v.newer}` : ""}${v.detail ? `\t${v.detail}` : ""}`,
+        );
         return { json: { verified: r.verified }, text, failure: r.failed };
       }),
     );
@@ -212,7 +238,11 @@ export async function runCli(argv: string[]): Promise<number> {
   program
     .command("gc")
     .description("remove what failed publishes left behind: claims, data of versions without a meta, incomplete S3 multipart uploads")
-    .option("--older-than <duration>", "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe", DEFAULT_GC_GRACE)
+    .option(
+      "--older-than <duration>",
+      "grace period: only leftovers older than this (30m, 24h, 7d) are removed, so running publishes are safe",
+      DEFAULT_GC_GRACE,
+    )
     .option("--dry-run", "print the plan, delete nothing")
     .action(
       run(async (ctx, _opts, command) => {
@@ -242,7 +272,14 @@ export async function runCli(argv: string[]): Promise<number> {
     .option("--yes", "delete; without it, print the plan only")
     .action(
       run(async (ctx, _opts, command) => {
-        const local = command.opts<{ keepLast?: string; perSeries?: boolean; keepWithin?: string; keepHistory?: string; keepLocked?: string[]; yes?: boolean }>();
+        const local = command.opts<{
+          keepLast?: string;
+          perSeries?: boolean;
+          keepWithin?: string;
+          keepHistory?: string;
+          keepLocked?: string[];
+          yes?: boolean;
+        }>();
         const r = await pruneCommand(ctx, { names: command.args, ...local, apply: local.yes ?? false });
         return { json: r, text: pruneLines(r, "pass --yes to delete") };
       }),
@@ -282,7 +319,15 @@ export async function runCli(argv: string[]): Promise<number> {
     .option("--signal-pid <pid[:signal]>", "send a signal (default SIGHUP) to this process after each swap (repeatable)", repeatable)
     .action(
       run(async (ctx, _opts, command) => {
-        const local = command.opts<{ dir: string; keep: string; watch?: string; inPlace?: boolean; statusFile?: string; onChange?: string; signalPid?: string[] }>();
+        const local = command.opts<{
+          dir: string;
+          keep: string;
+          watch?: string;
+          inPlace?: boolean;
+          statusFile?: string;
+          onChange?: string;
+          signalPid?: string[];
+        }>();
         const stopper = new AbortController();
         const onSignal = (signal: NodeJS.Signals): void => stopper.abort(new AssetError(`stopped by ${signal}: nothing was swapped`));
         process.once("SIGTERM", onSignal).once("SIGINT", onSignal);
@@ -312,7 +357,8 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the message
     // Store errors are scrubbed where they arise; this is the last net for anything else that quotes a credential.
     process.stderr.write(`error: ${scrub((err as Error).message)}\n`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(scrub(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`));
+    if (debug && err instanceof Error && err.stack)
+      process.stderr.write(scrub(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ""}`));
     return exitCodeOf(err);
   }
   return 0;
@@ -348,7 +394,10 @@ function wholeNumber(text: string, flag: string): number {
 
 function withGlobalOptions(command: Command): Command {
   return command
-    .option("--store <uri>", "store: s3://bucket/prefix, gs://…, az://…, https://…, file:///abs or a path (default: $ASSETKIT_STORE, assetkit.yml, .assetkit/store)")
+    .option(
+      "--store <uri>",
+      "store: s3://bucket/prefix, gs://…, az://…, https://…, file:///abs or a path (default: $ASSETKIT_STORE, assetkit.yml, .assetkit/store)",
+    )
     .option("--config <file>", "config file (default: ./assetkit.yml when present)")
     .option("--lockfile <file>", "lockfile (default: assets.lock beside the config)")
     .option("--json", "print one JSON document on stdout")

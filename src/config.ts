@@ -40,7 +40,8 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   } catch (err) {
     throw new UsageError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must be a mapping of keys (store, versioning, assets-dir, assets)`);
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw new UsageError(`${file} must be a mapping of keys (store, versioning, assets-dir, assets)`);
   const raw = doc as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
     if (!KEYS.has(key)) throw new UsageError(`${file}: unknown key ${JSON.stringify(key)} (known: ${[...KEYS].join(", ")})`);

@@ -25,7 +25,7 @@ export class ContentHasher {
     this.whole.update(chunk);
     this.size += chunk.length;
     if (this.partSize === undefined) return;
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       const take = Math.min(chunk.length - at, this.partSize - this.inPart);
       (this.part ??= createHash("sha256")).update(chunk.subarray(at, at + take));
       at += take;

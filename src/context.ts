@@ -55,11 +55,29 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const tuning = tuningFromEnv(env);
   const store = await openStore(storeUri, storeBase, tuning);
   const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
-  const registry = new Registry(store, { versioning, unsafePublish: options.unsafePublish ?? false, warn: (m) => reporter.warn(m), concurrency: tuning.concurrency });
-  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, new Transfers(transferSettings(tuning)));
+  const registry = new Registry(store, {
+    versioning,
+    unsafePublish: options.unsafePublish ?? false,
+    warn: (m) => reporter.warn(m),
+    concurrency: tuning.concurrency,
+  });
+  const assetsDir = new AssetsDir(
+    options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR,
+    new Transfers(transferSettings(tuning)),
+  );
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
-  return { config, store, registry, assetsDir, lockfilePath, reporter, tuning, readLock: () => readLockfile(lockfilePath), ...(storeRoot ? { storeRoot } : {}) };
+  return {
+    config,
+    store,
+    registry,
+    assetsDir,
+    lockfilePath,
+    reporter,
+    tuning,
+    readLock: () => readLockfile(lockfilePath),
+    ...(storeRoot ? { storeRoot } : {}),
+  };
 }
 
 /** modelkit's MODELKIT_STORAGE_PROVIDER / _BUCKET / _PREFIX (default prefix modelkit-assets) as a store URI. */

@@ -38,7 +38,9 @@ export async function restoreVerified(ctx: Context, version: CachedVersion, subP
     // Part hashes are in the digest of schema-2 metas only: a version published under schema 1 matches without them.
     const withoutParts = found && assetDigest(found.files.map(({ parts: _, ...file }) => file));
     if (!found || (found.digest !== version.digest && withoutParts !== version.digest)) {
-      ctx.reporter.warn(`cache: the cached ${version.name}:${version.version} has digest ${found?.digest ?? "(unreadable)"}, not ${version.digest}: ignored, fetching from the store`);
+      ctx.reporter.warn(
+        `cache: the cached ${version.name}:${version.version} has digest ${found?.digest ?? "(unreadable)"}, not ${version.digest}: ignored, fetching from the store`,
+      );
       return undefined;
     }
     if (subPath && !found.files.some((f) => f.path === subPath || f.path.startsWith(`${subPath}/`))) return undefined;

@@ -36,7 +36,7 @@ function workerMain(): void {
       if (job.end > job.start) {
         const fd = openSync(job.file, "r");
         try {
-          for (let at = job.start; at < job.end; ) {
+          for (let at = job.start; at < job.end;) {
             const n = readSync(fd, buffer, 0, Math.min(buffer.length, job.end - at), at);
             if (n === 0) throw Object.assign(new Error(`${job.file} ends at byte ${at}, before ${job.end}`), { code: "ESHORT" });
             hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));

@@ -35,11 +35,25 @@ interface Marker {
  * `markerRoot` is a local folder (the assets dir) for the markers. Throws AssetError when a file is missing,
  * not a regular file, or differs from the meta.
  */
-export async function verifyInPlace(storeRoot: string, markerRoot: string, name: string, version: string, meta: VersionMeta, subPath?: string): Promise<InPlaceCopy> {
+export async function verifyInPlace(
+  storeRoot: string,
+  markerRoot: string,
+  name: string,
+  version: string,
+  meta: VersionMeta,
+  subPath?: string,
+): Promise<InPlaceCopy> {
   const what = `${name}:${version}`;
   const versionPath = path.join(storeRoot, ...name.split("/"), version);
   const files = filesUnder(meta, subPath, what);
-  const markerFile = path.join(markerRoot, ".assetkit", "in-place", createHash("sha256").update(storeRoot).digest("hex").slice(0, 16), ...name.split("/"), `${version}.json`);
+  const markerFile = path.join(
+    markerRoot,
+    ".assetkit",
+    "in-place",
+    createHash("sha256").update(storeRoot).digest("hex").slice(0, 16),
+    ...name.split("/"),
+    `${version}.json`,
+  );
   const marker = await readMarker(markerFile, meta.digest ?? null);
   let hashed = 0;
   await pMap(

@@ -314,7 +314,10 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
     const large = partSize !== undefined && f.size > partSize;
     const parts = f.parts;
     if (large !== (parts !== undefined)) bad(`${JSON.stringify(f.path)} must list part hashes exactly when it is larger than part_size`);
-    if (parts !== undefined && !(Array.isArray(parts) && parts.length === Math.ceil(f.size / partSize!) && parts.every((p) => typeof p === "string" && /^[0-9a-f]{64}$/.test(p)))) {
+    if (
+      parts !== undefined &&
+      !(Array.isArray(parts) && parts.length === Math.ceil(f.size / partSize!) && parts.every((p) => typeof p === "string" && /^[0-9a-f]{64}$/.test(p)))
+    ) {
       bad(`bad part hashes for ${JSON.stringify(f.path)}`);
     }
     return { path: f.path, size: f.size, sha256: f.sha256, ...(parts ? { parts } : {}) };

@@ -133,12 +133,19 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
         warn(`gc: the claim of ${what} changed since the scan: left alone`);
         continue;
       }
-    } else if (!(await store.write(keys.claim, Buffer.from(JSON.stringify({ token: randomUUID(), by: "assetkit gc", at: new Date().toISOString() }) + "\n"), { ifAbsent: true }))) {
+    } else if (
+      !(await store.write(keys.claim, Buffer.from(JSON.stringify({ token: randomUUID(), by: "assetkit gc", at: new Date().toISOString() }) + "\n"), {
+        ifAbsent: true,
+      }))
+    ) {
       warn(`gc: ${what} is being published now: left alone`);
       continue;
     }
     // Its publisher finished after all: the version is complete now (a claim gc took itself is given back).
-    const finished = leftover.kind === "unfinished" ? (await store.head(keys.meta)) !== undefined : leftover.kind === "unlisted" && (await registry.freshVersions(leftover.name)).versions.includes(leftover.version);
+    const finished =
+      leftover.kind === "unfinished"
+        ? (await store.head(keys.meta)) !== undefined
+        : leftover.kind === "unlisted" && (await registry.freshVersions(leftover.name)).versions.includes(leftover.version);
     if (finished) {
       if (!leftover.claim) await store.delete(keys.claim);
       continue;

@@ -426,7 +426,8 @@ export class Registry {
     const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
     if (request.ifChanged && previous) {
       const { digest } = await input.prepared;
-      if (previousMeta?.digest === digest) return { version: previous, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+      if (previousMeta?.digest === digest)
+        return { version: previous, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
 
     const version = await this.claim(name, index, request);
@@ -523,7 +524,18 @@ export class Registry {
       throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
     const token = randomUUID();
-    const claim = Buffer.from(JSON.stringify({ token, by: promotion.by, host: hostname(), pid: process.pid, at: promotion.at, digest, run_url: promotion.run_url, from: source.store.url }) + "\n");
+    const claim = Buffer.from(
+      JSON.stringify({
+        token,
+        by: promotion.by,
+        host: hostname(),
+        pid: process.pid,
+        at: promotion.at,
+        digest,
+        run_url: promotion.run_url,
+        from: source.store.url,
+      }) + "\n",
+    );
     const claimed = await this.claimOnce(name, version, claim, token);
     if (!claimed || (await this.store.head(this.metaKey(name, version)))) {
       if (claimed) await this.store.delete(this.claimKey(name, version));
@@ -543,7 +555,9 @@ export class Registry {
       await pMap(
         files,
         async (file) => {
-          const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, { budget });
+          const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, {
+            budget,
+          });
           const tally = outcome.how === "server" ? serverSide : streamed;
           tally.files++;
           tally.bytes += outcome.bytes;
@@ -553,13 +567,24 @@ export class Registry {
         },
         { concurrency: this.concurrency },
       );
-      const promotedFrom: PromotedFrom = { store: source.store.url, version, digest, at: promotion.at, by: promotion.by, ...(promotion.run_url ? { run_url: promotion.run_url } : {}) };
+      const promotedFrom: PromotedFrom = {
+        store: source.store.url,
+        version,
+        digest,
+        at: promotion.at,
+        by: promotion.by,
+        ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
+      };
       const document = Buffer.from(JSON.stringify({ ...meta.document, promoted_from: promotedFrom }, null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), document, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
     } catch (err) {
-      await this.abandonFiles(name, version, files.map((f) => f.path));
+      await this.abandonFiles(
+        name,
+        version,
+        files.map((f) => f.path),
+      );
       throw err;
     }
     await this.addToIndex(name, version, index.scheme, digest);
@@ -595,7 +620,15 @@ export class Registry {
     }
     const token = randomUUID();
     const claim = Buffer.from(
-      JSON.stringify({ token, by: request.createdBy, host: hostname(), pid: process.pid, at: new Date().toISOString(), ...("digest" in request.input ? { digest: request.input.digest } : {}), run_url: request.source.run_url }) + "\n",
+      JSON.stringify({
+        token,
+        by: request.createdBy,
+        host: hostname(),
+        pid: process.pid,
+        at: new Date().toISOString(),
+        ...("digest" in request.input ? { digest: request.input.digest } : {}),
+        run_url: request.source.run_url,
+      }) + "\n",
     );
     let candidate = request.version ?? scheme.next(index.versions, request.series, request.bump);
     for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
@@ -682,7 +715,11 @@ export class Registry {
 
   /** Best effort after a failed publish: readers never see the version (no meta), and nothing is left over. */
   private async abandon(name: string, version: string, input: HashingInput): Promise<void> {
-    await this.abandonFiles(name, version, input.files.map((f) => f.path));
+    await this.abandonFiles(
+      name,
+      version,
+      input.files.map((f) => f.path),
+    );
   }
 
   private async abandonFiles(name: string, version: string, relPaths: string[]): Promise<void> {
@@ -739,7 +776,10 @@ function parseIndex(data: Buffer): IndexDocument | undefined {
     const doc = JSON.parse(data.toString("utf8")) as { versions?: unknown; digests?: unknown };
     if (!Array.isArray(doc.versions) || !doc.versions.every((v) => typeof v === "string")) return undefined;
     const digests = typeof doc.digests === "object" && doc.digests !== null ? Object.entries(doc.digests) : [];
-    return { versions: doc.versions as string[], digests: Object.fromEntries(digests.filter(([, d]) => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d))) };
+    return {
+      versions: doc.versions as string[],
+      digests: Object.fromEntries(digests.filter(([, d]) => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d))),
+    };
   } catch {
     return undefined;
   }

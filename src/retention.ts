@@ -62,7 +62,13 @@ export function channelReasons(table: Record<string, unknown>, keepHistory: numb
   return reasons;
 }
 
-export function planRetention(asset: AssetVersions, policy: RetentionPolicy, channels: Map<string, string[]>, locked: LockedVersion[], now: Date): RetentionPlan {
+export function planRetention(
+  asset: AssetVersions,
+  policy: RetentionPolicy,
+  channels: Map<string, string[]>,
+  locked: LockedVersion[],
+  now: Date,
+): RetentionPlan {
   const reasons = new Map<string, string[]>(asset.versions.map((v) => [v, []]));
   const add = (version: string, reason: string) => reasons.get(version)?.push(reason);
 
@@ -73,7 +79,8 @@ export function planRetention(asset: AssetVersions, policy: RetentionPolicy, cha
       const series = policy.perSeries ? majorOf(version) : "";
       const rank = (seen.get(series) ?? 0) + 1;
       seen.set(series, rank);
-      if (rank <= policy.keepLast) add(version, policy.perSeries ? `among the last ${policy.keepLast} of series ${series}` : `among the last ${policy.keepLast}`);
+      if (rank <= policy.keepLast)
+        add(version, policy.perSeries ? `among the last ${policy.keepLast} of series ${series}` : `among the last ${policy.keepLast}`);
     }
   }
   if (policy.keepWithinMs !== undefined) {

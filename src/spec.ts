@@ -61,7 +61,9 @@ function parseSelector(text: string, fail: (why: string) => never): VersionSelec
   }
   // semver's own range grammar; its regexes are ReDoS-hardened and the input is bounded above.
   if (semver.validRange(text) !== null) return { kind: "range", range: text };
-  return fail(`bad version ${JSON.stringify(shorten(text))}: not a version (1.2.3), a series (1, 1.2), a semver range (^1.2) or an alias (lowercase, like production)`);
+  return fail(
+    `bad version ${JSON.stringify(shorten(text))}: not a version (1.2.3), a series (1, 1.2), a semver range (^1.2) or an alias (lowercase, like production)`,
+  );
 }
 
 /** An alias: [a-z][a-z0-9-]*. Never a valid version, since it starts with a letter. */

@@ -8,7 +8,8 @@ import { UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress } from "./progress.ts";
 import { scrub } from "./store/redact.ts";
 
-const FORM = "assetkit://<scheme>/<bucket-or-host>/<prefix>#<spec> (scheme s3, gs, az, http, https or file), e.g. assetkit://s3/ml-assets/prod#models/sentiment:production";
+const FORM =
+  "assetkit://<scheme>/<bucket-or-host>/<prefix>#<spec> (scheme s3, gs, az, http, https or file), e.g. assetkit://s3/ml-assets/prod#models/sentiment:production";
 const USAGE = `usage: assetkit-storage-initializer <src-uri> <dest-path>\n  <src-uri>: ${FORM}, or assetkit://#<spec> for $ASSETKIT_STORE\n`;
 const SCHEMES = new Set(["s3", "gs", "az", "http", "https", "file"]);
 
@@ -49,11 +50,15 @@ export async function runStorageInitializer(argv: string[], env: NodeJS.ProcessE
     const [source, dest] = argv as [string, string];
     const { store, spec } = parseSourceUri(source);
     const progress = createProgress(process.stderr, { live: false });
-    const ctx = await createContext(store ? { store } : {}, {
-      info: (m) => process.stderr.write(`${m}\n`),
-      warn: (m) => process.stderr.write(`warning: ${m}\n`),
-      progress: (done, total, label, files) => progress.update(done, total, label, files),
-    }, env);
+    const ctx = await createContext(
+      store ? { store } : {},
+      {
+        info: (m) => process.stderr.write(`${m}\n`),
+        warn: (m) => process.stderr.write(`warning: ${m}\n`),
+        progress: (done, total, label, files) => progress.update(done, total, label, files),
+      },
+      env,
+    );
     const r = await downloadTo(ctx, spec, dest);
     progress.clear();
     process.stderr.write(`${r.name}:${r.version} (${r.digest ?? "no digest"}): ${r.files.length} file(s) into ${dest}\n`);

@@ -41,7 +41,14 @@ export function copyBudget(): ReadAheadBudget {
  * wrong bytes fail the write before the destination commits it, so nothing is left at `toKey` (on backends whose
  * writes commit at the end: all of ours).
  */
-export async function copyObject(from: Store, fromKey: string, to: Store, toKey: string, expected: CopyExpectation, options: CopyOptions = {}): Promise<CopyOutcome> {
+export async function copyObject(
+  from: Store,
+  fromKey: string,
+  to: Store,
+  toKey: string,
+  expected: CopyExpectation,
+  options: CopyOptions = {},
+): Promise<CopyOutcome> {
   const label = `${fromKey} of ${from.url}`;
   if (to.copyFrom && (await to.copyFrom(from, fromKey, toKey))) {
     const copied = await to.head(toKey);

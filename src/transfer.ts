@@ -74,7 +74,13 @@ export class Transfers {
    * object in errors; the caller removes `dest` on failure (it lives in a temporary folder). Returns what was
    * written (its size and sha256), for callers that had no meta to check it against.
    */
-  async download(openObject: OpenObject, dest: string, expected: Expected, label: string, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
+  async download(
+    openObject: OpenObject,
+    dest: string,
+    expected: Expected,
+    label: string,
+    onBytes?: (n: number) => void,
+  ): Promise<{ size: number; sha256: string }> {
     const handle = await open(dest, "wx");
     try {
       const { size, parts, partSize } = expected;
@@ -174,13 +180,23 @@ export class Transfers {
       part.received = 0;
       await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled }));
       if (!(await check())) {
-        throw integrity(label, `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its sha256 ${hashes[part.index]}, twice`);
+        throw integrity(
+          label,
+          `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its sha256 ${hashes[part.index]}, twice`,
+        );
       }
     });
   }
 
   /** Schema 1: one sha256 over the whole file, fed by the worker pool as the completed prefix grows. */
-  private async readHashedInOrder(openObject: OpenObject, handle: FileHandle, dest: string, size: number, label: string, onBytes: ((n: number) => void) | undefined): Promise<string> {
+  private async readHashedInOrder(
+    openObject: OpenObject,
+    handle: FileHandle,
+    dest: string,
+    size: number,
+    label: string,
+    onBytes: ((n: number) => void) | undefined,
+  ): Promise<string> {
     const hash = hashPool.stream(dest);
     const complete: boolean[] = [];
     let hashed = 0; // parts handed to the hash
@@ -209,14 +225,18 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(source, (chunk) => {
-          if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
-          const writing = batch.add(chunk, part.start + part.received);
-          how.hash?.update(chunk); // exactly the bytes counted: a resumed read continues the same hash
-          part.received += chunk.length;
-          how.onBytes?.(chunk.length);
-          return writing;
-        }, how.cancelled);
+        await this.pump(
+          source,
+          (chunk) => {
+            if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
+            const writing = batch.add(chunk, part.start + part.received);
+            how.hash?.update(chunk); // exactly the bytes counted: a resumed read continues the same hash
+            part.received += chunk.length;
+            how.onBytes?.(chunk.length);
+            return writing;
+          },
+          how.cancelled,
+        );
         await batch.flush();
         // A response that ends cleanly but short: the object is shorter than the meta says.
         if (part.received < length) throw integrity(label, `the store sent ${part.start + part.received} of the ${size} bytes the meta lists`);
@@ -265,7 +285,7 @@ export class Transfers {
 }
 
 async function writeAt(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
+  for (let done = 0; done < chunk.length;) {
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }

@@ -29,11 +29,17 @@ const semverScheme: Scheme = {
     const valid = versions.filter((v) => semver.valid(v) === v);
     if (selector.kind === "range") return semver.maxSatisfying(valid, selector.range) ?? undefined;
     if (selector.kind === "numeric" && selector.parts.length === 3) return valid.includes(selector.text) ? selector.text : undefined;
-    return latest(this, valid.filter((v) => !semver.prerelease(v) && inSeries(v, selector)));
+    return latest(
+      this,
+      valid.filter((v) => !semver.prerelease(v) && inSeries(v, selector)),
+    );
   },
   next(versions, series, bump) {
     const step = semverStep(series, bump);
-    const base = latest(this, versions.filter((v) => semver.valid(v) === v && !semver.prerelease(v) && inSeries(v, series)));
+    const base = latest(
+      this,
+      versions.filter((v) => semver.valid(v) === v && !semver.prerelease(v) && inSeries(v, series)),
+    );
     if (base) return semver.inc(base, step)!;
     const [major = 1, minor = 0] = series?.parts ?? [];
     return `${major}.${minor}.0`;
@@ -74,7 +80,10 @@ const majorMinorScheme: Scheme = {
     if (selector.kind === "latest") return latest(this, valid);
     majorMinorSeries(selector);
     if (selector.parts.length === 2) return valid.includes(selector.text) ? selector.text : undefined;
-    return latest(this, valid.filter((v) => parseMajorMinor(v)![0] === selector.parts[0]));
+    return latest(
+      this,
+      valid.filter((v) => parseMajorMinor(v)![0] === selector.parts[0]),
+    );
   },
   next(versions, series, bump) {
     const valid = versions.filter((v) => parseMajorMinor(v));

@@ -9,7 +9,9 @@ import { startGitHubApiFake, type GitHubApiFake } from "./helpers/github-api-fak
 
 let fake: GitHubApiFake;
 before(async () => {
-  fake = await startGitHubApiFake({ tokens: { "write-token": { login: "github-actions[bot]" }, "read-token": { login: "github-actions[bot]", readOnly: true } } });
+  fake = await startGitHubApiFake({
+    tokens: { "write-token": { login: "github-actions[bot]" }, "read-token": { login: "github-actions[bot]", readOnly: true } },
+  });
 });
 after(() => fake.close());
 
@@ -20,21 +22,42 @@ describe("Action: release job (fake GitHub API)", () => {
     const cwd = await writeTree(await scratch(), { "model/w.bin": "weights" });
     const staging = path.join(cwd, "staging");
     const production = path.join(cwd, "production");
-    const published = await runAction(cwd, { command: "publish", path: "model", name: "m", version: "v1.4.0", store: staging, notify: "true" }, github("write-token"));
+    const published = await runAction(
+      cwd,
+      { command: "publish", path: "model", name: "m", version: "v1.4.0", store: staging, notify: "true" },
+      github("write-token"),
+    );
     assert.equal(published.code, 0, published.stdout);
     assert.equal(published.outputs.version, "1.4.0");
     assert.match(published.outputs.markdown!, /\| m:1\.4\.0 \| 1\.4\.0 \| `sha256:/);
     assert.equal(published.outputs.markdown, published.summary);
 
-    const promoted = await runAction(cwd, { command: "promote", name: "m", version: "v1.4.0", channel: "production", to: production, store: staging, notify: "true" }, github("write-token"));
+    const promoted = await runAction(
+      cwd,
+      { command: "promote", name: "m", version: "v1.4.0", channel: "production", to: production, store: staging, notify: "true" },
+      github("write-token"),
+    );
     assert.equal(promoted.code, 0, promoted.stdout);
     assert.equal(promoted.outputs.copied, "true");
     assert.equal(promoted.outputs.spec, "m:production");
-    assert.match(promoted.outputs.markdown!, /^Store: .*production\n[\s\S]*\| m:production \| 1\.4\.0 \|.*copied into .*production; promoted &#40;new channel&#41;/m);
+    assert.match(
+      promoted.outputs.markdown!,
+      /^Store: .*production\n[\s\S]*\| m:production \| 1\.4\.0 \|.*copied into .*production; promoted &#40;new channel&#41;/m,
+    );
 
     const events = fake.dispatches.filter((d) => d.repo === "octo/models");
-    assert.deepEqual(events.map((e) => e.event_type), ["assetkit-published", "assetkit-promoted"]);
-    assert.deepEqual(events[1]!.client_payload, { name: "m", version: "1.4.0", digest: published.outputs.digest, channel: "production", previous: null, store: production });
+    assert.deepEqual(
+      events.map((e) => e.event_type),
+      ["assetkit-published", "assetkit-promoted"],
+    );
+    assert.deepEqual(events[1]!.client_payload, {
+      name: "m",
+      version: "1.4.0",
+      digest: published.outputs.digest,
+      channel: "production",
+      previous: null,
+      store: production,
+    });
   });
 
   it("history writes the channel's moves to the job summary and the history output", async () => {
@@ -46,8 +69,14 @@ describe("Action: release job (fake GitHub API)", () => {
     }
     const r = await runAction(cwd, { command: "history", name: "h", channel: "production" });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(JSON.parse(r.outputs.history!).channels[0].history.map((m: { version: string }) => m.version), ["1.1.0", "1.0.0"]);
-    assert.match(r.summary, /#### h:production → 1\.1\.0[\s\S]*\| 1\.1\.0 \| 1\.0\.0 \| .* \| user1 \| \[run\]\(https:\/\/github\.com\/octo\/models\/actions\/runs\/11\) \|\n\| 1\.0\.0 \| — \|/);
+    assert.deepEqual(
+      JSON.parse(r.outputs.history!).channels[0].history.map((m: { version: string }) => m.version),
+      ["1.1.0", "1.0.0"],
+    );
+    assert.match(
+      r.summary,
+      /#### h:production → 1\.1\.0[\s\S]*\| 1\.1\.0 \| 1\.0\.0 \| .* \| user1 \| \[run\]\(https:\/\/github\.com\/octo\/models\/actions\/runs\/11\) \|\n\| 1\.0\.0 \| — \|/,
+    );
     assert.equal(r.outputs.markdown, r.summary);
   });
 

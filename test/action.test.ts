@@ -10,7 +10,14 @@ describe("Action (node dist/index.js)", () => {
   it("publish writes version, spec, digest, published to GITHUB_OUTPUT and a summary table", async () => {
     const cwd = await scratch();
     await writeTree(cwd, { "out/model.bin": "weights" });
-    const env = { GITHUB_REPOSITORY: "acme/ml", GITHUB_SHA: "abc123", GITHUB_RUN_ID: "42", GITHUB_SERVER_URL: "https://github.com", GITHUB_REF: "refs/heads/main", GITHUB_WORKFLOW: "train" };
+    const env = {
+      GITHUB_REPOSITORY: "acme/ml",
+      GITHUB_SHA: "abc123",
+      GITHUB_RUN_ID: "42",
+      GITHUB_SERVER_URL: "https://github.com",
+      GITHUB_REF: "refs/heads/main",
+      GITHUB_WORKFLOW: "train",
+    };
     const r = await runAction(cwd, { command: "publish", path: "out", name: "models/clf", metadata: "team=nlp\nepochs=3" }, env);
     assert.equal(r.code, 0, r.stdout);
     assert.equal(r.outputs.version, "1.0.0");
@@ -20,7 +27,13 @@ describe("Action (node dist/index.js)", () => {
     assert.match(r.summary, /\| spec \| version \| digest \| size \| path \|/);
     assert.match(r.summary, /\| models\/clf:1\.0\.0 \| 1\.0\.0 \| `sha256:/);
     const meta = JSON.parse(await readFile(path.join(cwd, ".assetkit/store/models/clf/1.0.0.meta"), "utf8"));
-    assert.deepEqual(meta.assetkit.source, { repository: "acme/ml", sha: "abc123", ref: "refs/heads/main", run_url: "https://github.com/acme/ml/actions/runs/42", workflow: "train" });
+    assert.deepEqual(meta.assetkit.source, {
+      repository: "acme/ml",
+      sha: "abc123",
+      ref: "refs/heads/main",
+      run_url: "https://github.com/acme/ml/actions/runs/42",
+      workflow: "train",
+    });
     assert.deepEqual(meta.assetkit.metadata, { team: "nlp", epochs: "3" });
 
     const unchanged = await runAction(cwd, { command: "publish", path: "out", name: "models/clf", "if-changed": "true" });

@@ -132,7 +132,10 @@ describe("azure store (Azurite)", { skip: skipReason(azureFactory) }, () => {
     await s.write("pq", Buffer.from("x"));
     // The service really pages at this size (so the loop above followed continuation tokens).
     const raw = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container);
-    const first = await raw.listBlobsFlat({ prefix: `${prefix}/nested/p/` }).byPage({ maxPageSize: 7 }).next();
+    const first = await raw
+      .listBlobsFlat({ prefix: `${prefix}/nested/p/` })
+      .byPage({ maxPageSize: 7 })
+      .next();
     assert.equal(first.value.segment.blobItems.length, 7);
     assert.ok(first.value.continuationToken);
     const listed: string[] = [];
@@ -170,7 +173,10 @@ describe("azure store URIs (no server)", () => {
     assert.equal(s.url, "https://myacct.blob.core.windows.net/models/team/a?sv=***&sp=***&sig=***");
     const bare = inLayers(openAzureStore(new URL("az://models/prefix/"), { env: {} }));
     assert.equal(bare.url, "az://models/prefix/");
-    await assert.rejects(bare.head("x"), isStoreError("auth", (m) => assert.match(m, /AZURE_STORAGE_CONNECTION_STRING/)));
+    await assert.rejects(
+      bare.head("x"),
+      isStoreError("auth", (m) => assert.match(m, /AZURE_STORAGE_CONNECTION_STRING/)),
+    );
     assert.throws(() => openAzureStore(new URL("az://Bad_Name/p"), { env: {} }), UsageError);
   });
 

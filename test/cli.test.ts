@@ -32,7 +32,11 @@ describe("CLI", () => {
     const resolved = await json("resolve", "models/sentiment:1", "models/sentiment", "models/sentiment:^1.1");
     assert.deepEqual(
       resolved.resolved.map((r: { spec: string; version: string }) => [r.spec, r.version]),
-      [["models/sentiment:1", "1.2.0"], ["models/sentiment", "2.0.0"], ["models/sentiment:^1.1", "1.2.0"]],
+      [
+        ["models/sentiment:1", "1.2.0"],
+        ["models/sentiment", "2.0.0"],
+        ["models/sentiment:^1.1", "1.2.0"],
+      ],
     );
     assert.deepEqual(await json("list"), { assets: [{ name: "models/sentiment", versions: ["2.0.0", "1.2.0", "1.1.0", "1.0.0"] }] });
     const meta = await json("show", "models/sentiment:1.1");
@@ -128,7 +132,10 @@ describe("CLI", () => {
     const pinned = await json("fetch", "m:1.0.0", "m:1.0.0[weights.bin]");
     assert.deepEqual(
       pinned.resolved.map((r: { version: string; path: string }) => [r.version, path.relative(cwd, r.path)]),
-      [["1.0.0", ".assetkit/assets/m/1.0.0"], ["1.0.0", ".assetkit/assets/m/1.0.0/weights.bin"]],
+      [
+        ["1.0.0", ".assetkit/assets/m/1.0.0"],
+        ["1.0.0", ".assetkit/assets/m/1.0.0/weights.bin"],
+      ],
     );
     assert.equal((await cli("fetch", "m:1")).code, 1, "an unpinned spec does need the store");
   });

@@ -31,7 +31,14 @@ after(() => fake.close());
 afterEach(() => fake.rateLimitNext(0));
 
 /** Provenance a training workflow run leaves in the metas it publishes. */
-const PUBLISHER_ENV = { GITHUB_REPOSITORY: REPO, GITHUB_RUN_ID: "4242", GITHUB_SERVER_URL: "https://github.com", GITHUB_WORKFLOW: "train", GITHUB_ACTOR: "alice", GITHUB_SHA: "c".repeat(40) };
+const PUBLISHER_ENV = {
+  GITHUB_REPOSITORY: REPO,
+  GITHUB_RUN_ID: "4242",
+  GITHUB_SERVER_URL: "https://github.com",
+  GITHUB_WORKFLOW: "train",
+  GITHUB_ACTOR: "alice",
+  GITHUB_SHA: "c".repeat(40),
+};
 
 async function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = PUBLISHER_ENV): Promise<void> {
   const r = await runCli(args, { cwd, env });
@@ -56,7 +63,10 @@ const baseShaOf = (number: number) => String(number).padStart(40, "b");
 /** The Action in `cwd` (the workspace) for pull request `number` of acme/ml, as a pull_request run. */
 async function commentOn(cwd: string, number: number, inputs: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}) {
   const eventPath = path.join(cwd, `event-${number}.json`);
-  await writeFile(eventPath, JSON.stringify({ action: "synchronize", number, pull_request: { number, base: { sha: baseShaOf(number), ref: "main" }, head: { sha: "d".repeat(40) } } }));
+  await writeFile(
+    eventPath,
+    JSON.stringify({ action: "synchronize", number, pull_request: { number, base: { sha: baseShaOf(number), ref: "main" }, head: { sha: "d".repeat(40) } } }),
+  );
   return runAction(
     cwd,
     { command: "comment", "github-token": WRITE_TOKEN, ...inputs },
@@ -100,7 +110,13 @@ describe("comment (GitHub API fake)", () => {
     await publishVersions(cwd, "models/new", ["0.1.0"]);
     await cli(cwd, ["lock", "models/up:1", "models/down:1", "models/same:1", "models/new"]);
     fake.setup({
-      files: { [REPO]: { [baseShaOf(7)]: { "assets.lock": lockfileText({ "models/up:1": "1.0.0", "models/down:1": "1.2.0", "models/same:1": "1.0.0", "models/gone:2": "2.0.0" }) } } },
+      files: {
+        [REPO]: {
+          [baseShaOf(7)]: {
+            "assets.lock": lockfileText({ "models/up:1": "1.0.0", "models/down:1": "1.2.0", "models/same:1": "1.0.0", "models/gone:2": "2.0.0" }),
+          },
+        },
+      },
     });
     const from = fake.requests.length;
 

@@ -44,7 +44,10 @@ async function setup(): Promise<{ dir: string; warnings: string[]; context(asset
   await writeTree(dir, { "idx/faiss.index": "index bytes", "idx/meta.json": "{}", "tok.json": "tokens" });
   const warnings: string[] = [];
   const context = async (assetsDir: string, cache: CrossRunCache): Promise<Context> => ({
-    ...(await createContext({ store: path.join(dir, "store"), assetsDir: path.join(dir, assetsDir), lockfile: path.join(dir, "assets.lock") }, { info: () => {}, warn: (m) => warnings.push(m) })),
+    ...(await createContext(
+      { store: path.join(dir, "store"), assetsDir: path.join(dir, assetsDir), lockfile: path.join(dir, "assets.lock") },
+      { info: () => {}, warn: (m) => warnings.push(m) },
+    )),
     crossRunCache: cache,
   });
   const ctx = await context("unused", memoryCache(dir));
@@ -59,19 +62,36 @@ describe("fetch with a cross-run cache", () => {
     const { dir, context } = await setup();
     const cache = memoryCache(dir);
     const cold = await fetchCommand(await context("run1", cache), ["indexes/docs:1", "tokenizers/bpe:1"]);
-    assert.deepEqual(cold.resolved.map((a) => [a.local, a.cached]), [[false, false], [false, false]]);
+    assert.deepEqual(
+      cold.resolved.map((a) => [a.local, a.cached]),
+      [
+        [false, false],
+        [false, false],
+      ],
+    );
     assert.equal(cache.entries.size, 2);
 
     await rm(path.join(dir, "store"), { recursive: true }); // any store request would now fail
     const warm = await fetchCommand(await context("run2", cache), ["indexes/docs:1", "tokenizers/bpe:1", "indexes/docs:1[faiss.index]"]);
-    assert.deepEqual(warm.resolved.map((a) => [a.local, a.cached, a.verified]), [[false, true, true], [false, true, true], [false, true, true]]);
+    assert.deepEqual(
+      warm.resolved.map((a) => [a.local, a.cached, a.verified]),
+      [
+        [false, true, true],
+        [false, true, true],
+        [false, true, true],
+      ],
+    );
     assert.equal(await readFile(path.join(dir, "run2/indexes/docs/1.0.0/faiss.index"), "utf8"), "index bytes");
     assert.equal(await readFile(path.join(dir, "run2/tokenizers/bpe/1.0.0"), "utf8"), "tokens");
     assert.equal(warm.resolved[2]!.path, path.join(dir, "run2/indexes/docs/1.0.0/faiss.index"));
     assert.equal(warm.resolved[0]!.digest, cold.resolved[0]!.digest);
 
     const again = await fetchCommand(await context("run2", cache), ["indexes/docs:1", "tokenizers/bpe:1"]);
-    assert.deepEqual(again.resolved.map((a) => a.local), [true, true], "a restored copy is a complete local copy");
+    assert.deepEqual(
+      again.resolved.map((a) => a.local),
+      [true, true],
+      "a restored copy is a complete local copy",
+    );
   });
 
   it("discards a cached copy that does not match the locked digest and downloads from the store", async () => {

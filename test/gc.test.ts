@@ -62,7 +62,13 @@ async function incompleteUploads(uri: string): Promise<string[]> {
  * still runs. Returns how long it wrote (claim to exit) and whether it was killed. On a local store the claim is
  * seen through a file system event (a local publish writes too fast for polling); on S3 by polling the listing.
  */
-async function publishKilledWhileWriting(cwd: string, env: NodeJS.ProcessEnv, seed: Store, root: string | undefined, killAfterMs: number): Promise<{ killed: boolean; writeMs: number }> {
+async function publishKilledWhileWriting(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  seed: Store,
+  root: string | undefined,
+  killAfterMs: number,
+): Promise<{ killed: boolean; writeMs: number }> {
   // A claim left by an earlier killed trial does not count: this publisher's own claim does.
   const before = new Set((await keys(seed)).filter((k) => k.endsWith(".claim")));
   const abort = new AbortController();
@@ -104,65 +110,84 @@ const underTest = [factories.find((f) => f.name === "file")!, s3Factory];
 describe("gc after killed publishes", () => {
   for (const factory of underTest) {
     const skip = skipReason(factory);
-    it(`${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`, { skip }, async (t) => {
-      const { uri, seed } = await factory.create();
-      const cwd = await scratch();
-      // One large file (a multipart upload on S3: 4 parts of 5 MiB) and small ones, enough that writing them
-      // takes a while on a local disk too.
-      const small = factory === s3Factory ? 40 : 400;
-      await writeTree(cwd, { "input/weights.bin": randomBytes(20 * MiB), ...Object.fromEntries(Array.from({ length: small }, (_, i) => [`input/part${i}.json`, `{"i":${i}}`])) });
-      const env = { ASSETKIT_STORE: uri, ASSETKIT_PART_SIZE: "5MiB", ASSETKIT_CONCURRENCY: "2", ...(factory === s3Factory ? s3TestEnv() : {}) };
-      const cli = (...args: string[]) => runCli(args, { cwd, env });
+    it(
+      `${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`,
+      { skip },
+      async (t) => {
+        const { uri, seed } = await factory.create();
+        const cwd = await scratch();
+        // One large file (a multipart upload on S3: 4 parts of 5 MiB) and small ones, enough that writing them
+        // takes a while on a local disk too.
+        const small = factory === s3Factory ? 40 : 400;
+        await writeTree(cwd, {
+          "input/weights.bin": randomBytes(20 * MiB),
+          ...Object.fromEntries(Array.from({ length: small }, (_, i) => [`input/part${i}.json`, `{"i":${i}}`])),
+        });
+        const env = { ASSETKIT_STORE: uri, ASSETKIT_PART_SIZE: "5MiB", ASSETKIT_CONCURRENCY: "2", ...(factory === s3Factory ? s3TestEnv() : {}) };
+        const cli = (...args: string[]) => runCli(args, { cwd, env });
 
-      // A whole publish first: how long its writing (claim to exit) takes.
-      const root = factory === s3Factory ? undefined : new URL(uri).pathname;
-      const { writeMs } = await publishKilledWhileWriting(cwd, env, seed, root, 600_000);
+        // A whole publish first: how long its writing (claim to exit) takes.
+        const root = factory === s3Factory ? undefined : new URL(uri).pathname;
+        const { writeMs } = await publishKilledWhileWriting(cwd, env, seed, root, 600_000);
 
-      let killed = 0;
-      for (let trial = 0; trial < TRIALS; trial++) {
-        // New bytes each time: an unchanged file would be copied inside the store, not uploaded.
-        await writeFile(path.join(cwd, "input/weights.bin"), randomBytes(20 * MiB));
-        // Anywhere in its writing, up to just past its end.
-        if ((await publishKilledWhileWriting(cwd, env, seed, root, Math.random() * writeMs * 1.2)).killed) killed++;
-      }
-      assert.ok(killed > 0, "at least one publish was killed mid-way");
+        let killed = 0;
+        for (let trial = 0; trial < TRIALS; trial++) {
+          // New bytes each time: an unchanged file would be copied inside the store, not uploaded.
+          await writeFile(path.join(cwd, "input/weights.bin"), randomBytes(20 * MiB));
+          // Anywhere in its writing, up to just past its end.
+          if ((await publishKilledWhileWriting(cwd, env, seed, root, Math.random() * writeMs * 1.2)).killed) killed++;
+        }
+        assert.ok(killed > 0, "at least one publish was killed mid-way");
 
-      const gc = await cli("gc", "--older-than", "0s", "--json");
-      assert.equal(gc.code, 0, gc.stderr);
-      const { removed } = JSON.parse(gc.stdout);
-      t.diagnostic(`${killed}/${TRIALS} publishes killed mid-way; gc removed ${removed.versions} unfinished version(s), ${removed.claims} claim(s), ${removed.uploads} incomplete upload(s)`);
+        const gc = await cli("gc", "--older-than", "0s", "--json");
+        assert.equal(gc.code, 0, gc.stderr);
+        const { removed } = JSON.parse(gc.stdout);
+        t.diagnostic(
+          `${killed}/${TRIALS} publishes killed mid-way; gc removed ${removed.versions} unfinished version(s), ${removed.claims} claim(s), ${removed.uploads} incomplete upload(s)`,
+        );
 
-      const after = await keys(seed);
-      assert.deepEqual(
-        after.filter((k) => k.endsWith(".claim")),
-        [],
-        "no claim left",
-      );
-      for (const [version, v] of versionsIn(after)) assert.ok(v.meta || v.data === 0, `${ASSET}:${version} has data without a meta`);
-      if (factory === s3Factory) assert.deepEqual(await incompleteUploads(uri), [], "no incomplete multipart upload left");
-      else {
-        const files = (await readdir(new URL(uri).pathname, { recursive: true })) as string[];
-        assert.deepEqual(files.filter((f) => f.includes(".assetkit-tmp-")), [], "no temporary file of a killed write left");
-      }
+        const after = await keys(seed);
+        assert.deepEqual(
+          after.filter((k) => k.endsWith(".claim")),
+          [],
+          "no claim left",
+        );
+        for (const [version, v] of versionsIn(after)) assert.ok(v.meta || v.data === 0, `${ASSET}:${version} has data without a meta`);
+        if (factory === s3Factory) assert.deepEqual(await incompleteUploads(uri), [], "no incomplete multipart upload left");
+        else {
+          const files = (await readdir(new URL(uri).pathname, { recursive: true })) as string[];
+          assert.deepEqual(
+            files.filter((f) => f.includes(".assetkit-tmp-")),
+            [],
+            "no temporary file of a killed write left",
+          );
+        }
 
-      const listed = JSON.parse((await cli("list", ASSET, "--json")).stdout).assets[0].versions as string[];
-      assert.ok(listed.length >= 1);
-      for (const version of listed) {
-        const fetched = await runCli(["fetch", `${ASSET}:${version}`, "--assets-dir", path.join(cwd, `assets-${version}`)], { cwd, env });
-        assert.equal(fetched.code, 0, `${ASSET}:${version}: ${fetched.stderr}`);
-      }
-      // Every version with a meta is listed: gc removed only unfinished ones.
-      assert.deepEqual(
-        [...versionsIn(after)].filter(([, v]) => v.meta).map(([version]) => version).sort(),
-        [...listed].sort(),
-      );
-    });
+        const listed = JSON.parse((await cli("list", ASSET, "--json")).stdout).assets[0].versions as string[];
+        assert.ok(listed.length >= 1);
+        for (const version of listed) {
+          const fetched = await runCli(["fetch", `${ASSET}:${version}`, "--assets-dir", path.join(cwd, `assets-${version}`)], { cwd, env });
+          assert.equal(fetched.code, 0, `${ASSET}:${version}: ${fetched.stderr}`);
+        }
+        // Every version with a meta is listed: gc removed only unfinished ones.
+        assert.deepEqual(
+          [...versionsIn(after)]
+            .filter(([, v]) => v.meta)
+            .map(([version]) => version)
+            .sort(),
+          [...listed].sort(),
+        );
+      },
+    );
 
     it(`${factory.name}: a publish running during gc --older-than 1h completes untouched`, { skip }, async () => {
       const { uri, seed } = await factory.create();
       const cwd = await scratch();
       // Many small files written one at a time: long enough a publish to run gc in the middle of it.
-      await writeTree(cwd, { "input/weights.bin": randomBytes(12 * MiB), ...Object.fromEntries(Array.from({ length: factory === s3Factory ? 150 : 1500 }, (_, i) => [`input/f/${i}.json`, `{"i":${i}}`])) });
+      await writeTree(cwd, {
+        "input/weights.bin": randomBytes(12 * MiB),
+        ...Object.fromEntries(Array.from({ length: factory === s3Factory ? 150 : 1500 }, (_, i) => [`input/f/${i}.json`, `{"i":${i}}`])),
+      });
       const env = { ASSETKIT_STORE: uri, ASSETKIT_PART_SIZE: "5MiB", ASSETKIT_CONCURRENCY: "1", ...(factory === s3Factory ? s3TestEnv() : {}) };
       const publishing = runCli(["publish", "input", ASSET, "--json"], { cwd, env });
       // gc starts once the publisher holds its claim.

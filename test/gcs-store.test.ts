@@ -111,7 +111,10 @@ describe("GCS store", { skip: skipReason(gcsFactory) }, () => {
       );
       const final = JSON.parse((await store.read("race/list"))!.data.toString()) as number[];
       assert.deepEqual(final.sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
-      assert.ok(proxy.seen.some((line) => line.includes("uploadType=resumable")), "uploads were resumable");
+      assert.ok(
+        proxy.seen.some((line) => line.includes("uploadType=resumable")),
+        "uploads were resumable",
+      );
       assert.ok(!proxy.seen.some((line) => line.includes("uploadType=multipart")), "no single-request upload");
     } finally {
       await proxy.stop();
@@ -127,7 +130,10 @@ describe("GCS store", { skip: skipReason(gcsFactory) }, () => {
     for await (const item of store.list("g/")) listed.push(item);
     assert.match(head!.etag, /^[1-9][0-9]*$/);
     assert.equal(read!.etag, head!.etag);
-    assert.deepEqual(listed.map(({ key, size, etag }) => ({ key, size, etag })), [{ key: "g/x", size: 1, etag: head!.etag }]);
+    assert.deepEqual(
+      listed.map(({ key, size, etag }) => ({ key, size, etag })),
+      [{ key: "g/x", size: 1, etag: head!.etag }],
+    );
     assert.equal(await store.write("g/x", Buffer.from("y"), { ifMatch: "not-a-generation" }), false);
   });
 

@@ -20,14 +20,25 @@ const model: Record<string, Buffer> = {
   ...Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tokenizer/part-${i}.txt`, Buffer.from(`token ${i}`)])),
 };
 const repos: FakeRepo[] = [
-  { id: "acme/bert", refs: { main: first, v1: first }, commits: { [first]: model, [second]: { ...model, "config.json": Buffer.from('{"model_type": "bert", "v": 2}') } } },
+  {
+    id: "acme/bert",
+    refs: { main: first, v1: first },
+    commits: { [first]: model, [second]: { ...model, "config.json": Buffer.from('{"model_type": "bert", "v": 2}') } },
+  },
   { id: "acme/llama", gated: true, tokens: [TOKEN], refs: { main: first }, commits: { [first]: { "weights.bin": Buffer.alloc(2_000, 2) } } },
   {
     id: "acme/corrupt",
     refs: { main: first },
-    commits: { [first]: { "big.bin": Buffer.alloc(4_000, 5), ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`small/${i}.txt`, Buffer.from(`s${i}`)])) } },
+    commits: {
+      [first]: { "big.bin": Buffer.alloc(4_000, 5), ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`small/${i}.txt`, Buffer.from(`s${i}`)])) },
+    },
   },
-  { type: "dataset", id: "acme/reviews", refs: { main: second }, commits: { [second]: { "data/train.csv": Buffer.from("a,b\n1,2\n"), "README.md": Buffer.from("# reviews") } } },
+  {
+    type: "dataset",
+    id: "acme/reviews",
+    refs: { main: second },
+    commits: { [second]: { "data/train.csv": Buffer.from("a,b\n1,2\n"), "README.md": Buffer.from("# reviews") } },
+  },
 ];
 
 let hub: HubFake;
@@ -53,7 +64,9 @@ async function fetchedFiles(p: Awaited<ReturnType<typeof project>>, spec: string
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => undefined);
   if (!entries) return { "": await readFile(root) };
   const out: Record<string, Buffer> = {};
-  for (const e of entries) if (e.isFile() && e.name !== ".SUCCESS") out[path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join("/")] = await readFile(path.join(e.parentPath, e.name));
+  for (const e of entries)
+    if (e.isFile() && e.name !== ".SUCCESS")
+      out[path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join("/")] = await readFile(path.join(e.parentPath, e.name));
   return out;
 }
 
@@ -65,10 +78,16 @@ describe("import from the Hugging Face Hub (fake Hub)", () => {
     assert.equal(r.source, "hf://acme/bert@main");
     assert.deepEqual(await fetchedFiles(p, "bert"), model);
     const meta = await p.json("show", "bert");
-    assert.deepEqual({ ...meta.assetkit.source.import, fingerprint: undefined }, { uri: "hf://acme/bert@main", revision: "main", commit: first, fingerprint: undefined });
+    assert.deepEqual(
+      { ...meta.assetkit.source.import, fingerprint: undefined },
+      { uri: "hf://acme/bert@main", revision: "main", commit: first, fingerprint: undefined },
+    );
     const cdn = hub.requests.filter((q) => q.host === "cdn");
     assert.ok(cdn.length >= 2 && cdn.every((q) => !q.authorized && q.status < 300), "LFS files came from the CDN, without the token");
-    assert.ok(hub.requests.some((q) => q.url.includes("cursor=")), "the tree's second page was read");
+    assert.ok(
+      hub.requests.some((q) => q.url.includes("cursor=")),
+      "the tree's second page was read",
+    );
     assert.doesNotMatch(JSON.stringify(meta), new RegExp(TOKEN));
   });
 

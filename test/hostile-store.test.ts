@@ -66,7 +66,10 @@ describe("a file store refuses objects and folders that resolve outside it", () 
     const before = await tree(cwd);
     assertOneLineFailure(await cli("fetch", "evil:1.0"), 1, /cannot read evil\/1\.0: it resolves outside the store through a symbolic link/);
     assert.deepEqual(await filesHolding(path.join(cwd, "assets"), "SECRET"), []);
-    assert.deepEqual((await tree(cwd)).filter((p) => !p.startsWith("assets")), before);
+    assert.deepEqual(
+      (await tree(cwd)).filter((p) => !p.startsWith("assets")),
+      before,
+    );
   });
 
   it("a version folder linked outside, and a linked .versions: exit 1 naming the key", async () => {
@@ -96,7 +99,8 @@ describe("a file store refuses objects and folders that resolve outside it", () 
     await symlink(outside, path.join(store, "out"));
     const fsStore = inLayers(new FsStore(store));
     const before = await tree(outside);
-    const refused = (err: unknown): boolean => err instanceof StoreError && /cannot \w+ out\/secret\.txt( to inside)?: it resolves outside the store/.test(err.message);
+    const refused = (err: unknown): boolean =>
+      err instanceof StoreError && /cannot \w+ out\/secret\.txt( to inside)?: it resolves outside the store/.test(err.message);
     await assert.rejects(fsStore.head("out/secret.txt"), refused);
     await assert.rejects(fsStore.read("out/secret.txt"), refused);
     await assert.rejects(fsStore.openRead("out/secret.txt"), refused);
@@ -202,7 +206,10 @@ describe("leftovers of a fetch killed mid-download", () => {
   before(async () => {
     cwd = await scratch();
     const storeDir = path.join(cwd, "store");
-    for (const [version, seedByte] of [["1.0.0", 1], ["2.0.0", 2]] as const) {
+    for (const [version, seedByte] of [
+      ["1.0.0", 1],
+      ["2.0.0", 2],
+    ] as const) {
       await writeTree(cwd, { [`in${version}/big.bin`]: randomBytes(4 << 20).fill(seedByte, 0, 1), [`in${version}/small.txt`]: version });
       const r = await runCli(["--store", storeDir, "publish", `in${version}`, "asset", "--version", version], { cwd });
       assert.equal(r.code, 0, r.stderr);
@@ -237,7 +244,11 @@ describe("leftovers of a fetch killed mid-download", () => {
   /** Starts a fetch that stalls inside big.bin of `version`, resolving once its partial file holds bytes. */
   async function stalledFetch(version: string) {
     stalling = `asset/${version}/big.bin`;
-    const child = spawn(process.execPath, [CLI, "--store", storeUrl, "fetch", `asset:${version}`, "--assets-dir", assets()], { cwd, env: cleanEnv(), stdio: "ignore" });
+    const child = spawn(process.execPath, [CLI, "--store", storeUrl, "fetch", `asset:${version}`, "--assets-dir", assets()], {
+      cwd,
+      env: cleanEnv(),
+      stdio: "ignore",
+    });
     for (let i = 0; ; i++) {
       const partial = (await tree(assets())).filter((p) => p.includes(TEMP_MARK) && p.endsWith("big.bin"));
       if (partial.length > 0 && (await stat(path.join(assets(), partial[0]!))).size > 0) break;
@@ -250,7 +261,10 @@ describe("leftovers of a fetch killed mid-download", () => {
   it("are kept while their fetch runs, and removed by the next fetch of the asset once it is dead", async () => {
     const running = await stalledFetch("1.0.0");
     const partial = await leftovers();
-    assert.ok(partial.some((p) => p.startsWith(`asset/.1.0.0${TEMP_MARK}`)), partial.join(", "));
+    assert.ok(
+      partial.some((p) => p.startsWith(`asset/.1.0.0${TEMP_MARK}`)),
+      partial.join(", "),
+    );
 
     // Another version of the same asset: the running fetch holds its lock, so its files stay.
     const other = await fetch("asset:2.0.0");

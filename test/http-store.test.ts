@@ -64,7 +64,10 @@ describe("http store", () => {
   it("requires 206 for a range: a server that ignores Range is 'unsupported'", async () => {
     serve((_req, res) => res.writeHead(200, { "content-length": 10 }).end("0123456789"));
     const store = open(base);
-    await assert.rejects(store.openRead("a", { start: 2, end: 4 }), isStoreError("unsupported", (m) => assert.match(m, /Range/)));
+    await assert.rejects(
+      store.openRead("a", { start: 2, end: 4 }),
+      isStoreError("unsupported", (m) => assert.match(m, /Range/)),
+    );
   });
 
   it("reads 404 (and 410) as absent; openRead rejects with not-found", async () => {
@@ -87,7 +90,10 @@ describe("http store", () => {
     assert.equal((await store.read("x"))?.data.toString(), "ok");
     assert.equal(calls, 3);
     serve((_req, res) => res.writeHead(500).end());
-    await assert.rejects(store.read("x"), isStoreError("unavailable", (m) => assert.match(m, /500/)));
+    await assert.rejects(
+      store.read("x"),
+      isStoreError("unavailable", (m) => assert.match(m, /500/)),
+    );
     assert.equal(seen.length, 4, "ASSETKIT_RETRIES 3: four tries");
   });
 
@@ -101,7 +107,10 @@ describe("http store", () => {
     assert.equal((await good.read("x"))?.data.toString(), "y");
     const bad = open(`http://bob:wrongpass@${base.slice(7)}/p?token=hush`);
     assert.ok(!bad.url.includes("wrongpass") && !bad.url.includes("hush"), bad.url);
-    await assert.rejects(bad.read("x"), isStoreError("auth", (m) => assert.ok(!m.includes("wrongpass") && !m.includes("hush"), m)));
+    await assert.rejects(
+      bad.read("x"),
+      isStoreError("auth", (m) => assert.ok(!m.includes("wrongpass") && !m.includes("hush"), m)),
+    );
     assert.equal(seen.at(-1)!.url, "/p/x?token=hush", "the query string is sent with every request");
   });
 
@@ -139,7 +148,10 @@ describe("http store", () => {
     const store = open(base);
     assert.equal(store.writable, false);
     assert.equal(store.listable, false);
-    await assert.rejects(store.write("x", Buffer.from("x")), isStoreError("read-only", (m) => assert.match(m, /writable store URI/)));
+    await assert.rejects(
+      store.write("x", Buffer.from("x")),
+      isStoreError("read-only", (m) => assert.match(m, /writable store URI/)),
+    );
     await assert.rejects(store.delete("x"), isStoreError("read-only"));
     await assert.rejects(async () => {
       for await (const _ of store.list("")) void _;

@@ -40,7 +40,9 @@ async function fetched(p: Awaited<ReturnType<typeof project>>, spec: string): Pr
   const out: Record<string, Buffer> = {};
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => undefined);
   if (!entries) return { "": await readFile(root) };
-  for (const e of entries) if (e.isFile() && e.name !== ".SUCCESS") out[path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join("/")] = await readFile(path.join(e.parentPath, e.name));
+  for (const e of entries)
+    if (e.isFile() && e.name !== ".SUCCESS")
+      out[path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join("/")] = await readFile(path.join(e.parentPath, e.name));
   return out;
 }
 
@@ -97,25 +99,38 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     try {
       const source = await s3Factory.create();
       // One file past PART_SIZE (16 MiB): its part hashes too must come from the copy.
-      const files: Record<string, Buffer> = { "weights.bin": Buffer.alloc(20 * 1024 * 1024 + 7, "w"), "config.json": Buffer.from('{"a":1}'), "sub/tok.txt": Buffer.from("tokens") };
+      const files: Record<string, Buffer> = {
+        "weights.bin": Buffer.alloc(20 * 1024 * 1024 + 7, "w"),
+        "config.json": Buffer.from('{"a":1}'),
+        "sub/tok.txt": Buffer.from("tokens"),
+      };
       for (const [key, data] of Object.entries(files)) await source.seed.write(`models/llm/${key}`, data);
       const sourceUri = objectUri(source.uri.replace(process.env.ASSETKIT_TEST_S3_ENDPOINT!, counter.url), "models/llm/");
       const dest = `s3://${await extraS3Bucket(`assetkit-import-${process.pid}`)}/${uniquePrefix()}?endpoint=${counter.url}`;
       // An unusable TMPDIR: any staging folder or local file would fail the import.
       const p = await project({ ...s3TestEnv(), ASSETKIT_STORE: dest });
       counter.reset();
-      const r = await runCli(["import", sourceUri, "llm", "--json"], { cwd: p.cwd, env: { ...s3TestEnv(), ASSETKIT_STORE: dest, TMPDIR: path.join(p.cwd, "no-such-dir") } });
+      const r = await runCli(["import", sourceUri, "llm", "--json"], {
+        cwd: p.cwd,
+        env: { ...s3TestEnv(), ASSETKIT_STORE: dest, TMPDIR: path.join(p.cwd, "no-such-dir") },
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).version, "1.0.0");
       const gets = counter.requests().filter((q) => q.method === "GET");
       const sourceReads = gets.filter((q) => q.url.split("?")[0]!.includes("/models/llm/"));
-      assert.ok(gets.some((q) => q.url.includes("list-type") && q.url.includes(encodeURIComponent("models/llm/"))), "the source is listed through the counter");
+      assert.ok(
+        gets.some((q) => q.url.includes("list-type") && q.url.includes(encodeURIComponent("models/llm/"))),
+        "the source is listed through the counter",
+      );
       assert.deepEqual(sourceReads, [], "no data object is read from the source");
       for (const key of Object.keys(files)) {
         const reads = gets.filter((q) => q.url.split("?")[0]!.endsWith(`/llm/1.0.0/${key}`));
         assert.equal(reads.length, 1, `one hashing read of the copy of ${key}`);
       }
-      assert.ok(counter.requests().some((q) => q.method === "PUT" && q.url.includes("/llm/1.0.0/weights.bin") && q.bytes < 1024), "copied by the server");
+      assert.ok(
+        counter.requests().some((q) => q.method === "PUT" && q.url.includes("/llm/1.0.0/weights.bin") && q.bytes < 1024),
+        "copied by the server",
+      );
 
       assert.deepEqual(await fetched(p, "llm:1.0.0"), files);
       // The hashes learned from the copy equal those a local publish of the same bytes computes.
@@ -190,7 +205,11 @@ describe("import interrupted", () => {
 describe("import from GCS (fake-gcs-server) and Azure (Azurite, KServe's azure:// spelling)", () => {
   for (const [factory, env, spell] of [
     [gcsFactory, {}, (uri: string) => uri],
-    [azureFactory, { AZURE_STORAGE_CONNECTION_STRING: process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING ?? "" }, (uri: string) => uri.replace(/^az:/, "azure:")],
+    [
+      azureFactory,
+      { AZURE_STORAGE_CONNECTION_STRING: process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING ?? "" },
+      (uri: string) => uri.replace(/^az:/, "azure:"),
+    ],
   ] as const) {
     it(`${factory.name}: a prefix becomes a folder asset and one object a file asset, byte-identical`, { skip: skipReason(factory) }, async () => {
       const source = await factory.create();
@@ -226,11 +245,17 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
   const expected = Object.fromEntries(Object.entries(model).map(([k, v]) => [k, Buffer.from(v)]));
 
   it("a .tar.gz and a .zip unpack into folder assets byte-identical to their content; a plain file stays a file", async () => {
-    const tgz = await tarArchive([{ name: "./", type: "directory" }, ...Object.entries(model).map(([name, content]) => ({ name: `./${name}`, content }))], true);
+    const tgz = await tarArchive(
+      [{ name: "./", type: "directory" }, ...Object.entries(model).map(([name, content]) => ({ name: `./${name}`, content }))],
+      true,
+    );
     const zip = await zipArchive(Object.entries(model).map(([name, content]) => ({ name, content })));
     const urls = await serve({ "model.tar.gz": tgz, "model.zip": zip, "weights.bin": Buffer.from("plain") });
     const p = await project();
-    for (const [file, name] of [["model.tar.gz", "from-tgz"], ["model.zip", "from-zip"]] as const) {
+    for (const [file, name] of [
+      ["model.tar.gz", "from-tgz"],
+      ["model.zip", "from-zip"],
+    ] as const) {
       const r = await p.json("import", urls[file]!, name);
       assert.equal(r.published, true);
       assert.deepEqual(await fetched(p, name), expected, file);
@@ -246,12 +271,40 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
   });
 
   const hostile: [string, () => Promise<Buffer>, string[], RegExp][] = [
-    ["an entry escaping with ..", () => tarArchive([{ name: "ok.txt", content: "ok" }, { name: "../evil", content: "evil" }]), [], /archive entry "\.\.\/evil": the path has a '\.\.' segment/],
+    [
+      "an entry escaping with ..",
+      () =>
+        tarArchive([
+          { name: "ok.txt", content: "ok" },
+          { name: "../evil", content: "evil" },
+        ]),
+      [],
+      /archive entry "\.\.\/evil": the path has a '\.\.' segment/,
+    ],
     ["an absolute path", () => tarArchive([{ name: "/tmp/assetkit-evil", content: "evil" }]), [], /archive entry "\/tmp\/assetkit-evil": the path is absolute/],
-    ["a symlink to /etc/passwd", () => tarArchive([{ name: "passwd", type: "symlink", linkname: "/etc/passwd" }]), [], /archive entry "passwd" is a symlink to "\/etc\/passwd": links and special files are refused/],
-    ["a hard link", () => tarArchive([{ name: "a", content: "x" }, { name: "b", type: "link", linkname: "a" }]), [], /archive entry "b" is a hard link/],
+    [
+      "a symlink to /etc/passwd",
+      () => tarArchive([{ name: "passwd", type: "symlink", linkname: "/etc/passwd" }]),
+      [],
+      /archive entry "passwd" is a symlink to "\/etc\/passwd": links and special files are refused/,
+    ],
+    [
+      "a hard link",
+      () =>
+        tarArchive([
+          { name: "a", content: "x" },
+          { name: "b", type: "link", linkname: "a" },
+        ]),
+      [],
+      /archive entry "b" is a hard link/,
+    ],
     ["a device file", () => tarArchive([{ name: "dev", type: "character-device" }]), [], /archive entry "dev" is a device or FIFO/],
-    ["too many entries", () => tarArchive(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: "x" }))), ["--max-entries", "10"], /more than 10 entries \(--max-entries\)/],
+    [
+      "too many entries",
+      () => tarArchive(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: "x" }))),
+      ["--max-entries", "10"],
+      /more than 10 entries \(--max-entries\)/,
+    ],
   ];
   for (const [what, make, flags, message] of hostile) {
     it(`a tar with ${what} exits 1 naming it; nothing published, nothing left in the temp folder`, async () => {
@@ -295,7 +348,14 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
   it("the Action's command import: the publish outputs and a summary naming the source; if-changed re-run publishes nothing", async () => {
     const urls = await serve({ "model.zip": await zipArchive(Object.entries(model).map(([name, content]) => ({ name, content }))) });
     const cwd = await scratch();
-    const inputs = { command: "import", source: urls["model.zip"]!, name: "models/zipped", "if-changed": "true", exclude: "weights/layer-1.bin", metadata: "team=ml" };
+    const inputs = {
+      command: "import",
+      source: urls["model.zip"]!,
+      name: "models/zipped",
+      "if-changed": "true",
+      exclude: "weights/layer-1.bin",
+      metadata: "team=ml",
+    };
     const run = await runAction(cwd, inputs);
     assert.equal(run.code, 0, run.stdout);
     assert.equal(run.outputs.version, "1.0.0");

@@ -137,7 +137,14 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
       const d = await assetkit("publish", path.join(dir, "folder"), "models/folder", "--versioning", "major-minor");
       published.push([f.version, d.version]);
     }
-    assert.deepEqual(published, [["0.0", "0.0"], ["0.1", "0.1"]], "assetkit's major-minor versions: 0.0 then 0.1");
+    assert.deepEqual(
+      published,
+      [
+        ["0.0", "0.0"],
+        ["0.1", "0.1"],
+      ],
+      "assetkit's major-minor versions: 0.0 then 0.1",
+    );
 
     const assetsDir = await tempDir();
     const specs = ["single:0.1", "single:0", "single", "single:0.0", "models/folder:0.1", "models/folder:0", "models/folder", "models/folder:0.0"];
@@ -148,7 +155,14 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
       specs.map((s) => [s, s.endsWith(":0.0") ? "0.0" : "0.1"]),
       "modelkit resolves to the versions assetkit wrote",
     );
-    for (const f of out.fetched as { spec: string; version: string; path: string; from_cache: boolean; meta_push_date: string | null; meta_is_directory: boolean | null }[]) {
+    for (const f of out.fetched as {
+      spec: string;
+      version: string;
+      path: string;
+      from_cache: boolean;
+      meta_push_date: string | null;
+      meta_is_directory: boolean | null;
+    }[]) {
       assert.equal(f.path, path.join(assetsDir, ...f.spec.replace(/:.*/, "").split("/"), f.version), `${f.spec}: modelkit's local layout`);
       if (!f.from_cache) {
         assert.ok(f.meta_push_date, `${f.spec}: modelkit parsed assetkit's push_date`);
@@ -163,7 +177,10 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
       }
     }
     // Fetched from the store once per version, then from modelkit's cache.
-    assert.deepEqual(out.fetched.map((f: { from_cache: boolean }) => f.from_cache), [false, true, true, false, false, true, true, false]);
+    assert.deepEqual(
+      out.fetched.map((f: { from_cache: boolean }) => f.from_cache),
+      [false, true, true, false, false, true, true, false],
+    );
   });
 
   it("assetkit reads what modelkit publishes: modelkit's new/update (and --bump-major) versions are listed newest first, resolved by name:0, and fetched byte-identical without checksums (digest null)", async () => {

@@ -26,36 +26,46 @@ async function publishWithParts(registry: Registry, name: string, files: Record<
   await registry.publish({ name, input, createdBy: "test", source: {}, metadata: {} });
 }
 
-describe("per-part verification through the CLI, counted at a proxy in front of MinIO", { skip: process.env.ASSETKIT_TEST_S3_ENDPOINT ? false : "no MinIO (run through scripts/test.ts)" }, () => {
-  let counter: RequestCounter;
-  before(async () => {
-    counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
-  });
-  after(async () => counter?.stop());
+describe(
+  "per-part verification through the CLI, counted at a proxy in front of MinIO",
+  { skip: process.env.ASSETKIT_TEST_S3_ENDPOINT ? false : "no MinIO (run through scripts/test.ts)" },
+  () => {
+    let counter: RequestCounter;
+    before(async () => {
+      counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
+    });
+    after(async () => counter?.stop());
 
-  it("a byte flipped in one part of the stored file: only that part is read again, and the error names it", async () => {
-    const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
-    const prefix = `parts-${process.pid}-${Date.now().toString(36)}`;
-    const direct = openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { env: s3TestEnv() });
-    const data = randomBytes(5 * PART + 100);
-    const dir = await writeTree(await scratch(), { "weights.bin": data });
-    await new Registry(direct, { versioning: "semver" }).publish({ name: "m/w", input: await prepareInput(path.join(dir, "weights.bin"), { partSize: PART }), createdBy: "test", source: {}, metadata: {} });
-    const stored = Buffer.from(data);
-    stored[3 * PART + 10]! ^= 0x40;
-    await direct.write("m/w/1.0.0", stored);
+    it("a byte flipped in one part of the stored file: only that part is read again, and the error names it", async () => {
+      const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
+      const prefix = `parts-${process.pid}-${Date.now().toString(36)}`;
+      const direct = openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { env: s3TestEnv() });
+      const data = randomBytes(5 * PART + 100);
+      const dir = await writeTree(await scratch(), { "weights.bin": data });
+      await new Registry(direct, { versioning: "semver" }).publish({
+        name: "m/w",
+        input: await prepareInput(path.join(dir, "weights.bin"), { partSize: PART }),
+        createdBy: "test",
+        source: {},
+        metadata: {},
+      });
+      const stored = Buffer.from(data);
+      stored[3 * PART + 10]! ^= 0x40;
+      await direct.write("m/w/1.0.0", stored);
 
-    const cwd = await scratch();
-    const store = `s3://${bucket}/${prefix}?endpoint=${counter.url}`;
-    counter.reset();
-    const r = await runCli(["fetch", "m/w:1.0.0", "--store", store, "--assets-dir", "assets"], { cwd, env: s3TestEnv() });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /integrity check failed for m\/w:1\.0\.0: part 4 of 6 \(bytes 12288-16383\)/);
-    const reads = counter.requests().filter((q) => q.method === "GET" && q.url.split("?")[0]!.endsWith("/m/w/1.0.0"));
-    const ranges = reads.map((q) => q.range).sort();
-    const expected = [0, 1, 2, 3, 3, 4, 5].map((i) => `bytes=${i * PART}-${Math.min(data.length, (i + 1) * PART) - 1}`).sort();
-    assert.deepEqual(ranges, expected, "part 4 requested twice, every other part once");
-  });
-});
+      const cwd = await scratch();
+      const store = `s3://${bucket}/${prefix}?endpoint=${counter.url}`;
+      counter.reset();
+      const r = await runCli(["fetch", "m/w:1.0.0", "--store", store, "--assets-dir", "assets"], { cwd, env: s3TestEnv() });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /integrity check failed for m\/w:1\.0\.0: part 4 of 6 \(bytes 12288-16383\)/);
+      const reads = counter.requests().filter((q) => q.method === "GET" && q.url.split("?")[0]!.endsWith("/m/w/1.0.0"));
+      const ranges = reads.map((q) => q.range).sort();
+      const expected = [0, 1, 2, 3, 3, 4, 5].map((i) => `bytes=${i * PART}-${Math.min(data.length, (i + 1) * PART) - 1}`).sort();
+      assert.deepEqual(ranges, expected, "part 4 requested twice, every other part once");
+    });
+  },
+);
 
 describe("per-part hashes are bound to the digest the lockfile pins", () => {
   it("a store that rewrites a part's data and its hash together fails a frozen fetch; one that keeps the digest fails the meta check", async () => {
@@ -143,7 +153,12 @@ describe("metas without part hashes keep whole-file verification", () => {
   it("a schema this assetkit does not know is refused by name", async () => {
     const data = randomBytes(10);
     const files = [{ path: "", size: 10, sha256: sha256(data) }];
-    const meta = { push_date: "", is_directory: false, contents: [], assetkit: { schema: 3, digest: assetDigest(files), size: 10, files } } as unknown as AssetMetaDocument;
+    const meta = {
+      push_date: "",
+      is_directory: false,
+      contents: [],
+      assetkit: { schema: 3, digest: assetDigest(files), size: 10, files },
+    } as unknown as AssetMetaDocument;
     await assert.rejects(fetchWithMeta(data, meta), /schema 3 is not one this assetkit reads/);
   });
 });

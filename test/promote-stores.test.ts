@@ -54,12 +54,30 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
       const blob = (await azure.create()).uri;
       const { digest } = await publishModel(cwd, local, "1.4.0", "a");
 
-      const first = await cli(cwd, ["promote", "m:1.4.0", "--store", local, "--to", staging, "--json"], { GITHUB_ACTOR: "octocat", GITHUB_REPOSITORY: "o/r", GITHUB_RUN_ID: "7" });
+      const first = await cli(cwd, ["promote", "m:1.4.0", "--store", local, "--to", staging, "--json"], {
+        GITHUB_ACTOR: "octocat",
+        GITHUB_REPOSITORY: "o/r",
+        GITHUB_RUN_ID: "7",
+      });
       assert.equal(first.code, 0, first.stderr);
-      assert.deepEqual(first.json(), { name: "m", alias: null, spec: "m:1.4.0", version: "1.4.0", digest, previous: null, changed: false, store: first.json().store, from: local, copied: true });
+      assert.deepEqual(first.json(), {
+        name: "m",
+        alias: null,
+        spec: "m:1.4.0",
+        version: "1.4.0",
+        digest,
+        previous: null,
+        changed: false,
+        store: first.json().store,
+        from: local,
+        copied: true,
+      });
       const meta = (await cli(cwd, ["show", "m:1.4.0", "--store", staging, "--json"])).json();
       assert.equal(meta.assetkit.digest, digest);
-      assert.deepEqual({ ...meta.promoted_from, at: undefined }, { store: local, version: "1.4.0", digest, at: undefined, by: "octocat", run_url: "https://github.com/o/r/actions/runs/7" });
+      assert.deepEqual(
+        { ...meta.promoted_from, at: undefined },
+        { store: local, version: "1.4.0", digest, at: undefined, by: "octocat", run_url: "https://github.com/o/r/actions/runs/7" },
+      );
 
       counter.reset();
       const serverSide = await cli(cwd, ["promote", "m:1.4.0", "production", "--store", staging, "--to", production, "--json"]);
@@ -68,7 +86,10 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
       assert.equal(serverSide.json().alias, "production");
       const dataReads = counter.requests().filter((r) => r.method === "GET" && /\/m\/1\.4\.0\/(weights\.bin|config\.json)/.test(r.url));
       assert.deepEqual(dataReads, [], "a server-side copy reads no data object through the runner");
-      assert.ok(counter.requests().some((r) => r.method === "PUT" && /\/m\/1\.4\.0\/weights\.bin/.test(r.url)), "CopyObject requests seen");
+      assert.ok(
+        counter.requests().some((r) => r.method === "PUT" && /\/m\/1\.4\.0\/weights\.bin/.test(r.url)),
+        "CopyObject requests seen",
+      );
 
       assert.equal((await cli(cwd, ["promote", "m:production", "--store", production, "--to", google])).code, 0);
       const toAzure = await cli(cwd, ["promote", "m:1.4.0", "production", "--store", google, "--to", blob, "--json"]);
@@ -92,7 +113,13 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
       const clash = await cli(cwd, ["promote", "m:1.4.0", "--store", other, "--to", staging]);
       assert.equal(clash.code, 1);
       assert.ok(clash.stderr.includes(digest) && clash.stderr.includes(otherDigest), clash.stderr);
-      assert.equal(counter.requests().slice(before).filter((r) => r.method === "PUT" || r.method === "DELETE" || r.method === "POST").length, 0);
+      assert.equal(
+        counter
+          .requests()
+          .slice(before)
+          .filter((r) => r.method === "PUT" || r.method === "DELETE" || r.method === "POST").length,
+        0,
+      );
       await fetchesVerified(cwd, staging, "m:1.4.0", digest);
     } finally {
       await counter.stop();
@@ -104,7 +131,12 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
     const good = s3TestEnv();
     const credentials = path.join(cwd, "aws-credentials");
     await writeFile(credentials, `[prod]\naws_access_key_id = ${good.AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${good.AWS_SECRET_ACCESS_KEY}\n`);
-    const env = { AWS_ACCESS_KEY_ID: "wrong-key-id", AWS_SECRET_ACCESS_KEY: "wrong-secret", AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: path.join(cwd, "none") };
+    const env = {
+      AWS_ACCESS_KEY_ID: "wrong-key-id",
+      AWS_SECRET_ACCESS_KEY: "wrong-secret",
+      AWS_SHARED_CREDENTIALS_FILE: credentials,
+      AWS_CONFIG_FILE: path.join(cwd, "none"),
+    };
     assert.equal((await cli(cwd, ["publish", "m.bin", "m"])).code, 0);
     const dest = (await s3.create()).uri;
     const denied = await cli(cwd, ["promote", "m:1.0.0", "--to", dest], env);
@@ -147,7 +179,10 @@ describe("channel history, rollback, protected channels, release tags (local sto
     const history = await cli(cwd, ["history", "m:production", "--json"]);
     assert.equal(history.code, 0, history.stderr);
     const moves = history.json().channels[0].history;
-    assert.deepEqual(moves.map((m: { version: string }) => m.version), ["1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.0"]);
+    assert.deepEqual(
+      moves.map((m: { version: string }) => m.version),
+      ["1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.0"],
+    );
     assert.deepEqual({ ...moves[0], at: undefined }, { version: "1.4.0", previous: "1.3.0", at: undefined, by: "user4", ref: "refs/heads/main", sha: "sha4" });
     assert.match((await cli(cwd, ["history", "m"])).stdout, /^m:production\t1\.4\.0\twas 1\.3\.0\t/);
 
@@ -173,7 +208,9 @@ describe("channel history, rollback, protected channels, release tags (local sto
     const file = path.join(cwd, ".assetkit/store/m.aliases");
     const old = { version: "1.0.0", promoted_at: "2026-01-01T00:00:00.000Z", promoted_by: "assetkit 0.1.0", source: { actor: "alice" } };
     await writeFile(file, JSON.stringify({ aliases: { production: old } }));
-    assert.deepEqual((await cli(cwd, ["history", "m:production", "--json"])).json().channels[0].history, [{ version: "1.0.0", at: old.promoted_at, by: "alice" }]);
+    assert.deepEqual((await cli(cwd, ["history", "m:production", "--json"])).json().channels[0].history, [
+      { version: "1.0.0", at: old.promoted_at, by: "alice" },
+    ]);
     // A channel already at 100 moves: two more keep the newest 100 and count the 2 dropped.
     const full = Array.from({ length: 100 }, (_, i) => ({ version: `1.${i % 2}.0`, at: old.promoted_at, by: "bot" }));
     await writeFile(file, JSON.stringify({ aliases: { production: { ...old, version: "1.0.0", history: full } } }));

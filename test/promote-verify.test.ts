@@ -48,8 +48,14 @@ describe("promote and verify CLI (local store)", () => {
     const first = await runCli(["promote", "m:1.0.0", "production", "--json"], { cwd });
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(JSON.parse(first.stdout), {
-      name: "m", alias: "production", spec: "m:production", version: "1.0.0",
-      digest: JSON.parse(first.stdout).digest, previous: null, changed: true, store: ".assetkit/store",
+      name: "m",
+      alias: "production",
+      spec: "m:production",
+      version: "1.0.0",
+      digest: JSON.parse(first.stdout).digest,
+      previous: null,
+      changed: true,
+      store: ".assetkit/store",
     });
     const second = JSON.parse((await runCli(["promote", "m:1", "production", "--json"], { cwd, env: { GITHUB_ACTOR: "octocat" } })).stdout);
     assert.equal(second.version, "1.1.0");
@@ -74,18 +80,27 @@ describe("promote and verify CLI (local store)", () => {
 
     const clean = await runCli(["verify", "--json"], { cwd });
     assert.equal(clean.code, 0, clean.stderr);
-    assert.deepEqual(JSON.parse(clean.stdout).verified.map((v: { status: string; local: string }) => [v.status, v.local]), [["ok", "verified"], ["ok", "verified"]]);
+    assert.deepEqual(
+      JSON.parse(clean.stdout).verified.map((v: { status: string; local: string }) => [v.status, v.local]),
+      [
+        ["ok", "verified"],
+        ["ok", "verified"],
+      ],
+    );
 
     await runCli(["publish", "m.bin", "m"], { cwd }); // 1.1.0: the lock still says 1.0.0
     await appendFile(path.join(cwd, ".assetkit/assets/d/1.0.0/b.txt"), "tampered");
     const dirty = await runCli(["verify", "m:1", "d:1", "x:1", "--json"], { cwd });
     assert.equal(dirty.code, 1);
     const rows = JSON.parse(dirty.stdout).verified as { spec: string; status: string; local: string; newer: string | null; detail: string | null }[];
-    assert.deepEqual(rows.map((r) => [r.spec, r.status, r.local, r.newer]), [
-      ["m:1", "ok", "verified", "1.1.0"],
-      ["d:1", "local-altered", "altered", null],
-      ["x:1", "not-locked", "unchecked", null],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.spec, r.status, r.local, r.newer]),
+      [
+        ["m:1", "ok", "verified", "1.1.0"],
+        ["d:1", "local-altered", "altered", null],
+        ["x:1", "not-locked", "unchecked", null],
+      ],
+    );
     assert.match(rows[1]!.detail!, /b\.txt/);
     assert.match(dirty.stderr, /2 of 3 spec\(s\) failed verification/);
 

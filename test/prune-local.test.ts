@@ -49,14 +49,20 @@ describe("prune-local", () => {
       // The dry run cannot know which fetch will be running: it plans as if none were.
       const dry = JSON.parse((await cli("prune-local", "--max-size", "250KiB", "--dry-run", "--json")).stdout);
       assert.equal(await bytesUnder(assets), before, "the dry run removed nothing");
-      assert.deepEqual(dry.removed.map((v: { version: string }) => v.version), ["2.0.0", "1.0.0", "5.0.0"]);
+      assert.deepEqual(
+        dry.removed.map((v: { version: string }) => v.version),
+        ["2.0.0", "1.0.0", "5.0.0"],
+      );
 
       const r = await cli("prune-local", "--max-size", "250KiB", "--json");
       assert.equal(r.code, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       // 2 (least recently used) goes; 4 is locked and 1 held, so they stay; 5 goes; the dir still holds 300 KiB,
       // so 3 goes too, although it is the most recently used.
-      assert.deepEqual(out.removed.map((v: { version: string }) => v.version), ["2.0.0", "5.0.0", "3.0.0"]);
+      assert.deepEqual(
+        out.removed.map((v: { version: string }) => v.version),
+        ["2.0.0", "5.0.0", "3.0.0"],
+      );
       assert.deepEqual(out.kept, [
         { name: "m", version: "4.0.0", reason: `locked in ${path.join(cwd, "assets.lock")} (--all removes it too)` },
         { name: "m", version: "1.0.0", reason: "a running fetch holds it" },
@@ -79,9 +85,15 @@ describe("prune-local", () => {
     }
     assert.equal((await cli("lock", "m:1.0.0")).code, 0);
     const keep = JSON.parse((await cli("prune-local", "--keep-last", "1", "--json")).stdout);
-    assert.deepEqual(keep.removed.map((v: { version: string }) => v.version), ["2.0.0"]);
+    assert.deepEqual(
+      keep.removed.map((v: { version: string }) => v.version),
+      ["2.0.0"],
+    );
     const all = JSON.parse((await cli("prune-local", "--keep-last", "1", "--all", "--json")).stdout);
-    assert.deepEqual(all.removed.map((v: { version: string }) => v.version), ["1.0.0"]);
+    assert.deepEqual(
+      all.removed.map((v: { version: string }) => v.version),
+      ["1.0.0"],
+    );
     assert.ok((await bytesUnder(assets)) < 101 * KiB, "one version (and its marker) is left");
     assert.equal((await cli("prune-local")).code, 2);
     assert.equal((await cli("prune-local", "--max-size", "lots")).code, 2);
@@ -97,10 +109,13 @@ describe("prune-local", () => {
     }
     assert.equal((await cli("fetch", "m:4.0.0")).code, 0); // used last, not served
     const out = JSON.parse((await cli("prune-local", "--max-size", "0", "--json")).stdout);
-    assert.deepEqual(out.removed.map((v: { version: string }) => v.version), ["4.0.0"]);
     assert.deepEqual(
-      out.kept.map((v: { version: string; reason: string }) => `${v.version} ${v.reason}`).sort(),
-      ["2.0.0 a sync serves it (current, or kept for rollback)", "3.0.0 a sync serves it (current, or kept for rollback)"],
+      out.removed.map((v: { version: string }) => v.version),
+      ["4.0.0"],
     );
+    assert.deepEqual(out.kept.map((v: { version: string; reason: string }) => `${v.version} ${v.reason}`).sort(), [
+      "2.0.0 a sync serves it (current, or kept for rollback)",
+      "3.0.0 a sync serves it (current, or kept for rollback)",
+    ]);
   });
 });

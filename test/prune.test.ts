@@ -64,7 +64,11 @@ describe("prune (Action, with a fake of the GitHub REST API)", () => {
     assert.deepEqual(JSON.parse(real.outputs.removed!).versions, 6);
     assert.deepEqual(await listed(cli), ["10.0.0", "9.0.0", "5.0.0", "3.0.0"]);
     const storeFiles = (await readdir(path.join(cwd, ".assetkit/store/models/m"))).sort();
-    assert.deepEqual(storeFiles, ["10.0.0", "10.0.0.meta", "3.0.0", "3.0.0.meta", "5.0.0", "5.0.0.meta", "9.0.0", "9.0.0.meta"], "no meta or data of a deleted version is left");
+    assert.deepEqual(
+      storeFiles,
+      ["10.0.0", "10.0.0.meta", "3.0.0", "3.0.0.meta", "5.0.0", "5.0.0.meta", "9.0.0", "9.0.0.meta"],
+      "no meta or data of a deleted version is left",
+    );
     for (const v of ["10.0.0", "9.0.0", "5.0.0", "3.0.0"]) {
       const fetched = await runCli(["fetch", `models/m:${v}`, "--assets-dir", path.join(cwd, `fresh-${v}`), "--json"], { cwd });
       assert.equal(fetched.code, 0, fetched.stderr);
@@ -93,7 +97,11 @@ describe("prune (Action, with a fake of the GitHub REST API)", () => {
     assert.equal(limited.code, 0, limited.stdout);
     assert.equal(github.requests[seen]?.status, 403, "the first request met the rate limit");
     assert.equal((await listed(cli)).length, 8);
-    const missing = await runAction(cwd, { command: "prune", "keep-last": "1", "github-token": "t", "dry-run": "false" }, { ...env, GITHUB_REPOSITORY: "acme/none" });
+    const missing = await runAction(
+      cwd,
+      { command: "prune", "keep-last": "1", "github-token": "t", "dry-run": "false" },
+      { ...env, GITHUB_REPOSITORY: "acme/none" },
+    );
     assert.equal(missing.code, 1);
     assert.match(missing.stdout, /cannot list the branches of acme\/none/);
     assert.equal((await listed(cli)).length, 8);
@@ -113,7 +121,10 @@ describe("prune (CLI)", () => {
     assert.deepEqual(keep["6.0.0"], ["in the history of channel staging"]);
     assert.deepEqual(keep["2.0.0"], [`locked in ${path.join(cwd, "other.lock")}`]);
     assert.equal(plan.dryRun, true);
-    assert.ok(plan.assets[0].remove.every((r: { size: number }) => r.size > 0), "each deletion has its size");
+    assert.ok(
+      plan.assets[0].remove.every((r: { size: number }) => r.size > 0),
+      "each deletion has its size",
+    );
 
     const history1 = JSON.parse((await cli("prune", "--keep-last", "1", "--keep-history", "1", "--json")).stdout);
     assert.ok(!history1.assets[0].keep.some((k: { version: string }) => k.version === "6.0.0"), "--keep-history 1 keeps only where the channel points");
@@ -142,7 +153,10 @@ describe("prune (CLI)", () => {
     await writeTree(store, tree);
     const cli = (...args: string[]) => runCli([...args, "--store", store], { cwd });
     const plan = JSON.parse((await cli("prune", "--keep-last", "2", "--json")).stdout);
-    assert.deepEqual(plan.assets[0].remove, [{ version: "0.1", size: 8 }, { version: "0.0", size: 8 }]);
+    assert.deepEqual(plan.assets[0].remove, [
+      { version: "0.1", size: 8 },
+      { version: "0.0", size: 8 },
+    ]);
     assert.equal((await cli("prune", "--keep-last", "2", "--yes")).code, 0);
     assert.deepEqual((await readdir(path.join(store, "m"))).sort(), ["0.2", "0.2.meta", "0.3", "0.3.meta"]);
     assert.deepEqual(JSON.parse(await readFile(path.join(store, "m.versions"), "utf8")), { versions: ["0.3", "0.2"], digests: {} });

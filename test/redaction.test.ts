@@ -48,8 +48,11 @@ describe("secrets in store URIs", () => {
     for (const [uri, secret, code] of cases) {
       const dest = path.join(await scratch(), "out");
       const r = await new Promise<{ code: number; output: string }>((resolve) =>
-        execFile(process.execPath, [path.resolve("dist/storage-initializer.js"), uri, dest], { env: { ...cleanEnv(), ...QUICK, ASSETKIT_DEBUG: "1" } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+        execFile(
+          process.execPath,
+          [path.resolve("dist/storage-initializer.js"), uri, dest],
+          { env: { ...cleanEnv(), ...QUICK, ASSETKIT_DEBUG: "1" } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
         ),
       );
       assert.equal(r.code, code, `${uri}: ${r.output}`);
@@ -77,7 +80,8 @@ describe("secrets in store URIs", () => {
     assert.equal(redactUri("https://a.blob.core.windows.net/c/p?sv=1&sig=x%2By"), "https://a.blob.core.windows.net/c/p?sv=***&sig=***");
     assert.equal(redactUri("/plain/path"), "/plain/path");
     assert.deepEqual(uriSecrets("https://u:p%40ss-word@h/x?endpoint=http://e&sig=a%2Bsig&sv=2024"), ["p@ss-word", "a+sig", "2024"]);
-    const text = "GET https://u:pw@h/x?sig=abc&x-amz-signature=def Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP AccountKey=k3y==; my-secret-value";
+    const text =
+      "GET https://u:pw@h/x?sig=abc&x-amz-signature=def Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP AccountKey=k3y==; my-secret-value";
     const out = scrub(text, ["my-secret-value"]);
     for (const secret of ["pw@", "abc", "def", "AKIAABCDEFGHIJKLMNOP", "k3y==", "my-secret-value"]) assert.ok(!out.includes(secret), out);
   });

@@ -5,7 +5,11 @@ import { channelReasons, channelVersions, planRetention } from "../src/retention
 
 describe("retention", () => {
   it("a channel with history protects where it points and the versions of its last K entries (newest first)", () => {
-    const entry = { version: "5.0.0", previous: "4.0.0", history: [{ version: "5.0.0", previous: "4.0.0" }, { version: "4.0.0", previous: "2.0.0" }, { version: "2.0.0" }, { version: "1.0.0" }] };
+    const entry = {
+      version: "5.0.0",
+      previous: "4.0.0",
+      history: [{ version: "5.0.0", previous: "4.0.0" }, { version: "4.0.0", previous: "2.0.0" }, { version: "2.0.0" }, { version: "1.0.0" }],
+    };
     assert.deepEqual(channelVersions(entry, 3), ["5.0.0", "4.0.0", "2.0.0"]);
     assert.deepEqual(channelVersions(entry, 0), ["5.0.0"]);
   });
@@ -23,7 +27,13 @@ describe("retention", () => {
     const pushed = Object.fromEntries(versions.map((v, i) => [v, new Date(now.getTime() - i * 10 * 86_400_000)]));
     const perSeries = planRetention({ name: "m", versions, pushed }, { keepLast: 1, perSeries: true, keepHistory: 5 }, new Map(), [], now);
     assert.deepEqual(perSeries.remove, ["2.0.0", "1.1.0", "1.0.0"]);
-    const within = planRetention({ name: "m", versions, pushed: { ...pushed, "1.0.0": undefined } }, { keepWithinMs: 15 * 86_400_000, keepHistory: 5 }, new Map(), [], now);
+    const within = planRetention(
+      { name: "m", versions, pushed: { ...pushed, "1.0.0": undefined } },
+      { keepWithinMs: 15 * 86_400_000, keepHistory: 5 },
+      new Map(),
+      [],
+      now,
+    );
     assert.deepEqual(within.remove, ["1.2.0", "1.1.0"]);
     assert.deepEqual(within.keep.find((k) => k.version === "1.0.0")?.reasons, ["no readable push date"]);
     assert.deepEqual(within.keep.find((k) => k.version === "2.1.0")?.reasons[0], "latest");

@@ -22,7 +22,7 @@ const bucket = (): string => process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-te
 async function makeFile(file: string, size: number): Promise<string> {
   const hash = createHash("sha256");
   const out = createWriteStream(file);
-  for (let written = 0; written < size; ) {
+  for (let written = 0; written < size;) {
     const chunk = randomBytes(Math.min(MiB, size - written));
     hash.update(chunk);
     if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
@@ -112,11 +112,17 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
 
 describe("s3 store URLs", () => {
   it("keeps bucket and prefix, refuses credentials and unknown parameters", () => {
-    const store = openS3Store(new URL("s3://bkt/a/b/?endpoint=http://127.0.0.1:9/&region=eu-west-1"), { env: {} }) as unknown as Store & { bucket: string; prefix: string };
+    const store = openS3Store(new URL("s3://bkt/a/b/?endpoint=http://127.0.0.1:9/&region=eu-west-1"), { env: {} }) as unknown as Store & {
+      bucket: string;
+      prefix: string;
+    };
     assert.equal(store.bucket, "bkt");
     assert.equal(store.prefix, "a/b/");
     assert.equal(openS3Store(new URL("s3://bkt"), { env: {} }).url, "s3://bkt");
-    assert.throws(() => openS3Store(new URL("s3://user:pw@bkt/p"), { env: {} }), (err: unknown) => err instanceof UsageError && !err.message.includes("pw"));
+    assert.throws(
+      () => openS3Store(new URL("s3://user:pw@bkt/p"), { env: {} }),
+      (err: unknown) => err instanceof UsageError && !err.message.includes("pw"),
+    );
     assert.throws(() => openS3Store(new URL("s3://bkt/p?endpont=http://x"), { env: {} }), /unknown parameter/);
     assert.throws(() => openS3Store(new URL("s3:///p"), { env: {} }), /no bucket/);
   });

@@ -37,7 +37,10 @@ describe("spec grammar", () => {
   ];
   for (const [spec, message] of refusals) {
     it(`refuses ${JSON.stringify(spec.slice(0, 30))} naming the bad part`, () => {
-      assert.throws(() => parseSpec(spec), (err: unknown) => err instanceof UsageError && message.test(err.message));
+      assert.throws(
+        () => parseSpec(spec),
+        (err: unknown) => err instanceof UsageError && message.test(err.message),
+      );
     });
   }
 

@@ -30,7 +30,10 @@ function initialize(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunRes
 /** Files under `dir` (relative, sorted) with their contents. */
 async function filesIn(dir: string): Promise<Record<string, string>> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
   return Object.fromEntries(await Promise.all(files.map(async (f) => [f, (await readFile(path.join(dir, f))).toString("base64")] as const)));
 }
 
@@ -47,7 +50,13 @@ for (const { factory, env } of cases) {
       const registry = new Registry(store, { versioning: "semver" });
       const model = { "model.onnx": randomBytes(300_000), "config.json": "{}", "tokenizer/vocab.txt": "a\nb\n" };
       for (const files of [{ "model.onnx": "old" }, model]) {
-        await registry.publish({ name: "models/clf", input: await prepareInput(await writeTree(await scratch(), files)), createdBy: "test", source: {}, metadata: {} });
+        await registry.publish({
+          name: "models/clf",
+          input: await prepareInput(await writeTree(await scratch(), files)),
+          createdBy: "test",
+          source: {},
+          metadata: {},
+        });
       }
       await registry.promote("models/clf", "production", "1.1.0", { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} });
       const source = `assetkit://${uri.replace("://", "/")}`;
@@ -85,7 +94,13 @@ describe("assetkit-storage-initializer: usage", () => {
 
     const cwd = await writeTree(await scratch(), { "w.bin": "weights" });
     const storeDir = path.join(cwd, "store");
-    await new Registry(new FsStore(storeDir), { versioning: "semver" }).publish({ name: "models/weights", input: await prepareInput(path.join(cwd, "w.bin")), createdBy: "test", source: {}, metadata: {} });
+    await new Registry(new FsStore(storeDir), { versioning: "semver" }).publish({
+      name: "models/weights",
+      input: await prepareInput(path.join(cwd, "w.bin")),
+      createdBy: "test",
+      source: {},
+      metadata: {},
+    });
     const dest = path.join(cwd, "dest");
     const r = await initialize([`assetkit://file${storeDir}#models/weights`, dest]);
     assert.equal(r.code, 0, r.stderr);

@@ -70,7 +70,10 @@ for (const [fromName, toName, how] of pairs) {
       assert.ok((await content(dest, "b/small.txt")).equals(small));
 
       // Streamed copies only (a server-side copy never passes bytes through us): a corrupted source fails.
-      for (const [key, data] of [["a/big.bin", big], ["a/small.txt", small]] as const) {
+      for (const [key, data] of [
+        ["a/big.bin", big],
+        ["a/small.txt", small],
+      ] as const) {
         const corrupt = flipping(source, key, Math.floor(data.length / 3));
         await assert.rejects(
           copyObject(corrupt, key, dest, `c/${key}`, { size: data.length, sha256: sha(data) }),

@@ -77,7 +77,10 @@ describe("sync --watch (MinIO)", { skip: skipReason(s3Factory) }, () => {
 
       // A process that counts the SIGHUPs it gets (a server reloading on --signal-pid).
       const hups = path.join(cwd, "hups");
-      const server = spawn(process.execPath, ["-e", `let n = 0; process.on("SIGHUP", () => require("fs").writeFileSync(${JSON.stringify(hups)}, String(++n))); setInterval(() => {}, 1000);`]);
+      const server = spawn(process.execPath, [
+        "-e",
+        `let n = 0; process.on("SIGHUP", () => require("fs").writeFileSync(${JSON.stringify(hups)}, String(++n))); setInterval(() => {}, 1000);`,
+      ]);
       children.push(server);
       await sleep(200);
 
@@ -86,8 +89,23 @@ describe("sync --watch (MinIO)", { skip: skipReason(s3Factory) }, () => {
       const hook = `echo "$ASSETKIT_NAME $ASSETKIT_VERSION $ASSETKIT_PATH" >> hooks.log`;
       const sync = spawn(
         process.execPath,
-        [CLI, "sync", "m:production", "--dir", dir, "--watch", "1s", "--status-file", statusFile, "--on-change", hook, "--signal-pid", `${server.pid}:HUP`,
-          "--store", `s3://${minio.bucket}/${prefix}?endpoint=${counter.url}`],
+        [
+          CLI,
+          "sync",
+          "m:production",
+          "--dir",
+          dir,
+          "--watch",
+          "1s",
+          "--status-file",
+          statusFile,
+          "--on-change",
+          hook,
+          "--signal-pid",
+          `${server.pid}:HUP`,
+          "--store",
+          `s3://${minio.bucket}/${prefix}?endpoint=${counter.url}`,
+        ],
         { cwd, env: { ...cleanEnv(), ...minio.env } },
       );
       children.push(sync);
@@ -154,17 +172,26 @@ describe("sync --watch (MinIO)", { skip: skipReason(s3Factory) }, () => {
       assert.equal(refused.assets[0]!.version, "1.2.0");
       assert.equal(await readlink(link), "1.2.0");
       assert.equal(await readFile(path.join(link, "b"), "utf8"), "1.2.0");
-      assert.deepEqual((await tree(dir)).filter((e) => e.includes(TEMP_MARK)), []);
+      assert.deepEqual(
+        (await tree(dir)).filter((e) => e.includes(TEMP_MARK)),
+        [],
+      );
 
       // Once per swap: --on-change with the right environment, and the signal.
       const hooks = (await readFile(path.join(cwd, "hooks.log"), "utf8")).trim().split("\n");
-      assert.deepEqual(hooks, ["1.0.0", "1.1.0", "1.2.0"].map((v) => `m ${v} ${path.join(dir, "m", v)}`));
+      assert.deepEqual(
+        hooks,
+        ["1.0.0", "1.1.0", "1.2.0"].map((v) => `m ${v} ${path.join(dir, "m", v)}`),
+      );
       assert.equal(await readFile(hups, "utf8"), "3");
       assert.equal((stderr.match(/^swapped m: /gm) ?? []).length, 3);
 
       sync.kill("SIGTERM");
       assert.equal(await Promise.race([exitOf(sync), sleep(15_000, "hung")]), 0);
-      assert.deepEqual((await tree(dir)).filter((e) => e.includes(TEMP_MARK)), []);
+      assert.deepEqual(
+        (await tree(dir)).filter((e) => e.includes(TEMP_MARK)),
+        [],
+      );
     } finally {
       for (const child of children) child.kill("SIGKILL");
       await counter.stop();
@@ -202,16 +229,24 @@ describe("sync on a shared dir (MinIO)", { skip: skipReason(s3Factory) }, () => 
     try {
       await publishVersions(new Registry(store, { versioning: "semver" }), 1, () => ({ big: randomBytes(2 * 1024 * 1024) }));
       const cwd = await scratch();
-      const sync = spawn(process.execPath, [CLI, "sync", "m:1", "--dir", "serve", "--watch", "5s", "--store", uri.replace(/endpoint=[^&]*/, `endpoint=${proxy.url}`)], {
-        cwd,
-        env: { ...cleanEnv(), ...s3TestEnv() },
-      });
+      const sync = spawn(
+        process.execPath,
+        [CLI, "sync", "m:1", "--dir", "serve", "--watch", "5s", "--store", uri.replace(/endpoint=[^&]*/, `endpoint=${proxy.url}`)],
+        {
+          cwd,
+          env: { ...cleanEnv(), ...s3TestEnv() },
+        },
+      );
       try {
         await waitFor("a download in progress", 30_000, async () => (await tree(path.join(cwd, "serve/m"))).some((e) => e.includes(TEMP_MARK)));
         sync.kill("SIGTERM");
         assert.equal(await Promise.race([exitOf(sync), sleep(15_000, "hung")]), 0);
         const left = await tree(path.join(cwd, "serve"));
-        assert.deepEqual(left.filter((e) => e.includes(TEMP_MARK) || e.endsWith("current")), [], left.join("\n"));
+        assert.deepEqual(
+          left.filter((e) => e.includes(TEMP_MARK) || e.endsWith("current")),
+          [],
+          left.join("\n"),
+        );
       } finally {
         sync.kill("SIGKILL");
       }

@@ -25,7 +25,10 @@ async function versionsCarryingTheirNumber(storeDir: string, count: number): Pro
     const input = await prepareInput(await writeTree(await scratch(), { a: version, b: version }));
     versions.push((await registry.publish({ name: "m", input, createdBy: "test", source: {}, metadata: {} })).version);
   }
-  assert.deepEqual(versions, Array.from({ length: count }, (_, i) => `1.${i}.0`));
+  assert.deepEqual(
+    versions,
+    Array.from({ length: count }, (_, i) => `1.${i}.0`),
+  );
   return { registry, versions };
 }
 
@@ -86,7 +89,9 @@ describe("sync (local store)", () => {
     await writeFile(stopFile, "");
     assert.equal(await done, 0);
     const seen = JSON.parse(out) as { pairs: number; mixed: number; missing: number; naiveMixed: number; seen: string[] };
-    t.diagnostic(`reader: ${seen.pairs} pairs, ${seen.missing} retried after a pruned version, ${seen.naiveMixed} mixed pairs when opening through the link twice`);
+    t.diagnostic(
+      `reader: ${seen.pairs} pairs, ${seen.missing} retried after a pruned version, ${seen.naiveMixed} mixed pairs when opening through the link twice`,
+    );
     assert.equal(seen.mixed, 0);
     assert.ok(seen.pairs > 20, `the reader read ${seen.pairs} pairs`);
     assert.ok(seen.seen.length >= 3, `the reader saw the swaps: ${seen.seen.join(", ")}`);
@@ -115,7 +120,10 @@ describe("sync (local store)", () => {
     assert.equal(synced.version, "1.1.0");
     assert.equal(await readFile(path.join(cwd, "serve/models/m/current/w"), "utf8"), "two");
 
-    const lines = (await readFile(path.join(cwd, "hooks.log"), "utf8")).trim().split("\n").map((l) => l.split("|"));
+    const lines = (await readFile(path.join(cwd, "hooks.log"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => l.split("|"));
     const serve = await (await import("node:fs/promises")).realpath(path.join(cwd, "serve"));
     assert.deepEqual(
       lines.map(([spec, name, version, previous, p, current]) => [spec, name, version, previous, p, current]),
@@ -135,7 +143,10 @@ describe("sync (local store)", () => {
       assert.equal((await cli("promote", `${name}:1.0.0`, "production")).code, 0);
     }
     const statusFile = path.join(cwd, "status.json");
-    const sync = spawn(process.execPath, [CLI, "sync", "a:production", "b:production", "--dir", "serve", "--watch", "200ms", "--status-file", statusFile], { cwd, env: cleanEnv() });
+    const sync = spawn(process.execPath, [CLI, "sync", "a:production", "b:production", "--dir", "serve", "--watch", "200ms", "--status-file", statusFile], {
+      cwd,
+      env: cleanEnv(),
+    });
     const exited = new Promise<number | null>((resolve) => sync.once("exit", resolve));
     try {
       const versions = async () => {
@@ -193,6 +204,9 @@ describe("sync (local store)", () => {
     const r = await cli("sync", "d:1", "--dir", "serve", "--in-place", "--json");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await readlink(path.join(cwd, "serve/d/current")), path.join(cwd, ".assetkit/store/d/1.0.0"));
-    assert.deepEqual((await readdir(path.join(cwd, "serve/d"))).filter((e) => !e.startsWith(".")), ["current"]);
+    assert.deepEqual(
+      (await readdir(path.join(cwd, "serve/d"))).filter((e) => !e.startsWith(".")),
+      ["current"],
+    );
   });
 });

@@ -66,7 +66,8 @@ class RecordingStore implements Backend {
     const out = new PassThrough();
     let sent = 0;
     // Fails once the reader has taken every byte sent before the cut, as a reset connection would.
-    const reset = (): unknown => (out.readableLength > 0 ? setImmediate(reset) : out.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })));
+    const reset = (): unknown =>
+      out.readableLength > 0 ? setImmediate(reset) : out.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
     source.on("data", (chunk: Buffer) => {
       if (sent >= limit) return;
       out.write(chunk.subarray(0, limit - sent));
@@ -120,7 +121,8 @@ function flipByte(at: number): PassThrough {
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 /** What a schema-2 meta lists for `data` cut in parts of `partSize`. */
-const partHashes = (data: Buffer, partSize: number) => Array.from({ length: Math.ceil(data.length / partSize) }, (_, i) => sha256(data.subarray(i * partSize, (i + 1) * partSize)));
+const partHashes = (data: Buffer, partSize: number) =>
+  Array.from({ length: Math.ceil(data.length / partSize) }, (_, i) => sha256(data.subarray(i * partSize, (i + 1) * partSize)));
 const transfers = (overrides: Partial<ReturnType<typeof transferSettings>> = {}) =>
   new Transfers({ ...transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: PART }), ...overrides });
 
@@ -144,7 +146,10 @@ for (const factory of factories) {
         assert.equal(recording.ranges.length, parts, `${size} bytes in ${parts} request(s)`);
         if (parts > 1) {
           const covered = recording.ranges.map((r) => [r!.start, r!.end]).sort((a, b) => a[0]! - b[0]!);
-          assert.deepEqual(covered, Array.from({ length: parts }, (_, i) => [i * PART, Math.min(size, (i + 1) * PART) - 1]));
+          assert.deepEqual(
+            covered,
+            Array.from({ length: parts }, (_, i) => [i * PART, Math.min(size, (i + 1) * PART) - 1]),
+          );
         }
       }
     });
@@ -159,7 +164,10 @@ for (const factory of factories) {
       recording.cutAfter = (range) => (range?.start === 2 * PART && cuts++ === 0 ? 300 : undefined);
       const got = await download(recording, "cut", { size: data.length, sha256: sha256(data) });
       assert.ok(got.equals(data));
-      assert.ok(recording.ranges.some((r) => r?.start === 2 * PART + 300 && r.end === 3 * PART - 1), JSON.stringify(recording.ranges));
+      assert.ok(
+        recording.ranges.some((r) => r?.start === 2 * PART + 300 && r.end === 3 * PART - 1),
+        JSON.stringify(recording.ranges),
+      );
 
       // A small object (one request, no range at first) resumes with a range too.
       const small = randomBytes(PART - 10);
@@ -182,7 +190,10 @@ for (const factory of factories) {
       const guarded = inLayers(recording, { ...DEFAULT_TUNING, idleTimeoutMs: 200 });
       const got = await download(guarded, "stall", { size: data.length, sha256: sha256(data) });
       assert.ok(got.equals(data));
-      assert.ok(recording.ranges.some((r) => r?.start === PART + 10), JSON.stringify(recording.ranges));
+      assert.ok(
+        recording.ranges.some((r) => r?.start === PART + 10),
+        JSON.stringify(recording.ranges),
+      );
     });
 
     it("detects a corrupted byte, a short object and a long one, and does not retry them", async () => {
@@ -192,11 +203,17 @@ for (const factory of factories) {
       corrupted[2 * PART + 7]! ^= 0x01;
       await seed.write("bad", corrupted);
       const recording = new RecordingStore(store);
-      await assert.rejects(download(recording, "bad", { size: data.length, sha256: sha256(data) }), (err: unknown) => err instanceof AssetError && /integrity check failed for bad/.test(err.message));
+      await assert.rejects(
+        download(recording, "bad", { size: data.length, sha256: sha256(data) }),
+        (err: unknown) => err instanceof AssetError && /integrity check failed for bad/.test(err.message),
+      );
       assert.equal(recording.ranges.length, 5, "one request per part, no retry");
       await seed.write("short", data.subarray(0, data.length - 1));
       // A store that checks ranges itself (HTTP: 206 with Content-Range) says so before we count the bytes.
-      await assert.rejects(download(store, "short", { size: data.length, sha256: sha256(data) }), /integrity check failed for short|answered a different range/);
+      await assert.rejects(
+        download(store, "short", { size: data.length, sha256: sha256(data) }),
+        /integrity check failed for short|answered a different range/,
+      );
       await seed.write("long", Buffer.concat([data.subarray(0, 10), Buffer.from("x")]));
       await assert.rejects(download(store, "long", { size: 10, sha256: sha256(data.subarray(0, 10)) }), /integrity check failed for long: the store sent more/);
     });
@@ -256,7 +273,10 @@ for (const factory of factories) {
       assert.equal(second.version, "1.1.0");
       assert.deepEqual(second.uploaded, { files: 1, bytes: 1024 });
       assert.deepEqual(second.copied, { files: 20, bytes: 64 * 1024 + 19 * 1024 });
-      assert.deepEqual(recording.writes.filter((k) => k.startsWith("ds/1.1.0/")), ["ds/1.1.0/part/07.bin"]);
+      assert.deepEqual(
+        recording.writes.filter((k) => k.startsWith("ds/1.1.0/")),
+        ["ds/1.1.0/part/07.bin"],
+      );
       assert.ok(recording.copies.every(([from, to]) => from.startsWith("ds/1.0.0/") && to === from.replace("ds/1.0.0/", "ds/1.1.0/")));
       assert.equal(recording.copies.length, 20);
 

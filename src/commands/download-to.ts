@@ -24,16 +24,29 @@ export async function downloadTo(ctx: Context, spec: string, dest: string): Prom
   await fs.mkdir(dest, { recursive: true });
   const staging = await fs.mkdtemp(path.join(dest, TEMP_MARK));
   try {
-    const copy = await new AssetsDir(staging).materialise(name, version, meta, (rel, range) => ctx.registry.openFile(name, version, rel, range), parsed.subPath, (p) =>
-      ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+    const copy = await new AssetsDir(staging).materialise(
+      name,
+      version,
+      meta,
+      (rel, range) => ctx.registry.openFile(name, version, rel, range),
+      parsed.subPath,
+      (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
     );
     // Paths relative to the part fetched; a single file (the asset, or a part naming one) is named after it.
     const prefix = parsed.subPath ? `${parsed.subPath}/` : "";
     const single = meta.files.find((f) => f.path === (parsed.subPath ?? ""));
-    const files = single ? [path.posix.basename(parsed.subPath ?? name)] : meta.files.filter((f) => f.path.startsWith(prefix)).map((f) => f.path.slice(prefix.length));
+    const files = single
+      ? [path.posix.basename(parsed.subPath ?? name)]
+      : meta.files.filter((f) => f.path.startsWith(prefix)).map((f) => f.path.slice(prefix.length));
     const tops = single ? files : [...new Set(files.map((f) => f.split("/")[0]!))];
     for (const top of tops) {
-      if (await fs.lstat(path.join(dest, top)).then(() => true, () => false)) throw new AssetError(`${dest} already holds ${top}: give an empty destination`);
+      if (
+        await fs.lstat(path.join(dest, top)).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw new AssetError(`${dest} already holds ${top}: give an empty destination`);
     }
     for (const top of tops) await fs.rename(single ? copy.path : path.join(copy.path, top), path.join(dest, top));
     return { name, version, digest: meta.digest ?? null, files: files.sort() };

@@ -11,13 +11,22 @@ import { resolveInStore } from "./resolution.ts";
 /** The store's folder, or a usage error naming why a remote store cannot be served in place. */
 export function inPlaceRoot(ctx: Context): string {
   if (ctx.storeRoot === undefined) {
-    throw new UsageError(`--in-place serves a local or mounted store (a folder or file://) where its files lie; ${ctx.store.url} is remote: drop --in-place to download`);
+    throw new UsageError(
+      `--in-place serves a local or mounted store (a folder or file://) where its files lie; ${ctx.store.url} is remote: drop --in-place to download`,
+    );
   }
   return ctx.storeRoot;
 }
 
 /** One spec of fetch --in-place, in the store folder `root`. */
-export async function fetchInPlace(ctx: Context, root: string, spec: string, parsed: AssetSpec, lock: Lockfile | undefined, frozen: boolean): Promise<FetchedAsset> {
+export async function fetchInPlace(
+  ctx: Context,
+  root: string,
+  spec: string,
+  parsed: AssetSpec,
+  lock: Lockfile | undefined,
+  frozen: boolean,
+): Promise<FetchedAsset> {
   const r = await resolveInStore(ctx, spec, parsed, lock, frozen);
   const copy = await verifyInPlace(root, ctx.assetsDir.root, r.name, r.version, r.meta!, parsed.subPath);
   if (copy.hashed > 0) ctx.reporter.info(`verified ${r.name}:${r.version} in place (${copy.hashed} file(s) hashed)`);

@@ -24,7 +24,11 @@ export interface FetchedAsset extends ResolvedAsset {
  * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache. With `inPlace`
  * (a local or mounted store), versions are checked where they lie and nothing is copied.
  */
-export async function fetchCommand(ctx: Context, specs: string[], options: { frozen?: boolean; inPlace?: boolean } = {}): Promise<{ resolved: FetchedAsset[] }> {
+export async function fetchCommand(
+  ctx: Context,
+  specs: string[],
+  options: { frozen?: boolean; inPlace?: boolean } = {},
+): Promise<{ resolved: FetchedAsset[] }> {
   const frozen = options.frozen ?? false;
   const inPlace = options.inPlace ? inPlaceRoot(ctx) : undefined;
   const lock = await loadLock(ctx);
@@ -58,7 +62,17 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
         const restored = await restoreVerified(ctx, { store: ctx.store.url, name, version, digest }, parsed.subPath);
         if (!restored) return undefined;
         ctx.reporter.info(`restored ${name}:${version} from the cache`);
-        return { spec, name, version, digest, size: restored.size, path: ctx.assetsDir.pathOf(name, version, parsed.subPath), local: false, cached: true, verified: true };
+        return {
+          spec,
+          name,
+          version,
+          digest,
+          size: restored.size,
+          path: ctx.assetsDir.pathOf(name, version, parsed.subPath),
+          local: false,
+          cached: true,
+          verified: true,
+        };
       };
       if (entry?.digest) {
         const cached = await fromCache(entry.name, entry.version, entry.digest);
@@ -71,13 +85,22 @@ export async function fetchCommand(ctx: Context, specs: string[], options: { fro
         if (cached) return cached;
       }
       const what = `${r.name}:${r.version}${parsed.subPath ? `[${parsed.subPath}]` : ""}`;
-      const copy = await ctx.assetsDir.materialise(r.name, r.version, meta, (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range), parsed.subPath, (p) =>
-        ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+      const copy = await ctx.assetsDir.materialise(
+        r.name,
+        r.version,
+        meta,
+        (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range),
+        parsed.subPath,
+        (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
       );
       if (copy.downloaded) {
         ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);
         if (!parsed.subPath && r.digest) {
-          await ctx.crossRunCache?.save({ store: ctx.store.url, name: r.name, version: r.version, digest: r.digest }, copy.path, meta.files.map((f) => f.path));
+          await ctx.crossRunCache?.save(
+            { store: ctx.store.url, name: r.name, version: r.version, digest: r.digest },
+            copy.path,
+            meta.files.map((f) => f.path),
+          );
         }
       }
       return {

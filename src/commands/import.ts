@@ -79,7 +79,8 @@ function parseLimits(options: ImportOptions): UnpackLimits {
   const limits = { ...DEFAULT_UNPACK_LIMITS };
   if (options.maxUnpackedSize !== undefined) {
     const bytes = parseByteSize(options.maxUnpackedSize);
-    if (bytes === undefined || bytes < 1) throw new UsageError(`bad --max-unpacked-size ${JSON.stringify(options.maxUnpackedSize)}: write a size (bytes, or with KiB/MiB/GiB)`);
+    if (bytes === undefined || bytes < 1)
+      throw new UsageError(`bad --max-unpacked-size ${JSON.stringify(options.maxUnpackedSize)}: write a size (bytes, or with KiB/MiB/GiB)`);
     limits.maxBytes = bytes;
   }
   if (options.maxEntries !== undefined) {

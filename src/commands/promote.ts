@@ -134,6 +134,7 @@ function checkRef(channel: string, policy: ChannelPolicy | undefined, env: NodeJ
   if (!policy?.refs) return;
   const ref = env.GITHUB_REF ?? "";
   if (policy.refs.some((pattern) => path.posix.matchesGlob(ref, pattern))) return;
-  throw new AssetError(`${channel} is a protected channel: it moves only from ${policy.refs.join(", ")}, not from ${ref || "outside a workflow (GITHUB_REF is not set)"}`);
+  throw new AssetError(
+    `${channel} is a protected channel: it moves only from ${policy.refs.join(", ")}, not from ${ref || "outside a workflow (GITHUB_REF is not set)"}`,
+  );
 }
-

@@ -28,7 +28,8 @@ export interface PruneLocalResult {
 export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions): Promise<PruneLocalResult> {
   const maxSize = options.maxSize ? parseSize(options.maxSize, "--max-size") : undefined;
   const keepLast = options.keepLast === undefined ? undefined : Number(options.keepLast);
-  if (keepLast !== undefined && !(Number.isSafeInteger(keepLast) && keepLast >= 0)) throw new UsageError(`bad --keep-last ${JSON.stringify(options.keepLast)}: write a whole number`);
+  if (keepLast !== undefined && !(Number.isSafeInteger(keepLast) && keepLast >= 0))
+    throw new UsageError(`bad --keep-last ${JSON.stringify(options.keepLast)}: write a whole number`);
   if (maxSize === undefined && keepLast === undefined) throw new UsageError("prune-local needs --max-size SIZE and/or --keep-last N");
 
   const locked = new Set(options.all ? [] : Object.values((await ctx.readLock())?.assets ?? {}).map((e) => `${e.name}:${e.version}`));
@@ -36,7 +37,15 @@ export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions
   // Least recently used first.
   const versions = (await ctx.assetsDir.localVersions()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
   const before = versions.reduce((sum, v) => sum + v.size, 0);
-  const result: PruneLocalResult = { assetsDir: ctx.assetsDir.root, dryRun: options.dryRun ?? false, removed: [], kept: [], before, after: before, maxSize: maxSize ?? null };
+  const result: PruneLocalResult = {
+    assetsDir: ctx.assetsDir.root,
+    dryRun: options.dryRun ?? false,
+    removed: [],
+    kept: [],
+    before,
+    after: before,
+    maxSize: maxSize ?? null,
+  };
 
   const excess = new Set<(typeof versions)[number]>();
   if (keepLast !== undefined) {

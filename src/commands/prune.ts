@@ -54,7 +54,9 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
 
   for (const name of names) {
     const { versions } = await ctx.registry.versions(name);
-    const metas = new Map(await pMap(versions, async (v) => [v, await ctx.registry.meta(name, v).catch(() => undefined)] as const, { concurrency: META_CONCURRENCY }));
+    const metas = new Map(
+      await pMap(versions, async (v) => [v, await ctx.registry.meta(name, v).catch(() => undefined)] as const, { concurrency: META_CONCURRENCY }),
+    );
     const pushed = Object.fromEntries(versions.map((v) => [v, validDate(metas.get(v)?.document.push_date)]));
     const channels = async () => channelReasons((await ctx.registry.aliases(name)).table, policy.keepHistory);
     const plan = planRetention({ name, versions, pushed }, policy, await channels(), locked, now);

@@ -70,7 +70,10 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">): Publi
  * import came from.
  */
 export async function publishPrepared(ctx: Context, target: PublishTarget, input: HashingInput, what: string, origin?: ImportOrigin): Promise<PublishResult> {
-  const reserved = reservedPathProblem(input.files.map((f) => f.path), input.isDirectory);
+  const reserved = reservedPathProblem(
+    input.files.map((f) => f.path),
+    input.isDirectory,
+  );
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
   const outcome = await ctx.registry.publish({
     ...target,

@@ -63,7 +63,9 @@ export async function resolveInStore(
     const meta = withMeta ? await ctx.registry.meta(entry.name, entry.version) : undefined;
     const digest = meta ? (meta.digest ?? null) : await ctx.registry.digestOf(entry.name, entry.version);
     if (entry.digest !== null && digest !== entry.digest) {
-      throw new AssetError(`${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`);
+      throw new AssetError(
+        `${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
+      );
     }
     return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, ...(meta ? { meta } : {}), locked: true };
   }

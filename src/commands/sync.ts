@@ -74,8 +74,17 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
       const current = served.linkOf(parsed.name);
       const state = await served.state(parsed.name);
       const status: ServedStatus = {
-        spec, name: parsed.name, version: state?.version ?? null, digest: state?.digest ?? null,
-        path: state ? await realPath(current) : null, current, swappedAt: null, lastSuccess: null, lastCheck: null, lastError: null, ok: false,
+        spec,
+        name: parsed.name,
+        version: state?.version ?? null,
+        digest: state?.digest ?? null,
+        path: state ? await realPath(current) : null,
+        current,
+        swappedAt: null,
+        lastSuccess: null,
+        lastCheck: null,
+        lastError: null,
+        ok: false,
       };
       return { spec, parsed, status };
     }),
@@ -89,8 +98,13 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     const versionPath = storeRoot
       ? (await verifyInPlace(storeRoot, served.assets.root, name, version, meta, subPath)).path
       : (
-          await served.assets.materialise(name, version, meta, stoppable((rel, range) => ctx.registry.openFile(name, version, rel, range), halt.signal), subPath, (p) =>
-            ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+          await served.assets.materialise(
+            name,
+            version,
+            meta,
+            stoppable((rel, range) => ctx.registry.openFile(name, version, rel, range), halt.signal),
+            subPath,
+            (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
           )
         ).path;
     const digest = meta.digest ?? null;
@@ -105,8 +119,13 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     );
     if (previous === version) return;
     const env = {
-      ASSETKIT_SPEC: t.spec, ASSETKIT_NAME: name, ASSETKIT_VERSION: version, ASSETKIT_DIGEST: digest ?? "",
-      ASSETKIT_PATH: versionPath, ASSETKIT_CURRENT: t.status.current, ASSETKIT_PREVIOUS: previous ?? "",
+      ASSETKIT_SPEC: t.spec,
+      ASSETKIT_NAME: name,
+      ASSETKIT_VERSION: version,
+      ASSETKIT_DIGEST: digest ?? "",
+      ASSETKIT_PATH: versionPath,
+      ASSETKIT_CURRENT: t.status.current,
+      ASSETKIT_PREVIOUS: previous ?? "",
     };
     const problems = [options.onChange ? await runOnChange(options.onChange, env) : undefined, ...(options.signals ?? []).map(sendSignal)];
     for (const problem of problems) if (problem) ctx.reporter.warn(`${t.spec}: ${problem}`);
@@ -147,16 +166,23 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
   };
 
   const report = async (): Promise<void> => {
-    if (options.statusFile) await writeStatusFile(options.statusFile, targets.map((t) => t.status));
+    if (options.statusFile)
+      await writeStatusFile(
+        options.statusFile,
+        targets.map((t) => t.status),
+      );
   };
 
   /** One spec's watch: its own polls and backoff, so a long download of one asset delays no other's checks. */
   const watch = async (t: Target, watchMs: number): Promise<void> => {
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       failures = (await check(t)) ? failures + 1 : 0;
       await report();
       const delay = failures === 0 ? watchMs : Math.min(Math.max(MAX_BACKOFF_MS, watchMs), watchMs * 2 ** failures);
-      if (failures > 0) ctx.reporter.warn(`${t.spec}: the store could not be checked (${failures} time(s) in a row): still serving what was there; next try in ${(delay / 1000).toFixed(1)} s`);
+      if (failures > 0)
+        ctx.reporter.warn(
+          `${t.spec}: the store could not be checked (${failures} time(s) in a row): still serving what was there; next try in ${(delay / 1000).toFixed(1)} s`,
+        );
       if (await sleep(delay, false, { signal: halt.signal }).catch(() => true)) return;
     }
   };
@@ -171,10 +197,14 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     if (failed) throw failed.failure;
   } else {
     const { watchMs } = options;
-    const ends = await Promise.allSettled(targets.map((t) => watch(t, watchMs).catch((err: unknown) => {
-      halt.abort(err); // an unexpected failure (the status file cannot be written) ends every watch
-      throw err;
-    })));
+    const ends = await Promise.allSettled(
+      targets.map((t) =>
+        watch(t, watchMs).catch((err: unknown) => {
+          halt.abort(err); // an unexpected failure (the status file cannot be written) ends every watch
+          throw err;
+        }),
+      ),
+    );
     const failure = ends.find((e) => e.status === "rejected");
     if (failure && !stop?.aborted) throw failure.reason; // stopped (mid-download or not): a watch ends normally
   }

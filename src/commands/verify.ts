@@ -29,7 +29,16 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
   for (const { spec, parsed } of wanted) {
     const entry = lock?.assets[spec];
     if (!entry) {
-      verified.push({ spec, name: parsed.name, version: null, digest: null, status: "not-locked", local: "unchecked", newer: null, detail: `not in ${ctx.lockfilePath}` });
+      verified.push({
+        spec,
+        name: parsed.name,
+        version: null,
+        digest: null,
+        status: "not-locked",
+        local: "unchecked",
+        newer: null,
+        detail: `not in ${ctx.lockfilePath}`,
+      });
       continue;
     }
     const row: VerifiedAsset = { spec, ...entry, status: "ok", local: "unchecked", newer: null, detail: null };
@@ -47,8 +56,18 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
       continue;
     }
     const local = ctx.assetsDir.pathOf(entry.name, entry.version);
-    if (await access(local).then(() => true, () => false)) {
-      const altered = (await hashLocalCopy(local, meta.files.map((f) => f.path))).filter((h, i) => {
+    if (
+      await access(local).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      const altered = (
+        await hashLocalCopy(
+          local,
+          meta.files.map((f) => f.path),
+        )
+      ).filter((h, i) => {
         const want = meta.files[i]!;
         return (want.size !== undefined && h.size !== want.size) || (want.sha256 !== undefined && h.sha256 !== want.sha256);
       });
@@ -56,10 +75,16 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
       if (altered.length > 0) Object.assign(row, { status: "local-altered", detail: `changed or missing: ${altered.map((a) => a.path || local).join(", ")}` });
     } else row.local = "absent";
     // Only the version is needed: resolveDigest reads no meta when the index records the digest.
-    const latest = await ctx.registry.resolveDigest(parsed).then((r) => r.version, () => null);
+    const latest = await ctx.registry.resolveDigest(parsed).then(
+      (r) => r.version,
+      () => null,
+    );
     if (latest && latest !== entry.version) row.newer = latest;
   }
   const bad = verified.filter((v) => v.status !== "ok");
-  const failed = bad.length > 0 ? new AssetError(`${bad.length} of ${verified.length} spec(s) failed verification: ${bad.map((b) => `${b.spec} (${b.status})`).join(", ")}`) : undefined;
+  const failed =
+    bad.length > 0
+      ? new AssetError(`${bad.length} of ${verified.length} spec(s) failed verification: ${bad.map((b) => `${b.spec} (${b.status})`).join(", ")}`)
+      : undefined;
   return { verified, failed };
 }

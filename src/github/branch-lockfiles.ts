@@ -5,7 +5,11 @@ import type { LockedVersion } from "../retention.ts";
 import { readLockfileAt } from "./comment-base-lockfile.ts";
 import type { GitHubClient } from "./comment-client.ts";
 
-export async function lockedOnBranches(client: GitHubClient, repo: { owner: string; repo: string }, repoPath: string): Promise<{ branches: number; locked: LockedVersion[] }> {
+export async function lockedOnBranches(
+  client: GitHubClient,
+  repo: { owner: string; repo: string },
+  repoPath: string,
+): Promise<{ branches: number; locked: LockedVersion[] }> {
   let branches;
   try {
     branches = await client.paginate(client.rest.repos.listBranches, { owner: repo.owner, repo: repo.repo, per_page: 100 });
@@ -21,7 +25,8 @@ export async function lockedOnBranches(client: GitHubClient, repo: { owner: stri
     } catch (err) {
       throw new AssetError(`cannot read ${repoPath} on branch ${branch.name}: ${(err as Error).message}; prune stopped, nothing deleted`, { cause: err });
     }
-    for (const entry of Object.values(lock?.assets ?? {})) locked.push({ name: entry.name, version: entry.version, where: `${repoPath} on branch ${branch.name}` });
+    for (const entry of Object.values(lock?.assets ?? {}))
+      locked.push({ name: entry.name, version: entry.version, where: `${repoPath} on branch ${branch.name}` });
   }
   return { branches: branches.length, locked };
 }

@@ -68,7 +68,10 @@ export function actionsCache(budget: CacheBudget = {}): CrossRunCache | undefine
   const busy = new Map<string, Promise<unknown>>();
   const exclusive = <T>(key: string, task: () => Promise<T>): Promise<T> => {
     const run = (busy.get(key) ?? Promise.resolve()).then(task, task);
-    busy.set(key, run.catch(() => undefined));
+    busy.set(
+      key,
+      run.catch(() => undefined),
+    );
     return run;
   };
 
@@ -89,7 +92,12 @@ export function actionsCache(budget: CacheBudget = {}): CrossRunCache | undefine
           // The service also matches keys by prefix: only this exact key is this version.
           if (hit !== key) return undefined;
           const content = path.join(dir, CONTENT);
-          if (!(await fs.lstat(content).then(() => true, () => false))) {
+          if (
+            !(await fs.lstat(content).then(
+              () => true,
+              () => false,
+            ))
+          ) {
             core.warning(`cache: the entry ${key} holds no ${CONTENT}: ignored`);
             return undefined;
           }

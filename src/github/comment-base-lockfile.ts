@@ -11,7 +11,12 @@ export function readBaseLockfile(client: GitHubClient, pr: PullRequest, repoPath
 }
 
 /** The lockfile at `repoPath` in commit `ref`; undefined when that commit has no such file. */
-export async function readLockfileAt(client: GitHubClient, repo: { owner: string; repo: string }, ref: string, repoPath: string): Promise<Lockfile | undefined> {
+export async function readLockfileAt(
+  client: GitHubClient,
+  repo: { owner: string; repo: string },
+  ref: string,
+  repoPath: string,
+): Promise<Lockfile | undefined> {
   let data: unknown;
   try {
     ({ data } = await client.rest.repos.getContent({ owner: repo.owner, repo: repo.repo, path: repoPath, ref }));

@@ -59,7 +59,8 @@ export function renderCommentTable(rows: CommentRow[], options: TableOptions): s
     .filter((line, i) => i > 0 || line !== "")
     .join("\n");
   const close = collapsed ? "\n\n</details>\n" : "\n";
-  const note = (left: number) => `\n_${left} more spec(s) not shown: this text is capped at ${options.maxChars} characters; the run's job summary lists them all._\n`;
+  const note = (left: number) =>
+    `\n_${left} more spec(s) not shown: this text is capped at ${options.maxChars} characters; the run's job summary lists them all._\n`;
 
   const budget = options.maxChars - head.length - close.length - note(rows.length).length;
   const lines: string[] = [];

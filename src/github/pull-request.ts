@@ -44,6 +44,7 @@ export async function pullRequestOfRun(env: NodeJS.ProcessEnv = process.env): Pr
 /** The repository of this run, from GITHUB_REPOSITORY. */
 export function repositoryOfRun(env: NodeJS.ProcessEnv = process.env): { owner: string; repo: string } {
   const [owner, repo, ...rest] = (env.GITHUB_REPOSITORY ?? "").split("/");
-  if (!owner || !repo || rest.length > 0) throw new UsageError(`cannot tell the repository: GITHUB_REPOSITORY is ${JSON.stringify(env.GITHUB_REPOSITORY ?? "")}, not owner/name`);
+  if (!owner || !repo || rest.length > 0)
+    throw new UsageError(`cannot tell the repository: GITHUB_REPOSITORY is ${JSON.stringify(env.GITHUB_REPOSITORY ?? "")}, not owner/name`);
   return { owner, repo };
 }

@@ -21,12 +21,16 @@ export function summaryMarkdown(command: string, store: string, rows: Row[]): st
   return head + table.join("\n") + "\n";
 }
 
-
 /** A channel history as tables, one per channel, newest move first. */
 export function historyMarkdown(r: HistoryResult): string {
   const parts = [`### assetkit history\n\nStore: ${escapeMarkdown(r.store)}\n`];
   for (const c of r.channels) {
-    const table = [`#### ${escapeMarkdown(`${r.name}:${c.channel}`)} → ${escapeMarkdown(c.version)}`, "", "| version | previous | when | by | run |", "| --- | --- | --- | --- | --- |"];
+    const table = [
+      `#### ${escapeMarkdown(`${r.name}:${c.channel}`)} → ${escapeMarkdown(c.version)}`,
+      "",
+      "| version | previous | when | by | run |",
+      "| --- | --- | --- | --- | --- |",
+    ];
     for (const m of c.history) {
       const version = `${escapeMarkdown(m.version)}${m.rollback ? " (rollback)" : ""}`;
       const run = m.run_url ? `[run](${encodeURI(m.run_url)})` : "—";

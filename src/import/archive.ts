@@ -158,7 +158,9 @@ function tarType(type: tarStream.Header["type"] | undefined): EntryType {
 async function unzip(archive: string, unpacker: Unpacker): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
+    zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+      yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))),
+    );
   } catch (err) {
     throw refused(`the archive cannot be read (${(err as Error).message})`);
   }
@@ -180,7 +182,11 @@ async function unzip(archive: string, unpacker: Unpacker): Promise<void> {
 async function unzipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, unpacker: Unpacker): Promise<void> {
   const rel = unpacker.admit(entry.fileName, zipType(entry), entry.uncompressedSize);
   if (rel === undefined) return;
-  const content = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(refused(`archive entry ${JSON.stringify(entry.fileName)} cannot be read (${err.message})`)) : resolve(s))));
+  const content = await new Promise<Readable>((resolve, reject) =>
+    zip.openReadStream(entry, (err, s) =>
+      err ? reject(refused(`archive entry ${JSON.stringify(entry.fileName)} cannot be read (${err.message})`)) : resolve(s),
+    ),
+  );
   await unpacker.write(rel, content, entry.uncompressedSize);
 }
 

@@ -66,7 +66,8 @@ export class HubClient {
   /** Every file under `path` ("" for the whole repo) in a commit, across all pages. */
   async files(commit: string, path: string): Promise<HubEntry[]> {
     const out: HubEntry[] = [];
-    let url: string | undefined = `${this.api("tree", commit, ...(path ? [path.split("/").map(encodeURIComponent).join("/")] : []))}?recursive=true&expand=false`;
+    let url: string | undefined =
+      `${this.api("tree", commit, ...(path ? [path.split("/").map(encodeURIComponent).join("/")] : []))}?recursive=true&expand=false`;
     while (url) {
       const res = await this.request(url, {}, path || "the file list");
       out.push(...((await res.json()) as HubEntry[]).filter((e) => e.type === "file"));
@@ -97,7 +98,8 @@ export class HubClient {
       try {
         res = await fetch(url, { ...init, headers, redirect: "follow" });
       } catch (err) {
-        if (attempt >= NETWORK_TRIES) throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, { cause: err });
+        if (attempt >= NETWORK_TRIES)
+          throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, { cause: err });
         await sleep(250 * 2 ** attempt);
         continue;
       }
@@ -105,7 +107,8 @@ export class HubClient {
       await res.body?.cancel();
       if (res.status === 429 && waits < MAX_RATE_LIMIT_WAITS) {
         const wait = retryAfter(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
-        if (wait > MAX_RETRY_AFTER_MS) throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
+        if (wait > MAX_RETRY_AFTER_MS)
+          throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
         waits++;
         attempt = 0;
         await sleep(wait);

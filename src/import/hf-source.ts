@@ -60,7 +60,10 @@ export async function openHfSource(uri: string, settings: ImportSettings): Promi
   }
   const accept = pathMatcher(settings.filter);
   const selected = isDirectory ? entries.filter((e) => accept(strip(e.path))) : entries;
-  if (selected.length === 0) throw new AssetError(`nothing to import at ${shown}: no file${settings.filter.include.length + settings.filter.exclude.length ? " that --include/--exclude keep" : ""}`);
+  if (selected.length === 0)
+    throw new AssetError(
+      `nothing to import at ${shown}: no file${settings.filter.include.length + settings.filter.exclude.length ? " that --include/--exclude keep" : ""}`,
+    );
 
   const files: (RemoteFile & { entry: HubEntry })[] = selected.map((entry) => {
     const rel = isDirectory ? strip(entry.path) : "";
@@ -86,7 +89,8 @@ export async function openHfSource(uri: string, settings: ImportSettings): Promi
       for (const f of files.filter((x) => !x.entry.lfs)) {
         const { source, size } = staged.get(f.path)!;
         const oid = await gitBlobId(source, size);
-        if (oid !== f.entry.oid) throw new AssetError(`integrity check failed for ${f.label}: the Hub lists git blob ${f.entry.oid}, got ${oid}; nothing was published`);
+        if (oid !== f.entry.oid)
+          throw new AssetError(`integrity check failed for ${f.label}: the Hub lists git blob ${f.entry.oid}, got ${oid}; nothing was published`);
       }
       return { path: isDirectory ? dir : staged.get("")!.source, origin };
     },

@@ -84,7 +84,10 @@ async function localSource(uri: string, settings: ImportSettings): Promise<Impor
   const file = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
   const origin = { uri: redact(uri) };
   const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
-  const isFile = await stat(file).then((s) => s.isFile(), () => false);
+  const isFile = await stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   if (!isFile && settings.filter.include.length + settings.filter.exclude.length > 0) {
     throw new UsageError("--include/--exclude filter remote sources and archives; a local folder is published as it is");
   }
@@ -103,7 +106,14 @@ async function localSource(uri: string, settings: ImportSettings): Promise<Impor
  * Stages one remote file: downloaded as a single-file asset, or, when it is an archive (by `name` or
  * `contentType`) and unpacking is on, downloaded then unpacked into a folder asset. The origin gains its sha256.
  */
-export async function stageFile(dir: string, file: RemoteFile, name: string, contentType: string | undefined, origin: ImportOrigin, settings: ImportSettings): Promise<Staged> {
+export async function stageFile(
+  dir: string,
+  file: RemoteFile,
+  name: string,
+  contentType: string | undefined,
+  origin: ImportOrigin,
+  settings: ImportSettings,
+): Promise<Staged> {
   const kind = settings.unpack ? archiveKind(name, contentType) : undefined;
   const [downloaded] = await downloadAll(path.join(dir, kind ? "archive" : "file"), [file], settings);
   const { sha256, source } = downloaded!;
@@ -119,7 +129,12 @@ export async function stageFile(dir: string, file: RemoteFile, name: string, con
  */
 export function fingerprint(uri: string, pins: unknown, settings: ImportSettings): string {
   const shaping = [settings.filter.include, settings.filter.exclude, settings.unpack];
-  return "sha256:" + createHash("sha256").update(JSON.stringify([uri, pins, shaping])).digest("hex");
+  return (
+    "sha256:" +
+    createHash("sha256")
+      .update(JSON.stringify([uri, pins, shaping]))
+      .digest("hex")
+  );
 }
 
 /**

@@ -37,7 +37,10 @@ export class ServedDir {
   /** What `current` points at, when the link and the state file agree (else nothing is known to be served). */
   async state(name: string): Promise<ServedState | undefined> {
     const link = this.linkOf(name);
-    const [text, target] = await Promise.all([fs.readFile(path.join(path.dirname(link), STATE), "utf8").catch(() => undefined), fs.readlink(link).catch(() => undefined)]);
+    const [text, target] = await Promise.all([
+      fs.readFile(path.join(path.dirname(link), STATE), "utf8").catch(() => undefined),
+      fs.readlink(link).catch(() => undefined),
+    ]);
     if (text === undefined || target === undefined) return undefined;
     try {
       const state = JSON.parse(text) as ServedState;

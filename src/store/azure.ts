@@ -16,7 +16,18 @@ import {
 import type { TokenCredential } from "@azure/identity";
 import { UsageError } from "../errors.ts";
 import { abortOption } from "./layers/timeout.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import {
+  StoreError,
+  notFound,
+  readDocumentBody,
+  type Backend,
+  type Body,
+  type ByteRange,
+  type Condition,
+  type Store,
+  type StoredObject,
+  type WriteAttempt,
+} from "./store.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
@@ -52,7 +63,8 @@ const WRITE_TOKEN = "assetkitwrite";
 /** Status polls of a server-side copy still pending (rare within one account). */
 const COPY_POLL_MS = 500;
 
-const AZURE_HOST = /^([a-z0-9]{3,24})\.(?:privatelink\.)?blob\.core\.(?:windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$|^([a-z0-9]{3,24})\.z\d+\.blob\.storage\.azure\.net$/i;
+const AZURE_HOST =
+  /^([a-z0-9]{3,24})\.(?:privatelink\.)?blob\.core\.(?:windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$|^([a-z0-9]{3,24})\.z\d+\.blob\.storage\.azure\.net$/i;
 
 /** True for Azure Blob service URLs (https://<account>.blob.core.windows.net/...), which open as Azure stores. */
 export function isAzureBlobUrl(uri: URL): boolean {
@@ -83,11 +95,14 @@ export function openAzureStore(uri: URL, options?: AzureStoreOptions): Backend {
     connect = () => connectAz(env, endpoint);
   } else if (isAzureBlobUrl(uri)) {
     location = parseLocation(uri, true);
-    if (uri.username || uri.password) throw new UsageError(`bad store URI ${location.shown}: credentials do not belong in the URI; use a SAS token or the environment`);
+    if (uri.username || uri.password)
+      throw new UsageError(`bad store URI ${location.shown}: credentials do not belong in the URI; use a SAS token or the environment`);
     shown = location.shown;
     connect = () => connectHttps(uri, env);
   } else {
-    throw new UsageError(`bad store URI ${uri.protocol}//${uri.host}: not an Azure Blob URI (az://container/prefix or https://<account>.blob.core.windows.net/container/prefix)`);
+    throw new UsageError(
+      `bad store URI ${uri.protocol}//${uri.host}: not an Azure Blob URI (az://container/prefix or https://<account>.blob.core.windows.net/container/prefix)`,
+    );
   }
   const container = location.bucket;
   const prefix = location.prefix;
@@ -120,7 +135,14 @@ function connectHttps(uri: URL, env: NodeJS.ProcessEnv): Connection {
   const serviceUrl = `${uri.protocol}//${uri.host}`;
   if (uri.searchParams.has("sig")) {
     const sas = uri.search.slice(1);
-    return { serviceUrl, account, credential: new AnonymousCredential(), sas, secrets: [sas, uri.searchParams.get("sig")!], source: "the SAS token in the URL" };
+    return {
+      serviceUrl,
+      account,
+      credential: new AnonymousCredential(),
+      sas,
+      secrets: [sas, uri.searchParams.get("sig")!],
+      source: "the SAS token in the URL",
+    };
   }
   const cs = env.AZURE_STORAGE_CONNECTION_STRING?.trim();
   if (cs) {
@@ -164,7 +186,10 @@ function parseConnectionString(cs: string): Connection {
   const key = parts.get("accountkey");
   const sas = parts.get("sharedaccesssignature")?.replace(/^\?/, "");
   if (!account && !(blobEndpoint && sas)) {
-    throw new StoreError("auth", `AZURE_STORAGE_CONNECTION_STRING has no AccountName (nor BlobEndpoint with SharedAccessSignature): copy it again from the portal (Access keys)`);
+    throw new StoreError(
+      "auth",
+      `AZURE_STORAGE_CONNECTION_STRING has no AccountName (nor BlobEndpoint with SharedAccessSignature): copy it again from the portal (Access keys)`,
+    );
   }
   const protocol = parts.get("defaultendpointsprotocol") ?? "https";
   const suffix = parts.get("endpointsuffix") ?? "core.windows.net";
@@ -293,7 +318,12 @@ export class AzureStore implements Backend {
       const page = (await pages.next()).value;
       if (!page) return;
       for (const item of page.segment.blobItems) {
-        yield { key: item.name.slice(this.base.length), size: item.properties.contentLength ?? 0, etag: item.properties.etag ?? "", modified: item.properties.lastModified };
+        yield {
+          key: item.name.slice(this.base.length),
+          size: item.properties.contentLength ?? 0,
+          etag: item.properties.etag ?? "",
+          modified: item.properties.lastModified,
+        };
       }
       continuationToken = page.continuationToken || undefined;
     } while (continuationToken);
@@ -403,7 +433,9 @@ export class AzureStore implements Backend {
     const status = statusOf(err);
     const code = errorCodeOf(err);
     const name = (err as Error)?.name ?? "";
-    const firstLine = String((err as Error)?.message ?? err).split("\n")[0]!.slice(0, 300);
+    const firstLine = String((err as Error)?.message ?? err)
+      .split("\n")[0]!
+      .slice(0, 300);
     const say = (kind: ConstructorParameters<typeof StoreError>[0], text: string, temporary = false) => new StoreError(kind, text, { cause: err, temporary });
 
     if (/^(CredentialUnavailableError|AuthenticationError|AggregateAuthenticationError|AuthenticationRequiredError)$/.test(name)) {
@@ -426,7 +458,10 @@ export class AzureStore implements Backend {
       return say("auth", `${denied} (${status}${code ? " " + code : ""}) for account ${account} via ${conn?.source ?? "?"}: ${fix}`);
     }
     if (status === 404 && code === "ContainerNotFound") {
-      return say("not-found", `container "${this.containerName}" does not exist in account ${account}: create it (az storage container create --name ${this.containerName} --account-name ${account}) or fix the store URI`);
+      return say(
+        "not-found",
+        `container "${this.containerName}" does not exist in account ${account}: create it (az storage container create --name ${this.containerName} --account-name ${account}) or fix the store URI`,
+      );
     }
     if (status === 404 && code === "ResourceNotFound") {
       return say("not-found", `account ${account} or its endpoint does not exist (404 ResourceNotFound): check the account name and endpoint`);
@@ -435,17 +470,25 @@ export class AzureStore implements Backend {
       const net = (err as { code?: string })?.code;
       if (name === "AbortError" || name === "TimeoutError") return say("unavailable", `no answer from ${this.endpointHost()}`, true);
       if (net || /fetch failed|socket|network|ECONN|ENOTFOUND|EAI_AGAIN|aborted|premature/i.test(firstLine)) {
-        return say("unavailable", `cannot reach ${this.endpointHost()} (${net ?? firstLine}): check the account name or endpoint, the network, and that the service is up`, true);
+        return say(
+          "unavailable",
+          `cannot reach ${this.endpointHost()} (${net ?? firstLine}): check the account name or endpoint, the network, and that the service is up`,
+          true,
+        );
       }
       return say("failed", firstLine || name || "unknown error");
     }
     if (status === 408 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504) {
       const retryAfter = Number((err as { response?: { headers?: { get?: (n: string) => string | undefined } } })?.response?.headers?.get?.("retry-after"));
-      return new StoreError("unavailable", `the service answered ${status} ${code ?? ""} (busy or failing): retry later`.replace(" (", " (").replace("  ", " "), {
-        cause: err,
-        temporary: true,
-        ...(Number.isFinite(retryAfter) ? { retryAfterMs: retryAfter * 1000 } : {}),
-      });
+      return new StoreError(
+        "unavailable",
+        `the service answered ${status} ${code ?? ""} (busy or failing): retry later`.replace(" (", " (").replace("  ", " "),
+        {
+          cause: err,
+          temporary: true,
+          ...(Number.isFinite(retryAfter) ? { retryAfterMs: retryAfter * 1000 } : {}),
+        },
+      );
     }
     // Another writer committed this key while our blocks were staged, which discards them: try again.
     if (code === "InvalidBlockList") return say("unavailable", "the staged blocks were discarded by a concurrent write", true);

@@ -6,7 +6,19 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../temp-path.ts";
-import { StoreError, notFound, readDocumentBody, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type Store, type StoredObject } from "./store.ts";
+import {
+  StoreError,
+  notFound,
+  readDocumentBody,
+  type Backend,
+  type Body,
+  type ByteRange,
+  type Condition,
+  type IncompleteUpload,
+  type IncompleteUploads,
+  type Store,
+  type StoredObject,
+} from "./store.ts";
 
 export class FsStore implements Backend, IncompleteUploads {
   readonly url: string;
@@ -165,7 +177,13 @@ export class FsStore implements Backend, IncompleteUploads {
     }
     // Tidy now-empty parent folders so a deleted claim leaves nothing behind; a non-empty one stops us.
     for (let dir = path.dirname(file); dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
-      if (!(await fs.rmdir(dir).then(() => true, () => false))) break;
+      if (
+        !(await fs.rmdir(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   }
 

@@ -14,7 +14,19 @@ import { PassThrough, Readable, Transform, type TransformCallback } from "node:s
 import { pipeline } from "node:stream/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
 import { UsageError } from "../errors.ts";
-import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import {
+  StoreError,
+  notFound,
+  readDocumentBody,
+  sourceOf,
+  type Backend,
+  type Body,
+  type ByteRange,
+  type Condition,
+  type Store,
+  type StoredObject,
+  type WriteAttempt,
+} from "./store.ts";
 import { DEFAULT_TUNING, type TimeBudget } from "./tuning.ts";
 import { parseLocation } from "./uri.ts";
 
@@ -62,7 +74,9 @@ export class GcsStore implements Backend {
     this.url = location.shown;
     this.bucketName = location.bucket;
     if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(this.bucketName)) {
-      throw new UsageError(`bad store URI ${this.url}: ${JSON.stringify(this.bucketName)} is not a valid bucket name (write gs://<bucket>/<prefix>, bucket in lower case)`);
+      throw new UsageError(
+        `bad store URI ${this.url}: ${JSON.stringify(this.bucketName)} is not a valid bucket name (write gs://<bucket>/<prefix>, bucket in lower case)`,
+      );
     }
     this.prefix = location.prefix;
 
@@ -133,10 +147,7 @@ export class GcsStore implements Backend {
    * `validate` checks the whole object's CRC32C: worth it for small documents, which have no other check,
    * not for data streams, which the caller verifies by sha256 anyway (the JS CRC32C halves throughput).
    */
-  private openStream(
-    name: string,
-    how: { range?: ByteRange; generation?: string; validate?: boolean },
-  ): Promise<{ stream: Readable; generation?: string }> {
+  private openStream(name: string, how: { range?: ByteRange; generation?: string; validate?: boolean }): Promise<{ stream: Readable; generation?: string }> {
     const file = how.generation ? this.bucket.file(name, { generation: Number(how.generation) }) : this.bucket.file(name);
     const source = file.createReadStream(
       how.range ? { start: how.range.start, end: how.range.end, validation: false } : { validation: how.validate ? "crc32c" : false },
@@ -328,7 +339,11 @@ export class GcsStore implements Backend {
   }
 
   private bucketMissing(err: unknown): StoreError {
-    return new StoreError("not-found", `bucket ${this.bucketName} does not exist${this.endpoint ? ` at ${this.endpoint}` : ""}: create it or fix the store URL`, { cause: err });
+    return new StoreError(
+      "not-found",
+      `bucket ${this.bucketName} does not exist${this.endpoint ? ` at ${this.endpoint}` : ""}: create it or fix the store URL`,
+      { cause: err },
+    );
   }
 
   // ---- errors ----
@@ -347,13 +362,25 @@ export class GcsStore implements Backend {
       );
     }
     if (status === 401 || isRejectedCredentials(err)) {
-      return new StoreError("auth", "the Google Cloud credentials were rejected: refresh them ('gcloud auth application-default login') or check GOOGLE_APPLICATION_CREDENTIALS", { cause: err });
+      return new StoreError(
+        "auth",
+        "the Google Cloud credentials were rejected: refresh them ('gcloud auth application-default login') or check GOOGLE_APPLICATION_CREDENTIALS",
+        { cause: err },
+      );
     }
     if (status === 403) {
-      return new StoreError("auth", `permission denied on bucket ${this.bucketName}: grant the credentials' principal roles/storage.objectAdmin (or objectViewer to read) on it`, { cause: err });
+      return new StoreError(
+        "auth",
+        `permission denied on bucket ${this.bucketName}: grant the credentials' principal roles/storage.objectAdmin (or objectViewer to read) on it`,
+        { cause: err },
+      );
     }
     if (status === 429) {
-      return new StoreError("unavailable", `rate limited by ${where} (HTTP 429): retry later or lower the parallelism`, { cause: err, temporary: true, ...retryAfterOf(err) });
+      return new StoreError("unavailable", `rate limited by ${where} (HTTP 429): retry later or lower the parallelism`, {
+        cause: err,
+        temporary: true,
+        ...retryAfterOf(err),
+      });
     }
     if (isTemporary(err)) {
       return new StoreError("unavailable", `${where} unavailable (${status ? `HTTP ${status}` : reason}): check the network and the endpoint, then retry`, {

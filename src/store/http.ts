@@ -121,10 +121,7 @@ export class HttpStore implements Backend {
   }
 
   async *list(_prefix: string): AsyncIterable<StoredObject> {
-    throw new StoreError(
-      "unsupported",
-      "an HTTP store cannot list its objects; use the object store's own URI (s3://, gs://, az://, file://) to list",
-    );
+    throw new StoreError("unsupported", "an HTTP store cannot list its objects; use the object store's own URI (s3://, gs://, az://, file://) to list");
   }
 
   async write(): Promise<boolean> {
@@ -156,10 +153,14 @@ export class HttpStore implements Backend {
     if (RETRY_STATUS.has(res.status)) {
       await res.body?.cancel().catch(() => {});
       const retryAfterMs = retryAfter(res.headers.get("retry-after"));
-      throw new StoreError("unavailable", `${method} answered ${res.status} ${res.statusText}: the server is failing or throttling; retry later`.replace(" :", ":"), {
-        temporary: true,
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      });
+      throw new StoreError(
+        "unavailable",
+        `${method} answered ${res.status} ${res.statusText}: the server is failing or throttling; retry later`.replace(" :", ":"),
+        {
+          temporary: true,
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+        },
+      );
     }
     return res;
   }
@@ -191,7 +192,10 @@ export class HttpStore implements Backend {
     const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
     const reason = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
     if ((err as Error)?.name === "AbortError") return new StoreError("unavailable", "the request was abandoned", { temporary: true, cause: err });
-    return new StoreError("unavailable", `cannot reach the server (${reason}): check the URL, the network and that the server is up`, { temporary: true, cause: err });
+    return new StoreError("unavailable", `cannot reach the server (${reason}): check the URL, the network and that the server is up`, {
+      temporary: true,
+      cause: err,
+    });
   }
 
   secrets(): readonly string[] {

@@ -53,9 +53,15 @@ function safeDecode(text: string): string {
 
 /** Patterns of credentials whatever the backend: SAS signatures, signed-URL parameters, keys, auth headers, userinfo. */
 const CREDENTIAL_PATTERNS: [RegExp, string][] = [
-  [/([?&](?:sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential|token|access_token|code|key)=)(?!\*\*\*)[^&\s'"<>]+/gi, "$1***"],
+  [
+    /([?&](?:sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential|token|access_token|code|key)=)(?!\*\*\*)[^&\s'"<>]+/gi,
+    "$1***",
+  ],
   [/((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;\s'"]+/gi, "$1***"],
-  [/\b((?:authorization|x-amz-security-token|x-ms-copy-source-authorization)["']?\s*[:=]\s*["']?)(?:Bearer |Basic |SharedKey |AWS4-HMAC-SHA256 )?[^\s'",}]+/gi, "$1***"],
+  [
+    /\b((?:authorization|x-amz-security-token|x-ms-copy-source-authorization)["']?\s*[:=]\s*["']?)(?:Bearer |Basic |SharedKey |AWS4-HMAC-SHA256 )?[^\s'",}]+/gi,
+    "$1***",
+  ],
   [/\b(Bearer|Basic|SharedKey) [A-Za-z0-9+/=._:,-]{8,}/g, "$1 ***"],
   [/\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b/g, "***"],
   [/([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/\s@'"]+@/g, "$1"],

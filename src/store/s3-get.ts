@@ -58,7 +58,15 @@ export class SignedGet {
       const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" };
       if (range) headers.range = `bytes=${range.start}-${range.end}`;
       // The signer adds x-amz-date, x-amz-security-token (session credentials) and authorization.
-      signed = await signer.sign({ method: "GET", protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path: url.pathname, query: {}, headers });
+      signed = await signer.sign({
+        method: "GET",
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port ? Number(url.port) : undefined,
+        path: url.pathname,
+        query: {},
+        headers,
+      });
     } catch {
       return undefined; // no endpoint or credentials this way: the SDK finds and names the problem
     }
@@ -84,7 +92,14 @@ export class SignedGet {
     if (scheme?.name !== "sigv4") throw new Error(`unsupported auth scheme ${scheme?.name ?? "(none)"}`);
     const base = new URL(endpoint.url.href);
     base.pathname = base.pathname.replace(/\/+$/, "");
-    const signer = new SignatureV4({ credentials: config.credentials, region: scheme.signingRegion ?? region, service: "s3", sha256: config.sha256, uriEscapePath: false, applyChecksum: false });
+    const signer = new SignatureV4({
+      credentials: config.credentials,
+      region: scheme.signingRegion ?? region,
+      service: "s3",
+      sha256: config.sha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
     return { base, signer };
   }
 
@@ -92,7 +107,11 @@ export class SignedGet {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     const https = url.protocol === "https:";
     return new Promise((resolve, reject) => {
-      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) }, resolve);
+      const req: ClientRequest = (https ? httpsRequest : httpRequest)(
+        url,
+        { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) },
+        resolve,
+      );
       req.on("error", reject);
       req.on("socket", (socket) => {
         if (!socket.connecting) return;

@@ -32,7 +32,22 @@ import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { redactUri } from "./redact.ts";
 import { SignedGet } from "./s3-get.ts";
-import { StoreError, notFound, readDocumentBody, sourceOf, type Backend, type Body, type ByteRange, type Condition, type IncompleteUpload, type IncompleteUploads, type ObjectSource, type Store, type StoredObject, type WriteAttempt } from "./store.ts";
+import {
+  StoreError,
+  notFound,
+  readDocumentBody,
+  sourceOf,
+  type Backend,
+  type Body,
+  type ByteRange,
+  type Condition,
+  type IncompleteUpload,
+  type IncompleteUploads,
+  type ObjectSource,
+  type Store,
+  type StoredObject,
+  type WriteAttempt,
+} from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
@@ -117,9 +132,14 @@ export class S3Store implements Backend, IncompleteUploads {
             ...(options.env.AWS_SESSION_TOKEN ? { sessionToken: options.env.AWS_SESSION_TOKEN } : {}),
           }
         : undefined);
-    this.credentials = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken, env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
-      (s): s is string => Boolean(s && s.length >= 4),
-    );
+    this.credentials = [
+      credentials?.accessKeyId,
+      credentials?.secretAccessKey,
+      credentials?.sessionToken,
+      env.AWS_ACCESS_KEY_ID,
+      env.AWS_SECRET_ACCESS_KEY,
+      env.AWS_SESSION_TOKEN,
+    ].filter((s): s is string => Boolean(s && s.length >= 4));
 
     this.profile = uri.searchParams.get("profile") || undefined;
     const region = uri.searchParams.get("region") || (options.env ? options.env.AWS_REGION || options.env.AWS_DEFAULT_REGION : undefined);
@@ -177,7 +197,9 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   private bucketMissing(err: unknown): StoreError {
-    return new StoreError("not-found", `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`, { cause: err });
+    return new StoreError("not-found", `bucket ${this.bucket} does not exist at ${this.where}; check the bucket name in the store URL, or create the bucket`, {
+      cause: err,
+    });
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
@@ -219,7 +241,12 @@ export class S3Store implements Backend, IncompleteUploads {
         const full = object.Key ?? "";
         // Keys outside the prefix cannot come back; "folder/" markers made by consoles are not objects of ours.
         if (!full.startsWith(this.prefix) || full.endsWith("/")) continue;
-        yield { key: full.slice(this.prefix.length), size: object.Size ?? 0, etag: object.ETag ?? "", ...(object.LastModified ? { modified: object.LastModified } : {}) };
+        yield {
+          key: full.slice(this.prefix.length),
+          size: object.Size ?? 0,
+          etag: object.ETag ?? "",
+          ...(object.LastModified ? { modified: object.LastModified } : {}),
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -336,10 +363,12 @@ export class S3Store implements Backend, IncompleteUploads {
     let bytes = 0;
     let PartNumberMarker: string | undefined;
     do {
-      const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) })).catch((err: unknown) => {
-        if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
-        throw this.classify(err);
-      });
+      const page = await this.client
+        .send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) }))
+        .catch((err: unknown) => {
+          if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
+          throw this.classify(err);
+        });
       for (const part of page?.Parts ?? []) bytes += part.Size ?? 0;
       PartNumberMarker = page?.IsTruncated ? page.NextPartNumberMarker : undefined;
     } while (PartNumberMarker);
@@ -356,11 +385,21 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   /** One PutObject; a 409 ConditionalRequestConflict (a concurrent conditional write) is temporary: the layer retries. */
-  private async put(key: string, body: Buffer | Readable, size: number, condition: Condition | undefined, retried: boolean, expectedEtag: () => Promise<string>): Promise<boolean> {
+  private async put(
+    key: string,
+    body: Buffer | Readable,
+    size: number,
+    condition: Condition | undefined,
+    retried: boolean,
+    expectedEtag: () => Promise<string>,
+  ): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }), {
-        abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
-      });
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }),
+        {
+          abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
+        },
+      );
       return true;
     } catch (err) {
       if (!Buffer.isBuffer(body)) body.destroy();
@@ -545,7 +584,18 @@ const AUTH_ERRORS = new Set([
   "UnrecognizedClientException",
 ]);
 const THROTTLING_ERRORS = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled"]);
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "UND_ERR_SOCKET"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+]);
 
 const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
@@ -603,8 +653,6 @@ function retryAfterOf(err: unknown): number | undefined {
 function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
-
-
 
 function isPreconditionFailed(err: unknown): boolean {
   return errorName(err) === "PreconditionFailed" || statusOf(err) === 412;

@@ -201,7 +201,10 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
  */
 export async function readDocumentBody(body: Readable, announcedSize?: number): Promise<Buffer> {
   const tooLarge = (): StoreError =>
-    new StoreError("failed", `larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`);
+    new StoreError(
+      "failed",
+      `larger than ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB${announcedSize ? ` (${announcedSize} bytes)` : ""}: refusing to read it (assetkit's documents are far smaller; the object is damaged or not assetkit's)`,
+    );
   if (announcedSize !== undefined && announcedSize > MAX_DOCUMENT_BYTES) {
     body.destroy();
     throw tooLarge();

@@ -30,7 +30,9 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Tuning {
     concurrency: env.ASSETKIT_CONCURRENCY ? parseCount(env.ASSETKIT_CONCURRENCY) : DEFAULT_TUNING.concurrency,
     partSize: env.ASSETKIT_PART_SIZE ? parseSize(env.ASSETKIT_PART_SIZE) : DEFAULT_TUNING.partSize,
     retries: env.ASSETKIT_RETRIES ? parseNumber("ASSETKIT_RETRIES", env.ASSETKIT_RETRIES, 0, 20, true) : DEFAULT_TUNING.retries,
-    idleTimeoutMs: env.ASSETKIT_IDLE_TIMEOUT ? parseNumber("ASSETKIT_IDLE_TIMEOUT", env.ASSETKIT_IDLE_TIMEOUT, 0.05, 3600, false) * 1000 : DEFAULT_TUNING.idleTimeoutMs,
+    idleTimeoutMs: env.ASSETKIT_IDLE_TIMEOUT
+      ? parseNumber("ASSETKIT_IDLE_TIMEOUT", env.ASSETKIT_IDLE_TIMEOUT, 0.05, 3600, false) * 1000
+      : DEFAULT_TUNING.idleTimeoutMs,
     timeoutMs: env.ASSETKIT_TIMEOUT ? parseNumber("ASSETKIT_TIMEOUT", env.ASSETKIT_TIMEOUT, 0.05, 86_400, false) * 1000 : DEFAULT_TUNING.timeoutMs,
   };
 }

@@ -102,7 +102,10 @@ export function parseLocation(uri: URL, pathBucket = false): StoreLocation {
       if (!known.includes(name)) throw new UsageError(`bad store URI ${shown}: unknown parameter ?${name}= (known: ${known.join(", ")})`);
     }
   }
-  const segments = uri.pathname.split("/").filter(Boolean).map((segment) => decodeSegment(segment, shown));
+  const segments = uri.pathname
+    .split("/")
+    .filter(Boolean)
+    .map((segment) => decodeSegment(segment, shown));
   const bucket = pathBucket ? (segments.shift() ?? "") : decodeSegment(uri.hostname, shown);
   if (segments.some((s) => s === "." || s === "..")) throw new UsageError(`bad store URI ${shown}: the prefix has a '.' or '..' segment`);
   return { bucket, prefix: segments.join("/"), shown };
@@ -117,7 +120,8 @@ export function parseEndpoint(value: string, shown: string): URL {
     throw new UsageError(`bad store URI ${shown}: ?endpoint= is not a URL; write it as http(s)://host:port`);
   }
   if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") throw new UsageError(`bad store URI ${shown}: ?endpoint= must be an http(s):// URL`);
-  if (endpoint.username || endpoint.password) throw new UsageError(`bad store URI ${shown}: credentials do not belong in ?endpoint=; give them in the environment`);
+  if (endpoint.username || endpoint.password)
+    throw new UsageError(`bad store URI ${shown}: credentials do not belong in ?endpoint=; give them in the environment`);
   return endpoint;
 }
 

@@ -31,7 +31,13 @@ const FAIL_BOUND_MS = (BUDGET.retries + 1) * BUDGET.idleTimeoutMs + BACKOFF_MS +
 const worst = new Map<string, number>();
 
 /** Runs a case that must fail, and checks it failed within FAIL_BOUND_MS, for good, without printing a secret. */
-async function fails(backend: string, secrets: readonly string[], task: () => Promise<unknown>, code: StoreError["code"] | "any" = "unavailable", label = "the task"): Promise<StoreError> {
+async function fails(
+  backend: string,
+  secrets: readonly string[],
+  task: () => Promise<unknown>,
+  code: StoreError["code"] | "any" = "unavailable",
+  label = "the task",
+): Promise<StoreError> {
   const started = Date.now();
   const err = await task().then(
     (got) => assert.fail(`expected ${label} to fail, got ${JSON.stringify(got)}`),
@@ -50,7 +56,9 @@ async function fails(backend: string, secrets: readonly string[], task: () => Pr
 }
 
 function assertNoSecret(err: StoreError, secrets: readonly string[]): void {
-  const printed = [err.message, err.stack ?? "", String((err.cause as Error | undefined)?.stack ?? err.cause ?? ""), JSON.stringify(err.cause ?? null)].join("\n");
+  const printed = [err.message, err.stack ?? "", String((err.cause as Error | undefined)?.stack ?? err.cause ?? ""), JSON.stringify(err.cause ?? null)].join(
+    "\n",
+  );
   for (const secret of secrets) {
     assert.ok(!printed.includes(secret) && !printed.includes(encodeURIComponent(secret)), `a secret is printed:\n${printed}`);
   }
@@ -142,7 +150,13 @@ for (const factory of factories) {
         ["read", () => store.read("k")],
         ["openRead", () => store.openRead("k")],
       ];
-      if (store.listable) ops.push(["list", async () => { for await (const _ of store.list("")) void _; }]);
+      if (store.listable)
+        ops.push([
+          "list",
+          async () => {
+            for await (const _ of store.list("")) void _;
+          },
+        ]);
       if (store.writable) ops.push(["write", () => store.write("k", Buffer.from("x"), { ifAbsent: true })]);
       for (const [op, task] of ops) {
         const err = await fails(name, secrets, task, "unavailable", op);
@@ -211,7 +225,16 @@ for (const factory of factories) {
       const read = await fails(name, secrets, () => store.read("k"), "auth", "read");
       assert.equal(read.attempts, 1);
       await fails(name, secrets, () => store.head("k"), "auth", "head");
-      if (store.listable) await fails(name, secrets, async () => { for await (const _ of store.list("")) void _; }, "auth", "list");
+      if (store.listable)
+        await fails(
+          name,
+          secrets,
+          async () => {
+            for await (const _ of store.list("")) void _;
+          },
+          "auth",
+          "list",
+        );
       if (store.writable) await fails(name, secrets, () => store.write("k", Buffer.from("x"), { ifAbsent: true }), "auth", "write");
     });
 
@@ -223,7 +246,12 @@ for (const factory of factories) {
         ["head", () => store.head("k")],
         ["read", () => store.read("k")],
         ["openRead", () => store.openRead("k")],
-        ["list", async () => { for await (const _ of store.list("")) void _; }],
+        [
+          "list",
+          async () => {
+            for await (const _ of store.list("")) void _;
+          },
+        ],
         ["write", () => store.write("k", Buffer.from("x"))],
         ["conditional write", () => store.write("k", Buffer.from("x"), { ifAbsent: true })],
         ["copy", () => store.copy("k", "k2")],

@@ -42,7 +42,11 @@ async function publishVersions(seed: Store): Promise<Map<string, string>> {
   const writer = new Registry(seed, { versioning: "semver" });
   const digests = new Map<string, string>();
   for (let i = 1; i <= VERSIONS; i++) {
-    const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { "a.bin": Buffer.alloc(64 * 1024, i), "sub/b.txt": `b${i}`, "c.json": `{"i":${i}}` });
+    const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), {
+      "a.bin": Buffer.alloc(64 * 1024, i),
+      "sub/b.txt": `b${i}`,
+      "c.json": `{"i":${i}}`,
+    });
     const out = await writer.publish({ name: ASSET, input: await prepareInput(dir), version: `${i}.0.0`, createdBy: "test", source: {}, metadata: {} });
     digests.set(out.version, out.digest);
   }
@@ -67,11 +71,22 @@ for (const factory of factories) {
           const reader = await contextOver(store);
           await later();
           const version = `${1 + ((round + i) % VERSIONS)}.0.0`;
-          return { version, out: await fetchCommand(reader, [`${ASSET}:${version}`]).then((r) => ({ r }), (err: Error) => ({ err })) };
+          return {
+            version,
+            out: await fetchCommand(reader, [`${ASSET}:${version}`]).then(
+              (r) => ({ r }),
+              (err: Error) => ({ err }),
+            ),
+          };
         });
         const [pruned, promoted, ...fetched] = await Promise.all([
           pruneCommand(writer, { keepLast: "1", apply: true }),
-          later().then(async () => promoteCommand(await contextOver(seed), `${ASSET}:${victim}`, { channel: "production" })).then((r) => ({ r }), (err: Error) => ({ err })),
+          later()
+            .then(async () => promoteCommand(await contextOver(seed), `${ASSET}:${victim}`, { channel: "production" }))
+            .then(
+              (r) => ({ r }),
+              (err: Error) => ({ err }),
+            ),
           ...fetches,
         ]);
         assert.ok(pruned.removed.versions >= VERSIONS - 2);
@@ -87,7 +102,9 @@ for (const factory of factories) {
         }
         if ("err" in promoted) assert.match(promoted.err.message, cleanFailure);
         const failed = fetched.filter((f) => "err" in f.out).length;
-        t.diagnostic(`round ${round}: promote ${"err" in promoted ? "failed cleanly" : "held"}; fetches whole ${fetched.length - failed}, failed cleanly ${failed}`);
+        t.diagnostic(
+          `round ${round}: promote ${"err" in promoted ? "failed cleanly" : "held"}; fetches whole ${fetched.length - failed}, failed cleanly ${failed}`,
+        );
 
         const check = await contextOver(seed);
         const { versions } = await check.registry.versions(ASSET);
@@ -127,7 +144,10 @@ describe("prune and promote, both interleavings forced (file store)", () => {
     });
     const promoter = new Registry(racing, { versioning: "semver" });
     await assert.rejects(promoter.promote(ASSET, "production", "1.0.0", promotion), /was deleted \(pruned\) while it was being promoted/);
-    assert.deepEqual(((await pruned) as { deleted: { version: string }[] }).deleted.map((d) => d.version), ["1.0.0"]);
+    assert.deepEqual(
+      ((await pruned) as { deleted: { version: string }[] }).deleted.map((d) => d.version),
+      ["1.0.0"],
+    );
     assert.equal((await pruner.aliases(ASSET)).table.production, undefined, "the channel was put back (it did not exist)");
   });
 
@@ -139,7 +159,10 @@ describe("prune and promote, both interleavings forced (file store)", () => {
       await assert.rejects(promoter.promote(ASSET, "production", "1.0.0", { ...promotion, promoted_at: new Date().toISOString() }));
       return new Set(Object.values((await pruner.aliases(ASSET)).table).map((e) => e.version));
     });
-    assert.deepEqual(done.deleted.map((d) => d.version), ["1.0.0"]);
+    assert.deepEqual(
+      done.deleted.map((d) => d.version),
+      ["1.0.0"],
+    );
     const entry = (await pruner.aliases(ASSET)).table.production!;
     assert.equal(entry.version, "3.0.0", "the channel went back to where it was");
     assert.ok(await seed.head(pruner.versionKeys(ASSET, "3.0.0").meta));
@@ -149,7 +172,10 @@ describe("prune and promote, both interleavings forced (file store)", () => {
     const { seed, pruner } = await setup();
     const done = await deleteVersions(pruner, ASSET, ["2.0.0", "4.0.0"], async () => new Set(["2.0.0"]));
     assert.deepEqual(done.reinstated, ["2.0.0"]);
-    assert.deepEqual(done.deleted.map((d) => d.version), ["4.0.0"]);
+    assert.deepEqual(
+      done.deleted.map((d) => d.version),
+      ["4.0.0"],
+    );
     assert.deepEqual((await pruner.versions(ASSET)).versions, ["6.0.0", "5.0.0", "3.0.0", "2.0.0", "1.0.0"]);
     assert.ok(await seed.head(pruner.versionKeys(ASSET, "2.0.0").meta));
   });

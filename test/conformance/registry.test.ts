@@ -73,12 +73,27 @@ for (const factory of factories) {
       assert.equal(meta.is_directory, true);
       assert.deepEqual(meta.contents, ["a/b.txt", "z.txt"]);
       assert.match(meta.push_date as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-      const block = meta.assetkit as { schema: number; part_size: number; digest: string; files: { path: string; size: number; sha256: string; parts?: string[] }[]; metadata: object };
+      const block = meta.assetkit as {
+        schema: number;
+        part_size: number;
+        digest: string;
+        files: { path: string; size: number; sha256: string; parts?: string[] }[];
+        metadata: object;
+      };
       assert.equal(block.schema, 2);
       assert.equal(block.part_size, 16 * 1024 * 1024);
-      assert.ok(block.files.every((f) => f.parts === undefined), "small files list no part hashes");
+      assert.ok(
+        block.files.every((f) => f.parts === undefined),
+        "small files list no part hashes",
+      );
       assert.match(block.digest, /^sha256:[0-9a-f]{64}$/);
-      assert.deepEqual(block.files.map((f) => [f.path, f.size]), [["a/b.txt", 2], ["z.txt", 1]]);
+      assert.deepEqual(
+        block.files.map((f) => [f.path, f.size]),
+        [
+          ["a/b.txt", 2],
+          ["z.txt", 1],
+        ],
+      );
       assert.equal(block.files[1]!.sha256, "594e519ae499312b29433b7dd8a97ff068defcba9755b6d5d00e84c524d67b06");
       assert.deepEqual(block.metadata, { team: "nlp" });
       const fileMeta = await json(seed, "layout/file/1.0.0.meta");
@@ -90,9 +105,12 @@ for (const factory of factories) {
     it("never rewrites a version: an explicit taken version fails and changes nothing", async () => {
       const { seed } = await factory.create();
       const writer = registry(seed);
-      await publish(writer, "imm", await folder({ "f": "one" }), { version: "1.0.0" });
+      await publish(writer, "imm", await folder({ f: "one" }), { version: "1.0.0" });
       const before = (await seed.read("imm/1.0.0/f"))!.data.toString();
-      await assert.rejects(publish(writer, "imm", await folder({ "f": "two" }), { version: "1.0.0" }), (err: unknown) => err instanceof AssetError && /imm:1\.0\.0 already exists/.test(err.message));
+      await assert.rejects(
+        publish(writer, "imm", await folder({ f: "two" }), { version: "1.0.0" }),
+        (err: unknown) => err instanceof AssetError && /imm:1\.0\.0 already exists/.test(err.message),
+      );
       assert.equal((await seed.read("imm/1.0.0/f"))!.data.toString(), before);
       assert.equal(await seed.head("imm/1.0.0.claim"), undefined);
       assert.deepEqual((await json(seed, "imm.versions")).versions, ["1.0.0"]);
@@ -124,7 +142,7 @@ for (const factory of factories) {
 
     it("fetches verified, with zero-byte files and nested names; a sub-path spec downloads only that part", async () => {
       const { store, seed } = await factory.create();
-      await publish(registry(seed), "deep/nested/name", await folder({ "empty": "", "idx/faiss.index": "vectors", "big.bin": "x".repeat(5000) }));
+      await publish(registry(seed), "deep/nested/name", await folder({ empty: "", "idx/faiss.index": "vectors", "big.bin": "x".repeat(5000) }));
       const whole = await fetchTo(registry(store), "deep/nested/name:1");
       assert.equal(whole.verified, true);
       assert.equal(await readFile(path.join(whole.path, "empty"), "utf8"), "");
@@ -168,7 +186,9 @@ for (const factory of factories) {
       // As modelkit writes a single-file meta: no checksums, and no `contents` key at all.
       const meta = JSON.stringify({ push_date: "2026-11-22T01:23:00.369580+00:00", is_directory: false });
       for (let i = 0; i < versions.length; i += 50) {
-        await Promise.all(versions.slice(i, i + 50).map((v) => Promise.all([seed.write(`many/${v}.meta`, Buffer.from(meta)), seed.write(`many/${v}`, Buffer.from(v))])));
+        await Promise.all(
+          versions.slice(i, i + 50).map((v) => Promise.all([seed.write(`many/${v}.meta`, Buffer.from(meta)), seed.write(`many/${v}`, Buffer.from(v))])),
+        );
       }
       if (store.listable) {
         assert.equal((await registry(store).resolve(parseSpec("many:1"))).version, "1.299.0", "no index: listing fallback");

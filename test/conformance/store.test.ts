@@ -79,7 +79,10 @@ for (const factory of factories) {
       assert.equal(listed.length, 1100);
       assert.deepEqual(listed.sort(), keys);
       assert.deepEqual((await collect(store.list("many"))).length, 1102, "a prefix is not only a folder");
-      assert.deepEqual((await collect(store.list("deep/"))).map((o) => [o.key, o.size]), [["deep/a/b/c/d", 1]]);
+      assert.deepEqual(
+        (await collect(store.list("deep/"))).map((o) => [o.key, o.size]),
+        [["deep/a/b/c/d", 1]],
+      );
       assert.deepEqual(await collect(store.list("absent/")), []);
     });
 
@@ -160,9 +163,7 @@ for (const factory of factories) {
       it("eight racing ifAbsent writers: exactly one wins", async (t) => {
         const { store } = await factory.create();
         if (!store.writable) return t.skip("read-only store");
-        const wins = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => store.write("race/claim", Buffer.from(`w${i}`), { ifAbsent: true })),
-        );
+        const wins = await Promise.all(Array.from({ length: 8 }, (_, i) => store.write("race/claim", Buffer.from(`w${i}`), { ifAbsent: true })));
         assert.equal(wins.filter(Boolean).length, 1);
         const winner = wins.indexOf(true);
         assert.equal((await store.read("race/claim"))?.data.toString(), `w${winner}`);

@@ -75,18 +75,29 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
     const flags = (flag: string, values: Record<string, string>): string[] => Object.entries(values).flatMap(([k, v]) => [flag, `${k}=${v}`]);
     const args = [
       options.event ?? "workflow_dispatch",
-      "-W", path.join(ROOT, "test/e2e", workflow),
-      "-C", ROOT,
-      "-P", "ubuntu-latest=-self-hosted",
-      "--cache-server-addr", "127.0.0.1",
-      "--cache-server-path", path.join(scratch, "act-cache-server"),
-      "--action-cache-path", path.join(scratch, "act"),
+      "-W",
+      path.join(ROOT, "test/e2e", workflow),
+      "-C",
+      ROOT,
+      "-P",
+      "ubuntu-latest=-self-hosted",
+      "--cache-server-addr",
+      "127.0.0.1",
+      "--cache-server-path",
+      path.join(scratch, "act-cache-server"),
+      "--action-cache-path",
+      path.join(scratch, "act"),
       ...(options.eventFile ? ["-e", options.eventFile] : []),
       ...flags("--var", { ASSET_STORE: store, ...options.vars }),
       ...flags("--secret", { AWS_ACCESS_KEY_ID: s3.AWS_ACCESS_KEY_ID!, AWS_SECRET_ACCESS_KEY: s3.AWS_SECRET_ACCESS_KEY!, ...options.secrets }),
       ...flags("--env", { E2E_REPORT: report, ...options.env }),
     ];
-    const env = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`, HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), XDG_CACHE_HOME: path.join(home, ".cache") };
+    const env = {
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, ".config"),
+      XDG_CACHE_HOME: path.join(home, ".cache"),
+    };
     const t0 = Date.now();
     const { code, log } = await new Promise<{ code: number; log: string }>((resolve) => {
       const child = spawn(act, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -100,7 +111,10 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
       });
     });
     const text = await readFile(report, "utf8").catch(() => "");
-    const entries = text.split("\n").filter(Boolean).map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]);
+    const entries = text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]);
     return { code, log, report: Object.fromEntries(entries), seconds: (Date.now() - t0) / 1000 };
   }
 
@@ -120,7 +134,10 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
   it("(b) a fetch job run twice: the second run restores from act's cache, with zero requests to the store", async () => {
     const model = await writeTree(path.join(scratch, "model"), { "weights.bin": "e2e weights", "config.json": "{}" });
     const lockfile = path.join(scratch, "assets.lock");
-    for (const args of [["publish", model, "models/e2e-fetched"], ["--lockfile", lockfile, "lock", "models/e2e-fetched:1"]]) {
+    for (const args of [
+      ["publish", model, "models/e2e-fetched"],
+      ["--lockfile", lockfile, "lock", "models/e2e-fetched:1"],
+    ]) {
       const r = await runCli(["--store", store, ...args], { cwd: scratch, env: s3 });
       assert.equal(r.code, 0, r.stderr);
     }
@@ -140,7 +157,9 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
     assert.notEqual(warm.report.path, cold.report.path, "each run has its own assets dir (under its runner.temp)");
     assert.deepEqual(counter.requests(), [], "the second run made no request at all to the store");
     assert.match(warm.log, /restored models\/e2e-fetched:1\.0\.0 from the cache/);
-    process.stderr.write(`e2e (b) fetch: cold run ${cold.seconds.toFixed(1)} s (${coldReads} object reads), warm run ${warm.seconds.toFixed(1)} s (0 requests)\n`);
+    process.stderr.write(
+      `e2e (b) fetch: cold run ${cold.seconds.toFixed(1)} s (${coldReads} object reads), warm run ${warm.seconds.toFixed(1)} s (0 requests)\n`,
+    );
   });
 
   it("(d) cache budget: a PR run with cache-save-branches: main saves nothing; a restore-only run restores and never saves; cache-max-size holds", async () => {
@@ -150,12 +169,26 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
       const r = await runCli(["--store", store, "publish", model, "models/e2e-budget"], { cwd: scratch, env: s3 });
       assert.equal(r.code, 0, r.stderr);
     }
-    const lock = await runCli(["--store", store, "--lockfile", lockfile, "lock", "models/e2e-budget:1.0.0", "models/e2e-budget:1.1.0"], { cwd: scratch, env: s3 });
+    const lock = await runCli(["--store", store, "--lockfile", lockfile, "lock", "models/e2e-budget:1.0.0", "models/e2e-budget:1.1.0"], {
+      cwd: scratch,
+      env: s3,
+    });
     assert.equal(lock.code, 0, lock.stderr);
     const event = path.join(scratch, "budget-pull_request.json");
-    await writeFile(event, JSON.stringify({ action: "synchronize", number: 9, pull_request: { number: 9, base: { ref: "main", sha: "0".repeat(40) }, head: { ref: "feature" } }, repository: { full_name: "acme/ml" } }));
+    await writeFile(
+      event,
+      JSON.stringify({
+        action: "synchronize",
+        number: 9,
+        pull_request: { number: 9, base: { ref: "main", sha: "0".repeat(40) }, head: { ref: "feature" } },
+        repository: { full_name: "acme/ml" },
+      }),
+    );
     const run = (vars: Record<string, string>, pr: boolean) =>
-      runAct("cache-budget.yml", { ...(pr ? { event: "pull_request", eventFile: event } : {}), vars: { LOCKFILE: lockfile, SAVE_BRANCHES: "", MAX_SIZE: "", ...vars } });
+      runAct("cache-budget.yml", {
+        ...(pr ? { event: "pull_request", eventFile: event } : {}),
+        vars: { LOCKFILE: lockfile, SAVE_BRANCHES: "", MAX_SIZE: "", ...vars },
+      });
 
     for (const attempt of [1, 2]) {
       const onPr = await run({ SPEC: "models/e2e-budget:1.0.0", CACHE: "true", SAVE_BRANCHES: "main" }, true);
@@ -189,9 +222,15 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
 
   it("(c) a PR job posts the lockfile's changes as one sticky comment to the GitHub API (a local fake)", async () => {
     const locks = { base: path.join(scratch, "base.lock"), pr: path.join(scratch, "pr.lock") };
-    for (const [weights, lockfile] of [["v1", locks.base], ["v2", locks.pr]] as const) {
+    for (const [weights, lockfile] of [
+      ["v1", locks.base],
+      ["v2", locks.pr],
+    ] as const) {
       const model = await writeTree(path.join(scratch, `pr-model-${weights}`), { "weights.bin": weights });
-      for (const args of [["publish", model, "models/e2e-pr:1"], ["--lockfile", lockfile, "lock", "models/e2e-pr:1"]]) {
+      for (const args of [
+        ["publish", model, "models/e2e-pr:1"],
+        ["--lockfile", lockfile, "lock", "models/e2e-pr:1"],
+      ]) {
         const r = await runCli(["--store", store, ...args], { cwd: scratch, env: s3 });
         assert.equal(r.code, 0, r.stderr);
       }
@@ -203,7 +242,15 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
     });
     try {
       const event = path.join(scratch, "pull_request.json");
-      await writeFile(event, JSON.stringify({ action: "synchronize", number: 7, pull_request: { number: 7, base: { ref: "main", sha: baseSha }, head: { ref: "retrain" } }, repository: { full_name: "acme/ml" } }));
+      await writeFile(
+        event,
+        JSON.stringify({
+          action: "synchronize",
+          number: 7,
+          pull_request: { number: 7, base: { ref: "main", sha: baseSha }, head: { ref: "retrain" } },
+          repository: { full_name: "acme/ml" },
+        }),
+      );
       const run = () =>
         runAct("pr-comment.yml", {
           event: "pull_request",
@@ -225,7 +272,9 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
       assert.equal(second.code, 0, second.log);
       assert.equal(github.commentsOn("acme/ml", 7).length, 1, "the second run edits its comment instead of adding one");
       assert.equal(second.report["comment-url"], first.report["comment-url"]);
-      process.stderr.write(`e2e (c) PR comment: act runs ${first.seconds.toFixed(1)} s and ${second.seconds.toFixed(1)} s, ${github.requests.length} GitHub API requests\n`);
+      process.stderr.write(
+        `e2e (c) PR comment: act runs ${first.seconds.toFixed(1)} s and ${second.seconds.toFixed(1)} s, ${github.requests.length} GitHub API requests\n`,
+      );
     } finally {
       await github.close();
     }

@@ -22,7 +22,10 @@ export async function tarArchive(entries: TarEntry[], gzip = false): Promise<Buf
   const pack = tarStream.pack();
   for (const e of entries) {
     const content = e.content === undefined ? undefined : Buffer.from(e.content);
-    pack.entry({ name: e.name, type: e.type ?? "file", ...(e.linkname ? { linkname: e.linkname } : {}), ...(content ? { size: content.length } : {}) }, content ?? "");
+    pack.entry(
+      { name: e.name, type: e.type ?? "file", ...(e.linkname ? { linkname: e.linkname } : {}), ...(content ? { size: content.length } : {}) },
+      content ?? "",
+    );
   }
   pack.finalize();
   const out = gzip ? (pack as unknown as Readable).pipe(createGzip()) : (pack as unknown as AsyncIterable<Buffer>);

@@ -120,7 +120,10 @@ export class FaultProxy {
         if (fault?.kind === "throttle") {
           res.once("close", () => answer.destroy()); // a client that goes away ends the upstream response too
           answer.on("error", () => res.destroy());
-          answer.pipe(throttled(fault.bytesPerSecond)).on("error", () => res.destroy()).pipe(res);
+          answer
+            .pipe(throttled(fault.bytesPerSecond))
+            .on("error", () => res.destroy())
+            .pipe(res);
           return;
         }
         if (fault?.kind === "reset") {

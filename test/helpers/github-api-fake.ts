@@ -184,12 +184,18 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
       } catch {
         return error(400, "Problems parsing JSON", docs);
       }
-      if (typeof body.event_type !== "string" || body.event_type.length < 1 || body.event_type.length > 100) return error(422, "Invalid request.\n\nFor 'properties/event_type', nil is not a string.", docs);
+      if (typeof body.event_type !== "string" || body.event_type.length < 1 || body.event_type.length > 100)
+        return error(422, "Invalid request.\n\nFor 'properties/event_type', nil is not a string.", docs);
       const payload = body.client_payload ?? {};
       if (typeof payload !== "object" || payload === null || Array.isArray(payload) || Object.keys(payload).length > 10) {
         return error(422, "Invalid request.\n\nNo more than 10 properties are allowed; client_payload was invalid.", docs);
       }
-      dispatches.push({ repo: `${dispatch[1]}/${dispatch[2]}`.toLowerCase(), login: identity.login, event_type: body.event_type, client_payload: payload as Record<string, unknown> });
+      dispatches.push({
+        repo: `${dispatch[1]}/${dispatch[2]}`.toLowerCase(),
+        login: identity.login,
+        event_type: body.event_type,
+        client_payload: payload as Record<string, unknown>,
+      });
       res.writeHead(204, { "x-github-request-id": `FAKE:${requests.length + 1}` });
       res.end();
       return 204;
@@ -198,7 +204,10 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     let m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
     if (m && req.method === "GET") {
       const [repo, issue] = [`${m[1]}/${m[2]}`.toLowerCase(), Number(m[3])];
-      const { items, headers } = paginate(url, comments.filter((c) => c.repo === repo && c.issue === issue));
+      const { items, headers } = paginate(
+        url,
+        comments.filter((c) => c.repo === repo && c.issue === issue),
+      );
       return send(200, items.map(commentJson), headers);
     }
     if (m && req.method === "POST") {
@@ -213,7 +222,11 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
       const names = branches.get(repo.toLowerCase());
       if (!names) return error(404, "Not Found", `${DOCS}/branches/branches#list-branches`);
       const { items, headers } = paginate(url, names);
-      const branch = (name: string) => ({ name, commit: { sha: headSha(repo, name), url: `${apiUrl}/repos/${repo}/commits/${headSha(repo, name)}` }, protected: false });
+      const branch = (name: string) => ({
+        name,
+        commit: { sha: headSha(repo, name), url: `${apiUrl}/repos/${repo}/commits/${headSha(repo, name)}` },
+        protected: false,
+      });
       return send(200, items.map(branch), headers);
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);

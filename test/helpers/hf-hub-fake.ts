@@ -58,7 +58,13 @@ function sha256(data: Buffer): string {
 function entryOf(path: string, data: Buffer) {
   if (data.length < LFS_THRESHOLD) return { type: "file", oid: gitOid(data), size: data.length, path };
   const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(data)}\nsize ${data.length}\n`;
-  return { type: "file", oid: gitOid(Buffer.from(pointer)), size: data.length, lfs: { oid: sha256(data), size: data.length, pointerSize: pointer.length }, path };
+  return {
+    type: "file",
+    oid: gitOid(Buffer.from(pointer)),
+    size: data.length,
+    lfs: { oid: sha256(data), size: data.length, pointerSize: pointer.length },
+    path,
+  };
 }
 
 function listen(server: Server): Promise<string> {
@@ -76,7 +82,11 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
     const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    res.writeHead(status, { "content-type": Buffer.isBuffer(body) ? "application/octet-stream" : "application/json", "content-length": String(data.length), ...headers });
+    res.writeHead(status, {
+      "content-type": Buffer.isBuffer(body) ? "application/octet-stream" : "application/json",
+      "content-length": String(data.length),
+      ...headers,
+    });
     res.end(data);
   };
   const fail = (res: ServerResponse, status: number, code: string | undefined, message: string): void =>
@@ -125,7 +135,14 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
     const repo = repos.find((r) => r.id === id && (r.type ?? "model") === type);
     const allowed = repo !== undefined && (!repo.private || (token !== undefined && (repo.tokens ?? []).includes(token)));
     if (!repo || !allowed) {
-      return token ? fail(res, 404, "RepoNotFound", `Repository Not Found for url: ${req.url}.`) : fail(res, 401, "RepoNotFound", `Repository Not Found for url: ${req.url}. Please make sure you specified the correct repo_id and repo_type. If you are trying to access a private or gated repo, make sure you are authenticated.`);
+      return token
+        ? fail(res, 404, "RepoNotFound", `Repository Not Found for url: ${req.url}.`)
+        : fail(
+            res,
+            401,
+            "RepoNotFound",
+            `Repository Not Found for url: ${req.url}. Please make sure you specified the correct repo_id and repo_type. If you are trying to access a private or gated repo, make sure you are authenticated.`,
+          );
     }
     const commit = rev === undefined ? undefined : /^[0-9a-f]{40}$/.test(rev) && repo.commits[rev] ? rev : repo.refs[rev];
     if (!commit) return fail(res, 404, "RevisionNotFound", `Invalid rev id: ${rev}`);
@@ -133,12 +150,30 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
     const entries = Object.entries(files).map(([p, d]) => entryOf(p, d));
 
     if (api && action === "revision" && req.method === "GET") {
-      return send(res, 200, { _id: randomBytes(12).toString("hex"), id, sha: commit, private: repo.private ?? false, gated: repo.gated ? "auto" : false, siblings: Object.keys(files).map((rfilename) => ({ rfilename })) });
+      return send(res, 200, {
+        _id: randomBytes(12).toString("hex"),
+        id,
+        sha: commit,
+        private: repo.private ?? false,
+        gated: repo.gated ? "auto" : false,
+        siblings: Object.keys(files).map((rfilename) => ({ rfilename })),
+      });
     }
     if (api && action === "paths-info" && req.method === "POST") {
       const asked = new URLSearchParams(body).getAll("paths");
-      const dirs = new Set(Object.keys(files).flatMap((p) => p.split("/").slice(0, -1).map((_, i, segs) => segs.slice(0, i + 1).join("/"))));
-      return send(res, 200, asked.flatMap((p) => (files[p] ? [entryOf(p, files[p])] : dirs.has(p) ? [{ type: "directory", oid: gitOid(Buffer.from(p)), size: 0, path: p }] : [])));
+      const dirs = new Set(
+        Object.keys(files).flatMap((p) =>
+          p
+            .split("/")
+            .slice(0, -1)
+            .map((_, i, segs) => segs.slice(0, i + 1).join("/")),
+        ),
+      );
+      return send(
+        res,
+        200,
+        asked.flatMap((p) => (files[p] ? [entryOf(p, files[p])] : dirs.has(p) ? [{ type: "directory", oid: gitOid(Buffer.from(p)), size: 0, path: p }] : [])),
+      );
     }
     if (api && action === "tree" && req.method === "GET") {
       const under = rest.join("/");
@@ -153,7 +188,12 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
     if (!api && action === "resolve" && (req.method === "GET" || req.method === "HEAD")) {
       if (repo.gated && !(token && (repo.tokens ?? []).includes(token))) {
         return token
-          ? fail(res, 403, "GatedRepo", `Access to model ${id} is restricted and you are not in the authorized list. Visit https://huggingface.co/${id} to ask for access.`)
+          ? fail(
+              res,
+              403,
+              "GatedRepo",
+              `Access to model ${id} is restricted and you are not in the authorized list. Visit https://huggingface.co/${id} to ask for access.`,
+            )
           : fail(res, 401, "GatedRepo", `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`);
       }
       const path = rest.join("/");
@@ -162,7 +202,12 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
       const entry = entryOf(path, data);
       const common = { "x-repo-commit": commit, etag: `"${entry.lfs?.oid ?? entry.oid}"` };
       if (!entry.lfs) return serveBytes(req, res, data, common);
-      res.writeHead(302, { location: `${cdnUrl}/blobs/${entry.lfs.oid}?sig=${signature}`, "x-linked-size": String(data.length), "x-linked-etag": `"${entry.lfs.oid}"`, ...common });
+      res.writeHead(302, {
+        location: `${cdnUrl}/blobs/${entry.lfs.oid}?sig=${signature}`,
+        "x-linked-size": String(data.length),
+        "x-linked-etag": `"${entry.lfs.oid}"`,
+        ...common,
+      });
       return res.end();
     }
     fail(res, 404, undefined, "Not Found");

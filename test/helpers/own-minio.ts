@@ -30,15 +30,25 @@ export async function ownMinio(): Promise<OwnMinio> {
   let exited: Promise<void> = Promise.resolve();
 
   const start = async (): Promise<void> => {
-    child = spawn(path.join(goBinDir(), "minio"), ["server", path.join(dir, "data"), "--quiet", "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`], {
-      stdio: "ignore",
-      env: { ...process.env, MINIO_ROOT_USER: USER, MINIO_ROOT_PASSWORD: SECRET, MINIO_BROWSER: "off", MINIO_UPDATE: "off", MINIO_CI_CD: "1" },
-    });
+    child = spawn(
+      path.join(goBinDir(), "minio"),
+      ["server", path.join(dir, "data"), "--quiet", "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`],
+      {
+        stdio: "ignore",
+        env: { ...process.env, MINIO_ROOT_USER: USER, MINIO_ROOT_PASSWORD: SECRET, MINIO_BROWSER: "off", MINIO_UPDATE: "off", MINIO_CI_CD: "1" },
+      },
+    );
     const running = child;
     exited = new Promise((resolve) => running.once("exit", () => resolve()));
-    const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: USER, secretAccessKey: SECRET }, maxAttempts: 1 });
+    const client = new S3Client({
+      endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: USER, secretAccessKey: SECRET },
+      maxAttempts: 1,
+    });
     try {
-      for (const deadline = Date.now() + 60_000; ; ) {
+      for (const deadline = Date.now() + 60_000; ;) {
         try {
           await client.send(new CreateBucketCommand({ Bucket: bucket }));
           return;

@@ -35,7 +35,15 @@ export class ErrorContext {
  * HTTP status and scrubbed message and stack.
  */
 function sanitised(err: unknown, secrets: readonly string[]): Error {
-  const source = err as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown; status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  const source = err as {
+    name?: unknown;
+    message?: unknown;
+    stack?: unknown;
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
   const message = typeof source?.message === "string" ? source.message : String(err);
   const out = new Error(scrub(message.replace(/\s+/g, " ").trim(), secrets));
   out.name = typeof source?.name === "string" ? source.name : "Error";

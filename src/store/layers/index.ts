@@ -114,7 +114,9 @@ export class LayeredStore implements Store {
   async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
     if (!this.backend.copyFrom) return false;
     const from = source instanceof LayeredStore ? source.backend : source;
-    return this.run("copy", `copy ${source.url} ${sourceKey} to ${destKey}`, destKey, () => this.backend.copyFrom!(from, sourceKey, destKey), { deadlineMs: this.budget.timeoutMs });
+    return this.run("copy", `copy ${source.url} ${sourceKey} to ${destKey}`, destKey, () => this.backend.copyFrom!(from, sourceKey, destKey), {
+      deadlineMs: this.budget.timeoutMs,
+    });
   }
 
   delete(key: string): Promise<void> {

@@ -23,7 +23,11 @@ export function backoffMs(attempt: number, retryAfterMs?: number): number {
  * `toStoreError` turns whatever a try threw into a StoreError (non-StoreErrors pass through untouched when it
  * returns undefined: local failures, integrity errors).
  */
-export async function retrying<T>(budget: TimeBudget, tryOnce: (attempt: number) => Promise<T>, toStoreError: (err: unknown) => StoreError | undefined = asStoreError): Promise<T> {
+export async function retrying<T>(
+  budget: TimeBudget,
+  tryOnce: (attempt: number) => Promise<T>,
+  toStoreError: (err: unknown) => StoreError | undefined = asStoreError,
+): Promise<T> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {

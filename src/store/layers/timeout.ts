@@ -41,7 +41,11 @@ export async function withDeadline<T>(ms: number, call: () => Promise<T>, discar
     }, ms);
   });
   const running = deadlines.run(controller.signal, call);
-  if (discard) void running.then((late) => controller.signal.aborted && discard(late), () => undefined);
+  if (discard)
+    void running.then(
+      (late) => controller.signal.aborted && discard(late),
+      () => undefined,
+    );
   try {
     return await Promise.race([running, expired]);
   } finally {

@@ -32,7 +32,11 @@ export const httpFactory: StoreFactory = {
       base.username = "reader";
       base.password = "pass-word-SECRET-1";
       base.searchParams.set("token", "tok-SECRET-2");
-      return { store: inLayers(openHttpStore(base), tuning), seed: inLayers(new FsStore(path.join(root, sub))), secrets: ["pass-word-SECRET-1", "tok-SECRET-2"] };
+      return {
+        store: inLayers(openHttpStore(base), tuning),
+        seed: inLayers(new FsStore(path.join(root, sub))),
+        secrets: ["pass-word-SECRET-1", "tok-SECRET-2"],
+      };
     },
   },
 };

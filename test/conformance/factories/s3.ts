@@ -18,7 +18,12 @@ export function s3TestEnv(): Record<string, string> {
 /** Creates (once) another bucket on the test MinIO, for copies from bucket to bucket; returns its name. */
 export async function extraS3Bucket(bucket: string): Promise<string> {
   const env = s3TestEnv();
-  const client = new S3Client({ endpoint: process.env.ASSETKIT_TEST_S3_ENDPOINT!, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+  const client = new S3Client({
+    endpoint: process.env.ASSETKIT_TEST_S3_ENDPOINT!,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  });
   await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
     if (err.name !== "BucketAlreadyOwnedByYou") throw err;
   });
