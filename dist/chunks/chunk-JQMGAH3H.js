@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{Readable as l}from"node:stream";function m(e,i,s,o){let r,n=()=>{r&&clearTimeout(r),r=void 0},a=()=>{r?r.refresh():r=setTimeout(()=>t.destroy(s()),i)},t=new l({read(){a(),e.resume()},destroy(d,f){n(),e.destroyed||e.destroy(),f(d)}});return e.on("data",d=>{t.push(d)?a():(n(),e.pause())}),e.pause(),e.once("end",()=>{n(),t.push(null)}),e.on("error",d=>{n(),t.destroyed||t.destroy(o?o(d):d)}),t}export{m as a};

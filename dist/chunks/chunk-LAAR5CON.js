@@ -1,0 +1,2 @@
+import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
+var i=class{size;free;waiting=[];constructor(e){this.size=e,this.free=e}async acquire(){if(this.free>0){this.free--;return}await new Promise(e=>this.waiting.push(e))}release(){let e=this.waiting.shift();e?e():this.free++}async run(e){await this.acquire();try{return await e()}finally{this.release()}}};export{i as a};
