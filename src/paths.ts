@@ -2,6 +2,7 @@
 // version, sub-paths of specs. Hand-written character scans: linear time on any input, and each refusal says
 // which part is wrong.
 import { UsageError } from "./errors.ts";
+import { TEMP_MARK } from "./temp-path.ts";
 
 const MAX_NAME_LENGTH = 512;
 
@@ -20,6 +21,8 @@ export function assetNameProblem(name: string): string | undefined {
       return `the name may only contain letters, digits, '.', '_', '/', '-' (found ${JSON.stringify(c)})`;
     }
   }
+  // The assets dir's leftover sweep removes what carries this mark: an asset's own folder must never carry it.
+  if (name.includes(TEMP_MARK)) return `names containing ${TEMP_MARK} are reserved for assetkit's temporary files`;
   return segmentProblem(name);
 }
 

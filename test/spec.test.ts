@@ -28,6 +28,7 @@ describe("spec grammar", () => {
     ["a//b", /empty segment/],
     ["a/b/", /must end with a letter or digit/],
     ["a b", /may only contain/],
+    ["a/.1.0.assetkit-tmp-0123456789ab/b", /reserved for assetkit's temporary files/],
     ["x:1.2.3.4", /more than three numbers/],
     ["x:1[../../etc/passwd]", /bad sub-path .*'\.\.' segment/],
     ["x:1[/abs]", /absolute/],
