@@ -5,9 +5,9 @@ import { openSource, type ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
 import { startHashing, type ImportOrigin } from "../manifest.ts";
 import { formatSpec } from "../spec.ts";
-import { parseByteSize } from "../store/tuning.ts";
 import { Transfers } from "../transfer.ts";
 import { parsePublishTarget, publishPrepared, type PublishOptions, type PublishResult, type PublishTarget } from "./publish.ts";
+import { parseSize } from "../units.ts";
 
 export interface ImportOptions extends Omit<PublishOptions, "path"> {
   /** Where the model lives: s3://, gs://, az://, azure://, https://, hf://, file:// or a path. */
@@ -78,9 +78,9 @@ async function unchangedSince(ctx: Context, target: PublishTarget, origin: Impor
 function parseLimits(options: ImportOptions): UnpackLimits {
   const limits = { ...DEFAULT_UNPACK_LIMITS };
   if (options.maxUnpackedSize !== undefined) {
-    const bytes = parseByteSize(options.maxUnpackedSize);
-    if (bytes === undefined || bytes < 1)
-      throw new UsageError(`bad --max-unpacked-size ${JSON.stringify(options.maxUnpackedSize)}: write a size (bytes, or with KiB/MiB/GiB)`);
+    // The same size grammar as every other size flag (prune-local --max-size, cache-max-size).
+    const bytes = parseSize(options.maxUnpackedSize, "--max-unpacked-size");
+    if (bytes < 1) throw new UsageError(`bad --max-unpacked-size ${JSON.stringify(options.maxUnpackedSize)}: write a size of at least 1 byte`);
     limits.maxBytes = bytes;
   }
   if (options.maxEntries !== undefined) {

@@ -54,7 +54,7 @@ function parseCount(text: string): number {
 }
 
 /** A size as users write it: bytes, or with a binary unit (8388608, 8MiB, 64M, 2g); undefined when malformed. */
-export function parseByteSize(text: string): number | undefined {
+function parseByteSize(text: string): number | undefined {
   const match = /^\s*(\d+)\s*(|k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb)\s*$/i.exec(text);
   const unit = match?.[2]?.[0]?.toLowerCase();
   return match ? Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? MiB : unit === "g" ? 1024 * MiB : 1) : undefined;
