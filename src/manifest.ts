@@ -14,7 +14,7 @@ import pMap from "p-map";
 import { ContentHasher } from "./content-hash.ts";
 import { AssetError, UsageError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
-import { blake3Kind, type PartAlgorithm } from "./part-hash.ts";
+import { blake3Kind, partCheckKind, type PartAlgorithm } from "./part-hash.ts";
 import { relativePathProblem } from "./paths.ts";
 import type { Store } from "./store/store.ts";
 
@@ -151,18 +151,31 @@ export async function hashFile(
 }
 
 /**
- * Sizes and sha256 of the files of a local copy of a version (`root` is the file itself for a single-file asset),
- * to compare with a meta. Missing files are reported as size -1, so a comparison fails instead of throwing.
+ * The paths of the files of a local copy of a version (`root` is the file itself for a single-file asset) that
+ * are missing or differ from the meta. A file with part hashes is checked part by part, on every core, where
+ * their hash runs fast here (part-hash.ts); else by its whole sha256. Both are bound to the digest.
  */
-export async function hashLocalCopy(root: string, relPaths: readonly string[]): Promise<FileEntry[]> {
-  return pMap(
-    relPaths,
-    async (rel) => ({
-      path: rel,
-      ...(await hashFile(rel ? path.join(root, ...rel.split("/")) : root, Infinity).catch(() => ({ size: -1, sha256: "" }))),
-    }),
+export async function changedFiles(root: string, meta: VersionMeta): Promise<string[]> {
+  const changed = await pMap(
+    meta.files,
+    async (want) => ((await matchesEntry(want.path ? path.join(root, ...want.path.split("/")) : root, want, meta)) ? undefined : want.path),
     { concurrency: FILE_CONCURRENCY },
   );
+  return changed.filter((p) => p !== undefined);
+}
+
+async function matchesEntry(file: string, want: VersionMeta["files"][number], meta: VersionMeta): Promise<boolean> {
+  const size = await fs.stat(file).then(
+    (s) => (s.isFile() ? s.size : -1),
+    () => -1,
+  );
+  if (size < 0 || (want.size !== undefined && size !== want.size)) return false;
+  const kind = want.parts && meta.partAlgorithm && partCheckKind(meta.partAlgorithm);
+  if (want.parts && kind) {
+    const parts = await Promise.all(partRanges(size, meta.partSize!).map((r) => hashPool.hashRange(file, r.start, r.end, kind)));
+    return parts.every((hex, i) => hex === want.parts![i]);
+  }
+  return want.sha256 === undefined || (await hashPool.hashFile(file, size)) === want.sha256;
 }
 
 /** A publisher's input while it is being hashed: what to upload is known at once, the hashes as they come. */

@@ -157,6 +157,31 @@ describe("part hashes of earlier releases, and without the native addon", () => 
     assert.match(caught.stderr, /part 3 of 4 \(bytes 8192-12287\) does not match its sha256 [0-9a-f]{64}, twice/);
   });
 
+  it("verify checks a local copy by its BLAKE3 parts, or by whole-file sha256 without the addon: a flipped byte is caught either way", async () => {
+    const cwd = await scratch();
+    const storeDir = path.join(cwd, "store");
+    const data = randomBytes(4 * PART + 9);
+    await publishWithParts(new Registry(new FsStore(storeDir), { versioning: "semver" }), "m/ver", { "a.bin": data, "b.txt": Buffer.from("b") });
+    for (const args of [
+      ["lock", "m/ver:1"],
+      ["fetch", "--frozen", "--assets-dir", "assets"],
+      ["verify", "--assets-dir", "assets"],
+    ]) {
+      const r = await runCli([...args, "--store", storeDir], { cwd });
+      assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`);
+    }
+    const local = path.join(cwd, "assets/m/ver/1.0.0/a.bin");
+    const altered = Buffer.from(data);
+    altered[3 * PART + 2]! ^= 0x10;
+    await writeFile(local, altered);
+    for (const env of [{}, { ASSETKIT_NATIVE_HASH: "0" }]) {
+      const r = await runCli(["verify", "--assets-dir", "assets", "--store", storeDir, "--json"], { cwd, env });
+      assert.equal(r.code, 1, r.stderr);
+      const [row] = (JSON.parse(r.stdout) as { verified: { status: string; detail: string }[] }).verified;
+      assert.deepEqual([row!.status, row!.detail], ["local-altered", "changed or missing: a.bin"], JSON.stringify(env));
+    }
+  });
+
   it("the digest binds the part algorithm, and equal content gives an equal digest with or without the addon", async () => {
     const dir = await writeTree(await scratch(), { "a.bin": randomBytes(5 * PART + 3), "b.txt": Buffer.from("small") });
     const native = await prepareInput(dir, { partSize: PART });
