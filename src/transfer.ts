@@ -10,12 +10,12 @@
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { partCheckKind, type HashKind, type PartAlgorithm } from "./part-hash.ts";
 import { receivedBytes } from "./young-gc.ts";
+import { pumpChunks } from "./store/chunk-body.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
 import { backoffMs, givenUp } from "./store/layers/retry.ts";
@@ -124,12 +124,17 @@ export class Transfers {
   private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), (chunk) => {
-      const writing = batch.add(chunk, position);
-      position += chunk.length;
-      onBytes?.(chunk.length);
-      return writing;
-    });
+    await pumpChunks(
+      await openObject(),
+      (chunk) => {
+        const writing = batch.add(chunk, position);
+        position += chunk.length;
+        onBytes?.(chunk.length);
+        return writing;
+      },
+      undefined,
+      receivedBytes,
+    );
     await batch.flush();
   }
 
@@ -232,7 +237,7 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(
+        await pumpChunks(
           source,
           (chunk) => {
             if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
@@ -243,6 +248,7 @@ export class Transfers {
             return writing;
           },
           how.cancelled,
+          receivedBytes,
         );
         await batch.flush();
         // A response that ends cleanly but short: the object is shorter than the meta says.
@@ -256,37 +262,6 @@ export class Transfers {
         if (attempt >= this.settings.attempts) throw err instanceof StoreError ? givenUp(err, attempt) : err;
         await retryBackoff(attempt);
       }
-    }
-  }
-
-  /**
-   * Feeds each chunk to `take`, pausing the source while a promise it returns (a batch being written) is pending,
-   * A silent source is failed by the store layers' stall guard (ASSETKIT_IDLE_TIMEOUT). Event-driven, not
-   * `for await`: no promise per chunk.
-   */
-  private async pump(source: Readable, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
-    const cancel = (): void => void source.destroy(cancelled?.reason as Error);
-    cancelled?.addEventListener("abort", cancel, { once: true });
-    let writing: Promise<void> | undefined;
-    const fail = (err: unknown): void => void source.destroy(err as Error);
-    source.on("data", (chunk: Buffer) => {
-      try {
-        receivedBytes(chunk.length);
-        const pending = take(chunk);
-        if (!pending) return;
-        source.pause();
-        writing = pending.then(() => void source.resume(), fail);
-      } catch (err) {
-        fail(err);
-      }
-    });
-    try {
-      await finished(source);
-      await writing;
-    } finally {
-      await writing?.catch(() => undefined); // a failed read still leaves every byte it counted on disk
-      cancelled?.removeEventListener("abort", cancel);
-      source.destroy();
     }
   }
 }

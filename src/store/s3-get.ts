@@ -1,15 +1,14 @@
-// Object reads for the S3 store as plain node:http(s) GETs signed with the SDK's own SigV4 signer, instead of
+// Object reads for the S3 store as plain HTTP GETs (http1-get.ts) signed with the SDK's own SigV4 signer, instead of
 // GetObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
-// CPU with sha256 and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
-// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s; a 2 GiB file was unchanged (the SDK hands the response
-// stream through untouched there). Any response checksum check the SDK makes on AWS is skipped too: the transfer
-// engine verifies sha256 anyway. Only the common answer is handled here: 200 (206 for a range)
-// hands back the response stream; any other answer returns undefined and the caller repeats the read through the
-// SDK, which keeps its region redirects and error parsing, so failures read as before; network failures reject.
-import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ClientRequest } from "node:http";
-import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
+// CPU with hashing and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
+// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any response checksum check the SDK makes on AWS is skipped
+// too: the transfer engine verifies every byte anyway. Only the common answer is handled here: 200 (206 for a
+// range) hands back the body; any other answer returns undefined and the caller repeats the read through the SDK,
+// which keeps its region redirects and error parsing, so failures read as before; network failures reject.
+import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { Http1Get } from "./http1-get.ts";
 import type { ByteRange } from "./store.ts";
 
 interface Target {
@@ -21,7 +20,7 @@ interface Target {
 export interface SignedGetOptions {
   /** The custom endpoint the client was given, if any (the endpoint resolver needs it as a parameter). */
   endpoint: string | undefined;
-  /** Sockets per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
+  /** Idle connections kept per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
   maxSockets: number;
   connectionTimeoutMs: number;
   socketTimeoutMs: number;
@@ -31,16 +30,14 @@ export class SignedGet {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly options: SignedGetOptions;
-  private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  private readonly http: Http1Get;
   private target: Promise<Target> | undefined;
 
   constructor(client: S3Client, bucket: string, options: SignedGetOptions) {
     this.client = client;
     this.bucket = bucket;
     this.options = options;
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets });
+    this.http = new Http1Get({ maxIdle: options.maxSockets, connectionTimeoutMs: options.connectionTimeoutMs, socketTimeoutMs: options.socketTimeoutMs });
   }
 
   /**
@@ -48,7 +45,7 @@ export class SignedGet {
    * than 200/206, which the SDK parses into its error). A network failure rejects: asking again is the retry
    * layer's call, not a hidden second try.
    */
-  async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<IncomingMessage | undefined> {
+  async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
     let url: URL;
     let signed: { headers: Record<string, string> };
     try {
@@ -70,9 +67,9 @@ export class SignedGet {
     } catch {
       return undefined; // no endpoint or credentials this way: the SDK finds and names the problem
     }
-    const response = await this.send(url, signed.headers, signal);
-    if (response.statusCode === (range ? 206 : 200)) return response;
-    response.destroy();
+    const response = await this.http.get(url, signed.headers, signal ? { signal } : {});
+    if (response.status === (range ? 206 : 200) && response.body) return response.body;
+    response.body?.destroy();
     return undefined;
   }
 
@@ -101,28 +98,6 @@ export class SignedGet {
       applyChecksum: false,
     });
     return { base, signer };
-  }
-
-  private send(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
-    const { connectionTimeoutMs, socketTimeoutMs } = this.options;
-    const https = url.protocol === "https:";
-    return new Promise((resolve, reject) => {
-      const req: ClientRequest = (https ? httpsRequest : httpRequest)(
-        url,
-        { method: "GET", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) },
-        resolve,
-      );
-      req.on("error", reject);
-      req.on("socket", (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => req.destroy(Object.assign(new Error("connection timeout"), { code: "ETIMEDOUT" })), connectionTimeoutMs);
-        socket.once("connect", () => clearTimeout(timer));
-        socket.once("close", () => clearTimeout(timer));
-      });
-      // As the SDK's socketTimeout: a request, or a body being read, that moves no byte for this long fails.
-      req.setTimeout(socketTimeoutMs, () => req.destroy(Object.assign(new Error("socket timeout"), { code: "ETIMEDOUT" })));
-      req.end();
-    });
   }
 }
 
