@@ -387,6 +387,19 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
   };
 }
 
+/**
+ * Whether a version (its validated meta) holds exactly the files of `input`: the same paths, sizes and whole-file
+ * sha256 (bound to the version's digest). Unlike comparing digests, it holds whatever meta schema either used.
+ */
+export function sameContent(meta: VersionMeta, input: PreparedInput): boolean {
+  if (meta.isDirectory !== input.isDirectory || meta.files.length !== input.files.length) return false;
+  const byPath = new Map(meta.files.map((f) => [f.path, f]));
+  return input.files.every((f) => {
+    const listed = byPath.get(f.path);
+    return listed?.sha256 !== undefined && listed.size === f.size && listed.sha256 === f.sha256;
+  });
+}
+
 /** Why a list of file paths cannot all exist at once in a folder (a path listed twice, or both a file and a folder), or undefined. */
 function pathClash(paths: readonly string[]): string | undefined {
   const seen = new Set<string>();

@@ -47,35 +47,26 @@ export function describeHashing(): string {
 /** A hasher of `kind` for this thread (a worker creates its own). */
 export async function createHasher(kind: HashKind): Promise<Hasher> {
   if (kind === "sha256") {
-    let hash = createHash("sha256");
-    return {
-      update: (data) => void hash.update(data),
-      digest: () => {
-        const hex = hash.digest("hex");
-        hash = createHash("sha256");
-        return hex;
-      },
-    };
+    let sha256 = createHash("sha256");
+    return restarting({ update: (data) => sha256.update(data), digest: () => sha256.digest("hex") }, () => (sha256 = createHash("sha256")));
   }
   if (kind === "blake3-native") {
     const native = nativeBlake3();
     if (!native.ok) throw new Error(`native BLAKE3: ${native.why}`);
     const hash = new native.Hasher();
-    return {
-      update: (data) => void hash.update(data),
-      digest: () => {
-        const hex = hash.digest("hex");
-        hash.reset();
-        return hex;
-      },
-    };
+    return restarting(hash, () => hash.reset());
   }
   const hash = await createBLAKE3();
+  return restarting(hash, () => hash.init());
+}
+
+/** `hash` as a Hasher: `restart` makes it start afresh after each digest. */
+function restarting(hash: { update(data: Buffer): unknown; digest(format: "hex"): string }, restart: () => void): Hasher {
   return {
     update: (data) => void hash.update(data),
     digest: () => {
       const hex = hash.digest("hex");
-      hash.init();
+      restart();
       return hex;
     },
   };

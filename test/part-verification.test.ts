@@ -135,7 +135,8 @@ describe("part hashes of earlier releases, and without the native addon", () => 
     const storeDir = path.join(cwd, "store");
     const registry = new Registry(new FsStore(storeDir), { versioning: "semver" });
     const data = randomBytes(3 * PART + 7);
-    const input = await prepareInput(await writeTree(await scratch(), { "a.bin": data }), { partSize: PART, partAlgorithm: "sha256" });
+    const source = await writeTree(await scratch(), { "a.bin": data });
+    const input = await prepareInput(source, { partSize: PART, partAlgorithm: "sha256" });
     await registry.publish({ name: "m/v2", input, createdBy: "assetkit 0.1.0", source: {}, metadata: {} });
     const meta = JSON.parse(await readFile(path.join(storeDir, "m/v2/1.0.0.meta"), "utf8")) as AssetMetaDocument;
     assert.equal(meta.assetkit?.schema, 2);
@@ -147,6 +148,16 @@ describe("part hashes of earlier releases, and without the native addon", () => 
 
     const ok = await runCli(["fetch", "m/v2:1.0.0", "--store", storeDir, "--assets-dir", "assets", "--json"], { cwd });
     assert.equal(ok.code, 0, ok.stderr);
+    // The same content published again with --if-changed (now as schema 3, another digest) is no new version.
+    const again = await registry.publish({
+      name: "m/v2",
+      input: await prepareInput(source, { partSize: PART }),
+      ifChanged: true,
+      createdBy: "test",
+      source: {},
+      metadata: {},
+    });
+    assert.deepEqual([again.published, again.version, again.digest], [false, "1.0.0", meta.assetkit!.digest]);
     assert.ok((await readFile(path.join(cwd, "assets/m/v2/1.0.0/a.bin"))).equals(data));
 
     const bad = Buffer.from(data);
