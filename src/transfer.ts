@@ -5,8 +5,7 @@
 // 2 and 3) has each part verified on its own, on any core, as soon as it is written; a part that fails is read
 // again once. A file without them (or whose part hash runs slowly here: see part-hash.ts) is hashed whole, in
 // order, as its parts complete. A request that fails or stalls mid-way is retried with backoff from the bytes it
-// already delivered. Small objects are the exception: they are
-// hashed as they arrive (see INLINE_HASH_BYTES).
+// already delivered. Small objects are the exception: they are hashed as they arrive (see INLINE_HASH_BYTES).
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
