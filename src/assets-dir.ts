@@ -141,7 +141,7 @@ export class AssetsDir {
         await this.transfers.download(
           (range) => open(file.path, range),
           dest,
-          { ...file, ...(meta.partSize !== undefined ? { partSize: meta.partSize } : {}) },
+          { ...file, ...(meta.partSize !== undefined ? { partSize: meta.partSize, partAlgorithm: meta.partAlgorithm } : {}) },
           label(file.path),
           onBytes,
         );

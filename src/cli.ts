@@ -19,6 +19,7 @@ import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 import { parseDuration } from "./units.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
+import { describeHashing } from "./part-hash.ts";
 import { scrub } from "./store/redact.ts";
 import { VERSION } from "./version.ts";
 
@@ -52,6 +53,7 @@ export async function runCli(argv: string[]): Promise<number> {
         },
         progress: opts.quiet ? undefined : (done, total, label, files) => progress.update(done, total, label, files),
       });
+      if (debug) process.stderr.write(`debug: ${describeHashing()}\n`);
       const out = await action(ctx, opts, command);
       progress.clear();
       if (opts.json) process.stdout.write(JSON.stringify(out.json, null, 2) + "\n");
@@ -402,5 +404,5 @@ function withGlobalOptions(command: Command): Command {
     .option("--lockfile <file>", "lockfile (default: assets.lock beside the config)")
     .option("--json", "print one JSON document on stdout")
     .option("--quiet", "no progress or informational messages")
-    .option("--debug", "show stack traces on errors");
+    .option("--debug", "show stack traces on errors, and which hash implementation runs");
 }

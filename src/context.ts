@@ -6,6 +6,7 @@ import type { CrossRunCache } from "./cross-run-cache.ts";
 import { UsageError } from "./errors.ts";
 import { readLockfile, type Lockfile } from "./lockfile.ts";
 import { Registry } from "./registry.ts";
+import { allowNativeHash } from "./part-hash.ts";
 import { localStoreRoot, openStore } from "./store/uri.ts";
 import type { Store } from "./store/store.ts";
 import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
@@ -35,7 +36,7 @@ export interface Context {
   assetsDir: AssetsDir;
   lockfilePath: string;
   reporter: Reporter;
-  /** Transfer sizes and time budgets (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT), read once. */
+  /** Transfer sizes, time budgets and the hash switch (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT, _NATIVE_HASH), read once. */
   tuning: Tuning;
   readLock(): Promise<Lockfile | undefined>;
   /** The folder of a local or mounted store (file:// or a path), where its objects can be read in place; undefined for a remote one. */
@@ -53,6 +54,7 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   // A relative store path in the config file is relative to the config file.
   const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
   const tuning = tuningFromEnv(env);
+  allowNativeHash(tuning.nativeHash); // the hash pool and the hashers are the process's: the switch is too
   const store = await openStore(storeUri, storeBase, tuning);
   const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
   const registry = new Registry(store, {

@@ -5,7 +5,7 @@
 import { lstat } from "node:fs/promises";
 import path from "node:path";
 import type { Context } from "./context.ts";
-import { assetDigest, prepareInput, type PreparedInput } from "./manifest.ts";
+import { assetDigest, prepareInput, type HashingOptions, type PreparedInput } from "./manifest.ts";
 
 /** The identity of a cache entry: equal digests mean equal content, so the digest is what a hit is checked against. */
 export interface CachedVersion {
@@ -34,10 +34,8 @@ export interface CrossRunCache {
 export async function restoreVerified(ctx: Context, version: CachedVersion, subPath?: string): Promise<{ size: number } | undefined> {
   if (!ctx.crossRunCache) return undefined;
   return ctx.crossRunCache.restore(version, async (content) => {
-    const found = await hashRestored(content);
-    // Part hashes are in the digest of schema-2 metas only: a version published under schema 1 matches without them.
-    const withoutParts = found && assetDigest(found.files.map(({ parts: _, ...file }) => file));
-    if (!found || (found.digest !== version.digest && withoutParts !== version.digest)) {
+    const found = await matchRestored(content, version.digest);
+    if (!found || found.digest !== version.digest) {
       ctx.reporter.warn(
         `cache: the cached ${version.name}:${version.version} has digest ${found?.digest ?? "(unreadable)"}, not ${version.digest}: ignored, fetching from the store`,
       );
@@ -49,11 +47,25 @@ export async function restoreVerified(ctx: Context, version: CachedVersion, subP
   });
 }
 
+/**
+ * Hashes restored content as the meta schemas do, until one gives `digest`: part hashes (BLAKE3, schema 3) are in
+ * the digest of metas with large files; without them it is the digest of the same files under schema 1. A version
+ * published under schema 2 (sha256 parts) is hashed once more. Undefined when unreadable (see hashRestored).
+ */
+async function matchRestored(content: string, digest: string): Promise<PreparedInput | undefined> {
+  const found = await hashRestored(content);
+  if (!found || found.digest === digest || !found.files.some((f) => f.parts)) return found;
+  const withoutParts = assetDigest(found.files.map(({ parts: _, ...file }) => file));
+  if (withoutParts === digest) return { ...found, digest };
+  const schema2 = await hashRestored(content, { partAlgorithm: "sha256" });
+  return schema2?.digest === digest ? schema2 : found;
+}
+
 /** Walks and hashes restored content; undefined when it is unreadable or holds links (a real copy holds files only). */
-async function hashRestored(content: string): Promise<PreparedInput | undefined> {
+async function hashRestored(content: string, options?: HashingOptions): Promise<PreparedInput | undefined> {
   try {
     if ((await lstat(content)).isSymbolicLink()) return undefined;
-    const input = await prepareInput(content);
+    const input = await prepareInput(content, options);
     // prepareInput takes a link inside the folder as the file it points to: refuse instead.
     if (input.files.some((f) => f.source !== (input.isDirectory ? path.join(content, ...f.path.split("/")) : path.resolve(content)))) return undefined;
     return input;

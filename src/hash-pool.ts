@@ -1,4 +1,4 @@
-// sha256 off the event loop: a small pool of worker threads, one per core but one (the event loop moving the bytes
+// Hashing off the event loop: a small pool of worker threads, one per core but one (the event loop moving the bytes
 // keeps a core busy: on 2 cores a second worker added no hashing capacity, only its ~15 MiB), that hash byte ranges
 // of local files.
 // The main thread never touches the bytes: a download writes them to disk and a worker reads the range back (from
@@ -6,10 +6,16 @@
 // Ranges hashed independently (the parts of a large file) go to whichever worker is free; a running hash that
 // grows range by range (a whole file whose parts arrive in order) stays in one worker, which keeps its state.
 import { availableParallelism } from "node:os";
+import path from "node:path";
 import { Worker } from "node:worker_threads";
+import { BUNDLED, distDir } from "./bundle-files.ts";
+import type { HashKind } from "./part-hash.ts";
 
-interface Job {
+/** One range to hash, as the worker (hash-worker.ts) receives it. */
+export interface HashJob {
   id: number;
+  /** The hash and its implementation (see part-hash.ts). */
+  kind: HashKind;
   file: string;
   start: number;
   /** Exclusive. */
@@ -22,44 +28,11 @@ interface Job {
 
 type Answer = { id: number; hex: string } | { id: number; error: string; code?: string };
 
-/** The worker's whole program, run from source text so that it works the same from src/ and from the bundle. */
-function workerMain(): void {
-  const { parentPort } = process.getBuiltinModule("node:worker_threads");
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  const { openSync, readSync, closeSync } = process.getBuiltinModule("node:fs");
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
-  const streams = new Map<number, ReturnType<typeof createHash>>();
-  parentPort!.on("message", (job: Job) => {
-    try {
-      const hash = job.stream === undefined ? createHash("sha256") : (streams.get(job.stream) ?? createHash("sha256"));
-      if (job.stream !== undefined) streams.set(job.stream, hash);
-      if (job.end > job.start) {
-        const fd = openSync(job.file, "r");
-        try {
-          for (let at = job.start; at < job.end;) {
-            const n = readSync(fd, buffer, 0, Math.min(buffer.length, job.end - at), at);
-            if (n === 0) throw Object.assign(new Error(`${job.file} ends at byte ${at}, before ${job.end}`), { code: "ESHORT" });
-            hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-            at += n;
-          }
-        } finally {
-          closeSync(fd);
-        }
-      }
-      if (job.stream !== undefined && !job.final) return parentPort!.postMessage({ id: job.id, hex: "" });
-      if (job.stream !== undefined) streams.delete(job.stream);
-      parentPort!.postMessage({ id: job.id, hex: hash.digest("hex") });
-    } catch (err) {
-      if (job.stream !== undefined) streams.delete(job.stream);
-      parentPort!.postMessage({ id: job.id, error: (err as Error).message, code: (err as NodeJS.ErrnoException).code });
-    }
-  });
-}
-
-const WORKER_SOURCE = `(${workerMain.toString()})()`;
+/** The worker's program: the bundled dist/hash-worker.js, or the source when Node runs src/. */
+const WORKER_FILE = BUNDLED ? path.join(distDir(), "hash-worker.js") : new URL("./hash-worker.ts", import.meta.url);
 
 interface Pending {
-  job: Job;
+  job: HashJob;
   resolve: (hex: string) => void;
   reject: (err: Error) => void;
 }
@@ -82,9 +55,9 @@ export class HashPool {
     this.size = size;
   }
 
-  /** sha256 (hex) of bytes [start, end) of `file`, on the first free worker. */
-  hashRange(file: string, start: number, end: number): Promise<string> {
-    return this.submit({ id: this.nextId++, file, start, end }, undefined);
+  /** The hash (hex; sha256 unless `kind` says otherwise) of bytes [start, end) of `file`, on the first free worker. */
+  hashRange(file: string, start: number, end: number, kind: HashKind = "sha256"): Promise<string> {
+    return this.submit({ id: this.nextId++, kind, file, start, end }, undefined);
   }
 
   /** sha256 of a whole file of known size. */
@@ -103,12 +76,15 @@ export class HashPool {
     return {
       add: (start, end) => {
         // Failures surface at digest(); until then the rejection is held, not unhandled.
-        const added = this.submit({ id: this.nextId++, file, start, end, stream }, slot);
+        const added = this.submit({ id: this.nextId++, kind: "sha256", file, start, end, stream }, slot);
         added.catch(() => undefined);
         failures.push(added);
       },
       digest: async (at) => {
-        const answers = await Promise.all([...failures, this.submit({ id: this.nextId++, file, start: at, end: at, stream, final: true }, slot)]);
+        const answers = await Promise.all([
+          ...failures,
+          this.submit({ id: this.nextId++, kind: "sha256", file, start: at, end: at, stream, final: true }, slot),
+        ]);
         return answers.at(-1)!;
       },
     };
@@ -119,7 +95,7 @@ export class HashPool {
     return this.slots[stream % this.slots.length]!;
   }
 
-  private submit(job: Job, pinnedTo: Slot | undefined): Promise<string> {
+  private submit(job: HashJob, pinnedTo: Slot | undefined): Promise<string> {
     this.start();
     return new Promise<string>((resolve, reject) => {
       const pending = { job, resolve, reject };
@@ -132,7 +108,7 @@ export class HashPool {
   private start(): void {
     if (this.slots.length > 0) return;
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, name: `assetkit-hash-${i}` });
+      const worker = new Worker(WORKER_FILE, { name: `assetkit-hash-${i}` });
       const slot: Slot = { worker, pinned: [], busy: undefined };
       worker.on("message", (answer: Answer) => this.answered(slot, answer));
       worker.on("error", (err) => this.crashed(slot, err));

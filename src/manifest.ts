@@ -3,8 +3,10 @@
 //
 // Meta schema 2 adds per-part hashes: a file larger than `part_size` (fixed at PART_SIZE when assetkit writes)
 // lists the sha256 of each of its parts, so a download verifies every part on its own, on any core, and re-reads
-// only a part that fails. The part hashes are inside the asset digest (see assetDigest): a store that rewrites
-// them together with the data changes the digest, which the lockfile pins.
+// only a part that fails. Schema 3 is schema 2 with BLAKE3 part hashes (part-hash.ts): what assetkit writes for
+// an asset with such a file (one without any is written as schema 2, which earlier releases read). The part
+// hashes, and their algorithm, are inside the asset digest (see assetDigest): a store that rewrites them together
+// with the data changes the digest, which the lockfile pins.
 import { promises as fs } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
@@ -12,6 +14,7 @@ import pMap from "p-map";
 import { ContentHasher } from "./content-hash.ts";
 import { AssetError, UsageError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
+import { blake3Kind, partCheckKind, type PartAlgorithm } from "./part-hash.ts";
 import { relativePathProblem } from "./paths.ts";
 import type { Store } from "./store/store.ts";
 
@@ -20,11 +23,11 @@ export interface FileEntry {
   path: string;
   size: number;
   sha256: string;
-  /** sha256 of each `part_size` bytes, for files larger than one part (schema 2). */
+  /** The hash of each `part_size` bytes, for files larger than one part: sha256 (schema 2) or BLAKE3 (schema 3). */
   parts?: string[];
 }
 
-/** The part size of schema-2 metas that assetkit writes: fixed, so equal content gives an equal digest. */
+/** The part size of the metas that assetkit writes: fixed, so equal content gives an equal digest. */
 export const PART_SIZE = 16 * 1024 * 1024;
 /** The smallest part size a meta may name (a smaller one would only multiply requests). */
 const MIN_PART_SIZE = 1024;
@@ -36,6 +39,8 @@ export interface PreparedInput {
   digest: string;
   size: number;
   partSize: number;
+  /** What the files' `parts` are hashed with: BLAKE3 for what assetkit publishes. */
+  partAlgorithm: PartAlgorithm;
 }
 
 export interface Provenance {
@@ -69,9 +74,9 @@ export interface AssetMetaDocument {
   is_directory: boolean;
   contents: string[];
   assetkit?: {
-    schema: 1 | 2;
+    schema: 1 | 2 | 3;
     digest: string;
-    /** Schema 2: the size of the parts that `parts` hashes. */
+    /** Schemas 2 and 3: the size of the parts that `parts` hashes. */
     part_size?: number;
     size: number;
     files: FileEntry[];
@@ -90,8 +95,9 @@ export interface VersionMeta {
   /** Undefined for metas without checksums (written by modelkit): fetches of them are unverified. */
   digest?: string;
   size?: number;
-  /** Schema 2: the size of the parts that the files' `parts` hash. */
+  /** Schemas 2 and 3: the size of the parts that the files' `parts` hash, and with what. */
   partSize?: number;
+  partAlgorithm?: PartAlgorithm;
 }
 
 /** Files stat'ed and handed to the hash pool at once (the pool itself bounds the hashing). */
@@ -104,13 +110,15 @@ function comparePaths(a: string, b: string): number {
 
 /**
  * sha256 over `path NUL size NUL sha256 LF` for every file in path order: equal content, equal digest. A file
- * with part hashes adds `NUL part_size NUL` and its part hashes joined by "," before the LF, so the digest binds
- * them; an asset with no file larger than one part has the same digest under schema 1 and 2.
+ * with part hashes adds `NUL part_size NUL` (schema 2) or `NUL part_size NUL blake3 NUL` (schema 3) and its part
+ * hashes joined by "," before the LF, so the digest binds them and their algorithm; an asset with no file larger
+ * than one part has the same digest under every schema.
  */
-export function assetDigest(files: readonly FileEntry[], partSize?: number): string {
+export function assetDigest(files: readonly FileEntry[], partSize?: number, partAlgorithm: PartAlgorithm = "sha256"): string {
   const hash = createHash("sha256");
+  const algorithm = partAlgorithm === "blake3" ? "\0blake3" : "";
   for (const f of [...files].sort((a, b) => comparePaths(a.path, b.path))) {
-    const parts = f.parts ? `\0${partSize}\0${f.parts.join(",")}` : "";
+    const parts = f.parts ? `\0${partSize}${algorithm}\0${f.parts.join(",")}` : "";
     hash.update(`${f.path}\0${f.size}\0${f.sha256}${parts}\n`);
   }
   return `sha256:${hash.digest("hex")}`;
@@ -125,28 +133,49 @@ export function partRanges(size: number, partSize: number): { start: number; end
 
 /**
  * Size, sha256 and (above one part) part hashes of a local file, hashed in the worker pool: the whole-file sha256
- * in one worker, the parts on the others at the same time.
+ * in one worker, the parts (BLAKE3 unless `partAlgorithm` says otherwise) on the others at the same time.
  */
-export async function hashFile(file: string, partSize = PART_SIZE, knownSize?: number): Promise<Omit<FileEntry, "path">> {
+export async function hashFile(
+  file: string,
+  partSize = PART_SIZE,
+  knownSize?: number,
+  partAlgorithm: PartAlgorithm = "blake3",
+): Promise<Omit<FileEntry, "path">> {
   const size = knownSize ?? (await fs.stat(file)).size;
   const whole = hashPool.hashFile(file, size);
-  const parts = size > partSize ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end))) : undefined;
+  const kind = partAlgorithm === "blake3" ? blake3Kind() : "sha256";
+  const parts = size > partSize ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end, kind))) : undefined;
   parts?.catch(() => undefined); // awaited below, after the whole-file hash
   const sha256 = await whole;
   return { size, sha256, ...(parts ? { parts: await parts } : {}) };
 }
 
 /**
- * Hashes the files of a local copy of a version (`root` is the file itself for a single-file asset): the
- * entries to compare with a meta, or to recompute its digest with assetDigest. Missing files are reported as
- * size -1, so a comparison fails instead of throwing.
+ * The paths of the files of a local copy of a version (`root` is the file itself for a single-file asset) that
+ * are missing or differ from the meta. A file with part hashes is checked part by part, on every core, where
+ * their hash runs fast here (part-hash.ts); else by its whole sha256. Both are bound to the digest.
  */
-export async function hashLocalCopy(root: string, relPaths: readonly string[]): Promise<FileEntry[]> {
-  return pMap(
-    relPaths,
-    async (rel) => ({ path: rel, ...(await hashFile(rel ? path.join(root, ...rel.split("/")) : root).catch(() => ({ size: -1, sha256: "" }))) }),
+export async function changedFiles(root: string, meta: VersionMeta): Promise<string[]> {
+  const changed = await pMap(
+    meta.files,
+    async (want) => ((await matchesEntry(want.path ? path.join(root, ...want.path.split("/")) : root, want, meta)) ? undefined : want.path),
     { concurrency: FILE_CONCURRENCY },
   );
+  return changed.filter((p) => p !== undefined);
+}
+
+async function matchesEntry(file: string, want: VersionMeta["files"][number], meta: VersionMeta): Promise<boolean> {
+  const size = await fs.stat(file).then(
+    (s) => (s.isFile() ? s.size : -1),
+    () => -1,
+  );
+  if (size < 0 || (want.size !== undefined && size !== want.size)) return false;
+  const kind = want.parts && meta.partAlgorithm && partCheckKind(meta.partAlgorithm);
+  if (want.parts && kind) {
+    const parts = await Promise.all(partRanges(size, meta.partSize!).map((r) => hashPool.hashRange(file, r.start, r.end, kind)));
+    return parts.every((hex, i) => hex === want.parts![i]);
+  }
+  return want.sha256 === undefined || (await hashPool.hashFile(file, size)) === want.sha256;
 }
 
 /** A publisher's input while it is being hashed: what to upload is known at once, the hashes as they come. */
@@ -164,12 +193,19 @@ export interface HashingInput {
 /** Writes a file that lives in another store to `key` of the destination, without local disk; its hashes come after. */
 export type CopyTo = (destination: Store, key: string) => Promise<void>;
 
+/** How a publisher's input is hashed: what assetkit publishes uses the defaults. */
+export interface HashingOptions {
+  /** PART_SIZE, or a small one in tests (to cross part boundaries cheaply). */
+  partSize?: number;
+  /** BLAKE3, or sha256 to recompute a schema-2 digest (a cross-run cache entry of a version published so). */
+  partAlgorithm?: PartAlgorithm;
+}
+
 /**
  * Walks a file or folder to publish (refusing what an object store cannot hold faithfully) and starts hashing it
- * in the worker pool: the caller can upload while the hashes are computed. `partSize` is PART_SIZE for everything
- * assetkit publishes (tests pass small ones to cross part boundaries cheaply).
+ * in the worker pool: the caller can upload while the hashes are computed.
  */
-export async function startHashing(input: string, { partSize = PART_SIZE }: { partSize?: number } = {}): Promise<HashingInput> {
+export async function startHashing(input: string, { partSize = PART_SIZE, partAlgorithm = "blake3" }: HashingOptions = {}): Promise<HashingInput> {
   const root = path.resolve(input);
   const stat = await fs.stat(root).catch(() => {
     throw new UsageError(`cannot publish ${input}: no such file or folder`);
@@ -181,16 +217,23 @@ export async function startHashing(input: string, { partSize = PART_SIZE }: { pa
   if (sources.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
   const files = await pMap(sources, async (s) => ({ ...s, size: (await fs.stat(s.source)).size }), { concurrency: FILE_CONCURRENCY });
-  const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size)]));
-  return hashingInput(stat.isDirectory(), files, hashes, partSize);
+  const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size, partAlgorithm)]));
+  return hashingInput(stat.isDirectory(), files, hashes, partSize, partAlgorithm);
 }
 
 /** The input whose files are hashed by `hashes` (sorted here by path); `prepared` resolves once every one is. */
-export function hashingInput(isDirectory: boolean, files: HashingInput["files"], hashes: HashingInput["hashes"], partSize: number): HashingInput {
+export function hashingInput(
+  isDirectory: boolean,
+  files: HashingInput["files"],
+  hashes: HashingInput["hashes"],
+  partSize: number,
+  partAlgorithm: PartAlgorithm = "blake3",
+): HashingInput {
   files.sort((a, b) => comparePaths(a.path, b.path));
   const prepared = (async (): Promise<PreparedInput> => {
     const entries = await Promise.all(files.map(async ({ copyTo: _, ...f }) => ({ ...f, ...(await hashes.get(f.path)!) })));
-    return { isDirectory, files: entries, digest: assetDigest(entries, partSize), size: entries.reduce((sum, f) => sum + f.size, 0), partSize };
+    const digest = assetDigest(entries, partSize, partAlgorithm);
+    return { isDirectory, files: entries, digest, size: entries.reduce((sum, f) => sum + f.size, 0), partSize, partAlgorithm };
   })();
   // Awaited by whoever needs them; until then a failure must not count as unhandled.
   for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
@@ -199,7 +242,7 @@ export function hashingInput(isDirectory: boolean, files: HashingInput["files"],
 
 /** The hashes of a stream of `size` bytes, in one pass, as hashFile gives them of a local file. */
 export async function hashStream(stream: AsyncIterable<Buffer>, size: number, label: string, partSize = PART_SIZE): Promise<Omit<FileEntry, "path">> {
-  const hasher = new ContentHasher(partSize);
+  const hasher = await ContentHasher.create(partSize);
   for await (const chunk of stream) hasher.update(chunk);
   const hashes = hasher.digest();
   if (hashes.size !== size) throw new AssetError(`${label}: read ${hashes.size} bytes, ${size} expected`);
@@ -207,7 +250,7 @@ export async function hashStream(stream: AsyncIterable<Buffer>, size: number, la
 }
 
 /** Walks and hashes a file or folder to publish, to the end (see startHashing). */
-export async function prepareInput(input: string, options: { partSize?: number } = {}): Promise<PreparedInput> {
+export async function prepareInput(input: string, options: HashingOptions = {}): Promise<PreparedInput> {
   return (await startHashing(input, options)).prepared;
 }
 
@@ -254,12 +297,13 @@ export function buildMeta(
   extras: { createdBy: string; source: Provenance; metadata: Record<string, string>; now?: Date },
 ): AssetMetaDocument {
   const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}) }));
+  const blake3Parts = input.partAlgorithm === "blake3" && files.some((f) => f.parts);
   return {
     push_date: (extras.now ?? new Date()).toISOString(),
     is_directory: input.isDirectory,
     contents: input.isDirectory ? files.map((f) => f.path) : [],
     assetkit: {
-      schema: 2,
+      schema: blake3Parts ? 3 : 2,
       digest: input.digest,
       size: input.size,
       part_size: input.partSize,
@@ -302,9 +346,12 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
     return { document: doc, isDirectory: doc.is_directory, files };
   }
   if (typeof block !== "object" || block === null || !Array.isArray(block.files)) bad("the assetkit block has no files list");
-  if (block.schema !== 1 && block.schema !== 2) bad(`its schema ${JSON.stringify(block.schema)} is not one this assetkit reads (1 or 2): upgrade assetkit`);
-  const partSize = block.schema === 2 ? block.part_size : undefined;
-  if (block.schema === 2 && !(Number.isSafeInteger(partSize) && partSize! >= MIN_PART_SIZE)) bad(`bad part_size ${JSON.stringify(partSize)}`);
+  if (block.schema !== 1 && block.schema !== 2 && block.schema !== 3) {
+    bad(`its schema ${JSON.stringify(block.schema)} is not one this assetkit reads (1 to 3): upgrade assetkit`);
+  }
+  const partSize = block.schema === 1 ? undefined : block.part_size;
+  const partAlgorithm: PartAlgorithm | undefined = block.schema === 1 ? undefined : block.schema === 3 ? "blake3" : "sha256";
+  if (block.schema !== 1 && !(Number.isSafeInteger(partSize) && partSize! >= MIN_PART_SIZE)) bad(`bad part_size ${JSON.stringify(partSize)}`);
   const files = block.files.map((f) => {
     if (typeof f?.path !== "string") bad("a file entry has no path");
     const problem = doc.is_directory ? relativePathProblem(f.path) : f.path === "" ? undefined : "a single-file asset's path must be empty";
@@ -329,8 +376,28 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
   if (doc.is_directory && listed(files.map((f) => f.path)) !== listed(doc.contents)) {
     bad("contents and the assetkit files list disagree");
   }
-  if (assetDigest(files, partSize) !== block.digest) bad("its digest does not match its files list");
-  return { document: doc, isDirectory: doc.is_directory, files, digest: block.digest, size: block.size, ...(partSize !== undefined ? { partSize } : {}) };
+  if (assetDigest(files, partSize, partAlgorithm) !== block.digest) bad("its digest does not match its files list");
+  return {
+    document: doc,
+    isDirectory: doc.is_directory,
+    files,
+    digest: block.digest,
+    size: block.size,
+    ...(partSize !== undefined ? { partSize, partAlgorithm } : {}),
+  };
+}
+
+/**
+ * Whether a version (its validated meta) holds exactly the files of `input`: the same paths, sizes and whole-file
+ * sha256 (bound to the version's digest). Unlike comparing digests, it holds whatever meta schema either used.
+ */
+export function sameContent(meta: VersionMeta, input: PreparedInput): boolean {
+  if (meta.isDirectory !== input.isDirectory || meta.files.length !== input.files.length) return false;
+  const byPath = new Map(meta.files.map((f) => [f.path, f]));
+  return input.files.every((f) => {
+    const listed = byPath.get(f.path);
+    return listed?.sha256 !== undefined && listed.size === f.size && listed.sha256 === f.sha256;
+  });
 }
 
 /** Why a list of file paths cannot all exist at once in a folder (a path listed twice, or both a file and a folder), or undefined. */

@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
-import { buildMeta, hashedInput, parseMeta, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import { buildMeta, hashedInput, parseMeta, sameContent, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
@@ -425,9 +425,10 @@ export class Registry {
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
     const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
     if (request.ifChanged && previous) {
-      const { digest } = await input.prepared;
-      if (previousMeta?.digest === digest)
-        return { version: previous, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+      const prepared = await input.prepared;
+      // By content, not by digest: a version published under an earlier meta schema has another digest for the same files.
+      if (previousMeta?.digest && sameContent(previousMeta, prepared))
+        return { version: previous, digest: previousMeta.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
 
     const version = await this.claim(name, index, request);

@@ -1,6 +1,6 @@
 // Copying one object from a store into another (promotion between stores, imports): by the service when the
 // destination can reach the source itself, else streamed through this process and verified on the way.
-import type { ContentHashes } from "./content-hash.ts";
+import { ContentHasher, type ContentHashes } from "./content-hash.ts";
 import { AssetError } from "./errors.ts";
 import { StoreError, type Store } from "./store/store.ts";
 import { integrity, READ_AHEAD_BYTES, transferSettings, type TransferSettings } from "./transfer.ts";
@@ -64,7 +64,7 @@ export async function copyObject(
   const source = new VerifiedSource((range) => from.openRead(fromKey, range), { size, sha256: expected.sha256 }, label, {
     attempts: settings.attempts,
     budget: options.budget ?? copyBudget(),
-    partSize: options.partSize,
+    hash: await ContentHasher.create(options.partSize),
   });
   try {
     await to.write(toKey, source);

@@ -1,19 +1,20 @@
 // Moving bytes from a store into local files. One bounded pool of requests serves every file and every part, so
 // 2,000 small objects and one large one keep the same number of requests in flight. Large objects are read as
 // parallel byte ranges written at their offsets. The event loop only moves bytes from sockets to the file: hashing
-// runs in the worker pool (hash-pool.ts), which reads back what was written. A file with part hashes (meta schema
-// 2) has each part verified on its own, on any core, as soon as it is written; a part that fails is read again
-// once. A file without them is hashed whole, in order, as its parts complete. A request that fails or stalls
-// mid-way is retried with backoff from the bytes it already delivered. Small objects are the exception: they are
-// hashed as they arrive (see INLINE_HASH_BYTES).
+// runs in the worker pool (hash-pool.ts), which reads back what was written. A file with part hashes (meta schemas
+// 2 and 3) has each part verified on its own, on any core, as soon as it is written; a part that fails is read
+// again once. A file without them (or whose part hash runs slowly here: see part-hash.ts) is hashed whole, in
+// order, as its parts complete. A request that fails or stalls mid-way is retried with backoff from the bytes it
+// already delivered. Small objects are the exception: they are hashed as they arrive (see INLINE_HASH_BYTES).
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
+import { partCheckKind, type HashKind, type PartAlgorithm } from "./part-hash.ts";
 import { receivedBytes } from "./young-gc.ts";
+import { pumpChunks } from "./store/chunk-body.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
 import { backoffMs, givenUp } from "./store/layers/retry.ts";
@@ -22,9 +23,11 @@ import { DEFAULT_TUNING, type Tuning } from "./store/tuning.ts";
 export interface Expected {
   size?: number;
   sha256?: string;
-  /** sha256 of each `partSize` bytes (meta schema 2), bound to the asset digest by the meta's validation. */
+  /** The hash of each `partSize` bytes (meta schemas 2 and 3), bound to the asset digest by the meta's validation. */
   parts?: string[];
   partSize?: number;
+  /** What `parts` are hashed with (default sha256, as in schema 2). */
+  partAlgorithm?: PartAlgorithm;
 }
 
 /** How far a transfer is, out of what it needs. */
@@ -84,8 +87,11 @@ export class Transfers {
     const handle = await open(dest, "wx");
     try {
       const { size, parts, partSize } = expected;
-      if (size !== undefined && parts !== undefined && partSize !== undefined) {
-        await this.readVerifiedParts(openObject, handle, dest, size, partSize, parts, label, onBytes);
+      const algorithm = expected.partAlgorithm ?? "sha256";
+      // Parts whose hash cannot run fast here (BLAKE3 without the native addon) leave the whole-file sha256 to check.
+      const partKind = parts && partCheckKind(algorithm);
+      if (size !== undefined && parts !== undefined && partSize !== undefined && partKind) {
+        await this.readVerifiedParts(openObject, handle, dest, size, partSize, { hashes: parts, algorithm, kind: partKind }, label, onBytes);
         return { size, sha256: expected.sha256 ?? "" };
       }
       let sha256: string;
@@ -117,12 +123,17 @@ export class Transfers {
   private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
     const batch = new WriteBatch(handle);
     let position = 0;
-    await this.pump(await openObject(), (chunk) => {
-      const writing = batch.add(chunk, position);
-      position += chunk.length;
-      onBytes?.(chunk.length);
-      return writing;
-    });
+    await pumpChunks(
+      await openObject(),
+      (chunk) => {
+        const writing = batch.add(chunk, position);
+        position += chunk.length;
+        onBytes?.(chunk.length);
+        return writing;
+      },
+      undefined,
+      receivedBytes,
+    );
     await batch.flush();
   }
 
@@ -158,21 +169,21 @@ export class Transfers {
     if (failure) throw failure.reason;
   }
 
-  /** Schema 2: every part checked against its own hash as soon as it is written; a bad part is read once more. */
+  /** Schemas 2 and 3: every part checked against its own hash as soon as it is written; a bad part is read once more. */
   private async readVerifiedParts(
     openObject: OpenObject,
     handle: FileHandle,
     dest: string,
     size: number,
     partSize: number,
-    hashes: string[],
+    { hashes, algorithm, kind }: { hashes: string[]; algorithm: PartAlgorithm; kind: HashKind },
     label: string,
     onBytes: ((n: number) => void) | undefined,
   ): Promise<void> {
     if (hashes.length !== Math.ceil(size / partSize)) throw integrity(label, `the meta lists ${hashes.length} part hashes for ${size} bytes`);
     if (size === 0) return;
     await this.readParts(openObject, handle, size, partSize, label, onBytes, async (part, cancelled) => {
-      const check = async (): Promise<boolean> => (await hashPool.hashRange(dest, part.start, part.end + 1)) === hashes[part.index];
+      const check = async (): Promise<boolean> => (await hashPool.hashRange(dest, part.start, part.end + 1, kind)) === hashes[part.index];
       if (await check()) return;
       // Read the part again, once: a byte flipped on the way is not the store's content.
       cancelled.throwIfAborted();
@@ -182,7 +193,7 @@ export class Transfers {
       if (!(await check())) {
         throw integrity(
           label,
-          `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its sha256 ${hashes[part.index]}, twice`,
+          `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its ${algorithm} ${hashes[part.index]}, twice`,
         );
       }
     });
@@ -225,7 +236,7 @@ export class Transfers {
       const before = part.received;
       try {
         const source = await openObject(from === 0 && part.end === size - 1 ? undefined : { start: from, end: part.end });
-        await this.pump(
+        await pumpChunks(
           source,
           (chunk) => {
             if (part.received + chunk.length > length) throw integrity(label, `the store sent more than the ${size} bytes the meta lists`);
@@ -236,6 +247,7 @@ export class Transfers {
             return writing;
           },
           how.cancelled,
+          receivedBytes,
         );
         await batch.flush();
         // A response that ends cleanly but short: the object is shorter than the meta says.
@@ -249,37 +261,6 @@ export class Transfers {
         if (attempt >= this.settings.attempts) throw err instanceof StoreError ? givenUp(err, attempt) : err;
         await retryBackoff(attempt);
       }
-    }
-  }
-
-  /**
-   * Feeds each chunk to `take`, pausing the source while a promise it returns (a batch being written) is pending,
-   * A silent source is failed by the store layers' stall guard (ASSETKIT_IDLE_TIMEOUT). Event-driven, not
-   * `for await`: no promise per chunk.
-   */
-  private async pump(source: Readable, take: (chunk: Buffer) => Promise<void> | undefined, cancelled?: AbortSignal): Promise<void> {
-    const cancel = (): void => void source.destroy(cancelled?.reason as Error);
-    cancelled?.addEventListener("abort", cancel, { once: true });
-    let writing: Promise<void> | undefined;
-    const fail = (err: unknown): void => void source.destroy(err as Error);
-    source.on("data", (chunk: Buffer) => {
-      try {
-        receivedBytes(chunk.length);
-        const pending = take(chunk);
-        if (!pending) return;
-        source.pause();
-        writing = pending.then(() => void source.resume(), fail);
-      } catch (err) {
-        fail(err);
-      }
-    });
-    try {
-      await finished(source);
-      await writing;
-    } finally {
-      await writing?.catch(() => undefined); // a failed read still leaves every byte it counted on disk
-      cancelled?.removeEventListener("abort", cancel);
-      source.destroy();
     }
   }
 }

@@ -6,7 +6,7 @@
 // stream that delivers the last missing bytes withholds its final chunk until the digest is checked, and fails
 // instead on a mismatch: the destination never receives the whole object, so it commits nothing.
 import { Readable } from "node:stream";
-import { ContentHasher, type ContentHashes } from "./content-hash.ts";
+import type { ContentHasher, ContentHashes } from "./content-hash.ts";
 import type { AssetError } from "./errors.ts";
 import type { ByteRange, ObjectSource } from "./store/store.ts";
 import { integrity, retryable, retryBackoff, type OpenObject } from "./transfer.ts";
@@ -55,8 +55,8 @@ export interface VerifiedSourceOptions {
   /** Tries of one read; a try that delivered bytes does not count against them. */
   attempts: number;
   budget: ReadAheadBudget;
-  /** Also hash each `partSize` bytes (an import: the meta lists part hashes the source does not know). */
-  partSize?: number | undefined;
+  /** Hashes the bytes in order: with parts for an import (the meta lists part hashes the source does not know). */
+  hash: ContentHasher;
 }
 
 export class VerifiedSource implements ObjectSource {
@@ -82,7 +82,7 @@ export class VerifiedSource implements ObjectSource {
     this.sha256 = expected.sha256;
     this.label = label;
     this.options = options;
-    this.hash = new ContentHasher(options.partSize);
+    this.hash = options.hash;
   }
 
   /** True once every byte was received and matched. */

@@ -3,6 +3,7 @@
 // cache itself (src/github/cache.ts over act's cache server) is exercised end to end in test/e2e/; here only its
 // keys and the failures it must turn into warnings.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -12,6 +13,7 @@ import { publishCommand } from "../src/commands/publish.ts";
 import { createContext, type Context } from "../src/context.ts";
 import type { CachedVersion, CrossRunCache } from "../src/cross-run-cache.ts";
 import { actionsCache, cacheKey } from "../src/github/cache.ts";
+import { PART_SIZE, prepareInput, type AssetMetaDocument } from "../src/manifest.ts";
 import { scratch, writeTree } from "./helpers/cli.ts";
 
 /** Entries as folders holding `content`, like the Actions cache's archives; `use` gets a throwaway copy. */
@@ -104,6 +106,35 @@ describe("fetch with a cross-run cache", () => {
     assert.deepEqual([r.resolved[0]!.local, r.resolved[0]!.cached], [false, false]);
     assert.equal(await readFile(path.join(dir, "run2/indexes/docs/1.0.0/faiss.index"), "utf8"), "index bytes");
     assert.match(warnings.join("\n"), /the cached indexes\/docs:1\.0\.0 has digest sha256:[0-9a-f]{64}, not sha256:[0-9a-f]{64}: ignored/);
+  });
+
+  it("restores versions with part hashes: BLAKE3 (schema 3) and sha256 (schema 2, as the previous release wrote)", async () => {
+    const { dir, warnings, context } = await setup();
+    const cache = memoryCache(dir);
+    const big = path.join(dir, "big.bin");
+    await writeFile(big, randomBytes(PART_SIZE + 10)); // two parts
+    const ctx = await context("unused", cache);
+    await publishCommand(ctx, { path: big, target: "m/new", metadata: [] });
+    const previousRelease = await prepareInput(big, { partAlgorithm: "sha256" });
+    await ctx.registry.publish({ name: "m/old", input: previousRelease, createdBy: "assetkit 0.1.0", source: {}, metadata: {} });
+    const schemas = await Promise.all(
+      ["m/new", "m/old"].map(async (n) => (JSON.parse(await readFile(path.join(dir, "store", n, "1.0.0.meta"), "utf8")) as AssetMetaDocument).assetkit?.schema),
+    );
+    assert.deepEqual(schemas, [3, 2]);
+    await lockCommand(ctx, ["m/new:1", "m/old:1"]);
+    await fetchCommand(await context("run1", cache), ["m/new:1", "m/old:1"]);
+    assert.equal(cache.entries.size, 2);
+
+    await rm(path.join(dir, "store"), { recursive: true });
+    const warm = await fetchCommand(await context("run2", cache), ["m/new:1", "m/old:1"]);
+    assert.deepEqual(
+      warm.resolved.map((a) => [a.cached, a.verified]),
+      [
+        [true, true],
+        [true, true],
+      ],
+    );
+    assert.deepEqual(warnings, []);
   });
 
   it("does not save a version of which only a part was downloaded", async () => {

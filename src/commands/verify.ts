@@ -3,7 +3,7 @@
 import { access } from "node:fs/promises";
 import type { Context } from "../context.ts";
 import { AssetError, UsageError } from "../errors.ts";
-import { hashLocalCopy, type VersionMeta } from "../manifest.ts";
+import { changedFiles, type VersionMeta } from "../manifest.ts";
 import { loadLock, parseSpecs, specsOrDefaults } from "./resolution.ts";
 
 export type VerifyStatus = "ok" | "not-locked" | "digest-mismatch" | "missing" | "local-altered";
@@ -62,17 +62,9 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
         () => false,
       )
     ) {
-      const altered = (
-        await hashLocalCopy(
-          local,
-          meta.files.map((f) => f.path),
-        )
-      ).filter((h, i) => {
-        const want = meta.files[i]!;
-        return (want.size !== undefined && h.size !== want.size) || (want.sha256 !== undefined && h.sha256 !== want.sha256);
-      });
+      const altered = await changedFiles(local, meta);
       row.local = altered.length === 0 ? "verified" : "altered";
-      if (altered.length > 0) Object.assign(row, { status: "local-altered", detail: `changed or missing: ${altered.map((a) => a.path || local).join(", ")}` });
+      if (altered.length > 0) Object.assign(row, { status: "local-altered", detail: `changed or missing: ${altered.map((p) => p || local).join(", ")}` });
     } else row.local = "absent";
     // Only the version is needed: resolveDigest reads no meta when the index records the digest.
     const latest = await ctx.registry.resolveDigest(parsed).then(

@@ -6,7 +6,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../errors.ts";
-import { hashFile, type FileEntry, type HashingInput, type ImportOrigin } from "../manifest.ts";
+import { hashPool } from "../hash-pool.ts";
+import type { FileEntry, HashingInput, ImportOrigin } from "../manifest.ts";
 import { redactUri as redact } from "../store/redact.ts";
 import { openStore } from "../store/uri.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
@@ -97,7 +98,7 @@ async function localSource(uri: string, settings: ImportSettings): Promise<Impor
       if (!kind || !isFile) return { path: file, origin };
       const files = path.join(dir, "files");
       await unpack(kind, file, files, settings.limits, pathMatcher(settings.filter));
-      return { path: files, origin: { ...origin, sha256: (await hashFile(file)).sha256 } };
+      return { path: files, origin: { ...origin, sha256: await hashPool.hashFile(file, (await stat(file)).size) } };
     },
   };
 }

@@ -1,16 +1,17 @@
-// Object reads (and small writes) for the S3 store as plain node:http(s) requests signed by sigv4.ts, instead of
-// GetObjectCommand (and PutObjectCommand). Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
-// CPU with sha256 and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
-// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s; a 2 GiB file was unchanged (the SDK hands the response
-// stream through untouched there). Any response checksum check the SDK makes on AWS is skipped too: the transfer
-// engine verifies sha256 anyway. Only the common answer is handled here: 200 (206 for a range)
-// hands back the response stream; any other answer returns undefined and the caller repeats the read through the
-// SDK, which keeps its region redirects and error parsing, so failures read as before; network failures reject.
+// Object reads for the S3 store as plain HTTP GETs (http1-get.ts), and its small writes as plain node:http PUTs, both
+// signed by sigv4.ts, instead of GetObjectCommand and PutObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
+// CPU with hashing and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
+// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any response checksum check the SDK makes on AWS is skipped
+// too: the transfer engine verifies every byte anyway. Only the common answer is handled here: 200 (206 for a
+// range) hands back the body; any other answer returns undefined and the caller repeats the read through the SDK,
+// which keeps its region redirects and error parsing, so failures read as before; network failures reject.
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ClientRequest } from "node:http";
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
+import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { Http1Get } from "./http1-get.ts";
 import { SigV4Signer } from "./sigv4.ts";
 import type { ByteRange } from "./store.ts";
 
@@ -23,7 +24,7 @@ interface Target {
 export interface SignedGetOptions {
   /** The custom endpoint the client was given, if any (the endpoint resolver needs it as a parameter). */
   endpoint: string | undefined;
-  /** Sockets per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
+  /** Idle connections kept per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
   maxSockets: number;
   connectionTimeoutMs: number;
   socketTimeoutMs: number;
@@ -33,6 +34,8 @@ export class SignedGet {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly options: SignedGetOptions;
+  private readonly http: Http1Get;
+  /** Kept-alive connections for PUTs (Http1Get reads, and sends no body). */
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   private target: Promise<Target> | undefined;
@@ -41,6 +44,7 @@ export class SignedGet {
     this.client = client;
     this.bucket = bucket;
     this.options = options;
+    this.http = new Http1Get({ maxIdle: options.maxSockets, connectionTimeoutMs: options.connectionTimeoutMs, socketTimeoutMs: options.socketTimeoutMs });
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets });
   }
@@ -50,12 +54,12 @@ export class SignedGet {
    * than 200/206, which the SDK parses into its error). A network failure rejects: asking again is the retry
    * layer's call, not a hidden second try.
    */
-  async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<IncomingMessage | undefined> {
+  async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
     const signed = await this.sign("GET", fullKey, range ? { range: `bytes=${range.start}-${range.end}` } : {});
     if (!signed) return undefined;
-    const response = await this.send("GET", signed.url, signed.headers, signal);
-    if (response.statusCode === (range ? 206 : 200)) return response;
-    response.destroy();
+    const response = await this.http.get(signed.url, signed.headers, signal ? { signal } : {});
+    if (response.status === (range ? 206 : 200) && response.body) return response.body;
+    response.body?.destroy();
     return undefined;
   }
 
@@ -73,7 +77,7 @@ export class SignedGet {
     }
     const signed = await this.sign("PUT", fullKey, headers);
     if (!signed) return false;
-    const response = await this.send("PUT", signed.url, signed.headers, signal, body);
+    const response = await this.sendPut(signed.url, signed.headers, body, signal);
     response.resume(); // S3 answers a PUT with an empty body (or an error document the SDK reads on its own try)
     await finished(response).catch(() => undefined);
     return response.statusCode === 200;
@@ -115,13 +119,14 @@ export class SignedGet {
     return { base, signer: new SigV4Signer(scheme.signingRegion ?? region, "s3") };
   }
 
-  private send(method: "GET" | "PUT", url: URL, headers: Record<string, string>, signal?: AbortSignal, body?: Buffer): Promise<IncomingMessage> {
+  /** A PUT through node:http (Http1Get only reads). */
+  private sendPut(url: URL, headers: Record<string, string>, body: Buffer, signal?: AbortSignal): Promise<IncomingMessage> {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     const https = url.protocol === "https:";
     return new Promise((resolve, reject) => {
       const req: ClientRequest = (https ? httpsRequest : httpRequest)(
         url,
-        { method, headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) },
+        { method: "PUT", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) },
         resolve,
       );
       req.on("error", reject);

@@ -1,5 +1,6 @@
 // A watchdog for response bodies: a download whose server stops sending fails instead of hanging.
 import { Readable } from "node:stream";
+import { TAKE_CHUNKS, takesChunks, type ChunkTaking } from "./chunk-body.ts";
 
 /**
  * Passes `source` through, failing with `onStall()` when the reader has asked for bytes and none came for `ms`.
@@ -18,6 +19,8 @@ export function stallGuard(source: Readable, ms: number, onStall: () => Error, m
   const out = new Readable({
     read() {
       arm();
+      // Read as a stream only once asked to: a body read by TAKE_CHUNKS must not start flowing into a buffer first.
+      if (source.listenerCount("data") === 0) source.on("data", onData);
       source.resume();
     },
     destroy(err, callback) {
@@ -26,14 +29,34 @@ export function stallGuard(source: Readable, ms: number, onStall: () => Error, m
       callback(err);
     },
   });
-  source.on("data", (chunk: Buffer) => {
+  if (takesChunks(source)) {
+    // The same watch over a body read by views: the clock runs between chunks, not while a chunk's promise is pending.
+    const taking: ChunkTaking = {
+      [TAKE_CHUNKS]: async (take) => {
+        arm();
+        try {
+          await source[TAKE_CHUNKS]((chunk) => {
+            const pending = take(chunk);
+            if (!pending) return void arm();
+            disarm();
+            return pending.then(arm);
+          });
+        } catch (err) {
+          throw out.errored ?? (mapError ? mapError(err as Error) : err);
+        } finally {
+          disarm();
+        }
+      },
+    };
+    Object.assign(out, taking);
+  }
+  const onData = (chunk: Buffer): void => {
     if (out.push(chunk)) arm();
     else {
       disarm();
       source.pause();
     }
-  });
-  source.pause();
+  };
   source.once("end", () => {
     disarm();
     out.push(null);

@@ -2,7 +2,8 @@
 // engine, the store layers and the backends' multipart uploads: ASSETKIT_CONCURRENCY (requests in flight at once,
 // across files and parts), ASSETKIT_PART_SIZE (bytes per ranged read or uploaded part: 8388608, 8MiB, 64M),
 // ASSETKIT_RETRIES (tries after the first, for temporary failures), ASSETKIT_IDLE_TIMEOUT (seconds without a byte:
-// no answer to a request, or a pause in a body) and ASSETKIT_TIMEOUT (seconds a store operation keeps retrying).
+// no answer to a request, or a pause in a body), ASSETKIT_TIMEOUT (seconds a store operation keeps retrying) and
+// ASSETKIT_NATIVE_HASH (0: BLAKE3 part hashes without the native addon, see src/part-hash.ts).
 import { UsageError } from "../errors.ts";
 
 const MiB = 1024 * 1024;
@@ -20,10 +21,12 @@ export interface TimeBudget {
 export interface Tuning extends TimeBudget {
   concurrency: number;
   partSize: number;
+  /** Part hashes may use the native BLAKE3 addon (ASSETKIT_NATIVE_HASH, default 1). */
+  nativeHash: boolean;
 }
 
 /** Defaults: transfer sizes measured against a local MinIO on 2 cores (README, "Transfers"); budgets in README, "Failures and time budgets". */
-export const DEFAULT_TUNING: Tuning = { concurrency: 16, partSize: 16 * MiB, retries: 4, idleTimeoutMs: 30_000, timeoutMs: 300_000 };
+export const DEFAULT_TUNING: Tuning = { concurrency: 16, partSize: 16 * MiB, retries: 4, idleTimeoutMs: 30_000, timeoutMs: 300_000, nativeHash: true };
 
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Tuning {
   return {
@@ -34,6 +37,7 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Tuning {
       ? parseNumber("ASSETKIT_IDLE_TIMEOUT", env.ASSETKIT_IDLE_TIMEOUT, 0.05, 3600, false) * 1000
       : DEFAULT_TUNING.idleTimeoutMs,
     timeoutMs: env.ASSETKIT_TIMEOUT ? parseNumber("ASSETKIT_TIMEOUT", env.ASSETKIT_TIMEOUT, 0.05, 86_400, false) * 1000 : DEFAULT_TUNING.timeoutMs,
+    nativeHash: env.ASSETKIT_NATIVE_HASH ? parseNumber("ASSETKIT_NATIVE_HASH", env.ASSETKIT_NATIVE_HASH, 0, 1, true) === 1 : DEFAULT_TUNING.nativeHash,
   };
 }
 

@@ -12,11 +12,17 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+/** Runs the CLI (`cli`: another copy of the bundle than dist/cli.js). */
+export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; cli?: string }): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...cleanEnv(), ...options.env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [options.cli ?? CLI, ...args],
+      { cwd: options.cwd, env: { ...cleanEnv(), ...options.env }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

@@ -1,0 +1,221 @@
+// The hand-written HTTP/1.1 GET client (src/store/http1-get.ts) against real local servers: node:http, a raw TCP
+// server for answers node:http would never send, and a TLS server with a certificate made by openssl for the run.
+// The S3 store's use of it runs in the conformance and fault suites on MinIO; these are the edges they do not reach.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdtemp, readFile } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import tls from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { pumpChunks, takesChunks } from "../src/store/chunk-body.ts";
+import { Http1Get } from "../src/store/http1-get.ts";
+
+const OPTIONS = { maxIdle: 4, connectionTimeoutMs: 2_000, socketTimeoutMs: 2_000 };
+const DATA = randomBytes(3 * 1024 * 1024 + 17);
+
+async function listen(server: net.Server): Promise<string> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+/** Reads a body by views (copying each, as the contract asks) or as a stream. */
+async function readAll(body: Readable, byViews: boolean): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  if (byViews) {
+    assert.ok(takesChunks(body));
+    await pumpChunks(body, (chunk) => void chunks.push(Buffer.from(chunk)));
+  } else {
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+describe("Http1Get over node:http", () => {
+  let server: http.Server;
+  let host: string;
+  let connections = 0;
+  before(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === "/chunked") {
+        res.write("not");
+        res.end(" this way");
+        return;
+      }
+      if (req.url === "/missing") {
+        res.writeHead(404, { "content-length": "9" }).end("not found");
+        return;
+      }
+      const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? "");
+      const body = range ? DATA.subarray(Number(range[1]), Number(range[2]) + 1) : DATA;
+      res.writeHead(range ? 206 : 200, { "content-length": String(body.length) }).end(body);
+    });
+    server.keepAliveTimeout = 300;
+    server.on("connection", () => connections++);
+    host = await listen(server);
+  });
+  after(() => server.close());
+
+  for (const byViews of [true, false]) {
+    it(`reads whole objects and ranges ${byViews ? "by views" : "as a stream"}, over one kept-alive connection`, async () => {
+      const client = new Http1Get(OPTIONS);
+      const before = connections;
+      const whole = await client.get(new URL(`http://${host}/o`), { host });
+      assert.equal(whole.status, 200);
+      assert.ok((await readAll(whole.body!, byViews)).equals(DATA));
+      const ranged = await client.get(new URL(`http://${host}/o`), { host, range: "bytes=100-1048675" });
+      assert.equal(ranged.status, 206);
+      assert.ok((await readAll(ranged.body!, byViews)).equals(DATA.subarray(100, 1048676)));
+      assert.equal(connections - before, 1, "the second GET reused the first connection");
+    });
+  }
+
+  it("a kept-alive connection the server closed meanwhile: the next GET goes over a new one", async () => {
+    const client = new Http1Get(OPTIONS);
+    await readAll((await client.get(new URL(`http://${host}/o`), { host })).body!, true);
+    await new Promise((r) => setTimeout(r, 600)); // past the server's keep-alive timeout
+    const again = await client.get(new URL(`http://${host}/o`), { host });
+    assert.ok((await readAll(again.body!, true)).equals(DATA));
+  });
+
+  it("answers it does not read (chunked, an error status) come back without a body", async () => {
+    const client = new Http1Get(OPTIONS);
+    assert.deepEqual(await client.get(new URL(`http://${host}/chunked`), { host }), { status: 200 });
+    assert.deepEqual(await client.get(new URL(`http://${host}/missing`), { host }), { status: 404 });
+  });
+
+  it("a consumer's failure ends the read with that failure and closes the connection", async () => {
+    const client = new Http1Get(OPTIONS);
+    const { body } = await client.get(new URL(`http://${host}/o`), { host });
+    await assert.rejects(
+      pumpChunks(body!, () => {
+        throw new Error("disk full");
+      }),
+      /disk full/,
+    );
+  });
+
+  it("an aborted GET fails with the abort's reason", async () => {
+    const client = new Http1Get(OPTIONS);
+    const controller = new AbortController();
+    const { body } = await client.get(new URL(`http://${host}/o`), { host }, { signal: controller.signal });
+    let taken = 0;
+    await assert.rejects(
+      pumpChunks(body!, (chunk) => {
+        taken += chunk.length;
+        controller.abort(new Error("cancelled by the caller"));
+        return undefined;
+      }),
+      /cancelled by the caller/,
+    );
+    assert.ok(taken < DATA.length);
+  });
+});
+
+describe("Http1Get against answers node:http would not send (raw TCP server)", () => {
+  let server: net.Server;
+  let host: string;
+  let answer: (socket: net.Socket) => void = () => undefined;
+  before(async () => {
+    server = net.createServer((socket) => socket.once("data", () => answer(socket)));
+    host = await listen(server);
+  });
+  after(() => server.close());
+
+  it("a body cut short: the read fails as a reset (so the transfer engine resumes it)", async () => {
+    answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+    const { body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    await assert.rejects(readAll(body!, true), (err: NodeJS.ErrnoException) => err.code === "ECONNRESET");
+  });
+
+  it("more bytes than the Content-Length: refused", async () => {
+    answer = (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0123456789");
+    const { body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    await assert.rejects(readAll(body!, true), /more than the 4 bytes/);
+  });
+
+  it("Connection: close is honoured: the next GET opens a new connection", async () => {
+    let opened = 0;
+    server.on("connection", () => opened++);
+    answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    const client = new Http1Get(OPTIONS);
+    for (let i = 0; i < 2; i++) assert.equal((await readAll((await client.get(new URL(`http://${host}/o`), { host })).body!, false)).toString(), "ok");
+    assert.equal(opened, 2);
+  });
+
+  it("no answer: the request fails after the socket timeout", async () => {
+    answer = () => undefined;
+    const started = Date.now();
+    await assert.rejects(
+      new Http1Get({ ...OPTIONS, socketTimeoutMs: 300 }).get(new URL(`http://${host}/o`), { host }),
+      (err: NodeJS.ErrnoException) => err.code === "ETIMEDOUT",
+    );
+    assert.ok(Date.now() - started < 5_000, "a hang guard, not a speed check");
+  });
+});
+
+describe("Http1Get over TLS (a certificate made by openssl for this run)", () => {
+  let server: tls.Server;
+  let host: string;
+  let ca: Buffer;
+  before(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "assetkit-tls-"));
+    const [key, cert] = [path.join(dir, "key.pem"), path.join(dir, "cert.pem")];
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+      ],
+      { stdio: "ignore" },
+    );
+    ca = await readFile(cert);
+    server = tls.createServer({ key: await readFile(key), cert: ca }, (socket) =>
+      socket.once("data", () => socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${DATA.length}\r\n\r\n`), DATA]))),
+    );
+    host = (await listen(server)).replace("127.0.0.1", "localhost");
+  });
+  after(() => server.close());
+
+  it("reads a body by views over TLS, checking the server's certificate", async () => {
+    // Trust the run's certificate the way NODE_EXTRA_CA_CERTS would: through the default CA list (Node ≥ 22.19).
+    const { setDefaultCACertificates, getCACertificates } = tls as unknown as {
+      setDefaultCACertificates: (certs: (string | Buffer)[]) => void;
+      getCACertificates: (kind: string) => string[];
+    };
+    const saved = getCACertificates("default");
+    setDefaultCACertificates([...saved, ca.toString()]);
+    try {
+      const { status, body } = await new Http1Get(OPTIONS).get(new URL(`https://${host}/o`), { host });
+      assert.equal(status, 200);
+      assert.ok((await readAll(body!, true)).equals(DATA));
+    } finally {
+      setDefaultCACertificates(saved);
+    }
+  });
+
+  it("an untrusted certificate is refused", async () => {
+    await assert.rejects(new Http1Get(OPTIONS).get(new URL(`https://${host}/o`), { host }), /self-signed|certificate/i);
+  });
+});
