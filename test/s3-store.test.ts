@@ -11,7 +11,9 @@ import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { MULTIPART_THRESHOLD, openS3Store } from "../src/store/s3.ts";
 import { UsageError } from "../src/errors.ts";
 import type { Store } from "../src/store/store.ts";
+import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { skipReason } from "./conformance/factory.ts";
+import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 
 const MiB = 1024 * 1024;
@@ -93,6 +95,30 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
       assert.deepEqual(open.Uploads ?? [], [], "no multipart upload left open");
     } finally {
       s3.destroy();
+    }
+  });
+
+  it("sends small reads and unconditional writes as hand-signed requests, not through the SDK (counted at a proxy)", async () => {
+    // A signature the server refused would only show as the slower path through the SDK: count who sent what.
+    const proxy = await FaultProxy.start(endpoint());
+    const agents: string[] = [];
+    proxy.inject({
+      fault: { kind: "stall" },
+      when: (req) => {
+        agents.push(`${req.method} ${req.headers["user-agent"] ? "sdk" : "signed"}`);
+        return false; // observed, never faulted
+      },
+    });
+    try {
+      const { store } = await s3Factory.faults!.open(proxy.url, DEFAULT_TUNING);
+      const file = path.join(dir, "small.bin");
+      const sha = await makeFile(file, 70_000);
+      assert.equal(await store.write("s/small.bin", { file, size: 70_000 }), true);
+      assert.equal(await store.write("s/doc.json", Buffer.from("{}")), true);
+      assert.equal(await sha256Of(store, "s/small.bin"), sha);
+      assert.deepEqual(agents, ["PUT signed", "PUT signed", "GET signed"]);
+    } finally {
+      await proxy.stop();
     }
   });
 

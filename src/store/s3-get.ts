@@ -1,20 +1,24 @@
-// Object reads for the S3 store as plain HTTP GETs (http1-get.ts) signed with the SDK's own SigV4 signer, instead of
-// GetObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
+// Object reads for the S3 store as plain HTTP GETs (http1-get.ts), and its small writes as plain node:http PUTs, both
+// signed by sigv4.ts, instead of GetObjectCommand and PutObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
 // CPU with hashing and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
 // files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any response checksum check the SDK makes on AWS is skipped
 // too: the transfer engine verifies every byte anyway. Only the common answer is handled here: 200 (206 for a
 // range) hands back the body; any other answer returns undefined and the caller repeats the read through the SDK,
 // which keeps its region redirects and error parsing, so failures read as before; network failures reject.
+import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ClientRequest } from "node:http";
+import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { Http1Get } from "./http1-get.ts";
+import { SigV4Signer } from "./sigv4.ts";
 import type { ByteRange } from "./store.ts";
 
 interface Target {
   /** The bucket's URL (virtual-host or path-style, as the client resolves it), without a trailing "/". */
   base: URL;
-  signer: SignatureV4;
+  signer: SigV4Signer;
 }
 
 export interface SignedGetOptions {
@@ -31,6 +35,9 @@ export class SignedGet {
   private readonly bucket: string;
   private readonly options: SignedGetOptions;
   private readonly http: Http1Get;
+  /** Kept-alive connections for PUTs (Http1Get reads, and sends no body). */
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
   private target: Promise<Target> | undefined;
 
   constructor(client: S3Client, bucket: string, options: SignedGetOptions) {
@@ -38,6 +45,8 @@ export class SignedGet {
     this.bucket = bucket;
     this.options = options;
     this.http = new Http1Get({ maxIdle: options.maxSockets, connectionTimeoutMs: options.connectionTimeoutMs, socketTimeoutMs: options.socketTimeoutMs });
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets });
   }
 
   /**
@@ -46,31 +55,49 @@ export class SignedGet {
    * layer's call, not a hidden second try.
    */
   async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
-    let url: URL;
-    let signed: { headers: Record<string, string> };
-    try {
-      const { base, signer } = await (this.target ??= this.resolve());
-      url = new URL(base.href);
-      url.pathname = `${base.pathname}/${encodeKey(fullKey)}`;
-      const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" };
-      if (range) headers.range = `bytes=${range.start}-${range.end}`;
-      // The signer adds x-amz-date, x-amz-security-token (session credentials) and authorization.
-      signed = await signer.sign({
-        method: "GET",
-        protocol: url.protocol,
-        hostname: url.hostname,
-        port: url.port ? Number(url.port) : undefined,
-        path: url.pathname,
-        query: {},
-        headers,
-      });
-    } catch {
-      return undefined; // no endpoint or credentials this way: the SDK finds and names the problem
-    }
-    const response = await this.http.get(url, signed.headers, signal ? { signal } : {});
+    const signed = await this.sign("GET", fullKey, range ? { range: `bytes=${range.start}-${range.end}` } : {});
+    if (!signed) return undefined;
+    const response = await this.http.get(signed.url, signed.headers, signal ? { signal } : {});
     if (response.status === (range ? 206 : 200) && response.body) return response.body;
     response.body?.destroy();
     return undefined;
+  }
+
+  /**
+   * Writes a small object in one unconditional PUT of bytes in memory; false when it should be repeated through the
+   * SDK (any answer but 200). With the SDK's default checksums (AWS), the body carries the CRC32 the SDK would send.
+   * Measured against local MinIO: 2,000 × 64 KiB files published with less than half the client CPU of PutObject.
+   */
+  async put(fullKey: string, body: Buffer, signal?: AbortSignal): Promise<boolean> {
+    const headers: Record<string, string> = { "content-length": String(body.length) };
+    if ((await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED") {
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(body));
+      headers["x-amz-checksum-crc32"] = crc.toString("base64");
+    }
+    const signed = await this.sign("PUT", fullKey, headers);
+    if (!signed) return false;
+    const response = await this.sendPut(signed.url, signed.headers, body, signal);
+    response.resume(); // S3 answers a PUT with an empty body (or an error document the SDK reads on its own try)
+    await finished(response).catch(() => undefined);
+    return response.statusCode === 200;
+  }
+
+  /** The request's URL and signed headers, or undefined when there is no endpoint or no credentials this way (the SDK finds and names the problem). */
+  private async sign(
+    method: "GET" | "PUT",
+    fullKey: string,
+    extra: Record<string, string>,
+  ): Promise<{ url: URL; headers: Record<string, string> } | undefined> {
+    try {
+      const { base, signer } = await (this.target ??= this.resolve());
+      const url = new URL(base.href);
+      url.pathname = `${base.pathname}/${encodeKey(fullKey)}`;
+      const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...extra };
+      return { url, headers: signer.sign({ method, path: url.pathname, headers }, await this.client.config.credentials()) };
+    } catch {
+      return undefined;
+    }
   }
 
   private async resolve(): Promise<Target> {
@@ -89,15 +116,30 @@ export class SignedGet {
     if (scheme?.name !== "sigv4") throw new Error(`unsupported auth scheme ${scheme?.name ?? "(none)"}`);
     const base = new URL(endpoint.url.href);
     base.pathname = base.pathname.replace(/\/+$/, "");
-    const signer = new SignatureV4({
-      credentials: config.credentials,
-      region: scheme.signingRegion ?? region,
-      service: "s3",
-      sha256: config.sha256,
-      uriEscapePath: false,
-      applyChecksum: false,
+    return { base, signer: new SigV4Signer(scheme.signingRegion ?? region, "s3") };
+  }
+
+  /** A PUT through node:http (Http1Get only reads). */
+  private sendPut(url: URL, headers: Record<string, string>, body: Buffer, signal?: AbortSignal): Promise<IncomingMessage> {
+    const { connectionTimeoutMs, socketTimeoutMs } = this.options;
+    const https = url.protocol === "https:";
+    return new Promise((resolve, reject) => {
+      const req: ClientRequest = (https ? httpsRequest : httpRequest)(
+        url,
+        { method: "PUT", headers, agent: https ? this.httpsAgent : this.httpAgent, ...(signal ? { signal } : {}) },
+        resolve,
+      );
+      req.on("error", reject);
+      req.on("socket", (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error("connection timeout"), { code: "ETIMEDOUT" })), connectionTimeoutMs);
+        socket.once("connect", () => clearTimeout(timer));
+        socket.once("close", () => clearTimeout(timer));
+      });
+      // As the SDK's socketTimeout: a request, or a body being read, that moves no byte for this long fails.
+      req.setTimeout(socketTimeoutMs, () => req.destroy(Object.assign(new Error("socket timeout"), { code: "ETIMEDOUT" })));
+      req.end(body);
     });
-    return { base, signer };
   }
 }
 
