@@ -134,6 +134,18 @@ describe("Http1Get against answers node:http would not send (raw TCP server)", (
     await assert.rejects(readAll(body!, true), (err: NodeJS.ErrnoException) => err.code === "ECONNRESET");
   });
 
+  it("a response head split over several reads is put together", async () => {
+    answer = (socket) => {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Le");
+      setTimeout(() => socket.write("ngth: 5\r\n\r"), 50);
+      setTimeout(() => socket.write("\nhel"), 100);
+      setTimeout(() => socket.write("lo"), 150);
+    };
+    const { status, body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    assert.equal(status, 200);
+    assert.equal((await readAll(body!, true)).toString(), "hello");
+  });
+
   it("more bytes than the Content-Length: refused", async () => {
     answer = (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0123456789");
     const { body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });

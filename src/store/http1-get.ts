@@ -132,24 +132,28 @@ export class Http1Get {
 
   private exchange(c: Connection, head: string, { signal }: GetOptions): Promise<GetResponse> {
     return new Promise((resolve, reject) => {
-      let header: Buffer | undefined;
+      let partial: Buffer | undefined;
+      let heard = false;
       const abort = (): void => void c.socket.destroy(signal!.reason as Error);
       signal?.addEventListener("abort", abort, { once: true });
       const done = (): void => signal?.removeEventListener("abort", abort);
       c.fail = (err) => {
         done();
         c.socket.destroy();
-        reject(Object.assign(err, { beforeResponse: header === undefined }));
+        reject(Object.assign(err, { beforeResponse: !heard }));
       };
       c.reader = (bytes) => {
-        header = header ? Buffer.concat([header, bytes]) : Buffer.from(bytes);
-        const end = header.indexOf("\r\n\r\n");
+        heard = true;
+        // A head that arrives in one read (the usual case) is parsed in place, without copying the read buffer.
+        const data = partial ? Buffer.concat([partial, bytes]) : bytes;
+        const end = data.indexOf("\r\n\r\n");
         if (end < 0) {
-          if (header.length > MAX_HEADER_BYTES) c.fail!(reset(`a response header longer than ${MAX_HEADER_BYTES} bytes`));
+          partial = partial ? data : Buffer.from(bytes);
+          if (partial.length > MAX_HEADER_BYTES) c.fail!(reset(`a response header longer than ${MAX_HEADER_BYTES} bytes`));
           return true;
         }
-        const parsed = parseHead(header.subarray(0, end).toString("latin1"));
-        const rest = header.subarray(end + 4);
+        const parsed = parseHead(data.subarray(0, end).toString("latin1"));
+        const rest = data.subarray(end + 4);
         if (!parsed) {
           c.fail!(reset("a response that is not HTTP/1.1"));
           return false;
@@ -177,7 +181,8 @@ export class Http1Get {
    */
   private body(c: Connection, length: number, keepAlive: boolean, first: Buffer, done: () => void): Readable & ChunkTaking {
     let left = length;
-    let unread: Buffer | undefined = first.length > 0 ? Buffer.from(first) : undefined; // `first` is a view of the read buffer
+    // `first` may be a view of the read buffer: it stays as it is while the socket is paused, as it is until the first demand.
+    let unread: Buffer | undefined = first.length > 0 ? first : undefined;
     let take: TakeChunk | undefined;
     let taking: { resolve: () => void; reject: (err: Error) => void } | undefined;
     let last: Promise<void> | undefined;
