@@ -6,7 +6,7 @@
 // parts in flight across every file of the store, so memory stays small whatever the sizes. Retries belong to the
 // store layers (the SDK's are off: maxAttempts 1); this file classifies the SDK's errors and keeps the protocol code.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -257,15 +257,19 @@ export class S3Store implements Backend, IncompleteUploads {
 
   async write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean> {
     const retried = attempt?.retried ?? false;
+    const putBuffer = (data: Buffer): Promise<boolean> => this.put(key, data, data.length, condition, retried, async () => md5Etag(data));
     if (!condition && !("open" in body) && (Buffer.isBuffer(body) ? body.length : body.size) <= SIGNED_PUT_MAX_BYTES) {
       // The usual small write: one hand-signed PUT (s3-get.ts); any other answer is asked again through the SDK.
-      const data = Buffer.isBuffer(body) ? body : readSmallFile(body.file, body.size);
-      if (await this.gets.put(this.keyOf(key), data, operationSignal())) return true;
-      body = data;
+      const signedPut = async (data: Buffer): Promise<boolean> => (await this.gets.put(this.keyOf(key), data, operationSignal())) || putBuffer(data);
+      if (Buffer.isBuffer(body)) return signedPut(body);
+      const buffer = smallFileBuffers.pop() ?? Buffer.allocUnsafeSlow(SIGNED_PUT_MAX_BYTES);
+      try {
+        return await signedPut(readSmallFile(body.file, body.size, buffer));
+      } finally {
+        smallFileBuffers.push(buffer); // the request is over, sent or failed: the bytes are no longer read
+      }
     }
-    if (Buffer.isBuffer(body)) {
-      return this.put(key, body, body.length, condition, retried, async () => md5Etag(body));
-    }
+    if (Buffer.isBuffer(body)) return putBuffer(body);
     const source = sourceOf(body);
     if (source.size < MULTIPART_THRESHOLD) {
       return this.put(key, await source.open(), source.size, condition, retried, () => sourceMd5Etag(source));
@@ -708,14 +712,25 @@ function unquote(etag: string): string {
 }
 
 /**
- * A small file's bytes in one synchronous read: the thread pool's round trips (open, stat, read, close, each a
- * hand-off and a wake-up) cost more CPU than reading a page-cached file of a few pages.
+ * A small file's bytes in one synchronous read, into `buffer`: the thread pool's round trips (open, stat, read,
+ * close, each a hand-off and a wake-up) cost more CPU than reading a page-cached file of a few pages.
  */
-function readSmallFile(file: string, size: number): Buffer {
-  const data = readFileSync(file);
-  if (data.length !== size) throw new Error(`${file} is ${data.length} bytes now, ${size} when publishing started: it changed`);
-  return data;
+function readSmallFile(file: string, size: number, buffer: Buffer): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const read = readSync(fd, buffer, 0, buffer.length, 0);
+    if (read !== size) throw new Error(`${file} is ${read} bytes now, ${size} when publishing started: it changed`);
+    return buffer.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/**
+ * Buffers for small files being written, reused: one per write in flight at most. A fresh buffer per file was
+ * garbage the moment it was sent, and publishing 200 × 1 MiB files peaked over 200 MiB before V8 collected it.
+ */
+const smallFileBuffers: Buffer[] = [];
 
 function md5Etag(data: Buffer): string {
   return `"${createHash("md5").update(data).digest("hex")}"`;
