@@ -122,6 +122,18 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     }
   });
 
+  it("a small file whose size changed since publishing started is refused, not half sent; the next write still goes", async () => {
+    const { store } = await s3Factory.faults!.open(endpoint(), DEFAULT_TUNING);
+    const file = path.join(dir, "changing.bin");
+    await makeFile(file, 5_000);
+    await assert.rejects(store.write("s/changing.bin", { file, size: 4_000 }), /changing\.bin is 5000 bytes now, 4000 when publishing started/);
+    assert.equal(await store.head("s/changing.bin"), undefined);
+    const other = path.join(dir, "other.bin");
+    const sha = await makeFile(other, 3_000);
+    assert.equal(await store.write("s/other.bin", { file: other, size: 3_000 }), true);
+    assert.equal(await sha256Of(store, "s/other.bin"), sha);
+  });
+
   it("keeps etags consistent between head, read, list and ifMatch", async () => {
     const { store } = await s3Factory.create();
     await store.write("e/x", Buffer.from("x"));
