@@ -1,4 +1,4 @@
-// AWS Signature Version 4 for the hand-made S3 requests of s3-get.ts (headers only, unsigned payload, no query).
+// AWS Signature Version 4 for the hand-made S3 requests of s3-signed.ts (headers only, unsigned payload, no query).
 // Written by hand because the SDK's SignatureV4 costs ~85 µs of CPU per request (an HMAC of the credentials on
 // every call to look its key cache up, string keys turned into key objects, a chain of promises): for 2,000 small
 // objects that was ~170 ms of the client's CPU, which on 2 cores the server needs. Checked against the SDK's

@@ -1,4 +1,4 @@
-// The hand-written HTTP/1.1 GET client (src/store/http1-get.ts) against real local servers: node:http, a raw TCP
+// The hand-written HTTP/1.1 GET client (src/store/http1-client.ts) against real local servers: node:http, a raw TCP
 // server for answers node:http would never send, and a TLS server with a certificate made by openssl for the run.
 // The S3 store's use of it runs in the conformance and fault suites on MinIO; these are the edges they do not reach.
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import type { Readable } from "node:stream";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { pumpChunks, takesChunks } from "../src/store/chunk-body.ts";
-import { Http1Get } from "../src/store/http1-get.ts";
+import { Http1Client } from "../src/store/http1-client.ts";
 
 const OPTIONS = { maxIdle: 4, connectionTimeoutMs: 2_000, socketTimeoutMs: 2_000 };
 const DATA = randomBytes(3 * 1024 * 1024 + 17);
@@ -37,12 +37,26 @@ async function readAll(body: Readable, byViews: boolean): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe("Http1Get over node:http", () => {
+describe("Http1Client over node:http", () => {
   let server: http.Server;
   let host: string;
   let connections = 0;
+  const stored = new Map<string, Buffer>();
   before(async () => {
     server = http.createServer((req, res) => {
+      if (req.method === "PUT") {
+        const chunks: Buffer[] = [];
+        req.on("data", (chunk: Buffer) => chunks.push(chunk));
+        req.on("end", () => {
+          stored.set(req.url!, Buffer.concat(chunks));
+          res.writeHead(200, { "content-length": "0" }).end();
+        });
+        return;
+      }
+      if (stored.has(req.url!)) {
+        res.writeHead(200, { "content-length": String(stored.get(req.url!)!.length) }).end(stored.get(req.url!));
+        return;
+      }
       if (req.url === "/chunked") {
         res.write("not");
         res.end(" this way");
@@ -64,35 +78,47 @@ describe("Http1Get over node:http", () => {
 
   for (const byViews of [true, false]) {
     it(`reads whole objects and ranges ${byViews ? "by views" : "as a stream"}, over one kept-alive connection`, async () => {
-      const client = new Http1Get(OPTIONS);
+      const client = new Http1Client(OPTIONS);
       const before = connections;
-      const whole = await client.get(new URL(`http://${host}/o`), { host });
+      const whole = await client.request("GET", new URL(`http://${host}/o`), { host });
       assert.equal(whole.status, 200);
       assert.ok((await readAll(whole.body!, byViews)).equals(DATA));
-      const ranged = await client.get(new URL(`http://${host}/o`), { host, range: "bytes=100-1048675" });
+      const ranged = await client.request("GET", new URL(`http://${host}/o`), { host, range: "bytes=100-1048675" });
       assert.equal(ranged.status, 206);
       assert.ok((await readAll(ranged.body!, byViews)).equals(DATA.subarray(100, 1048676)));
       assert.equal(connections - before, 1, "the second GET reused the first connection");
     });
   }
 
+  it("PUTs a body, and reads it back over the same connection (an empty answer frees it at once)", async () => {
+    const client = new Http1Client(OPTIONS);
+    const before = connections;
+    const body = randomBytes(70_000);
+    const put = await client.request("PUT", new URL(`http://${host}/put/a`), { host, "content-length": String(body.length) }, { body });
+    assert.equal(put.status, 200);
+    assert.equal((await readAll(put.body!, true)).length, 0);
+    const back = await client.request("GET", new URL(`http://${host}/put/a`), { host });
+    assert.ok((await readAll(back.body!, false)).equals(body));
+    assert.equal(connections - before, 1);
+  });
+
   it("a kept-alive connection the server closed meanwhile: the next GET goes over a new one", async () => {
-    const client = new Http1Get(OPTIONS);
-    await readAll((await client.get(new URL(`http://${host}/o`), { host })).body!, true);
+    const client = new Http1Client(OPTIONS);
+    await readAll((await client.request("GET", new URL(`http://${host}/o`), { host })).body!, true);
     await new Promise((r) => setTimeout(r, 600)); // past the server's keep-alive timeout
-    const again = await client.get(new URL(`http://${host}/o`), { host });
+    const again = await client.request("GET", new URL(`http://${host}/o`), { host });
     assert.ok((await readAll(again.body!, true)).equals(DATA));
   });
 
   it("answers it does not read (chunked, an error status) come back without a body", async () => {
-    const client = new Http1Get(OPTIONS);
-    assert.deepEqual(await client.get(new URL(`http://${host}/chunked`), { host }), { status: 200 });
-    assert.deepEqual(await client.get(new URL(`http://${host}/missing`), { host }), { status: 404 });
+    const client = new Http1Client(OPTIONS);
+    assert.deepEqual(await client.request("GET", new URL(`http://${host}/chunked`), { host }), { status: 200 });
+    assert.deepEqual(await client.request("GET", new URL(`http://${host}/missing`), { host }), { status: 404 });
   });
 
   it("a consumer's failure ends the read with that failure and closes the connection", async () => {
-    const client = new Http1Get(OPTIONS);
-    const { body } = await client.get(new URL(`http://${host}/o`), { host });
+    const client = new Http1Client(OPTIONS);
+    const { body } = await client.request("GET", new URL(`http://${host}/o`), { host });
     await assert.rejects(
       pumpChunks(body!, () => {
         throw new Error("disk full");
@@ -102,9 +128,9 @@ describe("Http1Get over node:http", () => {
   });
 
   it("an aborted GET fails with the abort's reason", async () => {
-    const client = new Http1Get(OPTIONS);
+    const client = new Http1Client(OPTIONS);
     const controller = new AbortController();
-    const { body } = await client.get(new URL(`http://${host}/o`), { host }, { signal: controller.signal });
+    const { body } = await client.request("GET", new URL(`http://${host}/o`), { host }, { signal: controller.signal });
     let taken = 0;
     await assert.rejects(
       pumpChunks(body!, (chunk) => {
@@ -118,7 +144,7 @@ describe("Http1Get over node:http", () => {
   });
 });
 
-describe("Http1Get against answers node:http would not send (raw TCP server)", () => {
+describe("Http1Client against answers node:http would not send (raw TCP server)", () => {
   let server: net.Server;
   let host: string;
   let answer: (socket: net.Socket) => void = () => undefined;
@@ -130,7 +156,7 @@ describe("Http1Get against answers node:http would not send (raw TCP server)", (
 
   it("a body cut short: the read fails as a reset (so the transfer engine resumes it)", async () => {
     answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
-    const { body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
     await assert.rejects(readAll(body!, true), (err: NodeJS.ErrnoException) => err.code === "ECONNRESET");
   });
 
@@ -141,14 +167,14 @@ describe("Http1Get against answers node:http would not send (raw TCP server)", (
       setTimeout(() => socket.write("\nhel"), 100);
       setTimeout(() => socket.write("lo"), 150);
     };
-    const { status, body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
     assert.equal(status, 200);
     assert.equal((await readAll(body!, true)).toString(), "hello");
   });
 
   it("more bytes than the Content-Length: refused", async () => {
     answer = (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0123456789");
-    const { body } = await new Http1Get(OPTIONS).get(new URL(`http://${host}/o`), { host });
+    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
     await assert.rejects(readAll(body!, true), /more than the 4 bytes/);
   });
 
@@ -156,8 +182,9 @@ describe("Http1Get against answers node:http would not send (raw TCP server)", (
     let opened = 0;
     server.on("connection", () => opened++);
     answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-    const client = new Http1Get(OPTIONS);
-    for (let i = 0; i < 2; i++) assert.equal((await readAll((await client.get(new URL(`http://${host}/o`), { host })).body!, false)).toString(), "ok");
+    const client = new Http1Client(OPTIONS);
+    for (let i = 0; i < 2; i++)
+      assert.equal((await readAll((await client.request("GET", new URL(`http://${host}/o`), { host })).body!, false)).toString(), "ok");
     assert.equal(opened, 2);
   });
 
@@ -165,14 +192,14 @@ describe("Http1Get against answers node:http would not send (raw TCP server)", (
     answer = () => undefined;
     const started = Date.now();
     await assert.rejects(
-      new Http1Get({ ...OPTIONS, socketTimeoutMs: 300 }).get(new URL(`http://${host}/o`), { host }),
+      new Http1Client({ ...OPTIONS, socketTimeoutMs: 300 }).request("GET", new URL(`http://${host}/o`), { host }),
       (err: NodeJS.ErrnoException) => err.code === "ETIMEDOUT",
     );
     assert.ok(Date.now() - started < 5_000, "a hang guard, not a speed check");
   });
 });
 
-describe("Http1Get over TLS (a certificate made by openssl for this run)", () => {
+describe("Http1Client over TLS (a certificate made by openssl for this run)", () => {
   let server: tls.Server;
   let host: string;
   let ca: Buffer;
@@ -219,7 +246,7 @@ describe("Http1Get over TLS (a certificate made by openssl for this run)", () =>
     const saved = getCACertificates("default");
     setDefaultCACertificates([...saved, ca.toString()]);
     try {
-      const { status, body } = await new Http1Get(OPTIONS).get(new URL(`https://${host}/o`), { host });
+      const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`https://${host}/o`), { host });
       assert.equal(status, 200);
       assert.ok((await readAll(body!, true)).equals(DATA));
     } finally {
@@ -228,6 +255,6 @@ describe("Http1Get over TLS (a certificate made by openssl for this run)", () =>
   });
 
   it("an untrusted certificate is refused", async () => {
-    await assert.rejects(new Http1Get(OPTIONS).get(new URL(`https://${host}/o`), { host }), /self-signed|certificate/i);
+    await assert.rejects(new Http1Client(OPTIONS).request("GET", new URL(`https://${host}/o`), { host }), /self-signed|certificate/i);
   });
 });
