@@ -232,6 +232,7 @@ export class Http1Client {
     const end = (): void => {
       if (!taking) return void body.push(null);
       const { resolve, reject } = taking;
+      taking = undefined; // settled: a later destroy (every consumer's last step) has nothing to reject
       if (last) last.then(resolve, reject);
       else resolve();
     };
