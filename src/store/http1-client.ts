@@ -3,8 +3,9 @@
 // new Buffer per read, with stream events around each: reading a 2 GiB object from local MinIO that way cost 1.2 s
 // of user CPU, against 0.1 s for a socket reading into a buffer it keeps (the `onread` option); no library reads an
 // HTTP body that way. A consumer that copies each chunk at once takes the views directly (chunk-body.ts): fetching
-// a 2 GiB file from local MinIO went from ~3.9 s user + ~3.2 s system CPU to ~3.1 + ~1.7. Its scope is deliberately small: GET and PUT of a body in memory, a response with a Content-Length
-// (anything else is handed back without a body, for the caller to read another way), no redirects, no proxies.
+// a 2 GiB file from local MinIO went from ~3.9 s user + ~3.2 s system CPU to ~3.1 + ~1.7. Its scope is deliberately
+// small: GET and PUT of a body in memory, a response with a Content-Length (anything else is handed back without a
+// body, for the caller to read another way), no redirects, no proxies.
 import net from "node:net";
 import { Readable } from "node:stream";
 import tls from "node:tls";
@@ -185,7 +186,8 @@ export class Http1Client {
    */
   private body(c: Connection, length: number, keepAlive: boolean, first: Buffer, done: () => void): Readable & ChunkTaking {
     let left = length;
-    // `first` may be a view of the read buffer: it stays as it is while the socket is paused, as it is until the first demand.
+    // `first` may be a view of the read buffer: it stays as it is while the socket is paused, as it is until the
+    // first demand.
     let unread: Buffer | undefined = first.length > 0 ? first : undefined;
     let take: TakeChunk | undefined;
     let taking: { resolve: () => void; reject: (err: Error) => void } | undefined;

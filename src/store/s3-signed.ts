@@ -1,15 +1,16 @@
 // Object reads and small writes for the S3 store as plain HTTP/1.1 GETs and PUTs (http1-client.ts) signed by
-// sigv4.ts, instead of GetObjectCommand and PutObjectCommand. Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the
-// CPU with hashing and the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB
-// files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any response checksum check the SDK makes on AWS is skipped
-// too: the transfer engine verifies every byte anyway. Only the common answer is handled here: 200 (206 for a
-// range) hands back the body; any other answer returns undefined and the caller repeats the read through the SDK,
-// which keeps its region redirects and error parsing, so failures read as before; network failures reject.
+// sigv4.ts, instead of GetObjectCommand and PutObjectCommand. Why: the SDK's middleware stack costs CPU per request,
+// and on 2 cores the download shares the CPU with hashing and the server. Measured against local MinIO (5-8
+// interleaved runs each): fetching 2,000 × 64 KiB files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any
+// response checksum check the SDK makes on AWS is skipped too: the transfer engine verifies every byte anyway. Only
+// the common answer is handled here: 200 (206 for a range) hands back the body; any other answer returns undefined
+// and the caller repeats the read through the SDK, which keeps its region redirects and error parsing, so failures
+// read as before; network failures reject.
 import type { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { pumpChunks } from "./chunk-body.ts";
-import { Http1Client } from "./http1-client.ts";
+import { Http1Client, type Http1ClientOptions } from "./http1-client.ts";
 import { SigV4Signer } from "./sigv4.ts";
 import type { ByteRange } from "./store.ts";
 
@@ -19,13 +20,9 @@ interface Target {
   signer: SigV4Signer;
 }
 
-export interface SignedRequestOptions {
+export interface SignedRequestOptions extends Http1ClientOptions {
   /** The custom endpoint the client was given, if any (the endpoint resolver needs it as a parameter). */
   endpoint: string | undefined;
-  /** Idle connections kept per host: at least the requests the transfer engine keeps in flight (ASSETKIT_CONCURRENCY). */
-  maxSockets: number;
-  connectionTimeoutMs: number;
-  socketTimeoutMs: number;
 }
 
 export class SignedRequests {
@@ -39,7 +36,7 @@ export class SignedRequests {
     this.client = client;
     this.bucket = bucket;
     this.options = options;
-    this.http = new Http1Client({ maxIdle: options.maxSockets, connectionTimeoutMs: options.connectionTimeoutMs, socketTimeoutMs: options.socketTimeoutMs });
+    this.http = new Http1Client(options);
   }
 
   /**

@@ -91,8 +91,8 @@ export class S3Store implements Backend, IncompleteUploads {
   /** "" or the key prefix ending in "/". */
   readonly prefix: string;
   private readonly client: S3Client;
-  /** openRead's fast path: hand-signed GETs outside the SDK (see s3-signed.ts). */
-  private readonly gets: SignedRequests;
+  /** The fast paths of openRead and small writes: hand-signed requests outside the SDK (see s3-signed.ts). */
+  private readonly signed: SignedRequests;
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
   private readonly where: string;
   /** `?profile=`: this store's credentials come from that shared-config profile, whatever the environment says. */
@@ -163,9 +163,10 @@ export class S3Store implements Backend, IncompleteUploads {
     // Part bodies are file streams, which SigV4 sends as UNSIGNED-PAYLOAD: no second sha256 of what the
     // publisher hashed already (a Buffer body would be hashed in full for the signature).
     this.parts = new Limiter(this.tuning.concurrency);
-    this.gets = new SignedRequests(this.client, this.bucket, {
+    this.signed = new SignedRequests(this.client, this.bucket, {
       endpoint: explicit ?? sdkEndpoint,
-      maxSockets: Math.max(50, this.tuning.concurrency), // 50: the SDK's own default
+      // Idle connections kept: at least the requests the transfer engine keeps in flight; 50 is the SDK's default.
+      maxIdle: Math.max(50, this.tuning.concurrency),
       connectionTimeoutMs: this.tuning.idleTimeoutMs,
       socketTimeoutMs: this.tuning.idleTimeoutMs,
     });
@@ -219,7 +220,7 @@ export class S3Store implements Backend, IncompleteUploads {
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     // The usual answer comes from a hand-signed GET (s3-signed.ts: measured cheaper per request); anything else
     // answer (missing object, denied, throttled) is asked again through the SDK, which names it; a network failure is not.
-    const fast = await this.gets.open(this.keyOf(key), range, operationSignal());
+    const fast = await this.signed.open(this.keyOf(key), range, operationSignal());
     if (fast) return fast;
     try {
       const out = await this.client.send(
@@ -260,7 +261,7 @@ export class S3Store implements Backend, IncompleteUploads {
     const putBuffer = (data: Buffer): Promise<boolean> => this.put(key, data, data.length, condition, retried, async () => md5Etag(data));
     if (!condition && !("open" in body) && (Buffer.isBuffer(body) ? body.length : body.size) <= SIGNED_PUT_MAX_BYTES) {
       // The usual small write: one hand-signed PUT (s3-signed.ts); any other answer is asked again through the SDK.
-      const signedPut = async (data: Buffer): Promise<boolean> => (await this.gets.put(this.keyOf(key), data, operationSignal())) || putBuffer(data);
+      const signedPut = async (data: Buffer): Promise<boolean> => (await this.signed.put(this.keyOf(key), data, operationSignal())) || putBuffer(data);
       if (Buffer.isBuffer(body)) return signedPut(body);
       const buffer = smallFileBuffers.pop() ?? Buffer.allocUnsafeSlow(SIGNED_PUT_MAX_BYTES);
       try {
