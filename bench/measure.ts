@@ -25,6 +25,8 @@ export interface Outcome {
   peakRssMiB: number;
   /** User + system CPU seconds of the command and the children it waited for. */
   cpuSeconds: number;
+  /** The system part of `cpuSeconds`: the kernel's work (copies into the page cache, sockets, locks). */
+  systemSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -83,7 +85,7 @@ export async function measure(command: Command, timeoutMs: number): Promise<Outc
     // The last line (GNU time puts "Command exited with non-zero status" before it).
     const [peakRssKiB, user, system] = ((await readFile(rssFile, "utf8").catch(() => "")).trim().split("\n").pop() ?? "").split(" ").map(Number);
     const peakRssMiB = Number.isFinite(peakRssKiB) ? peakRssKiB! / 1024 : NaN;
-    return { code: timedOut ? 124 : code, seconds, peakRssMiB, cpuSeconds: (user ?? NaN) + (system ?? NaN), stdout, stderr };
+    return { code: timedOut ? 124 : code, seconds, peakRssMiB, cpuSeconds: (user ?? NaN) + (system ?? NaN), systemSeconds: system ?? NaN, stdout, stderr };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

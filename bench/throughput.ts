@@ -15,6 +15,8 @@ export interface Run {
   seconds: number;
   peakRssMiB: number;
   cpuSeconds: number;
+  /** The kernel's share of cpuSeconds. */
+  systemSeconds: number;
   error?: string;
 }
 
@@ -52,7 +54,7 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
       runs.get(tool.name)!.push(run);
       const rate = dataset.id === "small" ? `${(dataset.files / run.seconds).toFixed(0)} files/s` : `${(dataset.bytes / 1e6 / run.seconds).toFixed(0)} MB/s`;
       ctx.log(
-        `${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU, ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`,
+        `${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU (${run.systemSeconds.toFixed(2)} sys), ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`,
       );
     }
   }
@@ -85,7 +87,7 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
   const dest = await mkdtemp(path.join(ctx.scratch, `fetch-${tool.name}-`));
   try {
     const outcome = await measure(tool.download(asset, dest), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds };
+    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds, systemSeconds: outcome.systemSeconds };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const got = await treeBytes(dest);
     return got >= asset.dataset.bytes ? run : { ...run, ok: false, error: `only ${got} of ${asset.dataset.bytes} bytes arrived` };
@@ -97,7 +99,7 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
 async function publishOnce(tool: Tool, dataset: Dataset, prefix: string, ctx: CaseContext): Promise<Run> {
   try {
     const outcome = await measure(tool.upload(dataset, prefix), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds };
+    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds, systemSeconds: outcome.systemSeconds };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const stored = await ctx.bucket.bytesUnder(prefix);
     return stored >= dataset.bytes ? run : { ...run, ok: false, error: `only ${stored} of ${dataset.bytes} bytes stored` };
