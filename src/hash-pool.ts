@@ -1,8 +1,8 @@
 // Hashing off the event loop: a small pool of worker threads, one per core but one (the event loop moving the bytes
 // keeps a core busy: on 2 cores a second worker added no hashing capacity, only its ~15 MiB), that hash byte ranges
-// of local files.
-// The main thread never touches the bytes: a download writes them to disk and a worker reads the range back (from
-// the page cache) and hashes it, so hashing overlaps with the network and the disk and spreads over every core.
+// of local files, or write a download's bytes to its file and hash them on the way (writeStream).
+// The main thread never hashes: it hands buffers over (transferred, not copied) or names a range a worker reads back
+// from the page cache, so hashing overlaps with the network and the disk and spreads over every core.
 // Ranges hashed independently (the parts of a large file) go to whichever worker is free; a running hash that
 // grows range by range (a whole file whose parts arrive in order) stays in one worker, which keeps its state.
 import { availableParallelism } from "node:os";
@@ -24,16 +24,21 @@ export interface HashJob {
   stream?: number;
   /** Digest the running hash after this range (and forget it). */
   final?: boolean;
+  /** The range's bytes, handed over: the worker writes them at `start` in the open file `fd` instead of reading `file`. */
+  write?: { fd: number; data: ArrayBuffer };
 }
 
-type Answer = { id: number; hex: string } | { id: number; error: string; code?: string };
+type Answer = { id: number; hex: string; data?: ArrayBuffer } | { id: number; error: string; code?: string };
+type Done = { hex: string; data?: ArrayBuffer };
 
 /** The worker's program: the bundled dist/hash-worker.js, or the source when Node runs src/. */
 const WORKER_FILE = BUNDLED ? path.join(distDir(), "hash-worker.js") : new URL("./hash-worker.ts", import.meta.url);
 
 interface Pending {
   job: HashJob;
-  resolve: (hex: string) => void;
+  /** Memory handed to the worker with the job. */
+  transfer: ArrayBuffer[];
+  resolve: (done: Done) => void;
   reject: (err: Error) => void;
 }
 
@@ -56,8 +61,8 @@ export class HashPool {
   }
 
   /** The hash (hex; sha256 unless `kind` says otherwise) of bytes [start, end) of `file`, on the first free worker. */
-  hashRange(file: string, start: number, end: number, kind: HashKind = "sha256"): Promise<string> {
-    return this.submit({ id: this.nextId++, kind, file, start, end }, undefined);
+  async hashRange(file: string, start: number, end: number, kind: HashKind = "sha256"): Promise<string> {
+    return (await this.submit({ id: this.nextId++, kind, file, start, end }, undefined)).hex;
   }
 
   /** sha256 of a whole file of known size. */
@@ -69,10 +74,10 @@ export class HashPool {
    * A sha256 over consecutive ranges of one file, fed as they become available: `add` queues a range (they must
    * follow each other), `digest` the result once every range is in. The state lives in one worker.
    */
-  stream(file: string): { add(start: number, end: number): void; digest(at: number): Promise<string> } {
+  stream(file: string): { add(start: number, end: number): void; digest(): Promise<string> } {
     const stream = this.nextStream++;
     const slot = this.slotFor(stream);
-    const failures: Promise<string>[] = [];
+    const failures: Promise<Done>[] = [];
     return {
       add: (start, end) => {
         // Failures surface at digest(); until then the rejection is held, not unhandled.
@@ -80,14 +85,35 @@ export class HashPool {
         added.catch(() => undefined);
         failures.push(added);
       },
-      digest: async (at) => {
-        const answers = await Promise.all([
-          ...failures,
-          this.submit({ id: this.nextId++, kind: "sha256", file, start: at, end: at, stream, final: true }, slot),
-        ]);
-        return answers.at(-1)!;
+      digest: async () => {
+        const answers = await Promise.all([...failures, this.digestStream(stream, "sha256", slot)]);
+        return answers.at(-1)!.hex;
       },
     };
+  }
+
+  /**
+   * A hash of `kind` over bytes handed over in order, which the worker also writes into the open file `fd` at their
+   * position: a download's part, hashed from memory rather than read back. A batch is a whole SharedArrayBuffer
+   * (transferring plain ones cost ~100 µs a message); `write` resolves once it is written and hashed, and the caller
+   * may fill it again. `digest` once every write is in.
+   */
+  writeStream(kind: HashKind, fd: number): { write(batch: Buffer, bytes: number, position: number): Promise<Buffer>; digest(): Promise<string> } {
+    const stream = this.nextStream++;
+    const slot = this.slotFor(stream);
+    return {
+      write: async (batch, bytes, position) => {
+        if (batch.byteOffset !== 0 || batch.buffer.byteLength !== batch.length) throw new Error("writeStream: a batch must own its whole ArrayBuffer");
+        const write = { fd, data: batch.buffer as ArrayBuffer };
+        const done = await this.submit({ id: this.nextId++, kind, file: "", start: position, end: position + bytes, stream, write }, slot, [write.data]);
+        return Buffer.from(done.data!);
+      },
+      digest: async () => (await this.digestStream(stream, kind, slot)).hex,
+    };
+  }
+
+  private digestStream(stream: number, kind: HashKind, slot: Slot): Promise<Done> {
+    return this.submit({ id: this.nextId++, kind, file: "", start: 0, end: 0, stream, final: true }, slot);
   }
 
   private slotFor(stream: number): Slot {
@@ -95,10 +121,10 @@ export class HashPool {
     return this.slots[stream % this.slots.length]!;
   }
 
-  private submit(job: HashJob, pinnedTo: Slot | undefined): Promise<string> {
+  private submit(job: HashJob, pinnedTo: Slot | undefined, transfer: ArrayBuffer[] = []): Promise<Done> {
     this.start();
-    return new Promise<string>((resolve, reject) => {
-      const pending = { job, resolve, reject };
+    return new Promise<Done>((resolve, reject) => {
+      const pending = { job, transfer, resolve, reject };
       if (pinnedTo) pinnedTo.pinned.push(pending);
       else this.queue.push(pending);
       this.dispatch();
@@ -124,7 +150,7 @@ export class HashPool {
       if (!next) continue;
       slot.busy = next;
       slot.worker.ref(); // a job in flight keeps the process alive until it is answered
-      slot.worker.postMessage(next.job);
+      slot.worker.postMessage(next.job, next.transfer);
     }
   }
 
@@ -133,7 +159,7 @@ export class HashPool {
     slot.busy = undefined;
     slot.worker.unref();
     if ("error" in answer) done.reject(Object.assign(new Error(answer.error), { code: answer.code }));
-    else done.resolve(answer.hex);
+    else done.resolve(answer);
     this.dispatch();
   }
 

@@ -1,6 +1,7 @@
-// A hash-pool worker (see hash-pool.ts): hashes byte ranges of local files, read back from the page cache. Jobs
-// come one at a time; each names the hash and its implementation, chosen by the main thread.
-import { closeSync, openSync, readSync } from "node:fs";
+// A hash-pool worker (see hash-pool.ts): hashes byte ranges of local files, read back from the page cache, or writes
+// bytes it is handed to a file and hashes them as they are (a download's parts). Jobs come one at a time; each
+// names the hash and its implementation, chosen by the main thread.
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import type { HashJob } from "./hash-pool.ts";
 import { createHasher, type Hasher, type HashKind } from "./part-hash.ts";
@@ -22,7 +23,11 @@ async function run(job: HashJob): Promise<string> {
   }
   const hash = await hasher;
   try {
-    if (job.end > job.start) {
+    if (job.write) {
+      const bytes = Buffer.from(job.write.data, 0, job.end - job.start);
+      writeAll(job.write.fd, bytes, job.start);
+      hash.update(bytes);
+    } else if (job.end > job.start) {
       const fd = openSync(job.file, "r");
       try {
         for (let at = job.start; at < job.end;) {
@@ -44,9 +49,23 @@ async function run(job: HashJob): Promise<string> {
   return hash.digest();
 }
 
+/**
+ * Writes `bytes` at `position` in pieces of WRITE_PIECE: a write's length sets the size of the page-cache folios
+ * the kernel allocates for it, and on this project's VMs copies into large ones (256 KiB and up) cost up to 7×
+ * more system time per byte than into 64 KiB ones (bench: 2 GiB written at 1 MiB a write, 4.8–5.9 s; at 64 KiB, 0.6–1.0 s).
+ */
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length;) {
+    done += writeSync(fd, bytes, done, Math.min(WRITE_PIECE, bytes.length - done), position + done);
+  }
+}
+
+const WRITE_PIECE = 64 * 1024;
+
 parentPort!.on("message", (job: HashJob) => {
   run(job).then(
-    (hex) => parentPort!.postMessage({ id: job.id, hex }),
+    // A written batch's memory goes back to the main thread, which reuses it.
+    (hex) => parentPort!.postMessage({ id: job.id, hex, data: job.write?.data }, job.write ? [job.write.data] : []),
     (err: NodeJS.ErrnoException) => {
       if (job.stream !== undefined) streams.delete(job.stream);
       parentPort!.postMessage({ id: job.id, error: err.message, code: err.code });

@@ -1,10 +1,11 @@
 // Moving bytes from a store into local files. One bounded pool of requests serves every file and every part, so
 // 2,000 small objects and one large one keep the same number of requests in flight. Large objects are read as
-// parallel byte ranges written at their offsets. The event loop only moves bytes from sockets to the file: hashing
-// runs in the worker pool (hash-pool.ts), which reads back what was written. A file with part hashes (meta schemas
-// 2 and 3) has each part verified on its own, on any core, as soon as it is written; a part that fails is read
-// again once. A file without them (or whose part hash runs slowly here: see part-hash.ts) is hashed whole, in
-// order, as its parts complete. A request that fails or stalls mid-way is retried with backoff from the bytes it
+// parallel byte ranges written at their offsets. The event loop only moves bytes from sockets into batches: a file
+// with part hashes (meta schemas 2 and 3) hands each part's batches to the worker pool (hash-pool.ts), whose worker
+// writes them and hashes them from memory, so each part is verified on its own, on any core, with no read-back and
+// one writer per file; a part that fails is read again once. A file without them (or whose part hash runs slowly
+// here: see part-hash.ts) is written on the event loop's thread pool and hashed whole, in order, by a worker that
+// reads the completed prefix back. A request that fails or stalls mid-way is retried with backoff from the bytes it
 // already delivered. Small objects are the exception: they are hashed as they arrive (see INLINE_HASH_BYTES).
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
@@ -91,7 +92,7 @@ export class Transfers {
       // Parts whose hash cannot run fast here (BLAKE3 without the native addon) leave the whole-file sha256 to check.
       const partKind = parts && partCheckKind(algorithm);
       if (size !== undefined && parts !== undefined && partSize !== undefined && partKind) {
-        await this.readVerifiedParts(openObject, handle, dest, size, partSize, { hashes: parts, algorithm, kind: partKind }, label, onBytes);
+        await this.readVerifiedParts(openObject, handle, size, partSize, { hashes: parts, algorithm, kind: partKind }, label, onBytes);
         return { size, sha256: expected.sha256 ?? "" };
       }
       let sha256: string;
@@ -121,7 +122,7 @@ export class Transfers {
 
   /** An object of unknown size (a meta written by modelkit): one stream, which cannot be resumed. */
   private async readWhole(openObject: OpenObject, handle: FileHandle, label: string, onBytes?: (n: number) => void): Promise<void> {
-    const batch = new WriteBatch(handle);
+    const batch = new WriteBatch(fileWriter(handle));
     let position = 0;
     await pumpChunks(
       await openObject(),
@@ -138,26 +139,17 @@ export class Transfers {
   }
 
   /**
-   * Reads `ranges` in parallel (each through the request pool) and calls `done` with each part once it is on disk.
-   * The first failure cancels the parts still running and is thrown.
+   * Runs `read` for each part of a `size`-byte object, in parallel (each read takes its requests from the pool). The
+   * first failure cancels the parts still running and is thrown.
    */
-  private async readParts(
-    openObject: OpenObject,
-    handle: FileHandle,
-    size: number,
-    partSize: number,
-    label: string,
-    onBytes: ((n: number) => void) | undefined,
-    done: (part: Part, cancelled: AbortSignal) => Promise<void>,
-  ): Promise<void> {
+  private async forEachPart(size: number, partSize: number, read: (part: Part, cancelled: AbortSignal) => Promise<void>): Promise<void> {
     const failed = new AbortController();
     const parts: Part[] = [];
     for (let start = 0; start < size; start += partSize) parts.push(newPart(parts.length, start, Math.min(size, start + partSize) - 1));
     const results = await Promise.allSettled(
       parts.map(async (part) => {
         try {
-          await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled: failed.signal }));
-          await done(part, failed.signal);
+          await read(part, failed.signal);
         } catch (err) {
           if (!failed.signal.aborted) failed.abort(err);
           throw err;
@@ -169,11 +161,13 @@ export class Transfers {
     if (failure) throw failure.reason;
   }
 
-  /** Schemas 2 and 3: every part checked against its own hash as soon as it is written; a bad part is read once more. */
+  /**
+   * Schemas 2 and 3: every part checked against its own hash. The hash pool's worker writes each part and hashes it
+   * from memory on the way (no read-back), on any free core; a bad part is read once more.
+   */
   private async readVerifiedParts(
     openObject: OpenObject,
     handle: FileHandle,
-    dest: string,
     size: number,
     partSize: number,
     { hashes, algorithm, kind }: { hashes: string[]; algorithm: PartAlgorithm; kind: HashKind },
@@ -182,15 +176,19 @@ export class Transfers {
   ): Promise<void> {
     if (hashes.length !== Math.ceil(size / partSize)) throw integrity(label, `the meta lists ${hashes.length} part hashes for ${size} bytes`);
     if (size === 0) return;
-    await this.readParts(openObject, handle, size, partSize, label, onBytes, async (part, cancelled) => {
-      const check = async (): Promise<boolean> => (await hashPool.hashRange(dest, part.start, part.end + 1, kind)) === hashes[part.index];
-      if (await check()) return;
+    await this.forEachPart(size, partSize, async (part, cancelled) => {
+      const readChecked = async (): Promise<boolean> => {
+        const hashed = hashPool.writeStream(kind, handle.fd);
+        const writer = hashingWriter(hashed);
+        await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled, writer }));
+        return (await hashed.digest()) === hashes[part.index];
+      };
+      if (await readChecked()) return;
       // Read the part again, once: a byte flipped on the way is not the store's content.
       cancelled.throwIfAborted();
       onBytes?.(-part.received);
       part.received = 0;
-      await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled }));
-      if (!(await check())) {
+      if (!(await readChecked())) {
         throw integrity(
           label,
           `part ${part.index + 1} of ${hashes.length} (bytes ${part.start}-${part.end}) does not match its ${algorithm} ${hashes[part.index]}, twice`,
@@ -212,11 +210,12 @@ export class Transfers {
     const complete: boolean[] = [];
     let hashed = 0; // parts handed to the hash
     const { partSize } = this.settings;
-    await this.readParts(openObject, handle, size, partSize, label, onBytes, async (part) => {
+    await this.forEachPart(size, partSize, async (part, cancelled) => {
+      await this.requests.run(() => this.readPart(openObject, handle, part, size, label, { onBytes, cancelled }));
       complete[part.index] = true;
       for (; complete[hashed]; hashed++) hash.add(hashed * partSize, Math.min(size, (hashed + 1) * partSize));
     });
-    return hash.digest(size);
+    return hash.digest();
   }
 
   /** Reads one part (or a whole small object) into the file at its offset, retrying from the bytes already received. */
@@ -226,10 +225,10 @@ export class Transfers {
     part: Part,
     size: number,
     label: string,
-    how: { onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal; hash?: Hash },
+    how: { onBytes?: ((n: number) => void) | undefined; cancelled?: AbortSignal; hash?: Hash; writer?: BatchWriter },
   ): Promise<void> {
     const length = part.end - part.start + 1;
-    const batch = new WriteBatch(handle);
+    const batch = new WriteBatch(how.writer ?? fileWriter(handle));
     for (let attempt = 1; ; attempt++) {
       how.cancelled?.throwIfAborted();
       const from = part.start + part.received;
@@ -272,24 +271,53 @@ async function writeAt(handle: FileHandle, chunk: Buffer, position: number): Pro
   }
 }
 
+/** Where full batches go, and how big a batch it takes. */
+interface BatchWriter {
+  batchBytes: number;
+  /** Writes `bytes` of `batch` at `position`; resolves with the memory to reuse (the batch, or what came back for it). */
+  write(batch: Buffer, bytes: number, position: number): Promise<Buffer>;
+}
+
 /**
- * Consecutive chunks copied into one pooled buffer and written with one positioned write per MiB instead of one per
- * socket read. Copying (not keeping the chunks) lets each socket chunk die young: chunks held across a write were
- * promoted to the old generation and their memory kept until a full GC, which cost ~60 MiB of peak RSS.
+ * The plain writer: a positioned write per 256 KiB on the event loop's thread pool (larger writes make the kernel
+ * allocate larger page-cache folios, which cost more system time per byte on this project's VMs: see hash-worker.ts).
+ */
+function fileWriter(handle: FileHandle): BatchWriter {
+  return {
+    batchBytes: 256 * 1024,
+    write: async (batch, bytes, position) => {
+      await writeAt(handle, batch.subarray(0, bytes), position);
+      return batch;
+    },
+  };
+}
+
+/**
+ * The hash pool's writer: the worker writes each batch and hashes it from memory. 1 MiB batches: every batch is a
+ * message each way between threads, which costs ~50-100 µs on a 2-core VM (the other thread is woken by an IPI).
+ */
+function hashingWriter(hashed: { write: BatchWriter["write"] }): BatchWriter {
+  return { batchBytes: 1024 * 1024, write: hashed.write };
+}
+
+/**
+ * Consecutive chunks copied into one pooled buffer and written with one positioned write per batch instead of one
+ * per socket read. Copying (not keeping the chunks) lets each socket chunk die young: chunks held across a write
+ * were promoted to the old generation and their memory kept until a full GC, which cost ~60 MiB of peak RSS.
  */
 class WriteBatch {
-  private readonly handle: FileHandle;
+  private readonly writer: BatchWriter;
   private buffer: Buffer | undefined;
   private bytes = 0;
   private position = 0;
 
-  constructor(handle: FileHandle) {
-    this.handle = handle;
+  constructor(writer: BatchWriter) {
+    this.writer = writer;
   }
 
   /** Queues a chunk; a full batch is written, and the returned promise says when (undefined: nothing to wait for). */
   add(chunk: Buffer, position: number): Promise<void> | undefined {
-    const buffer = (this.buffer ??= batchBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES));
+    const buffer = (this.buffer ??= pooledBatch(this.writer.batchBytes));
     if (this.bytes === 0) this.position = position;
     const copied = chunk.copy(buffer, this.bytes);
     this.bytes += copied;
@@ -303,18 +331,24 @@ class WriteBatch {
     if (!buffer) return;
     this.buffer = undefined;
     this.bytes = 0;
-    try {
-      if (bytes > 0) await writeAt(this.handle, buffer.subarray(0, bytes), position);
-    } finally {
-      if (batchBuffers.length < MAX_POOLED_BATCHES) batchBuffers.push(buffer);
-    }
+    release(bytes === 0 ? buffer : await this.writer.write(buffer, bytes, position));
   }
 }
 
-const WRITE_BATCH_BYTES = 256 * 1024;
-/** Free batch buffers, reused across parts and files (one per request in flight at most, in practice). */
-const batchBuffers: Buffer[] = [];
-const MAX_POOLED_BATCHES = 64;
+/** Free batch buffers by size, reused across parts and files (one per request in flight at most, in practice). */
+const batchBuffers = new Map<number, Buffer[]>();
+const MAX_POOLED_BATCH_BYTES = 32 * 1024 * 1024;
+
+/** A batch buffer of `size` bytes that owns its whole ArrayBuffer (the hash pool's writer hands it to a worker). */
+function pooledBatch(size: number): Buffer {
+  return batchBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function release(buffer: Buffer): void {
+  const pool = batchBuffers.get(buffer.length) ?? [];
+  batchBuffers.set(buffer.length, pool);
+  if ((pool.length + 1) * buffer.length <= MAX_POOLED_BATCH_BYTES) pool.push(buffer);
+}
 /**
  * Objects up to this size are hashed on the event loop as they arrive: for 2,000 × 64 KiB, handing each file to a
  * worker (a message each way, the file opened and read again) cost more CPU and memory than the 80 µs of sha256.

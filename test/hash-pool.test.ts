@@ -1,0 +1,73 @@
+// The hash pool's worker writing a download's batches and hashing them from memory (writeStream), against hashes
+// computed here and the bytes read back from the file.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { HashPool } from "../src/hash-pool.ts";
+import { blake3Kind, createHasher } from "../src/part-hash.ts";
+
+describe("hash pool: writing and hashing a part in a worker", () => {
+  let dir: string;
+  const pool = new HashPool(2);
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "assetkit-hashpool-"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** Hands `data` to a writeStream at `offset` in 1 MiB batches (the last one short), as the transfer engine does. */
+  async function writeThrough(kind: Parameters<HashPool["writeStream"]>[0], fd: number, data: Buffer, offset: number): Promise<string> {
+    const stream = pool.writeStream(kind, fd);
+    let batch = Buffer.allocUnsafeSlow(1024 * 1024);
+    for (let at = 0; at < data.length; at += batch.length) {
+      const bytes = data.copy(batch, 0, at);
+      batch = await stream.write(batch, bytes, offset + at);
+      assert.equal(batch.length, 1024 * 1024, "the batch's memory comes back whole, for reuse");
+    }
+    return stream.digest();
+  }
+
+  for (const kind of ["sha256", blake3Kind()] as const) {
+    test(`${kind}: two parts written out of order give the file's bytes, and each part's hash of them`, async () => {
+      const file = path.join(dir, `${kind}.bin`);
+      const first = randomBytes(3 * 1024 * 1024 + 12_345);
+      const second = randomBytes(1024 * 1024 + 1);
+      const fd = openSync(file, "w");
+      try {
+        const [secondHex, firstHex] = await Promise.all([writeThrough(kind, fd, second, first.length), writeThrough(kind, fd, first, 0)]);
+        const expect = async (data: Buffer): Promise<string> => {
+          const hasher = await createHasher(kind);
+          hasher.update(data);
+          return hasher.digest();
+        };
+        assert.equal(firstHex, await expect(first));
+        assert.equal(secondHex, await expect(second));
+      } finally {
+        closeSync(fd);
+      }
+      assert.ok((await readFile(file)).equals(Buffer.concat([first, second])));
+    });
+  }
+
+  test("a write the file refuses fails with the system's code, and the pool goes on", async () => {
+    const fd = openSync(path.join(dir, "read-only.bin"), "w");
+    closeSync(fd);
+    const readOnly = openSync(path.join(dir, "read-only.bin"), "r");
+    try {
+      await assert.rejects(writeThrough("sha256", readOnly, randomBytes(1000), 0), { code: "EBADF" });
+    } finally {
+      closeSync(readOnly);
+    }
+    const file = path.join(dir, "after.bin");
+    const data = randomBytes(5000);
+    const out = openSync(file, "w");
+    try {
+      assert.equal(await writeThrough("sha256", out, data, 0), createHash("sha256").update(data).digest("hex"));
+    } finally {
+      closeSync(out);
+    }
+  });
+});
