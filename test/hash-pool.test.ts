@@ -21,7 +21,7 @@ describe("hash pool: writing and hashing a part in a worker", () => {
   /** Hands `data` to a writeStream at `offset` in 1 MiB batches (the last one short), as the transfer engine does. */
   async function writeThrough(kind: Parameters<HashPool["writeStream"]>[0], fd: number, data: Buffer, offset: number): Promise<string> {
     const stream = pool.writeStream(kind, fd);
-    let batch = Buffer.allocUnsafeSlow(1024 * 1024);
+    let batch: Buffer = Buffer.allocUnsafeSlow(1024 * 1024);
     for (let at = 0; at < data.length; at += batch.length) {
       const bytes = data.copy(batch, 0, at);
       batch = await stream.write(batch, bytes, offset + at);
