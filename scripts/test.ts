@@ -1,7 +1,10 @@
 // The test command: builds dist/, starts the test servers on free 127.0.0.1 ports, runs every test file
 // against them (a server-backed suite that cannot reach its server fails here instead of skipping), stops them.
+// The tests' temporary files go to one folder (TMPDIR), removed at the end: thousands of folders a run otherwise
+// stayed behind in the system's temporary folder.
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServers } from "./test-servers.ts";
 
@@ -25,6 +28,7 @@ const buildCode = await run(process.execPath, ["scripts/build.ts"], process.env)
 if (buildCode !== 0) process.exit(buildCode);
 
 const servers = await startServers();
+const scratch = mkdtempSync(path.join(tmpdir(), "assetkit-tests-"));
 let code = 1;
 try {
   const files = only.length > 0 ? only : testFiles("test").sort();
@@ -32,8 +36,10 @@ try {
     ...process.env,
     ...servers.env,
     ASSETKIT_TEST_ALL_STORES: "1",
+    TMPDIR: scratch,
   });
 } finally {
   await servers.stop();
+  rmSync(scratch, { recursive: true, force: true });
 }
 process.exit(code);
