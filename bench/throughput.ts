@@ -87,7 +87,13 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
   const dest = await mkdtemp(path.join(ctx.scratch, `fetch-${tool.name}-`));
   try {
     const outcome = await measure(tool.download(asset, dest), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds, systemSeconds: outcome.systemSeconds };
+    const run: Run = {
+      ok: outcome.code === 0,
+      seconds: outcome.seconds,
+      peakRssMiB: outcome.peakRssMiB,
+      cpuSeconds: outcome.cpuSeconds,
+      systemSeconds: outcome.systemSeconds,
+    };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const got = await treeBytes(dest);
     return got >= asset.dataset.bytes ? run : { ...run, ok: false, error: `only ${got} of ${asset.dataset.bytes} bytes arrived` };
@@ -99,7 +105,13 @@ async function fetchOnce(tool: Tool, asset: PublishedAsset, ctx: CaseContext): P
 async function publishOnce(tool: Tool, dataset: Dataset, prefix: string, ctx: CaseContext): Promise<Run> {
   try {
     const outcome = await measure(tool.upload(dataset, prefix), ctx.timeoutMs);
-    const run: Run = { ok: outcome.code === 0, seconds: outcome.seconds, peakRssMiB: outcome.peakRssMiB, cpuSeconds: outcome.cpuSeconds, systemSeconds: outcome.systemSeconds };
+    const run: Run = {
+      ok: outcome.code === 0,
+      seconds: outcome.seconds,
+      peakRssMiB: outcome.peakRssMiB,
+      cpuSeconds: outcome.cpuSeconds,
+      systemSeconds: outcome.systemSeconds,
+    };
     if (!run.ok) return { ...run, error: lastLine(outcome.stderr) };
     const stored = await ctx.bucket.bytesUnder(prefix);
     return stored >= dataset.bytes ? run : { ...run, ok: false, error: `only ${stored} of ${dataset.bytes} bytes stored` };
