@@ -1,7 +1,8 @@
 // The test command: builds dist/, starts the test servers on free 127.0.0.1 ports, runs every test file
 // against them (a server-backed suite that cannot reach its server fails here instead of skipping), stops them.
 // The tests' temporary files go to one folder (TMPDIR), removed at the end: thousands of folders a run otherwise
-// stayed behind in the system's temporary folder.
+// stayed behind in the system's temporary folder. The CLI's compile cache is one folder beside them, shared by every
+// run (tests that give a CLI run a TMPDIR of its own check that nothing is left in it).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,6 +38,7 @@ try {
     ...servers.env,
     ASSETKIT_TEST_ALL_STORES: "1",
     TMPDIR: scratch,
+    NODE_COMPILE_CACHE: path.join(scratch, "node-compile-cache"),
   });
 } finally {
   await servers.stop();
