@@ -238,7 +238,8 @@ export class Registry {
     if (!this.store.listable) return [];
     const out: string[] = [];
     const prefix = `${name}/`;
-    for await (const object of this.store.list(prefix)) {
+    // Shallow: the metas sit beside the versions' folders, whose files (thousands, for a dataset) need not be listed.
+    for await (const object of this.store.list(prefix, { shallow: true })) {
       const rest = object.key.slice(prefix.length);
       if (rest.endsWith(".meta") && !rest.includes("/")) out.push(rest.slice(0, -".meta".length));
     }

@@ -23,6 +23,7 @@ import {
   type Body,
   type ByteRange,
   type Condition,
+  type ListOptions,
   type Store,
   type StoredObject,
   type WriteAttempt,
@@ -178,7 +179,7 @@ export class GcsStore implements Backend {
     });
   }
 
-  async *list(prefix: string): AsyncIterable<StoredObject> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
     const base = this.prefix ? `${this.prefix}/` : "";
     let pageToken: string | undefined;
     do {
@@ -188,6 +189,7 @@ export class GcsStore implements Backend {
           prefix: base + prefix,
           maxResults: LIST_PAGE_SIZE,
           autoPaginate: false,
+          ...(options?.shallow ? { delimiter: "/" } : {}),
           fields: "items(name,size,generation,updated),nextPageToken",
           ...(pageToken ? { pageToken } : {}),
         });

@@ -44,6 +44,7 @@ import {
   type Condition,
   type IncompleteUpload,
   type IncompleteUploads,
+  type ListOptions,
   type ObjectSource,
   type Store,
   type StoredObject,
@@ -234,11 +235,16 @@ export class S3Store implements Backend, IncompleteUploads {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<StoredObject> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          ...(options?.shallow ? { Delimiter: "/" } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
         abortOption(),
       );
       for (const object of page.Contents ?? []) {

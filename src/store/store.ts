@@ -95,6 +95,15 @@ export interface ByteRange {
   end: number;
 }
 
+/** What a listing may leave out. */
+export interface ListOptions {
+  /**
+   * Only keys with no "/" after the prefix are wanted. A hint: S3 and GCS ask the server for just those (a
+   * delimiter), skipping every sub-folder's objects; the other backends list everything, so callers still filter.
+   */
+  shallow?: boolean;
+}
+
 export interface Store {
   /** The store's URI as the user wrote it, with any credentials removed: safe to print. */
   readonly url: string;
@@ -116,7 +125,7 @@ export interface Store {
    * Every object whose key starts with `prefix` (a plain string prefix, not only a folder), at any depth,
    * across all pages. Order is unspecified.
    */
-  list(prefix: string): AsyncIterable<StoredObject>;
+  list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject>;
   /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
   write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean>;
   /**

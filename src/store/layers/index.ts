@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stallGuard } from "../stall-guard.ts";
-import type { Backend, Body, ByteRange, Condition, Store, StoredObject, StoreError, StoreOp } from "../store.ts";
+import type { Backend, Body, ByteRange, Condition, ListOptions, Store, StoredObject, StoreError, StoreOp } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
 import { ErrorContext } from "./error-context.ts";
 import { delayBeforeRetry, retrying } from "./retry.ts";
@@ -59,13 +59,13 @@ export class LayeredStore implements Store {
     );
   }
 
-  async *list(prefix: string): AsyncIterable<StoredObject> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
     const what = `list ${prefix || "the store"}`;
     const seen = new Set<string>();
     const started = Date.now();
     // A listing that fails part-way starts again and yields only the objects it had not yielded yet.
     for (let attempt = 1; ; attempt++) {
-      const iterator = this.backend.list(prefix)[Symbol.asyncIterator]();
+      const iterator = this.backend.list(prefix, options)[Symbol.asyncIterator]();
       let failure: StoreError | undefined;
       try {
         for (;;) {
