@@ -59,7 +59,10 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
   const runs = new Map<ToolName, Run[]>(ctx.tools.map((t) => [t.name, []]));
   const kept = dataset.bytes * (ctx.tools.length * ctx.repeat + 1) <= KEPT_RUNS_BYTES;
   const cleanups: Cleanup[] = [];
-  const dispose = (cleanup: Cleanup) => (kept ? cleanups.push(cleanup) : cleanup());
+  const dispose = async (cleanup: Cleanup): Promise<void> => {
+    if (kept) cleanups.push(cleanup);
+    else await cleanup();
+  };
   const runOnce = (tool: Tool, upload: string) =>
     direction === "fetch" ? fetchOnce(tool, published!, ctx) : publishOnce(tool, dataset, `upload/${upload}`, ctx);
   // A warm-up run, not counted: the first run of a case was the slowest of its tool's (fetching 2,000 × 64 KiB:

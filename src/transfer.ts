@@ -12,6 +12,7 @@ import { closeSync, open as openFile, openSync, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { AssetError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { partCheckKind, type HashKind, type PartAlgorithm } from "./part-hash.ts";
@@ -365,13 +366,14 @@ const SLOW_CREATE_MS = 0.15;
 /** A moving mean of this process's synchronous creates; once past SLOW_CREATE_MS, creates go to the thread pool. */
 let createMs = 0;
 
-function createFile(path: string): Promise<number> {
-  if (createMs > SLOW_CREATE_MS) return new Promise((resolve, reject) => openFile(path, "wx", (err, fd) => (err ? reject(err) : resolve(fd))));
+const openOnThreadPool = promisify(openFile);
+
+/** Creates `path` (exclusively); the synchronous create runs before this returns, as an async function's first part. */
+async function createFile(path: string): Promise<number> {
+  if (createMs > SLOW_CREATE_MS) return openOnThreadPool(path, "wx");
   const started = performance.now();
   try {
-    return Promise.resolve(openSync(path, "wx"));
-  } catch (err) {
-    return Promise.reject(err as Error);
+    return openSync(path, "wx");
   } finally {
     createMs += (performance.now() - started - createMs) / 16;
   }

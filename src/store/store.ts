@@ -122,8 +122,8 @@ export interface Store {
   /** A stream of an object's bytes (or of a range of them); rejects with code "not-found" when absent. */
   openRead(key: string, range?: ByteRange): Promise<Readable>;
   /**
-   * Every object whose key starts with `prefix` (a plain string prefix, not only a folder), at any depth,
-   * across all pages. Order is unspecified.
+   * Every object whose key starts with `prefix` (a plain string prefix, not only a folder), at any depth (unless
+   * `options.shallow` lets the backend leave sub-folders out), across all pages. Order is unspecified.
    */
   list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject>;
   /** Writes `body` at `key`. Returns false, and changes nothing, when `condition` does not hold. */
