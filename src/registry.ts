@@ -417,7 +417,6 @@ export class Registry {
     const { name } = request;
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
-    await this.checkConditionalWrites();
 
     this.indexes.delete(name);
     const index = await this.versions(name);
@@ -519,7 +518,6 @@ export class Registry {
           `not ${digest ?? "(none)"} as in ${source.store.url}; versions are immutable: nothing was changed`,
       );
     }
-    await this.checkConditionalWrites();
     this.indexes.delete(name);
     const index = await this.versions(name);
     if (!index.scheme.isVersion(version)) {
@@ -650,7 +648,7 @@ export class Registry {
 
   private async claimOnce(name: string, version: string, claim: Buffer, token: string): Promise<boolean> {
     const key = this.claimKey(name, version);
-    if (await this.store.write(key, claim, { ifAbsent: true })) return true;
+    if (await this.createClaim(key, claim)) return true;
     // After a lost response a retried create reports "exists" for our own write: the token tells.
     const existing = await this.store.read(key);
     return existing !== undefined && existing.data.toString().includes(`"token":"${token}"`);
@@ -732,30 +730,33 @@ export class Registry {
   }
 
   /**
-   * Publishing is race-free only where the store honours create-if-absent. Checked once per registry with a
-   * probe object; a store that lets the second create through is refused unless the user opted in.
+   * Creates a claim only if absent. Publishing is race-free only where the store honours create-if-absent, so the
+   * first claim of a registry is created a second time, which must be refused: a store that lets it through is
+   * refused (its claim removed) unless the user opted in. The claim is the probe: no extra object, no extra
+   * round trips before the first claim.
    */
-  private async checkConditionalWrites(): Promise<void> {
-    if (this.conditionalWritesChecked || this.options.unsafePublish) return;
-    const key = `.assetkit/probe-${randomUUID()}`;
+  private async createClaim(key: string, claim: Buffer): Promise<boolean> {
     try {
-      const first = await this.store.write(key, Buffer.from("1"), { ifAbsent: true });
-      const second = await this.store.write(key, Buffer.from("2"), { ifAbsent: true });
-      if (!first || second) {
+      if (!(await this.store.write(key, claim, { ifAbsent: true }))) {
+        this.conditionalWritesChecked = true; // refused: the store honours the condition
+        return false;
+      }
+      if (this.conditionalWritesChecked || this.options.unsafePublish) return true;
+      if (await this.store.write(key, claim, { ifAbsent: true })) {
+        await this.store.delete(key).catch(() => undefined);
         throw new AssetError(
           `${this.store.url} ignores conditional writes (If-None-Match), so concurrent publishes could overwrite each other; ` +
             `upgrade the server, or pass --unsafe-publish if only one publisher ever runs at a time`,
         );
       }
     } catch (err) {
-      if (err instanceof StoreError && err.code === "unsupported") {
+      if (err instanceof StoreError && err.code === "unsupported" && !this.options.unsafePublish) {
         throw new AssetError(`${this.store.url} does not support conditional writes: ${err.message}; pass --unsafe-publish to publish anyway`);
       }
       throw err;
-    } finally {
-      await this.store.delete(key).catch(() => undefined);
     }
     this.conditionalWritesChecked = true;
+    return true;
   }
 }
 

@@ -1,6 +1,6 @@
-// A store that ignores conditional writes (as old S3-compatible servers ignore If-None-Match) is detected before
-// publishing and refused, unless the user opts in to unsafe publishing. The wrapper drops the conditions the way
-// such a server does: every write "succeeds".
+// A store that ignores conditional writes (as old S3-compatible servers ignore If-None-Match) is detected at the
+// first claim and refused, with nothing left behind, unless the user opts in to unsafe publishing. The wrapper
+// drops the conditions the way such a server does: every write "succeeds".
 import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,6 +29,9 @@ describe("stores without conditional writes", () => {
       new Registry(store, { versioning: "semver" }).publish(request),
       (err: unknown) => err instanceof AssetError && /s3:\/\/old-server\/bucket ignores conditional writes .* --unsafe-publish/.test(err.message),
     );
+    const left: string[] = [];
+    for await (const o of store.list("")) left.push(o.key);
+    assert.deepEqual(left, [], "the refused publish leaves no claim and no data");
     const unsafe = await new Registry(store, { versioning: "semver", unsafePublish: true }).publish(request);
     assert.equal(unsafe.version, "1.0.0");
   });
