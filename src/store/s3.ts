@@ -420,6 +420,7 @@ export class S3Store implements Backend, IncompleteUploads {
           abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
         },
       );
+      this.bucketCheck ??= Promise.resolve(); // a written object shows the bucket exists: a later HEAD's 404 means the key
       return true;
     } catch (err) {
       if (!Buffer.isBuffer(body)) body.destroy();
