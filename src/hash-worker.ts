@@ -1,9 +1,9 @@
 // A hash-pool worker (see hash-pool.ts): hashes byte ranges of local files, read back from the page cache, or writes
-// bytes it is handed to a file and hashes them as they are (a download's parts). Jobs come one at a time; each
+// bytes it is handed to a file and hashes them as they are (a download's parts). Jobs come a batch at a time; each
 // names the hash and its implementation, chosen by the main thread.
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
-import type { HashJob } from "./hash-pool.ts";
+import type { Answer, HashJob } from "./hash-pool.ts";
 import { createHasher, type Hasher, type HashKind } from "./part-hash.ts";
 
 const buffer = Buffer.allocUnsafe(1024 * 1024);
@@ -62,13 +62,22 @@ function writeAll(fd: number, bytes: Buffer, position: number): void {
 
 const WRITE_PIECE = 64 * 1024;
 
-parentPort!.on("message", (job: HashJob) => {
-  run(job).then(
-    // A written batch's memory goes back to the main thread, which reuses it.
-    (hex) => parentPort!.postMessage({ id: job.id, hex, data: job.write?.data }, job.write ? [job.write.data] : []),
-    (err: NodeJS.ErrnoException) => {
-      if (job.stream !== undefined) streams.delete(job.stream);
-      parentPort!.postMessage({ id: job.id, error: err.message, code: err.code });
-    },
-  );
+/** A message's jobs, run in order, answered in one message (see hash-pool.ts). */
+parentPort!.on("message", (jobs: HashJob[]) => {
+  void (async () => {
+    const answers: Answer[] = [];
+    for (const job of jobs) {
+      try {
+        // A written batch's memory goes back to the main thread, which reuses it.
+        answers.push({ id: job.id, hex: await run(job), ...(job.write ? { data: job.write.data } : {}) });
+      } catch (err) {
+        if (job.stream !== undefined) streams.delete(job.stream);
+        answers.push({ id: job.id, error: (err as Error).message, code: (err as NodeJS.ErrnoException).code });
+      }
+    }
+    parentPort!.postMessage(
+      answers,
+      jobs.flatMap((job) => (job.write ? [job.write.data] : [])),
+    );
+  })();
 });

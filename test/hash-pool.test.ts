@@ -1,8 +1,9 @@
 // The hash pool's worker writing a download's batches and hashing them from memory (writeStream), against hashes
-// computed here and the bytes read back from the file.
+// computed here and the bytes read back from the file; and many ranges queued at once, which the workers take in
+// batches, each answered with its own hash or error.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -69,5 +70,30 @@ describe("hash pool: writing and hashing a part in a worker", () => {
     } finally {
       closeSync(out);
     }
+  });
+
+  test("many ranges queued at once: each gets its own hash, and a missing file fails alone", async () => {
+    const files = Array.from({ length: 150 }, (_, i) => {
+      const file = path.join(dir, `many-${i}.bin`);
+      const data = randomBytes(i === 7 ? 3 * 1024 * 1024 : 1000 + i * 700); // one range larger than a batch
+      writeFileSync(file, data);
+      return { file, data };
+    });
+    const missing = path.join(dir, "missing.bin");
+    const results = await Promise.allSettled([
+      ...files.map(({ file, data }) => pool.hashRange(file, 10, data.length)),
+      pool.hashRange(missing, 0, 10),
+      ...files.map(({ file, data }) => pool.hashFile(file, data.length)),
+    ]);
+    const expected = [
+      ...files.map(({ data }) => createHash("sha256").update(data.subarray(10)).digest("hex")),
+      undefined,
+      ...files.map(({ data }) => createHash("sha256").update(data).digest("hex")),
+    ];
+    results.forEach((result, i) => {
+      if (expected[i] === undefined)
+        assert.ok(result.status === "rejected" && (result.reason as NodeJS.ErrnoException).code === "ENOENT", "the missing file's range fails");
+      else assert.deepEqual(result, { status: "fulfilled", value: expected[i] }, `range ${i}`);
+    });
   });
 });
