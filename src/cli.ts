@@ -4,7 +4,6 @@ import { fetchCommand } from "./commands/fetch.ts";
 import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
 import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
 import { historyCommand } from "./commands/history.ts";
-import { importCommand } from "./commands/import.ts";
 import { listCommand } from "./commands/list.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
@@ -114,6 +113,8 @@ export async function runCli(argv: string[]): Promise<number> {
           maxEntries?: string;
           unpack?: boolean;
         }>();
+        // Loaded here: its archive, glob and Hub code is for this command only, and costs every other one's start-up.
+        const { importCommand } = await import("./commands/import.ts");
         const r = await importCommand(ctx, { source, target, ...local, metadata: local.meta ?? [] });
         return publishedOutput(r, `\tfrom ${r.source}`);
       }),

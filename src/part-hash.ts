@@ -4,7 +4,6 @@
 // ~5× slower than sha256 with SHA extensions), which publishing needs (equal content, equal digest on every
 // platform), while fetching and verifying check the whole-file sha256 instead, which is as bound to the digest.
 import { createHash } from "node:crypto";
-import { createBLAKE3 } from "hash-wasm";
 import { nativeBlake3 } from "./native-blake3.ts";
 
 export type PartAlgorithm = "sha256" | "blake3";
@@ -56,6 +55,7 @@ export async function createHasher(kind: HashKind): Promise<Hasher> {
     const hash = new native.Hasher();
     return restarting(hash, () => hash.reset());
   }
+  const { createBLAKE3 } = await import("hash-wasm"); // the fallback: loaded only where the addon cannot run
   const hash = await createBLAKE3();
   return restarting(hash, () => hash.init());
 }
