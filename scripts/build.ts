@@ -41,6 +41,9 @@ await build({
   splitting: true,
   format: "esm",
   platform: "node",
+  // ESM builds first (esbuild's default for node is "main": the CommonJS one): the AWS SDK's ES modules tree-shake
+  // to the commands we send, where its CommonJS bundle is one module of every S3 command, evaluated at each start.
+  mainFields: ["module", "main"],
   target: "node24",
   minify: true,
   legalComments: "none",
