@@ -21,6 +21,10 @@ export interface Http1Response {
   status: number;
   /** The response body when the status is 2xx and the length is known; otherwise the connection was closed. */
   body?: Readable & ChunkTaking;
+  /** Its length (with a body). */
+  length?: number;
+  /** The ETag header, as sent (quotes included). */
+  etag?: string;
 }
 
 export interface Http1ClientOptions {
@@ -159,7 +163,7 @@ export class Http1Client {
           c.fail!(reset("a response that is not HTTP/1.1"));
           return false;
         }
-        const { status, length, keepAlive } = parsed;
+        const { status, length, keepAlive, etag } = parsed;
         if (status < 200 || status > 299 || length === undefined) {
           // Not a body this client reads: the caller asks another way; the connection is not reused.
           done();
@@ -169,7 +173,7 @@ export class Http1Client {
           resolve({ status });
           return false;
         }
-        resolve({ status, body: this.body(c, length, keepAlive, rest, done) });
+        resolve({ status, body: this.body(c, length, keepAlive, rest, done), length, ...(etag !== undefined ? { etag } : {}) });
         return !c.socket.isPaused();
       };
       if (!payload) return void c.socket.write(head);
@@ -301,11 +305,12 @@ export class Http1Client {
   }
 }
 
-function parseHead(text: string): { status: number; length: number | undefined; keepAlive: boolean } | undefined {
+function parseHead(text: string): { status: number; length: number | undefined; keepAlive: boolean; etag: string | undefined } | undefined {
   const lines = text.split("\r\n");
   const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? "");
   if (!status) return undefined;
   let length: number | undefined;
+  let etag: string | undefined;
   let chunked = false;
   let keepAlive = status[1] === "1";
   for (let i = 1; i < lines.length; i++) {
@@ -316,11 +321,12 @@ function parseHead(text: string): { status: number; length: number | undefined; 
     const value = line.slice(colon + 1).trim();
     if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (name === "transfer-encoding") chunked = true;
+    else if (name === "etag") etag = value;
     else if (name === "connection") keepAlive = /keep-alive/i.test(value) || (keepAlive && !/close/i.test(value));
   }
   // Chunked or unknown lengths, and malformed ones, are not read here.
   if (chunked || (length !== undefined && !Number.isSafeInteger(length))) length = undefined;
-  return { status: Number(status[2]), length, keepAlive };
+  return { status: Number(status[2]), length, keepAlive, etag };
 }
 
 function reset(message: string): Error {

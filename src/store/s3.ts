@@ -208,6 +208,9 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
+    // Hand-signed first, as openRead; a missing object (or any other answer) is asked again through the SDK.
+    const fast = await this.signed.read(this.keyOf(key), operationSignal());
+    if (fast) return { data: await readDocumentBody(fast.body, fast.length), etag: fast.etag };
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       const data = out.Body ? await readDocumentBody(out.Body as Readable, out.ContentLength) : Buffer.alloc(0);
