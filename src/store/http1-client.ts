@@ -25,6 +25,8 @@ export interface Http1Response {
   length?: number;
   /** The ETag header, as sent (quotes included). */
   etag?: string;
+  /** The Retry-After header (of a throttling or failing answer). */
+  retryAfter?: string;
 }
 
 export interface Http1ClientOptions {
@@ -163,14 +165,14 @@ export class Http1Client {
           c.fail!(reset("a response that is not HTTP/1.1"));
           return false;
         }
-        const { status, length, keepAlive, etag } = parsed;
+        const { status, length, keepAlive, etag, retryAfter } = parsed;
         if (status < 200 || status > 299 || length === undefined) {
           // Not a body this client reads: the caller asks another way; the connection is not reused.
           done();
           c.reader = undefined;
           c.fail = undefined;
           c.socket.destroy();
-          resolve({ status });
+          resolve({ status, ...(retryAfter !== undefined ? { retryAfter } : {}) });
           return false;
         }
         resolve({ status, body: this.body(c, length, keepAlive, rest, done), length, ...(etag !== undefined ? { etag } : {}) });
@@ -305,12 +307,21 @@ export class Http1Client {
   }
 }
 
-function parseHead(text: string): { status: number; length: number | undefined; keepAlive: boolean; etag: string | undefined } | undefined {
+interface Head {
+  status: number;
+  length: number | undefined;
+  keepAlive: boolean;
+  etag: string | undefined;
+  retryAfter: string | undefined;
+}
+
+function parseHead(text: string): Head | undefined {
   const lines = text.split("\r\n");
   const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? "");
   if (!status) return undefined;
   let length: number | undefined;
   let etag: string | undefined;
+  let retryAfter: string | undefined;
   let chunked = false;
   let keepAlive = status[1] === "1";
   for (let i = 1; i < lines.length; i++) {
@@ -322,11 +333,12 @@ function parseHead(text: string): { status: number; length: number | undefined; 
     if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (name === "transfer-encoding") chunked = true;
     else if (name === "etag") etag = value;
+    else if (name === "retry-after") retryAfter = value;
     else if (name === "connection") keepAlive = /keep-alive/i.test(value) || (keepAlive && !/close/i.test(value));
   }
   // Chunked or unknown lengths, and malformed ones, are not read here.
   if (chunked || (length !== undefined && !Number.isSafeInteger(length))) length = undefined;
-  return { status: Number(status[2]), length, keepAlive, etag };
+  return { status: Number(status[2]), length, keepAlive, etag, retryAfter };
 }
 
 function reset(message: string): Error {

@@ -3,14 +3,15 @@
 // and on 2 cores the download shares the CPU with hashing and the server. Measured against local MinIO (5-8
 // interleaved runs each): fetching 2,000 × 64 KiB files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any
 // response checksum check the SDK makes on AWS is skipped too: the transfer engine verifies every byte anyway. Only
-// the common answer is handled here: 200 (206 for a range) hands back the body; any other answer returns undefined
-// and the caller repeats the read through the SDK, which keeps its region redirects and error parsing, so failures
-// read as before; network failures reject.
+// the common answer is handled here: 200 (206 for a range) hands back the body; a throttling or failing answer (429,
+// 5xx but 501) rejects as the SDK's error would, for the retry layer (one request per try, Retry-After kept); any
+// other answer returns undefined and the caller repeats the request through the SDK, which keeps its region
+// redirects and error parsing, so failures read as before; network failures reject.
 import type { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { pumpChunks } from "./chunk-body.ts";
-import { Http1Client, type Http1ClientOptions } from "./http1-client.ts";
+import { Http1Client, type Http1ClientOptions, type Http1Response } from "./http1-client.ts";
 import { SigV4Signer } from "./sigv4.ts";
 import type { ByteRange } from "./store.ts";
 
@@ -50,6 +51,7 @@ export class SignedRequests {
     const response = await this.http.request("GET", signed.url, signed.headers, signal ? { signal } : {});
     if (response.status === (range ? 206 : 200) && response.body) return response.body;
     response.body?.destroy();
+    throwIfBusy(response);
     return undefined;
   }
 
@@ -64,6 +66,7 @@ export class SignedRequests {
     const response = await this.http.request("GET", signed.url, signed.headers, signal ? { signal } : {});
     if (response.status === 200 && response.body && response.etag !== undefined) return { body: response.body, length: response.length!, etag: response.etag };
     response.body?.destroy();
+    throwIfBusy(response);
     return undefined;
   }
 
@@ -84,6 +87,7 @@ export class SignedRequests {
     const response = await this.http.request("PUT", signed.url, signed.headers, { body, ...(signal ? { signal } : {}) });
     // S3 answers a PUT with an empty body; an error's document is read by the SDK on its own try.
     if (response.body) await pumpChunks(response.body, () => undefined);
+    if (response.status !== 200) throwIfBusy(response);
     return response.status === 200;
   }
 
@@ -122,6 +126,21 @@ export class SignedRequests {
     base.pathname = base.pathname.replace(/\/+$/, "");
     return { base, signer: new SigV4Signer(scheme.signingRegion ?? region, "s3") };
   }
+}
+
+/**
+ * A throttling or failing answer as the SDK's error for it (its HTTP status and headers, as S3Store.classify reads
+ * them): the retry layer waits (Retry-After) and tries again, where asking the SDK at once would double the requests
+ * to a server that is asking for fewer.
+ */
+function throwIfBusy(response: Http1Response): void {
+  const { status } = response;
+  if (status !== 429 && !(status >= 500 && status !== 501)) return;
+  throw Object.assign(new Error(`HTTP ${status}`), {
+    name: String(status),
+    $metadata: { httpStatusCode: status },
+    $response: { headers: response.retryAfter !== undefined ? { "retry-after": response.retryAfter } : {} },
+  });
 }
 
 /** A key as a URL path: each segment percent-encoded per RFC 3986 (as the SDK does), "/" kept. */
