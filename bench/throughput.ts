@@ -57,7 +57,7 @@ const KEPT_RUNS_BYTES = 4 * 1024 ** 3;
 export async function runCase(direction: Direction, dataset: Dataset, published: PublishedAsset | undefined, ctx: CaseContext): Promise<CaseResult[]> {
   const id: CaseId = `${direction}-${dataset.id}`;
   const runs = new Map<ToolName, Run[]>(ctx.tools.map((t) => [t.name, []]));
-  const kept = dataset.bytes * (ctx.tools.length * ctx.repeat + 1) <= KEPT_RUNS_BYTES;
+  const kept = dataset.bytes * ctx.tools.length * (ctx.repeat + 1) <= KEPT_RUNS_BYTES;
   const cleanups: Cleanup[] = [];
   const dispose = async (cleanup: Cleanup): Promise<void> => {
     if (kept) cleanups.push(cleanup);
@@ -65,12 +65,17 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
   };
   const runOnce = (tool: Tool, upload: string) =>
     direction === "fetch" ? fetchOnce(tool, published!, ctx) : publishOnce(tool, dataset, `upload/${upload}`, ctx);
-  // A warm-up run, not counted: the first run of a case was the slowest of its tool's (fetching 2,000 × 64 KiB:
-  // 1.22 s, then 0.89-1.00), paying for what this VM's memory reclaim (DAMON, pages idle for a minute) or the
-  // setup had evicted, and the rotation gives round 1's first place to the same tool in every case.
-  const warmUp = await runOnce(ctx.tools[0]!, "warm-up");
-  await dispose(warmUp.cleanup);
-  ctx.log(`${id} warm-up run (${ctx.tools[0]!.name}, not counted): ${warmUp.run.seconds.toFixed(2)} s`);
+  // A warm-up round, every tool once, not counted. The first runs of a case are slow for whichever tool comes first:
+  // they pay for what this VM's memory reclaim (DAMON, pages idle for a minute) or the setup evicted (fetching
+  // 2,000 × 64 KiB: 1.22 s, then 0.89-1.00), and for the previous case's mass deletion, which slowed s5cmd's next
+  // 4-5 publishes of 2,000 × 64 KiB from 2.1-2.2 s to 3.0-3.8 s. One warm-up run of the first tool left that to
+  // round 1's first place, the same tool's in every case: assetkit's first counted publish took 3.30 s, the next
+  // two 2.26-2.34 s.
+  for (const tool of ctx.tools) {
+    const warmUp = await runOnce(tool, `warm-up/${tool.name}`);
+    await dispose(warmUp.cleanup);
+    ctx.log(`${id} warm-up run (${tool.name}, not counted): ${warmUp.run.seconds.toFixed(2)} s`);
+  }
   for (let round = 0; round < ctx.repeat; round++) {
     const order = [...ctx.tools.slice(round % ctx.tools.length), ...ctx.tools.slice(0, round % ctx.tools.length)];
     for (const tool of order) {
