@@ -46,13 +46,7 @@ export class SignedRequests {
    * layer's call, not a hidden second try.
    */
   async open(fullKey: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
-    const signed = await this.sign("GET", fullKey, range ? { range: `bytes=${range.start}-${range.end}` } : {});
-    if (!signed) return undefined;
-    const response = await this.http.request("GET", signed.url, signed.headers, signal ? { signal } : {});
-    if (response.status === (range ? 206 : 200) && response.body) return response.body;
-    response.body?.destroy();
-    throwIfBusy(response);
-    return undefined;
+    return (await this.get(fullKey, range, signal))?.body;
   }
 
   /**
@@ -61,11 +55,20 @@ export class SignedRequests {
    * first request alone costs ~30 ms of start-up (its HTTP stack, middleware and endpoint rules).
    */
   async read(fullKey: string, signal?: AbortSignal): Promise<{ body: Readable; length: number; etag: string } | undefined> {
-    const signed = await this.sign("GET", fullKey, {});
+    const response = await this.get(fullKey, undefined, signal);
+    if (response?.etag !== undefined) return { body: response.body, length: response.length!, etag: response.etag };
+    response?.body.destroy();
+    return undefined;
+  }
+
+  /** A GET's answer when it is the expected one (200, or 206 for a range) with a body; see `open` for the others. */
+  private async get(fullKey: string, range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<(Http1Response & { body: Readable }) | undefined> {
+    const signed = await this.sign("GET", fullKey, range ? { range: `bytes=${range.start}-${range.end}` } : {});
     if (!signed) return undefined;
     const response = await this.http.request("GET", signed.url, signed.headers, signal ? { signal } : {});
-    if (response.status === 200 && response.body && response.etag !== undefined) return { body: response.body, length: response.length!, etag: response.etag };
-    response.body?.destroy();
+    const { body } = response;
+    if (response.status === (range ? 206 : 200) && body) return { ...response, body };
+    body?.destroy();
     throwIfBusy(response);
     return undefined;
   }
