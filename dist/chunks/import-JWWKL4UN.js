@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-PCFKB2CS.js";import"./chunk-WPUWHQ3D.js";import"./chunk-VHV2MSGV.js";import"./chunk-MHHWXWK4.js";import"./chunk-PA3TYJ2D.js";import"./chunk-WRX4MISW.js";import"./chunk-LAAR5CON.js";import"./chunk-UJRLTTMQ.js";import"./chunk-FYNUOHRF.js";import"./chunk-ZLFX4NOD.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
