@@ -3,13 +3,14 @@
 //
 //   npm run bench                      install the tools if missing, build dist/, full run (10–20 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--out FILE]
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--dir DIR] [--out FILE]
 //
 // Besides the peers, assetkit runs pinned to 1 core and to 2 cores (taskset), to show how it scales.
 //
 // Prints a Markdown table (stdout; progress goes to stderr) and writes the raw runs, medians, machine and tool
 // versions to bench/results.json (a --quick run writes bench/data/results-quick.json instead, so it never passes
 // for a full run). Page cache cannot be dropped without privileges: tools are interleaved and repeated instead.
+// MinIO's data, the datasets and the downloads live in --dir, by default /dev/shm when it has room (data-dir.ts).
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -19,7 +20,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { startServers } from "../scripts/test-servers.ts";
 import { openBucket } from "./bucket.ts";
-import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
+import { chooseDataDir } from "./data-dir.ts";
+import { datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
@@ -42,6 +44,8 @@ interface Options {
   peers: ToolName[];
   /** Also run assetkit pinned to 1 and 2 cores. */
   pinned: boolean;
+  /** Where MinIO's data, the datasets and the downloads go (undefined: data-dir.ts chooses). */
+  dir: string | undefined;
   out: string;
 }
 
@@ -56,6 +60,7 @@ function parseOptions(argv: string[]): Options {
       cases: { type: "string" },
       peers: { type: "string" },
       "no-pinned": { type: "boolean", default: false },
+      dir: { type: "string" },
       out: { type: "string" },
     },
   });
@@ -78,6 +83,7 @@ function parseOptions(argv: string[]): Options {
     cases: list("cases", values.cases, ALL_CASES),
     peers: list("peers", values.peers, PEERS),
     pinned: !values["no-pinned"],
+    dir: values.dir === undefined ? undefined : path.resolve(values.dir),
     out: path.resolve(out),
   };
 }
@@ -102,11 +108,12 @@ async function main(): Promise<void> {
   const shapes = datasetShapes(options.quick);
   const needed = DATASET_IDS.filter((id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")));
 
-  const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
-  process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
   // Datasets, the fetch cases' published copy, one upload and one download at a time, the republish's two copies.
   const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
-  await assertFreeSpace(scratch, 4 * total + 2 * datasetBytes(shapes.mixed) + GiB);
+  const dataDir = await chooseDataDir(options.dir, 4 * total + 2 * datasetBytes(shapes.mixed) + GiB);
+  log(`data under ${dataDir.path} (${dataDir.why})`);
+  const scratch = await mkdtemp(path.join(dataDir.path, "assetkit-bench-"));
+  process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
 
   // A snapshot of dist/: others may rebuild it while the benchmark runs (the bundle has no outside imports).
   const cli = path.join(scratch, "assetkit-dist/cli.js");
@@ -117,7 +124,7 @@ async function main(): Promise<void> {
   const versions = await toolVersions(paths);
 
   log("starting MinIO");
-  const servers = await startServers(["s3"]);
+  const servers = await startServers(["s3"], dataDir.path);
   const env = servers.env;
   const target = {
     endpoint: env.ASSETKIT_TEST_S3_ENDPOINT!,
@@ -182,6 +189,7 @@ async function main(): Promise<void> {
         memoryGiB: Math.round(os.totalmem() / GiB),
         os: `${os.type()} ${os.release()}`,
         node: process.version,
+        data: dataDir.kind,
       },
       versions,
       cases,

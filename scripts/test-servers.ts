@@ -45,10 +45,11 @@ export function installServers(): void {
   execFileSync("bash", [path.join(ROOT, "scripts/install-test-servers.sh")], { stdio: ["ignore", process.stderr, "inherit"] });
 }
 
-export async function startServers(only: readonly ServerName[] = ALL_SERVERS): Promise<TestServers> {
+/** `under`: where the servers' data goes (a fresh folder in it), the system's temp dir unless given. */
+export async function startServers(only: readonly ServerName[] = ALL_SERVERS, under: string = tmpdir()): Promise<TestServers> {
   const wanted = new Set(only);
   const bin = binaries(wanted);
-  const dir = await mkdtemp(path.join(tmpdir(), "assetkit-servers-"));
+  const dir = await mkdtemp(path.join(under, "assetkit-servers-"));
   const running: Running[] = [];
   let watchdog: ChildProcess | undefined;
   let stopped = false;
