@@ -1,5 +1,7 @@
 // Direct bucket housekeeping between measured runs (never timed): check what an upload stored, and delete it so
 // that repeated uploads do not fill the disk.
+import { readdir, rm } from "node:fs/promises";
+import path from "node:path";
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { S3Target } from "./tools.ts";
 
@@ -10,7 +12,13 @@ export interface Bucket {
   close(): void;
 }
 
-export function openBucket(target: S3Target): Bucket {
+/**
+ * `minioData`: MinIO's data folder. MinIO moves deleted objects to a trash folder there and frees them later, on its
+ * own schedule: in another tool's measured run, and in RAM meanwhile when the data is on tmpfs (a full run filled
+ * 24 GiB). The trash is emptied right after each deletion instead.
+ */
+export function openBucket(target: S3Target, minioData: string): Bucket {
+  const trash = path.join(minioData, ".minio.sys/tmp/.trash");
   const client = new S3Client({
     endpoint: target.endpoint,
     region: "us-east-1",
@@ -36,6 +44,8 @@ export function openBucket(target: S3Target): Bucket {
         if (objects.length === 0) continue;
         await client.send(new DeleteObjectsCommand({ Bucket: target.bucket, Delete: { Objects: objects.map((o) => ({ Key: o.Key! })), Quiet: true } }));
       }
+      const entries = await readdir(trash).catch(() => []);
+      await Promise.all(entries.map((entry) => rm(path.join(trash, entry), { recursive: true, force: true, maxRetries: 3 })));
     },
     close: () => client.destroy(),
   };

@@ -12,8 +12,8 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   options: { repeat: number; cases: string[]; tools: ToolName[] };
-  /** `data`: where MinIO's data and the downloads were (absent in results from before it was recorded: disk). */
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string; data?: "tmpfs" | "disk" };
+  /** `storeData`: where MinIO kept its data (absent in results from before it was recorded: disk). */
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string; storeData?: "tmpfs" | "disk" };
   versions: Record<ToolName, string>;
   cases: CaseResult[];
   requests?: RequestCounts;
@@ -107,7 +107,7 @@ export function renderReport(results: BenchResults): string {
     ? "QUICK RUN (--quick: small datasets, not representative; do not publish these numbers)"
     : `Medians of ${results.options.repeat} interleaved round${results.options.repeat === 1 ? "" : "s"}`;
   const parts = [
-    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1, data on ${results.machine.data ?? "disk"}; assetkit ${v.assetkit}.`,
+    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1 with its data on ${results.machine.storeData ?? "disk"}; assetkit ${v.assetkit}.`,
   ];
   if (results.cases.length) parts.push("", markdownTable(results));
   if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));

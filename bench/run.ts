@@ -3,14 +3,14 @@
 //
 //   npm run bench                      install the tools if missing, build dist/, full run (10–20 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--dir DIR] [--out FILE]
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
 //
 // Besides the peers, assetkit runs pinned to 1 core and to 2 cores (taskset), to show how it scales.
 //
 // Prints a Markdown table (stdout; progress goes to stderr) and writes the raw runs, medians, machine and tool
 // versions to bench/results.json (a --quick run writes bench/data/results-quick.json instead, so it never passes
 // for a full run). Page cache cannot be dropped without privileges: tools are interleaved and repeated instead.
-// MinIO's data, the datasets and the downloads live in --dir, by default /dev/shm when it has room (data-dir.ts).
+// MinIO's data lives in --store-dir, by default /dev/shm when it has room (store-dir.ts); datasets and downloads on disk.
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -20,8 +20,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { startServers } from "../scripts/test-servers.ts";
 import { openBucket } from "./bucket.ts";
-import { chooseDataDir } from "./data-dir.ts";
-import { datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
+import { chooseStoreDir } from "./store-dir.ts";
+import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
@@ -44,8 +44,8 @@ interface Options {
   peers: ToolName[];
   /** Also run assetkit pinned to 1 and 2 cores. */
   pinned: boolean;
-  /** Where MinIO's data, the datasets and the downloads go (undefined: data-dir.ts chooses). */
-  dir: string | undefined;
+  /** Where MinIO keeps its data (undefined: store-dir.ts chooses). */
+  storeDir: string | undefined;
   out: string;
 }
 
@@ -60,7 +60,7 @@ function parseOptions(argv: string[]): Options {
       cases: { type: "string" },
       peers: { type: "string" },
       "no-pinned": { type: "boolean", default: false },
-      dir: { type: "string" },
+      "store-dir": { type: "string" },
       out: { type: "string" },
     },
   });
@@ -83,7 +83,7 @@ function parseOptions(argv: string[]): Options {
     cases: list("cases", values.cases, ALL_CASES),
     peers: list("peers", values.peers, PEERS),
     pinned: !values["no-pinned"],
-    dir: values.dir === undefined ? undefined : path.resolve(values.dir),
+    storeDir: values["store-dir"] === undefined ? undefined : path.resolve(values["store-dir"]),
     out: path.resolve(out),
   };
 }
@@ -108,12 +108,15 @@ async function main(): Promise<void> {
   const shapes = datasetShapes(options.quick);
   const needed = DATASET_IDS.filter((id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")));
 
-  // Datasets, the fetch cases' published copy, one upload and one download at a time, the republish's two copies.
-  const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
-  const dataDir = await chooseDataDir(options.dir, 4 * total + 2 * datasetBytes(shapes.mixed) + GiB);
-  log(`data under ${dataDir.path} (${dataDir.why})`);
-  const scratch = await mkdtemp(path.join(dataDir.path, "assetkit-bench-"));
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
+  // Here the datasets and one download at a time; in the store the fetch cases' published copies and one upload at
+  // a time; in both, the republish's two copies of the mixed dataset.
+  const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
+  const eachSide = 2 * total + 2 * datasetBytes(shapes.mixed) + GiB;
+  await assertFreeSpace(scratch, eachSide);
+  const storeDir = await chooseStoreDir(options.storeDir, eachSide);
+  log(`MinIO's data under ${storeDir.path} (${storeDir.why})`);
 
   // A snapshot of dist/: others may rebuild it while the benchmark runs (the bundle has no outside imports).
   const cli = path.join(scratch, "assetkit-dist/cli.js");
@@ -124,7 +127,7 @@ async function main(): Promise<void> {
   const versions = await toolVersions(paths);
 
   log("starting MinIO");
-  const servers = await startServers(["s3"], dataDir.path);
+  const servers = await startServers(["s3"], storeDir.path);
   const env = servers.env;
   const target = {
     endpoint: env.ASSETKIT_TEST_S3_ENDPOINT!,
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
     accessKey: env.ASSETKIT_TEST_S3_ACCESS_KEY!,
     secretKey: env.ASSETKIT_TEST_S3_SECRET_KEY!,
   };
-  const bucket = openBucket(target);
+  const bucket = openBucket(target, path.join(servers.dir, "minio"));
   try {
     const home = path.join(scratch, "home");
     const cwd = path.join(scratch, "cwd");
@@ -189,7 +192,7 @@ async function main(): Promise<void> {
         memoryGiB: Math.round(os.totalmem() / GiB),
         os: `${os.type()} ${os.release()}`,
         node: process.version,
-        data: dataDir.kind,
+        storeData: storeDir.kind,
       },
       versions,
       cases,

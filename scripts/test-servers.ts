@@ -30,6 +30,8 @@ const ALL_SERVERS: readonly ServerName[] = ["s3", "gcs", "azure", "http"];
 
 export interface TestServers {
   env: Record<string, string>;
+  /** Where the servers keep their data (MinIO's is `minio/` in it). */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -219,7 +221,7 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
       running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined),
     );
     await Promise.all(starting);
-    return { env, stop };
+    return { env, dir, stop };
   } catch (err) {
     await stop();
     throw err;
