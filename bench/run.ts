@@ -10,7 +10,7 @@
 // Prints a Markdown table (stdout; progress goes to stderr) and writes the raw runs, medians, machine and tool
 // versions to bench/results.json (a --quick run writes bench/data/results-quick.json instead, so it never passes
 // for a full run). Page cache cannot be dropped without privileges: tools are interleaved and repeated instead.
-// MinIO's data lives in --store-dir, by default /dev/shm when it has room (store-dir.ts); datasets and downloads on disk.
+// MinIO's data lives in --store-dir, by default /dev/shm when it has room; datasets and downloads on disk (placement.ts).
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { startServers } from "../scripts/test-servers.ts";
 import { openBucket } from "./bucket.ts";
-import { chooseStoreDir } from "./store-dir.ts";
+import { chooseStoreDir, spreadSubfolders } from "./placement.ts";
 import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
@@ -110,6 +110,8 @@ async function main(): Promise<void> {
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
+  const unspread = await spreadSubfolders(scratch);
+  if (unspread) log(`cannot spread ${scratch}'s folders over the file system (${unspread}): runs after deletions may be slower`);
   // Here the datasets and one download at a time; in the store the fetch cases' published copies and one upload at
   // a time; in both, the republish's two copies of the mixed dataset.
   const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
