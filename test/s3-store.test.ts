@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
-import { MULTIPART_THRESHOLD, openS3Store } from "../src/store/s3.ts";
+import { MULTIPART_THRESHOLD, S3Store, openS3Store } from "../src/store/s3.ts";
+import { sdkSigningSetup, staticSigningSetup } from "../src/store/s3-signed.ts";
 import { UsageError } from "../src/errors.ts";
 import type { Store } from "../src/store/store.ts";
 import { DEFAULT_TUNING } from "../src/store/tuning.ts";
@@ -122,6 +123,25 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     }
   });
 
+  it("reads and writes small objects without loading the SDK when endpoint, region and credentials are given; lists through it", async () => {
+    const at = `s3://${bucket()}/sdk-free-${Date.now()}?endpoint=${endpoint()}`;
+    const store = new S3Store(new URL(at), { env: s3TestEnv() });
+    assert.equal(await store.write("doc.json", Buffer.from("{}")), true);
+    assert.equal((await store.read("doc.json"))?.data.toString(), "{}");
+    assert.equal(await sha256Of(store, "doc.json"), createHash("sha256").update("{}").digest("hex"));
+    assert.equal(store.sdkLoaded, false, "a read and a small write need no SDK");
+    const listed = [];
+    for await (const o of store.list("")) listed.push(o.key);
+    assert.deepEqual(listed, ["doc.json"]);
+    assert.equal(store.sdkLoaded, true);
+
+    // Without a region the SDK's chain decides it (a profile may name one): the reads sign as the SDK resolves.
+    const { AWS_REGION: _, ...noRegion } = s3TestEnv();
+    const chained = new S3Store(new URL(at), { env: noRegion });
+    assert.equal((await chained.read("doc.json"))?.data.toString(), "{}");
+    assert.equal(chained.sdkLoaded, true);
+  });
+
   it("a small file whose size changed since publishing started is refused, not half sent; the next write still goes", async () => {
     const { store } = await s3Factory.faults!.open(endpoint(), DEFAULT_TUNING);
     const file = path.join(dir, "changing.bin");
@@ -145,6 +165,28 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     assert.equal(read.etag, head.etag);
     assert.equal(listed[0]?.etag, head.etag);
     assert.equal(await store.write("e/x", Buffer.from("y"), { ifMatch: listed[0]!.etag }), true);
+  });
+});
+
+describe("s3 signing without the SDK", () => {
+  it("addresses and signs as the SDK's endpoint rules and signer do, for custom endpoints", async () => {
+    const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
+    const now = new Date("2026-03-04T05:06:07Z");
+    for (const endpoint of ["http://127.0.0.1:9000", "http://127.0.0.1:9000/", "https://minio.example.com/s3/", "http://[::1]:9000"]) {
+      for (const bucket of ["assetkit-test", "my.bucket"]) {
+        const client = new S3Client({ endpoint, region: "eu-west-1", forcePathStyle: true, credentials, requestChecksumCalculation: "WHEN_REQUIRED" });
+        try {
+          const sdk = await sdkSigningSetup(client, bucket, endpoint);
+          const ours = staticSigningSetup(endpoint, bucket, "eu-west-1", credentials);
+          assert.equal(ours.base.href, sdk.base.href, `${endpoint} ${bucket}`);
+          assert.equal(ours.crc32, sdk.crc32);
+          const request = { method: "GET", path: `${ours.base.pathname}/k`, headers: { host: ours.base.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" } };
+          assert.deepEqual(ours.signer.sign(request, await ours.credentials(), now), sdk.signer.sign(request, await sdk.credentials(), now));
+        } finally {
+          client.destroy();
+        }
+      }
+    }
   });
 });
 

@@ -6,37 +6,34 @@
 // the common answer is handled here: 200 (206 for a range) hands back the body; a throttling or failing answer (429,
 // 5xx but 501) rejects as the SDK's error would, for the retry layer (one request per try, Retry-After kept); any
 // other answer returns undefined and the caller repeats the request through the SDK, which keeps its region
-// redirects and error parsing, so failures read as before; network failures reject.
+// redirects and error parsing, so failures read as before; network failures reject. What signing needs (the
+// bucket's URL, region, credentials) comes from the store's own settings when they are complete, so that a fetch
+// need not load the SDK at all (staticSigningSetup), else from the SDK's configuration (sdkSigningSetup).
 import type { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { pumpChunks } from "./chunk-body.ts";
 import { Http1Client, type Http1ClientOptions, type Http1Response } from "./http1-client.ts";
-import { SigV4Signer } from "./sigv4.ts";
+import { SigV4Signer, type SigningCredentials } from "./sigv4.ts";
 import type { ByteRange } from "./store.ts";
 
-interface Target {
-  /** The bucket's URL (virtual-host or path-style, as the client resolves it), without a trailing "/". */
+/** What signing a request needs. */
+export interface SigningSetup {
+  /** The bucket's URL (virtual-host or path-style, as the SDK resolves it), without a trailing "/". */
   base: URL;
   signer: SigV4Signer;
-}
-
-export interface SignedRequestOptions extends Http1ClientOptions {
-  /** The custom endpoint the client was given, if any (the endpoint resolver needs it as a parameter). */
-  endpoint: string | undefined;
+  credentials(): Promise<SigningCredentials>;
+  /** PUT bodies carry the CRC32 the SDK would send (its default checksums, on AWS). */
+  crc32: boolean;
 }
 
 export class SignedRequests {
-  private readonly client: S3Client;
-  private readonly bucket: string;
-  private readonly options: SignedRequestOptions;
+  private readonly setup: () => Promise<SigningSetup>;
   private readonly http: Http1Client;
-  private target: Promise<Target> | undefined;
+  private target: Promise<SigningSetup> | undefined;
 
-  constructor(client: S3Client, bucket: string, options: SignedRequestOptions) {
-    this.client = client;
-    this.bucket = bucket;
-    this.options = options;
+  constructor(setup: () => Promise<SigningSetup>, options: Http1ClientOptions) {
+    this.setup = setup;
     this.http = new Http1Client(options);
   }
 
@@ -80,7 +77,7 @@ export class SignedRequests {
    */
   async put(fullKey: string, body: Buffer, signal?: AbortSignal): Promise<boolean> {
     const headers: Record<string, string> = { "content-length": String(body.length) };
-    if ((await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED") {
+    if ((await this.ready())?.crc32) {
       const crc = Buffer.alloc(4);
       crc.writeUInt32BE(crc32(body));
       headers["x-amz-checksum-crc32"] = crc.toString("base64");
@@ -101,34 +98,54 @@ export class SignedRequests {
     extra: Record<string, string>,
   ): Promise<{ url: URL; headers: Record<string, string> } | undefined> {
     try {
-      const { base, signer } = await (this.target ??= this.resolve());
-      const url = new URL(base.href);
-      url.pathname = `${base.pathname}/${encodeKey(fullKey)}`;
+      const setup = await this.ready();
+      if (!setup) return undefined;
+      const url = new URL(setup.base.href);
+      url.pathname = `${setup.base.pathname}/${encodeKey(fullKey)}`;
       const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...extra };
-      return { url, headers: signer.sign({ method, path: url.pathname, headers }, await this.client.config.credentials()) };
+      return { url, headers: setup.signer.sign({ method, path: url.pathname, headers }, await setup.credentials()) };
     } catch {
       return undefined;
     }
   }
 
-  private async resolve(): Promise<Target> {
-    const config = this.client.config;
-    const region = await config.region();
-    const endpoint = config.endpointProvider({
-      Bucket: this.bucket,
-      Region: region,
-      UseFIPS: await config.useFipsEndpoint(),
-      UseDualStack: await config.useDualstackEndpoint(),
-      ForcePathStyle: config.forcePathStyle,
-      Accelerate: config.useAccelerateEndpoint,
-      ...(this.options.endpoint ? { Endpoint: this.options.endpoint } : {}),
-    });
-    const scheme = (endpoint.properties?.authSchemes as { name?: string; signingRegion?: string }[] | undefined)?.[0];
-    if (scheme?.name !== "sigv4") throw new Error(`unsupported auth scheme ${scheme?.name ?? "(none)"}`);
-    const base = new URL(endpoint.url.href);
-    base.pathname = base.pathname.replace(/\/+$/, "");
-    return { base, signer: new SigV4Signer(scheme.signingRegion ?? region, "s3") };
+  /** The signing setup, or undefined when it cannot be had this way (the SDK then finds and names the problem). */
+  private ready(): Promise<SigningSetup | undefined> {
+    return (this.target ??= this.setup()).catch(() => undefined);
   }
+}
+
+/** Signing from the store's own settings: a custom endpoint, path-style as the SDK addresses it, and given credentials. */
+export function staticSigningSetup(endpoint: string, bucket: string, region: string, credentials: SigningCredentials): SigningSetup {
+  const base = new URL(endpoint);
+  base.pathname = `${base.pathname.replace(/\/+$/, "")}/${encodeKey(bucket)}`;
+  base.search = "";
+  return { base, signer: new SigV4Signer(region, "s3"), credentials: async () => credentials, crc32: false };
+}
+
+/** Signing as the SDK's client is configured: its region, endpoint rules and credential chain. */
+export async function sdkSigningSetup(client: S3Client, bucket: string, endpoint: string | undefined): Promise<SigningSetup> {
+  const config = client.config;
+  const region = await config.region();
+  const resolved = config.endpointProvider({
+    Bucket: bucket,
+    Region: region,
+    UseFIPS: await config.useFipsEndpoint(),
+    UseDualStack: await config.useDualstackEndpoint(),
+    ForcePathStyle: config.forcePathStyle,
+    Accelerate: config.useAccelerateEndpoint,
+    ...(endpoint ? { Endpoint: endpoint } : {}),
+  });
+  const scheme = (resolved.properties?.authSchemes as { name?: string; signingRegion?: string }[] | undefined)?.[0];
+  if (scheme?.name !== "sigv4") throw new Error(`unsupported auth scheme ${scheme?.name ?? "(none)"}`);
+  const base = new URL(resolved.url.href);
+  base.pathname = base.pathname.replace(/\/+$/, "");
+  return {
+    base,
+    signer: new SigV4Signer(scheme.signingRegion ?? region, "s3"),
+    credentials: () => config.credentials(),
+    crc32: (await config.requestChecksumCalculation()) === "WHEN_SUPPORTED",
+  };
 }
 
 /**

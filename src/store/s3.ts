@@ -8,31 +8,13 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  ListPartsCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-  type CompletedPart,
-  type S3ClientConfig,
-} from "@aws-sdk/client-s3";
+import type { CompletedPart, S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { UsageError } from "../errors.ts";
 import { retrying } from "./layers/retry.ts";
 import { abortOption, operationSignal } from "./layers/timeout.ts";
 import { Limiter } from "./limiter.ts";
 import { redactUri } from "./redact.ts";
-import { SignedRequests } from "./s3-signed.ts";
+import { SignedRequests, sdkSigningSetup, staticSigningSetup, type SigningSetup } from "./s3-signed.ts";
 import {
   StoreError,
   notFound,
@@ -84,6 +66,11 @@ export function openS3Store(uri: URL, options: S3StoreOptions = {}): Backend {
 
 type Status = "written" | "refused";
 
+interface Sdk {
+  api: typeof import("./s3-sdk.ts");
+  client: S3Client;
+}
+
 export class S3Store implements Backend, IncompleteUploads {
   readonly url: string;
   readonly writable = true;
@@ -91,7 +78,9 @@ export class S3Store implements Backend, IncompleteUploads {
   readonly bucket: string;
   /** "" or the key prefix ending in "/". */
   readonly prefix: string;
-  private readonly client: S3Client;
+  /** The SDK's client, made when a request first needs it (s3-sdk.ts says why). */
+  private sdkClient: Promise<Sdk> | undefined;
+  private readonly sdkConfig: S3ClientConfig;
   /** The fast paths of openRead and small writes: hand-signed requests outside the SDK (see s3-signed.ts). */
   private readonly signed: SignedRequests;
   /** Where requests go, for messages: the custom endpoint or "AWS S3". */
@@ -160,12 +149,31 @@ export class S3Store implements Backend, IncompleteUploads {
       // S3-compatible servers: path-style URLs (no bucket DNS names) and no default CRC32 checksums (FACTS).
       ...(custom ? { forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     };
-    this.client = new S3Client(config);
+    this.sdkConfig = config;
     // Part bodies are file streams, which SigV4 sends as UNSIGNED-PAYLOAD: no second sha256 of what the
     // publisher hashed already (a Buffer body would be hashed in full for the signature).
     this.parts = new Limiter(this.tuning.concurrency);
-    this.signed = new SignedRequests(this.client, this.bucket, {
-      endpoint: explicit ?? sdkEndpoint,
+
+    // The hand-signed requests sign without the SDK when everything they need is given here as the SDK would take
+    // it: a custom endpoint (path-style, no FIPS or dual-stack rules), the region, and credentials that are explicit
+    // or first in the SDK's chain (the environment's, unless a profile is named); otherwise they ask the SDK.
+    const signingEndpoint = explicit ?? sdkEndpoint;
+    const signingRegion = region || (options.env ? undefined : env.AWS_REGION);
+    const envCredentials =
+      !env.AWS_PROFILE && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          }
+        : undefined;
+    const signingCredentials = this.profile ? undefined : (credentials ?? (options.env ? undefined : envCredentials));
+    const routed = [env.AWS_USE_FIPS_ENDPOINT, env.AWS_USE_DUALSTACK_ENDPOINT].some((v) => /^true$/i.test(v ?? ""));
+    const setup: () => Promise<SigningSetup> =
+      signingEndpoint && signingRegion && signingCredentials && !routed
+        ? async () => staticSigningSetup(signingEndpoint, this.bucket, signingRegion, signingCredentials)
+        : async () => sdkSigningSetup((await this.sdk()).client, this.bucket, signingEndpoint);
+    this.signed = new SignedRequests(setup, {
       // Idle connections kept: at least the requests the transfer engine keeps in flight; 50 is the SDK's default.
       maxIdle: Math.max(50, this.tuning.concurrency),
       connectionTimeoutMs: this.tuning.idleTimeoutMs,
@@ -173,13 +181,24 @@ export class S3Store implements Backend, IncompleteUploads {
     });
   }
 
+  /** The SDK and its client, loaded and made on first use. */
+  private sdk(): Promise<Sdk> {
+    return (this.sdkClient ??= import("./s3-sdk.ts").then((api) => ({ api, client: new api.S3Client(this.sdkConfig) })));
+  }
+
+  /** Whether this store has loaded the SDK: a fetch from a custom endpoint with credentials in the environment does not. */
+  get sdkLoaded(): boolean {
+    return this.sdkClient !== undefined;
+  }
+
   private keyOf(key: string): string {
     return this.prefix + key;
   }
 
   async head(key: string): Promise<StoredObject | undefined> {
+    const { client, api } = await this.sdk();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
+      const out = await client.send(new api.HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? "" };
     } catch (err) {
       if (isMissingObject(err)) return this.absent();
@@ -189,7 +208,8 @@ export class S3Store implements Backend, IncompleteUploads {
 
   /** HEAD has no body: its 404 is the same for a missing bucket and a missing key, so the bucket is looked up once. */
   private async absent(): Promise<undefined> {
-    this.bucketCheck ??= this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), abortOption()).then(
+    const { client, api } = await this.sdk();
+    this.bucketCheck ??= client.send(new api.HeadBucketCommand({ Bucket: this.bucket }), abortOption()).then(
       () => undefined,
       (err: unknown) => {
         this.bucketCheck = undefined;
@@ -211,8 +231,9 @@ export class S3Store implements Backend, IncompleteUploads {
     // Hand-signed first, as openRead; a missing object (or any other answer) is asked again through the SDK.
     const fast = await this.signed.read(this.keyOf(key), operationSignal());
     if (fast) return { data: await readDocumentBody(fast.body, fast.length), etag: fast.etag };
+    const { client, api } = await this.sdk();
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
+      const out = await client.send(new api.GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
       const data = out.Body ? await readDocumentBody(out.Body as Readable, out.ContentLength) : Buffer.alloc(0);
       return { data, etag: out.ETag ?? "" };
     } catch (err) {
@@ -226,9 +247,10 @@ export class S3Store implements Backend, IncompleteUploads {
     // answer (missing object, denied, throttled) is asked again through the SDK, which names it; a network failure is not.
     const fast = await this.signed.open(this.keyOf(key), range, operationSignal());
     if (fast) return fast;
+    const { client, api } = await this.sdk();
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      const out = await client.send(
+        new api.GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
         abortOption(),
       );
       return out.Body as Readable;
@@ -239,10 +261,11 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
+    const { client, api } = await this.sdk();
     let token: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
+      const page = await client.send(
+        new api.ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: this.prefix + prefix,
           ...(options?.shallow ? { Delimiter: "/" } : {}),
@@ -305,8 +328,9 @@ export class S3Store implements Backend, IncompleteUploads {
 
   private async serverCopy(from: S3Store, sourceKey: string, destKey: string): Promise<void> {
     const CopySource = encodeURIComponent(`${from.bucket}/${from.keyOf(sourceKey)}`);
+    const { client, api } = await this.sdk();
     try {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
+      await client.send(new api.CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) throw notFound();
       const source = statusOf(err) === 400 ? await from.head(sourceKey) : undefined;
@@ -318,10 +342,11 @@ export class S3Store implements Backend, IncompleteUploads {
   /** Objects over 5 GiB: a multipart upload whose parts are ranges of the source, copied by the server. */
   private async copyInParts(CopySource: string, destKey: string, size: number): Promise<void> {
     const Key = this.keyOf(destKey);
+    const { client, api } = await this.sdk();
     let uploadId: string | undefined;
     let completed = false;
     try {
-      uploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }))).UploadId;
+      uploadId = (await client.send(new api.CreateMultipartUploadCommand({ Bucket: this.bucket, Key }))).UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
       const UploadId = uploadId;
       const count = Math.ceil(size / COPY_PART_SIZE);
@@ -331,8 +356,15 @@ export class S3Store implements Backend, IncompleteUploads {
             const start = index * COPY_PART_SIZE;
             const end = Math.min(size, start + COPY_PART_SIZE) - 1;
             const out = await this.retryPart(() =>
-              this.client.send(
-                new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: index + 1, CopySource, CopySourceRange: `bytes=${start}-${end}` }),
+              client.send(
+                new api.UploadPartCopyCommand({
+                  Bucket: this.bucket,
+                  Key,
+                  UploadId,
+                  PartNumber: index + 1,
+                  CopySource,
+                  CopySourceRange: `bytes=${start}-${end}`,
+                }),
               ),
             );
             if (!out.CopyPartResult?.ETag) throw new Error(`UploadPartCopy ${index + 1} returned no ETag`);
@@ -340,18 +372,19 @@ export class S3Store implements Backend, IncompleteUploads {
           }),
         ),
       );
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      await client.send(new api.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
       completed = true;
     } finally {
       if (uploadId && !completed) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
+        await client.send(new api.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
       }
     }
   }
 
   async delete(key: string): Promise<void> {
+    const { client, api } = await this.sdk();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
+      await client.send(new api.DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
     } catch (err) {
       if (isMissingObject(err)) return;
       throw err;
@@ -363,11 +396,12 @@ export class S3Store implements Backend, IncompleteUploads {
    * read and filtered here: MinIO matches ListMultipartUploads' Prefix only as an exact key.
    */
   async *incompleteUploads(prefix: string): AsyncIterable<IncompleteUpload> {
+    const { client, api } = await this.sdk();
     let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
     for (;;) {
       let page;
       try {
-        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, ...markers }));
+        page = await client.send(new api.ListMultipartUploadsCommand({ Bucket: this.bucket, ...markers }));
       } catch (err) {
         throw this.classify(err);
       }
@@ -383,11 +417,12 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   private async partBytes(Key: string, UploadId: string): Promise<number> {
+    const { client, api } = await this.sdk();
     let bytes = 0;
     let PartNumberMarker: string | undefined;
     do {
-      const page = await this.client
-        .send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) }))
+      const page = await client
+        .send(new api.ListPartsCommand({ Bucket: this.bucket, Key, UploadId, ...(PartNumberMarker ? { PartNumberMarker } : {}) }))
         .catch((err: unknown) => {
           if (errorName(err) === "NoSuchUpload") return undefined; // completed or aborted meanwhile
           throw this.classify(err);
@@ -399,8 +434,9 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   async abortUpload(upload: IncompleteUpload): Promise<void> {
+    const { client, api } = await this.sdk();
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(upload.key), UploadId: upload.id }));
+      await client.send(new api.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(upload.key), UploadId: upload.id }));
     } catch (err) {
       if (errorName(err) === "NoSuchUpload") return;
       throw this.classify(err);
@@ -416,9 +452,10 @@ export class S3Store implements Backend, IncompleteUploads {
     retried: boolean,
     expectedEtag: () => Promise<string>,
   ): Promise<boolean> {
+    const { client, api } = await this.sdk();
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }),
+      await client.send(
+        new api.PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: body, ContentLength: size, ...conditionHeaders(condition) }),
         {
           abortSignal: AbortSignal.any([abortOnError(body), ...(operationSignal() ? [operationSignal()!] : [])]),
         },
@@ -469,20 +506,21 @@ export class S3Store implements Backend, IncompleteUploads {
     const partSize = Math.max(this.tuning.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
     // With the SDK's default checksums (AWS), the upload declares CRC32 and completion lists each part's checksum.
-    const withChecksums = (await this.client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED";
+    const { client, api } = await this.sdk();
+    const withChecksums = (await client.config.requestChecksumCalculation()) === "WHEN_SUPPORTED";
     let uploadId: string | undefined;
     let completed = false;
     try {
-      const created = await this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(withChecksums ? { ChecksumAlgorithm: "CRC32" } : {}) }),
+      const created = await client.send(
+        new api.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(withChecksums ? { ChecksumAlgorithm: "CRC32" } : {}) }),
         abortOption(),
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
       const parts = await this.uploadParts(file, uploadId, Key, file.size, partSize, count);
       try {
-        await this.client.send(
-          new CompleteMultipartUploadCommand({
+        await client.send(
+          new api.CompleteMultipartUploadCommand({
             Bucket: this.bucket,
             Key,
             UploadId: uploadId,
@@ -504,7 +542,7 @@ export class S3Store implements Backend, IncompleteUploads {
     } finally {
       if (uploadId && !completed) {
         // Best effort: an upload left open keeps its parts (and their cost) until a lifecycle rule removes them.
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
+        await client.send(new api.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});
       }
     }
   }
@@ -515,6 +553,7 @@ export class S3Store implements Backend, IncompleteUploads {
    * the first failure for good stops all, and is persistent, so the write is not tried again on top.
    */
   private async uploadParts(source: ObjectSource, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+    const { client, api } = await this.sdk();
     const abort = new AbortController();
     const uploadPart = async (index: number): Promise<CompletedPart> => {
       const start = index * partSize;
@@ -524,8 +563,8 @@ export class S3Store implements Backend, IncompleteUploads {
         let body: Readable | undefined;
         try {
           body = await source.open({ start, end: start + length - 1 });
-          const out = await this.client.send(
-            new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
+          const out = await client.send(
+            new api.UploadPartCommand({ Bucket: this.bucket, Key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: length }),
             { abortSignal: AbortSignal.any([abort.signal, abortOnError(body)]) },
           );
           if (!out.ETag) throw new Error(`UploadPart ${index + 1} returned no ETag`);
@@ -628,6 +667,7 @@ function defaultRegion(): () => Promise<string> {
   let cached: Promise<string> | undefined;
   return () =>
     (cached ??= (async () => {
+      const { S3Client } = await import("./s3-sdk.ts");
       const probe = new S3Client({ logger: QUIET_LOGGER });
       try {
         return await probe.config.region();
