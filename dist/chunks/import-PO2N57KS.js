@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-H63G7YVW.js";import"./chunk-4JSKUYDV.js";import"./chunk-WJXUTJDE.js";import"./chunk-COYYAP6B.js";import"./chunk-4HEW7Z3K.js";import"./chunk-VCCX6EHJ.js";import"./chunk-LAAR5CON.js";import"./chunk-OMQZKTVH.js";import"./chunk-FYNUOHRF.js";import"./chunk-ZLFX4NOD.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
