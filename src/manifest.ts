@@ -159,8 +159,9 @@ export async function hashFile(
 ): Promise<Omit<FileEntry, "path">> {
   const size = knownSize ?? (await fs.stat(file)).size;
   const whole = hashPool.hashFile(file, size);
-  const kind = partAlgorithm === "blake3" ? blake3Kind() : "sha256";
-  const parts = size > partSize ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end, kind))) : undefined;
+  // Which BLAKE3 runs is asked only for a file with parts: loading the native addon costs a few ms.
+  const kind = size > partSize ? (partAlgorithm === "blake3" ? blake3Kind() : "sha256") : undefined;
+  const parts = kind ? Promise.all(partRanges(size, partSize).map((r) => hashPool.hashRange(file, r.start, r.end, kind))) : undefined;
   parts?.catch(() => undefined); // awaited below, after the whole-file hash
   const sha256 = await whole;
   return { size, sha256, ...(parts ? { parts: await parts } : {}) };
