@@ -1,6 +1,6 @@
 // The hash pool's worker writing a download's batches and hashing them from memory (writeStream), against hashes
-// computed here and the bytes read back from the file; and many ranges queued at once, which the workers take in
-// batches, each answered with its own hash or error.
+// computed here and the bytes read back from the file; many ranges queued at once, which the workers take in
+// batches, each answered with its own hash or error; and small whole files, hashed on the event loop in slices.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, writeFileSync } from "node:fs";
@@ -95,5 +95,26 @@ describe("hash pool: writing and hashing a part in a worker", () => {
         assert.ok(result.status === "rejected" && (result.reason as NodeJS.ErrnoException).code === "ENOENT", "the missing file's range fails");
       else assert.deepEqual(result, { status: "fulfilled", value: expected[i] }, `range ${i}`);
     });
+  });
+
+  test("small whole files are hashed on the event loop a slice at a time: each its own hash or error, I/O in between", async () => {
+    const files = Array.from({ length: 600 }, (_, i) => {
+      const file = path.join(dir, `small-${i}.bin`);
+      const data = randomBytes(i === 0 ? 0 : 64 * 1024);
+      writeFileSync(file, data);
+      return { file, size: data.length, hex: createHash("sha256").update(data).digest("hex") };
+    });
+    const short = path.join(dir, "short.bin");
+    writeFileSync(short, randomBytes(100));
+    const order: string[] = [];
+    const hashes = [...files.map(({ file, size }) => pool.hashFile(file, size)), pool.hashFile(path.join(dir, "no-such.bin"), 10), pool.hashFile(short, 200)];
+    void hashes.at(-3)!.then(() => order.push("last file hashed"));
+    setImmediate(() => order.push("I/O turn"));
+    const results = await Promise.allSettled(hashes);
+    files.forEach(({ hex }, i) => assert.deepEqual(results[i], { status: "fulfilled", value: hex }, `file ${i}`));
+    const [missing, shorter] = results.slice(-2);
+    assert.ok(missing?.status === "rejected" && (missing.reason as NodeJS.ErrnoException).code === "ENOENT");
+    assert.ok(shorter?.status === "rejected" && (shorter.reason as NodeJS.ErrnoException).code === "ESHORT");
+    assert.deepEqual(order, ["I/O turn", "last file hashed"], "the loop ran other callbacks before the queue was done");
   });
 });
