@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-JLOALGRE.js";import"./chunk-OFQNZUOG.js";import"./chunk-A6TIKYWD.js";import"./chunk-C2DBR3JH.js";import"./chunk-ZLFX4NOD.js";import"./chunk-DMVWBCJR.js";import"./chunk-LCGJQU2W.js";import"./chunk-LAAR5CON.js";import"./chunk-POGY3FY4.js";import"./chunk-FYNUOHRF.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
