@@ -80,10 +80,10 @@ describe("Http1Client over node:http", () => {
     it(`reads whole objects and ranges ${byViews ? "by views" : "as a stream"}, over one kept-alive connection`, async () => {
       const client = new Http1Client(OPTIONS);
       const before = connections;
-      const whole = await client.request("GET", new URL(`http://${host}/o`), { host });
+      const whole = await client.request("GET", new URL(`http://${host}`), "/o", { host });
       assert.equal(whole.status, 200);
       assert.ok((await readAll(whole.body!, byViews)).equals(DATA));
-      const ranged = await client.request("GET", new URL(`http://${host}/o`), { host, range: "bytes=100-1048675" });
+      const ranged = await client.request("GET", new URL(`http://${host}`), "/o", { host, range: "bytes=100-1048675" });
       assert.equal(ranged.status, 206);
       assert.ok((await readAll(ranged.body!, byViews)).equals(DATA.subarray(100, 1048676)));
       assert.equal(connections - before, 1, "the second GET reused the first connection");
@@ -94,31 +94,31 @@ describe("Http1Client over node:http", () => {
     const client = new Http1Client(OPTIONS);
     const before = connections;
     const body = randomBytes(70_000);
-    const put = await client.request("PUT", new URL(`http://${host}/put/a`), { host, "content-length": String(body.length) }, { body });
+    const put = await client.request("PUT", new URL(`http://${host}`), "/put/a", { host, "content-length": String(body.length) }, { body });
     assert.equal(put.status, 200);
     assert.equal((await readAll(put.body!, true)).length, 0);
-    const back = await client.request("GET", new URL(`http://${host}/put/a`), { host });
+    const back = await client.request("GET", new URL(`http://${host}`), "/put/a", { host });
     assert.ok((await readAll(back.body!, false)).equals(body));
     assert.equal(connections - before, 1);
   });
 
   it("a kept-alive connection the server closed meanwhile: the next GET goes over a new one", async () => {
     const client = new Http1Client(OPTIONS);
-    await readAll((await client.request("GET", new URL(`http://${host}/o`), { host })).body!, true);
+    await readAll((await client.request("GET", new URL(`http://${host}`), "/o", { host })).body!, true);
     await new Promise((r) => setTimeout(r, 600)); // past the server's keep-alive timeout
-    const again = await client.request("GET", new URL(`http://${host}/o`), { host });
+    const again = await client.request("GET", new URL(`http://${host}`), "/o", { host });
     assert.ok((await readAll(again.body!, true)).equals(DATA));
   });
 
   it("answers it does not read (chunked, an error status) come back without a body", async () => {
     const client = new Http1Client(OPTIONS);
-    assert.deepEqual(await client.request("GET", new URL(`http://${host}/chunked`), { host }), { status: 200 });
-    assert.deepEqual(await client.request("GET", new URL(`http://${host}/missing`), { host }), { status: 404 });
+    assert.deepEqual(await client.request("GET", new URL(`http://${host}`), "/chunked", { host }), { status: 200 });
+    assert.deepEqual(await client.request("GET", new URL(`http://${host}`), "/missing", { host }), { status: 404 });
   });
 
   it("a consumer's failure ends the read with that failure and closes the connection", async () => {
     const client = new Http1Client(OPTIONS);
-    const { body } = await client.request("GET", new URL(`http://${host}/o`), { host });
+    const { body } = await client.request("GET", new URL(`http://${host}`), "/o", { host });
     await assert.rejects(
       pumpChunks(body!, () => {
         throw new Error("disk full");
@@ -130,7 +130,7 @@ describe("Http1Client over node:http", () => {
   it("an aborted GET fails with the abort's reason", async () => {
     const client = new Http1Client(OPTIONS);
     const controller = new AbortController();
-    const { body } = await client.request("GET", new URL(`http://${host}/o`), { host }, { signal: controller.signal });
+    const { body } = await client.request("GET", new URL(`http://${host}`), "/o", { host }, { signal: controller.signal });
     let taken = 0;
     await assert.rejects(
       pumpChunks(body!, (chunk) => {
@@ -156,7 +156,7 @@ describe("Http1Client against answers node:http would not send (raw TCP server)"
 
   it("a body cut short: the read fails as a reset (so the transfer engine resumes it)", async () => {
     answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
-    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
+    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host });
     await assert.rejects(readAll(body!, true), (err: NodeJS.ErrnoException) => err.code === "ECONNRESET");
   });
 
@@ -167,15 +167,27 @@ describe("Http1Client against answers node:http would not send (raw TCP server)"
       setTimeout(() => socket.write("\nhel"), 100);
       setTimeout(() => socket.write("lo"), 150);
     };
-    const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
+    const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host });
     assert.equal(status, 200);
     assert.equal((await readAll(body!, true)).toString(), "hello");
   });
 
   it("more bytes than the Content-Length: refused", async () => {
     answer = (socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0123456789");
-    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}/o`), { host });
+    const { body } = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host });
     await assert.rejects(readAll(body!, true), /more than the 4 bytes/);
+  });
+
+  it("reads the headers it needs whatever their case, spacing and order, among many others", async () => {
+    const others = Array.from({ length: 12 }, (_, i) => `X-Other-${i}: e, t, c; content-length: 99\r\n`).join("");
+    answer = (socket) => socket.end(`HTTP/1.1 200 OK\r\n${others}eTaG:  "abc-1" \r\nCONTENT-LENGTH:2\r\nconnection: Close\r\n\r\nok`);
+    const ok = await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host });
+    assert.deepEqual([ok.status, ok.length, ok.etag], [200, 2, '"abc-1"']);
+    assert.equal((await readAll(ok.body!, true)).toString(), "ok");
+    answer = (socket) => socket.end("HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nRetry-After:  7\r\nContent-Length: 0\r\n\r\n");
+    assert.deepEqual(await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host }), { status: 503, retryAfter: "7" });
+    answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok");
+    assert.deepEqual(await new Http1Client(OPTIONS).request("GET", new URL(`http://${host}`), "/o", { host }), { status: 200 }, "chunked is not read here");
   });
 
   it("Connection: close is honoured: the next GET opens a new connection", async () => {
@@ -184,7 +196,7 @@ describe("Http1Client against answers node:http would not send (raw TCP server)"
     answer = (socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     const client = new Http1Client(OPTIONS);
     for (let i = 0; i < 2; i++)
-      assert.equal((await readAll((await client.request("GET", new URL(`http://${host}/o`), { host })).body!, false)).toString(), "ok");
+      assert.equal((await readAll((await client.request("GET", new URL(`http://${host}`), "/o", { host })).body!, false)).toString(), "ok");
     assert.equal(opened, 2);
   });
 
@@ -192,7 +204,7 @@ describe("Http1Client against answers node:http would not send (raw TCP server)"
     answer = () => undefined;
     const started = Date.now();
     await assert.rejects(
-      new Http1Client({ ...OPTIONS, socketTimeoutMs: 300 }).request("GET", new URL(`http://${host}/o`), { host }),
+      new Http1Client({ ...OPTIONS, socketTimeoutMs: 300 }).request("GET", new URL(`http://${host}`), "/o", { host }),
       (err: NodeJS.ErrnoException) => err.code === "ETIMEDOUT",
     );
     assert.ok(Date.now() - started < 5_000, "a hang guard, not a speed check");
@@ -246,7 +258,7 @@ describe("Http1Client over TLS (a certificate made by openssl for this run)", ()
     const saved = getCACertificates("default");
     setDefaultCACertificates([...saved, ca.toString()]);
     try {
-      const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`https://${host}/o`), { host });
+      const { status, body } = await new Http1Client(OPTIONS).request("GET", new URL(`https://${host}`), "/o", { host });
       assert.equal(status, 200);
       assert.ok((await readAll(body!, true)).equals(DATA));
     } finally {
@@ -255,6 +267,6 @@ describe("Http1Client over TLS (a certificate made by openssl for this run)", ()
   });
 
   it("an untrusted certificate is refused", async () => {
-    await assert.rejects(new Http1Client(OPTIONS).request("GET", new URL(`https://${host}/o`), { host }), /self-signed|certificate/i);
+    await assert.rejects(new Http1Client(OPTIONS).request("GET", new URL(`https://${host}`), "/o", { host }), /self-signed|certificate/i);
   });
 });

@@ -89,19 +89,22 @@ export class Http1Client {
     this.options = options;
   }
 
-  /** `method` `url`; `headers` must include host (and content-length with a body). Rejects on network failures (the caller's retry decides). */
-  async request(method: "GET" | "PUT", url: URL, headers: Record<string, string>, options: RequestOptions = {}): Promise<Http1Response> {
-    let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
+  /**
+   * `method` `target` (path and query, as sent) at `origin`'s server; `headers` must include host (and content-length
+   * with a body). Rejects on network failures (the caller's retry decides).
+   */
+  async request(method: "GET" | "PUT", origin: URL, target: string, headers: Record<string, string>, options: RequestOptions = {}): Promise<Http1Response> {
+    let head = `${method} ${target} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
     head += "\r\n";
-    const pooled = this.take(url.origin);
+    const pooled = this.take(origin.origin);
     try {
-      return await this.exchange(pooled ?? (await this.connect(url)), head, options);
+      return await this.exchange(pooled ?? (await this.connect(origin)), head, options);
     } catch (err) {
       // A kept-alive connection the server closed meanwhile fails before any answer: once more on a new one (both
       // methods as used here are idempotent: reads, and unconditional writes of the same bytes).
       if (!pooled || !(err as { beforeResponse?: boolean }).beforeResponse || options.signal?.aborted) throw err;
-      return this.exchange(await this.connect(url), head, options);
+      return this.exchange(await this.connect(origin), head, options);
     }
   }
 
@@ -315,31 +318,41 @@ interface Head {
   retryAfter: string | undefined;
 }
 
+/**
+ * The status line and the few headers this client reads, found by scanning the lines in place: splitting the head
+ * and lower-casing every header name (MinIO sends ~15) cost ~11 µs a response, ~20 ms of a 2,000-file fetch. Only a
+ * name that starts like a wanted one is cut out and lower-cased.
+ */
 function parseHead(text: string): Head | undefined {
-  const lines = text.split("\r\n");
-  const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? "");
+  const status = /^HTTP\/1\.([01]) (\d{3})/.exec(text);
   if (!status) return undefined;
   let length: number | undefined;
   let etag: string | undefined;
   let retryAfter: string | undefined;
   let chunked = false;
   let keepAlive = status[1] === "1";
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(":");
-    if (colon < 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-    else if (name === "transfer-encoding") chunked = true;
-    else if (name === "etag") etag = value;
-    else if (name === "retry-after") retryAfter = value;
-    else if (name === "connection") keepAlive = /keep-alive/i.test(value) || (keepAlive && !/close/i.test(value));
+  for (let start = text.indexOf("\r\n") + 2; start > 1 && start < text.length;) {
+    const next = text.indexOf("\r\n", start);
+    const end = next < 0 ? text.length : next;
+    const colon = text.indexOf(":", start);
+    if (colon > start && colon < end && WANTED_FIRST.has(text.charCodeAt(start) | 0x20)) {
+      const name = text.slice(start, colon).trim().toLowerCase();
+      const value = text.slice(colon + 1, end).trim();
+      if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      else if (name === "transfer-encoding") chunked = true;
+      else if (name === "etag") etag = value;
+      else if (name === "retry-after") retryAfter = value;
+      else if (name === "connection") keepAlive = /keep-alive/i.test(value) || (keepAlive && !/close/i.test(value));
+    }
+    start = end + 2;
   }
   // Chunked or unknown lengths, and malformed ones, are not read here.
   if (chunked || (length !== undefined && !Number.isSafeInteger(length))) length = undefined;
   return { status: Number(status[2]), length, keepAlive, etag, retryAfter };
 }
+
+/** The first letters (lower case) of the headers parseHead reads: content-length, connection, transfer-encoding, etag, retry-after. */
+const WANTED_FIRST = new Set([..."cter"].map((c) => c.charCodeAt(0)));
 
 function reset(message: string): Error {
   return Object.assign(new Error(message), { code: "ECONNRESET" });

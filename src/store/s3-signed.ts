@@ -62,7 +62,7 @@ export class SignedRequests {
   private async get(fullKey: string, range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<(Http1Response & { body: Readable }) | undefined> {
     const signed = await this.sign("GET", fullKey, range ? { range: `bytes=${range.start}-${range.end}` } : {});
     if (!signed) return undefined;
-    const response = await this.http.request("GET", signed.url, signed.headers, signal ? { signal } : {});
+    const response = await this.http.request("GET", signed.origin, signed.path, signed.headers, signal ? { signal } : {});
     const { body } = response;
     if (response.status === (range ? 206 : 200) && body) return { ...response, body };
     body?.destroy();
@@ -84,26 +84,29 @@ export class SignedRequests {
     }
     const signed = await this.sign("PUT", fullKey, headers);
     if (!signed) return false;
-    const response = await this.http.request("PUT", signed.url, signed.headers, { body, ...(signal ? { signal } : {}) });
+    const response = await this.http.request("PUT", signed.origin, signed.path, signed.headers, { body, ...(signal ? { signal } : {}) });
     // S3 answers a PUT with an empty body; an error's document is read by the SDK on its own try.
     if (response.body) await pumpChunks(response.body, () => undefined);
     if (response.status !== 200) throwIfBusy(response);
     return response.status === 200;
   }
 
-  /** The request's URL and signed headers, or undefined when there is no endpoint or no credentials this way (the SDK finds and names the problem). */
+  /**
+   * The request's origin, path and signed headers, or undefined when there is no endpoint or no credentials this way
+   * (the SDK finds and names the problem). The path is built as a string: a URL object per request cost ~6 µs.
+   */
   private async sign(
     method: "GET" | "PUT",
     fullKey: string,
     extra: Record<string, string>,
-  ): Promise<{ url: URL; headers: Record<string, string> } | undefined> {
+  ): Promise<{ origin: URL; path: string; headers: Record<string, string> } | undefined> {
     try {
       const setup = await this.ready();
       if (!setup) return undefined;
-      const url = new URL(setup.base.href);
-      url.pathname = `${setup.base.pathname}/${encodeKey(fullKey)}`;
-      const headers: Record<string, string> = { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...extra };
-      return { url, headers: setup.signer.sign({ method, path: url.pathname, headers }, await setup.credentials()) };
+      const { base } = setup;
+      const path = `${base.pathname}/${encodeKey(fullKey)}`;
+      const headers: Record<string, string> = { host: base.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...extra };
+      return { origin: base, path, headers: setup.signer.sign({ method, path, headers }, await setup.credentials()) };
     } catch {
       return undefined;
     }
