@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-O6JGB5WB.js";import"./chunk-DHHNZ2WY.js";import"./chunk-RFYGSEMR.js";import"./chunk-WX3EB2YO.js";import"./chunk-ZLFX4NOD.js";import"./chunk-TKLX6ND3.js";import"./chunk-U2QG4RHN.js";import"./chunk-LAAR5CON.js";import"./chunk-POGY3FY4.js";import"./chunk-FYNUOHRF.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
