@@ -1,7 +1,7 @@
 // The benchmark (issue #4): assetkit's publish and fetch against s5cmd, the aws CLI, rclone and modelkit on one
 // MinIO and the same data, plus counted store requests. Not part of the test suite.
 //
-//   npm run bench                      install the tools if missing, build dist/, full run (~15 min)
+//   npm run bench                      install the tools if missing, build dist/, full run (~17 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
 //   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
 //
