@@ -116,15 +116,16 @@ export class S3Store implements Backend, IncompleteUploads {
     const custom = Boolean(explicit || sdkEndpoint);
     this.where = custom ? `endpoint ${redactUri(explicit ?? sdkEndpoint!)}` : "AWS S3";
 
-    const credentials =
-      options.credentials ??
-      (options.env?.AWS_ACCESS_KEY_ID && options.env.AWS_SECRET_ACCESS_KEY
+    const envCredentials =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
         ? {
-            accessKeyId: options.env.AWS_ACCESS_KEY_ID,
-            secretAccessKey: options.env.AWS_SECRET_ACCESS_KEY,
-            ...(options.env.AWS_SESSION_TOKEN ? { sessionToken: options.env.AWS_SESSION_TOKEN } : {}),
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
           }
-        : undefined);
+        : undefined;
+    // Given another env (tests), its credentials are passed on; process.env's the SDK's chain reads itself.
+    const credentials = options.credentials ?? (options.env ? envCredentials : undefined);
     this.credentials = [
       credentials?.accessKeyId,
       credentials?.secretAccessKey,
@@ -159,15 +160,7 @@ export class S3Store implements Backend, IncompleteUploads {
     // or first in the SDK's chain (the environment's, unless a profile is named); otherwise they ask the SDK.
     const signingEndpoint = explicit ?? sdkEndpoint;
     const signingRegion = region || (options.env ? undefined : env.AWS_REGION);
-    const envCredentials =
-      !env.AWS_PROFILE && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-        ? {
-            accessKeyId: env.AWS_ACCESS_KEY_ID,
-            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-          }
-        : undefined;
-    const signingCredentials = this.profile ? undefined : (credentials ?? (options.env ? undefined : envCredentials));
+    const signingCredentials = this.profile ? undefined : (credentials ?? (env.AWS_PROFILE ? undefined : envCredentials));
     const routed = [env.AWS_USE_FIPS_ENDPOINT, env.AWS_USE_DUALSTACK_ENDPOINT].some((v) => /^true$/i.test(v ?? ""));
     const setup: () => Promise<SigningSetup> =
       signingEndpoint && signingRegion && signingCredentials && !routed
