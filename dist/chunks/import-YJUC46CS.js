@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-PLYJBGRN.js";import"./chunk-FVH62OZL.js";import"./chunk-5DTDYKOY.js";import"./chunk-URLRFREI.js";import"./chunk-ZLFX4NOD.js";import"./chunk-3QMMZCOT.js";import"./chunk-X3HQBNIG.js";import"./chunk-LAAR5CON.js";import"./chunk-2Z433YG3.js";import"./chunk-FYNUOHRF.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
