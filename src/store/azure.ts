@@ -410,7 +410,8 @@ export class AzureStore implements Backend {
   private async copyBlob(from: AzureStore, sourceKey: string, destKey: string, sourceEtag?: string): Promise<boolean> {
     try {
       const [source, dest] = await Promise.all([from.blob(sourceKey), this.blob(destKey)]);
-      const sourceConditions = sourceEtag === undefined ? {} : { sourceConditions: { ifMatch: sourceEtag } };
+      // Listings give ETags bare, headers quoted: the header form is sent.
+      const sourceConditions = sourceEtag === undefined ? {} : { sourceConditions: { ifMatch: sourceEtag.startsWith('"') ? sourceEtag : `"${sourceEtag}"` } };
       const poller = await dest.beginCopyFromURL(source.url, { ...abortOption(), intervalInMs: COPY_POLL_MS, ...sourceConditions });
       await poller.pollUntilDone();
       return true;
