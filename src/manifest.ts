@@ -27,6 +27,13 @@ export interface FileEntry {
   parts?: string[];
 }
 
+/**
+ * A file as a meta lists it: with `etag`, the token the store gave its object right after this version stored it
+ * (S3 ETag, GCS generation, Azure ETag), which a later publish's server-side copy of it is made conditional on.
+ * Not part of the asset digest: a store's token, not content (a promoted copy records its own store's).
+ */
+export type StoredFileEntry = FileEntry & { etag?: string };
+
 /** The part size of the metas that assetkit writes: fixed, so equal content gives an equal digest. */
 export const PART_SIZE = 16 * 1024 * 1024;
 /** The smallest part size a meta may name (a smaller one would only multiply requests). */
@@ -79,7 +86,8 @@ export interface AssetMetaDocument {
     /** Schemas 2 and 3: the size of the parts that `parts` hashes. */
     part_size?: number;
     size: number;
-    files: FileEntry[];
+    /** Each file's entry, with the store's etag of its object when assetkit recorded it (outside the digest). */
+    files: StoredFileEntry[];
     created_by: string;
     source: Provenance;
     metadata: Record<string, string>;
@@ -91,7 +99,7 @@ export interface AssetMetaDocument {
 export interface VersionMeta {
   document: AssetMetaDocument;
   isDirectory: boolean;
-  files: { path: string; size?: number; sha256?: string; parts?: string[] }[];
+  files: { path: string; size?: number; sha256?: string; parts?: string[]; etag?: string }[];
   /** Undefined for metas without checksums (written by modelkit): fetches of them are unverified. */
   digest?: string;
   size?: number;
@@ -99,6 +107,9 @@ export interface VersionMeta {
   partSize?: number;
   partAlgorithm?: PartAlgorithm;
 }
+
+/** Longer than any store's object token (S3 ETags are 34–38 characters, GCS generations 16 digits). */
+const MAX_ETAG_LENGTH = 1024;
 
 /** Local files checked at once (the hash pool itself bounds the hashing). */
 const FILE_CONCURRENCY = 64;
@@ -313,11 +324,13 @@ async function linkedFile(full: string, relPath: string, realRoot: string): Prom
   return { source: target, size: stat.size };
 }
 
+/** The meta of `input`; `etags`: the store's etag of each file's object, by path, where known. */
 export function buildMeta(
   input: PreparedInput,
   extras: { createdBy: string; source: Provenance; metadata: Record<string, string>; now?: Date },
+  etags: ReadonlyMap<string, string> = new Map(),
 ): AssetMetaDocument {
-  const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}) }));
+  const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}), ...withEtag(etags.get(p)) }));
   const blake3Parts = input.partAlgorithm === "blake3" && files.some((f) => f.parts);
   return {
     push_date: (extras.now ?? new Date()).toISOString(),
@@ -334,6 +347,17 @@ export function buildMeta(
       metadata: extras.metadata,
     },
   };
+}
+
+function withEtag(etag: string | undefined): { etag?: string } {
+  return etag ? { etag } : {};
+}
+
+/** The document with its files' etags replaced by `etags` (a promoted copy's, in its own store): none where unknown. */
+export function withStoredEtags(doc: AssetMetaDocument, etags: ReadonlyMap<string, string>): AssetMetaDocument {
+  if (!doc.assetkit) return doc;
+  const files = doc.assetkit.files.map(({ etag: _theirs, ...f }) => ({ ...f, ...withEtag(etags.get(f.path)) }));
+  return { ...doc, assetkit: { ...doc.assetkit, files } };
 }
 
 /** Parses and validates a `.meta` read from a store; `where` names it in errors. */
@@ -388,7 +412,9 @@ export function parseMeta(data: Buffer, where: string): VersionMeta {
     ) {
       bad(`bad part hashes for ${JSON.stringify(f.path)}`);
     }
-    return { path: f.path, size: f.size, sha256: f.sha256, ...(parts ? { parts } : {}) };
+    if (f.etag !== undefined && !(typeof f.etag === "string" && f.etag.length > 0 && f.etag.length <= MAX_ETAG_LENGTH))
+      bad(`bad etag for ${JSON.stringify(f.path)}`);
+    return { path: f.path, size: f.size, sha256: f.sha256, ...(parts ? { parts } : {}), ...withEtag(f.etag) };
   });
   if (!doc.is_directory && files.length !== 1) bad("a single-file asset must list exactly one file");
   const filesClash = pathClash(files.map((f) => f.path));

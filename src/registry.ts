@@ -12,7 +12,17 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
-import { buildMeta, hashedInput, parseMeta, sameContent, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import {
+  buildMeta,
+  hashedInput,
+  parseMeta,
+  sameContent,
+  withStoredEtags,
+  type HashingInput,
+  type PreparedInput,
+  type Provenance,
+  type VersionMeta,
+} from "./manifest.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
@@ -438,7 +448,8 @@ export class Registry {
       const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
       stored = await this.storeFiles(name, version, input, base, request.onProgress);
       prepared = await input.prepared;
-      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request), null, 2) + "\n");
+      const etags = await this.storedEtags(name, version, input.isDirectory);
+      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request, etags), null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -474,7 +485,7 @@ export class Registry {
         const old = before.get(file.path);
         // A file from another store is hashed only as it is copied here, so it cannot wait for its hash first.
         const copyable = !file.copyTo && previous !== undefined && old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256;
-        const wasCopied = copyable && (await this.copyFrom(name, previous.version, file.path, key));
+        const wasCopied = copyable && (await this.copyFrom(name, previous.version, old, key, file.source));
         if (file.copyTo) await file.copyTo(this.store, key);
         else if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
         const tally = wasCopied ? copied : uploaded;
@@ -575,7 +586,8 @@ export class Registry {
         by: promotion.by,
         ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
       };
-      const document = Buffer.from(JSON.stringify({ ...meta.document, promoted_from: promotedFrom }, null, 2) + "\n");
+      const stored = withStoredEtags(meta.document, await this.storedEtags(name, version, meta.isDirectory));
+      const document = Buffer.from(JSON.stringify({ ...stored, promoted_from: promotedFrom }, null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), document, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -600,16 +612,38 @@ export class Registry {
     return parseMeta(object.data, `${this.metaKey(name, version)} in ${this.store.url}`).digest ?? null;
   }
 
-  /** Copies a file of an earlier version inside the store; false (with a warning) when the store cannot. */
-  private async copyFrom(name: string, version: string, relPath: string, destKey: string): Promise<boolean> {
+  /**
+   * Copies a file of an earlier version inside the store, only if the store proves its object is still the one
+   * that version's meta lists (its recorded etag, or its sha256: see Store.copy); false when it cannot (the caller
+   * uploads the local file), with a warning when the object was changed or damaged since, or the store cannot copy.
+   */
+  private async copyFrom(name: string, version: string, file: VersionMeta["files"][number], destKey: string, localFile: string): Promise<boolean> {
+    const what = `${file.path || name} of ${name}:${version}`;
     try {
-      await this.store.copy(this.dataKey(name, version, relPath), destKey);
-      return true;
+      if (await this.store.copy(this.dataKey(name, version, file.path), destKey, { etag: file.etag, sha256: file.sha256 })) return true;
+      if (file.etag)
+        this.options.warn?.(`${what} is no longer the object its meta lists (changed or damaged in ${this.store.url}): uploading ${localFile} instead`);
+      return false;
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
-      this.options.warn?.(`cannot copy ${relPath || name} of ${name}:${version} inside the store, uploading it instead: ${err.message}`);
+      this.options.warn?.(`cannot copy ${what} inside the store, uploading it instead: ${err.message}`);
       return false;
     }
+  }
+
+  /**
+   * The store's etag of each data object of a version just stored, by file path (one HEAD, or one listing of the
+   * version's folder): recorded in its meta, so the next version's copy of an object can be made conditional on it.
+   */
+  private async storedEtags(name: string, version: string, isDirectory: boolean): Promise<Map<string, string>> {
+    if (!isDirectory) {
+      const object = await this.store.head(this.dataKey(name, version));
+      return new Map(object?.etag ? [["", object.etag]] : []);
+    }
+    const prefix = `${this.dataKey(name, version)}/`;
+    const etags = new Map<string, string>();
+    for await (const object of this.store.list(prefix)) if (object.etag) etags.set(object.key.slice(prefix.length), object.etag);
+    return etags;
   }
 
   /** Claims the next free version (or the explicit one) by creating its `.claim` only if absent. */

@@ -78,6 +78,11 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
         { ...meta.promoted_from, at: undefined },
         { store: local, version: "1.4.0", digest, at: undefined, by: "octocat", run_url: "https://github.com/o/r/actions/runs/7" },
       );
+      // The promoted meta records the staging objects' own etags (not the local store's): the same files published
+      // there next are copied inside the store, their source proven.
+      const republished = await cli(cwd, ["publish", "in-a", "m", "--store", staging]);
+      assert.equal(republished.code, 0, republished.stderr);
+      assert.match(republished.stderr, /uploaded 0 file\(s\), 0 B; 2 unchanged file\(s\)/);
 
       counter.reset();
       const serverSide = await cli(cwd, ["promote", "m:1.4.0", "production", "--store", staging, "--to", production, "--json"]);

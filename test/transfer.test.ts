@@ -12,7 +12,16 @@ import { AssetError } from "../src/errors.ts";
 import { prepareInput, startHashing } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { parseSpec } from "../src/spec.ts";
-import { StoreError, type Backend, type Body, type ByteRange, type Condition, type Store, type StoredObject } from "../src/store/store.ts";
+import {
+  StoreError,
+  type Backend,
+  type Body,
+  type ByteRange,
+  type Condition,
+  type SourceExpectation,
+  type Store,
+  type StoredObject,
+} from "../src/store/store.ts";
 import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { Transfers, transferSettings, type Expected } from "../src/transfer.ts";
 import { writeTree } from "./helpers/cli.ts";
@@ -88,9 +97,9 @@ class RecordingStore implements Backend {
     this.writes.push(key);
     return this.inner.write(key, body, condition);
   }
-  copy(sourceKey: string, destKey: string) {
+  copy(sourceKey: string, destKey: string, expected?: SourceExpectation) {
     this.copies.push([sourceKey, destKey]);
-    return this.inner.copy(sourceKey, destKey);
+    return this.inner.copy(sourceKey, destKey, expected);
   }
   delete(key: string) {
     return this.inner.delete(key);

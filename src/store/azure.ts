@@ -24,6 +24,7 @@ import {
   type Body,
   type ByteRange,
   type Condition,
+  type SourceExpectation,
   type Store,
   type StoredObject,
   type WriteAttempt,
@@ -383,8 +384,9 @@ export class AzureStore implements Backend {
    * Copy Blob from the source's URL, which the service authorises with this request's own credential inside one
    * account (Copy Blob From URL would need a SAS for the source); within an account it completes at once or soon.
    */
-  async copy(sourceKey: string, destKey: string): Promise<void> {
-    await this.copyBlob(this, sourceKey, destKey);
+  async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
+    if (expected && !expected.etag) return false; // Azure proves a source by its ETag only
+    return this.copyBlob(this, sourceKey, destKey, expected?.etag);
   }
 
   /**
@@ -404,13 +406,19 @@ export class AzureStore implements Backend {
     }
   }
 
-  private async copyBlob(from: AzureStore, sourceKey: string, destKey: string): Promise<void> {
+  /** With `sourceEtag`, the copy is conditional on it (the source's If-Match): false when the source changed or is gone. */
+  private async copyBlob(from: AzureStore, sourceKey: string, destKey: string, sourceEtag?: string): Promise<boolean> {
     try {
       const [source, dest] = await Promise.all([from.blob(sourceKey), this.blob(destKey)]);
-      const poller = await dest.beginCopyFromURL(source.url, { ...abortOption(), intervalInMs: COPY_POLL_MS });
+      // Listings give ETags bare, headers quoted: the header form is sent.
+      const sourceConditions = sourceEtag === undefined ? {} : { sourceConditions: { ifMatch: sourceEtag.startsWith('"') ? sourceEtag : `"${sourceEtag}"` } };
+      const poller = await dest.beginCopyFromURL(source.url, { ...abortOption(), intervalInMs: COPY_POLL_MS, ...sourceConditions });
       await poller.pollUntilDone();
+      return true;
     } catch (err) {
-      if (isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource") throw notFound();
+      const missing = isBlobMissing(err) || errorCodeOf(err) === "CannotVerifyCopySource";
+      if (sourceEtag !== undefined && (missing || statusOf(err) === 412)) return false;
+      if (missing) throw notFound();
       throw err;
     }
   }

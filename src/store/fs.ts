@@ -1,6 +1,6 @@
 // The local (or mounted) directory store: the embedded default, needing no server and no credentials.
 import { createHash } from "node:crypto";
-import { createWriteStream, promises as fs } from "node:fs";
+import { createReadStream, createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -16,6 +16,7 @@ import {
   type Condition,
   type IncompleteUpload,
   type IncompleteUploads,
+  type SourceExpectation,
   type Store,
   type StoredObject,
 } from "./store.ts";
@@ -136,9 +137,15 @@ export class FsStore implements Backend, IncompleteUploads {
     }
   }
 
-  /** A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. */
-  async copy(sourceKey: string, destKey: string): Promise<void> {
-    await this.copyPath(this, sourceKey, destKey);
+  /**
+   * A hard link to the source (objects are never modified in place, only replaced by rename), else a copy. With
+   * `expected`, the link (or copy) is made under a temporary name and hashed there before it takes `destKey`: the
+   * bytes checked are those of the very file linked, so a file damaged in place (its stat unchanged) is never
+   * linked. False, with nothing written, when they do not hash to `expected.sha256` (or none is given).
+   */
+  async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
+    if (expected && !expected.sha256) return false;
+    return this.copyPath(this, sourceKey, destKey, expected?.sha256);
   }
 
   /** Another folder store: linked or copied by the file system, as inside one store. */
@@ -148,7 +155,7 @@ export class FsStore implements Backend, IncompleteUploads {
     return true;
   }
 
-  private async copyPath(from: FsStore, sourceKey: string, destKey: string): Promise<void> {
+  private async copyPath(from: FsStore, sourceKey: string, destKey: string, sha256?: string): Promise<boolean> {
     const source = (await from.fileOf(sourceKey)).real;
     const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
@@ -158,9 +165,14 @@ export class FsStore implements Backend, IncompleteUploads {
         if (err.code === "ENOENT") throw err;
         await fs.copyFile(source, temp, fs.constants.COPYFILE_EXCL); // another file system, or no links allowed
       });
+      if (sha256 !== undefined && (await fileSha256(temp)) !== sha256) return false;
       await fs.rename(temp, dest);
+      return true;
     } catch (err) {
-      if (isMissing(err) && !(await statFile(source))) throw notFound();
+      if (isMissing(err) && !(await statFile(source))) {
+        if (sha256 !== undefined) return false;
+        throw notFound();
+      }
       throw err;
     } finally {
       await fs.rm(temp, { force: true });
@@ -257,6 +269,12 @@ async function currentEtag(file: string, like: string): Promise<string | undefin
   }
   const data = await fs.readFile(file).catch((err) => (isMissing(err) ? undefined : Promise.reject(err)));
   return data && contentEtag(data);
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 async function statFile(file: string): Promise<import("node:fs").BigIntStats | undefined> {

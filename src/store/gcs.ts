@@ -24,6 +24,7 @@ import {
   type ByteRange,
   type Condition,
   type ListOptions,
+  type SourceExpectation,
   type Store,
   type StoredObject,
   type WriteAttempt,
@@ -277,9 +278,15 @@ export class GcsStore implements Backend {
     return md5.digest("base64") === meta.md5Hash;
   }
 
-  /** The rewrite API, which the library repeats with its rewrite token until objects of any size are done. */
-  async copy(sourceKey: string, destKey: string): Promise<void> {
-    await this.rewrite(this, sourceKey, destKey);
+  /**
+   * The rewrite API, which the library repeats with its rewrite token until objects of any size are done. With
+   * `expected`, the rewrite copies exactly the generation `expected.etag` names (sourceGeneration, kept on every
+   * repeat): false when that generation is gone (the object was replaced, on a bucket that keeps no old ones).
+   */
+  async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
+    if (!expected) return this.rewrite(this, sourceKey, destKey);
+    if (!expected.etag || !/^[1-9][0-9]*$/.test(expected.etag)) return false; // GCS proves a source by its generation only
+    return this.rewrite(this, sourceKey, destKey, Number(expected.etag));
   }
 
   /** A rewrite from another bucket (or prefix) behind the same endpoint, with the source store's credentials. */
@@ -294,13 +301,15 @@ export class GcsStore implements Backend {
     }
   }
 
-  private async rewrite(from: GcsStore, sourceKey: string, destKey: string): Promise<void> {
-    const source = from.bucket.file(from.nameOf(sourceKey));
+  private async rewrite(from: GcsStore, sourceKey: string, destKey: string, generation?: number): Promise<boolean> {
+    const source = from.bucket.file(from.nameOf(sourceKey), generation === undefined ? {} : { generation });
     try {
       await source.copy(this.bucket.file(this.nameOf(destKey)));
+      return true;
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
       await from.absent(err);
+      if (generation !== undefined) return false;
       throw notFound();
     }
   }

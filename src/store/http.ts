@@ -128,7 +128,7 @@ export class HttpStore implements Backend {
     throw readOnly();
   }
 
-  async copy(): Promise<void> {
+  async copy(): Promise<boolean> {
     throw readOnly();
   }
 

@@ -28,6 +28,7 @@ import {
   type IncompleteUploads,
   type ListOptions,
   type ObjectSource,
+  type SourceExpectation,
   type Store,
   type StoredObject,
   type WriteAttempt,
@@ -303,8 +304,9 @@ export class S3Store implements Backend, IncompleteUploads {
     return this.writeMultipart(key, source, condition, retried);
   }
 
-  async copy(sourceKey: string, destKey: string): Promise<void> {
-    await this.serverCopy(this, sourceKey, destKey);
+  async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
+    if (expected && !expected.etag) return false; // S3 proves a source by its ETag only
+    return this.serverCopy(this, sourceKey, destKey, expected?.etag);
   }
 
   /** CopyObject from another bucket (or prefix) behind the same endpoint, with this store's credentials. */
@@ -319,21 +321,29 @@ export class S3Store implements Backend, IncompleteUploads {
     }
   }
 
-  private async serverCopy(from: S3Store, sourceKey: string, destKey: string): Promise<void> {
+  /**
+   * CopyObject, or UploadPartCopy over 5 GiB; with `sourceEtag`, every request is conditional on it
+   * (CopySourceIfMatch): false, and nothing written, when the source changed or is gone.
+   */
+  private async serverCopy(from: S3Store, sourceKey: string, destKey: string, sourceEtag?: string): Promise<boolean> {
     const CopySource = encodeURIComponent(`${from.bucket}/${from.keyOf(sourceKey)}`);
+    const condition = sourceEtag === undefined ? {} : { CopySourceIfMatch: sourceEtag };
     const { client, api } = await this.sdk();
     try {
-      await client.send(new api.CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource }), abortOption());
+      await client.send(new api.CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(destKey), CopySource, ...condition }), abortOption());
+      return true;
     } catch (err) {
+      if (sourceEtag !== undefined && (isMissingObject(err) || isPreconditionFailed(err))) return false;
       if (isMissingObject(err)) throw notFound();
       const source = statusOf(err) === 400 ? await from.head(sourceKey) : undefined;
       if (!source || source.size <= MAX_COPY_OBJECT) throw err;
-      await this.copyInParts(CopySource, destKey, source.size);
+      if (sourceEtag !== undefined && unquote(source.etag) !== unquote(sourceEtag)) return false;
+      return this.copyInParts(CopySource, condition, destKey, source.size);
     }
   }
 
   /** Objects over 5 GiB: a multipart upload whose parts are ranges of the source, copied by the server. */
-  private async copyInParts(CopySource: string, destKey: string, size: number): Promise<void> {
+  private async copyInParts(CopySource: string, condition: { CopySourceIfMatch?: string }, destKey: string, size: number): Promise<boolean> {
     const Key = this.keyOf(destKey);
     const { client, api } = await this.sdk();
     let uploadId: string | undefined;
@@ -357,6 +367,7 @@ export class S3Store implements Backend, IncompleteUploads {
                   PartNumber: index + 1,
                   CopySource,
                   CopySourceRange: `bytes=${start}-${end}`,
+                  ...condition,
                 }),
               ),
             );
@@ -367,6 +378,12 @@ export class S3Store implements Backend, IncompleteUploads {
       );
       await client.send(new api.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
       completed = true;
+      return true;
+    } catch (err) {
+      // A part refused by CopySourceIfMatch: the source changed while its parts were copied (the upload is aborted).
+      const raw = err instanceof StoreError ? err.cause : err; // as the parts' retries classified it
+      if (condition.CopySourceIfMatch !== undefined && (isMissingObject(raw) || isPreconditionFailed(raw))) return false;
+      throw err;
     } finally {
       if (uploadId && !completed) {
         await client.send(new api.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId })).catch(() => {});

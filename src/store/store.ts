@@ -88,6 +88,18 @@ function freedYoung(file: Readable): Readable {
  */
 export type Condition = { ifAbsent: true } | { ifMatch: string };
 
+/**
+ * What the source of a copy must still be. `etag`: the token head() or list() gave for it; S3, GCS and Azure make
+ * the copy itself conditional on it (CopySourceIfMatch, the source generation, the source If-Match), so the check
+ * is atomic and costs no request. `sha256`: of its bytes; the folder store, whose copy is a hard link (an etag
+ * there is a stat token, blind to bytes damaged in place), hashes the file it links. What a backend cannot check
+ * counts as not holding.
+ */
+export interface SourceExpectation {
+  etag?: string | undefined;
+  sha256?: string | undefined;
+}
+
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
@@ -131,9 +143,11 @@ export interface Store {
   /**
    * Makes `destKey` a copy of `sourceKey` inside the store, without the bytes passing through this process (S3
    * CopyObject, GCS rewrite, Azure copy from URL, a hard link). Replaces whatever is at `destKey`; rejects with
-   * code "not-found" when the source is absent, "read-only" on a read-only store.
+   * code "not-found" when the source is absent, "read-only" on a read-only store. With `expected`, copies only
+   * what the backend proves is still that object (see SourceExpectation), else resolves false, having written
+   * nothing (a missing source included); without it, resolves true.
    */
-  copy(sourceKey: string, destKey: string): Promise<void>;
+  copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean>;
   /**
    * Optional capability: makes `destKey` here a copy of `sourceKey` in ANOTHER store of the same backend, done by
    * the service (S3 CopyObject across buckets, GCS rewrite across buckets, Azure copy from URL inside one account,

@@ -1,7 +1,7 @@
 // Registry conformance: the store layout and the publish/resolve/fetch protocols, on every Store of the matrix.
 // Read-only stores (HTTP) publish through their writable `seed` and are read through the store under test.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { mkdtemp, open, readFile, readdir, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -165,6 +165,59 @@ for (const factory of factories) {
         (err: unknown) => err instanceof AssetError && /integrity check failed for corrupt:1\.0\.0\/bad\.bin/.test(err.message),
       );
       assert.deepEqual(await readdir(path.join(assets.root, "corrupt")), [], "nothing half-written");
+    });
+
+    it("republishing never copies an object damaged since: that file is uploaded from the local file, the others still copied", async (t) => {
+      const { seed, uri } = await factory.create();
+      if (!seed.writable) return t.skip("read-only store");
+      const warnings: string[] = [];
+      const writer = new Registry(seed, { versioning: "semver", warn: (m) => warnings.push(m) });
+      const dir = await folder({ "weights.bin": "original weights", "vocab.txt": "untouched" });
+      await publish(writer, "dmg", dir);
+      const damaged = Buffer.from("original weighTs"); // same size, one byte changed
+      if (factory.name === "file") {
+        // In place, its modification time put back: a stat of the file sees no change, only its bytes tell.
+        const file = path.join(new URL(uri).pathname, "dmg/1.0.0/weights.bin");
+        const { mtime } = await stat(file);
+        const handle = await open(file, "r+");
+        await handle.write(damaged, 0, damaged.length, 0);
+        await handle.close();
+        await utimes(file, mtime, mtime);
+      } else {
+        await seed.write("dmg/1.0.0/weights.bin", damaged);
+      }
+      const next = await publish(writer, "dmg", dir);
+      assert.equal(next.version, "1.1.0");
+      assert.deepEqual(next.uploaded, { files: 1, bytes: 16 }, "the damaged file came from the local file");
+      assert.deepEqual(next.copied, { files: 1, bytes: 9 }, "the untouched one was still copied inside the store");
+      assert.match(warnings.join("\n"), /weights\.bin of dmg:1\.0\.0 is no longer the object its meta lists/);
+      const got = await fetchTo(registry(seed), "dmg:1.1.0");
+      assert.equal(await readFile(path.join(got.path, "weights.bin"), "utf8"), "original weights");
+      assert.equal(await readFile(path.join(got.path, "vocab.txt"), "utf8"), "untouched");
+    });
+
+    it("records each object's etag outside the digest; a previous meta without them is copied only where the bytes are checked", async (t) => {
+      const { seed } = await factory.create();
+      if (!seed.writable) return t.skip("read-only store");
+      const writer = registry(seed);
+      const dir = await folder({ "a.bin": "aaaa", "b.bin": "bb" });
+      const first = await publish(writer, "old", dir);
+      const meta = await json(seed, "old/1.0.0.meta");
+      const files = (meta.assetkit as { files: { path: string; etag?: string }[] }).files;
+      const bare = (etag: string | undefined) => etag?.replace(/^"|"$/g, ""); // Azure lists ETags bare, heads them quoted
+      for (const f of files) assert.equal(bare(f.etag), bare((await seed.head(`old/1.0.0/${f.path}`))!.etag), `${f.path}: the stored object's etag`);
+      // As an earlier assetkit wrote it: no etags, the same digest.
+      for (const f of files) delete f.etag;
+      await seed.write("old/1.0.0.meta", Buffer.from(JSON.stringify(meta)));
+      assert.equal((await registry(seed).meta("old", "1.0.0")).digest, first.digest);
+      const next = await publish(registry(seed), "old", dir);
+      assert.equal(next.digest, first.digest);
+      // The folder store (under the HTTP store too) hashes what it links; the object stores prove an object by its etag only.
+      const hashesLinks = factory.name === "file" || factory.name === "http";
+      assert.deepEqual(next.copied, hashesLinks ? { files: 2, bytes: 6 } : { files: 0, bytes: 0 });
+      assert.deepEqual(next.uploaded, hashesLinks ? { files: 0, bytes: 0 } : { files: 2, bytes: 6 });
+      const third = await publish(registry(seed), "old", dir);
+      assert.deepEqual(third.copied, { files: 2, bytes: 6 }, "1.1.0 recorded its etags: copied again");
     });
 
     it("refuses hostile metas and keys that point outside the assets dir", async () => {

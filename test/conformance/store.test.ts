@@ -1,6 +1,7 @@
 // Store conformance: the byte-level contract every backend must keep (after rclone's fstests and OpenDAL's
 // behaviour tests). Read-only stores run the read half against objects written through `seed`.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -124,6 +125,23 @@ for (const factory of factories) {
       assert.equal((await store.read("cp/dest"))?.data.toString(), "original bytes", "a copy, not a reference to the source");
       await store.delete("cp/source");
       assert.equal(await text(await store.openRead("cp/nested/deeper/dest")), "original bytes");
+    });
+
+    it("a copy with an expected source copies only that object: a replaced or missing source resolves false, writing nothing", async (t) => {
+      const { store } = await factory.create();
+      if (!store.writable) return t.skip("read-only store");
+      const original = Buffer.from("original bytes");
+      await store.write("cs/source", original);
+      const { etag } = (await store.head("cs/source"))!;
+      const sha256 = createHash("sha256").update(original).digest("hex");
+      assert.equal(await store.copy("cs/source", "cs/kept", { etag, sha256 }), true);
+      assert.equal((await store.read("cs/kept"))?.data.toString(), "original bytes");
+      // Same size, one byte changed, written by another writer: the copy must not carry it.
+      await store.write("cs/source", Buffer.from("original bytez"));
+      assert.equal(await store.copy("cs/source", "cs/refused", { etag, sha256 }), false);
+      assert.equal(await store.head("cs/refused"), undefined, "nothing written");
+      assert.equal(await store.copy("cs/missing", "cs/refused", { etag, sha256 }), false, "a missing source is not proven either");
+      assert.equal(await store.head("cs/refused"), undefined);
     });
 
     it("copying a missing object rejects with not-found and creates nothing", async (t) => {

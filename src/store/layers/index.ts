@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stallGuard } from "../stall-guard.ts";
-import type { Backend, Body, ByteRange, Condition, ListOptions, Store, StoredObject, StoreError, StoreOp } from "../store.ts";
+import type { Backend, Body, ByteRange, Condition, ListOptions, SourceExpectation, Store, StoredObject, StoreError, StoreOp } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
 import { ErrorContext } from "./error-context.ts";
 import { delayBeforeRetry, retrying } from "./retry.ts";
@@ -105,9 +105,11 @@ export class LayeredStore implements Store {
     });
   }
 
-  copy(sourceKey: string, destKey: string): Promise<void> {
+  copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     // A server-side copy sends no byte while the server works: its try is bounded by ASSETKIT_TIMEOUT instead.
-    return this.run("copy", `copy ${sourceKey} to ${destKey}`, sourceKey, () => this.backend.copy(sourceKey, destKey), { deadlineMs: this.budget.timeoutMs });
+    return this.run("copy", `copy ${sourceKey} to ${destKey}`, sourceKey, () => this.backend.copy(sourceKey, destKey, expected), {
+      deadlineMs: this.budget.timeoutMs,
+    });
   }
 
   /** Server-side copy from another store: the backend sees the other store's backend (a wrapper passes it on unwrapped). */
