@@ -520,8 +520,10 @@ export class Registry {
     }
     this.indexes.delete(name);
     const index = await this.versions(name);
-    if (!index.scheme.isVersion(version)) {
-      throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
+    // An asset new here takes the source's scheme (a modelkit MAJOR.MINOR version stays one), not the configured one.
+    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
+    if (!scheme.isVersion(version)) {
+      throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
     const token = randomUUID();
     const claim = Buffer.from(
@@ -587,7 +589,7 @@ export class Registry {
       );
       throw err;
     }
-    await this.addToIndex(name, version, index.scheme, digest);
+    await this.addToIndex(name, version, scheme, digest);
     this.indexes.delete(name);
     await this.store.delete(this.claimKey(name, version));
     return { copied: true, digest, serverSide, streamed };

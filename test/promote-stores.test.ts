@@ -221,6 +221,30 @@ describe("channel history, rollback, protected channels, release tags (local sto
     assert.equal(doc.aliases.production.history_dropped, 2);
   });
 
+  it("a modelkit MAJOR.MINOR version promoted into an empty store keeps its number and scheme; the next publish there continues it", async () => {
+    const cwd = await writeTree(await scratch(), { "next.bin": "next" });
+    const legacy = path.join(cwd, "modelkit-store");
+    // modelkit's layout: data, a meta without checksums, an index without digests.
+    await writeTree(legacy, {
+      "models/legacy.versions": JSON.stringify({ versions: ["0.1", "0.0"] }),
+      "models/legacy/0.0": "zero",
+      "models/legacy/0.0.meta": JSON.stringify({ push_date: "2026-01-01T00:00:00Z", is_directory: false, contents: [] }),
+      "models/legacy/0.1": "one",
+      "models/legacy/0.1.meta": JSON.stringify({ push_date: "2026-01-02T00:00:00Z", is_directory: false, contents: [] }),
+    });
+    const dest = path.join(cwd, "new-store");
+    const promoted = await cli(cwd, ["promote", "models/legacy:0.1", "--store", legacy, "--to", dest, "--allow-unverified", "--json"]);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.deepEqual([promoted.json().version, promoted.json().copied], ["0.1", true]);
+    assert.deepEqual((await cli(cwd, ["list", "models/legacy", "--store", dest, "--json"])).json().assets[0].versions, ["0.1"]);
+    const next = await cli(cwd, ["publish", "next.bin", "models/legacy", "--store", dest, "--json"]);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(next.json().version, "0.2", "the next publish continues modelkit's MAJOR.MINOR scheme");
+    const fetched = await cli(cwd, ["fetch", "models/legacy:0.1", "--store", dest, "--assets-dir", path.join(cwd, "assets"), "--json"]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.equal(await readFile(fetched.json().resolved[0].path, "utf8"), "one");
+  });
+
   it("publish --version v1.4.0 stores 1.4.0; other text exits 2; name:latest resolves like name", async () => {
     const cwd = await writeTree(await scratch(), { "m.bin": "x" });
     const tagged = await cli(cwd, ["publish", "m.bin", "m", "--version", "v1.4.0", "--json"]);
