@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
 import { buildMeta, hashedInput, parseMeta, sameContent, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import { mapSettling } from "./map-settling.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
@@ -554,7 +555,8 @@ export class Registry {
     try {
       const budget = copyBudget();
       const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
-      await pMap(
+      // Settling: a copy still running when another fails would land after the clean-up below.
+      await mapSettling(
         files,
         async (file) => {
           const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, {
@@ -567,7 +569,7 @@ export class Registry {
           progress.bytes += outcome.bytes;
           promotion.onProgress?.(progress);
         },
-        { concurrency: this.concurrency },
+        this.concurrency,
       );
       const promotedFrom: PromotedFrom = {
         store: source.store.url,
