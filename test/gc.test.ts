@@ -13,6 +13,7 @@ import type { Store } from "../src/store/store.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { runAction } from "./helpers/action.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 
 const TRIALS = Number(process.env.ASSETKIT_GC_TRIALS ?? 5);
@@ -334,5 +335,22 @@ describe("gc after killed publishes", () => {
     assert.equal((await cli("gc", "--remove-unlisted")).code, 0);
     assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim"]);
     assert.equal((await cli("gc", "--older-than", "soon")).code, 2);
+  });
+
+  it("file, in the Action: gc reports an unlisted version in the summary and keeps it; remove-unlisted: true removes it", async () => {
+    const cwd = await scratch();
+    const store = path.join(cwd, "store");
+    await writeTree(cwd, { "input/a.txt": "a" });
+    assert.equal((await runCli(["publish", "input", "m", "--store", store], { cwd })).code, 0);
+    await writeTree(store, { "m/1.1.0.meta": "{}", "m/1.1.0/a.txt": "complete" });
+    const kept = await runAction(cwd, { command: "gc", store, "older-than": "0s" });
+    assert.equal(kept.code, 0, kept.stdout);
+    assert.match(kept.summary, /note: m:1\.1\.0 has a meta but is not listed in its \.versions: left in place/);
+    assert.equal(JSON.parse(kept.outputs.removed!).versions, 0);
+    const removed = await runAction(cwd, { command: "gc", store, "older-than": "0s", "remove-unlisted": "true" });
+    assert.equal(removed.code, 0, removed.stdout);
+    assert.match(removed.summary, /remove m:1\.1\.0 &#40;--remove-unlisted&#41;|remove m:1\.1\.0 \(--remove-unlisted\)/);
+    assert.equal(JSON.parse(removed.outputs.removed!).versions, 1);
+    assert.deepEqual((await readdir(path.join(store, "m"))).sort(), ["1.0.0", "1.0.0.meta"]);
   });
 });
