@@ -27,6 +27,7 @@ export const ACTION_INPUTS = [
   "cache-max-size",
   "older-than",
   "dry-run",
+  "remove-unlisted",
   "keep-last",
   "per-series",
   "keep-within",

@@ -3,7 +3,7 @@ import * as core from "@actions/core";
 import path from "node:path";
 import { commentCommand } from "./commands/comment.ts";
 import { fetchCommand } from "./commands/fetch.ts";
-import { gcCommand } from "./commands/gc.ts";
+import { gcCommand, unlistedNote } from "./commands/gc.ts";
 import { historyCommand } from "./commands/history.ts";
 import { lockCommand } from "./commands/lock.ts";
 import { promoteCommand } from "./commands/promote.ts";
@@ -194,9 +194,14 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       return rows;
     }
     case "gc": {
-      const r = await gcCommand(ctx, { olderThan: input("older-than"), dryRun: booleanInput("dry-run", false) });
+      const r = await gcCommand(ctx, {
+        olderThan: input("older-than"),
+        dryRun: booleanInput("dry-run", false),
+        removeUnlisted: booleanInput("remove-unlisted", false),
+      });
       const lines = [
         ...r.plan,
+        ...r.unlisted.map(unlistedNote),
         `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`,
       ];
       for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);

@@ -5,9 +5,9 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import pMap from "p-map";
 import lockfile from "proper-lockfile";
 import { AssetError } from "./errors.ts";
+import { mapSettling } from "./map-settling.ts";
 import type { VersionMeta } from "./manifest.ts";
 import { assetNameProblem, relativePathProblem } from "./paths.ts";
 import type { ByteRange } from "./store/store.ts";
@@ -341,28 +341,6 @@ export class AssetsDir {
     // Waits as long as a large download may take; a lock whose holder died goes stale after 30 s.
     const retries = wait ? { retries: 7200, factor: 1, minTimeout: 250, maxTimeout: 500 } : 0;
     return lockfile.lock(lockPath, { realpath: false, stale: 30_000, retries });
-  }
-}
-
-/**
- * pMap that, when one item fails, starts no other and waits for those already running to settle before it
- * rejects: the caller then removes its temporary folder knowing no download will write (or mkdir) in it again.
- */
-async function mapSettling<T>(items: readonly T[], each: (item: T) => Promise<void>, concurrency: number): Promise<void> {
-  const running = new Set<Promise<void>>();
-  try {
-    await pMap(
-      items,
-      (item) => {
-        const work = each(item);
-        running.add(work);
-        return work.finally(() => running.delete(work));
-      },
-      { concurrency },
-    );
-  } catch (err) {
-    await Promise.allSettled(running);
-    throw err;
   }
 }
 

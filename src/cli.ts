@@ -1,7 +1,7 @@
 // The CLI face: argv → command → text or JSON. Translates only; the commands do the work.
 import { Command, CommanderError, Option } from "commander";
 import { fetchCommand } from "./commands/fetch.ts";
-import { DEFAULT_GC_GRACE, gcCommand } from "./commands/gc.ts";
+import { DEFAULT_GC_GRACE, gcCommand, unlistedNote } from "./commands/gc.ts";
 import { DEFAULT_KEEP_HISTORY, pruneCommand, pruneLines } from "./commands/prune.ts";
 import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
@@ -247,15 +247,16 @@ export async function runCli(argv: string[]): Promise<number> {
       DEFAULT_GC_GRACE,
     )
     .option("--dry-run", "print the plan, delete nothing")
+    .option("--remove-unlisted", "also remove complete versions (with a meta) that .versions does not list; without it they are reported and kept")
     .action(
       run(async (ctx, _opts, command) => {
-        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean }>());
+        const r = await gcCommand(ctx, command.opts<{ olderThan?: string; dryRun?: boolean; removeUnlisted?: boolean }>());
         const { removed: t } = r;
         const verb = r.dryRun ? "would remove" : "removed";
         const text = [
           ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
           ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
-          ...r.unlisted.map((v) => `note: ${v} has a meta but is not listed in its .versions: left in place`),
+          ...r.unlisted.map(unlistedNote),
           `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
           ...(r.note ? [`note: ${r.note}`] : []),
         ];

@@ -1,6 +1,7 @@
 // Garbage of failed publishes, read from the store layout (registry.ts): a publisher killed mid-way leaves its
 // claim, data of a version without a `.meta` (never visible to readers) and, on S3, incomplete multipart uploads.
-// Only what is older than a grace period is touched, so a publish in progress is left alone.
+// Only what is older than a grace period is touched, so a publish in progress is left alone. A version with a
+// `.meta` is complete: it is kept even when `.versions` does not list it, unless its removal is asked for.
 import { randomUUID } from "node:crypto";
 import { assetNameProblem } from "./paths.ts";
 import type { Registry } from "./registry.ts";
@@ -11,8 +12,8 @@ const SCHEMES = [schemeNamed("semver"), schemeNamed("major-minor")];
 
 /**
  * What one version left behind: "unfinished" (no meta: its data and claim), "unlisted" (a meta that `.versions`
- * does not list, with its publisher's claim still there: the publisher died before its last step; meta, data and
- * claim go), or "stale-claim" (a complete, listed version whose publisher died before deleting its claim).
+ * does not list, removed only when asked: meta, data and claim go), or "stale-claim" (a complete version, listed
+ * or kept unlisted, whose publisher died before deleting its claim: only the claim goes).
  */
 export interface Leftover {
   name: string;
@@ -29,7 +30,7 @@ export interface GcPlan {
   uploads: IncompleteUpload[];
   /** Versions with leftovers written within the grace period: a publish may be running, so they stay. */
   recent: { name: string; version: string }[];
-  /** Versions with a meta that `.versions` does not list and no claim (not assetkit's failed publish): left in place. */
+  /** Versions with a meta that `.versions` does not list, left in place (their stale claim may still go). */
   unlisted: { name: string; version: string }[];
   /** Whether this store can leave incomplete uploads that gc can see (S3). */
   uploadsChecked: boolean;
@@ -52,8 +53,11 @@ interface VersionObjects {
   data: StoredObject[];
 }
 
-/** Scans the whole store once and plans what a gc with this grace period removes. */
-export async function planGc(registry: Registry, graceMs: number, now = new Date()): Promise<GcPlan> {
+/**
+ * Scans the whole store once and plans what a gc with this grace period removes; versions with a meta that
+ * `.versions` does not list are removed only with `removeUnlisted`.
+ */
+export async function planGc(registry: Registry, graceMs: number, removeUnlisted: boolean, now = new Date()): Promise<GcPlan> {
   const store = registry.store;
   const cutoff = now.getTime() - graceMs;
   const objects: StoredObject[] = [];
@@ -86,25 +90,21 @@ export async function planGc(registry: Registry, graceMs: number, now = new Date
   }
   for (const [id, group] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
     const { name, version, meta, claim } = group;
-    let kind: Leftover["kind"];
-    if (!meta) kind = "unfinished";
-    else if (!(await registry.versions(name)).versions.includes(version)) {
-      if (!claim) {
-        plan.unlisted.push({ name, version });
-        continue;
-      }
-      kind = "unlisted";
-    } else kind = "stale-claim";
-    if (kind === "stale-claim" && !claim) continue;
-    if (kind === "unfinished" && !claim && group.data.length === 0) continue;
-    const data = kind === "stale-claim" ? [] : group.data;
-    const written = [claim, ...(kind === "unlisted" ? [meta] : []), ...data].filter((o): o is StoredObject => o !== undefined);
+    const unlisted = meta !== undefined && !(await registry.versions(name)).versions.includes(version);
+    let kind: Leftover["kind"] | undefined;
+    if (!meta) kind = claim || group.data.length > 0 ? "unfinished" : undefined;
+    else if (unlisted && removeUnlisted) kind = "unlisted";
+    else kind = claim ? "stale-claim" : undefined;
+    if (!kind && !unlisted) continue;
+    // Of a listed version only the claim tells whether its publisher may still be at work; otherwise any of it does.
+    const written = (meta && !unlisted ? [claim] : [claim, meta, ...group.data]).filter((o): o is StoredObject => o !== undefined);
     // An object whose time the store does not report is taken as new: never deleted on a guess.
     if (recentVersions.has(id) || written.some((o) => (o.modified?.getTime() ?? Infinity) > cutoff)) {
       plan.recent.push({ name, version });
       continue;
     }
-    plan.leftovers.push({ name, version, kind, ...(claim ? { claim } : {}), data });
+    if (unlisted && !removeUnlisted) plan.unlisted.push({ name, version });
+    if (kind) plan.leftovers.push({ name, version, kind, ...(claim ? { claim } : {}), data: kind === "stale-claim" ? [] : group.data });
   }
   return plan;
 }

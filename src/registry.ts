@@ -23,6 +23,7 @@ import {
   type Provenance,
   type VersionMeta,
 } from "./manifest.ts";
+import { mapSettling } from "./map-settling.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
@@ -531,8 +532,10 @@ export class Registry {
     }
     this.indexes.delete(name);
     const index = await this.versions(name);
-    if (!index.scheme.isVersion(version)) {
-      throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
+    // An asset new here takes the source's scheme (a modelkit MAJOR.MINOR version stays one), not the configured one.
+    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
+    if (!scheme.isVersion(version)) {
+      throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
     const token = randomUUID();
     const claim = Buffer.from(
@@ -563,7 +566,8 @@ export class Registry {
     try {
       const budget = copyBudget();
       const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
-      await pMap(
+      // Settling: a copy still running when another fails would land after the clean-up below.
+      await mapSettling(
         files,
         async (file) => {
           const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, {
@@ -576,7 +580,7 @@ export class Registry {
           progress.bytes += outcome.bytes;
           promotion.onProgress?.(progress);
         },
-        { concurrency: this.concurrency },
+        this.concurrency,
       );
       const promotedFrom: PromotedFrom = {
         store: source.store.url,
@@ -599,7 +603,7 @@ export class Registry {
       );
       throw err;
     }
-    await this.addToIndex(name, version, index.scheme, digest);
+    await this.addToIndex(name, version, scheme, digest);
     this.indexes.delete(name);
     await this.store.delete(this.claimKey(name, version));
     return { copied: true, digest, serverSide, streamed };

@@ -1,5 +1,6 @@
-// gc after publishers killed at random points (SIGKILL: no cleanup runs), on the file store and on MinIO, through
-// the shipped CLI. ASSETKIT_GC_TRIALS sets the kills per store (the issue's full run: 20); the suite runs fewer.
+// gc after publishers killed at spread points (SIGKILL: no cleanup runs), on the file store and on MinIO, through
+// the shipped CLI; and after one killed exactly between its meta and its .versions write (held by a proxy).
+// ASSETKIT_GC_TRIALS sets the kills per store (the issue's full run: 20); the suite runs fewer.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { watch } from "node:fs";
@@ -12,6 +13,8 @@ import type { Store } from "../src/store/store.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { runAction } from "./helpers/action.ts";
+import { FaultProxy } from "./helpers/fault-proxy.ts";
 
 const TRIALS = Number(process.env.ASSETKIT_GC_TRIALS ?? 5);
 const MiB = 1024 * 1024;
@@ -111,7 +114,7 @@ describe("gc after killed publishes", () => {
   for (const factory of underTest) {
     const skip = skipReason(factory);
     it(
-      `${factory.name}: after ${TRIALS} SIGKILLs of publish at random points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload; every committed version fetches and verifies`,
+      `${factory.name}: after ${TRIALS} SIGKILLs of publish at spread points, gc --older-than 0s leaves no claim, no data without a meta, no incomplete upload, keeps every version with a meta; every listed version fetches and verifies`,
       { skip },
       async (t) => {
         const { uri, seed } = await factory.create();
@@ -134,16 +137,22 @@ describe("gc after killed publishes", () => {
         for (let trial = 0; trial < TRIALS; trial++) {
           // New bytes each time: an unchanged file would be copied inside the store, not uploaded.
           await writeFile(path.join(cwd, "input/weights.bin"), randomBytes(20 * MiB));
-          // Anywhere in its writing, up to just past its end.
-          if ((await publishKilledWhileWriting(cwd, env, seed, root, Math.random() * writeMs * 1.2)).killed) killed++;
+          // Spread over its writing, up to just past its end.
+          if ((await publishKilledWhileWriting(cwd, env, seed, root, ((trial + 0.5) / TRIALS) * writeMs * 1.2)).killed) killed++;
         }
         assert.ok(killed > 0, "at least one publish was killed mid-way");
+        const withMeta = (all: string[]) =>
+          [...versionsIn(all)]
+            .filter(([, v]) => v.meta)
+            .map(([version]) => version)
+            .sort();
+        const completeBefore = withMeta(await keys(seed));
 
         const gc = await cli("gc", "--older-than", "0s", "--json");
         assert.equal(gc.code, 0, gc.stderr);
-        const { removed } = JSON.parse(gc.stdout);
+        const { removed, unlisted } = JSON.parse(gc.stdout);
         t.diagnostic(
-          `${killed}/${TRIALS} publishes killed mid-way; gc removed ${removed.versions} unfinished version(s), ${removed.claims} claim(s), ${removed.uploads} incomplete upload(s)`,
+          `${killed}/${TRIALS} publishes killed mid-way; gc removed ${removed.versions} unfinished version(s), ${removed.claims} claim(s), ${removed.uploads} incomplete upload(s); kept ${unlisted.length} unlisted version(s)`,
         );
 
         const after = await keys(seed);
@@ -169,13 +178,12 @@ describe("gc after killed publishes", () => {
           const fetched = await runCli(["fetch", `${ASSET}:${version}`, "--assets-dir", path.join(cwd, `assets-${version}`)], { cwd, env });
           assert.equal(fetched.code, 0, `${ASSET}:${version}: ${fetched.stderr}`);
         }
-        // Every version with a meta is listed: gc removed only unfinished ones.
+        // gc removed no version that had a meta: each is listed, or reported as unlisted and kept.
+        assert.deepEqual(withMeta(after), completeBefore, "every version with a meta is still there");
         assert.deepEqual(
-          [...versionsIn(after)]
-            .filter(([, v]) => v.meta)
-            .map(([version]) => version)
-            .sort(),
-          [...listed].sort(),
+          completeBefore,
+          [...listed, ...(unlisted as string[]).map((spec) => spec.slice(ASSET.length + 1))].sort(),
+          "listed or reported unlisted",
         );
       },
     );
@@ -209,7 +217,76 @@ describe("gc after killed publishes", () => {
     });
   }
 
-  it("file: gc removes an old stale claim, claimless data and a claimed version never listed; keeps a recent one and an unclaimed unlisted one; --dry-run deletes nothing", async () => {
+  it(
+    "s3 (MinIO): a publisher SIGKILLed between its meta and its .versions write leaves a complete version that gc keeps and reports; --remove-unlisted removes it",
+    { skip: skipReason(s3Factory) },
+    async () => {
+      const { uri, seed } = await s3Factory.create();
+      const proxy = await FaultProxy.start(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
+      try {
+        const cwd = await scratch();
+        await writeTree(cwd, { "input/weights.bin": randomBytes(12 * MiB), "input/config.json": "{}" });
+        const env = { ...s3TestEnv(), ASSETKIT_PART_SIZE: "5MiB" };
+        const cli = (...args: string[]) => runCli([...args, "--store", uri], { cwd, env });
+        assert.equal((await cli("publish", "input", ASSET)).code, 0);
+        await writeFile(path.join(cwd, "input/weights.bin"), randomBytes(12 * MiB));
+
+        // The second publisher's .versions write never reaches MinIO: it is killed while that request hangs.
+        const index = `/${ASSET}.versions`;
+        proxy.inject({ fault: { kind: "stall" }, when: (req) => req.method === "PUT" && decodeURIComponent(req.url!.split("?")[0]!).endsWith(index) });
+        const through = uri.replace(/endpoint=[^&]+/, `endpoint=${proxy.url}`);
+        const child = spawn(process.execPath, [CLI, "publish", "input", ASSET, "--store", through], { cwd, env: { ...cleanEnv(), ...env }, stdio: "ignore" });
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+        for (const until = Date.now() + 60_000; proxy.faulted.length === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(proxy.faulted.length, 1, "the publisher reached its .versions write");
+        child.kill("SIGKILL");
+        assert.equal(await exited, "SIGKILL");
+        const left = await keys(seed);
+        assert.ok(
+          [`${ASSET}/1.1.0.meta`, `${ASSET}/1.1.0.claim`, `${ASSET}/1.1.0/weights.bin`].every((k) => left.includes(k)),
+          left.join(" "),
+        );
+
+        const plan = await cli("gc", "--older-than", "0s", "--dry-run");
+        assert.match(
+          plan.stdout,
+          /^plan: remove the stale claim of models\/killed:1\.1\.0 \(the version is complete but not listed in \.versions: it is kept\)$/m,
+        );
+        assert.match(
+          plan.stdout,
+          /^note: models\/killed:1\.1\.0 has a meta but is not listed in its \.versions: left in place \(--remove-unlisted removes it\)$/m,
+        );
+        const gc = await cli("gc", "--older-than", "0s", "--json");
+        assert.equal(gc.code, 0, gc.stderr);
+        const report = JSON.parse(gc.stdout);
+        assert.deepEqual(report.unlisted, [`${ASSET}:1.1.0`]);
+        assert.deepEqual([report.removed.versions, report.removed.claims, report.removed.objects], [0, 1, 0]);
+        assert.deepEqual(
+          await keys(seed),
+          left.filter((k) => k !== `${ASSET}/1.1.0.claim`),
+          "only the stale claim went",
+        );
+
+        const removing = await cli("gc", "--older-than", "0s", "--remove-unlisted", "--dry-run");
+        assert.match(
+          removing.stdout,
+          /^plan: remove models\/killed:1\.1\.0 \(--remove-unlisted\): complete but not listed in \.versions; its meta, 2 data object\(s\), \d+ bytes$/m,
+        );
+        const removed = await cli("gc", "--older-than", "0s", "--remove-unlisted", "--json");
+        assert.equal(removed.code, 0, removed.stderr);
+        assert.deepEqual([JSON.parse(removed.stdout).removed.versions, JSON.parse(removed.stdout).unlisted], [1, []]);
+        assert.deepEqual(
+          (await keys(seed)).filter((k) => k.includes("1.1.0")),
+          [],
+        );
+        assert.equal((await cli("fetch", `${ASSET}:1.0.0`)).code, 0);
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
+
+  it("file: gc removes an old stale claim (also beside an unlisted version) and claimless data; keeps a recent one and every unlisted version unless --remove-unlisted; --dry-run deletes nothing", async () => {
     const cwd = await scratch();
     const store = path.join(cwd, "store");
     await writeTree(cwd, { "input/a.txt": "a" });
@@ -220,11 +297,11 @@ describe("gc after killed publishes", () => {
       "m/1.1.0/a.txt": "partial",
       "m/1.2.0/a.txt": "claimless leftover",
       "m/1.3.0.claim": '{"token":"recent"}',
-      // Killed between its meta and .versions: meta, data and claim go.
+      // Killed between its meta and .versions: complete, so kept and reported; its stale claim goes.
       "m/1.4.0.claim": '{"token":"y"}',
       "m/1.4.0.meta": "{}",
       "m/1.4.0/a.txt": "complete",
-      // A meta .versions does not list, without a claim (not a failed assetkit publish): reported, left.
+      // A meta .versions does not list, without a claim (modelkit stopped between its last two steps?): kept too.
       "m/1.5.0.meta": "{}",
       "m/1.5.0/a.txt": "modelkit?",
     });
@@ -236,9 +313,9 @@ describe("gc after killed publishes", () => {
     const dry = await cli("gc", "--dry-run", "--json");
     assert.equal(dry.code, 0, dry.stderr);
     const plan = JSON.parse(dry.stdout);
-    assert.deepEqual(plan.removed, { claims: 2, versions: 3, objects: 3, bytes: 7 + 18 + 8, uploads: 0, uploadBytes: 0 });
+    assert.deepEqual(plan.removed, { claims: 2, versions: 2, objects: 2, bytes: 7 + 18, uploads: 0, uploadBytes: 0 });
     assert.deepEqual(plan.recent, ["m:1.3.0"]);
-    assert.deepEqual(plan.unlisted, ["m:1.5.0"]);
+    assert.deepEqual(plan.unlisted, ["m:1.4.0", "m:1.5.0"]);
     assert.equal((await cli("gc", "--dry-run")).stdout.match(/^plan: /gm)?.length, 3);
     const storeKeys = async () => {
       const { FsStore } = await import("../src/store/fs.ts");
@@ -248,8 +325,32 @@ describe("gc after killed publishes", () => {
 
     const real = await cli("gc", "--json");
     assert.equal(real.code, 0, real.stderr);
-    assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim", "m/1.5.0.meta", "m/1.5.0/a.txt"]);
+    const unlisted = ["m/1.4.0.meta", "m/1.4.0/a.txt", "m/1.5.0.meta", "m/1.5.0/a.txt"];
+    assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim", ...unlisted]);
     assert.equal((await cli("fetch", "m:1.0.0")).code, 0);
+
+    const removing = JSON.parse((await cli("gc", "--remove-unlisted", "--dry-run", "--json")).stdout);
+    assert.deepEqual(removing.removed, { claims: 0, versions: 2, objects: 2, bytes: 8 + 9, uploads: 0, uploadBytes: 0 });
+    assert.deepEqual(removing.unlisted, []);
+    assert.equal((await cli("gc", "--remove-unlisted")).code, 0);
+    assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim"]);
     assert.equal((await cli("gc", "--older-than", "soon")).code, 2);
+  });
+
+  it("file, in the Action: gc reports an unlisted version in the summary and keeps it; remove-unlisted: true removes it", async () => {
+    const cwd = await scratch();
+    const store = path.join(cwd, "store");
+    await writeTree(cwd, { "input/a.txt": "a" });
+    assert.equal((await runCli(["publish", "input", "m", "--store", store], { cwd })).code, 0);
+    await writeTree(store, { "m/1.1.0.meta": "{}", "m/1.1.0/a.txt": "complete" });
+    const kept = await runAction(cwd, { command: "gc", store, "older-than": "0s" });
+    assert.equal(kept.code, 0, kept.stdout);
+    assert.match(kept.summary, /note: m:1\.1\.0 has a meta but is not listed in its \.versions: left in place/);
+    assert.equal(JSON.parse(kept.outputs.removed!).versions, 0);
+    const removed = await runAction(cwd, { command: "gc", store, "older-than": "0s", "remove-unlisted": "true" });
+    assert.equal(removed.code, 0, removed.stdout);
+    assert.match(removed.summary, /remove m:1\.1\.0 &#40;--remove-unlisted&#41;|remove m:1\.1\.0 \(--remove-unlisted\)/);
+    assert.equal(JSON.parse(removed.outputs.removed!).versions, 1);
+    assert.deepEqual((await readdir(path.join(store, "m"))).sort(), ["1.0.0", "1.0.0.meta"]);
   });
 });

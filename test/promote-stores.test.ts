@@ -6,6 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { startRequestCounter } from "../scripts/request-counter.ts";
+import { incompleteUploadsOf, type Store } from "../src/store/store.ts";
 import { extraS3Bucket, s3TestEnv } from "./conformance/factories/s3.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { uniquePrefix } from "./conformance/factory.ts";
@@ -38,6 +39,7 @@ async function fetchesVerified(cwd: string, store: string, spec: string, digest:
   return resolved.path as string;
 }
 
+const file = byName("file");
 const s3 = byName("s3");
 const gcs = byName("gcs");
 const azure = byName("azure");
@@ -128,6 +130,51 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
       await fetchesVerified(cwd, staging, "m:1.4.0", digest);
     } finally {
       await counter.stop();
+    }
+  });
+
+  it("a streamed copy with a flipped byte in any file leaves the destination as it was, claims and uploads included (folder → MinIO → GCS → Azure, MinIO → folder)", async () => {
+    const cwd = await scratch();
+    const env = { ASSETKIT_PART_SIZE: "5MiB" };
+    // A large file (ranged parts, multipart on S3) and two small ones: whichever fails, the others may be in flight.
+    const files = { "weights.bin": Buffer.alloc(12 * 1024 * 1024 + 3, "w"), "config.json": '{"layers":2}', "vocab.txt": Buffer.alloc(70_000, "v") };
+    await writeTree(cwd, Object.fromEntries(Object.entries(files).map(([p, data]) => [`in/${p}`, data])));
+    await writeTree(cwd, { "old.txt": "an earlier version" });
+    /** Every object of a store, with its size and etag, and (S3) its incomplete uploads. */
+    const state = async (seed: Store) => {
+      const objects: string[] = [];
+      for await (const o of seed.list("")) objects.push(`${o.key} ${o.size} ${o.etag}`);
+      const uploads: string[] = [];
+      for await (const u of incompleteUploadsOf(seed)?.incompleteUploads("") ?? []) uploads.push(u.key);
+      return { objects: objects.sort(), uploads };
+    };
+    // A chain: each pair's final, clean copy is the next pair's source (the version is published once, to a folder).
+    const [folder, minio, google, blob, folder2] = await Promise.all([file, s3, gcs, azure, file].map((f) => f.create()));
+    const published = await cli(cwd, ["publish", "in", "m", "--version", "1.0.0", "--store", folder!.uri], env);
+    assert.equal(published.code, 0, published.stderr);
+    for (const [source, dest, pair] of [
+      [folder!, minio!, "folder → MinIO"],
+      [minio!, google!, "MinIO → GCS"],
+      [google!, blob!, "GCS → Azure"],
+      [minio!, folder2!, "MinIO → folder"],
+    ] as const) {
+      const earlier = await cli(cwd, ["publish", "old.txt", "m", "--version", "0.9.0", "--store", dest.uri], env);
+      assert.equal(earlier.code, 0, `${pair}: ${earlier.stderr}`);
+      const before = await state(dest.seed);
+      for (const [relPath, data] of Object.entries(files)) {
+        const key = `m/1.0.0/${relPath}`;
+        const flipped = Buffer.from(data);
+        flipped[flipped.length >> 1]! ^= 1;
+        await source.seed.write(key, flipped);
+        const failed = await cli(cwd, ["promote", "m:1.0.0", "--store", source.uri, "--to", dest.uri], env);
+        assert.equal(failed.code, 1, `${pair}, ${relPath}: ${failed.stderr}`);
+        assert.match(failed.stderr, /sha256/, `${pair}, ${relPath}`);
+        assert.deepEqual(await state(dest.seed), before, `${pair}, a flipped byte in ${relPath}: the destination is as it was`);
+        await source.seed.write(key, Buffer.from(data));
+      }
+      const copied = await cli(cwd, ["promote", "m:1.0.0", "--store", source.uri, "--to", dest.uri, "--json"], env);
+      assert.equal(copied.code, 0, `${pair}: ${copied.stderr}`);
+      assert.match(copied.stderr, /3 streamed and verified/, pair);
     }
   });
 
@@ -224,6 +271,30 @@ describe("channel history, rollback, protected channels, release tags (local sto
     const doc = JSON.parse(await readFile(file, "utf8"));
     assert.equal(doc.aliases.production.history.length, 100);
     assert.equal(doc.aliases.production.history_dropped, 2);
+  });
+
+  it("a modelkit MAJOR.MINOR version promoted into an empty store keeps its number and scheme; the next publish there continues it", async () => {
+    const cwd = await writeTree(await scratch(), { "next.bin": "next" });
+    const legacy = path.join(cwd, "modelkit-store");
+    // modelkit's layout: data, a meta without checksums, an index without digests.
+    await writeTree(legacy, {
+      "models/legacy.versions": JSON.stringify({ versions: ["0.1", "0.0"] }),
+      "models/legacy/0.0": "zero",
+      "models/legacy/0.0.meta": JSON.stringify({ push_date: "2026-01-01T00:00:00Z", is_directory: false, contents: [] }),
+      "models/legacy/0.1": "one",
+      "models/legacy/0.1.meta": JSON.stringify({ push_date: "2026-01-02T00:00:00Z", is_directory: false, contents: [] }),
+    });
+    const dest = path.join(cwd, "new-store");
+    const promoted = await cli(cwd, ["promote", "models/legacy:0.1", "--store", legacy, "--to", dest, "--allow-unverified", "--json"]);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.deepEqual([promoted.json().version, promoted.json().copied], ["0.1", true]);
+    assert.deepEqual((await cli(cwd, ["list", "models/legacy", "--store", dest, "--json"])).json().assets[0].versions, ["0.1"]);
+    const next = await cli(cwd, ["publish", "next.bin", "models/legacy", "--store", dest, "--json"]);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(next.json().version, "0.2", "the next publish continues modelkit's MAJOR.MINOR scheme");
+    const fetched = await cli(cwd, ["fetch", "models/legacy:0.1", "--store", dest, "--assets-dir", path.join(cwd, "assets"), "--json"]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.equal(await readFile(fetched.json().resolved[0].path, "utf8"), "one");
   });
 
   it("publish --version v1.4.0 stores 1.4.0; other text exits 2; name:latest resolves like name", async () => {

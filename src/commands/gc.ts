@@ -1,11 +1,16 @@
 // Removes what failed publishes left behind (claims, data of versions without a meta, incomplete uploads),
-// older than a grace period, so a publish in progress is never touched.
+// older than a grace period, so a publish in progress is never touched. Complete versions that `.versions` does
+// not list are reported and kept, unless --remove-unlisted.
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { collectGarbage, planGc, type GcTotals } from "../registry-gc.ts";
 import { parseDuration } from "../units.ts";
 
 export const DEFAULT_GC_GRACE = "24h";
+
+/** The report line of a complete version that `.versions` does not list, which gc keeps. */
+export const unlistedNote = (spec: string): string =>
+  `note: ${spec} has a meta but is not listed in its .versions: left in place (--remove-unlisted removes it)`;
 
 export interface GcResult {
   store: string;
@@ -17,17 +22,18 @@ export interface GcResult {
   plan: string[];
   /** Versions left alone because something of them is newer than the grace period. */
   recent: string[];
-  /** Versions with a meta that `.versions` does not list, and no claim (not a failed assetkit publish): left in place. */
+  /** Versions with a meta that `.versions` does not list: left in place (without --remove-unlisted). */
   unlisted: string[];
   note?: string;
 }
 
-export async function gcCommand(ctx: Context, options: { olderThan?: string; dryRun?: boolean }): Promise<GcResult> {
+export async function gcCommand(ctx: Context, options: { olderThan?: string; dryRun?: boolean; removeUnlisted?: boolean }): Promise<GcResult> {
   if (!ctx.store.writable || !ctx.store.listable) throw new UsageError(`${ctx.store.url} is read-only or cannot be listed: run gc against the writable store`);
   const olderThan = options.olderThan ?? DEFAULT_GC_GRACE;
   const graceMs = parseDuration(olderThan, "--older-than");
   const dryRun = options.dryRun ?? false;
-  const plan = await planGc(ctx.registry, graceMs);
+  const plan = await planGc(ctx.registry, graceMs, options.removeUnlisted ?? false);
+  const kept = new Set(plan.unlisted.map((v) => `${v.name}:${v.version}`));
 
   const lines: string[] = [];
   const planned: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: plan.uploads.length, uploadBytes: 0 };
@@ -42,12 +48,13 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     if (l.claim) planned.claims++;
     if (l.kind !== "stale-claim") planned.versions++;
     const data = `${l.data.length} data object(s), ${bytes} bytes${l.claim ? ", and its claim" : ""}`;
+    const spec = `${l.name}:${l.version}`;
     lines.push(
       l.kind === "stale-claim"
-        ? `remove the stale claim of ${l.name}:${l.version} (the version is complete)`
+        ? `remove the stale claim of ${spec} (the version is complete${kept.has(spec) ? " but not listed in .versions: it is kept" : ""})`
         : l.kind === "unlisted"
-          ? `remove ${l.name}:${l.version}: its publisher stopped before listing it in .versions; its meta, ${data}`
-          : `remove ${l.name}:${l.version}: no meta; ${data}`,
+          ? `remove ${spec} (--remove-unlisted): complete but not listed in .versions; its meta, ${data}`
+          : `remove ${spec}: no meta; ${data}`,
     );
   }
   const removed = dryRun ? planned : await collectGarbage(ctx.registry, plan, (m) => ctx.reporter.warn(m));
@@ -63,7 +70,7 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     removed,
     plan: lines,
     recent: plan.recent.map((v) => `${v.name}:${v.version}`),
-    unlisted: plan.unlisted.map((v) => `${v.name}:${v.version}`),
+    unlisted: [...kept],
     ...(note ? { note } : {}),
   };
 }
