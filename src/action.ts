@@ -22,7 +22,7 @@ import { lockedOnBranches } from "./github/branch-lockfiles.ts";
 import { createGitHubClient } from "./github/comment-client.ts";
 import { sendDeployEvent, type DeployEvent } from "./github/dispatch.ts";
 import { escapeMarkdown } from "./github/comment-table.ts";
-import { historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
+import { appendJobSummary, historyMarkdown, summaryMarkdown, type Row } from "./github/summary.ts";
 import { pullRequestOfRun, repositoryOfRun } from "./github/pull-request.ts";
 import { createProgress, formatBytes } from "./progress.ts";
 import { scrub, uriSecrets } from "./store/redact.ts";
@@ -82,7 +82,7 @@ export async function runAction(): Promise<void> {
     // One error annotation (setFailed), and the same line in the job summary.
     const message = scrub((err as Error).message);
     core.setFailed(message);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown(message)}\n`).write();
+    await appendJobSummary(`### assetkit ${escapeMarkdown(command)} failed\n\n${escapeMarkdown(message)}\n`);
   }
 }
 
@@ -311,6 +311,5 @@ function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): vo
 async function writeSummary(command: string, store: string, rows: Row[] | string): Promise<void> {
   const markdown = typeof rows === "string" ? rows : summaryMarkdown(command, store, rows);
   core.setOutput("markdown", markdown);
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(markdown).write();
+  await appendJobSummary(markdown);
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-import { runStorageInitializer } from "./storage-initializer.ts";
+// The storage initializer's entry: it loads the bundle dynamically, so an old Node.js is told which version it
+// needs before any import fails to link.
+import { exitUnlessSupportedNode } from "./supported-node.ts";
+
+exitUnlessSupportedNode("assetkit-storage-initializer");
 
 // The SDKs' own deprecation notices (the GCS client's punycode, url.parse) are nothing a user can act on, and
 // would break the one-line error on stderr; --debug shows them.
 if (!process.argv.includes("--debug")) process.noDeprecation = true;
 
+const { runStorageInitializer } = await import("./storage-initializer.ts");
 process.exitCode = await runStorageInitializer(process.argv.slice(2));

@@ -72,4 +72,25 @@ describe("Action (node dist/index.js)", () => {
     const unknown = await runAction(cwd, { command: "deploy" });
     assert.match(unknown.stdout, /::error::unknown command "deploy"/);
   });
+
+  it("outside a runner: a summary file that is missing is created, one in a missing folder is a warning", async () => {
+    const cwd = await scratch();
+    const created = path.join(cwd, "summary.md");
+    const ok = await runAction(cwd, { command: "resolve", specs: "x:((" }, { GITHUB_STEP_SUMMARY: created });
+    assert.equal(ok.code, 1);
+    assert.match(await readFile(created, "utf8"), /### assetkit resolve failed/);
+    assert.equal(ok.stderr, "");
+
+    const unwritable = path.join(cwd, "no-such-folder", "summary.md");
+    const failed = await runAction(cwd, { command: "resolve", specs: "x:((" }, { GITHUB_STEP_SUMMARY: unwritable });
+    assert.equal(failed.code, 1);
+    assert.match(failed.stdout, /::error::bad spec "x:\(\(".*\n::warning::job summary not written: ENOENT: .*no-such-folder/);
+    assert.equal(failed.stderr, "", "no stack trace");
+    await writeTree(cwd, { "out/model.bin": "weights" });
+    const published = await runAction(cwd, { command: "publish", path: "out", name: "models/clf" }, { GITHUB_STEP_SUMMARY: unwritable });
+    assert.equal(published.code, 0, published.stdout);
+    assert.equal(published.outputs.version, "1.0.0");
+    assert.match(published.stdout, /::warning::job summary not written/);
+    assert.equal(published.stderr, "");
+  });
 });

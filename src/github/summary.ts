@@ -1,9 +1,25 @@
 // Job-summary rendering, in one place: commands return data, the Action turns it into Markdown here (the job
-// summary and the step's `markdown` output).
+// summary and the step's `markdown` output), and appends it to the job summary.
+import * as core from "@actions/core";
+import { appendFile } from "node:fs/promises";
 import type { HistoryResult } from "../commands/history.ts";
 import type { ResolvedAsset } from "../commands/resolve.ts";
 import { formatBytes } from "../progress.ts";
 import { escapeMarkdown } from "./comment-table.ts";
+
+/**
+ * Appends Markdown to the file GITHUB_STEP_SUMMARY names (created when missing, as in a local run: the runner
+ * creates it). A summary that cannot be written is one warning: it neither fails the step nor hides its error.
+ */
+export async function appendJobSummary(markdown: string): Promise<void> {
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (!file) return;
+  try {
+    await appendFile(file, markdown);
+  } catch (err) {
+    core.warning(`job summary not written: ${(err as Error).message}`);
+  }
+}
 
 /** One line of a command's table. */
 export type Row = Partial<ResolvedAsset> & { spec: string; path?: string; note?: string; size?: number };

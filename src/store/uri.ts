@@ -12,7 +12,7 @@ import { StoreError, type Backend, type Store } from "./store.ts";
 import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
 
 /** Query parameters each object-store scheme accepts; anything else is refused the same way for all of them. */
-const KNOWN_PARAMETERS: Record<string, readonly string[]> = { s3: ["endpoint", "region", "profile"], gs: ["endpoint"], az: ["endpoint"] };
+export const KNOWN_PARAMETERS: Record<string, readonly string[]> = { s3: ["endpoint", "region", "profile"], gs: ["endpoint"], az: ["endpoint"] };
 
 /** Where a store's objects live, as read from its URI by the one rule set. */
 export interface StoreLocation {

@@ -12,11 +12,11 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the CLI (`cli`: another copy of the bundle than dist/cli.js). */
-export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; cli?: string }): Promise<RunResult> {
+/** Runs the CLI (`cli`: another copy of the bundle than dist/cli.js, or another bin; `node`: another Node.js). */
+export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; cli?: string; node?: string }): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
+      options.node ?? process.execPath,
       [options.cli ?? CLI, ...args],
       { cwd: options.cwd, env: { ...cleanEnv(), ...options.env }, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
