@@ -19,7 +19,7 @@ import { copyBudget, copyObject } from "./store-copy.ts";
 import { StoreError, type ByteRange, type Store } from "./store/store.ts";
 import { DEFAULT_TUNING } from "./store/tuning.ts";
 import type { TransferProgress } from "./transfer.ts";
-import { detectScheme, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
+import { detectScheme, SCHEMES, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
 const MAX_CLAIM_ATTEMPTS = 1000;
 const MAX_INDEX_ATTEMPTS = 200;
@@ -41,6 +41,8 @@ export interface VersionIndex {
   etag?: string;
   /** Asset digests the index records (versions published by assetkit), so resolving needs no meta. */
   digests: Record<string, string>;
+  /** The versions listed, when none is in a scheme assetkit knows: nothing resolves, nothing is published onto them. */
+  foreign?: string[];
 }
 
 export interface Resolved {
@@ -231,7 +233,8 @@ export class Registry {
     parsed ??= { versions: await this.versionsFromMetas(name), digests: {} };
     const scheme = detectScheme(parsed.versions, this.options.versioning);
     const versions = sortNewestFirst(scheme, parsed.versions).filter((v) => scheme.isVersion(v));
-    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}) };
+    const foreign = versions.length === 0 && parsed.versions.length > 0 ? parsed.versions : undefined;
+    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}), ...(foreign ? { foreign } : {}) };
   }
 
   private async versionsFromMetas(name: string): Promise<string[]> {
@@ -288,6 +291,7 @@ export class Registry {
   private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
     const index = await this.versions(spec.name);
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
+    if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
     // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
     const version =
@@ -420,6 +424,7 @@ export class Registry {
 
     this.indexes.delete(name);
     const index = await this.versions(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
     const { scheme } = index;
     // The version this one follows in its series: its files that are unchanged are copied inside the store.
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
@@ -520,6 +525,7 @@ export class Registry {
     }
     this.indexes.delete(name);
     const index = await this.versions(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
     if (!index.scheme.isVersion(version)) {
       throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
@@ -610,6 +616,14 @@ export class Registry {
       this.options.warn?.(`cannot copy ${relPath || name} of ${name}:${version} inside the store, uploading it instead: ${err.message}`);
       return false;
     }
+  }
+
+  /** Why an asset whose versions follow no known scheme can be neither resolved nor published onto. */
+  foreignVersions(name: string, versions: string[], what: string): AssetError {
+    const shown = versions.slice(0, 3).join(", ") + (versions.length > 3 ? ", …" : "");
+    return new AssetError(
+      `${what}: the versions of ${name} in ${this.store.url} (${shown}) follow no versioning scheme assetkit knows (${SCHEMES.map((s) => s.name).join(", ")})`,
+    );
   }
 
   /** Claims the next free version (or the explicit one) by creating its `.claim` only if absent. */
