@@ -15,6 +15,7 @@ import { ContentHasher } from "./content-hash.ts";
 import { AssetError, UsageError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "./part-hash.ts";
+import { formatBytes } from "./progress.ts";
 import { relativePathProblem } from "./paths.ts";
 import type { Store } from "./store/store.ts";
 
@@ -201,6 +202,8 @@ export interface HashingInput {
   /** Sorted by path, with the local file each is read from (or, with `copyTo`, the remote object it names) and its size. */
   files: { path: string; source: string; size: number; copyTo?: CopyTo }[];
   size: number;
+  /** The size of the parts that files larger than it list the hashes of. */
+  partSize: number;
   /** Each file's hashes, by path, as soon as that file is hashed. */
   hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
   /** The whole input, once every file is hashed. */
@@ -253,7 +256,7 @@ export function hashingInput(
   })();
   // Awaited by whoever needs them; until then a failure must not count as unhandled.
   for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
-  return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
+  return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), partSize, hashes, prepared };
 }
 
 /** The hashes of a stream of `size` bytes, in one pass, as hashFile gives them of a local file. */
@@ -273,7 +276,7 @@ export async function prepareInput(input: string, options: HashingOptions = {}):
 /** An input already hashed, in the shape of one being hashed. */
 export function hashedInput(input: PreparedInput): HashingInput {
   const hashes = new Map(input.files.map(({ path: p, ...rest }) => [p, Promise.resolve(rest)]));
-  return { isDirectory: input.isDirectory, files: input.files, size: input.size, hashes, prepared: Promise.resolve(input) };
+  return { isDirectory: input.isDirectory, files: input.files, size: input.size, partSize: input.partSize, hashes, prepared: Promise.resolve(input) };
 }
 
 /**
@@ -313,10 +316,15 @@ async function linkedFile(full: string, relPath: string, realRoot: string): Prom
   return { source: target, size: stat.size };
 }
 
-export function buildMeta(
-  input: PreparedInput,
-  extras: { createdBy: string; source: Provenance; metadata: Record<string, string>; now?: Date },
-): AssetMetaDocument {
+/** What a meta records besides the files. */
+export interface MetaExtras {
+  createdBy: string;
+  source: Provenance;
+  metadata: Record<string, string>;
+  now?: Date;
+}
+
+export function buildMeta(input: Omit<PreparedInput, "files"> & { files: readonly FileEntry[] }, extras: MetaExtras): AssetMetaDocument {
   const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}) }));
   const blake3Parts = input.partAlgorithm === "blake3" && files.some((f) => f.parts);
   return {
@@ -334,6 +342,46 @@ export function buildMeta(
       metadata: extras.metadata,
     },
   };
+}
+
+/** A meta as it is stored. */
+export function metaBytes(meta: AssetMetaDocument): Buffer {
+  return Buffer.from(JSON.stringify(meta, null, 2) + "\n");
+}
+
+/**
+ * The exact size of the meta that publishing `input` writes, known before any file is hashed (so before any
+ * upload): every hash in it is hex of one length, so placeholders of that length take the same bytes.
+ */
+export function expectedMetaSize(input: Pick<HashingInput, "isDirectory" | "files" | "size" | "partSize">, extras: MetaExtras): number {
+  const hex = "0".repeat(64);
+  const files = input.files.map(({ path: p, size }) => ({
+    path: p,
+    size,
+    sha256: hex,
+    ...(size > input.partSize ? { parts: partRanges(size, input.partSize).map(() => hex) } : {}),
+  }));
+  const placeholder = {
+    isDirectory: input.isDirectory,
+    files,
+    digest: `sha256:${hex}`,
+    size: input.size,
+    partSize: input.partSize,
+    partAlgorithm: "blake3" as const,
+  };
+  return metaBytes(buildMeta(placeholder, extras)).length;
+}
+
+/**
+ * Why a version whose meta takes `bytes` for `files` files cannot be stored, or undefined: readers refuse a
+ * document over `limit` (they hold it whole), so no fetch could ever read that version.
+ */
+export function metaSizeProblem(bytes: number, files: number, limit: number): string | undefined {
+  if (bytes <= limit) return undefined;
+  return (
+    `its meta would take ${formatBytes(bytes)} (${bytes} bytes) for ${files} file(s), over the ${formatBytes(limit)} a store document may take, ` +
+    `so no fetch could read it: publish fewer files (an archive of them, or several assets)`
+  );
 }
 
 /** Parses and validates a `.meta` read from a store; `where` names it in errors. */

@@ -12,11 +12,23 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
-import { buildMeta, hashedInput, parseMeta, sameContent, type HashingInput, type PreparedInput, type Provenance, type VersionMeta } from "./manifest.ts";
+import {
+  buildMeta,
+  expectedMetaSize,
+  hashedInput,
+  metaBytes,
+  metaSizeProblem,
+  parseMeta,
+  sameContent,
+  type HashingInput,
+  type PreparedInput,
+  type Provenance,
+  type VersionMeta,
+} from "./manifest.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
-import { StoreError, type ByteRange, type Store } from "./store/store.ts";
+import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "./store/store.ts";
 import { DEFAULT_TUNING } from "./store/tuning.ts";
 import type { TransferProgress } from "./transfer.ts";
 import { detectScheme, SCHEMES, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
@@ -421,6 +433,7 @@ export class Registry {
     const { name } = request;
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
+    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     this.indexes.delete(name);
     const index = await this.versions(name);
@@ -443,7 +456,7 @@ export class Registry {
       const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
       stored = await this.storeFiles(name, version, input, base, request.onProgress);
       prepared = await input.prepared;
-      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request), null, 2) + "\n");
+      const meta = metaBytes(buildMeta(prepared, request));
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -529,6 +542,16 @@ export class Registry {
     if (!index.scheme.isVersion(version)) {
       throw new AssetError(`${name}:${version} is not a ${index.scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
+    const promotedFrom: PromotedFrom = {
+      store: source.store.url,
+      version,
+      digest,
+      at: promotion.at,
+      by: promotion.by,
+      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
+    };
+    const document = metaBytes({ ...meta.document, promoted_from: promotedFrom });
+    this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, document.length, meta.files.length);
     const token = randomUUID();
     const claim = Buffer.from(
       JSON.stringify({
@@ -573,15 +596,6 @@ export class Registry {
         },
         { concurrency: this.concurrency },
       );
-      const promotedFrom: PromotedFrom = {
-        store: source.store.url,
-        version,
-        digest,
-        at: promotion.at,
-        by: promotion.by,
-        ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
-      };
-      const document = Buffer.from(JSON.stringify({ ...meta.document, promoted_from: promotedFrom }, null, 2) + "\n");
       if (!(await this.store.write(this.metaKey(name, version), document, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -616,6 +630,12 @@ export class Registry {
       this.options.warn?.(`cannot copy ${relPath || name} of ${name}:${version} inside the store, uploading it instead: ${err.message}`);
       return false;
     }
+  }
+
+  /** Refuses, before anything is written, a version whose meta no reader would read (see MAX_DOCUMENT_BYTES). */
+  private refuseUnreadableMeta(what: string, bytes: number, files: number): void {
+    const problem = metaSizeProblem(bytes, files, MAX_DOCUMENT_BYTES);
+    if (problem) throw new UsageError(`${what}: ${problem}`);
   }
 
   /** Why an asset whose versions follow no known scheme can be neither resolved nor published onto. */
