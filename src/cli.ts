@@ -387,7 +387,9 @@ function withPublishFlags(command: Command, ifChangedHelp: string): Command {
     .option("--version <version>", "publish exactly this version (refused if it exists)")
     .option("--if-changed", ifChangedHelp)
     .option("--meta <key=value>", "metadata kept in the version's meta (repeatable)", repeatable)
-    .addOption(new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor"]))
+    .addOption(
+      new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor", "simple-date"]),
+    )
     .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)");
 }
 

@@ -11,7 +11,7 @@ import { localStoreRoot, openStore } from "./store/uri.ts";
 import type { Store } from "./store/store.ts";
 import { tuningFromEnv, type Tuning } from "./store/tuning.ts";
 import { Transfers, transferSettings } from "./transfer.ts";
-import type { SchemeName } from "./versioning.ts";
+import { schemeNamed } from "./versioning.ts";
 
 export interface Reporter {
   info(message: string): void;
@@ -56,7 +56,8 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const tuning = tuningFromEnv(env);
   allowNativeHash(tuning.nativeHash); // the hash pool and the hashers are the process's: the switch is too
   const store = await openStore(storeUri, storeBase, tuning);
-  const versioning = (options.versioning ?? config.versioning ?? "semver") as SchemeName;
+  // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
+  const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
   const registry = new Registry(store, {
     versioning,
     unsafePublish: options.unsafePublish ?? false,

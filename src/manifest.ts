@@ -15,6 +15,7 @@ import { ContentHasher } from "./content-hash.ts";
 import { AssetError, UsageError } from "./errors.ts";
 import { hashPool } from "./hash-pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "./part-hash.ts";
+import { formatBytes } from "./progress.ts";
 import { relativePathProblem } from "./paths.ts";
 import type { Store } from "./store/store.ts";
 
@@ -212,6 +213,8 @@ export interface HashingInput {
   /** Sorted by path, with the local file each is read from (or, with `copyTo`, the remote object it names) and its size. */
   files: { path: string; source: string; size: number; copyTo?: CopyTo }[];
   size: number;
+  /** The size of the parts that files larger than it list the hashes of. */
+  partSize: number;
   /** Each file's hashes, by path, as soon as that file is hashed. */
   hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
   /** The whole input, once every file is hashed. */
@@ -264,7 +267,7 @@ export function hashingInput(
   })();
   // Awaited by whoever needs them; until then a failure must not count as unhandled.
   for (const pending of [prepared, ...hashes.values()]) pending.catch(() => undefined);
-  return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), hashes, prepared };
+  return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), partSize, hashes, prepared };
 }
 
 /** The hashes of a stream of `size` bytes, in one pass, as hashFile gives them of a local file. */
@@ -284,7 +287,7 @@ export async function prepareInput(input: string, options: HashingOptions = {}):
 /** An input already hashed, in the shape of one being hashed. */
 export function hashedInput(input: PreparedInput): HashingInput {
   const hashes = new Map(input.files.map(({ path: p, ...rest }) => [p, Promise.resolve(rest)]));
-  return { isDirectory: input.isDirectory, files: input.files, size: input.size, hashes, prepared: Promise.resolve(input) };
+  return { isDirectory: input.isDirectory, files: input.files, size: input.size, partSize: input.partSize, hashes, prepared: Promise.resolve(input) };
 }
 
 /**
@@ -324,10 +327,18 @@ async function linkedFile(full: string, relPath: string, realRoot: string): Prom
   return { source: target, size: stat.size };
 }
 
+/** What a meta records besides the files. */
+export interface MetaExtras {
+  createdBy: string;
+  source: Provenance;
+  metadata: Record<string, string>;
+  now?: Date;
+}
+
 /** The meta of `input`; `etags`: the store's etag of each file's object, by path, where known. */
 export function buildMeta(
-  input: PreparedInput,
-  extras: { createdBy: string; source: Provenance; metadata: Record<string, string>; now?: Date },
+  input: Omit<PreparedInput, "files"> & { files: readonly FileEntry[] },
+  extras: MetaExtras,
   etags: ReadonlyMap<string, string> = new Map(),
 ): AssetMetaDocument {
   const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}), ...withEtag(etags.get(p)) }));
@@ -358,6 +369,59 @@ export function withStoredEtags(doc: AssetMetaDocument, etags: ReadonlyMap<strin
   if (!doc.assetkit) return doc;
   const files = doc.assetkit.files.map(({ etag: _theirs, ...f }) => ({ ...f, ...withEtag(etags.get(f.path)) }));
   return { ...doc, assetkit: { ...doc.assetkit, files } };
+}
+
+/** A meta as it is stored. */
+export function metaBytes(meta: AssetMetaDocument): Buffer {
+  return Buffer.from(JSON.stringify(meta, null, 2) + "\n");
+}
+
+/**
+ * The longest etag a store records for an object (S3's multipart form: quoted 32 hex digits and a part count up to
+ * 10,000; GCS generations and Azure etags are shorter): the meta's size bound counts it for every file, since the
+ * etags are known only once the objects are stored.
+ */
+const LONGEST_ETAG = `"${"0".repeat(32)}-10000"`;
+
+/** The size of `doc` as stored once each file has its store's etag: exact but for etags, counted at their longest. */
+export function metaSizeBound(doc: AssetMetaDocument): number {
+  const files = doc.assetkit?.files ?? [];
+  return metaBytes(withStoredEtags(doc, new Map(files.map((f) => [f.path, LONGEST_ETAG])))).length;
+}
+
+/**
+ * The size bound (metaSizeBound) of the meta that publishing `input` writes, known before any file is hashed (so
+ * before any upload): every hash in it is hex of one length, so placeholders of that length take the same bytes.
+ */
+export function expectedMetaSize(input: Pick<HashingInput, "isDirectory" | "files" | "size" | "partSize">, extras: MetaExtras): number {
+  const hex = "0".repeat(64);
+  const files = input.files.map(({ path: p, size }) => ({
+    path: p,
+    size,
+    sha256: hex,
+    ...(size > input.partSize ? { parts: partRanges(size, input.partSize).map(() => hex) } : {}),
+  }));
+  const placeholder = {
+    isDirectory: input.isDirectory,
+    files,
+    digest: `sha256:${hex}`,
+    size: input.size,
+    partSize: input.partSize,
+    partAlgorithm: "blake3" as const,
+  };
+  return metaSizeBound(buildMeta(placeholder, extras));
+}
+
+/**
+ * Why a version whose meta takes `bytes` for `files` files cannot be stored, or undefined: readers refuse a
+ * document over `limit` (they hold it whole), so no fetch could ever read that version.
+ */
+export function metaSizeProblem(bytes: number, files: number, limit: number): string | undefined {
+  if (bytes <= limit) return undefined;
+  return (
+    `its meta would take ${formatBytes(bytes)} (${bytes} bytes) for ${files} file(s), over the ${formatBytes(limit)} a store document may take, ` +
+    `so no fetch could read it: publish fewer files (an archive of them, or several assets)`
+  );
 }
 
 /** Parses and validates a `.meta` read from a store; `where` names it in errors. */

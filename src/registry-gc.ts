@@ -6,9 +6,7 @@ import { randomUUID } from "node:crypto";
 import { assetNameProblem } from "./paths.ts";
 import type { Registry } from "./registry.ts";
 import { incompleteUploadsOf, type IncompleteUpload, type StoredObject } from "./store/store.ts";
-import { schemeNamed } from "./versioning.ts";
-
-const SCHEMES = [schemeNamed("semver"), schemeNamed("major-minor")];
+import { SCHEMES } from "./versioning.ts";
 
 /**
  * What one version left behind: "unfinished" (no meta: its data and claim), "unlisted" (a meta that `.versions`

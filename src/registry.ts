@@ -14,7 +14,11 @@ import pMap from "p-map";
 import { AssetError, UsageError } from "./errors.ts";
 import {
   buildMeta,
+  expectedMetaSize,
   hashedInput,
+  metaBytes,
+  metaSizeBound,
+  metaSizeProblem,
   parseMeta,
   sameContent,
   withStoredEtags,
@@ -27,10 +31,10 @@ import { mapSettling } from "./map-settling.ts";
 import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
-import { StoreError, type ByteRange, type Store } from "./store/store.ts";
+import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "./store/store.ts";
 import { DEFAULT_TUNING } from "./store/tuning.ts";
 import type { TransferProgress } from "./transfer.ts";
-import { detectScheme, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
+import { detectScheme, SCHEMES, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
 const MAX_CLAIM_ATTEMPTS = 1000;
 const MAX_INDEX_ATTEMPTS = 200;
@@ -52,6 +56,8 @@ export interface VersionIndex {
   etag?: string;
   /** Asset digests the index records (versions published by assetkit), so resolving needs no meta. */
   digests: Record<string, string>;
+  /** The versions listed, when none is in a scheme assetkit knows: nothing resolves, nothing is published onto them. */
+  foreign?: string[];
 }
 
 export interface Resolved {
@@ -242,7 +248,8 @@ export class Registry {
     parsed ??= { versions: await this.versionsFromMetas(name), digests: {} };
     const scheme = detectScheme(parsed.versions, this.options.versioning);
     const versions = sortNewestFirst(scheme, parsed.versions).filter((v) => scheme.isVersion(v));
-    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}) };
+    const foreign = versions.length === 0 && parsed.versions.length > 0 ? parsed.versions : undefined;
+    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}), ...(foreign ? { foreign } : {}) };
   }
 
   private async versionsFromMetas(name: string): Promise<string[]> {
@@ -299,6 +306,7 @@ export class Registry {
   private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
     const index = await this.versions(spec.name);
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
+    if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
     // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
     const version =
@@ -428,9 +436,11 @@ export class Registry {
     const { name } = request;
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
+    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     this.indexes.delete(name);
     const index = await this.versions(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
     const { scheme } = index;
     // The version this one follows in its series: its files that are unchanged are copied inside the store.
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
@@ -450,7 +460,7 @@ export class Registry {
       stored = await this.storeFiles(name, version, input, base, request.onProgress);
       prepared = await input.prepared;
       const etags = await this.storedEtags(name, version, input.isDirectory);
-      const meta = Buffer.from(JSON.stringify(buildMeta(prepared, request, etags), null, 2) + "\n");
+      const meta = metaBytes(buildMeta(prepared, request, etags));
       if (!(await this.store.write(this.metaKey(name, version), meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -532,11 +542,22 @@ export class Registry {
     }
     this.indexes.delete(name);
     const index = await this.versions(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
     // An asset new here takes the source's scheme (a modelkit MAJOR.MINOR version stays one), not the configured one.
     const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
     if (!scheme.isVersion(version)) {
       throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
+    const promotedFrom: PromotedFrom = {
+      store: source.store.url,
+      version,
+      digest,
+      at: promotion.at,
+      by: promotion.by,
+      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
+    };
+    const bound = metaSizeBound({ ...meta.document, promoted_from: promotedFrom });
+    this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
     const token = randomUUID();
     const claim = Buffer.from(
       JSON.stringify({
@@ -582,16 +603,8 @@ export class Registry {
         },
         this.concurrency,
       );
-      const promotedFrom: PromotedFrom = {
-        store: source.store.url,
-        version,
-        digest,
-        at: promotion.at,
-        by: promotion.by,
-        ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
-      };
       const stored = withStoredEtags(meta.document, await this.storedEtags(name, version, meta.isDirectory));
-      const document = Buffer.from(JSON.stringify({ ...stored, promoted_from: promotedFrom }, null, 2) + "\n");
+      const document = metaBytes({ ...stored, promoted_from: promotedFrom });
       if (!(await this.store.write(this.metaKey(name, version), document, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -648,6 +661,20 @@ export class Registry {
     const etags = new Map<string, string>();
     for await (const object of this.store.list(prefix)) if (object.etag) etags.set(object.key.slice(prefix.length), object.etag);
     return etags;
+  }
+
+  /** Refuses, before anything is written, a version whose meta no reader would read (see MAX_DOCUMENT_BYTES). */
+  private refuseUnreadableMeta(what: string, bytes: number, files: number): void {
+    const problem = metaSizeProblem(bytes, files, MAX_DOCUMENT_BYTES);
+    if (problem) throw new UsageError(`${what}: ${problem}`);
+  }
+
+  /** Why an asset whose versions follow no known scheme can be neither resolved nor published onto. */
+  foreignVersions(name: string, versions: string[], what: string): AssetError {
+    const shown = versions.slice(0, 3).join(", ") + (versions.length > 3 ? ", …" : "");
+    return new AssetError(
+      `${what}: the versions of ${name} in ${this.store.url} (${shown}) follow no versioning scheme assetkit knows (${SCHEMES.map((s) => s.name).join(", ")})`,
+    );
   }
 
   /** Claims the next free version (or the explicit one) by creating its `.claim` only if absent. */

@@ -1,6 +1,7 @@
 // Which versions of an asset a prune keeps, and why: a pure function of the versions, their push dates, the
 // channels (with their history) and the locked versions, so the plan printed is exactly what is deleted.
 import type { AliasEntry } from "./registry.ts";
+import { isDateVersion } from "./spec.ts";
 
 export interface RetentionPolicy {
   /** Keep the newest N versions (of each major series with perSeries). */
@@ -76,11 +77,10 @@ export function planRetention(
   if (policy.keepLast !== undefined) {
     const seen = new Map<string, number>();
     for (const version of asset.versions) {
-      const series = policy.perSeries ? majorOf(version) : "";
-      const rank = (seen.get(series) ?? 0) + 1;
-      seen.set(series, rank);
-      if (rank <= policy.keepLast)
-        add(version, policy.perSeries ? `among the last ${policy.keepLast} of series ${series}` : `among the last ${policy.keepLast}`);
+      const series = policy.perSeries ? majorOf(version) : undefined;
+      const rank = (seen.get(series ?? "") ?? 0) + 1;
+      seen.set(series ?? "", rank);
+      if (rank <= policy.keepLast) add(version, series ? `among the last ${policy.keepLast} of series ${series}` : `among the last ${policy.keepLast}`);
     }
   }
   if (policy.keepWithinMs !== undefined) {
@@ -103,7 +103,7 @@ export function planRetention(
   return plan;
 }
 
-/** The major series of a version of either scheme (1.4.2 and 1.4 are both in series 1). */
-function majorOf(version: string): string {
-  return version.split(".")[0]!;
+/** The major series of a version (1.4.2 and 1.4 are both in series 1); undefined for a date: dates have no series. */
+function majorOf(version: string): string | undefined {
+  return isDateVersion(version) ? undefined : version.split(".")[0]!;
 }

@@ -9,6 +9,8 @@ export type VersionSelector =
   | { kind: "latest" }
   /** Digits and dots (1, 1.2, 1.2.3, 1.2.3-rc.1): a series or one version, as the asset's scheme reads it. */
   | { kind: "numeric"; text: string; parts: number[]; prerelease: boolean }
+  /** A whole date version (modelkit's simple_date, 2026-12-06T20-11-40Z): exactly that version. */
+  | { kind: "date"; text: string }
   | { kind: "range"; range: string }
   | { kind: "alias"; alias: string };
 
@@ -54,6 +56,7 @@ function parseSelector(text: string, fail: (why: string) => never): VersionSelec
   if (text === "") fail("nothing after ':' (write name:1, name:1.2.3, name:^1.2 or name:alias)");
   if (text.length > MAX_SELECTOR_LENGTH) fail(`the version part is longer than ${MAX_SELECTOR_LENGTH} characters`);
   if (isAlias(text)) return { kind: "alias", alias: text };
+  if (isDateVersion(text)) return { kind: "date", text };
   const numeric = parseNumeric(text);
   if (numeric) {
     if (numeric.parts.length > 3) fail(`bad version ${JSON.stringify(text)}: more than three numbers`);
@@ -62,7 +65,7 @@ function parseSelector(text: string, fail: (why: string) => never): VersionSelec
   // semver's own range grammar; its regexes are ReDoS-hardened and the input is bounded above.
   if (semver.validRange(text) !== null) return { kind: "range", range: text };
   return fail(
-    `bad version ${JSON.stringify(shorten(text))}: not a version (1.2.3), a series (1, 1.2), a semver range (^1.2) or an alias (lowercase, like production)`,
+    `bad version ${JSON.stringify(shorten(text))}: not a version (1.2.3), a series (1, 1.2), a semver range (^1.2), a whole date version (2026-12-06T20-11-40Z) or an alias (lowercase, like production)`,
   );
 }
 
@@ -70,6 +73,22 @@ function parseSelector(text: string, fail: (why: string) => never): VersionSelec
 function isAlias(text: string): boolean {
   if (!(text[0]! >= "a" && text[0]! <= "z")) return false;
   for (const c of text) if (!((c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c === "-")) return false;
+  return true;
+}
+
+/** A date version's shape: 9 for a digit, any other character for itself. */
+const DATE_SHAPE = "9999-99-99T99-99-99Z";
+
+/**
+ * modelkit's simple_date version, YYYY-MM-DDTHH-MM-SSZ (its regex, ASCII digits): the UTC second of the push.
+ * Fixed width, so text order is time order. Like modelkit, the date itself is not checked (month 13 passes).
+ */
+export function isDateVersion(text: string): boolean {
+  if (text.length !== DATE_SHAPE.length) return false;
+  for (let i = 0; i < DATE_SHAPE.length; i++) {
+    const c = text[i]!;
+    if (DATE_SHAPE[i] === "9" ? !(c >= "0" && c <= "9") : c !== DATE_SHAPE[i]) return false;
+  }
   return true;
 }
 
@@ -93,6 +112,7 @@ export function selectorText(selector: VersionSelector): string | undefined {
     case "latest":
       return undefined;
     case "numeric":
+    case "date":
       return selector.text;
     case "range":
       return selector.range;

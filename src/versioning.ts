@@ -1,11 +1,12 @@
 // Version schemes: how versions compare, which one a selector picks, and which one a publish takes next.
 import semver from "semver";
-import { UsageError } from "./errors.ts";
-import type { VersionSelector } from "./spec.ts";
+import { AssetError, UsageError } from "./errors.ts";
+import { isDateVersion, type VersionSelector } from "./spec.ts";
 
 export type Bump = "major" | "minor" | "patch";
-export type SchemeName = "semver" | "major-minor";
+export type SchemeName = "semver" | "major-minor" | "simple-date";
 type Numeric = Extract<VersionSelector, { kind: "numeric" }>;
+type Picking = Exclude<VersionSelector, { kind: "alias" }>;
 
 export interface Scheme {
   readonly name: SchemeName;
@@ -13,7 +14,7 @@ export interface Scheme {
   /** Ascending order. */
   compare(a: string, b: string): number;
   /** The version a non-alias selector picks among `versions`, or undefined when none matches. */
-  pick(selector: Exclude<VersionSelector, { kind: "alias" }>, versions: string[]): string | undefined;
+  pick(selector: Picking, versions: string[]): string | undefined;
   /** The version a publish takes next, inside `series` when given. */
   next(versions: string[], series: Numeric | undefined, bump: Bump | undefined): string;
   /** The version to try when `taken` was claimed by someone else meanwhile. */
@@ -26,6 +27,7 @@ const semverScheme: Scheme = {
   isVersion: (text) => text.indexOf(".") !== text.lastIndexOf(".") && semver.valid(text) === text,
   compare: (a, b) => semver.compare(a, b),
   pick(selector, versions) {
+    if (selector.kind === "date") throw notThisScheme(selector.text, "semver");
     const valid = versions.filter((v) => semver.valid(v) === v);
     if (selector.kind === "range") return semver.maxSatisfying(valid, selector.range) ?? undefined;
     if (selector.kind === "numeric" && selector.parts.length === 3) return valid.includes(selector.text) ? selector.text : undefined;
@@ -77,6 +79,7 @@ const majorMinorScheme: Scheme = {
   pick(selector, versions) {
     const valid = versions.filter((v) => parseMajorMinor(v));
     if (selector.kind === "range") throw new UsageError(`semver ranges need the semver scheme; this asset uses MAJOR.MINOR versions`);
+    if (selector.kind === "date") throw notThisScheme(selector.text, "major-minor");
     if (selector.kind === "latest") return latest(this, valid);
     majorMinorSeries(selector);
     if (selector.parts.length === 2) return valid.includes(selector.text) ? selector.text : undefined;
@@ -119,6 +122,46 @@ function majorMinorStep(series: Numeric | undefined, bump: Bump | undefined): Bu
   return step;
 }
 
+function notThisScheme(date: string, scheme: SchemeName): UsageError {
+  return new UsageError(`${date} is a date version, and this asset uses ${scheme} versions`);
+}
+
+// modelkit's simple_date: each version is the UTC second of its push, YYYY-MM-DDTHH-MM-SSZ. Fixed width, so text
+// order is time order (modelkit sorts them as text). No series, ranges or bumps: modelkit refuses partial dates.
+const simpleDateScheme: Scheme = {
+  name: "simple-date",
+  isVersion: isDateVersion,
+  compare: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+  pick(selector, versions) {
+    if (selector.kind === "latest") return latest(this, versions.filter(isDateVersion));
+    if (selector.kind === "date") return versions.includes(selector.text) ? selector.text : undefined;
+    const text = selector.kind === "range" ? selector.range : selector.text;
+    throw new UsageError(
+      `${text}: this asset uses date versions (like 2026-12-06T20-11-40Z), which have no series or ranges: name one whole, or none for the latest`,
+    );
+  },
+  next(versions, series, bump) {
+    if (series || bump) throw new UsageError("date versions have no series or bumps: the next version is the current UTC second");
+    const now = dateVersion(new Date());
+    const top = latest(this, versions.filter(isDateVersion));
+    // As modelkit refuses to push a version that exists: a second version within one second is refused, not delayed.
+    if (top !== undefined && now <= top) {
+      throw new AssetError(
+        `the latest version ${top} is not older than the current UTC second ${now}: date versions are one per second and must grow (publish again in a second; a later one means a clock ahead)`,
+      );
+    }
+    return now;
+  },
+  after(taken) {
+    throw new AssetError(`${taken} was taken by another publisher meanwhile: date versions are one per second (publish again in a second)`);
+  },
+};
+
+/** The simple_date version of an instant: its UTC second, as modelkit writes it. */
+export function dateVersion(at: Date): string {
+  return `${at.toISOString().slice(0, 19).replaceAll(":", "-")}Z`;
+}
+
 // A character scan, not split + regex: it runs for every entry of an index, and again in every comparison.
 function parseMajorMinor(text: string): [number, number] | undefined {
   const dot = text.indexOf(".");
@@ -142,17 +185,22 @@ function latest(scheme: Scheme, versions: string[]): string | undefined {
   return best;
 }
 
+/** Every scheme, in the order an asset's versions are matched against them. */
+export const SCHEMES: readonly Scheme[] = [semverScheme, majorMinorScheme, simpleDateScheme];
+
+/** A scheme by its name, or by modelkit's (major_minor, simple_date). */
 export function schemeNamed(name: string): Scheme {
-  if (name === "semver") return semverScheme;
-  if (name === "major-minor" || name === "major_minor") return majorMinorScheme;
-  throw new UsageError(`unknown versioning ${JSON.stringify(name)}: use semver or major-minor`);
+  const scheme = SCHEMES.find((s) => s.name === name || s.name === name.replace("_", "-"));
+  if (!scheme) throw new UsageError(`unknown versioning ${JSON.stringify(name)}: use ${SCHEMES.map((s) => s.name).join(", ")}`);
+  return scheme;
 }
 
-/** An existing asset's scheme is read from its versions; a new asset takes the configured one. */
+/**
+ * An existing asset's scheme is read from its versions; a new asset takes the configured one, and so does one
+ * whose versions are all in no scheme (it then lists none; the registry refuses to publish onto it).
+ */
 export function detectScheme(versions: string[], configured: SchemeName): Scheme {
-  if (versions.some((v) => semverScheme.isVersion(v))) return semverScheme;
-  if (versions.some((v) => majorMinorScheme.isVersion(v))) return majorMinorScheme;
-  return schemeNamed(configured);
+  return SCHEMES.find((s) => versions.some((v) => s.isVersion(v))) ?? schemeNamed(configured);
 }
 
 /** Newest first, as modelkit's index keeps them; versions foreign to the scheme go last, in their order. */

@@ -161,6 +161,43 @@ describe("CLI", () => {
     await readFile(path.join(cwd, "mk-assets/mk/asset/.0.0.SUCCESS"), "utf8");
   });
 
+  it("versioning: simple_date in assetkit.yml dates a new asset; a warm fetch of its date spec needs no store", async () => {
+    const { cwd, cli, json } = await project();
+    await writeFile(path.join(cwd, "assetkit.yml"), "versioning: simple_date\n");
+    const { version } = await json("publish", "model", "dated");
+    assert.match(version, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+    assert.equal((await json("resolve", "dated")).resolved[0].version, version);
+    assert.equal((await json("fetch", `dated:${version}`)).resolved[0].version, version);
+    await rename(path.join(cwd, ".assetkit/store"), path.join(cwd, "gone"));
+    const warm = await cli("fetch", `dated:${version}[weights.bin]`);
+    assert.equal(warm.code, 0, `a whole date version with a local copy is pinned: ${warm.stderr}`);
+  });
+
+  it("an asset whose versions follow no known scheme: publish exits 1 and writes nothing; resolve and list say why", async () => {
+    const { cwd, cli } = await project();
+    const store = path.join(cwd, ".assetkit/store");
+    await writeTree(store, {
+      "odd.versions": JSON.stringify({ versions: ["v2", "v1"] }),
+      "odd/v1.meta": JSON.stringify({ push_date: "2026-01-01T00:00:00Z", is_directory: false }),
+      "odd/v1": "one",
+    });
+    const before = await snapshot(store);
+    for (const args of [
+      ["publish", "model", "odd"],
+      ["publish", "model", "odd", "--versioning", "semver"],
+      ["resolve", "odd"],
+      ["list", "odd"],
+    ]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 1, args.join(" "));
+      assert.match(
+        r.stderr,
+        /^error: .*the versions of odd in .* \(v2, v1\) follow no versioning scheme assetkit knows \(semver, major-minor, simple-date\)\n$/,
+      );
+    }
+    assert.deepEqual(await snapshot(store), before, "no claim, data, meta or index was written");
+  });
+
   it("--help tells the commands and each command's flags", async () => {
     const { cli } = await project();
     const top = await cli("--help");

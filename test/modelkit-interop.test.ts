@@ -7,6 +7,8 @@ import { existsSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { dateVersion } from "../src/versioning.ts";
 import { CLI, cleanEnv, scratch, writeTree } from "./helpers/cli.ts";
 
 const env = process.env;
@@ -54,8 +56,8 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** A fresh prefix of the shared bucket, the assetkit CLI and modelkit's python, both pointed at it. */
-async function setup() {
+/** A fresh prefix of the shared bucket, the assetkit CLI and modelkit's python (with that versioning), both pointed at it. */
+async function setup(versioning: "major_minor" | "simple_date" = "major_minor") {
   const cwd = await tempDir();
   const bucket = env.ASSETKIT_TEST_S3_BUCKET!;
   const endpoint = env.ASSETKIT_TEST_S3_ENDPOINT!;
@@ -78,7 +80,7 @@ async function setup() {
     MODELKIT_STORAGE_PROVIDER: "s3",
     MODELKIT_STORAGE_BUCKET: bucket,
     MODELKIT_STORAGE_PREFIX: prefix,
-    MODELKIT_ASSETS_VERSIONING_SYSTEM: "major_minor",
+    MODELKIT_ASSETS_VERSIONING_SYSTEM: versioning,
     S3_ENDPOINT: endpoint,
     PYTHONDONTWRITEBYTECODE: "1",
   };
@@ -99,6 +101,11 @@ async function tree(root: string): Promise<Record<string, Buffer>> {
     out[path.relative(root, full).split(path.sep).join("/")] = await readFile(full);
   }
   return out;
+}
+
+/** Waits until the UTC second (a simple_date version) is later than `version`: one version per second. */
+async function secondAfter(version: string): Promise<void> {
+  while (dateVersion(new Date()) <= version) await sleep(50);
 }
 
 function bytes(seed: number, size = 4096): Buffer {
@@ -244,5 +251,47 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
     assert.equal(d1, path.join(assetsDir, "models", "folder", "0.1"));
     assert.ok(existsSync(path.join(assetsDir, "single", ".0.1.SUCCESS")), "file marker .0.1.SUCCESS");
     assert.ok(existsSync(path.join(d1, ".SUCCESS")), "folder marker .SUCCESS");
+  });
+  it("modelkit's simple_date: assetkit lists, resolves and fetches modelkit's dated versions, publishes the next one (the current UTC second), and modelkit fetches that as its latest", async () => {
+    const { cwd, assetkit, python } = await setup("simple_date");
+    const src0 = await writeTree(path.join(cwd, "mk0"), sources(FILE_V0, FOLDER_V0));
+    const src1 = await writeTree(path.join(cwd, "mk1"), sources(FILE_V1, FOLDER_V1));
+    const d0 = (await python("modelkit_push.py", "new", path.join(src0, "folder"), "dated")).version;
+    await secondAfter(d0);
+    const d1 = (await python("modelkit_push.py", "update", path.join(src1, "folder"), "dated")).version;
+    assert.match(d0, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/, "modelkit's simple_date version");
+    assert.ok(d1 > d0, `${d1} after ${d0}`);
+
+    assert.deepEqual(await assetkit("list", "dated"), { assets: [{ name: "dated", versions: [d1, d0] }] });
+    const resolved = await assetkit("resolve", "dated", `dated:${d0}`, "dated:latest");
+    assert.deepEqual(
+      resolved.resolved.map((r: { version: string }) => r.version),
+      [d1, d0, d1],
+    );
+    const assetsDir = await tempDir();
+    const fetched = await assetkit("fetch", "dated", `dated:${d0}[sub/deeper/vocab.txt]`, "--assets-dir", assetsDir);
+    assert.deepEqual(await tree(fetched.resolved[0].path), FOLDER_V1);
+    assert.deepEqual(await readFile(fetched.resolved[1].path), FOLDER_V0["sub/deeper/vocab.txt"]);
+
+    // The next version is the current UTC second, not a semver series started beside modelkit's dates.
+    await secondAfter(d1);
+    const src2 = await writeTree(path.join(cwd, "ak2"), { "folder/only.txt": "published by assetkit\n" });
+    const published = await assetkit("publish", path.join(src2, "folder"), "dated");
+    assert.match(published.version, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+    assert.ok(published.version > d1, `${published.version} after ${d1}`);
+    // And a new asset dated by assetkit (--versioning simple-date).
+    const fresh = await assetkit("publish", path.join(src0, "single.bin"), "fresh", "--versioning", "simple-date");
+    assert.match(fresh.version, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+
+    const mkDir = await tempDir();
+    const out = await python("modelkit_fetch.py", mkDir, "dated", "fresh");
+    assert.deepEqual(out.remote_versions, { dated: [published.version, d1, d0], fresh: [fresh.version] }, "one index, dates only, newest first");
+    assert.deepEqual(
+      out.fetched.map((f: { version: string }) => f.version),
+      [published.version, fresh.version],
+      "modelkit's latest is assetkit's version",
+    );
+    assert.deepEqual(await tree(out.fetched[0].path), { "only.txt": Buffer.from("published by assetkit\n") });
+    assert.deepEqual(await readFile(out.fetched[1].path), FILE_V0);
   });
 });

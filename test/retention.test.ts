@@ -27,6 +27,10 @@ describe("retention", () => {
     const pushed = Object.fromEntries(versions.map((v, i) => [v, new Date(now.getTime() - i * 10 * 86_400_000)]));
     const perSeries = planRetention({ name: "m", versions, pushed }, { keepLast: 1, perSeries: true, keepHistory: 5 }, new Map(), [], now);
     assert.deepEqual(perSeries.remove, ["2.0.0", "1.1.0", "1.0.0"]);
+    const dates = ["2026-11-03T00-00-00Z", "2026-11-02T00-00-00Z", "2026-11-01T00-00-00Z"];
+    const datesPerSeries = planRetention({ name: "d", versions: dates, pushed: {} }, { keepLast: 2, perSeries: true, keepHistory: 5 }, new Map(), [], now);
+    assert.deepEqual(datesPerSeries.remove, ["2026-11-01T00-00-00Z"], "date versions are one series");
+    assert.deepEqual(datesPerSeries.keep[1], { version: "2026-11-02T00-00-00Z", reasons: ["among the last 2"] });
     const within = planRetention(
       { name: "m", versions, pushed: { ...pushed, "1.0.0": undefined } },
       { keepWithinMs: 15 * 86_400_000, keepHistory: 5 },

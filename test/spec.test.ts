@@ -11,6 +11,11 @@ describe("spec grammar", () => {
     assert.deepEqual(parseSpec("x:^1.2").selector, { kind: "range", range: "^1.2" });
     assert.deepEqual(parseSpec("x:>=1 <2").selector, { kind: "range", range: ">=1 <2" });
     assert.deepEqual(parseSpec("x:production").selector, { kind: "alias", alias: "production" });
+    assert.deepEqual(parseSpec("x:2026-12-06T20-11-40Z[a/b]"), {
+      name: "x",
+      selector: { kind: "date", text: "2026-12-06T20-11-40Z" },
+      subPath: "a/b",
+    });
     assert.deepEqual(parseSpec("indexes/aws-docs:2[faiss.index]"), {
       name: "indexes/aws-docs",
       selector: { kind: "numeric", text: "2", parts: [2], prerelease: false },
@@ -34,6 +39,9 @@ describe("spec grammar", () => {
     ["x:1[/abs]", /absolute/],
     ["x:1[a", /sub-path must be written/],
     ["x:Prod!", /bad version "Prod!"/],
+    ["x:2026-12-06", /bad version "2026-12-06".*whole date version \(2026-12-06T20-11-40Z\)/],
+    ["x:2026-12-06T20-11-40", /bad version/],
+    ["x:2026-12-06t20-11-40z", /bad version/],
     ["a".repeat(600), /longer than 512/],
   ];
   for (const [spec, message] of refusals) {

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UsageError } from "../src/errors.ts";
+import { AssetError, UsageError } from "../src/errors.ts";
 import { parseSpec } from "../src/spec.ts";
-import { detectScheme, schemeNamed, sortNewestFirst } from "../src/versioning.ts";
+import { dateVersion, detectScheme, schemeNamed, sortNewestFirst } from "../src/versioning.ts";
 
 const semver = schemeNamed("semver");
 const majorMinor = schemeNamed("major-minor");
+const simpleDate = schemeNamed("simple-date");
 const pick = (scheme: typeof semver, spec: string, versions: string[]) => {
   const { selector } = parseSpec(spec);
   assert.notEqual(selector.kind, "alias");
@@ -64,6 +65,50 @@ describe("major-minor scheme (modelkit's)", () => {
     assert.equal(detectScheme(["0.1", "0.0"], "semver").name, "major-minor");
     assert.equal(detectScheme(["1.0.0"], "major-minor").name, "semver");
     assert.equal(detectScheme([], "major-minor").name, "major-minor");
+  });
+});
+
+describe("simple-date scheme (modelkit's simple_date)", () => {
+  const versions = ["2026-01-02T03-04-05Z", "2026-12-06T20-11-40Z", "2025-12-31T23-59-59Z"];
+  it("is named as assetkit and as modelkit name it", () => {
+    assert.equal(schemeNamed("simple_date"), simpleDate);
+    assert.throws(() => schemeNamed("date"), /use semver, major-minor, simple-date/);
+  });
+  it("the latest is the last in time, which is the last as text", () => assert.equal(pick(simpleDate, "x", versions), "2026-12-06T20-11-40Z"));
+  it("a whole date picks exactly that version; partial dates, series and ranges are refused, as modelkit does", () => {
+    assert.equal(pick(simpleDate, "x:2026-01-02T03-04-05Z", versions), "2026-01-02T03-04-05Z");
+    assert.equal(pick(simpleDate, "x:2026-01-02T03-04-06Z", versions), undefined);
+    for (const spec of ["x:2026", "x:2026.12", "x:^1"]) assert.throws(() => pick(simpleDate, spec, versions), /date versions .* no series or ranges/, spec);
+  });
+  it("a date spec on another scheme's asset is refused, never read as its latest", () => {
+    assert.throws(() => pick(semver, "x:2026-01-02T03-04-05Z", ["1.0.0"]), /date version, and this asset uses semver versions/);
+    assert.throws(() => pick(majorMinor, "x:2026-01-02T03-04-05Z", ["0.1"]), /uses major-minor versions/);
+  });
+  it("the next version is the current UTC second, later than the latest; no bumps or series", () => {
+    const before = dateVersion(new Date());
+    const next = simpleDate.next(versions, undefined, undefined);
+    assert.ok(simpleDate.isVersion(next) && next >= before && next <= dateVersion(new Date()), next);
+    assert.equal(dateVersion(new Date("2026-12-06T20:11:40.999Z")), "2026-12-06T20-11-40Z");
+    assert.throws(() => simpleDate.next(versions, undefined, "minor"), UsageError);
+    assert.throws(() => simpleDate.next(versions, series("1"), undefined), UsageError);
+  });
+  it("refuses a next version that would not be the latest (same second, or a latest from a clock ahead)", () => {
+    assert.throws(
+      () => simpleDate.next([dateVersion(new Date(Date.now() + 60_000))], undefined, undefined),
+      (err: unknown) => err instanceof AssetError && /not older than the current UTC second/.test(err.message),
+    );
+    assert.throws(() => simpleDate.after("2026-12-06T20-11-40Z", undefined, undefined), /taken by another publisher/);
+  });
+  it("is detected from an asset's versions", () => {
+    assert.equal(detectScheme(["2026-12-06T20-11-40Z"], "semver").name, "simple-date");
+    assert.equal(detectScheme(["v1", "nightly"], "major-minor").name, "major-minor");
+    assert.deepEqual(sortNewestFirst(simpleDate, [...versions, "junk"]), ["2026-12-06T20-11-40Z", "2026-01-02T03-04-05Z", "2025-12-31T23-59-59Z", "junk"]);
+  });
+  it("tells date versions apart", () => {
+    assert.equal(simpleDate.isVersion("0000-99-99T99-99-99Z"), true, "modelkit checks the shape, not the calendar");
+    for (const v of ["2026-12-06T20-11-40", "2026-12-06T20:11:40Z", "2026-12-06 20-11-40Z", "2026-12-06T20-11-40z", "１０２６-12-06T20-11-40Z", "1.0.0"]) {
+      assert.equal(simpleDate.isVersion(v), false, v);
+    }
   });
 });
 

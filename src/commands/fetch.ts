@@ -41,8 +41,8 @@ export async function fetchCommand(
       if (inPlace) return fetchInPlace(ctx, inPlace, spec, parsed, lock, frozen);
       const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
       await ctx.assetsDir.sweep(parsed.name);
-      // Only the scheme's versions exist locally, so a numeric spec naming a local copy is a whole version.
-      const pinned = entry?.version ?? (parsed.selector.kind === "numeric" ? parsed.selector.text : undefined);
+      // Only the scheme's versions exist locally, so a numeric or date spec naming a local copy is a whole version.
+      const pinned = entry?.version ?? (parsed.selector.kind === "numeric" || parsed.selector.kind === "date" ? parsed.selector.text : undefined);
       if (pinned) {
         const copy = await ctx.assetsDir.localCopy(parsed.name, pinned, parsed.subPath);
         if (copy && (!entry || entry.digest === null || copy.digest === entry.digest)) {

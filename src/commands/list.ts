@@ -6,7 +6,8 @@ export async function listCommand(ctx: Context, name?: string): Promise<{ assets
   const names = name ? [checkAssetName(name)] : await ctx.registry.assets();
   const assets = [];
   for (const n of names) {
-    const { versions } = await ctx.registry.versions(n);
+    const { versions, foreign } = await ctx.registry.versions(n);
+    if (name && foreign) throw ctx.registry.foreignVersions(name, foreign, `list ${name}`);
     if (name && versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.store.url}`);
     assets.push({ name: n, versions });
   }

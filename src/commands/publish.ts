@@ -49,6 +49,7 @@ export interface PublishTarget {
 export function parsePublishTarget(options: Omit<PublishOptions, "path">): PublishTarget {
   const target = parseSpec(options.target);
   if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
+  if (target.selector.kind === "date") throw new UsageError(`publish takes a name or name:series, not a version: pass --version ${target.selector.text}`);
   if (target.selector.kind === "range" || target.selector.kind === "alias") {
     throw new UsageError(`publish takes a name or name:series (like ${target.name}:1), not ${options.target}`);
   }
