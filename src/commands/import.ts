@@ -5,7 +5,6 @@ import { openSource, type ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
 import { startHashing, type ImportOrigin } from "../manifest.ts";
 import { formatSpec } from "../spec.ts";
-import { Transfers } from "../transfer.ts";
 import { parsePublishTarget, publishPrepared, type PublishOptions, type PublishResult, type PublishTarget } from "./publish.ts";
 import { parseSize } from "../units.ts";
 
@@ -37,7 +36,8 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
     filter: { include: options.include ?? [], exclude: options.exclude ?? [] },
     unpack: options.unpack ?? true,
     limits: parseLimits(options),
-    transfers: new Transfers(),
+    transfers: ctx.transfers,
+    openStore: (uri) => ctx.openStore(uri),
     env,
     onProgress: (done, total) => ctx.reporter.progress?.(done, total, `importing ${target.name}`),
   });
