@@ -7,6 +7,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startRequestCounter, type RequestCounter, type RequestRecord } from "../scripts/request-counter.ts";
 import { openS3Store } from "../src/store/s3.ts";
+import { tuningFromEnv } from "../src/store/tuning.ts";
+import { parseSize, parseWholeNumber } from "../src/units.ts";
 import { inLayers, skipReason, uniquePrefix } from "./conformance/factory.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { runCli, scratch, writeTree, type RunResult } from "./helpers/cli.ts";
@@ -111,5 +113,34 @@ describe("the settings apply on every path", { skip: skipReason(s3Factory) }, ()
     await oneAtATime(promote);
     // A part of the streamed upload (the store retries its parts itself, by the settings' budget).
     await notRetried((r) => r.method === "PUT" && r.url.includes("weights.bin") && r.url.includes("partNumber="), promote);
+  });
+});
+
+describe("one grammar for sizes and whole numbers, in flags and in the environment", () => {
+  it("sizes: KB/MB/GB are powers of 1000, KiB/MiB/GiB and K/M/G of 1024; ASSETKIT_PART_SIZE keeps reading MB as MiB", () => {
+    assert.equal(parseSize("500MB", "--max-size"), 500_000_000);
+    assert.equal(parseSize("64M", "--max-size"), 64 * MiB);
+    assert.equal(parseSize("1.5KiB", "--max-size"), 1536);
+    assert.throws(() => parseSize("20 parsecs", "--max-size"), /^UsageError: bad --max-size "20 parsecs": write a size like/);
+    for (const [text, bytes] of [
+      ["16MB", 16 * MiB],
+      ["5mb", 5 * MiB],
+      ["64M", 64 * MiB],
+      ["8MiB", 8 * MiB],
+      ["8388608", 8 * MiB],
+    ] as const) {
+      assert.equal(tuningFromEnv({ ASSETKIT_PART_SIZE: text }).partSize, bytes, text);
+    }
+    assert.throws(() => tuningFromEnv({ ASSETKIT_PART_SIZE: "4MiB" }), /^UsageError: bad ASSETKIT_PART_SIZE "4MiB": write a size from 5MiB to 5GiB/);
+  });
+
+  it("whole numbers and durations: the same parser for flags and variables, each bounded and named in its error", () => {
+    assert.equal(tuningFromEnv({ ASSETKIT_CONCURRENCY: "1", ASSETKIT_RETRIES: "0" }).retries, 0);
+    assert.throws(() => tuningFromEnv({ ASSETKIT_CONCURRENCY: "2.5" }), /^UsageError: bad ASSETKIT_CONCURRENCY "2.5": write a whole number from 1 to 1024$/);
+    assert.throws(() => tuningFromEnv({ ASSETKIT_RETRIES: "21" }), /^UsageError: bad ASSETKIT_RETRIES "21": write a whole number from 0 to 20$/);
+    assert.throws(() => parseWholeNumber("-1", "--keep-last", 1), /^UsageError: bad --keep-last "-1": write a whole number of at least 1$/);
+    assert.equal(tuningFromEnv({ ASSETKIT_IDLE_TIMEOUT: "2.5" }).idleTimeoutMs, 2500);
+    assert.equal(tuningFromEnv({ ASSETKIT_TIMEOUT: "5m" }).timeoutMs, 300_000);
+    assert.throws(() => tuningFromEnv({ ASSETKIT_IDLE_TIMEOUT: "2h" }), /^UsageError: bad ASSETKIT_IDLE_TIMEOUT "2h": at most 3600 seconds$/);
   });
 });
