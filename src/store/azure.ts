@@ -42,6 +42,8 @@ export interface AzureStoreOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** The service's limit for one block (ASSETKIT_PART_SIZE may be larger). */
+const MAX_BLOCK_BYTES = 4000 * 1024 * 1024;
 /** A streamed body's blocks are buffered in memory (blockSize each): at most this many of them in flight. */
 const STREAM_BLOCKS_IN_FLIGHT = 4;
 
@@ -116,7 +118,7 @@ export function openAzureStore(uri: URL, options: AzureStoreOptions): Backend {
     settings: {
       pageSize: options.pageSize ?? 5000,
       singleShotMax: options.singleShotMax ?? 32 * 1024 * 1024,
-      blockSize: options.tuning.partSize,
+      blockSize: Math.min(options.tuning.partSize, MAX_BLOCK_BYTES),
       blockConcurrency: options.tuning.concurrency,
     },
   });
