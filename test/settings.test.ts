@@ -1,7 +1,8 @@
 // The environment's settings reach every path that talks to a store, not only the context's own store: sync,
 // the storage initializer, import from a bucket prefix and promote --to (streamed), run as a user runs them against
 // MinIO behind the counting proxy. With ASSETKIT_CONCURRENCY=1 the proxy never sees two requests at once; with
-// ASSETKIT_RETRIES=0 a 503 it answers in the server's place is not tried again.
+// ASSETKIT_RETRIES=0 a 503 it answers in the server's place is not tried again. And the one grammar the settings
+// and the flags are read by.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
