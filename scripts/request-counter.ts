@@ -1,6 +1,7 @@
 // A counting reverse proxy in front of a test server (MinIO): every request a client makes passes through it
 // unchanged (the Host header too, so S3 signatures still verify) and is counted by method and kind. Used to
-// prove "zero requests to the store" claims by measurement (benchmark, end-to-end runs), never by assumption.
+// prove "zero requests to the store" claims by measurement (benchmark, end-to-end runs), never by assumption; it
+// also measures how many requests are in flight at once, and can answer 503 in the server's place (settings tests).
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -12,6 +13,8 @@ export interface RequestRecord {
   bytes: number;
   /** The Range header of a ranged read, as sent. */
   range?: string;
+  /** Answered 503 by the counter itself (failNext), not forwarded. */
+  failed?: boolean;
 }
 
 export interface RequestCounter {
@@ -23,6 +26,10 @@ export interface RequestCounter {
   objectReads(): number;
   /** Request-body bytes of every request: what was uploaded. */
   bytesSent(): number;
+  /** The most requests in flight at once (arrived, response not yet finished) since start or the last reset(). */
+  maxInFlight(): number;
+  /** Answers 503 Service Unavailable, without forwarding, to the next `count` requests that `match` accepts. */
+  failNext(count: number, match: (r: RequestRecord) => boolean): void;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -30,9 +37,22 @@ export interface RequestCounter {
 export async function startRequestCounter(target: string, port = 0): Promise<RequestCounter> {
   const upstream = new URL(target);
   let seen: RequestRecord[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let failures: { count: number; match: (r: RequestRecord) => boolean } | undefined;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const record: RequestRecord = { method: req.method ?? "GET", url: req.url ?? "/", bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
     seen.push(record);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on("close", () => inFlight--);
+    if (failures && failures.count > 0 && failures.match(record)) {
+      failures.count--;
+      record.failed = true;
+      req.resume();
+      res.writeHead(503, { "content-type": "text/plain", "retry-after": "0" }).end("request counter: injected 503");
+      return;
+    }
     req.on("data", (chunk: Buffer) => {
       record.bytes += chunk.length;
     });
@@ -63,8 +83,14 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
           r.url.split("?")[0]!.split("/").filter(Boolean).length > 1,
       ).length,
     bytesSent: () => seen.reduce((sum, r) => sum + r.bytes, 0),
+    maxInFlight: () => maxInFlight,
+    failNext: (count, match) => {
+      failures = { count, match };
+    },
     reset: () => {
       seen = [];
+      maxInFlight = inFlight;
+      failures = undefined;
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -59,7 +59,7 @@ export class AssetsDir {
   /** One request pool for every download into this dir, whatever the number of assets fetched at once. */
   readonly transfers: Transfers;
 
-  constructor(root: string, transfers: Transfers = new Transfers()) {
+  constructor(root: string, transfers: Transfers) {
     this.root = path.resolve(root);
     this.transfers = transfers;
   }

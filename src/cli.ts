@@ -16,7 +16,7 @@ import { verifyCommand } from "./commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "./context.ts";
 import { AssetError, UsageError, exitCodeOf } from "./errors.ts";
 import { createProgress, formatBytes } from "./progress.ts";
-import { parseDuration } from "./units.ts";
+import { parseDuration, parseWholeNumber } from "./units.ts";
 import { parseSignalTarget } from "./serving/hooks.ts";
 import { describeHashing } from "./part-hash.ts";
 import { scrub } from "./store/redact.ts";
@@ -338,7 +338,7 @@ export async function runCli(argv: string[]): Promise<number> {
         try {
           const r = await syncCommand(ctx, command.args, {
             dir: local.dir,
-            keep: wholeNumber(local.keep, "--keep"),
+            keep: parseWholeNumber(local.keep, "--keep", 0),
             ...(local.watch !== undefined ? { watchMs: parseDuration(local.watch, "--watch", 100) } : {}),
             inPlace: local.inPlace ?? false,
             ...(local.statusFile ? { statusFile: local.statusFile } : {}),
@@ -391,11 +391,6 @@ function withPublishFlags(command: Command, ifChangedHelp: string): Command {
       new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor", "simple-date"]),
     )
     .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)");
-}
-
-function wholeNumber(text: string, flag: string): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`bad ${flag} ${JSON.stringify(text)}: expected a whole number ≥ 0`);
-  return Number(text);
 }
 
 function withGlobalOptions(command: Command): Command {

@@ -38,6 +38,12 @@ export interface Context {
   reporter: Reporter;
   /** Transfer sizes, time budgets and the hash switch (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT, _NATIVE_HASH), read once. */
   tuning: Tuning;
+  /** The one pool of download requests (ASSETKIT_CONCURRENCY) every local copy of this run shares. */
+  transfers: Transfers;
+  /** Opens another store (promote --to, an import source) with this context's tuning; a relative path is relative to `baseDir` (default the working directory). */
+  openStore(uri: string, baseDir?: string): Promise<Store>;
+  /** An assets dir at `root` (sync's dir, a download's staging folder) on this context's transfers. */
+  assetsDirAt(root: string): AssetsDir;
   readLock(): Promise<Lockfile | undefined>;
   /** The folder of a local or mounted store (file:// or a path), where its objects can be read in place; undefined for a remote one. */
   storeRoot?: string;
@@ -56,18 +62,17 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const tuning = tuningFromEnv(env);
   allowNativeHash(tuning.nativeHash); // the hash pool and the hashers are the process's: the switch is too
   const store = await openStore(storeUri, storeBase, tuning);
+  const settings = transferSettings(tuning);
+  const transfers = new Transfers(settings);
   // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
   const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
   const registry = new Registry(store, {
     versioning,
     unsafePublish: options.unsafePublish ?? false,
     warn: (m) => reporter.warn(m),
-    concurrency: tuning.concurrency,
+    settings,
   });
-  const assetsDir = new AssetsDir(
-    options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR,
-    new Transfers(transferSettings(tuning)),
-  );
+  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
   return {
@@ -78,6 +83,9 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     lockfilePath,
     reporter,
     tuning,
+    transfers,
+    openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
+    assetsDirAt: (root) => new AssetsDir(root, transfers),
     readLock: () => readLockfile(lockfilePath),
     ...(storeRoot ? { storeRoot } : {}),
   };

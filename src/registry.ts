@@ -32,8 +32,7 @@ import { assetNameProblem } from "./paths.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "./store-copy.ts";
 import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "./store/store.ts";
-import { DEFAULT_TUNING } from "./store/tuning.ts";
-import type { TransferProgress } from "./transfer.ts";
+import type { TransferProgress, TransferSettings } from "./transfer.ts";
 import { detectScheme, SCHEMES, sortNewestFirst, type Bump, type Scheme, type SchemeName } from "./versioning.ts";
 
 const MAX_CLAIM_ATTEMPTS = 1000;
@@ -45,8 +44,8 @@ export interface RegistryOptions {
   /** Publish even where the store ignores conditional writes (races may then lose versions). */
   unsafePublish?: boolean;
   warn?: (message: string) => void;
-  /** Files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY, read once into the context). */
-  concurrency?: number;
+  /** The context's transfer settings: files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY), streamed copies' tries. */
+  settings: TransferSettings;
 }
 
 export interface VersionIndex {
@@ -202,7 +201,7 @@ export class Registry {
   constructor(store: Store, options: RegistryOptions) {
     this.store = store;
     this.options = options;
-    this.concurrency = options.concurrency ?? DEFAULT_TUNING.concurrency;
+    this.concurrency = options.settings.concurrency;
   }
 
   /** A registry over another store, with the same settings (the destination of a promotion). */
@@ -592,6 +591,7 @@ export class Registry {
         files,
         async (file) => {
           const outcome = await copyObject(source.store, source.dataKey(name, version, file.path), this.store, this.dataKey(name, version, file.path), file, {
+            settings: this.options.settings,
             budget,
           });
           const tally = outcome.how === "server" ? serverSide : streamed;

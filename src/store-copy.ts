@@ -3,7 +3,7 @@
 import { ContentHasher, type ContentHashes } from "./content-hash.ts";
 import { AssetError } from "./errors.ts";
 import { StoreError, type Store } from "./store/store.ts";
-import { integrity, READ_AHEAD_BYTES, transferSettings, type TransferSettings } from "./transfer.ts";
+import { integrity, READ_AHEAD_BYTES, type TransferSettings } from "./transfer.ts";
 import { ReadAheadBudget, VerifiedSource } from "./verified-source.ts";
 
 export interface CopyExpectation {
@@ -22,7 +22,7 @@ export interface CopyOutcome {
 }
 
 export interface CopyOptions {
-  settings?: TransferSettings;
+  settings: TransferSettings;
   /** Shared by the copies running at once, to bound the memory of all of them together. */
   budget?: ReadAheadBudget;
   /** A streamed copy reports the hashes of what it copied, with those of each `partSize` bytes. */
@@ -47,7 +47,7 @@ export async function copyObject(
   to: Store,
   toKey: string,
   expected: CopyExpectation,
-  options: CopyOptions = {},
+  options: CopyOptions,
 ): Promise<CopyOutcome> {
   const label = `${fromKey} of ${from.url}`;
   if (to.copyFrom && (await to.copyFrom(from, fromKey, toKey))) {
@@ -60,7 +60,7 @@ export async function copyObject(
   }
   const size = expected.size ?? (await from.head(fromKey))?.size;
   if (size === undefined) throw new StoreError("not-found", `${from.url}: cannot read ${fromKey}: no such object`);
-  const settings = options.settings ?? transferSettings();
+  const { settings } = options;
   const source = new VerifiedSource((range) => from.openRead(fromKey, range), { size, sha256: expected.sha256 }, label, {
     attempts: settings.attempts,
     budget: options.budget ?? copyBudget(),

@@ -21,7 +21,7 @@ import { pumpChunks } from "./store/chunk-body.ts";
 import { Limiter } from "./store/limiter.ts";
 import { StoreError, type ByteRange } from "./store/store.ts";
 import { backoffMs, givenUp } from "./store/layers/retry.ts";
-import { DEFAULT_TUNING, type Tuning } from "./store/tuning.ts";
+import type { Tuning } from "./store/tuning.ts";
 
 export interface Expected {
   size?: number;
@@ -53,7 +53,7 @@ export interface TransferSettings extends Tuning {
 export const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
 /** The store layers' budget (ASSETKIT_RETRIES, ASSETKIT_IDLE_TIMEOUT), read once into the context. */
-export function transferSettings(tuning: Tuning = DEFAULT_TUNING): TransferSettings {
+export function transferSettings(tuning: Tuning): TransferSettings {
   return { ...tuning, attempts: tuning.retries + 1 };
 }
 
@@ -70,7 +70,7 @@ export class Transfers {
   readonly settings: TransferSettings;
   private readonly requests: Limiter;
 
-  constructor(settings: TransferSettings = transferSettings()) {
+  constructor(settings: TransferSettings) {
     this.settings = settings;
     this.requests = new Limiter(settings.concurrency);
   }

@@ -19,6 +19,7 @@ import { StoreError, type Store } from "../src/store/store.ts";
 import { azureFactory } from "./conformance/factories/azure.ts";
 import { inLayers, skipReason, uniquePrefix } from "./conformance/factory.ts";
 import { isStoreError } from "./helpers/fault-proxy.ts";
+import { TEST_TUNING } from "./helpers/settings.ts";
 
 const MiB = 1024 * 1024;
 v8.setFlagsFromString("--expose-gc");
@@ -26,8 +27,8 @@ const gc = runInNewContext("gc") as () => void;
 const connectionString = process.env.ASSETKIT_TEST_AZURE_CONNECTION_STRING ?? "";
 const container = process.env.ASSETKIT_TEST_AZURE_CONTAINER || "assetkit-test";
 
-function store(options?: AzureStoreOptions, cs = connectionString, uri = `az://${container}/${uniquePrefix()}`): Store {
-  return inLayers(openAzureStore(new URL(uri), { ...options, env: { AZURE_STORAGE_CONNECTION_STRING: cs } }));
+function store(options?: Partial<AzureStoreOptions>, cs = connectionString, uri = `az://${container}/${uniquePrefix()}`): Store {
+  return inLayers(openAzureStore(new URL(uri), { tuning: TEST_TUNING, ...options, env: { AZURE_STORAGE_CONNECTION_STRING: cs } }));
 }
 
 function sha256(data: Buffer): string {
@@ -90,7 +91,7 @@ describe("azure store (Azurite)", { skip: skipReason(azureFactory) }, () => {
   });
 
   it("applies conditions at block commit: racing block uploads, ifMatch on block uploads", async () => {
-    const small = { singleShotMax: 256 * 1024, blockSize: 128 * 1024, blockConcurrency: 3 };
+    const small = { singleShotMax: 256 * 1024, tuning: { ...TEST_TUNING, partSize: 128 * 1024, concurrency: 3 } };
     const s = store(small);
     const files = await Promise.all(
       Array.from({ length: 4 }, async (_, i) => {
@@ -151,7 +152,7 @@ describe("azure store (Azurite)", { skip: skipReason(azureFactory) }, () => {
     const key = /AccountKey=([^;]+)/.exec(connectionString)![1]!;
     const endpoint = /BlobEndpoint=([^;]+)/.exec(connectionString)![1]!;
     const uri = new URL(`az://${container}/${uniquePrefix()}?endpoint=${encodeURIComponent(endpoint)}`);
-    const s = inLayers(openAzureStore(uri, { env: { AZURE_STORAGE_ACCOUNT: account, AZURE_STORAGE_KEY: key } }));
+    const s = inLayers(openAzureStore(uri, { tuning: TEST_TUNING, env: { AZURE_STORAGE_ACCOUNT: account, AZURE_STORAGE_KEY: key } }));
     assert.equal(await s.write("k", Buffer.from("v"), { ifAbsent: true }), true);
     assert.equal((await s.read("k"))?.data.toString(), "v");
     assert.ok(!s.url.includes(key));
@@ -169,19 +170,19 @@ describe("azure store URIs (no server)", () => {
 
   it("keeps SAS tokens and keys out of url, and needs an account for az://", async () => {
     const sas = "sv=2024-01-01&sp=rl&sig=c2VjcmV0c2lnbmF0dXJl%3D";
-    const s = openAzureStore(new URL(`https://myacct.blob.core.windows.net/models/team/a?${sas}`), { env: {} });
+    const s = openAzureStore(new URL(`https://myacct.blob.core.windows.net/models/team/a?${sas}`), { tuning: TEST_TUNING, env: {} });
     assert.equal(s.url, "https://myacct.blob.core.windows.net/models/team/a?sv=***&sp=***&sig=***");
-    const bare = inLayers(openAzureStore(new URL("az://models/prefix/"), { env: {} }));
+    const bare = inLayers(openAzureStore(new URL("az://models/prefix/"), { tuning: TEST_TUNING, env: {} }));
     assert.equal(bare.url, "az://models/prefix/");
     await assert.rejects(
       bare.head("x"),
       isStoreError("auth", (m) => assert.match(m, /AZURE_STORAGE_CONNECTION_STRING/)),
     );
-    assert.throws(() => openAzureStore(new URL("az://Bad_Name/p"), { env: {} }), UsageError);
+    assert.throws(() => openAzureStore(new URL("az://Bad_Name/p"), { tuning: TEST_TUNING, env: {} }), UsageError);
   });
 
   it("reports a failing DefaultAzureCredential as auth, naming what to set", { timeout: 60_000 }, async () => {
-    const s = inLayers(openAzureStore(new URL("https://nosuchacct0assetkit.blob.core.windows.net/cont/p"), { env: {} }));
+    const s = inLayers(openAzureStore(new URL("https://nosuchacct0assetkit.blob.core.windows.net/cont/p"), { tuning: TEST_TUNING, env: {} }));
     const saved = { ...process.env };
     // No Azure credential anywhere this test can see: every DefaultAzureCredential source is unavailable.
     for (const k of Object.keys(process.env)) if (/^(AZURE_|IDENTITY_|MSI_)/.test(k)) delete process.env[k];

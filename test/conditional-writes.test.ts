@@ -12,6 +12,7 @@ import { Registry } from "../src/registry.ts";
 import { FsStore } from "../src/store/fs.ts";
 import type { Body, Condition, Store } from "../src/store/store.ts";
 import { writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 class IgnoresConditions extends FsStore {
   override write(key: string, body: Body, _condition?: Condition): Promise<boolean> {
@@ -26,13 +27,13 @@ describe("stores without conditional writes", () => {
     const input = await prepareInput(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { f: "x" }));
     const request = { name: "m", input, createdBy: "test", source: {}, metadata: {} };
     await assert.rejects(
-      new Registry(store, { versioning: "semver" }).publish(request),
+      new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" }).publish(request),
       (err: unknown) => err instanceof AssetError && /s3:\/\/old-server\/bucket ignores conditional writes .* --unsafe-publish/.test(err.message),
     );
     const left: string[] = [];
     for await (const o of store.list("")) left.push(o.key);
     assert.deepEqual(left, [], "the refused publish leaves no claim and no data");
-    const unsafe = await new Registry(store, { versioning: "semver", unsafePublish: true }).publish(request);
+    const unsafe = await new Registry(store, { settings: TEST_SETTINGS, versioning: "semver", unsafePublish: true }).publish(request);
     assert.equal(unsafe.version, "1.0.0");
   });
 });

@@ -15,13 +15,14 @@ import type { Store } from "../src/store/store.ts";
 import { inLayers, skipReason, uniquePrefix } from "./conformance/factory.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { ensureGcsTestBucket, gcsFactory, gcsTestBucket, gcsTestEndpoint } from "./conformance/factories/gcs.ts";
+import { TEST_TUNING } from "./helpers/settings.ts";
 
 const MiB = 1024 * 1024;
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
-function storeAt(endpoint: string, options?: GcsStoreOptions, bucket = gcsTestBucket(), prefix = uniquePrefix()): Store {
-  return inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${endpoint}`), options));
+function storeAt(endpoint: string, options?: Partial<GcsStoreOptions>, bucket = gcsTestBucket(), prefix = uniquePrefix()): Store {
+  return inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${endpoint}`), { tuning: TEST_TUNING, ...options }));
 }
 
 async function sha256Of(stream: AsyncIterable<unknown>): Promise<string> {
@@ -142,7 +143,7 @@ describe("GCS store", { skip: skipReason(gcsFactory) }, () => {
     const endpoint = new URL(gcsTestEndpoint()!);
     try {
       process.env.STORAGE_EMULATOR_HOST = endpoint.host; // no scheme: the library itself cannot use that
-      const viaEnv = inLayers(openGcsStore(new URL(`gs://${gcsTestBucket()}/${uniquePrefix()}`)));
+      const viaEnv = inLayers(openGcsStore(new URL(`gs://${gcsTestBucket()}/${uniquePrefix()}`), { tuning: TEST_TUNING }));
       assert.equal(await viaEnv.write("e/x", Buffer.from("env")), true);
       assert.equal(await text(await viaEnv.openRead("e/x")), "env");
 

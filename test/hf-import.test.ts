@@ -139,6 +139,24 @@ describe("import from the Hugging Face Hub (fake Hub)", () => {
     assert.equal(hub.requests.slice(before).filter((q) => q.status === 429).length, 3);
   });
 
+  it("503s are retried within ASSETKIT_RETRIES (the store layers' budget); with ASSETKIT_RETRIES=0 the first fails the import", async () => {
+    hub.unavailable(2);
+    let before = hub.requests.length;
+    assert.equal((await (await project()).json("import", "hf://acme/bert/config.json", "flaky")).published, true);
+    assert.equal(hub.requests.slice(before).filter((q) => q.status === 503).length, 2);
+
+    hub.unavailable(1);
+    before = hub.requests.length;
+    const r = await (await project({ ASSETKIT_RETRIES: "0" })).cli("import", "hf://acme/bert/config.json", "flaky");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: the Hub answered 503 Service Unavailable for revision main of acme\/bert\n/);
+    assert.deepEqual(
+      hub.requests.slice(before).map((q) => q.status),
+      [503],
+      "one request, not tried again",
+    );
+  });
+
   it("a gated repo: without a token exit 1 'needs HF_TOKEN'; with a token lacking access, exit 1 saying so; with access, imported", async () => {
     const anonymous = await (await project()).cli("import", "hf://acme/llama", "llama");
     assert.equal(anonymous.code, 1);

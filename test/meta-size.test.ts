@@ -12,6 +12,7 @@ import { MAX_DOCUMENT_BYTES } from "../src/store/store.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import { skipReason } from "./conformance/factory.ts";
 import { runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const extras = { createdBy: "assetkit test", source: { repository: "o/r", run_url: "https://ci/1" }, metadata: { team: 'ml "quoted" é' } };
 
@@ -89,7 +90,7 @@ describe("promote --to a version whose meta would pass 16 MiB with its promoted_
     const base = expectedMetaSize(input, { ...extras, metadata: { pad: "" } });
     const metadata = { pad: "p".repeat(MAX_DOCUMENT_BYTES - 10 - base) };
     const source = path.join(cwd, "source");
-    await new Registry(new FsStore(source), { versioning: "semver" }).publish({ name: "m", input, ...extras, metadata });
+    await new Registry(new FsStore(source), { settings: TEST_SETTINGS, versioning: "semver" }).publish({ name: "m", input, ...extras, metadata });
     assert.ok((await stat(path.join(source, "m/1.0.0.meta"))).size <= MAX_DOCUMENT_BYTES - 10);
     const shown = await runCli(["show", "m:1.0.0", "--store", source, "--json"], { cwd });
     assert.equal(shown.code, 0, shown.stderr);

@@ -19,6 +19,7 @@ import { Transfers, transferSettings } from "../src/transfer.ts";
 import { s3TestEnv } from "./conformance/factories/s3.ts";
 import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { CLI, runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS, TEST_TUNING } from "./helpers/settings.ts";
 
 const PART = 4096; // the meta's part size for these tests (assetkit publishes with 16 MiB)
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
@@ -42,10 +43,13 @@ describe(
     it("a byte flipped in one part of the stored file: only that part is read again, and the error names it", async () => {
       const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
       const prefix = `parts-${process.pid}-${Date.now().toString(36)}`;
-      const direct = openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { env: s3TestEnv() });
+      const direct = openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), {
+        tuning: TEST_TUNING,
+        env: s3TestEnv(),
+      });
       const data = randomBytes(5 * PART + 100);
       const dir = await writeTree(await scratch(), { "weights.bin": data });
-      await new Registry(direct, { versioning: "semver" }).publish({
+      await new Registry(direct, { settings: TEST_SETTINGS, versioning: "semver" }).publish({
         name: "m/w",
         input: await prepareInput(path.join(dir, "weights.bin"), { partSize: PART }),
         createdBy: "test",
@@ -89,7 +93,7 @@ describe("per-part hashes are bound to the digest the lockfile pins", () => {
   it("a store that rewrites a part's data and its hash together fails a frozen fetch; one that keeps the digest fails the meta check", async () => {
     const cwd = await scratch();
     const storeDir = path.join(cwd, "store");
-    const registry = new Registry(new FsStore(storeDir), { versioning: "semver" });
+    const registry = new Registry(new FsStore(storeDir), { settings: TEST_SETTINGS, versioning: "semver" });
     const data = randomBytes(3 * PART + 1);
     await publishWithParts(registry, "m/x", { "a.bin": data, "small.txt": Buffer.from("hello") });
     assert.equal((await runCli(["lock", "m/x:1", "--store", storeDir], { cwd })).code, 0);
@@ -133,7 +137,7 @@ describe("part hashes of earlier releases, and without the native addon", () => 
   it("a schema-2 meta (sha256 parts, as the previous release wrote): fetched and verified part by part, a flipped byte named", async () => {
     const cwd = await scratch();
     const storeDir = path.join(cwd, "store");
-    const registry = new Registry(new FsStore(storeDir), { versioning: "semver" });
+    const registry = new Registry(new FsStore(storeDir), { settings: TEST_SETTINGS, versioning: "semver" });
     const data = randomBytes(3 * PART + 7);
     const source = await writeTree(await scratch(), { "a.bin": data });
     const input = await prepareInput(source, { partSize: PART, partAlgorithm: "sha256" });
@@ -172,7 +176,10 @@ describe("part hashes of earlier releases, and without the native addon", () => 
     const cwd = await scratch();
     const storeDir = path.join(cwd, "store");
     const data = randomBytes(4 * PART + 9);
-    await publishWithParts(new Registry(new FsStore(storeDir), { versioning: "semver" }), "m/ver", { "a.bin": data, "b.txt": Buffer.from("b") });
+    await publishWithParts(new Registry(new FsStore(storeDir), { settings: TEST_SETTINGS, versioning: "semver" }), "m/ver", {
+      "a.bin": data,
+      "b.txt": Buffer.from("b"),
+    });
     for (const args of [
       ["lock", "m/ver:1"],
       ["fetch", "--frozen", "--assets-dir", "assets"],
@@ -247,7 +254,7 @@ describe("metas without part hashes keep whole-file verification", () => {
     await store.write("m/old/0.1", stored);
     await store.write("m/old/0.1.meta", Buffer.from(JSON.stringify(meta)));
     await store.write("m/old.versions", Buffer.from(JSON.stringify({ versions: ["0.1"] })));
-    const registry = new Registry(store, { versioning: "major-minor" });
+    const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "major-minor" });
     const parsed = await registry.meta("m/old", "0.1");
     const dir = new AssetsDir(path.join(root, "assets"), new Transfers(transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: 1000 })));
     const copy = await dir.materialise("m/old", "0.1", parsed, (rel, range) => registry.openFile("m/old", "0.1", rel, range));

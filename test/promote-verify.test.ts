@@ -11,6 +11,7 @@ import { parseSpec } from "../src/spec.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import { runAction } from "./helpers/action.ts";
 import { runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const promotion = { promoted_at: "2026-11-22T00:00:00.000Z", promoted_by: "test", source: {} };
 
@@ -18,18 +19,20 @@ for (const factory of factories) {
   describe(`promote: ${factory.name}`, { skip: skipReason(factory) }, () => {
     it("moves channels by compare-and-swap: 8 concurrent promotions of 8 channels all land", async () => {
       const { store, seed } = await factory.create();
-      const reg = new Registry(seed, { versioning: "semver" });
+      const reg = new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" });
       const input = await prepareInput(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { "w.bin": "w" }));
       for (let i = 0; i < 3; i++) await reg.publish({ name: "m", input, createdBy: "test", source: {}, metadata: {} });
 
       assert.deepEqual(await reg.promote("m", "production", "1.0.0", promotion), { previous: undefined, changed: true });
       assert.deepEqual(await reg.promote("m", "production", "1.2.0", promotion), { previous: "1.0.0", changed: true });
       assert.deepEqual(await reg.promote("m", "production", "1.2.0", promotion), { previous: "1.2.0", changed: false });
-      assert.equal((await new Registry(store, { versioning: "semver" }).resolve(parseSpec("m:production"))).version, "1.2.0");
+      assert.equal((await new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" }).resolve(parseSpec("m:production"))).version, "1.2.0");
 
       const channels = Array.from({ length: 8 }, (_, i) => `canary-${i}`);
       // Separate registries: no shared in-process state, as separate CI jobs would be.
-      await Promise.all(channels.map((c, i) => new Registry(seed, { versioning: "semver" }).promote("m", c, `1.${i % 3}.0`, promotion)));
+      await Promise.all(
+        channels.map((c, i) => new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" }).promote("m", c, `1.${i % 3}.0`, promotion)),
+      );
       const { table } = await reg.aliases("m");
       for (const [i, c] of channels.entries()) assert.equal(table[c]?.version, `1.${i % 3}.0`, c);
       assert.equal(table.production?.version, "1.2.0");

@@ -16,6 +16,7 @@ import { DEFAULT_TUNING } from "../src/store/tuning.ts";
 import { skipReason } from "./conformance/factory.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
+import { TEST_TUNING } from "./helpers/settings.ts";
 
 const MiB = 1024 * 1024;
 const endpoint = (): string => process.env.ASSETKIT_TEST_S3_ENDPOINT!;
@@ -125,7 +126,7 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
 
   it("reads and writes small objects without loading the SDK when endpoint, region and credentials are given; lists through it", async () => {
     const at = `s3://${bucket()}/sdk-free-${Date.now()}?endpoint=${endpoint()}`;
-    const store = new S3Store(new URL(at), { env: s3TestEnv() });
+    const store = new S3Store(new URL(at), { tuning: TEST_TUNING, env: s3TestEnv() });
     assert.equal(await store.write("doc.json", Buffer.from("{}")), true);
     assert.equal((await store.read("doc.json"))?.data.toString(), "{}");
     assert.equal(await sha256Of(store, "doc.json"), createHash("sha256").update("{}").digest("hex"));
@@ -137,7 +138,7 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
 
     // Without a region the SDK's chain decides it (a profile may name one): the reads sign as the SDK resolves.
     const { AWS_REGION: _, ...noRegion } = s3TestEnv();
-    const chained = new S3Store(new URL(at), { env: noRegion });
+    const chained = new S3Store(new URL(at), { tuning: TEST_TUNING, env: noRegion });
     assert.equal((await chained.read("doc.json"))?.data.toString(), "{}");
     assert.equal(chained.sdkLoaded, true);
   });
@@ -192,18 +193,18 @@ describe("s3 signing without the SDK", () => {
 
 describe("s3 store URLs", () => {
   it("keeps bucket and prefix, refuses credentials and unknown parameters", () => {
-    const store = openS3Store(new URL("s3://bkt/a/b/?endpoint=http://127.0.0.1:9/&region=eu-west-1"), { env: {} }) as unknown as Store & {
+    const store = openS3Store(new URL("s3://bkt/a/b/?endpoint=http://127.0.0.1:9/&region=eu-west-1"), { tuning: TEST_TUNING, env: {} }) as unknown as Store & {
       bucket: string;
       prefix: string;
     };
     assert.equal(store.bucket, "bkt");
     assert.equal(store.prefix, "a/b/");
-    assert.equal(openS3Store(new URL("s3://bkt"), { env: {} }).url, "s3://bkt");
+    assert.equal(openS3Store(new URL("s3://bkt"), { tuning: TEST_TUNING, env: {} }).url, "s3://bkt");
     assert.throws(
-      () => openS3Store(new URL("s3://user:pw@bkt/p"), { env: {} }),
+      () => openS3Store(new URL("s3://user:pw@bkt/p"), { tuning: TEST_TUNING, env: {} }),
       (err: unknown) => err instanceof UsageError && !err.message.includes("pw"),
     );
-    assert.throws(() => openS3Store(new URL("s3://bkt/p?endpont=http://x"), { env: {} }), /unknown parameter/);
-    assert.throws(() => openS3Store(new URL("s3:///p"), { env: {} }), /no bucket/);
+    assert.throws(() => openS3Store(new URL("s3://bkt/p?endpont=http://x"), { tuning: TEST_TUNING, env: {} }), /unknown parameter/);
+    assert.throws(() => openS3Store(new URL("s3:///p"), { tuning: TEST_TUNING, env: {} }), /no bucket/);
   });
 });

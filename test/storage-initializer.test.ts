@@ -16,6 +16,7 @@ import { s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
 import type { StoreFactory } from "./conformance/factory.ts";
 import { skipReason } from "./conformance/stores.ts";
 import { cleanEnv, scratch, writeTree, type RunResult } from "./helpers/cli.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const INITIALIZER = path.resolve("dist/storage-initializer.js");
 
@@ -47,7 +48,7 @@ for (const { factory, env } of cases) {
   describe(`assetkit-storage-initializer: ${factory.name}`, { skip: skipReason(factory) }, () => {
     it("fills <dest-path> with exactly the files of the version the spec resolves to, or of its part", async () => {
       const { store, uri } = await factory.create();
-      const registry = new Registry(store, { versioning: "semver" });
+      const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
       const model = { "model.onnx": randomBytes(300_000), "config.json": "{}", "tokenizer/vocab.txt": "a\nb\n" };
       for (const files of [{ "model.onnx": "old" }, model]) {
         await registry.publish({
@@ -94,7 +95,7 @@ describe("assetkit-storage-initializer: usage", () => {
 
     const cwd = await writeTree(await scratch(), { "w.bin": "weights" });
     const storeDir = path.join(cwd, "store");
-    await new Registry(new FsStore(storeDir), { versioning: "semver" }).publish({
+    await new Registry(new FsStore(storeDir), { settings: TEST_SETTINGS, versioning: "semver" }).publish({
       name: "models/weights",
       input: await prepareInput(path.join(cwd, "w.bin")),
       createdBy: "test",

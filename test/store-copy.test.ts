@@ -9,6 +9,7 @@ import { copyObject } from "../src/store-copy.ts";
 import type { Store } from "../src/store/store.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
 import type { StoreFactory } from "./conformance/factory.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const byName = (prefix: string): StoreFactory => factories.find((f) => f.name.startsWith(prefix))!;
 const sha = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
@@ -63,10 +64,10 @@ for (const [fromName, toName, how] of pairs) {
       await source.write("a/big.bin", { file: await tempFile(big), size: big.length });
       await source.write("a/small.txt", small);
 
-      const outcome = await copyObject(source, "a/big.bin", dest, "b/big.bin", { size: big.length, sha256: sha(big) });
+      const outcome = await copyObject(source, "a/big.bin", dest, "b/big.bin", { size: big.length, sha256: sha(big) }, { settings: TEST_SETTINGS });
       assert.deepEqual(outcome, { how, bytes: big.length });
       assert.ok((await content(dest, "b/big.bin")).equals(big));
-      assert.equal((await copyObject(source, "a/small.txt", dest, "b/small.txt", { sha256: sha(small) })).bytes, small.length);
+      assert.equal((await copyObject(source, "a/small.txt", dest, "b/small.txt", { sha256: sha(small) }, { settings: TEST_SETTINGS })).bytes, small.length);
       assert.ok((await content(dest, "b/small.txt")).equals(small));
 
       // Streamed copies only (a server-side copy never passes bytes through us): a corrupted source fails.
@@ -76,13 +77,16 @@ for (const [fromName, toName, how] of pairs) {
       ] as const) {
         const corrupt = flipping(source, key, Math.floor(data.length / 3));
         await assert.rejects(
-          copyObject(corrupt, key, dest, `c/${key}`, { size: data.length, sha256: sha(data) }),
+          copyObject(corrupt, key, dest, `c/${key}`, { size: data.length, sha256: sha(data) }, { settings: TEST_SETTINGS }),
           (err: Error) => /integrity check failed/.test(err.message) && err.message.includes(sha(data)),
         );
         assert.equal(await dest.head(`c/${key}`), undefined, `nothing at c/${key}`);
       }
       // A source shorter than expected fails too.
-      await assert.rejects(copyObject(source, "a/small.txt", dest, "c/short", { size: small.length + 5 }), /integrity check failed/);
+      await assert.rejects(
+        copyObject(source, "a/small.txt", dest, "c/short", { size: small.length + 5 }, { settings: TEST_SETTINGS }),
+        /integrity check failed/,
+      );
       assert.equal(await dest.head("c/short"), undefined);
     });
   });

@@ -19,6 +19,7 @@ import { skipReason } from "./conformance/stores.ts";
 import { CLI, cleanEnv, scratch, startCli, writeTree } from "./helpers/cli.ts";
 import { ownMinio } from "./helpers/own-minio.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
+import { TEST_SETTINGS, TEST_TUNING } from "./helpers/settings.ts";
 
 const promotion = { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} };
 
@@ -70,8 +71,8 @@ describe("sync --watch (MinIO)", { skip: skipReason(s3Factory) }, () => {
     const children: ChildProcess[] = [];
     try {
       const prefix = uniquePrefix();
-      const seed = openS3Store(new URL(`s3://${minio.bucket}/${prefix}?endpoint=${minio.endpoint}`), { env: minio.env });
-      const registry = new Registry(seed, { versioning: "semver" });
+      const seed = openS3Store(new URL(`s3://${minio.bucket}/${prefix}?endpoint=${minio.endpoint}`), { tuning: TEST_TUNING, env: minio.env });
+      const registry = new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" });
       await publishVersions(registry, 4, (v) => ({ a: v, b: v }));
       await registry.promote("m", "production", "1.0.0", promotion);
 
@@ -205,7 +206,10 @@ describe("sync on a shared dir (MinIO)", { skip: skipReason(s3Factory) }, () => 
     const { store, uri } = await s3Factory.create();
     const counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
     try {
-      await publishVersions(new Registry(store, { versioning: "semver" }), 1, () => ({ a: randomBytes(200_000), b: randomBytes(200_000) }));
+      await publishVersions(new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" }), 1, () => ({
+        a: randomBytes(200_000),
+        b: randomBytes(200_000),
+      }));
       const cwd = await scratch();
       const proxied = uri.replace(/endpoint=[^&]*/, `endpoint=${counter.url}`);
       const env = s3TestEnv();
@@ -227,7 +231,7 @@ describe("sync on a shared dir (MinIO)", { skip: skipReason(s3Factory) }, () => 
     const proxy = await FaultProxy.start(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
     proxy.inject({ fault: { kind: "throttle", bytesPerSecond: 128 * 1024 } });
     try {
-      await publishVersions(new Registry(store, { versioning: "semver" }), 1, () => ({ big: randomBytes(2 * 1024 * 1024) }));
+      await publishVersions(new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" }), 1, () => ({ big: randomBytes(2 * 1024 * 1024) }));
       const cwd = await scratch();
       const sync = spawn(
         process.execPath,

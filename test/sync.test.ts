@@ -12,13 +12,14 @@ import { prepareInput } from "../src/manifest.ts";
 import { Registry } from "../src/registry.ts";
 import { FsStore } from "../src/store/fs.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const silent = { info: () => {}, warn: () => {} };
 const promotion = { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} };
 
 /** Publishes `count` versions of `m` (1.0.0, 1.1.0, …) whose files a and b both hold the version number. */
 async function versionsCarryingTheirNumber(storeDir: string, count: number): Promise<{ registry: Registry; versions: string[] }> {
-  const registry = new Registry(new FsStore(storeDir), { versioning: "semver" });
+  const registry = new Registry(new FsStore(storeDir), { settings: TEST_SETTINGS, versioning: "semver" });
   const versions: string[] = [];
   for (let i = 0; i < count; i++) {
     const version = `1.${i}.0`;

@@ -27,6 +27,7 @@ import { Transfers, transferSettings, type Expected } from "../src/transfer.ts";
 import { writeTree } from "./helpers/cli.ts";
 import { inLayers } from "./conformance/factory.ts";
 import { factories, skipReason } from "./conformance/stores.ts";
+import { TEST_SETTINGS } from "./helpers/settings.ts";
 
 const PART = 1000; // tiny parts, so small objects cross many part boundaries
 
@@ -266,7 +267,7 @@ for (const factory of factories) {
       const { store } = await factory.create();
       if (!store.writable) return t.skip("read-only store");
       const recording = new RecordingStore(store);
-      const registry = new Registry(recording, { versioning: "semver" });
+      const registry = new Registry(recording, { settings: TEST_SETTINGS, versioning: "semver" });
       const files: Record<string, Buffer> = { "big.bin": randomBytes(64 * 1024) };
       for (let i = 0; i < 20; i++) files[`part/${String(i).padStart(2, "0")}.bin`] = randomBytes(1024);
       const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), files);
@@ -290,7 +291,7 @@ for (const factory of factories) {
       assert.equal(recording.copies.length, 20);
 
       // The copies are real objects of the new version: a fresh registry fetches them verified.
-      const reader = new Registry(store, { versioning: "semver" });
+      const reader = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
       const meta = await reader.meta("ds", "1.1.0");
       for (const f of meta.files) {
         const got = await download(store, `ds/1.1.0/${f.path}`, f);
@@ -304,13 +305,13 @@ describe("resolving reads each asset's index once per registry", () => {
   it("50 partial specs over 10 assets cost 10 requests; a modelkit-written index falls back to the meta", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "assetkit-memo-"));
     const { store: inner } = await factories[0]!.create();
-    const writer = new Registry(inner, { versioning: "semver" });
+    const writer = new Registry(inner, { settings: TEST_SETTINGS, versioning: "semver" });
     const input = await prepareInput(await writeTree(dir, { "f.txt": "content" }));
     for (let a = 0; a < 10; a++) {
       for (let v = 0; v < 3; v++) await writer.publish({ name: `a${a}`, input, createdBy: "test", source: {}, metadata: {} });
     }
     const recording = new RecordingStore(inner);
-    const reader = new Registry(recording, { versioning: "semver" });
+    const reader = new Registry(recording, { settings: TEST_SETTINGS, versioning: "semver" });
     const specs = Array.from({ length: 50 }, (_, i) => parseSpec(`a${i % 10}:${["1", "1.1", "1.2.0", "", "^1"][Math.floor(i / 10)]}`.replace(/:$/, "")));
     const resolved = await Promise.all(specs.map((s) => reader.resolveDigest(s)));
     assert.equal(recording.reads.length, 10, recording.reads.join(" "));
@@ -319,7 +320,7 @@ describe("resolving reads each asset's index once per registry", () => {
     // modelkit rewrites the index without digests: the digest then comes from the meta.
     await inner.write("a0.versions", Buffer.from(JSON.stringify({ versions: ["1.2.0", "1.1.0", "1.0.0"] })));
     const fallback = new RecordingStore(inner);
-    assert.equal((await new Registry(fallback, { versioning: "semver" }).resolveDigest(parseSpec("a0:1"))).digest, input.digest);
+    assert.equal((await new Registry(fallback, { settings: TEST_SETTINGS, versioning: "semver" }).resolveDigest(parseSpec("a0:1"))).digest, input.digest);
     assert.deepEqual(fallback.reads, ["a0.versions", "a0/1.2.0.meta"]);
   });
 });

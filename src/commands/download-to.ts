@@ -3,7 +3,6 @@
 // fetch and staged in a hidden folder inside the destination: the files appear only once all of them matched.
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { AssetsDir } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { AssetError } from "../errors.ts";
 import { parseSpec } from "../spec.ts";
@@ -24,7 +23,7 @@ export async function downloadTo(ctx: Context, spec: string, dest: string): Prom
   await fs.mkdir(dest, { recursive: true });
   const staging = await fs.mkdtemp(path.join(dest, TEMP_MARK));
   try {
-    const copy = await new AssetsDir(staging).materialise(
+    const copy = await ctx.assetsDirAt(staging).materialise(
       name,
       version,
       meta,

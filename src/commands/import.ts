@@ -5,9 +5,8 @@ import { openSource, type ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
 import { startHashing, type ImportOrigin } from "../manifest.ts";
 import { formatSpec } from "../spec.ts";
-import { Transfers } from "../transfer.ts";
 import { parsePublishTarget, publishPrepared, type PublishOptions, type PublishResult, type PublishTarget } from "./publish.ts";
-import { parseSize } from "../units.ts";
+import { parseSize, parseWholeNumber } from "../units.ts";
 
 export interface ImportOptions extends Omit<PublishOptions, "path"> {
   /** Where the model lives: s3://, gs://, az://, azure://, https://, hf://, file:// or a path. */
@@ -37,7 +36,8 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
     filter: { include: options.include ?? [], exclude: options.exclude ?? [] },
     unpack: options.unpack ?? true,
     limits: parseLimits(options),
-    transfers: new Transfers(),
+    transfers: ctx.transfers,
+    openStore: (uri) => ctx.openStore(uri),
     env,
     onProgress: (done, total) => ctx.reporter.progress?.(done, total, `importing ${target.name}`),
   });
@@ -83,10 +83,6 @@ function parseLimits(options: ImportOptions): UnpackLimits {
     if (bytes < 1) throw new UsageError(`bad --max-unpacked-size ${JSON.stringify(options.maxUnpackedSize)}: write a size of at least 1 byte`);
     limits.maxBytes = bytes;
   }
-  if (options.maxEntries !== undefined) {
-    const n = Number(options.maxEntries);
-    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`bad --max-entries ${JSON.stringify(options.maxEntries)}: write a whole number`);
-    limits.maxEntries = n;
-  }
+  if (options.maxEntries !== undefined) limits.maxEntries = parseWholeNumber(options.maxEntries, "--max-entries", 1);
   return limits;
 }

@@ -7,7 +7,6 @@ import { AssetError, UsageError } from "../errors.ts";
 import { provenanceFromEnv } from "../provenance.ts";
 import { LATEST, type Registry } from "../registry.ts";
 import { formatSpec, parseSpec } from "../spec.ts";
-import { openStore } from "../store/uri.ts";
 import { CREATED_BY } from "../version.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 
@@ -116,7 +115,7 @@ function result(
 
 /** The registry of the --to store, with the same settings as the source's. */
 async function destination(ctx: Context, uri: string): Promise<Registry> {
-  const store = await openStore(uri, ctx.config.dir);
+  const store = await ctx.openStore(uri, ctx.config.dir);
   if (store.url === ctx.store.url) throw new UsageError(`--to ${store.url} is the store the version comes from: name another store`);
   return ctx.registry.withStore(store);
 }

@@ -3,7 +3,7 @@
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { ServedDir } from "../serving/served-dir.ts";
-import { parseSize } from "../units.ts";
+import { parseSize, parseWholeNumber } from "../units.ts";
 
 export interface PruneLocalOptions {
   maxSize?: string;
@@ -27,9 +27,7 @@ export interface PruneLocalResult {
 
 export async function pruneLocalCommand(ctx: Context, options: PruneLocalOptions): Promise<PruneLocalResult> {
   const maxSize = options.maxSize ? parseSize(options.maxSize, "--max-size") : undefined;
-  const keepLast = options.keepLast === undefined ? undefined : Number(options.keepLast);
-  if (keepLast !== undefined && !(Number.isSafeInteger(keepLast) && keepLast >= 0))
-    throw new UsageError(`bad --keep-last ${JSON.stringify(options.keepLast)}: write a whole number`);
+  const keepLast = options.keepLast === undefined ? undefined : parseWholeNumber(options.keepLast, "--keep-last", 0);
   if (maxSize === undefined && keepLast === undefined) throw new UsageError("prune-local needs --max-size SIZE and/or --keep-last N");
 
   const locked = new Set(options.all ? [] : Object.values((await ctx.readLock())?.assets ?? {}).map((e) => `${e.name}:${e.version}`));

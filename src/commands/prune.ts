@@ -9,7 +9,7 @@ import { checkAssetName } from "../paths.ts";
 import { formatBytes } from "../progress.ts";
 import { dataObjects, deleteVersions } from "../registry-prune.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../retention.ts";
-import { parseDuration } from "../units.ts";
+import { parseDuration, parseWholeNumber } from "../units.ts";
 
 export const DEFAULT_KEEP_HISTORY = 5;
 const META_CONCURRENCY = 8;
@@ -84,9 +84,7 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
 function parsePolicy(options: PruneOptions): RetentionPolicy {
   const count = (text: string | undefined, flag: string, min: number): number | undefined => {
     if (text === undefined || text === "") return undefined;
-    const n = Number(text);
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`bad ${flag} ${JSON.stringify(text)}: write a whole number from ${min}`);
-    return n;
+    return parseWholeNumber(text, flag, min);
   };
   const keepLast = count(options.keepLast, "--keep-last", 1);
   const keepWithinMs = options.keepWithin ? parseDuration(options.keepWithin, "--keep-within") : undefined;

@@ -6,7 +6,7 @@
 import { realpath } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
-import { AssetsDir, type OpenFile } from "../assets-dir.ts";
+import type { OpenFile } from "../assets-dir.ts";
 import type { Context } from "../context.ts";
 import { AssetError, UsageError } from "../errors.ts";
 import { verifyInPlace } from "../in-place.ts";
@@ -62,7 +62,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new UsageError(`${twice} is named by two specs: one sync serves one version of each asset (its 'current' link)`);
   const storeRoot = options.inPlace ? inPlaceRoot(ctx) : undefined;
-  const served = new ServedDir(new AssetsDir(options.dir));
+  const served = new ServedDir(ctx.assetsDirAt(options.dir));
   const { stop } = options;
   // Stops the work: the caller's stop (SIGTERM), or a watch that failed unexpectedly.
   const halt = new AbortController();

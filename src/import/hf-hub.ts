@@ -1,12 +1,17 @@
 // A client for exactly the Hugging Face Hub endpoints an import needs (the documented HTTP API that
 // huggingface_hub calls): resolve a revision to its commit, describe a path, list a tree (all pages), and
 // download a file, following the Hub's redirect of LFS files to its CDN (fetch drops the token on that
-// cross-origin hop). Rate limits (429) are waited out per Retry-After; the token is sent, never printed.
+// cross-origin hop). Retries, time budgets and the stall guard are the store layers' (ASSETKIT_RETRIES,
+// ASSETKIT_IDLE_TIMEOUT, ASSETKIT_TIMEOUT); rate limits (429) are waited out per Retry-After within that budget.
+// The token is sent, never printed.
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "../errors.ts";
 import { retryAfter } from "../store/http.ts";
+import { retrying } from "../store/layers/retry.ts";
+import { idleError, operationSignal, withDeadline } from "../store/layers/timeout.ts";
+import { stallGuard } from "../store/stall-guard.ts";
 import { StoreError, type ByteRange } from "../store/store.ts";
+import type { TimeBudget } from "../store/tuning.ts";
 
 export type RepoType = "model" | "dataset";
 
@@ -25,21 +30,18 @@ export interface HubEntry {
   lfs?: { oid: string; size: number };
 }
 
-const MAX_RATE_LIMIT_WAITS = 8;
-/** A Retry-After longer than this is not waited out: the import fails and says when to retry. */
-const MAX_RETRY_AFTER_MS = 5 * 60_000;
-const NETWORK_TRIES = 4;
-
 export class HubClient {
   private readonly endpoint: string;
   private readonly token: string | undefined;
   readonly repo: HubRepo;
   private readonly shown: string;
+  private readonly budget: TimeBudget;
 
-  constructor(endpoint: string, token: string | undefined, repo: HubRepo) {
+  constructor(endpoint: string, token: string | undefined, repo: HubRepo, budget: TimeBudget) {
     this.endpoint = endpoint.replace(/\/+$/, "");
     this.token = token || undefined;
     this.repo = repo;
+    this.budget = budget;
     this.shown = `${repo.type === "dataset" ? "dataset " : ""}${repo.id}`;
   }
 
@@ -85,41 +87,35 @@ export class HubClient {
       await res.body?.cancel();
       throw new StoreError("unavailable", `the Hub answered ${res.status}, not 206, to a byte range of ${path} in ${this.shown}`);
     }
-    return res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) : Readable.from([]);
+    if (!res.body) return Readable.from([]);
+    const idle = this.budget.idleTimeoutMs;
+    return stallGuard(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), idle, () => idleError(idle, "no data"));
   }
 
-  /** One request: 429s waited out per Retry-After, network failures and 5xx retried, other failures explained. */
-  private async request(url: string, init: RequestInit, what: string): Promise<Response> {
+  /** One request, tried by the store layers' policy: network failures, stalls, 429s and 5xx again; other failures explained. */
+  private request(url: string, init: RequestInit, what: string): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.token) headers.set("authorization", `Bearer ${this.token}`);
-    let waits = 0;
-    for (let attempt = 1; ; attempt++) {
-      let res: Response;
-      try {
-        res = await fetch(url, { ...init, headers, redirect: "follow" });
-      } catch (err) {
-        if (attempt >= NETWORK_TRIES)
-          throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, { cause: err });
-        await sleep(250 * 2 ** attempt);
-        continue;
-      }
-      if (res.ok) return res;
-      await res.body?.cancel();
-      if (res.status === 429 && waits < MAX_RATE_LIMIT_WAITS) {
-        const wait = retryAfter(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
-        if (wait > MAX_RETRY_AFTER_MS)
-          throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
-        waits++;
-        attempt = 0;
-        await sleep(wait);
-        continue;
-      }
-      if (res.status >= 500 && attempt < NETWORK_TRIES) {
-        await sleep(250 * 2 ** attempt);
-        continue;
-      }
-      throw this.failure(res, what);
-    }
+    return retrying(this.budget, () =>
+      withDeadline(
+        this.budget.idleTimeoutMs,
+        async () => {
+          let res: Response;
+          try {
+            res = await fetch(url, { ...init, headers, redirect: "follow", signal: operationSignal() ?? null });
+          } catch (err) {
+            throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, {
+              temporary: true,
+              cause: err,
+            });
+          }
+          if (res.ok) return res;
+          await res.body?.cancel();
+          throw this.failure(res, what);
+        },
+        (late) => void late.body?.cancel(),
+      ),
+    );
   }
 
   private failure(res: Response, what: string): Error {
@@ -144,8 +140,17 @@ export class HubClient {
       if (code === "EntryNotFound") return new AssetError(`${repo} has no ${what} at that revision`);
       return new AssetError(`the Hub has no ${repo} (404${code ? ` ${code}` : ""}) for ${what}`);
     }
-    if (res.status === 429) return new AssetError(`the Hub kept rate-limiting ${repo} (429): retry later (set HF_TOKEN for a higher limit)`);
-    return new StoreError("unavailable", `the Hub answered ${res.status} ${res.statusText} for ${what} of ${repo}`.trimEnd());
+    if (res.status === 429) {
+      const retryAfterMs = retryAfter(res.headers.get("retry-after"));
+      // A wait beyond the time budget is not waited out: the import fails and says when to retry.
+      if (retryAfterMs !== undefined && retryAfterMs > this.budget.timeoutMs)
+        return new AssetError(`the Hub rate-limits ${repo} for ${Math.ceil(retryAfterMs / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
+      return new StoreError("unavailable", `the Hub rate-limits ${repo} (429): retry later (set HF_TOKEN for a higher limit)`, {
+        temporary: true,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+    }
+    return new StoreError("unavailable", `the Hub answered ${res.status} ${res.statusText} for ${what} of ${repo}`.trimEnd(), { temporary: res.status >= 500 });
   }
 }
 

@@ -42,7 +42,12 @@ export function parseHfUri(uri: string): HfUri {
 
 export async function openHfSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
   const parsed = parseHfUri(uri);
-  const hub = new HubClient(settings.env.HF_ENDPOINT || DEFAULT_ENDPOINT, settings.env.HF_TOKEN, { type: parsed.type, id: parsed.id });
+  const hub = new HubClient(
+    settings.env.HF_ENDPOINT || DEFAULT_ENDPOINT,
+    settings.env.HF_TOKEN,
+    { type: parsed.type, id: parsed.id },
+    settings.transfers.settings,
+  );
   const commit = await hub.commit(parsed.revision);
   const shown = `hf://${parsed.type === "dataset" ? "datasets/" : ""}${parsed.id}@${parsed.revision}${parsed.subPath ? `/${parsed.subPath}` : ""}`;
   const at = `${parsed.id}@${commit.slice(0, 12)}`;

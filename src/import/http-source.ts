@@ -3,7 +3,6 @@
 // read-only HTTP store (retries, byte ranges, credentials in the URL sent as a header, a query string kept).
 import { AssetError, UsageError } from "../errors.ts";
 import { redactUri as redact } from "../store/redact.ts";
-import { openStore } from "../store/uri.ts";
 import type { ByteRange } from "../store/store.ts";
 import { stageFile, type ImportSettings, type ImportSource } from "./source.ts";
 
@@ -14,7 +13,7 @@ export async function openHttpSource(uri: string, settings: ImportSettings): Pro
   const leaf = decodeURIComponent(segments.pop() ?? "");
   if (!leaf) throw new UsageError(`cannot import ${shown}: name a file (an HTTP server cannot list a folder)`);
   url.pathname = segments.join("/");
-  const store = await openStore(url.href);
+  const store = await settings.openStore(url.href);
   const head = await store.head(leaf);
   if (!head) throw new AssetError(`nothing to import at ${shown}: the server has no file there`);
   const file = { path: "", size: head.size, open: (range?: ByteRange) => store.openRead(leaf, range), label: shown };

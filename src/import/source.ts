@@ -9,7 +9,7 @@ import { AssetError, UsageError } from "../errors.ts";
 import { hashPool } from "../hash-pool.ts";
 import type { FileEntry, HashingInput, ImportOrigin } from "../manifest.ts";
 import { redactUri as redact } from "../store/redact.ts";
-import { openStore } from "../store/uri.ts";
+import type { Store } from "../store/store.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
 import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
 import { pathMatcher, type PathFilter } from "./filter.ts";
@@ -21,6 +21,8 @@ export interface ImportSettings {
   unpack: boolean;
   limits: UnpackLimits;
   transfers: Transfers;
+  /** Opens the source's store with the run's tuning (Context.openStore). */
+  openStore(uri: string): Promise<Store>;
   env: NodeJS.ProcessEnv;
   /** Bytes staged so far, out of those known to come. */
   onProgress?: (done: number, total: number) => void;
@@ -71,7 +73,7 @@ export async function openSource(uri: string, settings: ImportSettings): Promise
     case "http":
     case "https":
       // An Azure blob URL is an object store (it can list); any other URL is a file on a web server.
-      if ((await openStore(uri)).listable) return (await import("./store-source.ts")).openStoreSource(uri, settings);
+      if ((await settings.openStore(uri)).listable) return (await import("./store-source.ts")).openStoreSource(uri, settings);
       return (await import("./http-source.ts")).openHttpSource(uri, settings);
     default:
       throw new UsageError(

@@ -6,14 +6,13 @@ import { hashingInput, hashStream, PART_SIZE, type FileEntry, type HashingInput 
 import { relativePathProblem } from "../paths.ts";
 import type { ByteRange, Store, StoredObject } from "../store/store.ts";
 import { redactUri as redact } from "../store/redact.ts";
-import { openStore } from "../store/uri.ts";
 import { copyBudget, copyObject, type CopyOptions } from "../store-copy.ts";
 import { pathMatcher } from "./filter.ts";
 import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
 
 export async function openStoreSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
   const shown = redact(uri);
-  const object = await singleObject(uri);
+  const object = await singleObject(uri, settings);
   if (object) {
     const { store, head } = object;
     const origin = { uri: shown, etags: { "": head.etag }, fingerprint: fingerprint(shown, [head.size, head.etag], settings) };
@@ -21,7 +20,7 @@ export async function openStoreSource(uri: string, settings: ImportSettings): Pr
     return { origin, stage: (dir) => stageFile(dir, file, head.key, head.contentType, origin, settings) };
   }
 
-  const store = await openStore(uri);
+  const store = await settings.openStore(uri);
   const accept = pathMatcher(settings.filter);
   const objects: (StoredObject & { path: string })[] = [];
   for await (const o of store.list("")) {
@@ -37,14 +36,14 @@ export async function openStoreSource(uri: string, settings: ImportSettings): Pr
 }
 
 /** The object the URI names exactly, unless it ends in '/' (a prefix) or names only a bucket. */
-async function singleObject(uri: string): Promise<{ store: Store; head: StoredObject } | undefined> {
+async function singleObject(uri: string, settings: ImportSettings): Promise<{ store: Store; head: StoredObject } | undefined> {
   const url = new URL(uri);
   const segments = url.pathname.split("/");
   const leaf = segments.pop();
   if (!leaf) return undefined;
   url.pathname = segments.join("/");
   // The parent may not be a store of its own (an Azure URL naming only a container): then the URI is a prefix.
-  const store = await openStore(url.href).catch(() => undefined);
+  const store = await settings.openStore(url.href).catch(() => undefined);
   const head = await store?.head(decodeURIComponent(leaf));
   return store && head ? { store, head } : undefined;
 }

@@ -16,6 +16,7 @@ import {
 import type { TokenCredential } from "@azure/identity";
 import { UsageError } from "../errors.ts";
 import { abortOption } from "./layers/timeout.ts";
+import type { Tuning } from "./tuning.ts";
 import {
   StoreError,
   notFound,
@@ -31,28 +32,28 @@ import {
 } from "./store.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
-/** Tuning knobs; the defaults suit real use, tests shrink them to exercise paging and block uploads. */
 export interface AzureStoreOptions {
-  /** Blobs per list page (the service caps it at 5,000). */
+  /** Block uploads: blocks of ASSETKIT_PART_SIZE, ASSETKIT_CONCURRENCY of one file in flight; the idle timeout. */
+  tuning: Tuning;
+  /** Blobs per list page (the service caps it at 5,000); tests shrink it to exercise paging. */
   pageSize?: number;
-  /** Files larger than this are uploaded in blocks (staged in parallel, committed under the condition). */
+  /** Files larger than this are uploaded in blocks (staged in parallel, committed under the condition); tests shrink it. */
   singleShotMax?: number;
-  /** Block size of block uploads. Memory in flight is about blockConcurrency × a read buffer, not blocks. */
-  blockSize?: number;
-  /** Blocks of one file in flight at once. */
-  blockConcurrency?: number;
   /** Environment to read credentials from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
-const DEFAULTS = {
-  pageSize: 5000,
-  singleShotMax: 32 * 1024 * 1024,
-  blockSize: 8 * 1024 * 1024,
-  blockConcurrency: 4,
-};
+/** The service's limit for one block (ASSETKIT_PART_SIZE may be larger). */
+const MAX_BLOCK_BYTES = 4000 * 1024 * 1024;
+/** A streamed body's blocks are buffered in memory (blockSize each): at most this many of them in flight. */
+const STREAM_BLOCKS_IN_FLIGHT = 4;
 
-type Settings = typeof DEFAULTS;
+interface Settings {
+  pageSize: number;
+  singleShotMax: number;
+  blockSize: number;
+  blockConcurrency: number;
+}
 
 /** The well-known key of the storage emulator's account devstoreaccount1 (public, documented by Microsoft). */
 const DEV_ACCOUNT = "devstoreaccount1";
@@ -83,8 +84,8 @@ interface Connection {
   source: string;
 }
 
-export function openAzureStore(uri: URL, options?: AzureStoreOptions): Backend {
-  const env = options?.env ?? process.env;
+export function openAzureStore(uri: URL, options: AzureStoreOptions): Backend {
+  const env = options.env ?? process.env;
   let shown: string;
   let connect: () => Connection;
   let location;
@@ -110,7 +111,18 @@ export function openAzureStore(uri: URL, options?: AzureStoreOptions): Backend {
   if (!/^(?:\$root|\$web|[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9])$/.test(container)) {
     throw new UsageError(`bad store URI ${shown}: "${container}" is not a valid container name (3-63 lowercase letters, digits and single hyphens)`);
   }
-  return new AzureStore({ url: shown, container, prefix, connect, settings: { ...DEFAULTS, ...stripUndefined(options) } });
+  return new AzureStore({
+    url: shown,
+    container,
+    prefix,
+    connect,
+    settings: {
+      pageSize: options.pageSize ?? 5000,
+      singleShotMax: options.singleShotMax ?? 32 * 1024 * 1024,
+      blockSize: Math.min(options.tuning.partSize, MAX_BLOCK_BYTES),
+      blockConcurrency: options.tuning.concurrency,
+    },
+  });
 }
 
 function connectAz(env: NodeJS.ProcessEnv, endpoint: string | undefined): Connection {
@@ -341,10 +353,14 @@ export class AzureStore implements Backend {
       if (Buffer.isBuffer(body)) {
         await blob.upload(body, body.length, { ...abortOption(), conditions: { ...conditions }, metadata });
       } else if ("open" in body) {
-        // Another store's object: read once, in order, uploaded as blocks (memory: blockSize × blockConcurrency),
+        // Another store's object: read once, in order, uploaded as blocks (memory: blockSize × blocks in flight),
         // committed under the condition when the stream ends. A source that fails its stream commits nothing.
         if (condition && "ifAbsent" in condition && !attempt?.retried && (await this.head(key))) return false;
-        await blob.uploadStream(await body.open(), s.blockSize, s.blockConcurrency, { ...abortOption(), conditions: { ...conditions }, metadata });
+        await blob.uploadStream(await body.open(), s.blockSize, Math.min(s.blockConcurrency, STREAM_BLOCKS_IN_FLIGHT), {
+          ...abortOption(),
+          conditions: { ...conditions },
+          metadata,
+        });
       } else {
         // A large create-only upload that is bound to lose is not worth sending: one HEAD first.
         if (condition && "ifAbsent" in condition && body.size > s.singleShotMax && !attempt?.retried && (await this.head(key))) return false;
@@ -531,10 +547,4 @@ function errorCodeOf(err: unknown): string | undefined {
 
 function isBlobMissing(err: unknown): boolean {
   return statusOf(err) === 404 && errorCodeOf(err) === "BlobNotFound";
-}
-
-function stripUndefined(options: AzureStoreOptions | undefined): Partial<Settings> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(options ?? {})) if (v !== undefined && k !== "env") out[k] = v;
-  return out as Partial<Settings>;
 }

@@ -29,21 +29,21 @@ import {
   type StoredObject,
   type WriteAttempt,
 } from "./store.ts";
-import { DEFAULT_TUNING, type TimeBudget } from "./tuning.ts";
+import type { TimeBudget } from "./tuning.ts";
 import { parseLocation } from "./uri.ts";
 
 export interface GcsStoreOptions {
   /** File bodies larger than this use a resumable upload; smaller ones a single request. Default 8 MiB. */
   resumableThreshold?: number;
   /** The idle timeout bounds each request of the library (its own timeout option). */
-  tuning?: TimeBudget;
+  tuning: TimeBudget;
 }
 
 const RESUMABLE_THRESHOLD = 8 * 1024 * 1024;
 const LIST_PAGE_SIZE = 1000;
 
 /** Opens `gs://bucket/prefix[?endpoint=URL]`. */
-export function openGcsStore(uri: URL, options?: GcsStoreOptions): Backend {
+export function openGcsStore(uri: URL, options: GcsStoreOptions): Backend {
   return new GcsStore(uri, options);
 }
 
@@ -70,9 +70,9 @@ export class GcsStore implements Backend {
   /** Set once the bucket is known to exist, so a 404 afterwards means "no such object". */
   private bucketCheck: Promise<void> | undefined;
 
-  constructor(uri: URL, options?: GcsStoreOptions) {
+  constructor(uri: URL, options: GcsStoreOptions) {
     const location = parseLocation(uri);
-    this.resumableThreshold = options?.resumableThreshold ?? RESUMABLE_THRESHOLD;
+    this.resumableThreshold = options.resumableThreshold ?? RESUMABLE_THRESHOLD;
     this.url = location.shown;
     this.bucketName = location.bucket;
     if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(this.bucketName)) {
@@ -95,7 +95,7 @@ export class GcsStore implements Backend {
       this.emulator = false;
     }
 
-    this.idleTimeoutMs = (options?.tuning ?? DEFAULT_TUNING).idleTimeoutMs;
+    this.idleTimeoutMs = options.tuning.idleTimeoutMs;
     const storage = storageClient(this.endpoint, this.emulator, this.idleTimeoutMs);
     this.bucket = storage.bucket(this.bucketName);
   }

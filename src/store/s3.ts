@@ -33,7 +33,7 @@ import {
   type StoredObject,
   type WriteAttempt,
 } from "./store.ts";
-import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
+import type { Tuning } from "./tuning.ts";
 import { parseEndpoint, parseLocation } from "./uri.ts";
 
 const MiB = 1024 * 1024;
@@ -52,7 +52,7 @@ export interface S3StoreOptions {
    * AWS_REGION, AWS_ENDPOINT_URL(_S3), S3_ENDPOINT. Without it the SDK's default chain reads process.env itself. */
   env?: Record<string, string | undefined>;
   /** Part size, parts in flight, and the time budgets (the socket idle timeout, the parts' retries). */
-  tuning?: Tuning;
+  tuning: Tuning;
   /** Explicit credentials (tests); production uses the SDK's default provider chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
@@ -61,7 +61,7 @@ export interface S3StoreOptions {
  * Opens `s3://bucket/prefix`; `?endpoint=` names an S3-compatible server, `?region=` overrides the region,
  * `?profile=` takes this store's credentials from a profile of the shared AWS config (two stores, two roles).
  */
-export function openS3Store(uri: URL, options: S3StoreOptions = {}): Backend {
+export function openS3Store(uri: URL, options: S3StoreOptions): Backend {
   return new S3Store(uri, options);
 }
 
@@ -95,7 +95,7 @@ export class S3Store implements Backend, IncompleteUploads {
   /** Set once the bucket is known to exist, so a bare 404 to HEAD afterwards means "no such object". */
   private bucketCheck: Promise<void> | undefined;
 
-  constructor(uri: URL, options: S3StoreOptions = {}) {
+  constructor(uri: URL, options: S3StoreOptions) {
     const location = parseLocation(uri);
     const rawEndpoint = uri.searchParams.get("endpoint");
     const endpoint = rawEndpoint ? parseEndpoint(rawEndpoint, location.shown) : undefined;
@@ -103,7 +103,7 @@ export class S3Store implements Backend, IncompleteUploads {
     this.bucket = location.bucket;
     if (!this.bucket) throw new UsageError(`bad store URI ${this.url}: no bucket; write the store as s3://BUCKET/prefix`);
     this.prefix = location.prefix ? `${location.prefix}/` : "";
-    this.tuning = options.tuning ?? DEFAULT_TUNING;
+    this.tuning = options.tuning;
 
     const env = options.env ?? process.env;
     // Endpoint: ?endpoint=, else the SDK's standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (the SDK reads them from

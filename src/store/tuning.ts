@@ -3,8 +3,10 @@
 // across files and parts), ASSETKIT_PART_SIZE (bytes per ranged read or uploaded part: 8388608, 8MiB, 64M),
 // ASSETKIT_RETRIES (tries after the first, for temporary failures), ASSETKIT_IDLE_TIMEOUT (seconds without a byte:
 // no answer to a request, or a pause in a body), ASSETKIT_TIMEOUT (seconds a store operation keeps retrying) and
-// ASSETKIT_NATIVE_HASH (0: BLAKE3 part hashes without the native addon, see src/part-hash.ts).
+// ASSETKIT_NATIVE_HASH (0: BLAKE3 part hashes without the native addon, see src/part-hash.ts). Read by the same
+// grammar as the flags (src/units.ts); the timeouts also take a unit (30s, 5m).
 import { UsageError } from "../errors.ts";
+import { parseDuration, parseWholeNumber, sizeInBytes } from "../units.ts";
 
 const MiB = 1024 * 1024;
 
@@ -30,45 +32,29 @@ export const DEFAULT_TUNING: Tuning = { concurrency: 16, partSize: 16 * MiB, ret
 
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Tuning {
   return {
-    concurrency: env.ASSETKIT_CONCURRENCY ? parseCount(env.ASSETKIT_CONCURRENCY) : DEFAULT_TUNING.concurrency,
-    partSize: env.ASSETKIT_PART_SIZE ? parseSize(env.ASSETKIT_PART_SIZE) : DEFAULT_TUNING.partSize,
-    retries: env.ASSETKIT_RETRIES ? parseNumber("ASSETKIT_RETRIES", env.ASSETKIT_RETRIES, 0, 20, true) : DEFAULT_TUNING.retries,
-    idleTimeoutMs: env.ASSETKIT_IDLE_TIMEOUT
-      ? parseNumber("ASSETKIT_IDLE_TIMEOUT", env.ASSETKIT_IDLE_TIMEOUT, 0.05, 3600, false) * 1000
-      : DEFAULT_TUNING.idleTimeoutMs,
-    timeoutMs: env.ASSETKIT_TIMEOUT ? parseNumber("ASSETKIT_TIMEOUT", env.ASSETKIT_TIMEOUT, 0.05, 86_400, false) * 1000 : DEFAULT_TUNING.timeoutMs,
-    nativeHash: env.ASSETKIT_NATIVE_HASH ? parseNumber("ASSETKIT_NATIVE_HASH", env.ASSETKIT_NATIVE_HASH, 0, 1, true) === 1 : DEFAULT_TUNING.nativeHash,
+    concurrency: env.ASSETKIT_CONCURRENCY ? parseWholeNumber(env.ASSETKIT_CONCURRENCY, "ASSETKIT_CONCURRENCY", 1, 1024) : DEFAULT_TUNING.concurrency,
+    partSize: env.ASSETKIT_PART_SIZE ? partSize(env.ASSETKIT_PART_SIZE) : DEFAULT_TUNING.partSize,
+    retries: env.ASSETKIT_RETRIES ? parseWholeNumber(env.ASSETKIT_RETRIES, "ASSETKIT_RETRIES", 0, 20) : DEFAULT_TUNING.retries,
+    idleTimeoutMs: env.ASSETKIT_IDLE_TIMEOUT ? duration(env.ASSETKIT_IDLE_TIMEOUT, "ASSETKIT_IDLE_TIMEOUT", 50, 3_600_000) : DEFAULT_TUNING.idleTimeoutMs,
+    timeoutMs: env.ASSETKIT_TIMEOUT ? duration(env.ASSETKIT_TIMEOUT, "ASSETKIT_TIMEOUT", 50, 86_400_000) : DEFAULT_TUNING.timeoutMs,
+    nativeHash: env.ASSETKIT_NATIVE_HASH ? parseWholeNumber(env.ASSETKIT_NATIVE_HASH, "ASSETKIT_NATIVE_HASH", 0, 1) === 1 : DEFAULT_TUNING.nativeHash,
   };
 }
 
-function parseNumber(name: string, text: string, min: number, max: number, whole: boolean): number {
-  const n = Number(text.trim());
-  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) {
-    throw new UsageError(`${name}=${JSON.stringify(text)}: write a ${whole ? "whole number" : "number of seconds"} from ${min} to ${max}`);
-  }
-  return n;
+/** Seconds (a plain number) or a duration with its unit (30s, 5m), from `minMs` to `maxMs`. */
+function duration(text: string, name: string, minMs: number, maxMs: number): number {
+  const ms = parseDuration(text, name, minMs);
+  if (ms > maxMs) throw new UsageError(`bad ${name} ${JSON.stringify(text)}: at most ${maxMs / 1000} seconds`);
+  return ms;
 }
 
-function parseCount(text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1 || n > 1024) {
-    throw new UsageError(`ASSETKIT_CONCURRENCY=${JSON.stringify(text)}: write a whole number from 1 to 1024`);
-  }
-  return n;
-}
-
-/** A size as users write it: bytes, or with a binary unit (8388608, 8MiB, 64M, 2g); undefined when malformed. */
-function parseByteSize(text: string): number | undefined {
-  const match = /^\s*(\d+)\s*(|k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb)\s*$/i.exec(text);
-  const unit = match?.[2]?.[0]?.toLowerCase();
-  return match ? Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? MiB : unit === "g" ? 1024 * MiB : 1) : undefined;
-}
-
-function parseSize(text: string): number {
-  const bytes = parseByteSize(text) ?? NaN;
+function partSize(text: string): number {
+  // This variable read KB, MB and GB as binary units before the grammar was shared with the size flags: it still
+  // does, so a part size that was valid (5MB) stays valid and the same.
+  const bytes = sizeInBytes(text.replace(/([kmgt])b\s*$/i, "$1iB")) ?? NaN;
   // S3 refuses parts under 5 MiB (except the last) and over 5 GiB.
   if (!(bytes >= 5 * MiB && bytes <= 5 * 1024 * MiB)) {
-    throw new UsageError(`ASSETKIT_PART_SIZE=${JSON.stringify(text)}: write a size from 5MiB to 5GiB (bytes, or with KiB/MiB/GiB)`);
+    throw new UsageError(`bad ASSETKIT_PART_SIZE ${JSON.stringify(text)}: write a size from 5MiB to 5GiB (like 8MiB, 64M or 8388608)`);
   }
   return bytes;
 }

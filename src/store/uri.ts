@@ -9,7 +9,7 @@ import { FsStore } from "./fs.ts";
 import { layered } from "./layers/index.ts";
 import { redactUri } from "./redact.ts";
 import { StoreError, type Backend, type Store } from "./store.ts";
-import { DEFAULT_TUNING, type Tuning } from "./tuning.ts";
+import type { Tuning } from "./tuning.ts";
 
 /** Query parameters each object-store scheme accepts; anything else is refused the same way for all of them. */
 export const KNOWN_PARAMETERS: Record<string, readonly string[]> = { s3: ["endpoint", "region", "profile"], gs: ["endpoint"], az: ["endpoint"] };
@@ -28,8 +28,9 @@ export interface StoreLocation {
  * Opens the store at `uri`: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix,
  * https://<account>.blob.core.windows.net/container/prefix, http(s)://host/prefix (read-only),
  * file:///abs, or a plain path (relative to `baseDir`), wrapped in the retry, error-context and timeout layers.
+ * Commands open stores through their context (Context.openStore), which binds `tuning` to the environment's.
  */
-export async function openStore(uri: string, baseDir: string = process.cwd(), tuning: Tuning = DEFAULT_TUNING): Promise<Store> {
+export async function openStore(uri: string, baseDir: string, tuning: Tuning): Promise<Store> {
   try {
     return layered(await openBackend(uri, baseDir, tuning), tuning);
   } catch (err) {
@@ -72,12 +73,12 @@ async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promis
     case "gs":
       return (await import("./gcs.ts")).openGcsStore(url, { tuning });
     case "az":
-      return (await import("./azure.ts")).openAzureStore(url);
+      return (await import("./azure.ts")).openAzureStore(url, { tuning });
     case "http":
     case "https": {
       if (url.hostname.includes(".blob.")) {
         const azure = await import("./azure.ts");
-        if (azure.isAzureBlobUrl(url)) return azure.openAzureStore(url);
+        if (azure.isAzureBlobUrl(url)) return azure.openAzureStore(url, { tuning });
       }
       return (await import("./http.ts")).openHttpStore(url);
     }

@@ -20,6 +20,7 @@ import { writeTree } from "../helpers/cli.ts";
 import { FaultProxy, closedPort, type Fault } from "../helpers/fault-proxy.ts";
 import type { FaultTarget } from "./factory.ts";
 import { factories, skipReason } from "./stores.ts";
+import { TEST_SETTINGS } from "../helpers/settings.ts";
 
 /** Small budgets, so failing cases end quickly: 3 tries, 1 s of silence each. */
 const BUDGET: Tuning = { ...DEFAULT_TUNING, concurrency: 4, partSize: 5 * 1024 * 1024, retries: 2, idleTimeoutMs: 1_000, timeoutMs: 30_000 };
@@ -77,10 +78,16 @@ function dataRequest(req: { method?: string; url?: string }): boolean {
 /** Publishes a one-file asset `m` through `seed`, and fetches it through `store` into a fresh assets dir. */
 async function publishAndFetch(seed: Store, store: Store, data: Buffer): Promise<{ fetch: () => Promise<string>; assets: string }> {
   const input = path.join(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { "model.bin": data }), "model.bin");
-  await new Registry(seed, { versioning: "semver" }).publish({ name: "m", input: await prepareInput(input), createdBy: "test", source: {}, metadata: {} });
+  await new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" }).publish({
+    name: "m",
+    input: await prepareInput(input),
+    createdBy: "test",
+    source: {},
+    metadata: {},
+  });
   const assets = await mkdtemp(path.join(tmpdir(), "assetkit-assets-"));
   const fetch = async (): Promise<string> => {
-    const reader = new Registry(store, { versioning: "semver" });
+    const reader = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
     const dir = new AssetsDir(assets, new Transfers(transferSettings(BUDGET)));
     const r = await reader.resolve(parseSpec("m:1.0.0"));
     return (await dir.materialise(r.name, r.version, r.meta, (rel, range) => reader.openFile(r.name, r.version, rel, range))).path;

@@ -15,31 +15,36 @@ import { assetDigest, hashFile, prepareInput } from "../../src/manifest.ts";
 import { Registry } from "../../src/registry.ts";
 import { deleteVersions } from "../../src/registry-prune.ts";
 import type { Store } from "../../src/store/store.ts";
-import { tuningFromEnv } from "../../src/store/tuning.ts";
+import { openStore } from "../../src/store/uri.ts";
 import { writeTree } from "../helpers/cli.ts";
 import { factories, skipReason } from "./stores.ts";
+import { TEST_SETTINGS, TEST_TUNING, testTransfers } from "../helpers/settings.ts";
 
 const ASSET = "race/m";
 const VERSIONS = 6;
 const ROUNDS = 5;
 
 async function contextOver(store: Store): Promise<Context> {
-  const registry = new Registry(store, { versioning: "semver" });
+  const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
   const dir = await mkdtemp(path.join(tmpdir(), "assetkit-race-"));
+  const transfers = testTransfers();
   return {
     config: { dir, assets: [], channels: {} },
     store,
     registry,
-    assetsDir: new AssetsDir(path.join(dir, "assets")),
+    assetsDir: new AssetsDir(path.join(dir, "assets"), transfers),
     lockfilePath: path.join(dir, "assets.lock"),
     reporter: { info() {}, warn() {} },
     readLock: async () => undefined,
-    tuning: tuningFromEnv({}),
+    tuning: TEST_TUNING,
+    transfers,
+    openStore: (uri, baseDir = dir) => openStore(uri, baseDir, TEST_TUNING),
+    assetsDirAt: (root) => new AssetsDir(root, transfers),
   };
 }
 
 async function publishVersions(seed: Store): Promise<Map<string, string>> {
-  const writer = new Registry(seed, { versioning: "semver" });
+  const writer = new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" });
   const digests = new Map<string, string>();
   for (let i = 1; i <= VERSIONS; i++) {
     const dir = await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), {
@@ -126,7 +131,11 @@ describe("prune and promote, both interleavings forced (file store)", () => {
   const setup = async () => {
     const { seed } = await factories[0]!.create();
     await publishVersions(seed);
-    return { seed, pruner: new Registry(seed, { versioning: "semver" }), promoter: new Registry(seed, { versioning: "semver" }) };
+    return {
+      seed,
+      pruner: new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" }),
+      promoter: new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver" }),
+    };
   };
   const promotion = { promoted_at: new Date().toISOString(), promoted_by: "test", source: {} };
 
@@ -143,7 +152,7 @@ describe("prune and promote, both interleavings forced (file store)", () => {
         };
       },
     });
-    const promoter = new Registry(racing, { versioning: "semver" });
+    const promoter = new Registry(racing, { settings: TEST_SETTINGS, versioning: "semver" });
     await assert.rejects(promoter.promote(ASSET, "production", "1.0.0", promotion), /was deleted \(pruned\) while it was being promoted/);
     assert.deepEqual(
       ((await pruned) as { deleted: { version: string }[] }).deleted.map((d) => d.version),

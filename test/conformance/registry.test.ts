@@ -13,8 +13,9 @@ import { parseSpec } from "../../src/spec.ts";
 import type { Store } from "../../src/store/store.ts";
 import { writeTree } from "../helpers/cli.ts";
 import { factories, skipReason } from "./stores.ts";
+import { TEST_SETTINGS, testTransfers } from "../helpers/settings.ts";
 
-const registry = (store: Store) => new Registry(store, { versioning: "semver" });
+const registry = (store: Store) => new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
 
 async function folder(files: Record<string, string | Buffer>): Promise<string> {
   return writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), files);
@@ -25,7 +26,7 @@ async function publish(reg: Registry, name: string, dir: string, extra: Partial<
 }
 
 async function fetchTo(reg: Registry, spec: string) {
-  const dir = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")));
+  const dir = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")), testTransfers());
   const parsed = parseSpec(spec);
   const r = await reg.resolve(parsed);
   const copy = await dir.materialise(r.name, r.version, r.meta, (rel, range) => reg.openFile(r.name, r.version, rel, range), parsed.subPath);
@@ -157,7 +158,7 @@ for (const factory of factories) {
       const { store, seed } = await factory.create();
       await publish(registry(seed), "corrupt", await folder({ "ok.txt": "fine", "bad.bin": "original" }));
       await seed.write("corrupt/1.0.0/bad.bin", Buffer.from("tampered"));
-      const assets = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")));
+      const assets = new AssetsDir(await mkdtemp(path.join(tmpdir(), "assetkit-assets-")), testTransfers());
       const reader = registry(store);
       const r = await reader.resolve(parseSpec("corrupt"));
       await assert.rejects(
@@ -171,7 +172,7 @@ for (const factory of factories) {
       const { seed, uri } = await factory.create();
       if (!seed.writable) return t.skip("read-only store");
       const warnings: string[] = [];
-      const writer = new Registry(seed, { versioning: "semver", warn: (m) => warnings.push(m) });
+      const writer = new Registry(seed, { settings: TEST_SETTINGS, versioning: "semver", warn: (m) => warnings.push(m) });
       const dir = await folder({ "weights.bin": "original weights", "vocab.txt": "untouched" });
       await publish(writer, "dmg", dir);
       const damaged = Buffer.from("original weighTs"); // same size, one byte changed

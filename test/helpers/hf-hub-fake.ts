@@ -10,7 +10,8 @@
 //        carries an Authorization header is refused (400), like a presigned S3 URL
 // An unknown repo answers 401 RepoNotFound without a token, 404 with one (the Hub hides private repos). A gated
 // repo lists its files to anyone but its resolve answers 401 GatedRepo without a token and 403 GatedRepo to a
-// token without access. `rateLimit(n, seconds)` answers the next n requests 429 with Retry-After. `corrupt(oid)`
+// token without access. `rateLimit(n, seconds)` answers the next n requests 429 with Retry-After, `unavailable(n)`
+// the next n 503. `corrupt(oid)`
 // makes the CDN serve other bytes for that LFS object. Entries entry.lfs = {oid: sha256, size, pointerSize}.
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -35,6 +36,8 @@ export interface HubFake {
   cdnUrl: string;
   requests: { method: string; url: string; status: number; host: "hub" | "cdn"; authorized: boolean }[];
   rateLimit(requests: number, retryAfterSeconds: number): void;
+  /** Answers the next `requests` requests 503 Service Unavailable. */
+  unavailable(requests: number): void;
   corrupt(sha256: string): void;
   close(): Promise<void>;
 }
@@ -78,6 +81,7 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
   for (const repo of repos) for (const files of Object.values(repo.commits)) for (const data of Object.values(files)) blobs.set(sha256(data), data);
   let limited = 0;
   let retryAfter = 1;
+  let down = 0;
   const requests: HubFake["requests"] = [];
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
@@ -116,6 +120,10 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
     res.on("finish", () => requests.push({ method: req.method!, url: req.url!, status: res.statusCode, host: "hub", authorized: token !== undefined }));
     let body = "";
     for await (const chunk of req) body += chunk;
+    if (down > 0) {
+      down--;
+      return send(res, 503, { error: "Service Unavailable" });
+    }
     if (limited > 0) {
       limited--;
       return send(res, 429, { error: "You have exceeded our hourly quotas. We invite you to retry later." }, { "retry-after": String(retryAfter) });
@@ -221,6 +229,9 @@ export async function startHubFake(repos: FakeRepo[]): Promise<HubFake> {
     rateLimit(n, seconds) {
       limited = n;
       retryAfter = seconds;
+    },
+    unavailable(n) {
+      down = n;
     },
     corrupt(oid) {
       corrupted.add(oid);

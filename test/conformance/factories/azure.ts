@@ -3,6 +3,7 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import { openAzureStore } from "../../../src/store/azure.ts";
 import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
+import { TEST_TUNING } from "../../helpers/settings.ts";
 
 let ready: Promise<unknown> | undefined;
 
@@ -24,7 +25,7 @@ export const azureFactory: StoreFactory = {
     await ensureContainer(connectionString, container);
     // The URI a user would pass with AZURE_STORAGE_CONNECTION_STRING set to the same connection string.
     const uri = `az://${container}/${uniquePrefix()}`;
-    const store = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
+    const store = inLayers(openAzureStore(new URL(uri), { tuning: TEST_TUNING, env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
     return { store, seed: store, uri };
   },
   faults: {
@@ -38,8 +39,8 @@ export const azureFactory: StoreFactory = {
       let proxied = connectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${endpoint}${new URL(blobEndpoint()).pathname}`);
       if (how.badCredentials) proxied = proxied.replace(/AccountKey=[^;]+/, `AccountKey=${wrongKey}`);
       const uri = `az://${how.bucket ?? container}/${uniquePrefix()}`;
-      const store = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: proxied } }), tuning);
-      const seed = inLayers(openAzureStore(new URL(uri), { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
+      const store = inLayers(openAzureStore(new URL(uri), { tuning, env: { AZURE_STORAGE_CONNECTION_STRING: proxied } }), tuning);
+      const seed = inLayers(openAzureStore(new URL(uri), { tuning: TEST_TUNING, env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } }));
       return { store, seed, secrets: [key, wrongKey] };
     },
   },

@@ -2,6 +2,7 @@
 // http://127.0.0.1:4443, and ASSETKIT_TEST_GCS_BUCKET (default "assetkit-test", created when missing).
 import { openGcsStore } from "../../../src/store/gcs.ts";
 import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
+import { TEST_TUNING } from "../../helpers/settings.ts";
 
 export function gcsTestEndpoint(): string | undefined {
   return process.env.ASSETKIT_TEST_GCS_ENDPOINT || undefined;
@@ -36,7 +37,7 @@ export const gcsFactory: StoreFactory = {
   async create() {
     await ensureGcsTestBucket();
     const uri = `gs://${gcsTestBucket()}/${uniquePrefix()}?endpoint=${gcsTestEndpoint()!}`;
-    const store = inLayers(openGcsStore(new URL(uri)));
+    const store = inLayers(openGcsStore(new URL(uri), { tuning: TEST_TUNING }));
     return { store, seed: store, uri };
   },
   faults: {
@@ -47,7 +48,7 @@ export const gcsFactory: StoreFactory = {
       const bucket = how.bucket ?? gcsTestBucket();
       const prefix = uniquePrefix();
       const store = inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${endpoint}`), { tuning }), tuning);
-      const seed = inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${gcsTestEndpoint()!}`)));
+      const seed = inLayers(openGcsStore(new URL(`gs://${bucket}/${prefix}?endpoint=${gcsTestEndpoint()!}`), { tuning: TEST_TUNING }));
       return { store, seed, secrets: [] };
     },
   },

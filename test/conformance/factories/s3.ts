@@ -5,6 +5,7 @@
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { openS3Store } from "../../../src/store/s3.ts";
 import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
+import { TEST_TUNING } from "../../helpers/settings.ts";
 
 /** The env a process (the CLI under test, say) needs to open s3Factory's URIs. */
 export function s3TestEnv(): Record<string, string> {
@@ -43,7 +44,7 @@ export const s3Factory: StoreFactory = {
   async create() {
     const bucket = process.env.ASSETKIT_TEST_S3_BUCKET || "assetkit-test";
     const uri = `s3://${bucket}/${uniquePrefix()}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`;
-    const store = inLayers(openS3Store(new URL(uri), { env: s3TestEnv() }));
+    const store = inLayers(openS3Store(new URL(uri), { tuning: TEST_TUNING, env: s3TestEnv() }));
     return { store, seed: store, uri };
   },
   faults: {
@@ -53,7 +54,9 @@ export const s3Factory: StoreFactory = {
       const prefix = uniquePrefix();
       const env = { ...s3TestEnv(), ...(how.badCredentials ? { AWS_SECRET_ACCESS_KEY: "wrong-secret-0123456789abcdef" } : {}) };
       const store = inLayers(openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${endpoint}`), { env, tuning }), tuning);
-      const seed = inLayers(openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { env: s3TestEnv() }));
+      const seed = inLayers(
+        openS3Store(new URL(`s3://${bucket}/${prefix}?endpoint=${process.env.ASSETKIT_TEST_S3_ENDPOINT}`), { tuning: TEST_TUNING, env: s3TestEnv() }),
+      );
       return { store, seed, secrets: [env.AWS_SECRET_ACCESS_KEY, s3TestEnv().AWS_SECRET_ACCESS_KEY].filter((s): s is string => Boolean(s)) };
     },
   },
