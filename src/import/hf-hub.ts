@@ -1,11 +1,13 @@
 // A client for exactly the Hugging Face Hub endpoints an import needs (the documented HTTP API that
 // huggingface_hub calls): resolve a revision to its commit, describe a path, list a tree (all pages), and
-// download a file, following the Hub's redirect of LFS files to its CDN (fetch drops the token on that
+// download a file, following the Hub's redirect of LFS files to its CDN (the token is dropped on that
 // cross-origin hop). Rate limits (429) are waited out per Retry-After; the token is sent, never printed.
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError } from "../errors.ts";
 import { retryAfter } from "../store/http.ts";
+import { headerOf, httpRequest, type HttpRequest, type HttpResponse } from "../store/http-client.ts";
+import { readDocumentBody } from "../store/store.ts";
 import { StoreError, type ByteRange } from "../store/store.ts";
 
 export type RepoType = "model" | "dataset";
@@ -50,16 +52,17 @@ export class HubClient {
   /** The commit sha a branch, tag or sha names. */
   async commit(revision: string): Promise<string> {
     const res = await this.request(this.api("revision", encodeURIComponent(revision)), {}, `revision ${revision}`);
-    const info = (await res.json()) as { sha?: unknown };
+    const info = (await json(res)) as { sha?: unknown };
     if (typeof info.sha !== "string" || !/^[0-9a-f]{40}$/.test(info.sha)) throw new AssetError(`the Hub sent no commit sha for ${this.shown}@${revision}`);
     return info.sha;
   }
 
   /** The file or folder at `path` in a commit, or undefined when there is none. */
   async pathInfo(commit: string, path: string): Promise<HubEntry | undefined> {
-    const body = new URLSearchParams({ paths: path, expand: "false" });
-    const res = await this.request(this.api("paths-info", commit), { method: "POST", body }, path);
-    const entries = (await res.json()) as HubEntry[];
+    const body = new URLSearchParams({ paths: path, expand: "false" }).toString();
+    const headers = { "content-type": "application/x-www-form-urlencoded;charset=UTF-8" };
+    const res = await this.request(this.api("paths-info", commit), { method: "POST", headers, body }, path);
+    const entries = (await json(res)) as HubEntry[];
     return entries.find((e) => e.path === path);
   }
 
@@ -70,8 +73,8 @@ export class HubClient {
       `${this.api("tree", commit, ...(path ? [path.split("/").map(encodeURIComponent).join("/")] : []))}?recursive=true&expand=false`;
     while (url) {
       const res = await this.request(url, {}, path || "the file list");
-      out.push(...((await res.json()) as HubEntry[]).filter((e) => e.type === "file"));
-      url = nextLink(res.headers.get("link"));
+      out.push(...((await json(res)) as HubEntry[]).filter((e) => e.type === "file"));
+      url = nextLink(headerOf(res, "link"));
     }
     return out;
   }
@@ -82,31 +85,30 @@ export class HubClient {
     const url = `${this.endpoint}/${prefix}${this.repo.id}/resolve/${commit}/${path.split("/").map(encodeURIComponent).join("/")}`;
     const res = await this.request(url, range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {}, path);
     if (range && res.status !== 206) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new StoreError("unavailable", `the Hub answered ${res.status}, not 206, to a byte range of ${path} in ${this.shown}`);
     }
-    return res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) : Readable.from([]);
+    return res.body;
   }
 
   /** One request: 429s waited out per Retry-After, network failures and 5xx retried, other failures explained. */
-  private async request(url: string, init: RequestInit, what: string): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.token) headers.set("authorization", `Bearer ${this.token}`);
+  private async request(url: string, init: Omit<HttpRequest, "method"> & { method?: "POST" }, what: string): Promise<HttpResponse> {
+    const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
     let waits = 0;
     for (let attempt = 1; ; attempt++) {
-      let res: Response;
+      let res: HttpResponse;
       try {
-        res = await fetch(url, { ...init, headers, redirect: "follow" });
+        res = await httpRequest(new URL(url), { ...init, method: init.method ?? "GET", headers });
       } catch (err) {
         if (attempt >= NETWORK_TRIES)
           throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, { cause: err });
         await sleep(250 * 2 ** attempt);
         continue;
       }
-      if (res.ok) return res;
-      await res.body?.cancel();
+      if (res.status >= 200 && res.status <= 299) return res;
+      res.body.destroy();
       if (res.status === 429 && waits < MAX_RATE_LIMIT_WAITS) {
-        const wait = retryAfter(res.headers.get("retry-after")) ?? 1000 * 2 ** waits;
+        const wait = retryAfter(headerOf(res, "retry-after")) ?? 1000 * 2 ** waits;
         if (wait > MAX_RETRY_AFTER_MS)
           throw new AssetError(`the Hub rate-limits ${this.shown} for ${Math.ceil(wait / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
         waits++;
@@ -122,8 +124,8 @@ export class HubClient {
     }
   }
 
-  private failure(res: Response, what: string): Error {
-    const code = res.headers.get("x-error-code");
+  private failure(res: HttpResponse, what: string): Error {
+    const code = headerOf(res, "x-error-code");
     const repo = this.shown;
     if (res.status === 401) {
       return new AssetError(
@@ -149,8 +151,13 @@ export class HubClient {
   }
 }
 
+/** A JSON answer's document. */
+async function json(res: HttpResponse): Promise<unknown> {
+  return JSON.parse((await readDocumentBody(res.body)).toString("utf8"));
+}
+
 /** The `rel="next"` URL of a Link header (the Hub's pagination), or undefined on the last page. */
-function nextLink(header: string | null): string | undefined {
+function nextLink(header: string | undefined): string | undefined {
   for (const part of header?.split(",") ?? []) {
     const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(part);
     if (match) return match[1];
