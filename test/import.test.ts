@@ -70,9 +70,10 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     const r = await p.json("import", objectUri(source.uri, "models/iris/"), "iris");
     assert.equal(r.published, true);
     assert.equal(r.version, "1.0.0");
-    assert.match(r.source, /^s3:\/\/[^ ]*\/models\/iris\//);
+    assert.match(r.source, /^s3:\/\/[^ ]*\/models\/iris\/$/, "no ?endpoint= in the output");
     assert.deepEqual(await fetched(p, "iris:1.0.0"), files);
     const meta = await p.json("show", "iris:1.0.0");
+    assert.equal(meta.assetkit.source.import.uri, r.source, "nor in the record");
     assert.equal(Object.keys(meta.assetkit.source.import.etags).length, 300);
     assert.match(meta.assetkit.source.import.fingerprint, /^sha256:/);
     assert.deepEqual(await readdir(p.tmp), [], "the staging folder is removed");
@@ -91,10 +92,15 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     await source.seed.write("models/model.joblib", data);
     const dest = await s3Factory.create();
     const p = await project({ ...s3TestEnv(), ASSETKIT_STORE: dest.uri });
-    const r = await p.json("import", objectUri(source.uri, "models/model.joblib"), "clf", "--meta", "team=ml");
+    const uri = objectUri(source.uri, "models/model.joblib");
+    assert.match(uri, /\?endpoint=http/);
+    const r = await p.json("import", uri, "clf", "--meta", "team=ml");
     assert.equal(r.published, true);
+    // The README's promise: the URI recorded and printed without its query string.
+    assert.equal(r.source, uri.replace(/\?.*$/, ""));
     assert.deepEqual(await fetched(p, "clf"), { "": data });
     const meta = await p.json("show", "clf");
+    assert.equal(meta.assetkit.source.import.uri, r.source);
     assert.equal(meta.is_directory, false);
     assert.deepEqual(Object.keys(meta.assetkit.source.import.etags), [""]);
     assert.equal(meta.assetkit.metadata.team, "ml");
@@ -269,7 +275,10 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
       assert.match(meta.assetkit.source.import.sha256, /^[0-9a-f]{64}$/);
     }
     assert.equal((await p.json("show", "from-tgz")).assetkit.digest, (await p.json("show", "from-zip")).assetkit.digest, "same content, same digest");
-    await p.json("import", urls["weights.bin"]!, "plain");
+    // A token in the query is sent, and neither printed nor recorded: the source is the URL without its query.
+    const plain = await p.json("import", `${urls["weights.bin"]!}?token=s3cr3t-token`, "plain");
+    assert.equal(plain.source, urls["weights.bin"]);
+    assert.equal((await p.json("show", "plain")).assetkit.source.import.uri, urls["weights.bin"]);
     assert.deepEqual(await fetched(p, "plain"), { "": Buffer.from("plain") });
     const kept = await p.json("import", urls["model.zip"]!, "kept", "--no-unpack");
     assert.equal((await p.json("show", kept.spec)).is_directory, false);
