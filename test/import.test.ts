@@ -2,15 +2,22 @@
 // by Caddy, hostile archives refused with nothing published or left behind, --if-changed.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { Transform } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import pMap from "p-map";
 import { startRequestCounter } from "../scripts/request-counter.ts";
+import { DEFAULT_UNPACK_LIMITS } from "../src/import/archive.ts";
+import { openSource } from "../src/import/source.ts";
+import { withStaging } from "../src/import/staging.ts";
+import { openStore } from "../src/store/uri.ts";
+import { Transfers, type OpenObject } from "../src/transfer.ts";
 import { azureFactory } from "./conformance/factories/azure.ts";
 import { gcsFactory } from "./conformance/factories/gcs.ts";
 import { extraS3Bucket, s3Factory, s3TestEnv } from "./conformance/factories/s3.ts";
@@ -18,6 +25,7 @@ import { uniquePrefix, skipReason } from "./conformance/factory.ts";
 import { tarArchive, zipArchive } from "./helpers/archives.ts";
 import { runAction } from "./helpers/action.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "./helpers/cli.ts";
+import { TEST_SETTINGS, TEST_TUNING } from "./helpers/settings.ts";
 
 /** A scratch project whose CLI runs stage in a TMPDIR of their own, so a test can see that nothing stays there. */
 async function project(env: NodeJS.ProcessEnv = {}, dir?: string) {
@@ -64,9 +72,10 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     const r = await p.json("import", objectUri(source.uri, "models/iris/"), "iris");
     assert.equal(r.published, true);
     assert.equal(r.version, "1.0.0");
-    assert.match(r.source, /^s3:\/\/[^ ]*\/models\/iris\//);
+    assert.match(r.source, /^s3:\/\/[^ ]*\/models\/iris\/$/, "no ?endpoint= in the output");
     assert.deepEqual(await fetched(p, "iris:1.0.0"), files);
     const meta = await p.json("show", "iris:1.0.0");
+    assert.equal(meta.assetkit.source.import.uri, r.source, "nor in the record");
     assert.equal(Object.keys(meta.assetkit.source.import.etags).length, 300);
     assert.match(meta.assetkit.source.import.fingerprint, /^sha256:/);
     assert.deepEqual(await readdir(p.tmp), [], "the staging folder is removed");
@@ -85,10 +94,15 @@ describe("import from an object store (MinIO)", { skip: skipReason(s3Factory) },
     await source.seed.write("models/model.joblib", data);
     const dest = await s3Factory.create();
     const p = await project({ ...s3TestEnv(), ASSETKIT_STORE: dest.uri });
-    const r = await p.json("import", objectUri(source.uri, "models/model.joblib"), "clf", "--meta", "team=ml");
+    const uri = objectUri(source.uri, "models/model.joblib");
+    assert.match(uri, /\?endpoint=http/);
+    const r = await p.json("import", uri, "clf", "--meta", "team=ml");
     assert.equal(r.published, true);
+    // The README's promise: the URI recorded and printed without its query string.
+    assert.equal(r.source, uri.replace(/\?.*$/, ""));
     assert.deepEqual(await fetched(p, "clf"), { "": data });
     const meta = await p.json("show", "clf");
+    assert.equal(meta.assetkit.source.import.uri, r.source);
     assert.equal(meta.is_directory, false);
     assert.deepEqual(Object.keys(meta.assetkit.source.import.etags), [""]);
     assert.equal(meta.assetkit.metadata.team, "ml");
@@ -263,7 +277,10 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
       assert.match(meta.assetkit.source.import.sha256, /^[0-9a-f]{64}$/);
     }
     assert.equal((await p.json("show", "from-tgz")).assetkit.digest, (await p.json("show", "from-zip")).assetkit.digest, "same content, same digest");
-    await p.json("import", urls["weights.bin"]!, "plain");
+    // A token in the query is sent, and neither printed nor recorded: the source is the URL without its query.
+    const plain = await p.json("import", `${urls["weights.bin"]!}?token=s3cr3t-token`, "plain");
+    assert.equal(plain.source, urls["weights.bin"]);
+    assert.equal((await p.json("show", "plain")).assetkit.source.import.uri, urls["weights.bin"]);
     assert.deepEqual(await fetched(p, "plain"), { "": Buffer.from("plain") });
     const kept = await p.json("import", urls["model.zip"]!, "kept", "--no-unpack");
     assert.equal((await p.json("show", kept.spec)).is_directory, false);
@@ -378,5 +395,92 @@ describe("import over HTTP (Caddy)", { skip: !httpRoot || !httpUrl ? "no static 
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nothing to import at http.*the server has no file there/);
     assert.equal((await p.cli("import", `${httpUrl}/`, "x")).code, 2);
+  });
+});
+
+/** Python's http.server (HTTP/1.0: every response ends by closing the connection) serving `root`; its URL. */
+async function startPythonServer(root: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", root], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", () => reject(new Error(`python3 -m http.server ended: ${out}`)));
+    child.once("error", reject);
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => void child.kill() };
+}
+
+/** Transfers whose reader lags behind the socket (each chunk waits a turn of the event loop): the HTTP client holds data back. */
+class SlowReader extends Transfers {
+  override download(...[open, ...rest]: Parameters<Transfers["download"]>) {
+    const throttled: OpenObject = async (range) =>
+      (await open(range)).pipe(
+        new Transform({
+          highWaterMark: 64 * 1024,
+          transform: (chunk, _enc, done) => void setImmediate(() => done(null, chunk)),
+        }),
+      );
+    return super.download(throttled, ...rest);
+  }
+}
+
+describe("import over HTTP from a server that closes every connection (Python http.server)", () => {
+  it("50 imports of 3 MiB and 16 MiB files under backpressure: all succeed, byte-identical, nothing left in TMPDIR", async () => {
+    // Node 24.21's fetch() (undici) ended the process on an assertion in ~15% of such imports.
+    const root = await scratch();
+    const files = { "w3.bin": randomBytes(3 * 1024 * 1024), "w16.bin": randomBytes(16 * 1024 * 1024) };
+    for (const [name, data] of Object.entries(files)) await writeFile(path.join(root, name), data);
+    const sha256 = Object.fromEntries(Object.entries(files).map(([name, data]) => [name, createHash("sha256").update(data).digest("hex")]));
+    const server = await startPythonServer(root);
+    try {
+      // 46 in this process, through the import code (source, staging folder, transfer engine), reading slowly.
+      const tmp = path.join(root, "tmp");
+      await mkdir(tmp);
+      const previousTmp = process.env.TMPDIR;
+      process.env.TMPDIR = tmp;
+      try {
+        const settings = {
+          filter: { include: [], exclude: [] },
+          unpack: true,
+          limits: DEFAULT_UNPACK_LIMITS,
+          transfers: new SlowReader(TEST_SETTINGS),
+          openStore: (uri: string) => openStore(uri, process.cwd(), TEST_TUNING),
+          env: {},
+        };
+        await pMap(
+          Array.from({ length: 46 }, (_, i) => (i % 2 ? "w16.bin" : "w3.bin") as keyof typeof files),
+          async (name) => {
+            const source = await openSource(`${server.url}/${name}`, settings);
+            const staged = await withStaging(async (dir) => {
+              const got = await source.stage(dir);
+              return { origin: got.origin, bytes: await readFile(got.path) };
+            });
+            assert.equal(staged.origin.sha256, sha256[name]);
+            assert.ok(staged.bytes.equals(files[name]), name);
+          },
+          { concurrency: 4 },
+        );
+      } finally {
+        if (previousTmp === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = previousTmp;
+      }
+      assert.deepEqual(await readdir(tmp), [], "no staging folder left");
+
+      // 4 through the shipped CLI, published and fetched back.
+      const p = await project();
+      for (let i = 0; i < 4; i++) {
+        const name = i % 2 ? "w16.bin" : "w3.bin";
+        const r = await p.cli("import", `${server.url}/${name}`, `m${i}`, "--json");
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(await fetched(p, `m${i}`), { "": files[name] });
+      }
+      assert.deepEqual(await readdir(p.tmp), [], "no staging folder left by the CLI");
+    } finally {
+      server.stop();
+    }
   });
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { redactUri, scrub, uriSecrets } from "../src/store/redact.ts";
+import { redactUri, scrub, uriSecrets, uriWithoutQuery } from "../src/store/redact.ts";
 import { cleanEnv, runCli, scratch } from "./helpers/cli.ts";
 import { closedPort } from "./helpers/fault-proxy.ts";
 
@@ -79,6 +79,16 @@ describe("secrets in store URIs", () => {
     assert.equal(redactUri("s3://u:pw@b/p?endpoint=http://k:s@host:9/x?q=1&region=eu&sig=abc"), "s3://b/p?endpoint=http://host:9/x&region=eu&sig=***");
     assert.equal(redactUri("https://a.blob.core.windows.net/c/p?sv=1&sig=x%2By"), "https://a.blob.core.windows.net/c/p?sv=***&sig=***");
     assert.equal(redactUri("/plain/path"), "/plain/path");
+    // An import's record: no query at all, for every kind of source.
+    for (const [uri, recorded] of [
+      ["s3://b/models/iris/?endpoint=http://127.0.0.1:9000&region=eu", "s3://b/models/iris/"],
+      ["gs://b/m/w.bin?endpoint=http://127.0.0.1:4443", "gs://b/m/w.bin"],
+      ["azure://c/m/?endpoint=http://127.0.0.1:10000/devstoreaccount1", "azure://c/m/"],
+      ["https://a.blob.core.windows.net/c/m/?sv=2024&sig=x%2By", "https://a.blob.core.windows.net/c/m/"],
+      ["https://u:pw@host/w.bin?token=abc#frag", "https://host/w.bin"],
+      ["hf://org/repo@main/sub", "hf://org/repo@main/sub"],
+    ])
+      assert.equal(uriWithoutQuery(uri!), recorded);
     assert.deepEqual(uriSecrets("https://u:p%40ss-word@h/x?endpoint=http://e&sig=a%2Bsig&sv=2024"), ["p@ss-word", "a+sig", "2024"]);
     const text =
       "GET https://u:pw@h/x?sig=abc&x-amz-signature=def Authorization: AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP AccountKey=k3y==; my-secret-value";

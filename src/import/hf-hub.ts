@@ -1,16 +1,17 @@
 // A client for exactly the Hugging Face Hub endpoints an import needs (the documented HTTP API that
 // huggingface_hub calls): resolve a revision to its commit, describe a path, list a tree (all pages), and
-// download a file, following the Hub's redirect of LFS files to its CDN (fetch drops the token on that
+// download a file, following the Hub's redirect of LFS files to its CDN (the token is dropped on that
 // cross-origin hop). Retries, time budgets and the stall guard are the store layers' (ASSETKIT_RETRIES,
 // ASSETKIT_IDLE_TIMEOUT, ASSETKIT_TIMEOUT); rate limits (429) are waited out per Retry-After within that budget.
 // The token is sent, never printed.
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { AssetError } from "../errors.ts";
+import { headerOf, httpRequest, type HttpRequest, type HttpResponse } from "../store/http-client.ts";
 import { retryAfter } from "../store/http.ts";
 import { retrying } from "../store/layers/retry.ts";
 import { idleError, operationSignal, withDeadline } from "../store/layers/timeout.ts";
 import { stallGuard } from "../store/stall-guard.ts";
-import { StoreError, type ByteRange } from "../store/store.ts";
+import { readDocumentBody, StoreError, type ByteRange } from "../store/store.ts";
 import type { TimeBudget } from "../store/tuning.ts";
 
 export type RepoType = "model" | "dataset";
@@ -52,16 +53,17 @@ export class HubClient {
   /** The commit sha a branch, tag or sha names. */
   async commit(revision: string): Promise<string> {
     const res = await this.request(this.api("revision", encodeURIComponent(revision)), {}, `revision ${revision}`);
-    const info = (await res.json()) as { sha?: unknown };
+    const info = (await json(res)) as { sha?: unknown };
     if (typeof info.sha !== "string" || !/^[0-9a-f]{40}$/.test(info.sha)) throw new AssetError(`the Hub sent no commit sha for ${this.shown}@${revision}`);
     return info.sha;
   }
 
   /** The file or folder at `path` in a commit, or undefined when there is none. */
   async pathInfo(commit: string, path: string): Promise<HubEntry | undefined> {
-    const body = new URLSearchParams({ paths: path, expand: "false" });
-    const res = await this.request(this.api("paths-info", commit), { method: "POST", body }, path);
-    const entries = (await res.json()) as HubEntry[];
+    const body = new URLSearchParams({ paths: path, expand: "false" }).toString();
+    const headers = { "content-type": "application/x-www-form-urlencoded;charset=UTF-8" };
+    const res = await this.request(this.api("paths-info", commit), { method: "POST", headers, body }, path);
+    const entries = (await json(res)) as HubEntry[];
     return entries.find((e) => e.path === path);
   }
 
@@ -72,8 +74,8 @@ export class HubClient {
       `${this.api("tree", commit, ...(path ? [path.split("/").map(encodeURIComponent).join("/")] : []))}?recursive=true&expand=false`;
     while (url) {
       const res = await this.request(url, {}, path || "the file list");
-      out.push(...((await res.json()) as HubEntry[]).filter((e) => e.type === "file"));
-      url = nextLink(res.headers.get("link"));
+      out.push(...((await json(res)) as HubEntry[]).filter((e) => e.type === "file"));
+      url = nextLink(headerOf(res, "link"));
     }
     return out;
   }
@@ -84,42 +86,41 @@ export class HubClient {
     const url = `${this.endpoint}/${prefix}${this.repo.id}/resolve/${commit}/${path.split("/").map(encodeURIComponent).join("/")}`;
     const res = await this.request(url, range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {}, path);
     if (range && res.status !== 206) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new StoreError("unavailable", `the Hub answered ${res.status}, not 206, to a byte range of ${path} in ${this.shown}`);
     }
-    if (!res.body) return Readable.from([]);
     const idle = this.budget.idleTimeoutMs;
-    return stallGuard(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), idle, () => idleError(idle, "no data"));
+    return stallGuard(res.body, idle, () => idleError(idle, "no data"));
   }
 
   /** One request, tried by the store layers' policy: network failures, stalls, 429s and 5xx again; other failures explained. */
-  private request(url: string, init: RequestInit, what: string): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.token) headers.set("authorization", `Bearer ${this.token}`);
+  private request(url: string, init: Omit<HttpRequest, "method"> & { method?: "POST" }, what: string): Promise<HttpResponse> {
+    const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
+    const signal = operationSignal();
     return retrying(this.budget, () =>
       withDeadline(
         this.budget.idleTimeoutMs,
         async () => {
-          let res: Response;
+          let res: HttpResponse;
           try {
-            res = await fetch(url, { ...init, headers, redirect: "follow", signal: operationSignal() ?? null });
+            res = await httpRequest(new URL(url), { ...init, method: init.method ?? "GET", headers, ...(signal ? { signal } : {}) });
           } catch (err) {
             throw new StoreError("unavailable", `cannot reach the Hub at ${this.endpoint} for ${what} (${(err as Error).message})`, {
               temporary: true,
               cause: err,
             });
           }
-          if (res.ok) return res;
-          await res.body?.cancel();
+          if (res.status >= 200 && res.status <= 299) return res;
+          res.body.destroy();
           throw this.failure(res, what);
         },
-        (late) => void late.body?.cancel(),
+        (late) => void late.body.destroy(),
       ),
     );
   }
 
-  private failure(res: Response, what: string): Error {
-    const code = res.headers.get("x-error-code");
+  private failure(res: HttpResponse, what: string): Error {
+    const code = headerOf(res, "x-error-code");
     const repo = this.shown;
     if (res.status === 401) {
       return new AssetError(
@@ -141,7 +142,7 @@ export class HubClient {
       return new AssetError(`the Hub has no ${repo} (404${code ? ` ${code}` : ""}) for ${what}`);
     }
     if (res.status === 429) {
-      const retryAfterMs = retryAfter(res.headers.get("retry-after"));
+      const retryAfterMs = retryAfter(headerOf(res, "retry-after"));
       // A wait beyond the time budget is not waited out: the import fails and says when to retry.
       if (retryAfterMs !== undefined && retryAfterMs > this.budget.timeoutMs)
         return new AssetError(`the Hub rate-limits ${repo} for ${Math.ceil(retryAfterMs / 1000)} s: retry later (set HF_TOKEN for a higher limit)`);
@@ -155,7 +156,12 @@ export class HubClient {
 }
 
 /** The `rel="next"` URL of a Link header (the Hub's pagination), or undefined on the last page. */
-function nextLink(header: string | null): string | undefined {
+/** A JSON answer's document. */
+async function json(res: HttpResponse): Promise<unknown> {
+  return JSON.parse((await readDocumentBody(res.body)).toString("utf8"));
+}
+
+function nextLink(header: string | undefined): string | undefined {
   for (const part of header?.split(",") ?? []) {
     const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(part);
     if (match) return match[1];

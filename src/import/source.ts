@@ -8,7 +8,7 @@ import pMap from "p-map";
 import { AssetError, UsageError } from "../errors.ts";
 import { hashPool } from "../hash-pool.ts";
 import type { FileEntry, HashingInput, ImportOrigin } from "../manifest.ts";
-import { redactUri as redact } from "../store/redact.ts";
+import { uriWithoutQuery } from "../store/redact.ts";
 import type { Store } from "../store/store.ts";
 import type { OpenObject, Transfers } from "../transfer.ts";
 import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
@@ -84,8 +84,10 @@ export async function openSource(uri: string, settings: ImportSettings): Promise
 
 /** A file or folder on this machine (or a mounted volume): published as it is (an archive unpacked), nothing copied. */
 async function localSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
-  const file = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
-  const origin = { uri: redact(uri) };
+  const isUrl = uri.startsWith("file://");
+  const file = isUrl ? fileURLToPath(uri) : uri;
+  // A plain path is recorded as written: a '?' in it names a file, not a query.
+  const origin = { uri: isUrl ? uriWithoutQuery(uri) : uri };
   const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
   const isFile = await stat(file).then(
     (s) => s.isFile(),

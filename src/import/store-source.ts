@@ -5,17 +5,18 @@ import { AssetError } from "../errors.ts";
 import { hashingInput, hashStream, PART_SIZE, type FileEntry, type HashingInput } from "../manifest.ts";
 import { relativePathProblem } from "../paths.ts";
 import type { ByteRange, Store, StoredObject } from "../store/store.ts";
-import { redactUri as redact } from "../store/redact.ts";
+import { redactUri as redact, uriWithoutQuery } from "../store/redact.ts";
 import { copyBudget, copyObject, type CopyOptions } from "../store-copy.ts";
 import { pathMatcher } from "./filter.ts";
 import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
 
 export async function openStoreSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
   const shown = redact(uri);
+  const recorded = uriWithoutQuery(uri);
   const object = await singleObject(uri, settings);
   if (object) {
     const { store, head } = object;
-    const origin = { uri: shown, etags: { "": head.etag }, fingerprint: fingerprint(shown, [head.size, head.etag], settings) };
+    const origin = { uri: recorded, etags: { "": head.etag }, fingerprint: fingerprint(recorded, [head.size, head.etag], settings) };
     const file = { path: "", size: head.size, open: (range?: ByteRange) => store.openRead(head.key, range), label: `${store.url}/${head.key}` };
     return { origin, stage: (dir) => stageFile(dir, file, head.key, head.contentType, origin, settings) };
   }
@@ -32,7 +33,7 @@ export async function openStoreSource(uri: string, settings: ImportSettings): Pr
     const filtered = settings.filter.include.length + settings.filter.exclude.length > 0 ? " that --include/--exclude keep" : "";
     throw new AssetError(`nothing to import at ${shown}: no object there, and no object under it${filtered}`);
   }
-  return prefixSource(shown, store, objects, settings);
+  return prefixSource(recorded, store, objects, settings);
 }
 
 /** The object the URI names exactly, unless it ends in '/' (a prefix) or names only a bucket. */
@@ -48,9 +49,9 @@ async function singleObject(uri: string, settings: ImportSettings): Promise<{ st
   return store && head ? { store, head } : undefined;
 }
 
-function prefixSource(shown: string, store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): ImportSource {
+function prefixSource(recorded: string, store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): ImportSource {
   const etags = Object.fromEntries(objects.map((o) => [o.path, o.etag]));
-  const origin = { uri: shown, etags, fingerprint: fingerprint(shown, objects.map((o) => [o.path, o.size, o.etag]).sort(), settings) };
+  const origin = { uri: recorded, etags, fingerprint: fingerprint(recorded, objects.map((o) => [o.path, o.size, o.etag]).sort(), settings) };
   const files: RemoteFile[] = objects.map((o) => ({
     path: o.path,
     size: o.size,

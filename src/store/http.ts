@@ -1,8 +1,9 @@
 // The read-only HTTP(S) store: the store layout served by any static web server (a public bucket's website
-// endpoint, a CDN, nginx, Caddy). GET/HEAD only, with byte ranges; it cannot list and cannot write. One fetch() per
-// request: retries, timeouts and the stall guard belong to the store layers.
+// endpoint, a CDN, nginx, Caddy). GET/HEAD only, with byte ranges; it cannot list and cannot write. One request
+// (http-client.ts) per call: retries, timeouts and the stall guard belong to the store layers.
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
+import { headerOf, httpRequest, type HttpResponse } from "./http-client.ts";
 import { operationSignal } from "./layers/timeout.ts";
 import { StoreError, notFound, readDocumentBody, type Backend, type ByteRange, type StoredObject } from "./store.ts";
 
@@ -27,7 +28,7 @@ export class HttpStore implements Backend {
       throw new StoreError("failed", `${uri.protocol}//${uri.host}: not an http(s) URL`);
     }
     const base = new URL(uri.href);
-    // Credentials travel in an Authorization header, never in the URL (fetch refuses them there anyway).
+    // Credentials travel in an Authorization header, never in the URL.
     if (base.username || base.password) {
       const user = decodeURIComponent(base.username);
       const pass = decodeURIComponent(base.password);
@@ -55,69 +56,69 @@ export class HttpStore implements Backend {
 
   async head(key: string): Promise<StoredObject | undefined> {
     const res = await this.request("HEAD", key);
-    if (res.status === 405 || res.status === 501 || (res.ok && res.headers.get("content-length") === null)) {
+    if (res.status === 405 || res.status === 501 || (ok(res) && headerOf(res, "content-length") === undefined)) {
       // No usable HEAD (some CDNs, chunked responses): ask for the first byte and read the total size.
       return this.headByRange(key);
     }
-    if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
+    if (this.isAbsent(res) || this.isFolder(res, key)) return undefined;
     this.check(res, "HEAD");
-    const size = Number(res.headers.get("content-length"));
-    const contentType = res.headers.get("content-type");
-    return { key, size, etag: etagOf(res.headers) ?? `size:${size}`, ...(contentType ? { contentType } : {}) };
+    const size = Number(headerOf(res, "content-length"));
+    const contentType = headerOf(res, "content-type");
+    return { key, size, etag: etagOf(res) ?? `size:${size}`, ...(contentType ? { contentType } : {}) };
   }
 
   private async headByRange(key: string): Promise<StoredObject | undefined> {
     const res = await this.request("GET", key, { start: 0, end: 0 });
     try {
-      if (isAbsent(res.status)) return undefined;
-      if (res.status === 416) return { key, size: 0, etag: etagOf(res.headers) ?? "size:0" }; // empty object
+      if (this.isAbsent(res)) return undefined;
+      if (res.status === 416) return { key, size: 0, etag: etagOf(res) ?? "size:0" }; // empty object
       this.check(res, "GET");
       let size: number;
       if (res.status === 206) {
-        const total = /\/(\d+)\s*$/.exec(res.headers.get("content-range") ?? "");
+        const total = /\/(\d+)\s*$/.exec(headerOf(res, "content-range") ?? "");
         if (!total) throw new StoreError("failed", "the server sent no object size");
         size = Number(total[1]);
       } else {
-        size = (await this.body(res)).length;
+        size = 0; // a server that ignores ranges: the whole body, counted as it passes
+        for await (const chunk of res.body) size += (chunk as Buffer).length;
       }
-      return { key, size, etag: etagOf(res.headers) ?? `size:${size}` };
+      return { key, size, etag: etagOf(res) ?? `size:${size}` };
     } finally {
-      await res.body?.cancel().catch(() => {});
+      res.body.destroy();
     }
   }
 
   async read(key: string): Promise<{ data: Buffer; etag: string } | undefined> {
     const res = await this.request("GET", key);
-    if (isAbsent(res.status) || this.isFolder(res, key)) return undefined;
+    if (this.isAbsent(res) || this.isFolder(res, key)) return undefined;
     this.check(res, "GET");
-    const declared = res.headers.get("content-length");
-    const data = res.body ? await readDocumentBody(webStream(res.body), declared === null ? undefined : Number(declared)) : Buffer.alloc(0);
-    if (declared !== null && Number(declared) !== data.length) {
+    const declared = headerOf(res, "content-length");
+    const data = await readDocumentBody(res.body, declared === undefined ? undefined : Number(declared));
+    if (declared !== undefined && Number(declared) !== data.length) {
       throw new StoreError("unavailable", `the response was cut short (${data.length} of ${declared} bytes)`, { temporary: true });
     }
-    return { data, etag: etagOf(res.headers) ?? "sha256:" + createHash("sha256").update(data).digest("hex") };
+    return { data, etag: etagOf(res) ?? "sha256:" + createHash("sha256").update(data).digest("hex") };
   }
 
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     const res = await this.request("GET", key, range);
-    if (isAbsent(res.status) || this.isFolder(res, key)) throw notFound();
+    if (this.isAbsent(res) || this.isFolder(res, key)) throw notFound();
     this.check(res, "GET");
     if (range) {
       if (res.status !== 206) {
-        await res.body?.cancel().catch(() => {});
+        res.body.destroy();
         throw new StoreError(
           "unsupported",
           `the server ignored a byte-range request (status ${res.status}, not 206): serve the store from a server that supports Range requests`,
         );
       }
-      const got = /^bytes\s+(\d+)-(\d+)\//.exec(res.headers.get("content-range") ?? "");
+      const got = /^bytes\s+(\d+)-(\d+)\//.exec(headerOf(res, "content-range") ?? "");
       if (!got || Number(got[1]) !== range.start || Number(got[2]) !== range.end) {
-        await res.body?.cancel().catch(() => {});
-        throw new StoreError("failed", `the server answered a different range than asked (${res.headers.get("content-range") ?? "none"})`);
+        res.body.destroy();
+        throw new StoreError("failed", `the server answered a different range than asked (${headerOf(res, "content-range") ?? "none"})`);
       }
     }
-    if (!res.body) return Readable.from([]);
-    return webStream(res.body);
+    return res.body;
   }
 
   async *list(_prefix: string): AsyncIterable<StoredObject> {
@@ -136,23 +137,16 @@ export class HttpStore implements Backend {
     throw readOnly();
   }
 
-  private async body(res: Response): Promise<Buffer> {
-    if (!res.body) return Buffer.alloc(0);
-    const chunks: Buffer[] = [];
-    for await (const chunk of webStream(res.body)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-
   /** One request; a failing or throttling answer is a temporary StoreError (the retry layer tries again). */
-  private async request(method: "GET" | "HEAD", key: string, range?: ByteRange): Promise<Response> {
+  private async request(method: "GET" | "HEAD", key: string, range?: ByteRange): Promise<HttpResponse> {
     const headers: Record<string, string> = { "accept-encoding": "identity" };
     if (this.authorization) headers.authorization = this.authorization;
     if (range) headers.range = `bytes=${range.start}-${range.end}`;
     const signal = operationSignal();
-    const res = await fetch(this.urlOf(key), { method, headers, redirect: "follow", ...(signal ? { signal } : {}) });
+    const res = await httpRequest(this.urlOf(key), { method, headers, ...(signal ? { signal } : {}) });
     if (RETRY_STATUS.has(res.status)) {
-      await res.body?.cancel().catch(() => {});
-      const retryAfterMs = retryAfter(res.headers.get("retry-after"));
+      res.body.destroy();
+      const retryAfterMs = retryAfter(headerOf(res, "retry-after"));
       throw new StoreError(
         "unavailable",
         `${method} answered ${res.status} ${res.statusText}: the server is failing or throttling; retry later`.replace(" :", ":"),
@@ -165,17 +159,24 @@ export class HttpStore implements Backend {
     return res;
   }
 
+  /** No object there (its answer's body discarded). */
+  private isAbsent(res: HttpResponse): boolean {
+    const absent = res.status === 404 || res.status === 410;
+    if (absent) res.body.destroy();
+    return absent;
+  }
+
   /** A folder, not an object: the server redirected `key` to `key/` (to list it, or to an index page). */
-  private isFolder(res: Response, key: string): boolean {
-    if (!res.redirected || !res.url) return false;
-    const folder = new URL(res.url).pathname.endsWith("/") && !this.urlOf(key).pathname.endsWith("/");
-    if (folder) void res.body?.cancel().catch(() => {});
+  private isFolder(res: HttpResponse, key: string): boolean {
+    if (!res.redirected) return false;
+    const folder = res.url.pathname.endsWith("/") && !this.urlOf(key).pathname.endsWith("/");
+    if (folder) res.body.destroy();
     return folder;
   }
 
-  private check(res: Response, method: string): void {
-    if (res.ok) return;
-    void res.body?.cancel().catch(() => {});
+  private check(res: HttpResponse, method: string): void {
+    if (ok(res)) return;
+    res.body.destroy();
     const what = `${method} answered ${res.status} ${res.statusText}`.trimEnd();
     if (res.status === 401 || res.status === 403) {
       throw new StoreError(
@@ -186,11 +187,10 @@ export class HttpStore implements Backend {
     throw new StoreError("failed", what);
   }
 
-  /** fetch() failures: the network (refused, reset, unknown host), all temporary. */
+  /** Request failures: the network (refused, reset, unknown host), all temporary. */
   classify(err: unknown): StoreError {
     if (err instanceof StoreError) return err;
-    const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+    const reason = (err as { code?: string })?.code ?? (err as Error)?.message ?? String(err);
     if ((err as Error)?.name === "AbortError") return new StoreError("unavailable", "the request was abandoned", { temporary: true, cause: err });
     return new StoreError("unavailable", `cannot reach the server (${reason}): check the URL, the network and that the server is up`, {
       temporary: true,
@@ -203,8 +203,8 @@ export class HttpStore implements Backend {
   }
 }
 
-function webStream(body: NonNullable<Response["body"]>): Readable {
-  return Readable.fromWeb(body as import("node:stream/web").ReadableStream);
+function ok(res: HttpResponse): boolean {
+  return res.status >= 200 && res.status <= 299;
 }
 
 function readOnly(): StoreError {
@@ -216,16 +216,12 @@ function encodeSegment(segment: string): string {
   return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
-function isAbsent(status: number): boolean {
-  return status === 404 || status === 410;
-}
-
-function etagOf(headers: Headers): string | undefined {
-  return headers.get("etag") ?? headers.get("last-modified") ?? undefined;
+function etagOf(res: HttpResponse): string | undefined {
+  return headerOf(res, "etag") ?? headerOf(res, "last-modified");
 }
 
 /** A Retry-After header (seconds or an HTTP date) in ms, or undefined without a usable one. */
-export function retryAfter(value: string | null): number | undefined {
+export function retryAfter(value: string | undefined): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);

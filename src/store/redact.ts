@@ -26,6 +26,14 @@ export function redactUri(uri: string): string {
   return `${head}?${params.join("&")}`;
 }
 
+/**
+ * A URI as an import records it (in the meta and the output): no `user:pass@` and no query string at all, not even
+ * the endpoint or region redactUri shows. The record says where the content was, not how it was reached.
+ */
+export function uriWithoutQuery(uri: string): string {
+  return redactUri(uri).replace(/\?.*$/s, "");
+}
+
 /** The values redactUri hides (password, query values but the locations), for a log to mask (core.setSecret). */
 export function uriSecrets(uri: string): string[] {
   const secrets: string[] = [];
