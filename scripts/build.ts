@@ -49,6 +49,8 @@ await build({
   legalComments: "none",
   // src/bundle-files.ts finds dist/ from a chunk by this folder's name.
   chunkNames: "chunks/[name]-[hash]",
+  // Node's own AbortController for the polyfill some SDKs import (scripts/shims/abort-controller.ts says why).
+  alias: { "abort-controller": "./scripts/shims/abort-controller.ts" },
   // Bundled CommonJS dependencies call require(); ESM output has none unless we provide it.
   banner: { js: "import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);" },
   logLevel: "warning",

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { text } from "node:stream/consumers";
@@ -13,6 +13,7 @@ import { runInNewContext } from "node:vm";
 import { openGcsStore, type GcsStoreOptions } from "../src/store/gcs.ts";
 import type { Store } from "../src/store/store.ts";
 import { inLayers, skipReason, uniquePrefix } from "./conformance/factory.ts";
+import { runCli } from "./helpers/cli.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { ensureGcsTestBucket, gcsFactory, gcsTestBucket, gcsTestEndpoint } from "./conformance/factories/gcs.ts";
 import { TEST_TUNING } from "./helpers/settings.ts";
@@ -120,6 +121,25 @@ describe("GCS store", { skip: skipReason(gcsFactory) }, () => {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it("the built CLI publishes a file over the resumable threshold and fetches it back (the bundle's AbortSignal is Node's)", async () => {
+    const weights = path.join(dir, "weights.bin");
+    await writeFile(weights, randomBytes(12 * MiB));
+    const { uri } = await gcsFactory.create();
+    const published = await runCli(["publish", weights, "m", "--store", uri, "--json"], { cwd: dir });
+    assert.equal(published.code, 0, published.stderr);
+    const fetched = await runCli(["fetch", "m:1.0.0", "--store", uri, "--assets-dir", path.join(dir, "assets"), "--json"], { cwd: dir });
+    assert.equal(fetched.code, 0, fetched.stderr);
+    const [asset] = (JSON.parse(fetched.stdout) as { resolved: { path: string }[] }).resolved;
+    assert.equal(
+      createHash("sha256")
+        .update(await readFile(asset!.path))
+        .digest("hex"),
+      createHash("sha256")
+        .update(await readFile(weights))
+        .digest("hex"),
+    );
   });
 
   it("exposes the generation as the etag, the same from head, read and list", async () => {
