@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-YOEVK5VU.js";import"./chunk-ZPNEXG4E.js";import"./chunk-B6QS4PDA.js";import"./chunk-3XDP5XDH.js";import"./chunk-ZLFX4NOD.js";import"./chunk-GDIC3ZEB.js";import"./chunk-2YQ5XAE5.js";import"./chunk-LAAR5CON.js";import"./chunk-BRY4IRJU.js";import"./chunk-FYNUOHRF.js";import"./chunk-KUXIUBNJ.js";import"./chunk-HJKSNJ4N.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
