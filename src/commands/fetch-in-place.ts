@@ -1,10 +1,10 @@
 // fetch --in-place: the versions a local or mounted store holds, checked where they lie and returned by their
 // own paths. Nothing is copied into the assets dir (only a small marker of what was checked).
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { verifyInPlace } from "../in-place.ts";
-import type { Lockfile } from "../lockfile.ts";
-import type { AssetSpec } from "../spec.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { verifyInPlace } from "../local/in-place.ts";
+import type { Lockfile } from "../project/lockfile.ts";
+import type { AssetSpec } from "../registry/spec.ts";
 import type { FetchedAsset } from "./fetch.ts";
 import { resolveInStore } from "./resolution.ts";
 

@@ -1,7 +1,7 @@
 import pMap from "p-map";
-import type { Context } from "../context.ts";
-import { restoreVerified } from "../cross-run-cache.ts";
-import { UsageError } from "../errors.ts";
+import type { Context } from "./context.ts";
+import { restoreVerified } from "../local/cross-run-cache.ts";
+import { UsageError } from "../base/errors.ts";
 import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 import type { ResolvedAsset } from "./resolve.ts";

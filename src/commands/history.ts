@@ -1,8 +1,8 @@
 // A channel's moves (or every channel's), newest first, from <name>.aliases.
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { channelHistory, type ChannelMove } from "../registry.ts";
-import { parseSpec } from "../spec.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { channelHistory, type ChannelMove } from "../registry/registry.ts";
+import { parseSpec } from "../registry/spec.ts";
 
 export interface HistoryResult {
   name: string;

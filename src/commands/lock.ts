@@ -1,7 +1,7 @@
 import { relative } from "node:path";
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { writeLockfile, type LockEntry } from "../lockfile.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { writeLockfile, type LockEntry } from "../project/lockfile.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 import type { ResolvedAsset } from "./resolve.ts";
 

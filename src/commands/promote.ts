@@ -1,13 +1,13 @@
 // Moves a channel (an alias such as production) to the exact version a spec resolves to, optionally after
 // copying that version into another store (--to), or back to its previous version (--rollback).
 import path from "node:path";
-import type { ChannelPolicy } from "../config.ts";
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { provenanceFromEnv } from "../provenance.ts";
-import { LATEST, type Registry } from "../registry.ts";
-import { formatSpec, parseSpec } from "../spec.ts";
-import { CREATED_BY } from "../version.ts";
+import type { ChannelPolicy } from "../project/config.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { provenanceFromEnv } from "../github/provenance.ts";
+import { LATEST, type Registry } from "../registry/registry.ts";
+import { formatSpec, parseSpec } from "../registry/spec.ts";
+import { CREATED_BY } from "../base/version.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 
 export interface PromoteOptions {

@@ -1,9 +1,9 @@
 // Spec → exact version: through the lockfile when it has the spec, else by asking the store.
-import type { Context } from "../context.ts";
-import { AssetError } from "../errors.ts";
-import type { Lockfile } from "../lockfile.ts";
-import type { VersionMeta } from "../manifest.ts";
-import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../spec.ts";
+import type { Context } from "./context.ts";
+import { AssetError } from "../base/errors.ts";
+import type { Lockfile } from "../project/lockfile.ts";
+import type { VersionMeta } from "../registry/manifest.ts";
+import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */

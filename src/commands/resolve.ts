@@ -1,5 +1,5 @@
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
 import { loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 
 export interface ResolvedAsset {

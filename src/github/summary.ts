@@ -4,7 +4,7 @@ import * as core from "@actions/core";
 import { appendFile } from "node:fs/promises";
 import type { HistoryResult } from "../commands/history.ts";
 import type { ResolvedAsset } from "../commands/resolve.ts";
-import { formatBytes } from "../progress.ts";
+import { formatBytes } from "../faces/progress.ts";
 import { escapeMarkdown } from "./comment-table.ts";
 
 /**

@@ -14,7 +14,7 @@ import {
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
 import type { TokenCredential } from "@azure/identity";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 import { abortOption } from "./layers/timeout.ts";
 import type { Tuning } from "./tuning.ts";
 import {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 import {
   StoreError,
   notFound,

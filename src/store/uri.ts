@@ -4,7 +4,7 @@
 // (and the bundle keeps each SDK in a chunk of its own). Every backend is wrapped in the same layers.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 import { FsStore } from "./fs.ts";
 import { layered } from "./layers/index.ts";
 import { redactUri } from "./redact.ts";
@@ -69,7 +69,7 @@ async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promis
     case "file":
       return new FsStore(fileURLToPath(url), redactUri(uri));
     case "s3":
-      return (await import("./s3.ts")).openS3Store(url, { tuning });
+      return (await import("./s3/s3.ts")).openS3Store(url, { tuning });
     case "gs":
       return (await import("./gcs.ts")).openGcsStore(url, { tuning });
     case "az":
