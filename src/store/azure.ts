@@ -30,7 +30,7 @@ import {
   type StoredObject,
   type WriteAttempt,
 } from "./store.ts";
-import { parseEndpoint, parseLocation } from "./uri.ts";
+import { parseEndpoint, parseLocation } from "./location.ts";
 
 export interface AzureStoreOptions {
   /** Block uploads: blocks of ASSETKIT_PART_SIZE, ASSETKIT_CONCURRENCY of one file in flight; the idle timeout. */

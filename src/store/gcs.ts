@@ -30,7 +30,7 @@ import {
   type WriteAttempt,
 } from "./store.ts";
 import type { TimeBudget } from "./tuning.ts";
-import { parseLocation } from "./uri.ts";
+import { parseLocation } from "./location.ts";
 
 export interface GcsStoreOptions {
   /** File bodies larger than this use a resumable upload; smaller ones a single request. Default 8 MiB. */

@@ -34,7 +34,7 @@ import {
   type WriteAttempt,
 } from "../store.ts";
 import type { Tuning } from "../tuning.ts";
-import { parseEndpoint, parseLocation } from "../uri.ts";
+import { parseEndpoint, parseLocation } from "../location.ts";
 
 const MiB = 1024 * 1024;
 /** File bodies from this size on are uploaded in parts. */
