@@ -1,7 +1,8 @@
 import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from "../import/archive.ts";
-import { openSource, type ImportSource } from "../import/source.ts";
+import { openSource } from "../import/open-source.ts";
+import type { ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
 import { startHashing, type ImportOrigin } from "../registry/manifest.ts";
 import { formatSpec } from "../registry/spec.ts";

@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import pMap from "p-map";
 import { startRequestCounter } from "../../scripts/request-counter.ts";
 import { DEFAULT_UNPACK_LIMITS } from "../../src/import/archive.ts";
-import { openSource } from "../../src/import/source.ts";
+import { openSource } from "../../src/import/open-source.ts";
 import { withStaging } from "../../src/import/staging.ts";
 import { openStore } from "../../src/store/uri.ts";
 import { Transfers, type OpenObject } from "../../src/transfer/engine.ts";
