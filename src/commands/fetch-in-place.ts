@@ -5,7 +5,7 @@ import { UsageError } from "../base/errors.ts";
 import { verifyInPlace } from "../local/in-place.ts";
 import type { Lockfile } from "../project/lockfile.ts";
 import type { AssetSpec } from "../registry/spec.ts";
-import type { FetchedAsset } from "./fetch.ts";
+import type { FetchedAsset } from "../local/assets-dir.ts";
 import { resolveInStore } from "./resolution.ts";
 
 /** The store's folder, or a usage error naming why a remote store cannot be served in place. */

@@ -4,19 +4,9 @@ import { restoreVerified } from "../local/cross-run-cache.ts";
 import { UsageError } from "../base/errors.ts";
 import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
-import type { ResolvedAsset } from "./resolve.ts";
+import type { FetchedAsset } from "../local/assets-dir.ts";
 
 const SPEC_CONCURRENCY = 4;
-
-export interface FetchedAsset extends ResolvedAsset {
-  /** The local file or folder of the asset, or of its sub-part when the spec names one. */
-  path: string;
-  /** True when a complete local copy was already there: no byte was downloaded. */
-  local: boolean;
-  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
-  cached: boolean;
-  verified: boolean;
-}
 
 /**
  * Downloads what the specs name into the assets dir, verified. A spec pinned to one version (by the lockfile or
@@ -59,7 +49,14 @@ export async function fetchCommand(
         }
       }
       const fromCache = async (name: string, version: string, digest: string): Promise<FetchedAsset | undefined> => {
-        const restored = await restoreVerified(ctx, { store: ctx.store.url, name, version, digest }, parsed.subPath);
+        if (!ctx.crossRunCache) return undefined;
+        const restored = await restoreVerified(
+          ctx.crossRunCache,
+          ctx.assetsDir,
+          (m) => ctx.reporter.warn(m),
+          { store: ctx.store.url, name, version, digest },
+          parsed.subPath,
+        );
         if (!restored) return undefined;
         ctx.reporter.info(`restored ${name}:${version} from the cache`);
         return {

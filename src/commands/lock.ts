@@ -3,7 +3,7 @@ import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { writeLockfile, type LockEntry } from "../project/lockfile.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
-import type { ResolvedAsset } from "./resolve.ts";
+import type { ResolvedAsset } from "../registry/registry.ts";
 
 /**
  * Resolves specs into the lockfile. Specs already locked keep their version unless `update`. With specs given,

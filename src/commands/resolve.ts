@@ -1,14 +1,7 @@
 import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
+import type { ResolvedAsset } from "../registry/registry.ts";
 import { loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
-
-export interface ResolvedAsset {
-  spec: string;
-  name: string;
-  version: string;
-  digest: string | null;
-  size?: number;
-}
 
 /** Spec → exact version, without downloading: from the lockfile when it has the spec, else from the store. */
 export async function resolveCommand(ctx: Context, specs: string[], options: { frozen?: boolean } = {}): Promise<{ resolved: ResolvedAsset[] }> {

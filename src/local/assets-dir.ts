@@ -13,6 +13,7 @@ import { assetNameProblem, relativePathProblem } from "../registry/paths.ts";
 import type { ByteRange } from "../store/store.ts";
 import { TEMP_MARK, tempSibling } from "../base/temp-path.ts";
 import { Transfers, type TransferProgress } from "../transfer/engine.ts";
+import type { ResolvedAsset } from "../registry/registry.ts";
 
 /** modelkit's completion marker of a folder version, at its top: no file of the asset may have that path. */
 const FOLDER_MARKER = ".SUCCESS";
@@ -22,6 +23,17 @@ const FOLDER_MARKER = ".SUCCESS";
  * `.SUCCESS` would be overwritten by the marker (which modelkit looks for there), and a name with the temporary
  * mark would be taken for a killed fetch's leftover and removed.
  */
+/** A spec's version as fetch leaves it in the assets dir (or, --in-place, where the store holds it). */
+export interface FetchedAsset extends ResolvedAsset {
+  /** The local file or folder of the asset, or of its sub-part when the spec names one. */
+  path: string;
+  /** True when a complete local copy was already there: no byte was downloaded. */
+  local: boolean;
+  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
+  cached: boolean;
+  verified: boolean;
+}
+
 export function reservedPathProblem(paths: readonly string[], isDirectory: boolean): string | undefined {
   if (isDirectory && paths.includes(FOLDER_MARKER)) {
     return `a top-level ${FOLDER_MARKER} file is reserved for the completion marker of the local assets dir (modelkit's layout); rename it or move it into a sub-folder`;

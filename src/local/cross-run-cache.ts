@@ -4,7 +4,7 @@
 // anything lands in the assets dir, so a locked spec restored from the cache needs no store request at all.
 import { lstat } from "node:fs/promises";
 import path from "node:path";
-import type { Context } from "../commands/context.ts";
+import type { AssetsDir } from "./assets-dir.ts";
 import { assetDigest, prepareInput, type HashingOptions, type PreparedInput } from "../registry/manifest.ts";
 
 /** The identity of a cache entry: equal digests mean equal content, so the digest is what a hit is checked against. */
@@ -31,18 +31,23 @@ export interface CrossRunCache {
  * expected digest (a mismatch is discarded with a warning, and the caller downloads as usual). The store is not
  * asked. With `subPath`, the whole version is restored, and only when it has that part.
  */
-export async function restoreVerified(ctx: Context, version: CachedVersion, subPath?: string): Promise<{ size: number } | undefined> {
-  if (!ctx.crossRunCache) return undefined;
-  return ctx.crossRunCache.restore(version, async (content) => {
+export async function restoreVerified(
+  cache: CrossRunCache,
+  assetsDir: AssetsDir,
+  warn: (message: string) => void,
+  version: CachedVersion,
+  subPath?: string,
+): Promise<{ size: number } | undefined> {
+  return cache.restore(version, async (content) => {
     const found = await matchRestored(content, version.digest);
     if (!found || found.digest !== version.digest) {
-      ctx.reporter.warn(
+      warn(
         `cache: the cached ${version.name}:${version.version} has digest ${found?.digest ?? "(unreadable)"}, not ${version.digest}: ignored, fetching from the store`,
       );
       return undefined;
     }
     if (subPath && !found.files.some((f) => f.path === subPath || f.path.startsWith(`${subPath}/`))) return undefined;
-    await ctx.assetsDir.install(version.name, version.version, content, found.isDirectory, { digest: version.digest, verified: true });
+    await assetsDir.install(version.name, version.version, content, found.isDirectory, { digest: version.digest, verified: true });
     return { size: found.size };
   });
 }

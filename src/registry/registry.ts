@@ -65,6 +65,15 @@ export interface Resolved {
   meta: VersionMeta;
 }
 
+/** A spec resolved to an exact version, as resolve, lock and fetch report it. */
+export interface ResolvedAsset {
+  spec: string;
+  name: string;
+  version: string;
+  digest: string | null;
+  size?: number;
+}
+
 export interface PublishRequest {
   name: string;
   /** Hashed, or being hashed: uploads start before hashing ends (unless `ifChanged` needs the digest first). */
@@ -134,6 +143,13 @@ export function channelHistory(entry: AliasEntry): ChannelMove[] {
 }
 
 /** The entry after moving a channel from `old` to `version`. */
+/** A channel's moves (or every channel's), as the history command reports them. */
+export interface HistoryResult {
+  name: string;
+  store: string;
+  channels: { channel: string; version: string; history: ChannelMove[]; dropped: number }[];
+}
+
 function movedEntry(old: AliasEntry | undefined, version: string, promotion: Omit<AliasEntry, "version">, rollback: boolean): AliasEntry {
   const previous = old?.version;
   const { run_url, ref, sha, actor } = promotion.source;
