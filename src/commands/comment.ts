@@ -42,7 +42,7 @@ export async function commentCommand(ctx: Context, options: CommentOptions): Pro
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, options.specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to comment on: give specs, list them under assets: in assetkit.yml, or lock them");
-  const current = await pMap(wanted, ({ spec, parsed }) => resolveInStore(ctx, spec, parsed, lock, false), { concurrency: SPEC_CONCURRENCY });
+  const current = await pMap(wanted, ({ spec, parsed }) => resolveInStore(ctx, spec, parsed, lock?.assets[spec]), { concurrency: SPEC_CONCURRENCY });
 
   const repoPath = lockfileRepoPath(ctx.lockfilePath, options.workspace);
   const pr = options.pullRequest;

@@ -18,7 +18,7 @@ export async function lockCommand(ctx: Context, specs: string[], options: { upda
   const resolved: ResolvedAsset[] = [];
   for (const { spec, parsed } of wanted) {
     const kept = options.update ? undefined : lock?.assets[spec];
-    const entry: LockEntry = kept ?? (await resolveInStore(ctx, spec, parsed, undefined, false, { withMeta: false }));
+    const entry: LockEntry = kept ?? (await resolveInStore(ctx, spec, parsed, undefined, { withMeta: false }));
     assets[spec] = { name: entry.name, version: entry.version, digest: entry.digest };
     resolved.push({ spec, ...assets[spec]! });
   }

@@ -68,7 +68,7 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     checkChannelName(channel);
     checkRef(channel, policy, env); // before any copy
   }
-  const r = await resolveInStore(ctx, wanted!.spec, parsed, await loadLock(ctx), false);
+  const r = await resolveInStore(ctx, wanted!.spec, parsed, (await loadLock(ctx))?.assets[wanted!.spec]);
   if (policy?.requireVerified && r.digest === null) {
     throw new AssetError(`${channel} is protected (require-verified in ${ctx.config.file}): ${r.name}:${r.version} has no checksums (written by modelkit?)`);
   }

@@ -23,17 +23,6 @@ const FOLDER_MARKER = ".SUCCESS";
  * `.SUCCESS` would be overwritten by the marker (which modelkit looks for there), and a name with the temporary
  * mark would be taken for a killed fetch's leftover and removed.
  */
-/** A spec's version as fetch leaves it in the assets dir (or, --in-place, where the store holds it). */
-export interface FetchedAsset extends ResolvedAsset {
-  /** The local file or folder of the asset, or of its sub-part when the spec names one. */
-  path: string;
-  /** True when a complete local copy was already there: no byte was downloaded. */
-  local: boolean;
-  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
-  cached: boolean;
-  verified: boolean;
-}
-
 export function reservedPathProblem(paths: readonly string[], isDirectory: boolean): string | undefined {
   if (isDirectory && paths.includes(FOLDER_MARKER)) {
     return `a top-level ${FOLDER_MARKER} file is reserved for the completion marker of the local assets dir (modelkit's layout); rename it or move it into a sub-folder`;
@@ -48,10 +37,30 @@ export interface LocalCopy {
   verified: boolean;
 }
 
+/**
+ * The one freshness rule: a complete local copy serves a version of digest `digest` when it recorded that digest,
+ * when it recorded none (modelkit wrote it; versions are immutable), or when no digest is asked for (null: a
+ * modelkit meta, or a version named whole with no lockfile entry).
+ */
+export function serves(copy: LocalCopy | undefined, digest: string | null | undefined): copy is LocalCopy {
+  return copy !== undefined && (digest == null || copy.digest === undefined || copy.digest === digest);
+}
+
 export interface Materialised extends LocalCopy {
   path: string;
   /** False when a complete local copy was already there. */
   downloaded: boolean;
+}
+
+/** A spec's version as fetch leaves it in the assets dir (or, --in-place, where the store holds it). */
+export interface FetchedAsset extends ResolvedAsset {
+  /** The local file or folder of the asset, or of its sub-part when the spec names one. */
+  path: string;
+  /** True when a complete local copy was already there: no byte was downloaded. */
+  local: boolean;
+  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
+  cached: boolean;
+  verified: boolean;
 }
 
 /** A version with a local copy, for prune-local. */
@@ -122,9 +131,8 @@ export class AssetsDir {
     onProgress?: (progress: TransferProgress) => void,
   ): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
-    const fresh = (copy: LocalCopy | undefined): copy is LocalCopy => copy !== undefined && (copy.digest === meta.digest || copy.digest === undefined);
     const ready = await this.localCopy(name, version, subPath);
-    if (fresh(ready)) return { ...ready, path: target, downloaded: false };
+    if (serves(ready, meta.digest)) return { ...ready, path: target, downloaded: false };
 
     const files = filesUnder(meta, subPath, `${name}:${version}`);
     const reserved = reservedPathProblem(
@@ -136,7 +144,7 @@ export class AssetsDir {
     const release = await this.lock(name, version);
     try {
       const again = await this.localCopy(name, version, subPath);
-      if (fresh(again)) return { ...again, path: target, downloaded: false };
+      if (serves(again, meta.digest)) return { ...again, path: target, downloaded: false };
       await this.removeLeftovers(name, version);
       const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined) };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
@@ -182,7 +190,7 @@ export class AssetsDir {
   async install(name: string, version: string, source: string, isDirectory: boolean, copy: LocalCopy): Promise<void> {
     const release = await this.lock(name, version);
     try {
-      if ((await this.localCopy(name, version))?.digest === copy.digest) return;
+      if (serves(await this.localCopy(name, version), copy.digest)) return;
       await this.materialiseWhole(name, version, isDirectory, (temp) => move(source, temp), copy);
     } finally {
       await release();
