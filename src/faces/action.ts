@@ -14,7 +14,7 @@ import { resolveCommand } from "../commands/resolve.ts";
 import type { ResolvedAsset } from "../registry/registry.ts";
 import { verifyCommand } from "../commands/verify.ts";
 import { createContext, type Context } from "../commands/context.ts";
-import { type ActionInput } from "./action-inputs.ts";
+import { ACTION_COMMANDS, type ActionCommand, type ActionInput, type ActionOutput } from "./action-io.ts";
 import { UsageError } from "../base/errors.ts";
 import type { CrossRunCache } from "../local/cross-run-cache.ts";
 import { actionsCache, savesOnBranch } from "../github/cache.ts";
@@ -29,7 +29,6 @@ import { createProgress, formatBytes } from "./progress.ts";
 import { scrub, uriSecrets } from "../store/redact.ts";
 import { parseSize } from "../base/units.ts";
 
-const COMMANDS = ["publish", "import", "fetch", "resolve", "lock", "promote", "verify", "comment", "history", "gc", "prune"] as const;
 /** GitHub shows at most 10 annotations of a type per step: later warnings go to the log only. */
 const MAX_WARNING_ANNOTATIONS = 10;
 
@@ -47,6 +46,11 @@ function booleanInput(name: ActionInput, fallback: boolean): boolean {
   }
 }
 
+/** The only way to set an output, so that each one is in ACTION_OUTPUTS (and so in action.yml and the README). */
+function setOutput(name: ActionOutput, value: string): void {
+  core.setOutput(name, value);
+}
+
 function lines(name: ActionInput): string[] {
   return core
     .getMultilineInput(name)
@@ -60,8 +64,8 @@ export async function runAction(): Promise<void> {
   const warn = (message: string) => (++warnings <= MAX_WARNING_ANNOTATIONS ? core.warning(message) : core.info(`warning: ${message}`));
   try {
     command = core.getInput("command" satisfies ActionInput, { required: true }).trim();
-    if (!(COMMANDS as readonly string[]).includes(command)) {
-      throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${COMMANDS.join(", ")}`);
+    if (!(ACTION_COMMANDS as readonly string[]).includes(command)) {
+      throw new UsageError(`unknown command ${JSON.stringify(command)}: use one of ${ACTION_COMMANDS.join(", ")}`);
     }
     // The runner masks these in the log, whatever prints them.
     for (const secret of uriSecrets(input("store") ?? process.env.ASSETKIT_STORE ?? "")) core.setSecret(secret);
@@ -76,7 +80,7 @@ export async function runAction(): Promise<void> {
       },
       { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
-    const rows = await run(command as (typeof COMMANDS)[number], ctx);
+    const rows = await run(command as ActionCommand, ctx);
     if (typeof rows === "object" && "store" in rows) await writeSummary(command, rows.store, rows.rows);
     else await writeSummary(command, ctx.store.url, rows);
   } catch (err) {
@@ -88,7 +92,7 @@ export async function runAction(): Promise<void> {
 }
 
 /** The rows of the summary table (with the store they are in, when not the context's), or (comment) the summary's whole Markdown. */
-async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Row[] | string | { rows: Row[]; store: string }> {
+async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string | { rows: Row[]; store: string }> {
   switch (command) {
     case "publish": {
       const name = input("name");
@@ -134,9 +138,9 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       const crossRunCache = cacheOfRun();
       const r = await fetchCommand({ ...ctx, crossRunCache }, lines("specs"), { frozen: booleanInput("frozen", false) });
       setResolvedOutputs(r.resolved);
-      core.setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
-      core.setOutput("path", r.resolved[0]?.path ?? "");
-      core.setOutput("cache-hit", String(r.resolved.every((a) => a.local || a.cached)));
+      setOutput("paths", r.resolved.map((a) => a.path).join("\n"));
+      setOutput("path", r.resolved[0]?.path ?? "");
+      setOutput("cache-hit", String(r.resolved.every((a) => a.local || a.cached)));
       return r.resolved.map((a) => ({
         ...a,
         note: a.local ? "local copy" : a.cached ? "from the cache" : a.verified ? "downloaded" : "downloaded (unverified)",
@@ -150,7 +154,7 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
     case "lock": {
       const r = await lockCommand(ctx, lines("specs"), { update: booleanInput("update", false) });
       setResolvedOutputs(r.resolved);
-      core.setOutput("lockfile", r.lockfile);
+      setOutput("lockfile", r.lockfile);
       return r.resolved;
     }
     case "promote": {
@@ -162,10 +166,10 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       const spec = lines("specs")[0] ?? named;
       if ((!channel && !to) || !spec) throw new UsageError("command promote needs the input channel (or to), and specs (one spec) or name and version");
       const r = await promoteCommand(ctx, spec, { channel, to, rollback, allowUnverified: booleanInput("allow-unverified", false) });
-      core.setOutput("version", r.version);
-      core.setOutput("spec", r.spec);
-      core.setOutput("digest", r.digest ?? "");
-      if (r.copied !== undefined) core.setOutput("copied", String(r.copied));
+      setOutput("version", r.version);
+      setOutput("spec", r.spec);
+      setOutput("digest", r.digest ?? "");
+      if (r.copied !== undefined) setOutput("copied", String(r.copied));
       if (r.changed || r.copied) {
         await notify("assetkit-promoted", { name: r.name, version: r.version, digest: r.digest, channel: r.alias, previous: r.previous, store: r.store });
       }
@@ -206,7 +210,7 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         `${r.dryRun ? "would remove" : "removed"} ${r.removed.versions} unfinished version(s), ${r.removed.claims} claim(s), ${r.removed.uploads} incomplete upload(s), ${formatBytes(r.removed.bytes + r.removed.uploadBytes)}`,
       ];
       for (const line of [...lines, ...(r.note ? [r.note] : [])]) core.info(line);
-      core.setOutput("removed", JSON.stringify(r.removed));
+      setOutput("removed", JSON.stringify(r.removed));
       return `### assetkit gc${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${lines.map((l) => `- ${escapeMarkdown(l)}`).join("\n")}\n`;
     }
     case "prune": {
@@ -230,14 +234,14 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       });
       const text = pruneLines(r, "set dry-run: false to delete");
       for (const line of text) core.info(line);
-      core.setOutput("removed", JSON.stringify(r.removed));
+      setOutput("removed", JSON.stringify(r.removed));
       return `### assetkit prune${r.dryRun ? " (dry run)" : ""}\n\nStore: ${escapeMarkdown(r.store)}\n\n${text.map((l) => `- ${escapeMarkdown(l.replaceAll("\t", " "))}`).join("\n")}\n`;
     }
     case "history": {
       const target = input("name") ? `${input("name")}${input("channel") ? `:${input("channel")}` : ""}` : lines("specs")[0];
       if (!target) throw new UsageError("command history needs the input name (and channel for one channel)");
       const r = await historyCommand(ctx, target);
-      core.setOutput("history", JSON.stringify(r));
+      setOutput("history", JSON.stringify(r));
       return historyMarkdown(r);
     }
     case "comment": {
@@ -245,7 +249,7 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
       if ("event" in pr) {
         const message = `no pull request comment: this run is for the ${pr.event} event, not pull_request`;
         core.info(message);
-        core.setOutput("comment-url", "");
+        setOutput("comment-url", "");
         return `### assetkit comment\n\n${escapeMarkdown(message)}\n`;
       }
       const token = input("github-token");
@@ -258,17 +262,17 @@ async function run(command: (typeof COMMANDS)[number], ctx: Context): Promise<Ro
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
         serverUrl: process.env.GITHUB_SERVER_URL ?? "https://github.com",
       });
-      core.setOutput("comment-url", r.url ?? "");
+      setOutput("comment-url", r.url ?? "");
       return r.summary;
     }
   }
 }
 
 function setPublishOutputs(r: PublishResult): void {
-  core.setOutput("version", r.version);
-  core.setOutput("spec", r.spec);
-  core.setOutput("digest", r.digest);
-  core.setOutput("published", String(r.published));
+  setOutput("version", r.version);
+  setOutput("spec", r.spec);
+  setOutput("digest", r.digest);
+  setOutput("published", String(r.published));
 }
 
 /** The Actions cache as the inputs cache (true | false | restore-only), cache-save-branches and cache-max-size allow. */
@@ -305,12 +309,12 @@ async function notify(eventType: DeployEvent["event_type"], payload: DeployEvent
 function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): void {
   const map: Record<string, { name: string; version: string; digest: string | null; path?: string }> = {};
   for (const a of resolved) map[a.spec] = { name: a.name, version: a.version, digest: a.digest, ...(a.path ? { path: a.path } : {}) };
-  core.setOutput("resolved", JSON.stringify(map));
+  setOutput("resolved", JSON.stringify(map));
 }
 
 /** The step's Markdown: the `markdown` output (for gh release create --notes) and the job summary. */
 async function writeSummary(command: string, store: string, rows: Row[] | string): Promise<void> {
   const markdown = typeof rows === "string" ? rows : summaryMarkdown(command, store, rows);
-  core.setOutput("markdown", markdown);
+  setOutput("markdown", markdown);
   await appendJobSummary(markdown);
 }
