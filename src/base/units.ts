@@ -49,3 +49,14 @@ export function parseWholeNumber(text: string, what: string, min: number, max = 
   }
   return n;
 }
+
+/** A byte count as people read it (binary units), for messages and progress. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}

@@ -6,7 +6,7 @@ import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { readLockfile } from "../project/lockfile.ts";
 import { checkAssetName } from "../registry/paths.ts";
-import { formatBytes } from "../faces/progress.ts";
+import { formatBytes } from "../base/units.ts";
 import { dataObjects, deleteVersions } from "../registry/prune.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
 import { parseDuration, parseWholeNumber } from "../base/units.ts";

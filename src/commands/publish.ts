@@ -2,7 +2,7 @@ import { reservedPathProblem } from "../local/assets-dir.ts";
 import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { startHashing, type HashingInput, type ImportOrigin } from "../registry/manifest.ts";
-import { formatBytes } from "../faces/progress.ts";
+import { formatBytes } from "../base/units.ts";
 import { provenanceFromEnv } from "../github/provenance.ts";
 import { formatSpec, parseSpec, type VersionSelector } from "../registry/spec.ts";
 import type { Bump } from "../registry/versioning.ts";

@@ -25,7 +25,8 @@ import { sendDeployEvent, type DeployEvent } from "../github/dispatch.ts";
 import { escapeMarkdown } from "../github/comment-table.ts";
 import { appendJobSummary, historyMarkdown, summaryMarkdown, type Row } from "../github/summary.ts";
 import { pullRequestOfRun, repositoryOfRun } from "../github/pull-request.ts";
-import { createProgress, formatBytes } from "./progress.ts";
+import { formatBytes } from "../base/units.ts";
+import { createProgress } from "./progress.ts";
 import { scrub, uriSecrets } from "../store/redact.ts";
 import { parseSize } from "../base/units.ts";
 

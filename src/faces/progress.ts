@@ -1,5 +1,6 @@
 // Transfer progress (bytes, files, rate, ETA): a live line on a terminal, a line every few seconds in logs
 // (Actions), nothing when quiet; always on stderr (the CLI) or the log, never mixed into --json output.
+import { formatBytes } from "../base/units.ts";
 
 export interface ProgressSink {
   /** The state of one transfer, named by `label`; several transfers at once are shown as one total. */
@@ -51,16 +52,6 @@ export function createProgress(stream: NodeJS.WriteStream, options: { live: bool
       shown = false;
     },
   };
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
 function formatDuration(seconds: number): string {

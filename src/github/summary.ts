@@ -3,7 +3,7 @@
 import * as core from "@actions/core";
 import { appendFile } from "node:fs/promises";
 import type { HistoryResult, ResolvedAsset } from "../registry/registry.ts";
-import { formatBytes } from "../faces/progress.ts";
+import { formatBytes } from "../base/units.ts";
 import { escapeMarkdown } from "./comment-table.ts";
 
 /**

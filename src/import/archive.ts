@@ -12,7 +12,7 @@ import yauzl from "yauzl";
 import { AssetError } from "../base/errors.ts";
 import type { FileEntry } from "../registry/manifest.ts";
 import { relativePathProblem } from "../registry/paths.ts";
-import { formatBytes } from "../faces/progress.ts";
+import { formatBytes } from "../base/units.ts";
 import { stagedPath } from "./staging.ts";
 
 export type ArchiveKind = "tar" | "tar.gz" | "zip";

@@ -15,7 +15,7 @@ import { ContentHasher } from "../hashing/content-hash.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { hashPool } from "../hashing/pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "../hashing/part-hash.ts";
-import { formatBytes } from "../faces/progress.ts";
+import { formatBytes } from "../base/units.ts";
 import { relativePathProblem } from "./paths.ts";
 import type { Store } from "../store/store.ts";
 

@@ -1,7 +1,8 @@
-// Lint step: fails when the modules under src/ import each other in a cycle (type-only and lazy imports count too:
-// a cycle of any kind means two modules that cannot be read, moved or tested apart). Imports are read with
-// TypeScript's own pre-processor; the cycles are the strongly connected components of the graph (Tarjan).
-// Written here because the lint plugins that do this need a resolver package for our `.ts` specifiers.
+// Lint step, the import rules of src/: no module imports another in a cycle (type-only and lazy imports count too:
+// a cycle of any kind means two modules that cannot be read, moved or tested apart), and a folder imports only from
+// the folders below it in LAYERS (the README's tree). Imports are read with TypeScript's own pre-processor; the
+// cycles are the strongly connected components of the graph (Tarjan). Written here because the lint plugins that
+// do this need a resolver package for our `.ts` specifiers.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import ts from "typescript";
@@ -65,11 +66,44 @@ export function importCycles(graph: Map<string, string[]>): string[][] {
   return cycles;
 }
 
-if (import.meta.main) {
-  const cycles = importCycles(importGraph(process.argv[2] ?? "src"));
-  for (const cycle of cycles) console.error(`import cycle among: ${cycle.join(", ")}`);
-  if (cycles.length > 0) {
-    console.error(`${cycles.length} import cycle(s): move what both sides need into a module of its own`);
-    process.exit(1);
+/** src/'s folders, top down; folders on one row are peers and do not import each other. */
+export const LAYERS: readonly (readonly string[])[] = [
+  ["faces"],
+  ["commands"],
+  ["github", "import"],
+  ["project"],
+  ["local"],
+  ["registry"],
+  ["transfer"],
+  ["hashing"],
+  ["store"],
+  ["base"],
+];
+
+/** Imports from a folder of `root` into a folder that is not below it in `layers`, as "from → to" lines. */
+export function layerViolations(graph: Map<string, string[]>, root: string, layers: readonly (readonly string[])[]): string[] {
+  const folderOf = (file: string): string => path.relative(root, file).split(path.sep)[0]!;
+  const rank = new Map(layers.flatMap((row, i) => row.map((folder) => [folder, i] as const)));
+  const violations: string[] = [];
+  for (const [file, targets] of graph) {
+    const from = folderOf(file);
+    for (const target of targets) {
+      const to = folderOf(target);
+      if (to === from) continue;
+      const [a, b] = [rank.get(from), rank.get(to)];
+      if (a === undefined || b === undefined || b <= a) violations.push(`${file} → ${target} (${from} may import only from folders below it)`);
+    }
   }
+  return violations;
+}
+
+if (import.meta.main) {
+  const root = process.argv[2] ?? "src";
+  const graph = importGraph(root);
+  const cycles = importCycles(graph);
+  for (const cycle of cycles) console.error(`import cycle among: ${cycle.join(", ")}`);
+  const violations = layerViolations(graph, root, LAYERS);
+  for (const line of violations) console.error(`import against the layers: ${line}`);
+  if (cycles.length > 0) console.error(`${cycles.length} import cycle(s): move what both sides need into a module of its own`);
+  if (cycles.length + violations.length > 0) process.exit(1);
 }
