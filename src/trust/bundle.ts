@@ -15,10 +15,8 @@ export interface ParsedBundle {
   payload: Buffer;
   payloadType: string;
   signature: Buffer;
-  /** Key mode: the public key hint. Undefined for a certificate bundle (keyless), which the caller checks otherwise. */
+  /** Key mode: the public key hint. Undefined for a certificate bundle (keyless, a later step). */
   keyHint?: string;
-  /** The bundle as JSON, for checks beyond key mode (certificate, log entries, timestamps). */
-  json: Record<string, unknown>;
 }
 
 export function keyBundle(envelope: DsseEnvelope, hint: string): KeyBundle {
@@ -55,6 +53,5 @@ export function parseBundle(data: Buffer, bad: (why: string) => never): ParsedBu
     payloadType: envelope.payloadType as string,
     signature: Buffer.from(sig, "base64"),
     ...(typeof hint === "string" ? { keyHint: hint } : {}),
-    json: b,
   };
 }

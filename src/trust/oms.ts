@@ -1,4 +1,4 @@
-// Not wired into any command yet: publish --sign-key, policies and verification on fetch come in later steps (docs/trust.md, plan of work).
+// Not wired into any command yet (step 1 of docs/trust.md's plan of work): a library for the steps that use it.
 //
 // Signing a version with a key and verifying a signature, in model_signing's OMS format (docs/trust.md, section 3):
 // a Sigstore bundle holding a DSSE envelope of the in-toto statement that lists the version's files with their sha256.
