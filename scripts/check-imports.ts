@@ -73,6 +73,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["github", "import"],
   ["project"],
   ["local"],
+  ["trust"],
   ["registry"],
   ["transfer"],
   ["hashing"],
