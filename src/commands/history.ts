@@ -1,7 +1,7 @@
 // A channel's moves (or every channel's), newest first, from <name>.aliases.
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
-import { channelHistory, type HistoryResult } from "../registry/registry.ts";
+import { channelHistory, type HistoryResult } from "../registry/channels.ts";
 import { parseSpec } from "../registry/spec.ts";
 
 export async function historyCommand(ctx: Context, target: string): Promise<HistoryResult> {

@@ -64,7 +64,7 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
       const meta = metas.get(v);
       if (meta?.size !== undefined) return meta.size;
       if (!ctx.store.listable) return null;
-      return (await dataObjects(ctx.registry, ctx.registry.versionKeys(name, v).data)).reduce((sum, o) => sum + o.size, 0);
+      return (await dataObjects(ctx.registry, name, v)).reduce((sum, o) => sum + o.size, 0);
     };
     const asset: PrunedAsset = { name, remove: [], keep: plan.keep, reinstated: [] };
     for (const version of plan.remove) asset.remove.push({ version, size: await sizeOf(version) });

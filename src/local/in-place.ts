@@ -9,6 +9,7 @@ import pMap from "p-map";
 import { filesUnder } from "./assets-dir.ts";
 import { AssetError } from "../base/errors.ts";
 import { hashPool } from "../hashing/pool.ts";
+import { dataKey } from "../registry/layout.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
 import { writeAtomically } from "../base/temp-path.ts";
 
@@ -44,7 +45,8 @@ export async function verifyInPlace(
   subPath?: string,
 ): Promise<InPlaceCopy> {
   const what = `${name}:${version}`;
-  const versionPath = path.join(storeRoot, ...name.split("/"), version);
+  // The store folder holds each key as a path: the version's data key, and its files' below it.
+  const storePath = (relPath?: string): string => path.join(storeRoot, ...dataKey(name, version, relPath).split("/"));
   const files = filesUnder(meta, subPath, what);
   const markerFile = path.join(
     markerRoot,
@@ -59,7 +61,7 @@ export async function verifyInPlace(
   await pMap(
     files,
     async (file) => {
-      const full = file.path ? path.join(versionPath, ...file.path.split("/")) : versionPath;
+      const full = storePath(file.path);
       const label = `${what}${file.path ? `/${file.path}` : ""} at ${full}`;
       const stat = await fs.lstat(full, { bigint: true }).catch(() => undefined);
       if (!stat) throw new AssetError(`${label} is missing: the store folder does not hold this version completely`);
@@ -78,7 +80,7 @@ export async function verifyInPlace(
     { concurrency: HASH_CONCURRENCY },
   ).finally(() => (hashed > 0 ? writeAtomically(markerFile, JSON.stringify(marker) + "\n") : undefined));
   return {
-    path: subPath ? path.join(versionPath, ...subPath.split("/")) : versionPath,
+    path: storePath(subPath),
     verified: files.every((f) => f.sha256 !== undefined),
     hashed,
   };

@@ -1,12 +1,11 @@
-// Garbage of failed publishes, read from the store layout (registry.ts): a publisher killed mid-way leaves its
+// Garbage of failed publishes, read from the store layout (layout.ts): a publisher killed mid-way leaves its
 // claim, data of a version without a `.meta` (never visible to readers) and, on S3, incomplete multipart uploads.
 // Only what is older than a grace period is touched, so a publish in progress is left alone. A version with a
 // `.meta` is complete: it is kept even when `.versions` does not list it, unless its removal is asked for.
-import { randomUUID } from "node:crypto";
-import { assetNameProblem } from "./paths.ts";
+import { assetsIn, claimKey, metaKey, parseVersionKey } from "./layout.ts";
+import { claimDocument } from "./publish-protocol.ts";
 import type { Registry } from "./registry.ts";
 import { incompleteUploadsOf, type IncompleteUpload, type StoredObject } from "../store/store.ts";
-import { SCHEMES } from "./versioning.ts";
 
 /**
  * What one version left behind: "unfinished" (no meta: its data and claim), "unlisted" (a meta that `.versions`
@@ -64,10 +63,10 @@ export async function planGc(registry: Registry, graceMs: number, removeUnlisted
   const uploader = incompleteUploadsOf(store);
   if (uploader) for await (const upload of uploader.incompleteUploads("")) uploads.push(upload);
 
-  const names = assetNames(objects);
+  const names = assetsIn(objects.map((o) => o.key));
   const groups = new Map<string, VersionObjects>();
   for (const object of objects) {
-    const owner = ownerOf(object.key, names);
+    const owner = parseVersionKey(object.key, names);
     if (!owner) continue;
     const id = `${owner.name}\0${owner.version}`;
     let group = groups.get(id);
@@ -82,7 +81,7 @@ export async function planGc(registry: Registry, graceMs: number, removeUnlisted
   const recentVersions = new Set<string>();
   for (const upload of uploads) {
     if (upload.started.getTime() > cutoff) {
-      const owner = ownerOf(upload.key, names);
+      const owner = parseVersionKey(upload.key, names);
       if (owner) recentVersions.add(`${owner.name}\0${owner.version}`);
     } else plan.uploads.push(upload);
   }
@@ -123,7 +122,7 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
     }
   }
   for (const leftover of plan.leftovers) {
-    const keys = registry.versionKeys(leftover.name, leftover.version);
+    const keys = { meta: metaKey(leftover.name, leftover.version), claim: claimKey(leftover.name, leftover.version) };
     const what = `${leftover.name}:${leftover.version}`;
     if (leftover.claim) {
       // Another gc may have removed this claim and a new publisher taken the version since our scan.
@@ -131,11 +130,7 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
         warn(`gc: the claim of ${what} changed since the scan: left alone`);
         continue;
       }
-    } else if (
-      !(await store.write(keys.claim, Buffer.from(JSON.stringify({ token: randomUUID(), by: "assetkit gc", at: new Date().toISOString() }) + "\n"), {
-        ifAbsent: true,
-      }))
-    ) {
+    } else if (!(await store.write(keys.claim, claimDocument({ by: "assetkit gc", at: new Date().toISOString() }).body, { ifAbsent: true }))) {
       warn(`gc: ${what} is being published now: left alone`);
       continue;
     }
@@ -159,31 +154,4 @@ export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (me
     if (leftover.kind !== "stale-claim") totals.versions++;
   }
   return totals;
-}
-
-/** Asset names the store shows: those with a `.versions` index, and those with a claim (a first publish that never finished). */
-function assetNames(objects: StoredObject[]): string[] {
-  const names = new Set<string>();
-  for (const { key } of objects) {
-    let name: string | undefined;
-    if (key.endsWith(".versions")) name = key.slice(0, -".versions".length);
-    else if (key.endsWith(".claim") && key.includes("/")) name = key.slice(0, key.lastIndexOf("/"));
-    if (name !== undefined && !assetNameProblem(name)) names.add(name);
-  }
-  // Longest first: a key belongs to the most specific asset (a/b/1.0.0 is a version of a/b, not a part of a).
-  return [...names].sort((a, b) => b.length - a.length);
-}
-
-/** Which version of which asset a key belongs to, and as what; undefined for keys outside any version. */
-function ownerOf(key: string, names: readonly string[]): { name: string; version: string; kind: "meta" | "claim" | "data" } | undefined {
-  for (const name of names) {
-    if (!key.startsWith(`${name}/`)) continue;
-    const rest = key.slice(name.length + 1);
-    const slash = rest.indexOf("/");
-    const segment = slash < 0 ? rest : rest.slice(0, slash);
-    const kind = slash < 0 && segment.endsWith(".meta") ? "meta" : slash < 0 && segment.endsWith(".claim") ? "claim" : "data";
-    const version = kind === "data" ? segment : segment.slice(0, segment.lastIndexOf("."));
-    if (SCHEMES.some((s) => s.isVersion(version))) return { name, version, kind };
-  }
-  return undefined;
 }

@@ -1,8 +1,9 @@
-// Deleting whole versions, in the order that keeps every reader safe (the store layout of registry.ts): first
+// Deleting whole versions, in the order that keeps every reader safe (the store layout: layout.ts): first
 // withdraw the versions from `.versions` by compare-and-swap (no reader resolves them any more), then re-read
 // the channels and put back any version a promotion moved onto meanwhile, then delete each `.meta`, then the data.
 // A fetch that resolved a version before it was withdrawn either finishes or fails with "not found"; never
 // does it return partial data (downloads are verified before they are renamed into place).
+import { dataKey, metaKey } from "./layout.ts";
 import type { Registry } from "./registry.ts";
 import type { StoredObject } from "../store/store.ts";
 
@@ -25,11 +26,10 @@ export async function deleteVersions(registry: Registry, name: string, versions:
   const result: DeletedVersions = { deleted: [], reinstated: Object.keys(back) };
   for (const version of versions) {
     if (!(version in withdrawn) || version in back) continue;
-    const keys = registry.versionKeys(name, version);
-    await registry.store.delete(keys.meta);
+    await registry.store.delete(metaKey(name, version));
     let objects = 0;
     let bytes = 0;
-    for (const object of await dataObjects(registry, keys.data)) {
+    for (const object of await dataObjects(registry, name, version)) {
       await registry.store.delete(object.key);
       objects++;
       bytes += object.size;
@@ -39,11 +39,12 @@ export async function deleteVersions(registry: Registry, name: string, versions:
   return result;
 }
 
-/** The data objects of a version: the file at `dataKey`, or every object under `dataKey/`. */
-export async function dataObjects(registry: Registry, dataKey: string): Promise<StoredObject[]> {
+/** The data objects of a version: the file at its data key, or every object under that key as a folder. */
+export async function dataObjects(registry: Registry, name: string, version: string): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
-  const file = await registry.store.head(dataKey);
+  const key = dataKey(name, version);
+  const file = await registry.store.head(key);
   if (file) out.push(file);
-  for await (const object of registry.store.list(`${dataKey}/`)) out.push(object);
+  for await (const object of registry.store.list(`${key}/`)) out.push(object);
   return out;
 }

@@ -1,6 +1,6 @@
 // Which versions of an asset a prune keeps, and why: a pure function of the versions, their push dates, the
 // channels (with their history) and the locked versions, so the plan printed is exactly what is deleted.
-import type { AliasEntry } from "./registry.ts";
+import type { AliasEntry } from "./channels.ts";
 import { isDateVersion } from "./spec.ts";
 
 export interface RetentionPolicy {
