@@ -1,7 +1,6 @@
 // The registry: assets and their versions in one store, as the commands see them. A facade over the layout
 // (layout.ts), the version index, the channels and the publish protocol, which each do one job.
 import type { Readable } from "node:stream";
-import pMap from "p-map";
 import { AssetError, UsageError } from "../base/errors.ts";
 import {
   buildMeta,
@@ -282,7 +281,8 @@ export class Registry {
     const uploaded = { files: 0, bytes: 0 };
     const copied = { files: 0, bytes: 0 };
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
-    await pMap(
+    // Settling: an upload still running when another fails would land after the clean-up.
+    await mapSettling(
       input.files,
       async (file) => {
         const key = dataKey(name, version, file.path);
@@ -299,7 +299,7 @@ export class Registry {
         progress.bytes += file.size;
         onProgress?.(progress);
       },
-      { concurrency: this.concurrency },
+      this.concurrency,
     );
     return { uploaded, copied };
   }
