@@ -31,10 +31,10 @@ const CACHE = "node_modules/.cache/assetkit-native";
 await rm("dist", { recursive: true, force: true });
 await build({
   entryPoints: {
-    index: "src/action-main.ts",
-    cli: "src/cli-main.ts",
-    "storage-initializer": "src/storage-initializer-main.ts",
-    "hash-worker": "src/hash-worker.ts",
+    index: "src/faces/action-main.ts",
+    cli: "src/faces/cli-main.ts",
+    "storage-initializer": "src/faces/storage-initializer-main.ts",
+    "hash-worker": "src/hashing/worker.ts",
   },
   outdir: "dist",
   bundle: true,
@@ -47,7 +47,7 @@ await build({
   target: "node24",
   minify: true,
   legalComments: "none",
-  // src/bundle-files.ts finds dist/ from a chunk by this folder's name.
+  // src/hashing/bundle-files.ts finds dist/ from a chunk by this folder's name.
   chunkNames: "chunks/[name]-[hash]",
   // Node's own AbortController for the polyfill some SDKs import (scripts/shims/abort-controller.ts says why).
   alias: { "abort-controller": "./scripts/shims/abort-controller.ts" },

@@ -2,7 +2,8 @@
 # Installs the servers the test suite runs against (no Docker): MinIO, fake-gcs-server and Caddy (a static
 # HTTP file server with Range, ETag and Last-Modified) with `go install` into $(go env GOPATH)/bin, nektos/act
 # (the end-to-end runner of test/e2e/, in host mode) the same way, and a
-# Python virtualenv with modelkit at .test-servers/venv for interop tests. Azurite comes from npm (devDependency).
+# Python virtualenv with modelkit at .test-servers/venv and one with model-signing at .test-servers/venv-signing
+# for interop tests. Azurite comes from npm (devDependency).
 # Idempotent: installs only what is missing or at another version; a no-op run takes well under a second.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ CADDY_VERSION="v2.11.9"
 ACT_VERSION="v0.2.89"
 MODELKIT_SPEC="modelkit[assets-s3,assets-gcs,assets-az]==0.1.3"
 MODELKIT_VERSION="0.1.3"
+# model-signing imports OpenSSL without declaring pyOpenSSL (1.1.1): both are installed.
+MODEL_SIGNING_VERSION="1.1.1"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="$root/.test-servers"
@@ -45,34 +48,47 @@ go_install() { # name module version package
   echo "install-test-servers:   $name installed in $((SECONDS - t0)) s"
 }
 
-install_modelkit() {
-  local venv="$state/venv" log="$state/install-modelkit.log"
-  if compgen -G "$venv/lib/python3*/site-packages/modelkit-$MODELKIT_VERSION.dist-info" >/dev/null \
-    && "$venv/bin/python" -c "" 2>/dev/null; then
-    return 0
+# pip_venv VENV LABEL "DIST-INFO..." SPEC...: a Python virtualenv at .test-servers/VENV with SPECs installed, made
+# afresh unless every DIST-INFO (glob under site-packages) is there, so a changed pin reinstalls.
+pip_venv() {
+  local name="$1" venv="$state/$1" label="$2" dist_info log="$state/install-$2.log"
+  read -ra dist_info <<<"$3"
+  shift 3
+  local installed=0
+  if "$venv/bin/python" -c "" 2>/dev/null; then
+    installed=1
+    for d in "${dist_info[@]}"; do
+      compgen -G "$venv/lib/python3*/site-packages/$d" >/dev/null || installed=0
+    done
   fi
+  [ "$installed" = 1 ] && return 0
   local py
   py="$(command -v python3 || true)"
-  [ -n "$py" ] || { echo "install-test-servers: python3 not found (needed for modelkit interop)" >&2; return 1; }
-  echo "install-test-servers: pip install $MODELKIT_SPEC into .test-servers/venv"
+  [ -n "$py" ] || { echo "install-test-servers: python3 not found (needed for $label interop)" >&2; return 1; }
+  echo "install-test-servers: pip install $* into .test-servers/$name"
   local t0=$SECONDS
   {
     rm -rf "$venv" &&
       "$py" -m venv "$venv" &&
-      "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q "$MODELKIT_SPEC"
-  } >"$log" 2>&1 || { fail "pip install modelkit" "$log"; return 1; }
-  echo "install-test-servers:   modelkit installed in $((SECONDS - t0)) s"
+      "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q "$@"
+  } >"$log" 2>&1 || { fail "pip install $label" "$log"; return 1; }
+  echo "install-test-servers:   $label installed in $((SECONDS - t0)) s"
 }
 
 # pip is network-bound and go is CPU-bound: run them side by side.
-install_modelkit &
-pip_pid=$!
+pip_venv venv modelkit "modelkit-$MODELKIT_VERSION.dist-info" "$MODELKIT_SPEC" &
+modelkit_pid=$!
+# Apart from modelkit's venv: model-signing would downgrade the cryptography that modelkit's cloud SDKs use.
+pip_venv venv-signing model-signing "model_signing-$MODEL_SIGNING_VERSION.dist-info pyopenssl-*.dist-info" \
+  "model-signing==$MODEL_SIGNING_VERSION" pyopenssl &
+signing_pid=$!
 status=0
 go_install minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio || status=1
 go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" github.com/fsouza/fake-gcs-server || status=1
 go_install caddy github.com/caddyserver/caddy/v2 "$CADDY_VERSION" github.com/caddyserver/caddy/v2/cmd/caddy || status=1
 go_install act github.com/nektos/act "$ACT_VERSION" github.com/nektos/act || status=1
-wait "$pip_pid" || status=1
+wait "$modelkit_pid" || status=1
+wait "$signing_pid" || status=1
 if [ ! -x "$root/node_modules/.bin/azurite-blob" ]; then
   echo "install-test-servers: node_modules/.bin/azurite-blob is missing: run 'npm ci' first" >&2
   status=1

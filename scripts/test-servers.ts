@@ -118,6 +118,7 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
 
     const env: Record<string, string> = {
       ASSETKIT_TEST_MODELKIT_PYTHON: bin.python,
+      ASSETKIT_TEST_MODEL_SIGNING: bin.modelSigning,
       // No test may fall through the AWS credential chain to the instance metadata address (169.254.169.254).
       AWS_EC2_METADATA_DISABLED: "true",
     };
@@ -234,8 +235,8 @@ export function goBinDir(): string {
   return gobin || path.join(gopath.split(path.delimiter)[0] || path.join(process.env.HOME ?? "/root", "go"), "bin");
 }
 
-/** Where the binaries are; those of the wanted servers (and modelkit's python) must exist. */
-function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string } {
+/** Where the binaries are; those of the wanted servers (and modelkit's python, model_signing's CLI) must exist. */
+function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string; modelSigning: string } {
   const goDir = goBinDir();
   const found = {
     minio: path.join(goDir, "minio"),
@@ -243,6 +244,7 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
     caddy: path.join(goDir, "caddy"),
     azurite: path.join(ROOT, "node_modules/.bin/azurite-blob"),
     python: path.join(ROOT, ".test-servers/venv/bin/python"),
+    modelSigning: path.join(ROOT, ".test-servers/venv-signing/bin/model_signing"),
   };
   const needed = [
     wanted.has("s3") && found.minio,
@@ -250,6 +252,7 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
     wanted.has("http") && found.caddy,
     wanted.has("azure") && found.azurite,
     found.python,
+    found.modelSigning,
   ];
   const missing = needed.filter((file): file is string => file !== false && !existsSync(file));
   if (missing.length) {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
-import { KNOWN_PARAMETERS } from "../src/store/uri.ts";
+import { KNOWN_PARAMETERS } from "../src/store/location.ts";
 
 describe("README", () => {
   it("names the query parameters each store URI scheme accepts", async () => {

@@ -2,15 +2,15 @@
 // that every run edits in place. A token that may not write (a fork's PR) only loses the comment, not the job.
 import path from "node:path";
 import pMap from "p-map";
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import type { Lockfile } from "../lockfile.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import type { Lockfile } from "../project/lockfile.ts";
 import { readBaseLockfile } from "../github/comment-base-lockfile.ts";
 import { isReadOnlyTokenError, type GitHubClient } from "../github/comment-client.ts";
 import { COMMENT_MARKER, upsertComment } from "../github/comment.ts";
 import { COMMENT_MAX_CHARS, renderCommentTable, type Change, type CommentRow, type TableOptions } from "../github/comment-table.ts";
 import type { PullRequest } from "../github/pull-request.ts";
-import { detectScheme } from "../versioning.ts";
+import { detectScheme } from "../registry/versioning.ts";
 import { loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 
 const SPEC_CONCURRENCY = 4;
@@ -42,7 +42,7 @@ export async function commentCommand(ctx: Context, options: CommentOptions): Pro
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, options.specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to comment on: give specs, list them under assets: in assetkit.yml, or lock them");
-  const current = await pMap(wanted, ({ spec, parsed }) => resolveInStore(ctx, spec, parsed, lock, false), { concurrency: SPEC_CONCURRENCY });
+  const current = await pMap(wanted, ({ spec, parsed }) => resolveInStore(ctx, spec, parsed, lock?.assets[spec]), { concurrency: SPEC_CONCURRENCY });
 
   const repoPath = lockfileRepoPath(ctx.lockfilePath, options.workspace);
   const pr = options.pullRequest;

@@ -3,10 +3,10 @@
 // fetch and staged in a hidden folder inside the destination: the files appear only once all of them matched.
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { Context } from "../context.ts";
-import { AssetError } from "../errors.ts";
-import { parseSpec } from "../spec.ts";
-import { TEMP_MARK } from "../temp-path.ts";
+import type { Context } from "./context.ts";
+import { AssetError } from "../base/errors.ts";
+import { parseSpec } from "../registry/spec.ts";
+import { TEMP_MARK } from "../base/temp-path.ts";
 
 export interface Downloaded {
   name: string;

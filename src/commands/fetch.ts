@@ -1,22 +1,14 @@
 import pMap from "p-map";
-import type { Context } from "../context.ts";
-import { restoreVerified } from "../cross-run-cache.ts";
-import { UsageError } from "../errors.ts";
+import type { Context } from "./context.ts";
+import { restoreVerified } from "../local/cross-run-cache.ts";
+import { UsageError } from "../base/errors.ts";
 import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
 import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
-import type { ResolvedAsset } from "./resolve.ts";
+import { serves, type FetchedAsset } from "../local/assets-dir.ts";
+import type { LockEntry } from "../project/lockfile.ts";
+import type { AssetSpec } from "../registry/spec.ts";
 
 const SPEC_CONCURRENCY = 4;
-
-export interface FetchedAsset extends ResolvedAsset {
-  /** The local file or folder of the asset, or of its sub-part when the spec names one. */
-  path: string;
-  /** True when a complete local copy was already there: no byte was downloaded. */
-  local: boolean;
-  /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
-  cached: boolean;
-  verified: boolean;
-}
 
 /**
  * Downloads what the specs name into the assets dir, verified. A spec pinned to one version (by the lockfile or
@@ -37,87 +29,100 @@ export async function fetchCommand(
 
   const resolved = await pMap(
     wanted,
-    async ({ spec, parsed }): Promise<FetchedAsset> => {
-      if (inPlace) return fetchInPlace(ctx, inPlace, spec, parsed, lock, frozen);
+    ({ spec, parsed }) => {
       const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
-      await ctx.assetsDir.sweep(parsed.name);
-      // Only the scheme's versions exist locally, so a numeric or date spec naming a local copy is a whole version.
-      const pinned = entry?.version ?? (parsed.selector.kind === "numeric" || parsed.selector.kind === "date" ? parsed.selector.text : undefined);
-      if (pinned) {
-        const copy = await ctx.assetsDir.localCopy(parsed.name, pinned, parsed.subPath);
-        if (copy && (!entry || entry.digest === null || copy.digest === entry.digest)) {
-          return {
-            spec,
-            name: parsed.name,
-            version: pinned,
-            digest: copy.digest ?? entry?.digest ?? null,
-            path: ctx.assetsDir.pathOf(parsed.name, pinned, parsed.subPath),
-            local: true,
-            cached: false,
-            verified: copy.verified,
-          };
-        }
-      }
-      const fromCache = async (name: string, version: string, digest: string): Promise<FetchedAsset | undefined> => {
-        const restored = await restoreVerified(ctx, { store: ctx.store.url, name, version, digest }, parsed.subPath);
-        if (!restored) return undefined;
-        ctx.reporter.info(`restored ${name}:${version} from the cache`);
-        return {
-          spec,
-          name,
-          version,
-          digest,
-          size: restored.size,
-          path: ctx.assetsDir.pathOf(name, version, parsed.subPath),
-          local: false,
-          cached: true,
-          verified: true,
-        };
-      };
-      if (entry?.digest) {
-        const cached = await fromCache(entry.name, entry.version, entry.digest);
-        if (cached) return cached;
-      }
-      const r = await resolveInStore(ctx, spec, parsed, lock, frozen);
-      const meta = r.meta!;
-      if (!entry?.digest && r.digest && !(await ctx.assetsDir.localCopy(r.name, r.version, parsed.subPath))) {
-        const cached = await fromCache(r.name, r.version, r.digest);
-        if (cached) return cached;
-      }
-      const what = `${r.name}:${r.version}${parsed.subPath ? `[${parsed.subPath}]` : ""}`;
-      const copy = await ctx.assetsDir.materialise(
-        r.name,
-        r.version,
-        meta,
-        (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range),
-        parsed.subPath,
-        (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
-      );
-      if (copy.downloaded) {
-        ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);
-        if (!parsed.subPath && r.digest) {
-          await ctx.crossRunCache?.save(
-            { store: ctx.store.url, name: r.name, version: r.version, digest: r.digest },
-            copy.path,
-            meta.files.map((f) => f.path),
-          );
-        }
-      }
-      return {
-        spec,
-        name: r.name,
-        version: r.version,
-        digest: r.digest,
-        ...(meta.size !== undefined ? { size: meta.size } : {}),
-        path: copy.path,
-        local: !copy.downloaded,
-        cached: false,
-        verified: copy.verified,
-      };
+      return inPlace ? fetchInPlace(ctx, inPlace, spec, parsed, entry) : obtain(ctx, spec, parsed, entry);
     },
     { concurrency: SPEC_CONCURRENCY },
   );
   // When each version was last used, for prune-local; best effort (a read-only assets dir still serves its copies).
   await Promise.all(resolved.map((a) => ctx.assetsDir.recordUse(a.name, a.version).catch(() => undefined)));
   return { resolved };
+}
+
+/** A version as the ladder knows it: exact, with the digest its copy must have (null: any complete copy serves). */
+interface Known {
+  name: string;
+  version: string;
+  digest: string | null;
+}
+
+/**
+ * The fetch ladder, one rung after another, each decided once: a complete local copy that serves the digest (the
+ * assets dir's one freshness rule), else the cross-run cache checked against the digest, else the store. The first
+ * two rungs are tried before any store request when the version is known without the store (locked, or named
+ * whole), and again once the store resolved a version that was not known.
+ */
+async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: LockEntry | undefined): Promise<FetchedAsset> {
+  await ctx.assetsDir.sweep(parsed.name);
+  // Only the scheme's versions exist locally, so a numeric or date spec naming a local copy is a whole version.
+  const named = parsed.selector.kind === "numeric" || parsed.selector.kind === "date" ? parsed.selector.text : undefined;
+  const pinned: Known | undefined = entry ?? (named === undefined ? undefined : { name: parsed.name, version: named, digest: null });
+  const fromLocalOrCache = async (known: Known, size?: { size?: number }): Promise<FetchedAsset | undefined> => {
+    const copy = await ctx.assetsDir.localCopy(known.name, known.version, parsed.subPath);
+    if (serves(copy, known.digest)) {
+      const digest = copy.digest ?? known.digest;
+      return {
+        spec,
+        ...known,
+        digest,
+        ...size,
+        path: ctx.assetsDir.pathOf(known.name, known.version, parsed.subPath),
+        local: true,
+        cached: false,
+        verified: copy.verified,
+      };
+    }
+    if (!ctx.crossRunCache || !known.digest) return undefined;
+    const digest = known.digest;
+    const restored = await restoreVerified(
+      ctx.crossRunCache,
+      ctx.assetsDir,
+      (m) => ctx.reporter.warn(m),
+      { store: ctx.store.url, ...known, digest },
+      parsed.subPath,
+    );
+    if (!restored) return undefined;
+    ctx.reporter.info(`restored ${known.name}:${known.version} from the cache`);
+    const path = ctx.assetsDir.pathOf(known.name, known.version, parsed.subPath);
+    return { spec, ...known, digest, size: restored.size, path, local: false, cached: true, verified: true };
+  };
+  const early = pinned && (await fromLocalOrCache(pinned));
+  if (early) return early;
+
+  const r = await resolveInStore(ctx, spec, parsed, entry);
+  const meta = r.meta!;
+  const size = meta.size !== undefined ? { size: meta.size } : {};
+  // The store named a version (or a digest) the first rungs could not look for.
+  if (!pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
+    const late = await fromLocalOrCache({ name: r.name, version: r.version, digest: r.digest }, size);
+    if (late) return late;
+  }
+  const what = `${r.name}:${r.version}${parsed.subPath ? `[${parsed.subPath}]` : ""}`;
+  const copy = await ctx.assetsDir.materialise(
+    r.name,
+    r.version,
+    meta,
+    (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range),
+    parsed.subPath,
+    (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+  );
+  if (copy.downloaded) {
+    ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);
+    if (!parsed.subPath && r.digest) {
+      const files = meta.files.map((f) => f.path);
+      await ctx.crossRunCache?.save({ store: ctx.store.url, name: r.name, version: r.version, digest: r.digest }, copy.path, files);
+    }
+  }
+  return {
+    spec,
+    name: r.name,
+    version: r.version,
+    digest: r.digest,
+    ...size,
+    path: copy.path,
+    local: !copy.downloaded,
+    cached: false,
+    verified: copy.verified,
+  };
 }

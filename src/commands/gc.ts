@@ -1,10 +1,10 @@
 // Removes what failed publishes left behind (claims, data of versions without a meta, incomplete uploads),
 // older than a grace period, so a publish in progress is never touched. Complete versions that `.versions` does
 // not list are reported and kept, unless --remove-unlisted.
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { collectGarbage, planGc, type GcTotals } from "../registry-gc.ts";
-import { parseDuration } from "../units.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
+import { parseDuration } from "../base/units.ts";
 
 export const DEFAULT_GC_GRACE = "24h";
 

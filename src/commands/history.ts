@@ -1,14 +1,8 @@
 // A channel's moves (or every channel's), newest first, from <name>.aliases.
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { channelHistory, type ChannelMove } from "../registry.ts";
-import { parseSpec } from "../spec.ts";
-
-export interface HistoryResult {
-  name: string;
-  store: string;
-  channels: { channel: string; version: string; history: ChannelMove[]; dropped: number }[];
-}
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { channelHistory, type HistoryResult } from "../registry/channels.ts";
+import { parseSpec } from "../registry/spec.ts";
 
 export async function historyCommand(ctx: Context, target: string): Promise<HistoryResult> {
   const parsed = parseSpec(target);

@@ -1,12 +1,13 @@
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from "../import/archive.ts";
-import { openSource, type ImportSource } from "../import/source.ts";
+import { openSource } from "../import/open-source.ts";
+import type { ImportSource } from "../import/source.ts";
 import { withStaging } from "../import/staging.ts";
-import { startHashing, type ImportOrigin } from "../manifest.ts";
-import { formatSpec } from "../spec.ts";
+import { startHashing, type ImportOrigin } from "../registry/manifest.ts";
+import { formatSpec } from "../registry/spec.ts";
 import { parsePublishTarget, publishPrepared, type PublishOptions, type PublishResult, type PublishTarget } from "./publish.ts";
-import { parseSize, parseWholeNumber } from "../units.ts";
+import { parseSize, parseWholeNumber } from "../base/units.ts";
 
 export interface ImportOptions extends Omit<PublishOptions, "path"> {
   /** Where the model lives: s3://, gs://, az://, azure://, https://, hf://, file:// or a path. */

@@ -1,6 +1,6 @@
-import type { Context } from "../context.ts";
-import { AssetError } from "../errors.ts";
-import { checkAssetName } from "../paths.ts";
+import type { Context } from "./context.ts";
+import { AssetError } from "../base/errors.ts";
+import { checkAssetName } from "../registry/paths.ts";
 
 export async function listCommand(ctx: Context, name?: string): Promise<{ assets: { name: string; versions: string[] }[] }> {
   const names = name ? [checkAssetName(name)] : await ctx.registry.assets();

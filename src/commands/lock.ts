@@ -1,9 +1,9 @@
 import { relative } from "node:path";
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { writeLockfile, type LockEntry } from "../lockfile.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { writeLockfile, type LockEntry } from "../project/lockfile.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
-import type { ResolvedAsset } from "./resolve.ts";
+import type { ResolvedAsset } from "../registry/registry.ts";
 
 /**
  * Resolves specs into the lockfile. Specs already locked keep their version unless `update`. With specs given,
@@ -18,7 +18,7 @@ export async function lockCommand(ctx: Context, specs: string[], options: { upda
   const resolved: ResolvedAsset[] = [];
   for (const { spec, parsed } of wanted) {
     const kept = options.update ? undefined : lock?.assets[spec];
-    const entry: LockEntry = kept ?? (await resolveInStore(ctx, spec, parsed, undefined, false, { withMeta: false }));
+    const entry: LockEntry = kept ?? (await resolveInStore(ctx, spec, parsed, undefined, { withMeta: false }));
     assets[spec] = { name: entry.name, version: entry.version, digest: entry.digest };
     resolved.push({ spec, ...assets[spec]! });
   }

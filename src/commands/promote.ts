@@ -1,13 +1,14 @@
 // Moves a channel (an alias such as production) to the exact version a spec resolves to, optionally after
 // copying that version into another store (--to), or back to its previous version (--rollback).
 import path from "node:path";
-import type { ChannelPolicy } from "../config.ts";
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { provenanceFromEnv } from "../provenance.ts";
-import { LATEST, type Registry } from "../registry.ts";
-import { formatSpec, parseSpec } from "../spec.ts";
-import { CREATED_BY } from "../version.ts";
+import type { ChannelPolicy } from "../project/config.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { provenanceFromEnv } from "../github/provenance.ts";
+import { LATEST } from "../registry/channels.ts";
+import type { Registry } from "../registry/registry.ts";
+import { formatSpec, parseSpec } from "../registry/spec.ts";
+import { CREATED_BY } from "../base/version.ts";
 import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 
 export interface PromoteOptions {
@@ -68,7 +69,7 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     checkChannelName(channel);
     checkRef(channel, policy, env); // before any copy
   }
-  const r = await resolveInStore(ctx, wanted!.spec, parsed, await loadLock(ctx), false);
+  const r = await resolveInStore(ctx, wanted!.spec, parsed, (await loadLock(ctx))?.assets[wanted!.spec]);
   if (policy?.requireVerified && r.digest === null) {
     throw new AssetError(`${channel} is protected (require-verified in ${ctx.config.file}): ${r.name}:${r.version} has no checksums (written by modelkit?)`);
   }

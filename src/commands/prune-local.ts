@@ -1,9 +1,9 @@
 // Frees space in the local assets dir: removes the least recently used versions (last use recorded at fetch),
 // never one a running fetch holds, and never one the lockfile beside the config names unless `all`.
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { ServedDir } from "../serving/served-dir.ts";
-import { parseSize, parseWholeNumber } from "../units.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { ServedDir } from "../local/serving/served-dir.ts";
+import { parseSize, parseWholeNumber } from "../base/units.ts";
 
 export interface PruneLocalOptions {
   maxSize?: string;

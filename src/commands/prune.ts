@@ -2,14 +2,14 @@
 // Without `apply` it only plans: every version it would delete, with its size, and why each other one stays.
 import path from "node:path";
 import pMap from "p-map";
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { readLockfile } from "../lockfile.ts";
-import { checkAssetName } from "../paths.ts";
-import { formatBytes } from "../progress.ts";
-import { dataObjects, deleteVersions } from "../registry-prune.ts";
-import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../retention.ts";
-import { parseDuration, parseWholeNumber } from "../units.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { readLockfile } from "../project/lockfile.ts";
+import { checkAssetName } from "../registry/paths.ts";
+import { formatBytes } from "../base/units.ts";
+import { dataObjects, deleteVersions } from "../registry/prune.ts";
+import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
+import { parseDuration, parseWholeNumber } from "../base/units.ts";
 
 export const DEFAULT_KEEP_HISTORY = 5;
 const META_CONCURRENCY = 8;
@@ -64,7 +64,7 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
       const meta = metas.get(v);
       if (meta?.size !== undefined) return meta.size;
       if (!ctx.store.listable) return null;
-      return (await dataObjects(ctx.registry, ctx.registry.versionKeys(name, v).data)).reduce((sum, o) => sum + o.size, 0);
+      return (await dataObjects(ctx.registry, name, v)).reduce((sum, o) => sum + o.size, 0);
     };
     const asset: PrunedAsset = { name, remove: [], keep: plan.keep, reinstated: [] };
     for (const version of plan.remove) asset.remove.push({ version, size: await sizeOf(version) });

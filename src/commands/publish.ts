@@ -1,12 +1,12 @@
-import { reservedPathProblem } from "../assets-dir.ts";
-import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
-import { startHashing, type HashingInput, type ImportOrigin } from "../manifest.ts";
-import { formatBytes } from "../progress.ts";
-import { provenanceFromEnv } from "../provenance.ts";
-import { formatSpec, parseSpec, type VersionSelector } from "../spec.ts";
-import type { Bump } from "../versioning.ts";
-import { CREATED_BY } from "../version.ts";
+import { reservedPathProblem } from "../local/assets-dir.ts";
+import type { Context } from "./context.ts";
+import { UsageError } from "../base/errors.ts";
+import { startHashing, type HashingInput, type ImportOrigin } from "../registry/manifest.ts";
+import { formatBytes } from "../base/units.ts";
+import { provenanceFromEnv } from "../github/provenance.ts";
+import { formatSpec, parseSpec, type VersionSelector } from "../registry/spec.ts";
+import type { Bump } from "../registry/versioning.ts";
+import { CREATED_BY } from "../base/version.ts";
 
 export interface PublishOptions {
   /** The file or folder to publish. */

@@ -1,9 +1,9 @@
 // Spec → exact version: through the lockfile when it has the spec, else by asking the store.
-import type { Context } from "../context.ts";
-import { AssetError } from "../errors.ts";
-import type { Lockfile } from "../lockfile.ts";
-import type { VersionMeta } from "../manifest.ts";
-import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../spec.ts";
+import type { Context } from "./context.ts";
+import { AssetError } from "../base/errors.ts";
+import type { LockEntry, Lockfile } from "../project/lockfile.ts";
+import type { VersionMeta } from "../registry/manifest.ts";
+import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -38,7 +38,8 @@ export async function loadLock(ctx: Context): Promise<Lockfile | undefined> {
   return lock;
 }
 
-export function lockEntry(lock: Lockfile | undefined, spec: string, frozen: boolean, lockfilePath: string) {
+/** The spec's lockfile entry; with `frozen`, a spec the lockfile lacks is an error. */
+export function lockEntry(lock: Lockfile | undefined, spec: string, frozen: boolean, lockfilePath: string): LockEntry | undefined {
   const entry = lock?.assets[spec];
   if (frozen && !entry) {
     throw new AssetError(`${spec} is not in ${lockfilePath} (--frozen): run 'assetkit lock ${spec}' and commit the lockfile`);
@@ -47,18 +48,16 @@ export function lockEntry(lock: Lockfile | undefined, spec: string, frozen: bool
 }
 
 /**
- * Asks the store for the version (the locked one, or the one the spec picks) and checks the locked digest.
+ * Asks the store for the version (the locked one, `entry`, or the one the spec picks) and checks the locked digest.
  * Without `withMeta` the digest comes from the asset's index when it records one: no request per spec.
  */
 export async function resolveInStore(
   ctx: Context,
   spec: string,
   parsed: AssetSpec,
-  lock: Lockfile | undefined,
-  frozen: boolean,
+  entry: LockEntry | undefined,
   { withMeta = true }: { withMeta?: boolean } = {},
 ): Promise<Resolution> {
-  const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
   if (entry) {
     const meta = withMeta ? await ctx.registry.meta(entry.name, entry.version) : undefined;
     const digest = meta ? (meta.digest ?? null) : await ctx.registry.digestOf(entry.name, entry.version);

@@ -6,15 +6,15 @@
 import { realpath } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
-import type { OpenFile } from "../assets-dir.ts";
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { verifyInPlace } from "../in-place.ts";
-import type { VersionMeta } from "../manifest.ts";
-import { runOnChange, sendSignal, type SignalTarget } from "../serving/hooks.ts";
-import { ServedDir } from "../serving/served-dir.ts";
-import { writeStatusFile, type ServedStatus } from "../serving/status.ts";
-import type { AssetSpec } from "../spec.ts";
+import type { OpenFile } from "../local/assets-dir.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { verifyInPlace } from "../local/in-place.ts";
+import type { VersionMeta } from "../registry/manifest.ts";
+import { runOnChange, sendSignal, type SignalTarget } from "../local/serving/hooks.ts";
+import { ServedDir } from "../local/serving/served-dir.ts";
+import { writeStatusFile, type ServedStatus } from "../local/serving/status.ts";
+import type { AssetSpec } from "../registry/spec.ts";
 import { inPlaceRoot } from "./fetch-in-place.ts";
 import { parseSpecs, specsOrDefaults } from "./resolution.ts";
 

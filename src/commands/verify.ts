@@ -1,9 +1,9 @@
 // The reproducibility check: every spec is locked, the store still holds the locked content, and local copies
 // are intact. Reports every spec before failing, so one run shows everything to fix.
 import { access } from "node:fs/promises";
-import type { Context } from "../context.ts";
-import { AssetError, UsageError } from "../errors.ts";
-import { changedFiles, type VersionMeta } from "../manifest.ts";
+import type { Context } from "./context.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { changedFiles, type VersionMeta } from "../registry/manifest.ts";
 import { loadLock, parseSpecs, specsOrDefaults } from "./resolution.ts";
 
 export type VerifyStatus = "ok" | "not-locked" | "digest-mismatch" | "missing" | "local-altered";

@@ -1,7 +1,7 @@
 // The asset versions that the lockfile at the head of every branch of the repository names, for prune: a version
 // some branch still pins is never deleted. Any branch whose lockfile cannot be read stops the prune.
-import { AssetError } from "../errors.ts";
-import type { LockedVersion } from "../retention.ts";
+import { AssetError } from "../base/errors.ts";
+import type { LockedVersion } from "../registry/retention.ts";
 import { readLockfileAt } from "./comment-base-lockfile.ts";
 import type { GitHubClient } from "./comment-client.ts";
 

@@ -7,7 +7,7 @@ import * as core from "@actions/core";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { CachedVersion, CrossRunCache } from "../cross-run-cache.ts";
+import type { CachedVersion, CrossRunCache } from "../local/cross-run-cache.ts";
 
 const KEY_PREFIX = "assetkit-v1";
 /** The cache service's limit. */

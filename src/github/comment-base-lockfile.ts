@@ -1,7 +1,7 @@
 // A lockfile as a commit has it, read through the repository contents API (the checkout holds only one commit):
 // the pull request's base commit (what each asset version was before the PR), or a branch head (prune).
-import { UsageError } from "../errors.ts";
-import { parseLockfile, type Lockfile } from "../lockfile.ts";
+import { UsageError } from "../base/errors.ts";
+import { parseLockfile, type Lockfile } from "../project/lockfile.ts";
 import { isNotFoundError, type GitHubClient } from "./comment-client.ts";
 import type { PullRequest } from "./pull-request.ts";
 

@@ -1,7 +1,7 @@
 // The PR comment's Markdown: one table row per spec, everything that comes from users or stores escaped, and
 // the body kept under a size cap (GitHub refuses comments over 65,536 characters): a long table is collapsed
 // in <details>, and rows that would not fit are left out with a note saying how many.
-import { formatBytes } from "../progress.ts";
+import { formatBytes } from "../base/units.ts";
 
 export type Change = "added" | "removed" | "upgraded" | "downgraded" | "unchanged" | "changed";
 

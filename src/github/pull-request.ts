@@ -1,6 +1,6 @@
 // The pull request a workflow run is about, read from the event payload the runner writes to GITHUB_EVENT_PATH.
 import { readFile } from "node:fs/promises";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 
 export interface PullRequest {
   owner: string;

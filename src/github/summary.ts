@@ -2,9 +2,9 @@
 // summary and the step's `markdown` output), and appends it to the job summary.
 import * as core from "@actions/core";
 import { appendFile } from "node:fs/promises";
-import type { HistoryResult } from "../commands/history.ts";
-import type { ResolvedAsset } from "../commands/resolve.ts";
-import { formatBytes } from "../progress.ts";
+import { formatBytes } from "../base/units.ts";
+import type { HistoryResult } from "../registry/channels.ts";
+import type { ResolvedAsset } from "../registry/registry.ts";
 import { escapeMarkdown } from "./comment-table.ts";
 
 /**

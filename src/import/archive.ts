@@ -9,10 +9,10 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tarStream from "tar-stream";
 import yauzl from "yauzl";
-import { AssetError } from "../errors.ts";
-import type { FileEntry } from "../manifest.ts";
-import { relativePathProblem } from "../paths.ts";
-import { formatBytes } from "../progress.ts";
+import { AssetError } from "../base/errors.ts";
+import type { FileEntry } from "../registry/manifest.ts";
+import { relativePathProblem } from "../registry/paths.ts";
+import { formatBytes } from "../base/units.ts";
 import { stagedPath } from "./staging.ts";
 
 export type ArchiveKind = "tar" | "tar.gz" | "zip";

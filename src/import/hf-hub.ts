@@ -5,7 +5,7 @@
 // ASSETKIT_IDLE_TIMEOUT, ASSETKIT_TIMEOUT); rate limits (429) are waited out per Retry-After within that budget.
 // The token is sent, never printed.
 import type { Readable } from "node:stream";
-import { AssetError } from "../errors.ts";
+import { AssetError } from "../base/errors.ts";
 import { headerOf, httpRequest, type HttpRequest, type HttpResponse } from "../store/http-client.ts";
 import { retryAfter } from "../store/http.ts";
 import { retrying } from "../store/layers/retry.ts";

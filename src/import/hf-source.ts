@@ -4,8 +4,8 @@
 // other files against their git blob id.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { AssetError, UsageError } from "../errors.ts";
-import { relativePathProblem } from "../paths.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
+import { relativePathProblem } from "../registry/paths.ts";
 import { pathMatcher } from "./filter.ts";
 import { HubClient, type HubEntry, type RepoType } from "./hf-hub.ts";
 import { downloadAll, fingerprint, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";

@@ -2,7 +2,7 @@
 // name, or its Content-Type) is downloaded, then unpacked safely into a folder asset. Read through the
 // read-only HTTP store (retries, byte ranges, credentials in the URL sent as a header, a query string sent with
 // every request but never recorded).
-import { AssetError, UsageError } from "../errors.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
 import { redactUri as redact, uriWithoutQuery } from "../store/redact.ts";
 import type { ByteRange } from "../store/store.ts";
 import { stageFile, type ImportSettings, type ImportSource } from "./source.ts";

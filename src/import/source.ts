@@ -1,16 +1,12 @@
-// An import's source: where a model already lives (a path, an object-store URI, an HTTP file or archive, a
-// Hugging Face Hub repo), what pins its content there, and how to stage its files locally for publishing.
+// An import's source as the import command sees it (what pins its content, how to stage its files locally for
+// publishing), and the staging steps the kinds of source share. open-source.ts picks the kind a URI names.
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pMap from "p-map";
-import { AssetError, UsageError } from "../errors.ts";
-import { hashPool } from "../hash-pool.ts";
-import type { FileEntry, HashingInput, ImportOrigin } from "../manifest.ts";
-import { uriWithoutQuery } from "../store/redact.ts";
+import { AssetError } from "../base/errors.ts";
+import type { FileEntry, HashingInput, ImportOrigin } from "../registry/manifest.ts";
 import type { Store } from "../store/store.ts";
-import type { OpenObject, Transfers } from "../transfer.ts";
+import type { OpenObject, Transfers } from "../transfer/engine.ts";
 import { archiveKind, unpack, type UnpackLimits } from "./archive.ts";
 import { pathMatcher, type PathFilter } from "./filter.ts";
 import { stagedPath } from "./staging.ts";
@@ -55,56 +51,6 @@ export interface RemoteFile {
   open: OpenObject;
   /** Names the object in errors. */
   label: string;
-}
-
-export async function openSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
-  switch (scheme) {
-    case undefined:
-    case "file":
-      return localSource(uri, settings);
-    case "hf":
-      return (await import("./hf-source.ts")).openHfSource(uri, settings);
-    case "s3":
-    case "gs":
-    case "az":
-    case "azure": // KServe's spelling of az://
-      return (await import("./store-source.ts")).openStoreSource(scheme === "azure" ? `az${uri.slice("azure".length)}` : uri, settings);
-    case "http":
-    case "https":
-      // An Azure blob URL is an object store (it can list); any other URL is a file on a web server.
-      if ((await settings.openStore(uri)).listable) return (await import("./store-source.ts")).openStoreSource(uri, settings);
-      return (await import("./http-source.ts")).openHttpSource(uri, settings);
-    default:
-      throw new UsageError(
-        `cannot import from ${scheme}:// (use s3://, gs://, az://, azure://, https://, hf://, file:// or a path; a mounted volume such as a PVC is a plain path)`,
-      );
-  }
-}
-
-/** A file or folder on this machine (or a mounted volume): published as it is (an archive unpacked), nothing copied. */
-async function localSource(uri: string, settings: ImportSettings): Promise<ImportSource> {
-  const isUrl = uri.startsWith("file://");
-  const file = isUrl ? fileURLToPath(uri) : uri;
-  // A plain path is recorded as written: a '?' in it names a file, not a query.
-  const origin = { uri: isUrl ? uriWithoutQuery(uri) : uri };
-  const kind = settings.unpack ? archiveKind(path.basename(file)) : undefined;
-  const isFile = await stat(file).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  if (!isFile && settings.filter.include.length + settings.filter.exclude.length > 0) {
-    throw new UsageError("--include/--exclude filter remote sources and archives; a local folder is published as it is");
-  }
-  return {
-    origin,
-    async stage(dir) {
-      if (!kind || !isFile) return { path: file, origin };
-      const files = path.join(dir, "files");
-      await unpack(kind, file, files, settings.limits, pathMatcher(settings.filter));
-      return { path: files, origin: { ...origin, sha256: await hashPool.hashFile(file, (await stat(file)).size) } };
-    },
-  };
 }
 
 /**

@@ -1,12 +1,12 @@
 // Importing from an object store (s3://, gs://, az://, an Azure blob URL): a URI naming one object becomes a
 // single-file asset (an archive unpacked into a folder asset); a URI naming a prefix (ending in '/', or where no object has that exact key) becomes a
 // folder asset of every object under it, relative paths kept. Read through the backends' own Store.
-import { AssetError } from "../errors.ts";
-import { hashingInput, hashStream, PART_SIZE, type FileEntry, type HashingInput } from "../manifest.ts";
-import { relativePathProblem } from "../paths.ts";
+import { AssetError } from "../base/errors.ts";
+import { hashingInput, hashStream, PART_SIZE, type FileEntry, type HashingInput } from "../registry/manifest.ts";
+import { relativePathProblem } from "../registry/paths.ts";
 import type { ByteRange, Store, StoredObject } from "../store/store.ts";
 import { redactUri as redact, uriWithoutQuery } from "../store/redact.ts";
-import { copyBudget, copyObject, type CopyOptions } from "../store-copy.ts";
+import { copyBudget, copyObject, type CopyOptions } from "../transfer/store-copy.ts";
 import { pathMatcher } from "./filter.ts";
 import { downloadAll, fingerprint, stageFile, type ImportSettings, type ImportSource, type RemoteFile } from "./source.ts";
 

@@ -14,7 +14,7 @@ import {
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
 import type { TokenCredential } from "@azure/identity";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 import { abortOption } from "./layers/timeout.ts";
 import type { Tuning } from "./tuning.ts";
 import {
@@ -30,7 +30,7 @@ import {
   type StoredObject,
   type WriteAttempt,
 } from "./store.ts";
-import { parseEndpoint, parseLocation } from "./uri.ts";
+import { parseEndpoint, parseLocation } from "./location.ts";
 
 export interface AzureStoreOptions {
   /** Block uploads: blocks of ASSETKIT_PART_SIZE, ASSETKIT_CONCURRENCY of one file in flight; the idle timeout. */

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import lockfile from "proper-lockfile";
-import { TEMP_MARK, tempSibling } from "../temp-path.ts";
+import { TEMP_MARK, tempSibling } from "../base/temp-path.ts";
 import {
   StoreError,
   notFound,

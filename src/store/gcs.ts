@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions } from "@google-cloud/storage";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../base/errors.ts";
 import {
   StoreError,
   notFound,
@@ -30,7 +30,7 @@ import {
   type WriteAttempt,
 } from "./store.ts";
 import type { TimeBudget } from "./tuning.ts";
-import { parseLocation } from "./uri.ts";
+import { parseLocation } from "./location.ts";
 
 export interface GcsStoreOptions {
   /** File bodies larger than this use a resumable upload; smaller ones a single request. Default 8 MiB. */

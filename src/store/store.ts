@@ -3,7 +3,7 @@
 // and already validated by the caller (no empty, '.' or '..' segment, no leading '/').
 import { createReadStream } from "node:fs";
 import { pipeline, Transform, type Readable } from "node:stream";
-import { receivedBytes } from "../young-gc.ts";
+import { receivedBytes } from "../base/young-gc.ts";
 
 export interface StoredObject {
   /** Key relative to the store root. */
@@ -153,7 +153,7 @@ export interface Store {
    * the service (S3 CopyObject across buckets, GCS rewrite across buckets, Azure copy from URL inside one account,
    * a link or copy between folders). Resolves false, having written nothing, when it cannot: another backend,
    * endpoint or account, or this store's credentials may not read the source. The caller then streams the bytes
-   * (see src/store-copy.ts). A wrapper around a store must pass the source it was given on unwrapped.
+   * (see src/transfer/store-copy.ts). A wrapper around a store must pass the source it was given on unwrapped.
    */
   copyFrom?(source: Store, sourceKey: string, destKey: string): Promise<boolean>;
   /** Removes an object; absent is not an error. */

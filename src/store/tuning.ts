@@ -3,10 +3,10 @@
 // across files and parts), ASSETKIT_PART_SIZE (bytes per ranged read or uploaded part: 8388608, 8MiB, 64M),
 // ASSETKIT_RETRIES (tries after the first, for temporary failures), ASSETKIT_IDLE_TIMEOUT (seconds without a byte:
 // no answer to a request, or a pause in a body), ASSETKIT_TIMEOUT (seconds a store operation keeps retrying) and
-// ASSETKIT_NATIVE_HASH (0: BLAKE3 part hashes without the native addon, see src/part-hash.ts). Read by the same
-// grammar as the flags (src/units.ts); the timeouts also take a unit (30s, 5m).
-import { UsageError } from "../errors.ts";
-import { parseDuration, parseWholeNumber, sizeInBytes } from "../units.ts";
+// ASSETKIT_NATIVE_HASH (0: BLAKE3 part hashes without the native addon, see src/hashing/part-hash.ts). Read by the same
+// grammar as the flags (src/base/units.ts); the timeouts also take a unit (30s, 5m).
+import { UsageError } from "../base/errors.ts";
+import { parseDuration, parseWholeNumber, sizeInBytes } from "../base/units.ts";
 
 const MiB = 1024 * 1024;
 

@@ -6,14 +6,15 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { AssetsDir } from "../../src/assets-dir.ts";
+import { AssetsDir } from "../../src/local/assets-dir.ts";
 import { fetchCommand } from "../../src/commands/fetch.ts";
 import { promoteCommand } from "../../src/commands/promote.ts";
 import { pruneCommand } from "../../src/commands/prune.ts";
-import type { Context } from "../../src/context.ts";
-import { assetDigest, hashFile, prepareInput } from "../../src/manifest.ts";
-import { Registry } from "../../src/registry.ts";
-import { deleteVersions } from "../../src/registry-prune.ts";
+import type { Context } from "../../src/commands/context.ts";
+import { assetDigest, hashFile, prepareInput } from "../../src/registry/manifest.ts";
+import { metaKey } from "../../src/registry/layout.ts";
+import { Registry } from "../../src/registry/registry.ts";
+import { deleteVersions } from "../../src/registry/prune.ts";
 import type { Store } from "../../src/store/store.ts";
 import { openStore } from "../../src/store/uri.ts";
 import { writeTree } from "../helpers/cli.ts";
@@ -121,7 +122,7 @@ for (const factory of factories) {
           assert.equal(again.resolved[0]!.digest, digests.get(channel));
         }
         if (!("err" in promoted)) assert.equal(channel, victim, "a promotion that succeeded holds");
-        for (const v of versions) assert.ok(await seed.head(check.registry.versionKeys(ASSET, v).meta), `${v} is listed and has its meta`);
+        for (const v of versions) assert.ok(await seed.head(metaKey(ASSET, v)), `${v} is listed and has its meta`);
       }
     });
   });
@@ -175,7 +176,7 @@ describe("prune and promote, both interleavings forced (file store)", () => {
     );
     const entry = (await pruner.aliases(ASSET)).table.production!;
     assert.equal(entry.version, "3.0.0", "the channel went back to where it was");
-    assert.ok(await seed.head(pruner.versionKeys(ASSET, "3.0.0").meta));
+    assert.ok(await seed.head(metaKey(ASSET, "3.0.0")));
   });
 
   it("a channel that moved onto a version while it was being withdrawn keeps it listed", async () => {
@@ -187,6 +188,6 @@ describe("prune and promote, both interleavings forced (file store)", () => {
       ["4.0.0"],
     );
     assert.deepEqual((await pruner.versions(ASSET)).versions, ["6.0.0", "5.0.0", "3.0.0", "2.0.0", "1.0.0"]);
-    assert.ok(await seed.head(pruner.versionKeys(ASSET, "2.0.0").meta));
+    assert.ok(await seed.head(metaKey(ASSET, "2.0.0")));
   });
 });

@@ -5,11 +5,11 @@ import { mkdtemp, open, readFile, readdir, stat, utimes } from "node:fs/promises
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { AssetsDir } from "../../src/assets-dir.ts";
-import { AssetError } from "../../src/errors.ts";
-import { prepareInput } from "../../src/manifest.ts";
-import { Registry, type PublishRequest } from "../../src/registry.ts";
-import { parseSpec } from "../../src/spec.ts";
+import { AssetsDir } from "../../src/local/assets-dir.ts";
+import { AssetError } from "../../src/base/errors.ts";
+import { prepareInput } from "../../src/registry/manifest.ts";
+import { Registry, type PublishRequest } from "../../src/registry/registry.ts";
+import { parseSpec } from "../../src/registry/spec.ts";
 import type { Store } from "../../src/store/store.ts";
 import { writeTree } from "../helpers/cli.ts";
 import { factories, skipReason } from "./stores.ts";

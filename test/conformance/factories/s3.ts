@@ -3,7 +3,7 @@
 // in that bucket, opened from the URI a user would write, with the test credentials given as the store's env
 // (a user would export them as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { openS3Store } from "../../../src/store/s3.ts";
+import { openS3Store } from "../../../src/store/s3/s3.ts";
 import { inLayers, uniquePrefix, type StoreFactory } from "../factory.ts";
 import { TEST_TUNING } from "../../helpers/settings.ts";
 

@@ -1,0 +1,104 @@
+// Everything a command needs, resolved once from flags, environment and config, in the documented order.
+import path from "node:path";
+import { AssetsDir } from "../local/assets-dir.ts";
+import { loadConfig, type Config } from "../project/config.ts";
+import type { CrossRunCache } from "../local/cross-run-cache.ts";
+import { UsageError } from "../base/errors.ts";
+import { readLockfile, type Lockfile } from "../project/lockfile.ts";
+import { Registry } from "../registry/registry.ts";
+import { allowNativeHash } from "../hashing/part-hash.ts";
+import { localStoreRoot, openStore } from "../store/uri.ts";
+import type { Store } from "../store/store.ts";
+import { tuningFromEnv, type Tuning } from "../store/tuning.ts";
+import { Transfers, transferSettings } from "../transfer/engine.ts";
+import { schemeNamed } from "../registry/versioning.ts";
+
+export interface Reporter {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Progress of a long transfer under `label` (bytes, and files when known); faces decide how (and whether) to show it. */
+  progress?(done: number, total: number, label: string, files?: { done: number; total: number }): void;
+}
+
+export interface GlobalOptions {
+  store?: string;
+  config?: string;
+  lockfile?: string;
+  assetsDir?: string;
+  versioning?: string;
+  unsafePublish?: boolean;
+}
+
+export interface Context {
+  config: Config;
+  store: Store;
+  registry: Registry;
+  assetsDir: AssetsDir;
+  lockfilePath: string;
+  reporter: Reporter;
+  /** Transfer sizes, time budgets and the hash switch (ASSETKIT_CONCURRENCY, _PART_SIZE, _RETRIES, _IDLE_TIMEOUT, _TIMEOUT, _NATIVE_HASH), read once. */
+  tuning: Tuning;
+  /** The one pool of download requests (ASSETKIT_CONCURRENCY) every local copy of this run shares. */
+  transfers: Transfers;
+  /** Opens another store (promote --to, an import source) with this context's tuning; a relative path is relative to `baseDir` (default the working directory). */
+  openStore(uri: string, baseDir?: string): Promise<Store>;
+  /** An assets dir at `root` (sync's dir, a download's staging folder) on this context's transfers. */
+  assetsDirAt(root: string): AssetsDir;
+  readLock(): Promise<Lockfile | undefined>;
+  /** The folder of a local or mounted store (file:// or a path), where its objects can be read in place; undefined for a remote one. */
+  storeRoot?: string;
+  /** Asset versions kept between CI runs (the Action's Actions cache); fetch restores from it before downloading. */
+  crossRunCache?: CrossRunCache;
+}
+
+const DEFAULT_STORE = ".assetkit/store";
+const DEFAULT_ASSETS_DIR = ".assetkit/assets";
+
+export async function createContext(options: GlobalOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<Context> {
+  const config = await loadConfig(options.config);
+  const storeUri = options.store ?? env.ASSETKIT_STORE ?? config.store ?? modelkitStore(env) ?? DEFAULT_STORE;
+  // A relative store path in the config file is relative to the config file.
+  const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
+  const tuning = tuningFromEnv(env);
+  allowNativeHash(tuning.nativeHash); // the hash pool and the hashers are the process's: the switch is too
+  const store = await openStore(storeUri, storeBase, tuning);
+  const settings = transferSettings(tuning);
+  const transfers = new Transfers(settings);
+  // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
+  const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
+  const registry = new Registry(store, {
+    versioning,
+    unsafePublish: options.unsafePublish ?? false,
+    warn: (m) => reporter.warn(m),
+    settings,
+  });
+  const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
+  const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
+  const storeRoot = localStoreRoot(storeUri, storeBase);
+  return {
+    config,
+    store,
+    registry,
+    assetsDir,
+    lockfilePath,
+    reporter,
+    tuning,
+    transfers,
+    openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
+    assetsDirAt: (root) => new AssetsDir(root, transfers),
+    readLock: () => readLockfile(lockfilePath),
+    ...(storeRoot ? { storeRoot } : {}),
+  };
+}
+
+/** modelkit's MODELKIT_STORAGE_PROVIDER / _BUCKET / _PREFIX (default prefix modelkit-assets) as a store URI. */
+function modelkitStore(env: NodeJS.ProcessEnv): string | undefined {
+  const provider = env.MODELKIT_STORAGE_PROVIDER;
+  if (!provider) return undefined;
+  const bucket = env.MODELKIT_STORAGE_BUCKET;
+  if (!bucket) throw new UsageError("MODELKIT_STORAGE_PROVIDER is set but MODELKIT_STORAGE_BUCKET is not");
+  const prefix = env.MODELKIT_STORAGE_PREFIX ?? "modelkit-assets";
+  const scheme = { s3: "s3", gcs: "gs", az: "az", local: "" }[provider];
+  if (scheme === undefined) throw new UsageError(`unsupported MODELKIT_STORAGE_PROVIDER ${JSON.stringify(provider)} (use s3, gcs, az or local)`);
+  return scheme ? `${scheme}://${bucket}/${prefix}` : path.join(bucket, prefix);
+}

@@ -1,0 +1,80 @@
+// The store layout (contract, modelkit-compatible; README "Store layout"): every key is built here, and parsed
+// back here, so the publish protocol, gc, prune and serving in place all agree on where each object lies.
+//   P/<name>/<version>            data of a single-file asset
+//   P/<name>/<version>/<relpath>  each file of a folder asset
+//   P/<name>/<version>.meta       modelkit's meta keys + the assetkit block
+//   P/<name>/<version>.claim      who is publishing that version right now (assetkit only)
+//   P/<name>.versions             {"versions": [newest first], "digests": {version: digest}}, kept complete by
+//                                 compare-and-swap; modelkit reads (and may rewrite) only "versions"
+//   P/<name>.aliases              alias table (assetkit only)
+import { assetNameProblem } from "./paths.ts";
+import { SCHEMES } from "./versioning.ts";
+
+const META = ".meta";
+const CLAIM = ".claim";
+const INDEX = ".versions";
+const ALIASES = ".aliases";
+
+/** The data of a version (a single file, or the folder holding a folder asset's files), or one file of it. */
+export function dataKey(name: string, version: string, relPath = ""): string {
+  return relPath ? `${name}/${version}/${relPath}` : `${name}/${version}`;
+}
+
+export const metaKey = (name: string, version: string): string => `${name}/${version}${META}`;
+export const claimKey = (name: string, version: string): string => `${name}/${version}${CLAIM}`;
+export const indexKey = (name: string): string => `${name}${INDEX}`;
+export const aliasesKey = (name: string): string => `${name}${ALIASES}`;
+
+/** The version whose meta `key` is, when `key` is a meta directly under `<name>/` (what a listing of it returns). */
+export function metaVersion(name: string, key: string): string | undefined {
+  if (!key.startsWith(`${name}/`)) return undefined;
+  const rest = key.slice(name.length + 1);
+  return rest.endsWith(META) && !rest.includes("/") ? rest.slice(0, -META.length) : undefined;
+}
+
+/** The asset whose index `key` is (a valid name), else undefined. */
+export function indexedAsset(key: string): string | undefined {
+  return key.endsWith(INDEX) ? validName(key.slice(0, -INDEX.length)) : undefined;
+}
+
+/**
+ * The assets a listing of `keys` shows, longest name first (as parseVersionKey takes them): those with an index,
+ * and those with a claim (a first publish that never finished).
+ */
+export function assetsIn(keys: Iterable<string>): string[] {
+  const names = new Set<string>();
+  for (const key of keys) {
+    const name = key.endsWith(CLAIM) && key.includes("/") ? validName(key.slice(0, key.lastIndexOf("/"))) : indexedAsset(key);
+    if (name !== undefined) names.add(name);
+  }
+  return [...names].sort((a, b) => b.length - a.length);
+}
+
+export interface VersionPart {
+  name: string;
+  version: string;
+  kind: "meta" | "claim" | "data";
+}
+
+/**
+ * Which version of which asset a key belongs to, and as what; undefined for keys outside any version. `names`
+ * are the assets to look in, longest first: a key belongs to the most specific asset (a/b/1.0.0 is a version of
+ * a/b, not a part of a).
+ */
+export function parseVersionKey(key: string, names: readonly string[]): VersionPart | undefined {
+  for (const name of names) {
+    if (!key.startsWith(`${name}/`)) continue;
+    const rest = key.slice(name.length + 1);
+    const slash = rest.indexOf("/");
+    const segment = slash < 0 ? rest : rest.slice(0, slash);
+    const kind = slash < 0 && segment.endsWith(META) ? "meta" : slash < 0 && segment.endsWith(CLAIM) ? "claim" : "data";
+    const version = kind === "data" ? segment : segment.slice(0, segment.lastIndexOf("."));
+    if (SCHEMES.some((s) => s.isVersion(version))) return { name, version, kind };
+  }
+  return undefined;
+}
+
+/** A name read back from a key, when it is a valid asset name (a stray object may carry any key). */
+function validName(name: string): string | undefined {
+  return assetNameProblem(name) ? undefined : name;
+}

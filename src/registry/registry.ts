@@ -1,0 +1,444 @@
+// The registry: assets and their versions in one store, as the commands see them. A facade over the layout
+// (layout.ts), the version index, the channels and the publish protocol, which each do one job.
+import type { Readable } from "node:stream";
+import { AssetError, UsageError } from "../base/errors.ts";
+import {
+  buildMeta,
+  expectedMetaSize,
+  hashedInput,
+  metaBytes,
+  metaSizeBound,
+  metaSizeProblem,
+  parseMeta,
+  sameContent,
+  withStoredEtags,
+  type HashingInput,
+  type PreparedInput,
+  type Provenance,
+  type VersionMeta,
+} from "./manifest.ts";
+import { mapSettling } from "../base/map-settling.ts";
+import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
+import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey } from "./layout.ts";
+import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
+import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
+import { copyBudget, copyObject } from "../transfer/store-copy.ts";
+import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "../store/store.ts";
+import type { TransferProgress, TransferSettings } from "../transfer/engine.ts";
+import { VersionIndexes, type VersionIndex } from "./version-index.ts";
+import { SCHEMES, type Bump, type SchemeName } from "./versioning.ts";
+
+export interface RegistryOptions {
+  /** The scheme a new asset takes. */
+  versioning: SchemeName;
+  /** Publish even where the store ignores conditional writes (races may then lose versions). */
+  unsafePublish?: boolean;
+  warn?: (message: string) => void;
+  /** The context's transfer settings: files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY), streamed copies' tries. */
+  settings: TransferSettings;
+}
+
+export interface Resolved {
+  name: string;
+  version: string;
+  meta: VersionMeta;
+}
+
+/** A spec resolved to an exact version, as resolve, lock and fetch report it. */
+export interface ResolvedAsset {
+  spec: string;
+  name: string;
+  version: string;
+  digest: string | null;
+  size?: number;
+}
+
+export interface PublishRequest {
+  name: string;
+  /** Hashed, or being hashed: uploads start before hashing ends (unless `ifChanged` needs the digest first). */
+  input: PreparedInput | HashingInput;
+  series?: Extract<VersionSelector, { kind: "numeric" }>;
+  bump?: Bump;
+  version?: string;
+  ifChanged?: boolean;
+  createdBy: string;
+  source: Provenance;
+  metadata: Record<string, string>;
+  /** Called as files are stored (uploaded or copied). */
+  onProgress?: (progress: TransferProgress) => void;
+}
+
+export interface PublishOutcome {
+  version: string;
+  digest: string;
+  published: boolean;
+  /** Files sent from this machine. */
+  uploaded: { files: number; bytes: number };
+  /** Files equal to the previous version's, copied inside the store instead. */
+  copied: { files: number; bytes: number };
+}
+
+/** Where a copied version came from: kept in its meta at the destination as `promoted_from`. */
+export interface PromotedFrom {
+  /** The source store's URI without credentials. */
+  store: string;
+  version: string;
+  digest: string | null;
+  at: string;
+  by: string;
+  run_url?: string;
+}
+
+export interface CopyVersionOutcome {
+  /** False when the destination already held this version with the same digest. */
+  copied: boolean;
+  digest: string | null;
+  /** Files copied by the service (no byte through this process) and files streamed through it. */
+  serverSide: { files: number; bytes: number };
+  streamed: { files: number; bytes: number };
+}
+
+export class Registry {
+  readonly store: Store;
+  private readonly options: RegistryOptions;
+  /** Each asset's index, read once per registry (a command's lifetime); writers read afresh. */
+  private readonly indexes: VersionIndexes;
+  private readonly channels: Channels;
+  private readonly protocol: PublishProtocol;
+  private readonly concurrency: number;
+
+  constructor(store: Store, options: RegistryOptions) {
+    this.store = store;
+    this.options = options;
+    this.concurrency = options.settings.concurrency;
+    this.indexes = new VersionIndexes(store, options.versioning, options.warn);
+    this.channels = new Channels(store, this.indexes);
+    this.protocol = new PublishProtocol(store, this.indexes, { unsafePublish: options.unsafePublish, concurrency: this.concurrency });
+  }
+
+  /** A registry over another store, with the same settings (the destination of a promotion). */
+  withStore(store: Store): Registry {
+    return new Registry(store, this.options);
+  }
+
+  /**
+   * The committed versions of an asset, newest first: one GET of `.versions` per registry, or a listing when it
+   * is unusable.
+   */
+  versions(name: string): Promise<VersionIndex> {
+    return this.indexes.get(name);
+  }
+
+  /** The committed versions as the store has them now (not the copy this registry read before). */
+  freshVersions(name: string): Promise<VersionIndex> {
+    return this.indexes.fresh(name);
+  }
+
+  /**
+   * A token that changes whenever what `spec` resolves to may have changed: the etag of the alias table for an
+   * alias, else of the index. One HEAD (or metadata read), never an object body: what a watcher polls.
+   */
+  async revision(spec: AssetSpec): Promise<string> {
+    const key = spec.selector.kind === "alias" ? aliasesKey(spec.name) : indexKey(spec.name);
+    return (await this.store.head(key))?.etag ?? "absent";
+  }
+
+  /** Drops the index read earlier, so the next resolve reads the store again (a long-running watcher). */
+  forget(name: string): void {
+    this.indexes.forget(name);
+  }
+
+  async meta(name: string, version: string): Promise<VersionMeta> {
+    const object = await this.store.read(metaKey(name, version));
+    if (!object) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
+    return parseMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`);
+  }
+
+  /** The exact version a spec names, with its meta. */
+  async resolve(spec: AssetSpec): Promise<Resolved> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, meta: await this.meta(name, version) };
+  }
+
+  /** The exact version a spec names and its digest: no meta read when the index records the digest. */
+  async resolveDigest(spec: AssetSpec): Promise<{ name: string; version: string; digest: string | null }> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, digest: await this.digestOf(name, version) };
+  }
+
+  /** The digest of an exact version, from the index when it records it (null: written by modelkit, no checksums). */
+  async digestOf(name: string, version: string): Promise<string | null> {
+    const index = await this.versions(name);
+    const listed = index.versions.includes(version) ? index.digests[version] : undefined;
+    return listed ?? (await this.meta(name, version)).digest ?? null;
+  }
+
+  private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
+    const index = await this.versions(spec.name);
+    const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
+    if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
+    if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
+    // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
+    const version =
+      spec.selector.kind === "alias" && spec.selector.alias !== LATEST
+        ? await this.channels.target(spec.name, spec.selector.alias)
+        : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
+    if (!version) {
+      throw new AssetError(`${what}: no matching version in ${this.store.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
+    }
+    if (!index.versions.includes(version)) throw new AssetError(`${what}: version ${version} is not committed in ${this.store.url}`);
+    return { name: spec.name, version };
+  }
+
+  /** The alias table of an asset (empty when it has none). */
+  async aliases(name: string): Promise<{ table: Record<string, AliasEntry> }> {
+    return { table: await this.channels.table(name) };
+  }
+
+  /**
+   * Points `alias` at a committed version by compare-and-swap of `<name>.aliases`, so concurrent promotions of
+   * other aliases are never lost. Returns the version the alias pointed to before (undefined when new).
+   */
+  promote(name: string, alias: string, version: string, promotion: Promotion): Promise<{ previous?: string; changed: boolean }> {
+    return this.channels.promote(name, alias, version, promotion);
+  }
+
+  /** Moves `alias` back to the version it pointed at before its last move. */
+  rollback(name: string, alias: string, promotion: Promotion): Promise<ChannelMoveOutcome> {
+    return this.channels.rollback(name, alias, promotion);
+  }
+
+  /** Every asset with a `.versions` index, sorted by name. */
+  async assets(): Promise<string[]> {
+    if (!this.store.listable) throw new UsageError(`${this.store.url} cannot be listed: name the asset (assetkit list <name>)`);
+    const names: string[] = [];
+    for await (const object of this.store.list("")) {
+      const name = indexedAsset(object.key);
+      if (name !== undefined) names.push(name);
+    }
+    return names.sort();
+  }
+
+  openFile(name: string, version: string, relPath: string, range?: ByteRange): Promise<Readable> {
+    return this.store.openRead(dataKey(name, version, relPath), range);
+  }
+
+  /** The publish protocol: claim → upload → meta → compare-and-swap of `.versions`. Race-free and crash-safe. */
+  async publish(request: PublishRequest): Promise<PublishOutcome> {
+    const { name } = request;
+    const input = "digest" in request.input ? hashedInput(request.input) : request.input;
+    if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
+    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
+
+    const index = await this.indexes.fresh(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
+    const { scheme } = index;
+    // The version this one follows in its series: its files that are unchanged are copied inside the store.
+    const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
+    const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
+    if (request.ifChanged && previous) {
+      const prepared = await input.prepared;
+      // By content, not by digest: a version published under an earlier meta schema has another digest for the same files.
+      if (previousMeta?.digest && sameContent(previousMeta, prepared))
+        return { version: previous, digest: previousMeta.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+    }
+
+    const claim = claimDocument({
+      by: request.createdBy,
+      at: new Date().toISOString(),
+      ...("digest" in request.input ? { digest: request.input.digest } : {}),
+      run_url: request.source.run_url,
+    });
+    const version = await this.protocol.claimNext(name, index, request, claim);
+    const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
+    const { digest, stored } = await this.protocol.complete(
+      name,
+      version,
+      input.files.map((f) => f.path),
+      scheme,
+      async () => {
+        const stored = await this.storeFiles(name, version, input, base, request.onProgress);
+        const prepared = await input.prepared;
+        const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
+        return { meta: metaBytes(buildMeta(prepared, request, etags)), digest: prepared.digest, stored };
+      },
+    );
+    return { version, digest, published: true, ...stored };
+  }
+
+  /**
+   * Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. Only a
+   * file that may be unchanged (same path and size) waits for its hash; the others upload while hashing goes on.
+   */
+  private async storeFiles(
+    name: string,
+    version: string,
+    input: HashingInput,
+    previous: { version: string; meta: VersionMeta } | undefined,
+    onProgress: ((progress: TransferProgress) => void) | undefined,
+  ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
+    const before = new Map(previous?.meta.files.map((f) => [f.path, f]));
+    const uploaded = { files: 0, bytes: 0 };
+    const copied = { files: 0, bytes: 0 };
+    const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    // Settling: an upload still running when another fails would land after the clean-up.
+    await mapSettling(
+      input.files,
+      async (file) => {
+        const key = dataKey(name, version, file.path);
+        const old = before.get(file.path);
+        // A file from another store is hashed only as it is copied here, so it cannot wait for its hash first.
+        const copyable = !file.copyTo && previous !== undefined && old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256;
+        const wasCopied = copyable && (await this.copyFrom(name, previous.version, old, key, file.source));
+        if (file.copyTo) await file.copyTo(this.store, key);
+        else if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
+        const tally = wasCopied ? copied : uploaded;
+        tally.files++;
+        tally.bytes += file.size;
+        progress.files++;
+        progress.bytes += file.size;
+        onProgress?.(progress);
+      },
+      this.concurrency,
+    );
+    return { uploaded, copied };
+  }
+
+  /**
+   * Copies `name:version` from another registry into this one under the same version number, by the publish
+   * protocol (claim, data, meta only-if-absent, compare-and-swap of `.versions`), so concurrent promoters and
+   * publishers here lose nothing. Each file is copied by the service where it can reach the source, else
+   * streamed and checked against the source meta's size and sha256. Already here with the same digest: nothing
+   * copied; with another digest: refused, nothing changed. A source meta without checksums (modelkit's) is
+   * refused unless `allowUnverified`.
+   */
+  async copyVersion(
+    source: Registry,
+    name: string,
+    version: string,
+    promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { allowUnverified?: boolean; onProgress?: (p: TransferProgress) => void },
+  ): Promise<CopyVersionOutcome> {
+    if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote to a writable store`);
+    const meta = await source.meta(name, version);
+    const digest = meta.digest ?? null;
+    if (!digest && !promotion.allowUnverified) {
+      throw new AssetError(`${name}:${version} in ${source.store.url} has no checksums (written by modelkit?): pass --allow-unverified to copy it unverified`);
+    }
+    const none = { files: 0, bytes: 0 };
+    const existing = await this.existingDigest(name, version);
+    if (existing !== undefined) {
+      if (existing === digest) return { copied: false, digest, serverSide: none, streamed: { ...none } };
+      throw new AssetError(
+        `${name}:${version} already exists in ${this.store.url} with digest ${existing ?? "(none: no checksums)"}, ` +
+          `not ${digest ?? "(none)"} as in ${source.store.url}; versions are immutable: nothing was changed`,
+      );
+    }
+    const index = await this.indexes.fresh(name);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
+    // An asset new here takes the source's scheme (a modelkit MAJOR.MINOR version stays one), not the configured one.
+    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
+    if (!scheme.isVersion(version)) {
+      throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
+    }
+    const promotedFrom: PromotedFrom = {
+      store: source.store.url,
+      version,
+      digest,
+      at: promotion.at,
+      by: promotion.by,
+      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
+    };
+    const bound = metaSizeBound({ ...meta.document, promoted_from: promotedFrom });
+    this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
+    const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.store.url });
+    if (!(await this.protocol.claimExact(name, version, claim))) {
+      return this.copyVersion(source, name, version, promotion); // the version landed (or its writer gave up) meanwhile: look again
+    }
+    const serverSide = { files: 0, bytes: 0 };
+    const streamed = { files: 0, bytes: 0 };
+    const files = meta.files;
+    await this.protocol.complete(
+      name,
+      version,
+      files.map((f) => f.path),
+      scheme,
+      async () => {
+        const budget = copyBudget();
+        const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
+        // Settling: a copy still running when another fails would land after the clean-up.
+        await mapSettling(
+          files,
+          async (file) => {
+            const outcome = await copyObject(source.store, dataKey(name, version, file.path), this.store, dataKey(name, version, file.path), file, {
+              settings: this.options.settings,
+              budget,
+            });
+            const tally = outcome.how === "server" ? serverSide : streamed;
+            tally.files++;
+            tally.bytes += outcome.bytes;
+            progress.files++;
+            progress.bytes += outcome.bytes;
+            promotion.onProgress?.(progress);
+          },
+          this.concurrency,
+        );
+        const stored = withStoredEtags(meta.document, await this.protocol.storedEtags(name, version, meta.isDirectory));
+        return { meta: metaBytes({ ...stored, promoted_from: promotedFrom }), digest };
+      },
+    );
+    return { copied: true, digest, serverSide, streamed };
+  }
+
+  /** The digest of a version this store already has (null: it has no checksums), undefined when it has none. */
+  private async existingDigest(name: string, version: string): Promise<string | null | undefined> {
+    const object = await this.store.read(metaKey(name, version));
+    if (!object) return undefined;
+    return parseMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`).digest ?? null;
+  }
+
+  /**
+   * Copies a file of an earlier version inside the store, only if the store proves its object is still the one
+   * that version's meta lists (its recorded etag, or its sha256: see Store.copy); false when it cannot (the caller
+   * uploads the local file), with a warning when the object was changed or damaged since, or the store cannot copy.
+   */
+  private async copyFrom(name: string, version: string, file: VersionMeta["files"][number], destKey: string, localFile: string): Promise<boolean> {
+    const what = `${file.path || name} of ${name}:${version}`;
+    try {
+      if (await this.store.copy(dataKey(name, version, file.path), destKey, { etag: file.etag, sha256: file.sha256 })) return true;
+      if (file.etag)
+        this.options.warn?.(`${what} is no longer the object its meta lists (changed or damaged in ${this.store.url}): uploading ${localFile} instead`);
+      return false;
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.options.warn?.(`cannot copy ${what} inside the store, uploading it instead: ${err.message}`);
+      return false;
+    }
+  }
+
+  /** Refuses, before anything is written, a version whose meta no reader would read (see MAX_DOCUMENT_BYTES). */
+  private refuseUnreadableMeta(what: string, bytes: number, files: number): void {
+    const problem = metaSizeProblem(bytes, files, MAX_DOCUMENT_BYTES);
+    if (problem) throw new UsageError(`${what}: ${problem}`);
+  }
+
+  /** Why an asset whose versions follow no known scheme can be neither resolved nor published onto. */
+  foreignVersions(name: string, versions: string[], what: string): AssetError {
+    const shown = versions.slice(0, 3).join(", ") + (versions.length > 3 ? ", …" : "");
+    return new AssetError(
+      `${what}: the versions of ${name} in ${this.store.url} (${shown}) follow no versioning scheme assetkit knows (${SCHEMES.map((s) => s.name).join(", ")})`,
+    );
+  }
+
+  /**
+   * Removes versions from `.versions` (and their digests) by compare-and-swap: the first step of deleting a
+   * version, after which no reader resolves it. Returns the versions that were listed, with their digests.
+   */
+  withdraw(name: string, versions: readonly string[]): Promise<Record<string, string | null>> {
+    return this.indexes.withdraw(name, versions);
+  }
+
+  /** Lists withdrawn versions again (a channel moved onto one while it was being withdrawn). */
+  reinstate(name: string, withdrawn: Record<string, string | null>): Promise<void> {
+    return this.indexes.reinstate(name, withdrawn);
+  }
+}
