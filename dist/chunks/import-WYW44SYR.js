@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a}from"./chunk-JDJHNGJU.js";import"./chunk-Q76PU6HZ.js";import"./chunk-6GELGDQ2.js";import"./chunk-ZLFX4NOD.js";import"./chunk-HVZ4KIUF.js";import"./chunk-IC77IR2X.js";import"./chunk-LAAR5CON.js";import"./chunk-KUXIUBNJ.js";import"./chunk-QL73TURY.js";import"./chunk-K75YZSH2.js";import"./chunk-M2AVSF3M.js";import"./chunk-Y5YL2ZL6.js";import"./chunk-HJKSNJ4N.js";import"./chunk-JJJURUDB.js";import"./chunk-N5OR7MSM.js";export{a as importCommand};
