@@ -71,12 +71,7 @@ export class OciClient {
 
   /** The blob's size, or undefined when the repository does not hold it. */
   blobExists(repo: string, digest: string): Promise<BlobInfo | undefined> {
-    return this.operations.run("head", `read blob ${repo}@${digest}`, repo, async () => {
-      const res = await this.send("HEAD", `/v2/${repo}/blobs/${digest}`);
-      if (res.status === 404) return undefined;
-      await this.expect(res, "HEAD", 200);
-      return { digest, size: Number(headerOf(res, "content-length")) };
-    });
+    return this.operations.run("head", `read blob ${repo}@${digest}`, repo, () => this.headBlob(repo, digest));
   }
 
   /**
@@ -170,8 +165,10 @@ export class OciClient {
             body: bytes,
           });
           // 416: the registry holds another count than we asked from (a broken try's bytes still landing): ask again.
-          if (res.status === 416)
+          if (res.status === 416) {
+            res.body.destroy();
             throw new StoreError("unavailable", `PATCH answered 416: the upload holds other bytes than ${from}; resuming from its count`, { temporary: true });
+          }
           await this.expect(res, "PATCH", 202);
           return [this.locationOf(res), uploadedBytes(res) || chunkEnd + 1] as const;
         },
@@ -180,7 +177,7 @@ export class OciClient {
     }
     await this.operations.run("write", what, repo, async (attempt) => {
       // A closing PUT whose answer was lost may have stored the blob and ended the session: look before resending.
-      if (attempt > 1 && (await this.blobExistsOnce(repo, digest))) return;
+      if (attempt > 1 && (await this.headBlob(repo, digest))) return;
       await this.finish(location, digest, undefined);
     });
   }
@@ -209,11 +206,12 @@ export class OciClient {
     return [headerOf(res, "location") ? this.locationOf(res) : location, uploadedBytes(res)];
   }
 
-  private async blobExistsOnce(repo: string, digest: string): Promise<boolean> {
+  /** One HEAD of a blob (no retry of its own). */
+  private async headBlob(repo: string, digest: string): Promise<BlobInfo | undefined> {
     const res = await this.send("HEAD", `/v2/${repo}/blobs/${digest}`);
-    if (res.status === 404) return false;
+    if (res.status === 404) return undefined;
     await this.expect(res, "HEAD", 200);
-    return true;
+    return { digest, size: Number(headerOf(res, "content-length")) };
   }
 
   /** The closing PUT ?digest=, with the blob's bytes (`range` of `source`) or none after chunks. */

@@ -88,6 +88,30 @@ describe("OCI client", { skip: unavailable }, () => {
     }
   });
 
+  it("a lost answer to the closing PUT is not an error; a session the registry lost (404) restarts the blob", async () => {
+    const proxy = await FaultProxy.start(REGISTRY_A!);
+    try {
+      const oci = client(proxy.url, { chunkBytes: 1000 });
+      const closingPut = (req: http.IncomingMessage) => req.method === "PUT" && req.url!.includes("/blobs/uploads/");
+      proxy.inject({ fault: { kind: "drop-response" }, times: 1, when: closingPut });
+      const data = bytes(2500);
+      const repo = `${uniquePrefix()}/lost`;
+      assert.equal(await oci.uploadBlob(repo, sha256(data), data), "uploaded");
+      assert.deepEqual(await readBlob(a, repo, sha256(data)), data);
+
+      const patch = (req: http.IncomingMessage) => req.method === "PATCH";
+      const unknown = '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}';
+      proxy.inject({ fault: { kind: "status", status: 404, body: unknown }, times: 1, when: patch });
+      const other = bytes(2500);
+      const posts = proxy.seen.filter((r) => r.startsWith("POST ")).length;
+      assert.equal(await oci.uploadBlob(repo, sha256(other), other), "uploaded");
+      assert.deepEqual(await readBlob(a, repo, sha256(other)), other);
+      assert.equal(proxy.seen.filter((r) => r.startsWith("POST ")).length - posts, 2, "one session, lost, then a new one");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("resumes a broken chunk from the bytes the registry reports, not from the chunk's start", async () => {
     const repo = `${uniquePrefix()}/resumed`;
     const data = bytes(3000);
@@ -238,10 +262,12 @@ describe("OCI client", { skip: unavailable }, () => {
     const blobHost = http.createServer((req, res) => {
       received.push(req.headers);
       const range = honourRange && req.headers.range ? { range: req.headers.range } : {};
-      http.get(`${REGISTRY_A}/v2/${repo}/blobs/${sha256(data)}`, { headers: range }, (answer) => {
+      const upstream = http.get(`${REGISTRY_A}/v2/${repo}/blobs/${sha256(data)}`, { headers: range }, (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
         answer.pipe(res);
       });
+      // A reader that hangs up (the unwanted whole blob) ends the upstream read too: no paused socket left open.
+      res.once("close", () => upstream.destroy());
     });
     await new Promise<void>((resolve) => blobHost.listen(0, "127.0.0.1", resolve));
     const proxy = await FaultProxy.start(REGISTRY_A!);
