@@ -1,13 +1,13 @@
 // Starts the servers the store tests run against, on free 127.0.0.1 ports with data under a fresh temp dir:
-// MinIO (S3), fake-gcs-server (GCS), Azurite (Azure Blob) and Caddy (a static HTTP server with Range, ETag and
-// Last-Modified). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
+// MinIO (S3), fake-gcs-server (GCS), Azurite (Azure Blob), Caddy (a static HTTP server with Range, ETag and
+// Last-Modified) and two CNCF distribution registries (OCI: A with deletes, B without, for the 405 paths). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
 // read (ASSETKIT_TEST_*) and a stop(); `startServers(["s3"])` starts only the servers named (the benchmark needs
 // MinIO alone). The servers are also killed when this process exits, is interrupted, or dies without warning (a
 // watchdog process notices). Standalone: `node scripts/test-servers.ts` prints `export K=V` lines on stdout and
 // runs until killed.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,8 +25,8 @@ const AZURE_ACCOUNT = "devstoreaccount1";
 const AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /** The servers startServers() can start, by the store they serve. */
-export type ServerName = "s3" | "gcs" | "azure" | "http";
-const ALL_SERVERS: readonly ServerName[] = ["s3", "gcs", "azure", "http"];
+export type ServerName = "s3" | "gcs" | "azure" | "http" | "oci";
+const ALL_SERVERS: readonly ServerName[] = ["s3", "gcs", "azure", "http", "oci"];
 
 export interface TestServers {
   env: Record<string, string>;
@@ -112,7 +112,7 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
   };
 
   try {
-    const [s3Port, s3ConsolePort, gcsPort, azPort, httpPort] = await freePorts(5);
+    const [s3Port, s3ConsolePort, gcsPort, azPort, httpPort, ociAPort, ociBPort] = await freePorts(7);
     const httpRoot = path.join(dir, "http-root");
     await Promise.all([mkdir(path.join(dir, "minio")), mkdir(httpRoot), mkdir(path.join(dir, "home"))]);
 
@@ -217,6 +217,26 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
       );
       Object.assign(env, { ASSETKIT_TEST_HTTP_URL: `http://127.0.0.1:${httpPort}`, ASSETKIT_TEST_HTTP_ROOT: httpRoot });
     }
+    if (wanted.has("oci")) {
+      // A: deletes enabled; B: deletes disabled (DELETE answers 405, as on ghcr.io).
+      for (const [name, port, deletes] of [
+        ["A", ociAPort!, true],
+        ["B", ociBPort!, false],
+      ] as const) {
+        const config = path.join(dir, `oci-${name}.yml`);
+        await writeFile(config, registryConfig(path.join(dir, `oci-${name}`), port, deletes));
+        const registry = launch(`registry-${name}`, bin.registry, ["serve", config]);
+        const url = `http://127.0.0.1:${port}`;
+        starting.push(
+          ready(
+            registry,
+            () => httpOk(`${url}/v2/`),
+            async () => {},
+          ),
+        );
+        env[`ASSETKIT_TEST_OCI_${name}`] = url;
+      }
+    }
     watchdog = startWatchdog(
       dir,
       running.map((r) => r.child.pid).filter((pid): pid is number => pid !== undefined),
@@ -236,12 +256,21 @@ export function goBinDir(): string {
 }
 
 /** Where the binaries are; those of the wanted servers (and modelkit's python, model_signing's CLI) must exist. */
-function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: string; caddy: string; azurite: string; python: string; modelSigning: string } {
+function binaries(wanted: ReadonlySet<ServerName>): {
+  minio: string;
+  fakeGcs: string;
+  caddy: string;
+  registry: string;
+  azurite: string;
+  python: string;
+  modelSigning: string;
+} {
   const goDir = goBinDir();
   const found = {
     minio: path.join(goDir, "minio"),
     fakeGcs: path.join(goDir, "fake-gcs-server"),
     caddy: path.join(goDir, "caddy"),
+    registry: path.join(goDir, "registry"),
     azurite: path.join(ROOT, "node_modules/.bin/azurite-blob"),
     python: path.join(ROOT, ".test-servers/venv/bin/python"),
     modelSigning: path.join(ROOT, ".test-servers/venv-signing/bin/model_signing"),
@@ -250,6 +279,7 @@ function binaries(wanted: ReadonlySet<ServerName>): { minio: string; fakeGcs: st
     wanted.has("s3") && found.minio,
     wanted.has("gcs") && found.fakeGcs,
     wanted.has("http") && found.caddy,
+    wanted.has("oci") && found.registry,
     wanted.has("azure") && found.azurite,
     found.python,
     found.modelSigning,
@@ -336,6 +366,27 @@ async function httpAnswers(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A distribution registry's configuration: filesystem storage under `root`, no auth, quiet logs. */
+function registryConfig(root: string, port: number, deletes: boolean): string {
+  return [
+    "version: 0.1",
+    "log:",
+    "  level: warn",
+    "  accesslog:",
+    "    disabled: true",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${JSON.stringify(root)}`,
+    "  delete:",
+    `    enabled: ${deletes}`,
+    "http:",
+    `  addr: 127.0.0.1:${port}`,
+    // Fixed, so upload session state signed by one start stays valid; a test secret, not a credential.
+    "  secret: assetkit-test-registry",
+    "",
+  ].join("\n");
 }
 
 async function createS3Bucket(endpoint: string): Promise<void> {

@@ -1,17 +1,20 @@
-// HTTP(S) requests for the read-only HTTP store and the Hub, over Node's http and https modules, following
+// HTTP(S) requests for the read-only HTTP store, the Hub and the OCI registry client, over Node's http and https modules, following
 // redirects. Not fetch(): the undici bundled with Node 24.21 fails an assertion in its parser and ends the process
 // when a server closes the connection while the reader holds the body back (any HTTP/1.0 or `Connection: close`
 // server, Python's http.server among them: ~15% of 3 MiB imports crashed). Node's own parser reads such
 // responses, and bodies delimited by the connection's close, as it reads any other.
 import http from "node:http";
 import https from "node:https";
+import { Readable } from "node:stream";
 
 export interface HttpRequest {
-  method: "GET" | "HEAD" | "POST";
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   headers?: Record<string, string>;
-  /** A small request body, sent whole. */
-  body?: string;
+  /** A small request body, sent whole; or a stream, whose content-length the caller sets (not sent again on a redirect). */
+  body?: string | Buffer | Readable;
   signal?: AbortSignal;
+  /** Redirects followed before failing (default 20). */
+  maxRedirects?: number;
 }
 
 export interface HttpResponse {
@@ -37,6 +40,7 @@ export async function httpRequest(url: URL, request: HttpRequest): Promise<HttpR
   let current = url;
   let { method, body } = request;
   const headers = { ...request.headers };
+  const maxRedirects = request.maxRedirects ?? MAX_REDIRECTS;
   for (let hops = 0; ; hops++) {
     const res = await send(current, method, headers, body, request.signal);
     const location = res.headers.location;
@@ -46,7 +50,8 @@ export async function httpRequest(url: URL, request: HttpRequest): Promise<HttpR
       return { status: res.statusCode!, statusText: res.statusMessage ?? "", headers: res.headers, url: current, redirected: hops > 0, body: res };
     }
     res.destroy();
-    if (hops >= MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects`), { code: "ERR_TOO_MANY_REDIRECTS" });
+    if (hops >= maxRedirects) throw Object.assign(new Error(`more than ${maxRedirects} redirects`), { code: "ERR_TOO_MANY_REDIRECTS" });
+    if (body instanceof Readable) throw new Error(`a redirect (${res.statusCode}) answered a streamed ${method}, whose body cannot be sent again`);
     const next = new URL(location, current);
     if (next.protocol !== "http:" && next.protocol !== "https:") throw new Error(`a redirect to ${next.protocol} (not http or https)`);
     if (next.origin !== current.origin) {
@@ -65,21 +70,22 @@ function send(
   url: URL,
   method: string,
   headers: Record<string, string>,
-  body: string | undefined,
+  body: string | Buffer | Readable | undefined,
   signal: AbortSignal | undefined,
 ): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const client = url.protocol === "https:" ? https : url.protocol === "http:" ? http : undefined;
     if (!client) return reject(new Error(`${url.protocol} is not http or https`));
-    const req = client.request(url, {
-      method,
-      headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) },
-      ...(signal ? { signal } : {}),
-    });
+    const sized = body === undefined || body instanceof Readable ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
+    const req = client.request(url, { method, headers: sized, ...(signal ? { signal } : {}) });
     req.once("response", resolve);
     // Kept after the answer: an error once the body flows reaches the body too (the socket closes under it).
     req.on("error", reject);
-    req.end(body);
+    if (body instanceof Readable) {
+      // A failing body fails the request with its own error (a source store's, say), not a bare "socket hang up".
+      body.once("error", (err) => req.destroy(err));
+      body.pipe(req);
+    } else req.end(body);
   });
 }
 

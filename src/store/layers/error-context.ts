@@ -4,10 +4,13 @@
 import { scrub } from "../redact.ts";
 import { StoreError, type Backend, type StoreOp } from "../store.ts";
 
-export class ErrorContext {
-  private readonly backend: Backend;
+/** What the context needs of a backend (or of any client that classifies its own failures). */
+export type ErrorSource = Pick<Backend, "url" | "classify" | "secrets">;
 
-  constructor(backend: Backend) {
+export class ErrorContext {
+  private readonly backend: ErrorSource;
+
+  constructor(backend: ErrorSource) {
     this.backend = backend;
   }
 

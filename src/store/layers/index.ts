@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { stallGuard } from "../stall-guard.ts";
 import type { Backend, Body, ByteRange, Condition, ListOptions, SourceExpectation, Store, StoredObject, StoreError, StoreOp } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
-import { ErrorContext } from "./error-context.ts";
+import { ErrorContext, type ErrorSource } from "./error-context.ts";
 import { delayBeforeRetry, retrying } from "./retry.ts";
 import { idleError, withDeadline } from "./timeout.ts";
 
@@ -17,16 +17,67 @@ export function layered(backend: Backend, budget: TimeBudget): LayeredStore {
   return new LayeredStore(backend, budget);
 }
 
+/** How long one try of an upload of `size` bytes may take. */
+export function uploadDeadlineMs(budget: TimeBudget, size: number): number {
+  return budget.idleTimeoutMs + Math.ceil((size / MIN_UPLOAD_BYTES_PER_SEC) * 1000);
+}
+
+/**
+ * The layers as calls: each operation's tries under a deadline, failures put in context (store, operation, key,
+ * credentials scrubbed) and retried while temporary. LayeredStore runs a Backend's calls through them; a client
+ * that is not a Store (the OCI registry client) runs its requests through them the same way.
+ */
+export class Operations {
+  readonly budget: TimeBudget;
+  readonly context: ErrorContext;
+
+  constructor(source: ErrorSource, budget: TimeBudget) {
+    this.budget = budget;
+    this.context = new ErrorContext(source);
+  }
+
+  /** One operation, retried while temporary; `call` gets the try's number (from 1). */
+  run<T>(
+    op: StoreOp,
+    what: string,
+    key: string,
+    call: (attempt: number) => Promise<T>,
+    how: { deadlineMs?: number; discard?: (late: T) => void } = {},
+  ): Promise<T> {
+    return retrying(this.budget, (attempt) => this.attempt(op, what, key, () => call(attempt), how.deadlineMs ?? this.budget.idleTimeoutMs, how.discard));
+  }
+
+  /** One try under its deadline, its failure in context. */
+  async attempt<T>(op: StoreOp, what: string, key: string, call: () => Promise<T>, deadlineMs: number, discard?: (late: T) => void): Promise<T> {
+    try {
+      return await withDeadline(deadlineMs, call, discard);
+    } catch (err) {
+      throw this.context.wrap(err, op, what, key);
+    }
+  }
+
+  /** A response body under the stall guard, its failures in context. */
+  guarded(body: Readable, op: StoreOp, what: string, key: string): Readable {
+    const idle = this.budget.idleTimeoutMs;
+    return stallGuard(
+      body,
+      idle,
+      () => this.context.wrap(idleError(idle, "no data"), op, what, key),
+      (err) => this.context.wrap(err, op, what, key),
+    );
+  }
+}
+
 export class LayeredStore implements Store {
   /** The backend inside, for what only one backend has (a file store's folder); its failures are raw. */
   readonly backend: Backend;
   private readonly budget: TimeBudget;
-  private readonly context: ErrorContext;
+  private readonly operations: Operations;
 
   constructor(backend: Backend, budget: TimeBudget) {
     this.backend = backend;
     this.budget = budget;
-    this.context = new ErrorContext(backend);
+    this.operations = new Operations(backend, budget);
   }
 
   get url(): string {
@@ -50,13 +101,7 @@ export class LayeredStore implements Store {
   async openRead(key: string, range?: ByteRange): Promise<Readable> {
     const what = `read ${key}${range ? ` (bytes ${range.start}-${range.end})` : ""}`;
     const source = await this.run("openRead", what, key, () => this.backend.openRead(key, range), { discard: (late) => late.destroy() });
-    const idle = this.budget.idleTimeoutMs;
-    return stallGuard(
-      source,
-      idle,
-      () => this.context.wrap(idleError(idle, "no data"), "openRead", what, key),
-      (err) => this.context.wrap(err, "openRead", what, key),
-    );
+    return this.operations.guarded(source, "openRead", what, key);
   }
 
   async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
@@ -71,7 +116,7 @@ export class LayeredStore implements Store {
         for (;;) {
           let next: IteratorResult<StoredObject>;
           try {
-            next = await this.attempt("list", what, prefix, () => iterator.next(), this.budget.idleTimeoutMs);
+            next = await this.operations.attempt("list", what, prefix, () => iterator.next(), this.budget.idleTimeoutMs);
           } catch (err) {
             failure = err as StoreError;
             break;
@@ -90,15 +135,14 @@ export class LayeredStore implements Store {
   }
 
   write(key: string, body: Body, condition?: Condition): Promise<boolean> {
-    const size = Buffer.isBuffer(body) ? body.length : body.size;
-    const deadline = this.budget.idleTimeoutMs + Math.ceil((size / MIN_UPLOAD_BYTES_PER_SEC) * 1000);
+    const deadline = uploadDeadlineMs(this.budget, Buffer.isBuffer(body) ? body.length : body.size);
     const id = randomUUID();
     let retried = false;
     // Only a body that can be sent again is retried (bytes in memory, a file); a stream would arrive half-read.
     const budget = Buffer.isBuffer(body) || "file" in body ? this.budget : { ...this.budget, retries: 0 };
     return retrying(budget, async () => {
       try {
-        return await this.attempt("write", `write ${key}`, key, () => this.backend.write(key, body, condition, { id, retried }), deadline);
+        return await this.operations.attempt("write", `write ${key}`, key, () => this.backend.write(key, body, condition, { id, retried }), deadline);
       } finally {
         retried = true; // a next try, if any, follows a try whose outcome we may not have seen
       }
@@ -127,14 +171,6 @@ export class LayeredStore implements Store {
 
   /** One operation: tries under the deadline, failures in context, retried while temporary. */
   private run<T>(op: StoreOp, what: string, key: string, call: () => Promise<T>, how: { deadlineMs?: number; discard?: (late: T) => void } = {}): Promise<T> {
-    return retrying(this.budget, () => this.attempt(op, what, key, call, how.deadlineMs ?? this.budget.idleTimeoutMs, how.discard));
-  }
-
-  private async attempt<T>(op: StoreOp, what: string, key: string, call: () => Promise<T>, deadlineMs: number, discard?: (late: T) => void): Promise<T> {
-    try {
-      return await withDeadline(deadlineMs, call, discard);
-    } catch (err) {
-      throw this.context.wrap(err, op, what, key);
-    }
+    return this.operations.run(op, what, key, call, how);
   }
 }

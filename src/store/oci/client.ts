@@ -1,0 +1,365 @@
+// A distribution-spec (OCI registry) client: blobs, uploads, manifests and tags of one registry, without auth (the
+// token flow comes next); the layout over it (OciLayout, assetkit versions as manifests) comes later, per docs/oci.md.
+// A leaf like the other backends: it knows nothing of assets. Every request runs in the store layers (retries,
+// deadlines, stall guard, errors in context with credentials scrubbed), one try per request except where noted.
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { headerOf, httpRequest, type HttpRequest, type HttpResponse } from "../http-client.ts";
+import { Operations, uploadDeadlineMs } from "../layers/index.ts";
+import { operationSignal } from "../layers/timeout.ts";
+import { readDocumentBody, sourceOf, StoreError, type Body, type ByteRange, type ObjectSource } from "../store.ts";
+import type { TimeBudget } from "../tuning.ts";
+import { classifyRaw, nextPage, statusError, uploadedBytes } from "./responses.ts";
+
+/** Manifest types asked for on every GET and HEAD: without an OCI Accept, distribution answers 404 (measured). */
+export const MANIFEST_TYPES = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"] as const;
+/** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size (docs/oci.md §8). */
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+/** Redirects followed for one request (a blob GET sent to object storage or a CDN). */
+const MAX_REDIRECTS = 5;
+/** Restarts of a blob upload whose session the registry lost (404 on it). */
+const SESSION_RESTARTS = 1;
+
+export interface OciClientOptions {
+  budget: TimeBudget;
+  /** See DEFAULT_CHUNK_BYTES. */
+  chunkBytes?: number;
+  /**
+   * An Authorization header value sent to the registry with every request (Basic, or a token got elsewhere); never
+   * to another origin a redirect leads to. It is a secret: scrubbed from every message.
+   */
+  authorization?: string;
+}
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface ManifestInfo {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
+export interface Manifest extends ManifestInfo {
+  data: Buffer;
+}
+
+/** How a blob reached the repository: mounted from another repository (no byte sent), or uploaded. */
+export type UploadOutcome = "mounted" | "uploaded";
+
+export class OciClient {
+  /** `oci://<host>[:<port>]`: how messages name the registry. */
+  readonly url: string;
+  private readonly base: URL;
+  private readonly chunkBytes: number;
+  private readonly authorization: string | undefined;
+  private readonly operations: Operations;
+
+  /** `registry`: the registry's origin, http: or https: (which one is the caller's rule, docs/oci.md §3). */
+  constructor(registry: URL, options: OciClientOptions) {
+    if (registry.protocol !== "http:" && registry.protocol !== "https:") throw new StoreError("failed", `${registry.href}: not an http(s) registry URL`);
+    this.base = new URL(registry.origin);
+    this.url = `oci://${registry.host}`;
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.authorization = options.authorization;
+    this.operations = new Operations(this, options.budget);
+  }
+
+  // ── blobs ──
+
+  /** The blob's size, or undefined when the repository does not hold it. */
+  blobExists(repo: string, digest: string): Promise<BlobInfo | undefined> {
+    return this.operations.run("head", `read blob ${repo}@${digest}`, repo, () => this.headBlob(repo, digest));
+  }
+
+  /**
+   * The blob's bytes, or a range of them, following redirects (the redirect is asked again on every try: signed
+   * URLs expire). Rejects with not-found when absent, and with unsupported when a range is answered whole (200).
+   */
+  async openBlob(repo: string, digest: string, range?: ByteRange): Promise<Readable> {
+    const what = `read blob ${repo}@${digest}${range ? ` (bytes ${range.start}-${range.end})` : ""}`;
+    const body = await this.operations.run(
+      "openRead",
+      what,
+      repo,
+      async () => {
+        const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {});
+        if (range && res.status === 200) {
+          res.body.destroy();
+          throw new StoreError("unsupported", "the registry answered a byte-range request with the whole blob (200, not 206)");
+        }
+        await this.expect(res, "GET", range ? 206 : 200);
+        return res.body;
+      },
+      { discard: (late) => late.destroy() },
+    );
+    return this.operations.guarded(body, "openRead", what, repo);
+  }
+
+  /**
+   * Puts a blob of `digest` into `repo`: mounted from `mountFrom` (another repository of this registry) when that
+   * one holds it, else uploaded: in one PUT up to the chunk size, else in PATCH chunks, each try of a chunk resuming
+   * from the bytes the registry reports it holds. The registry checks the digest (a mismatch: failed, 400
+   * DIGEST_INVALID). Does not look whether `repo` holds it already (blobExists does).
+   */
+  async uploadBlob(repo: string, digest: string, body: Body, options: { mountFrom?: string } = {}): Promise<UploadOutcome> {
+    const source = Buffer.isBuffer(body) ? bufferSource(body) : sourceOf(body);
+    const what = `write blob ${repo}@${digest}`;
+    let session: URL | undefined;
+    if (options.mountFrom !== undefined) {
+      const from = options.mountFrom;
+      const mount = await this.operations.run("copy", `mount blob ${repo}@${digest} from ${from}`, repo, () =>
+        this.startUpload(repo, `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`),
+      );
+      if (mount === "mounted") return "mounted";
+      session = mount; // 202: a plain upload session, used for the upload's first try
+    }
+    for (let restarts = 0; ; restarts++) {
+      try {
+        if (source.size <= this.chunkBytes) await this.putWhole(repo, digest, source, session);
+        else await this.putChunks(repo, digest, source, session ?? (await this.operations.run("write", what, repo, () => this.openSession(repo))));
+        return "uploaded";
+      } catch (err) {
+        // A session the registry no longer knows (expired, or the registry restarted): the blob starts over.
+        if (!(err instanceof StoreError && err.code === "not-found" && restarts < SESSION_RESTARTS)) throw err;
+        session = undefined;
+      }
+    }
+  }
+
+  /** One PUT of the whole blob; each try opens its own session (a failed PUT may have spent the one it used). */
+  private putWhole(repo: string, digest: string, source: ObjectSource, session: URL | undefined): Promise<void> {
+    return this.operations.run(
+      "write",
+      `write blob ${repo}@${digest}`,
+      repo,
+      async (attempt) => {
+        const location = attempt === 1 && session ? session : await this.openSession(repo);
+        await this.finish(location, digest, source, { start: 0, end: source.size - 1 });
+      },
+      { deadlineMs: uploadDeadlineMs(this.operations.budget, source.size) },
+    );
+  }
+
+  /** PATCH chunks in order, then the closing PUT. A retried chunk starts where the registry says its bytes end. */
+  private async putChunks(repo: string, digest: string, source: ObjectSource, session: URL): Promise<void> {
+    let location = session;
+    let offset = 0;
+    const what = `write blob ${repo}@${digest}`;
+    while (offset < source.size) {
+      const chunkEnd = Math.min(offset + this.chunkBytes, source.size) - 1;
+      [location, offset] = await this.operations.run(
+        "write",
+        `${what} (bytes ${offset}-${chunkEnd})`,
+        repo,
+        async (attempt) => {
+          let from = offset;
+          // distribution keeps a broken PATCH's bytes, and its session URL carries the offset (signed): both anew.
+          if (attempt > 1) [location, from] = await this.uploadStatus(location);
+          if (from > chunkEnd) return [location, from] as const; // the broken try's bytes all arrived
+          const bytes = await source.open({ start: from, end: chunkEnd });
+          const res = await this.send("PATCH", location, {
+            headers: { "content-type": "application/octet-stream", "content-range": `${from}-${chunkEnd}`, "content-length": String(chunkEnd - from + 1) },
+            body: bytes,
+          });
+          // 416: the registry holds another count than we asked from (a broken try's bytes still landing): ask again.
+          if (res.status === 416) {
+            res.body.destroy();
+            throw new StoreError("unavailable", `PATCH answered 416: the upload holds other bytes than ${from}; resuming from its count`, { temporary: true });
+          }
+          await this.expect(res, "PATCH", 202);
+          return [this.locationOf(res), uploadedBytes(res) || chunkEnd + 1] as const;
+        },
+        { deadlineMs: uploadDeadlineMs(this.operations.budget, chunkEnd - offset + 1) },
+      );
+    }
+    await this.operations.run("write", what, repo, async (attempt) => {
+      // A closing PUT whose answer was lost may have stored the blob and ended the session: look before resending.
+      if (attempt > 1 && (await this.headBlob(repo, digest))) return;
+      await this.finish(location, digest, undefined);
+    });
+  }
+
+  /** POST /blobs/uploads/ (with `query`): a session's URL, or "mounted" (201 to a mount). */
+  private async startUpload(repo: string, query = ""): Promise<URL | "mounted"> {
+    const res = await this.send("POST", `/v2/${repo}/blobs/uploads/${query}`);
+    if (res.status === 201) {
+      res.body.resume();
+      return "mounted";
+    }
+    await this.expect(res, "POST", 202);
+    return this.locationOf(res);
+  }
+
+  private async openSession(repo: string): Promise<URL> {
+    const session = await this.startUpload(repo);
+    if (session === "mounted") throw new StoreError("failed", "the registry answered an upload with 201 (a mount) though none was asked");
+    return session;
+  }
+
+  /** The session's current URL and the bytes it holds (GET on it: 204 with Range); not-found when the registry lost it. */
+  private async uploadStatus(location: URL): Promise<[URL, number]> {
+    const res = await this.send("GET", location);
+    await this.expect(res, "GET", 204);
+    return [headerOf(res, "location") ? this.locationOf(res) : location, uploadedBytes(res)];
+  }
+
+  /** One HEAD of a blob (no retry of its own). */
+  private async headBlob(repo: string, digest: string): Promise<BlobInfo | undefined> {
+    const res = await this.send("HEAD", `/v2/${repo}/blobs/${digest}`);
+    if (res.status === 404) return undefined;
+    await this.expect(res, "HEAD", 200);
+    return { digest, size: Number(headerOf(res, "content-length")) };
+  }
+
+  /** The closing PUT ?digest=, with the blob's bytes (`range` of `source`) or none after chunks. */
+  private async finish(location: URL, digest: string, source: ObjectSource | undefined, range?: ByteRange): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set("digest", digest);
+    const length = source && range ? range.end - range.start + 1 : 0;
+    const body = source && length > 0 ? await source.open(range) : Buffer.alloc(0);
+    const res = await this.send("PUT", url, { headers: { "content-type": "application/octet-stream", "content-length": String(length) }, body });
+    await this.expect(res, "PUT", 201);
+  }
+
+  // ── manifests ──
+
+  /** The manifest a tag or digest names, checked against its digest; undefined when absent. */
+  getManifest(repo: string, reference: string): Promise<Manifest | undefined> {
+    return this.operations.run("read", `read manifest ${named(repo, reference)}`, repo, async () => {
+      const res = await this.send("GET", manifestPath(repo, reference), { headers: { accept: MANIFEST_TYPES.join(", ") } });
+      if (res.status === 404) return discard(res);
+      await this.expect(res, "GET", 200);
+      const declared = headerOf(res, "content-length");
+      const data = await readDocumentBody(res.body, declared === undefined ? undefined : Number(declared));
+      const digest = sha256(data);
+      const named = reference.startsWith("sha256:") ? reference : headerOf(res, "docker-content-digest");
+      if (named && named !== digest) throw new StoreError("failed", `the manifest's bytes have digest ${digest}, not ${named} as the registry says`);
+      return { digest, size: data.length, mediaType: headerOf(res, "content-type") ?? "", data };
+    });
+  }
+
+  /** The digest, size and type of the manifest a tag or digest names (no body); undefined when absent. */
+  headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
+    return this.operations.run("head", `read manifest ${named(repo, reference)}`, repo, async () => {
+      const res = await this.send("HEAD", manifestPath(repo, reference), { headers: { accept: MANIFEST_TYPES.join(", ") } });
+      if (res.status === 404) return undefined;
+      await this.expect(res, "HEAD", 200);
+      const digest = headerOf(res, "docker-content-digest");
+      if (!digest) throw new StoreError("failed", "HEAD of a manifest answered without Docker-Content-Digest");
+      return { digest, size: Number(headerOf(res, "content-length")), mediaType: headerOf(res, "content-type") ?? "" };
+    });
+  }
+
+  /**
+   * Stores a manifest under a tag (which then names it, whatever it named before: registries have no conditional
+   * PUT) or under its digest; every blob it names must be in the repository (else failed, 400). Returns its digest.
+   */
+  putManifest(repo: string, reference: string, data: Buffer, mediaType: string): Promise<string> {
+    const digest = sha256(data);
+    return this.operations.run("write", `write manifest ${named(repo, reference)}`, repo, async () => {
+      const res = await this.send("PUT", manifestPath(repo, reference), { headers: { "content-type": mediaType }, body: data });
+      await this.expect(res, "PUT", 201);
+      return digest;
+    });
+  }
+
+  /**
+   * Deletes a tag (the manifest and its other tags stay) or, by digest, a manifest with every tag naming it.
+   * Absent is not an error; a registry that allows no deletes answers 405: unsupported.
+   */
+  deleteManifest(repo: string, reference: string): Promise<void> {
+    return this.operations.run("delete", `delete manifest ${named(repo, reference)}`, repo, async () => {
+      const res = await this.send("DELETE", manifestPath(repo, reference));
+      if (res.status === 404) return discard(res);
+      await this.expect(res, "DELETE", 202);
+    });
+  }
+
+  // ── tags ──
+
+  /** Every tag of `repo`, `pageSize` per request (n, then the Link header's next page); none for a missing repository. */
+  async *listTags(repo: string, pageSize = 1000): AsyncIterable<string> {
+    let page: URL | undefined = new URL(`/v2/${repo}/tags/list?n=${pageSize}`, this.base);
+    while (page) {
+      const url: URL = page;
+      const { tags, next } = await this.operations.run("list", `list tags of ${repo}`, repo, async () => {
+        const res = await this.send("GET", url);
+        if (res.status === 404) return { tags: [], next: discard(res) };
+        await this.expect(res, "GET", 200);
+        const listed = JSON.parse((await readDocumentBody(res.body)).toString("utf8")) as { tags?: unknown };
+        if (listed.tags !== null && listed.tags !== undefined && !Array.isArray(listed.tags)) throw new StoreError("failed", "the tag list is not a list");
+        return { tags: ((listed.tags as unknown[] | null) ?? []).filter((t): t is string => typeof t === "string"), next: nextPage(res) };
+      });
+      yield* tags;
+      page = next;
+    }
+  }
+
+  // ── what the layers ask ──
+
+  classify(err: unknown): StoreError {
+    return classifyRaw(err);
+  }
+
+  secrets(): readonly string[] {
+    return this.authorization ? [this.authorization, this.authorization.replace(/^\S+\s+/, "")] : [];
+  }
+
+  // ── requests ──
+
+  private async send(
+    method: HttpRequest["method"],
+    target: string | URL,
+    init: { headers?: Record<string, string>; body?: Buffer | Readable } = {},
+  ): Promise<HttpResponse> {
+    const url = typeof target === "string" ? new URL(target, this.base) : target;
+    const headers: Record<string, string> = { "accept-encoding": "identity", ...init.headers };
+    // Sent to the registry only: a session URL or redirect elsewhere gets none (httpRequest drops it on redirects).
+    if (this.authorization && url.origin === this.base.origin) headers.authorization = this.authorization;
+    const signal = operationSignal();
+    return httpRequest(url, { method, headers, ...(init.body ? { body: init.body } : {}), ...(signal ? { signal } : {}), maxRedirects: MAX_REDIRECTS });
+  }
+
+  /** Passes an answer of status `ok` (its body left to the caller); throws the StoreError for any other. */
+  private async expect(res: HttpResponse, method: string, ok: number): Promise<void> {
+    if (res.status === ok) {
+      if (method !== "GET" || ok === 204) res.body.resume(); // nothing to read: free the connection
+      return;
+    }
+    throw await statusError(res, method);
+  }
+
+  /** The upload session's URL from a Location header (relative to the answer's URL). */
+  private locationOf(res: HttpResponse): URL {
+    const location = headerOf(res, "location");
+    if (!location) throw new StoreError("failed", `${res.status} answered without an upload Location`);
+    return new URL(location, res.url);
+  }
+}
+
+function manifestPath(repo: string, reference: string): string {
+  return `/v2/${repo}/manifests/${reference}`;
+}
+
+/** How messages name a manifest: repo:tag or repo@digest. */
+function named(repo: string, reference: string): string {
+  return reference.includes(":") ? `${repo}@${reference}` : `${repo}:${reference}`;
+}
+
+function sha256(data: Buffer): string {
+  return "sha256:" + createHash("sha256").update(data).digest("hex");
+}
+
+/** Bytes in memory as a source: ranges are views, sent again as they are on a retry. */
+function bufferSource(data: Buffer): ObjectSource {
+  return { size: data.length, open: async (range) => Readable.from(range ? [data.subarray(range.start, range.end + 1)] : [data], { objectMode: false }) };
+}
+
+/** An answer whose body nobody reads: discarded, so its connection is free. */
+function discard(res: HttpResponse): undefined {
+  res.body.resume();
+  return undefined;
+}
