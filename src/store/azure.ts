@@ -409,13 +409,13 @@ export class AzureStore implements Backend {
    * Another container (or prefix) of the same account: Copy Blob authorises the source with this store's own
    * credential there. Another account would need a SAS for the source: false, the bytes are streamed instead.
    */
-  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+  async copyFrom(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     if (!(source instanceof AzureStore)) return false;
+    if (expected && !expected.etag) return false; // Azure proves a source by its ETag only
     await Promise.all([this.client(), source.client()]).catch(() => undefined);
     if (!this.connection || this.connection.serviceUrl !== source.connection?.serviceUrl) return false;
     try {
-      await this.copyBlob(source, sourceKey, destKey);
-      return true;
+      return await this.copyBlob(source, sourceKey, destKey, expected?.etag);
     } catch (err) {
       if (this.classify(err).code === "auth") return false;
       throw err;

@@ -149,10 +149,10 @@ export class FsStore implements Backend, IncompleteUploads {
   }
 
   /** Another folder store: linked or copied by the file system, as inside one store. */
-  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+  async copyFrom(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     if (!(source instanceof FsStore)) return false;
-    await this.copyPath(source, sourceKey, destKey);
-    return true;
+    if (expected && !expected.sha256) return false;
+    return this.copyPath(source, sourceKey, destKey, expected?.sha256);
   }
 
   private async copyPath(from: FsStore, sourceKey: string, destKey: string, sha256?: string): Promise<boolean> {

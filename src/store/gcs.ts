@@ -284,21 +284,25 @@ export class GcsStore implements Backend {
    * repeat): false when that generation is gone (the object was replaced, on a bucket that keeps no old ones).
    */
   async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
-    if (!expected) return this.rewrite(this, sourceKey, destKey);
-    if (!expected.etag || !/^[1-9][0-9]*$/.test(expected.etag)) return false; // GCS proves a source by its generation only
-    return this.rewrite(this, sourceKey, destKey, Number(expected.etag));
+    return this.rewriteProven(this, sourceKey, destKey, expected);
   }
 
   /** A rewrite from another bucket (or prefix) behind the same endpoint, with the source store's credentials. */
-  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+  async copyFrom(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     if (!(source instanceof GcsStore) || source.endpoint !== this.endpoint) return false;
     try {
-      await this.rewrite(source, sourceKey, destKey);
-      return true;
+      return await this.rewriteProven(source, sourceKey, destKey, expected);
     } catch (err) {
       if (this.classify(err).code === "auth") return false; // these credentials cannot do both sides
       throw err;
     }
+  }
+
+  /** A rewrite; with `expected`, of exactly the generation its etag names (false when that generation is gone). */
+  private rewriteProven(from: GcsStore, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
+    if (!expected) return this.rewrite(from, sourceKey, destKey);
+    if (!expected.etag || !/^[1-9][0-9]*$/.test(expected.etag)) return Promise.resolve(false); // GCS proves a source by its generation only
+    return this.rewrite(from, sourceKey, destKey, Number(expected.etag));
   }
 
   private async rewrite(from: GcsStore, sourceKey: string, destKey: string, generation?: number): Promise<boolean> {

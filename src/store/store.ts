@@ -153,9 +153,10 @@ export interface Store {
    * the service (S3 CopyObject across buckets, GCS rewrite across buckets, Azure copy from URL inside one account,
    * a link or copy between folders). Resolves false, having written nothing, when it cannot: another backend,
    * endpoint or account, or this store's credentials may not read the source. The caller then streams the bytes
-   * (see src/transfer/store-copy.ts). A wrapper around a store must pass the source it was given on unwrapped.
+   * (see src/transfer/store-copy.ts). With `expected`, copies only what the backend proves is still that object, as
+   * `copy` does, else resolves false the same way. A wrapper around a store must pass the source on unwrapped.
    */
-  copyFrom?(source: Store, sourceKey: string, destKey: string): Promise<boolean>;
+  copyFrom?(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean>;
   /** Removes an object; absent is not an error. */
   delete(key: string): Promise<void>;
 }

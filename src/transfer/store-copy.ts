@@ -11,6 +11,8 @@ export interface CopyExpectation {
   size?: number | undefined;
   /** Unknown for metas without checksums: then only the size is checked. */
   sha256?: string | undefined;
+  /** The source store's etag of the object, as its meta recorded it: a server-side copy is then made only of that object. */
+  etag?: string | undefined;
 }
 
 /** How one object reached the destination, and how many bytes it holds. */
@@ -50,7 +52,10 @@ export async function copyObject(
   options: CopyOptions,
 ): Promise<CopyOutcome> {
   const label = `${fromKey} of ${from.url}`;
-  if (to.copyFrom && (await to.copyFrom(from, fromKey, toKey))) {
+  // A meta that recorded the object's etag has the copy proven (else refused, and the bytes stream, checked);
+  // an older one is copied as before, its size checked after.
+  const proof = expected.etag ? { etag: expected.etag, sha256: expected.sha256 } : undefined;
+  if (to.copyFrom && (await to.copyFrom(from, fromKey, toKey, proof))) {
     const copied = await to.head(toKey);
     if (!copied || (expected.size !== undefined && copied.size !== expected.size)) {
       await to.delete(toKey);

@@ -178,6 +178,33 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
     }
   });
 
+  it("a server-side copy between stores of one backend copies only the object the source meta recorded: a replaced one is streamed and refused (folder, MinIO, GCS, Azure)", async () => {
+    const cwd = await scratch();
+    const files = { "weights.bin": Buffer.alloc(70_000, "w"), "config.json": '{"layers":2}' };
+    await writeTree(cwd, Object.fromEntries(Object.entries(files).map(([p, data]) => [`in/${p}`, data])));
+    for (const factory of [file, s3, gcs, azure]) {
+      const [source, dest, clean] = await Promise.all([factory.create(), factory.create(), factory.create()]);
+      for (const version of ["1.0.0", "1.1.0"]) {
+        const published = await cli(cwd, ["publish", "in", "m", "--version", version, "--store", source!.uri]);
+        assert.equal(published.code, 0, `${factory.name}: ${published.stderr}`);
+      }
+      // 1.0.0 as published: copied by the service, nothing through this process.
+      const served = await cli(cwd, ["promote", "m:1.0.0", "--store", source!.uri, "--to", clean!.uri]);
+      assert.equal(served.code, 0, `${factory.name}: ${served.stderr}`);
+      assert.match(served.stderr, /\(2 server-side, 0 streamed and verified\)/, factory.name);
+      // 1.1.0 with one object replaced by same-size bytes: no longer the recorded object, so it streams, and fails its sha256.
+      const damaged = Buffer.from(files["weights.bin"]);
+      damaged[damaged.length >> 1]! ^= 1;
+      await source!.seed.write("m/1.1.0/weights.bin", damaged);
+      const failed = await cli(cwd, ["promote", "m:1.1.0", "--store", source!.uri, "--to", dest!.uri]);
+      assert.equal(failed.code, 1, `${factory.name}: ${failed.stderr}`);
+      assert.match(failed.stderr, /sha256/, factory.name);
+      const left: string[] = [];
+      for await (const o of dest!.seed.list("")) left.push(o.key);
+      assert.deepEqual(left, [], `${factory.name}: nothing kept at the destination`);
+    }
+  });
+
   it("each store its own credentials: ?profile= on the destination URI, while the environment's keys are wrong", async () => {
     const cwd = await writeTree(await scratch(), { "m.bin": "profiled" });
     const good = s3TestEnv();

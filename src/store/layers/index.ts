@@ -157,10 +157,10 @@ export class LayeredStore implements Store {
   }
 
   /** Server-side copy from another store: the backend sees the other store's backend (a wrapper passes it on unwrapped). */
-  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+  async copyFrom(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     if (!this.backend.copyFrom) return false;
     const from = source instanceof LayeredStore ? source.backend : source;
-    return this.run("copy", `copy ${source.url} ${sourceKey} to ${destKey}`, destKey, () => this.backend.copyFrom!(from, sourceKey, destKey), {
+    return this.run("copy", `copy ${source.url} ${sourceKey} to ${destKey}`, destKey, () => this.backend.copyFrom!(from, sourceKey, destKey, expected), {
       deadlineMs: this.budget.timeoutMs,
     });
   }

@@ -310,11 +310,11 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   /** CopyObject from another bucket (or prefix) behind the same endpoint, with this store's credentials. */
-  async copyFrom(source: Store, sourceKey: string, destKey: string): Promise<boolean> {
+  async copyFrom(source: Store, sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
     if (!(source instanceof S3Store) || source.where !== this.where || source.profile !== this.profile) return false;
+    if (expected && !expected.etag) return false; // S3 proves a source by its ETag only
     try {
-      await this.serverCopy(source, sourceKey, destKey);
-      return true;
+      return await this.serverCopy(source, sourceKey, destKey, expected?.etag);
     } catch (err) {
       if (this.classify(err).code === "auth") return false; // our credentials may not read the source
       throw err;
