@@ -3,6 +3,7 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { UsageError } from "../base/errors.ts";
 import { schemeNamed, type SchemeName } from "../registry/versioning.ts";
+import { parseTrustPolicy, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Config {
   /** The config file read, if any. */
@@ -15,6 +16,8 @@ export interface Config {
   assets: string[];
   /** Protected channels: who may move them (by GITHUB_REF) and what they may point at. */
   channels: Record<string, ChannelPolicy>;
+  /** Which assets must be signed, and by whom (docs/trust.md); absent: signatures are not checked. */
+  trust?: TrustPolicy;
 }
 
 export interface ChannelPolicy {
@@ -25,7 +28,7 @@ export interface ChannelPolicy {
 }
 
 const DEFAULT_FILES = ["assetkit.yml", "assetkit.yaml"];
-const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels"]);
+const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels", "trust"]);
 
 export async function loadConfig(explicit?: string): Promise<Config> {
   const file = explicit ? path.resolve(explicit) : DEFAULT_FILES.map((f) => path.resolve(f)).find((f) => existsSync(f));
@@ -61,6 +64,7 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   if (store !== undefined) config.store = store;
   if (assetsDir !== undefined) config.assetsDir = path.resolve(config.dir, assetsDir);
   if (versioning !== undefined) config.versioning = schemeNamed(versioning).name;
+  if (raw.trust !== undefined) config.trust = await parseTrustPolicy(raw.trust, file, config.dir);
   return config;
 }
 
