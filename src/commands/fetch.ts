@@ -69,7 +69,10 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
   let verifiedFirst = false;
   const fromLocalOrCache = async (known: Known, size?: { size?: number }): Promise<FetchedAsset | undefined> => {
     const copy = await ctx.assetsDir.localCopy(known.name, known.version, parsed.subPath);
-    if (serves(copy, known.digest) && (!policy || verifiedFirst || copy.trust === policy.pin)) {
+    // Under a policy a copy serves when verified under it, or when it holds the digest of the meta just verified.
+    const trusted = !policy || copy?.trust === policy.pin || (verifiedFirst && copy?.digest !== undefined && copy.digest === known.digest);
+    if (serves(copy, known.digest) && trusted) {
+      if (policy && copy.trust !== policy.pin) await ctx.assetsDir.recordTrust(known.name, known.version, parsed.subPath, policy.pin);
       const digest = copy.digest ?? known.digest;
       return {
         spec,
@@ -103,8 +106,8 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
   const meta = r.meta!;
   const size = meta.size !== undefined ? { size: meta.size } : {};
   verifiedFirst = await checkTrusted(ctx, r.name, r.version, meta);
-  // The store named a version (or a digest) the first rungs could not look for.
-  if (!pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
+  // The store named a version (or a digest) the first rungs could not look for, or a copy they could not trust is trusted now.
+  if (verifiedFirst || !pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
     const late = await fromLocalOrCache({ name: r.name, version: r.version, digest: r.digest }, size);
     if (late) return late;
   }

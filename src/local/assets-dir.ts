@@ -121,6 +121,20 @@ export class AssetsDir {
   }
 
   /**
+   * Records in the marker of a complete copy (or of its part `subPath`) the pin of the trust policy its version's
+   * signature was just verified under, so that the next fetch under that policy needs no store request.
+   */
+  async recordTrust(name: string, version: string, subPath: string | undefined, trust: string): Promise<void> {
+    const stat = await fs.stat(this.pathOf(name, version)).catch(() => undefined);
+    if (!stat) return;
+    const markers = [this.markerOf(name, version, stat.isDirectory()), ...(subPath && stat.isDirectory() ? [this.markerOf(name, version, true, subPath)] : [])];
+    for (const marker of markers) {
+      const copy = await readMarker(marker);
+      if (copy) return writeMarker(marker, { ...copy, trust });
+    }
+  }
+
+  /**
    * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
    * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
    * `trust`: the pin of the policy the version's signature was just verified under, recorded in its marker.
@@ -135,8 +149,10 @@ export class AssetsDir {
     trust?: string,
   ): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
+    // Under a trust policy only a copy of the verified meta's digest serves (not modelkit's copies, which record none).
+    const usable = (copy: LocalCopy | undefined): copy is LocalCopy => serves(copy, meta.digest) && (trust === undefined || copy.digest === meta.digest);
     const ready = await this.localCopy(name, version, subPath);
-    if (serves(ready, meta.digest)) return { ...ready, path: target, downloaded: false };
+    if (usable(ready)) return { ...ready, path: target, downloaded: false };
 
     const files = filesUnder(meta, subPath, `${name}:${version}`);
     const reserved = reservedPathProblem(
@@ -148,7 +164,7 @@ export class AssetsDir {
     const release = await this.lock(name, version);
     try {
       const again = await this.localCopy(name, version, subPath);
-      if (serves(again, meta.digest)) return { ...again, path: target, downloaded: false };
+      if (usable(again)) return { ...again, path: target, downloaded: false };
       await this.removeLeftovers(name, version);
       const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined), ...(trust ? { trust } : {}) };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;

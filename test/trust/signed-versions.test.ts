@@ -152,7 +152,7 @@ for (const storeName of ["file", "s3"]) {
 }
 
 describe("a warm locked fetch under a trust policy", { skip: skipReason(factories.find((f) => f.name.startsWith("s3"))!) }, () => {
-  it("asks MinIO nothing for a copy verified under the same policy, and verifies again (without downloading) once the policy changes", async () => {
+  it("asks MinIO nothing for a copy verified under the same policy, verifies again (without downloading) once the policy changes, then asks nothing", async () => {
     const counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
     try {
       const t = await project("s3", (uri) => uri.replace(/endpoint=[^&]+/, `endpoint=${encodeURIComponent(counter.url)}`));
@@ -169,6 +169,9 @@ describe("a warm locked fetch under a trust policy", { skip: skipReason(factorie
       const reads = counter.requests().filter((r) => r.method === "GET" && !r.range);
       assert.ok(reads.length > 0, "a changed policy verifies the copy's version again");
       assert.ok(!counter.requests().some((r) => r.url.includes("weights.bin")), "no data is downloaded again");
+      counter.reset();
+      await t.ok("fetch");
+      assert.deepEqual(counter.requests(), [], "the copy now records the new policy");
     } finally {
       await counter.stop();
     }
