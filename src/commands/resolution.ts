@@ -5,7 +5,7 @@ import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 import { signatureKey } from "../registry/layout.ts";
-import { checkSignature } from "../trust/policy.ts";
+import { checkSignature, TrustError, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -89,12 +89,17 @@ export function specsOrDefaults(ctx: Context, given: string[], lock: Lockfile | 
 export async function checkTrusted(ctx: Context, name: string, version: string, meta: VersionMeta): Promise<boolean> {
   const policy = ctx.config.trust;
   if (!policy) return false;
-  const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
   try {
-    checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+    await checkStoredSignature(ctx, policy, name, version, meta);
   } catch (err) {
-    if (err instanceof AssetError) throw new AssetError(`${err.message}; nothing installed`);
+    if (err instanceof TrustError) throw new TrustError(`${err.message}; nothing installed`, err.failure);
     throw err;
   }
   return true;
+}
+
+/** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`). */
+export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<void> {
+  const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
+  checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
 }

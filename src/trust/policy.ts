@@ -72,10 +72,23 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
   return { rules, pin: `sha256:${createHash("sha256").update(JSON.stringify(normalised)).digest("hex")}` };
 }
 
+/** Which check a version failed: what `verify` reports as its status. */
+export type TrustFailure = "unsigned" | "bad-signature" | "no-trust-rule";
+
+/** A version the trust policy refuses: one line naming it and the failed check. */
+export class TrustError extends AssetError {
+  readonly failure: TrustFailure;
+  constructor(message: string, failure: TrustFailure) {
+    super(message);
+    this.failure = failure;
+  }
+}
+
 /** The rule that applies to an asset: the first whose glob matches its name. */
 export function ruleFor(policy: TrustPolicy, name: string): TrustRule {
   const rule = policy.rules.find((r) => r.matches(name));
-  if (!rule) throw new AssetError(`${name}: no trust rule matches it, and the trust policy refuses such assets (add a rule, or a last match: "**")`);
+  if (!rule)
+    throw new TrustError(`${name}: no trust rule matches it, and the trust policy refuses such assets (add a rule, or a last match: "**")`, "no-trust-rule");
   return rule;
 }
 
@@ -95,14 +108,19 @@ export function checkSignature(policy: TrustPolicy, version: CheckedVersion, sig
   const rule = ruleFor(policy, version.name);
   if (rule.unsignedAllowed) return;
   const label = `${version.name}:${version.version}`;
-  if (!signature) throw new AssetError(`${label}: not signed (no ${where}), and trust rule ${JSON.stringify(rule.match)} requires a signature`);
-  if (!version.digest) throw new AssetError(`${label}: its meta has no checksums (written by modelkit?), so no signature can cover it`);
-  verifyKeySignature(signature, rule.keys, {
-    content: version,
-    contentName: "its meta",
-    binding: { name: version.name, version: version.version, digest: version.digest },
-    rule: rule.binding,
-  });
+  if (!signature) throw new TrustError(`${label}: not signed (no ${where}), and trust rule ${JSON.stringify(rule.match)} requires a signature`, "unsigned");
+  if (!version.digest) throw new TrustError(`${label}: its meta has no checksums (written by modelkit?), so no signature can cover it`, "unsigned");
+  try {
+    verifyKeySignature(signature, rule.keys, {
+      content: version,
+      contentName: "its meta",
+      binding: { name: version.name, version: version.version, digest: version.digest },
+      rule: rule.binding,
+    });
+  } catch (err) {
+    if (err instanceof AssetError) throw new TrustError(err.message, "bad-signature");
+    throw err;
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -116,6 +116,28 @@ for (const storeName of ["file", "s3"]) {
       );
     });
 
+    it("verify reports each locked version's signature: ok, unsigned, bad-signature, no-trust-rule", async () => {
+      const t = await project(storeName);
+      await t.ok("publish", "in", ASSET, "--version", "1.0.0", "--sign-key", "release.pem");
+      await t.ok("publish", "in", ASSET, "--version", "1.1.0");
+      await t.ok("publish", "in", ASSET, "--version", "1.2.0", "--sign-key", "other.pem");
+      await t.ok("publish", "in", "datasets/d", "--version", "1.0.0");
+      await t.ok("lock", `${ASSET}:1.0.0`, `${ASSET}:1.1.0`, `${ASSET}:1.2.0`, "datasets/d:1.0.0");
+      await writeFile(path.join(t.cwd, "assetkit.yml"), 'trust:\n  rules:\n    - match: "models/**"\n      signers:\n        - key: release.pub\n');
+      const r = await t.cli("verify", "--json");
+      assert.equal(r.code, 1, r.stderr);
+      const statuses = (JSON.parse(r.stdout) as { verified: { spec: string; status: string; detail: string | null }[] }).verified.map((v) => [
+        v.spec,
+        v.status,
+      ]);
+      assert.deepEqual(statuses, [
+        ["datasets/d:1.0.0", "no-trust-rule"],
+        [`${ASSET}:1.0.0`, "ok"],
+        [`${ASSET}:1.1.0`, "unsigned"],
+        [`${ASSET}:1.2.0`, "bad-signature"],
+      ]);
+    });
+
     it("a tampered data object of a signed version is refused, nothing installed", async () => {
       const t = await project(storeName);
       await t.ok("publish", "in", ASSET, "--version", "1.0.0", "--sign-key", "release.pem");
