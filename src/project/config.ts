@@ -33,22 +33,7 @@ const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels",
 export async function loadConfig(explicit?: string): Promise<Config> {
   const file = explicit ? path.resolve(explicit) : DEFAULT_FILES.map((f) => path.resolve(f)).find((f) => existsSync(f));
   if (!file) return { dir: process.cwd(), assets: [], channels: {} };
-  const text = await fs.readFile(file, "utf8").catch(() => {
-    throw new UsageError(`cannot read the config file ${file}`);
-  });
-  const { default: YAML } = await import("yaml"); // only where there is a config file: ~5 ms of every start-up
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text) ?? {};
-  } catch (err) {
-    throw new UsageError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-    throw new UsageError(`${file} must be a mapping of keys (store, versioning, assets-dir, assets)`);
-  const raw = doc as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!KEYS.has(key)) throw new UsageError(`${file}: unknown key ${JSON.stringify(key)} (known: ${[...KEYS].join(", ")})`);
-  }
+  const raw = await readMapping(file, "config file", KEYS);
   const stringAt = (key: string): string | undefined => {
     const value = raw[key];
     if (value === undefined || value === null) return undefined;
@@ -66,6 +51,37 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   if (versioning !== undefined) config.versioning = schemeNamed(versioning).name;
   if (raw.trust !== undefined) config.trust = await parseTrustPolicy(raw.trust, file, config.dir);
   return config;
+}
+
+/**
+ * The trust policy of a file holding only a `trust:` block (ASSETKIT_TRUST_POLICY: the storage initializer's,
+ * mounted from a ConfigMap); key paths in it are relative to it.
+ */
+export async function loadTrustPolicyFile(file: string): Promise<TrustPolicy> {
+  const full = path.resolve(file);
+  const raw = await readMapping(full, "trust policy file", new Set(["trust"]));
+  if (raw.trust === undefined) throw new UsageError(`${full} has no trust: block`);
+  return parseTrustPolicy(raw.trust, full, path.dirname(full));
+}
+
+/** A YAML file holding a mapping of `keys` (any other key is a usage error). */
+async function readMapping(file: string, what: string, keys: ReadonlySet<string>): Promise<Record<string, unknown>> {
+  const text = await fs.readFile(file, "utf8").catch(() => {
+    throw new UsageError(`cannot read the ${what} ${file}`);
+  });
+  const { default: YAML } = await import("yaml"); // only where there is a config file: ~5 ms of every start-up
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text) ?? {};
+  } catch (err) {
+    throw new UsageError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must be a mapping of keys (${[...keys].join(", ")})`);
+  const raw = doc as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!keys.has(key)) throw new UsageError(`${file}: unknown key ${JSON.stringify(key)} (known: ${[...keys].join(", ")})`);
+  }
+  return raw;
 }
 
 /** `channels: {production: {refs: ["refs/tags/v*"], require-verified: true}}`. */

@@ -16,6 +16,7 @@ import { factories, skipReason } from "../conformance/stores.ts";
 import { runCli, scratch, writeTree } from "../helpers/cli.ts";
 
 const ASSET = "models/m";
+const INITIALIZER = path.resolve("dist/storage-initializer.js");
 
 /** A scratch project on a fresh store of `factory`, with two key pairs (`release`, `other`) in PEM files. */
 async function project(factoryName: string, endpoint?: (uri: string) => string) {
@@ -136,6 +137,31 @@ for (const storeName of ["file", "s3"]) {
         [`${ASSET}:1.1.0`, "unsigned"],
         [`${ASSET}:1.2.0`, "bad-signature"],
       ]);
+    });
+
+    it("the storage initializer under ASSETKIT_TRUST_POLICY writes a signed version's files, and nothing of an unsigned one", async () => {
+      const t = await project(storeName);
+      await t.ok("publish", "in", ASSET, "--version", "1.0.0", "--sign-key", "release.pem");
+      await t.ok("publish", "in", ASSET, "--version", "1.1.0");
+      await t.policy("release");
+      const policyFile = path.join(t.cwd, "assetkit.yml"); // only a trust: block, as a ConfigMap would hold
+      const source = (version: string) => `assetkit://${t.store.replace("://", "/")}#${ASSET}:${version}`;
+      const initialize = (version: string, dest: string) =>
+        runCli([source(version), dest], { cwd: path.dirname(t.cwd), cli: INITIALIZER, env: { ...s3TestEnv(), ASSETKIT_TRUST_POLICY: policyFile } });
+
+      const unsigned = path.join(t.cwd, "model-unsigned");
+      const refusedRun = await initialize("1.1.0", unsigned);
+      assert.equal(refusedRun.code, 1, refusedRun.stderr);
+      assert.match(
+        refusedRun.stderr,
+        /^error: models\/m:1\.1\.0: not signed \(no models\/m\/1\.1\.0\.sig in .*\), and trust rule "models\/\*\*" requires a signature; nothing installed$/m,
+      );
+      assert.deepEqual(await readdir(unsigned).catch(() => []), []);
+
+      const signed = path.join(t.cwd, "model-signed");
+      const ran = await initialize("1.0.0", signed);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.deepEqual((await readdir(signed)).sort(), ["config.json", "weights.bin"]);
     });
 
     it("a tampered data object of a signed version is refused, nothing installed", async () => {
