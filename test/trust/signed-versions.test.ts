@@ -200,11 +200,18 @@ for (const storeName of ["file", "s3"]) {
 }
 
 describe("a warm locked fetch under a trust policy", { skip: skipReason(factories.find((f) => f.name.startsWith("s3"))!) }, () => {
-  it("asks MinIO nothing for a copy verified under the same policy, verifies again (without downloading) once the policy changes, then asks nothing", async () => {
+  it("signing costs one request; a warm fetch asks MinIO nothing for a copy verified under the same policy, verifies again (without downloading) once the policy changes, then asks nothing", async () => {
     const counter = await startRequestCounter(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
     try {
       const t = await project("s3", (uri) => uri.replace(/endpoint=[^&]+/, `endpoint=${encodeURIComponent(counter.url)}`));
+      // Signing costs one request: the .sig PUT (two first publishes of the same files, one unsigned, one signed).
+      counter.reset();
+      await t.ok("publish", "in", "models/unsigned", "--version", "1.0.0");
+      const unsignedRequests = counter.requests().length;
+      counter.reset();
       await t.ok("publish", "in", ASSET, "--version", "1.0.0", "--sign-key", "release.pem");
+      assert.equal(counter.requests().length, unsignedRequests + 1);
+      assert.equal(counter.requests().filter((r) => r.url.includes(".sig")).length, 1);
       await t.policy("release");
       await t.ok("lock", `${ASSET}:1`);
       await t.ok("fetch");
