@@ -1,7 +1,7 @@
 // Everything a command needs, resolved once from flags, environment and config, in the documented order.
 import path from "node:path";
 import { AssetsDir } from "../local/assets-dir.ts";
-import { loadConfig, type Config } from "../project/config.ts";
+import { loadConfig, loadTrustPolicyFile, type Config } from "../project/config.ts";
 import type { CrossRunCache } from "../local/cross-run-cache.ts";
 import { UsageError } from "../base/errors.ts";
 import { readLockfile, type Lockfile } from "../project/lockfile.ts";
@@ -56,6 +56,8 @@ const DEFAULT_ASSETS_DIR = ".assetkit/assets";
 
 export async function createContext(options: GlobalOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<Context> {
   const config = await loadConfig(options.config);
+  // A policy file given to the process (the storage initializer's ConfigMap) takes the place of the config's.
+  if (env.ASSETKIT_TRUST_POLICY) config.trust = await loadTrustPolicyFile(env.ASSETKIT_TRUST_POLICY);
   const storeUri = options.store ?? env.ASSETKIT_STORE ?? config.store ?? modelkitStore(env) ?? DEFAULT_STORE;
   // A relative store path in the config file is relative to the config file.
   const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();

@@ -1,12 +1,14 @@
 // Downloads the version a spec resolves to straight into a folder, in the layout a model server expects (the
 // version's own files, or those of its sub-part, at the top of the folder), not the assets dir's. Verified like
-// fetch and staged in a hidden folder inside the destination: the files appear only once all of them matched.
+// fetch (its signature first, under a trust policy) and staged in a hidden folder inside the destination: the
+// files appear only once all of them matched.
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Context } from "./context.ts";
 import { AssetError } from "../base/errors.ts";
 import { parseSpec } from "../registry/spec.ts";
 import { TEMP_MARK } from "../base/temp-path.ts";
+import { checkTrusted } from "./resolution.ts";
 
 export interface Downloaded {
   name: string;
@@ -19,6 +21,7 @@ export interface Downloaded {
 export async function downloadTo(ctx: Context, spec: string, dest: string): Promise<Downloaded> {
   const parsed = parseSpec(spec);
   const { name, version, meta } = await ctx.registry.resolve(parsed);
+  await checkTrusted(ctx, name, version, meta);
   const what = `${name}:${version}`;
   await fs.mkdir(dest, { recursive: true });
   const staging = await fs.mkdtemp(path.join(dest, TEMP_MARK));

@@ -6,7 +6,7 @@ import { verifyInPlace } from "../local/in-place.ts";
 import type { LockEntry } from "../project/lockfile.ts";
 import type { AssetSpec } from "../registry/spec.ts";
 import type { FetchedAsset } from "../local/assets-dir.ts";
-import { resolveInStore } from "./resolution.ts";
+import { checkTrusted, resolveInStore } from "./resolution.ts";
 
 /** The store's folder, or a usage error naming why a remote store cannot be served in place. */
 export function inPlaceRoot(ctx: Context): string {
@@ -21,6 +21,7 @@ export function inPlaceRoot(ctx: Context): string {
 /** One spec of fetch --in-place, in the store folder `root`. */
 export async function fetchInPlace(ctx: Context, root: string, spec: string, parsed: AssetSpec, entry: LockEntry | undefined): Promise<FetchedAsset> {
   const r = await resolveInStore(ctx, spec, parsed, entry);
+  await checkTrusted(ctx, r.name, r.version, r.meta!);
   const copy = await verifyInPlace(root, ctx.assetsDir.root, r.name, r.version, r.meta!, parsed.subPath);
   if (copy.hashed > 0) ctx.reporter.info(`verified ${r.name}:${r.version} in place (${copy.hashed} file(s) hashed)`);
   return { spec, name: r.name, version: r.version, digest: r.digest, path: copy.path, local: true, cached: false, verified: copy.verified };

@@ -3,10 +3,11 @@ import type { Context } from "./context.ts";
 import { restoreVerified } from "../local/cross-run-cache.ts";
 import { UsageError } from "../base/errors.ts";
 import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
-import { lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
+import { checkTrusted, lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
 import { serves, type FetchedAsset } from "../local/assets-dir.ts";
 import type { LockEntry } from "../project/lockfile.ts";
 import type { AssetSpec } from "../registry/spec.ts";
+import type { VersionMeta } from "../registry/manifest.ts";
 
 const SPEC_CONCURRENCY = 4;
 
@@ -14,7 +15,8 @@ const SPEC_CONCURRENCY = 4;
  * Downloads what the specs name into the assets dir, verified. A spec pinned to one version (by the lockfile or
  * by naming it whole) whose complete local copy exists costs no store request at all; nor does a locked spec that
  * the cross-run cache (ctx.crossRunCache) holds. Whole versions downloaded are saved to that cache. With `inPlace`
- * (a local or mounted store), versions are checked where they lie and nothing is copied.
+ * (a local or mounted store), versions are checked where they lie and nothing is copied. Under a trust policy
+ * every version's signature is checked before any version is downloaded: one that fails installs nothing.
  */
 export async function fetchCommand(
   ctx: Context,
@@ -27,7 +29,7 @@ export async function fetchCommand(
   const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to fetch: give specs, or list them under assets: in assetkit.yml");
 
-  const resolved = await pMap(
+  const planned = await pMap(
     wanted,
     ({ spec, parsed }) => {
       const entry = lockEntry(lock, spec, frozen, ctx.lockfilePath);
@@ -35,6 +37,7 @@ export async function fetchCommand(
     },
     { concurrency: SPEC_CONCURRENCY },
   );
+  const resolved = await pMap(planned, (p) => (typeof p === "function" ? p() : p), { concurrency: SPEC_CONCURRENCY });
   // When each version was last used, for prune-local; best effort (a read-only assets dir still serves its copies).
   await Promise.all(resolved.map((a) => ctx.assetsDir.recordUse(a.name, a.version).catch(() => undefined)));
   return { resolved };
@@ -51,16 +54,25 @@ interface Known {
  * The fetch ladder, one rung after another, each decided once: a complete local copy that serves the digest (the
  * assets dir's one freshness rule), else the cross-run cache checked against the digest, else the store. The first
  * two rungs are tried before any store request when the version is known without the store (locked, or named
- * whole), and again once the store resolved a version that was not known.
+ * whole), and again once the store resolved a version that was not known. Under a trust policy, a local copy
+ * serves before the store is asked only if it was verified under the same policy (its marker's pin), the
+ * cross-run cache (which holds no signature) is not used, and a version from the store is returned as its
+ * download, to run once every spec passed its signature check.
  */
-async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: LockEntry | undefined): Promise<FetchedAsset> {
+async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: LockEntry | undefined): Promise<FetchedAsset | (() => Promise<FetchedAsset>)> {
+  const policy = ctx.config.trust;
   await ctx.assetsDir.sweep(parsed.name);
   // Only the scheme's versions exist locally, so a numeric or date spec naming a local copy is a whole version.
   const named = parsed.selector.kind === "numeric" || parsed.selector.kind === "date" ? parsed.selector.text : undefined;
   const pinned: Known | undefined = entry ?? (named === undefined ? undefined : { name: parsed.name, version: named, digest: null });
+  // Set once the version's signature passed: a copy with the meta's digest then holds signed bytes.
+  let verifiedFirst = false;
   const fromLocalOrCache = async (known: Known, size?: { size?: number }): Promise<FetchedAsset | undefined> => {
     const copy = await ctx.assetsDir.localCopy(known.name, known.version, parsed.subPath);
-    if (serves(copy, known.digest)) {
+    // Under a policy a copy serves when verified under it, or when it holds the digest of the meta just verified.
+    const trusted = !policy || copy?.trust === policy.pin || (verifiedFirst && copy?.digest !== undefined && copy.digest === known.digest);
+    if (serves(copy, known.digest) && trusted) {
+      if (policy && copy.trust !== policy.pin) await ctx.assetsDir.recordTrust(known.name, known.version, parsed.subPath, policy.pin);
       const digest = copy.digest ?? known.digest;
       return {
         spec,
@@ -73,7 +85,7 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
         verified: copy.verified,
       };
     }
-    if (!ctx.crossRunCache || !known.digest) return undefined;
+    if (!ctx.crossRunCache || !known.digest || policy) return undefined;
     const digest = known.digest;
     const restored = await restoreVerified(
       ctx.crossRunCache,
@@ -93,11 +105,28 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
   const r = await resolveInStore(ctx, spec, parsed, entry);
   const meta = r.meta!;
   const size = meta.size !== undefined ? { size: meta.size } : {};
-  // The store named a version (or a digest) the first rungs could not look for.
-  if (!pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
+  verifiedFirst = await checkTrusted(ctx, r.name, r.version, meta);
+  // The store named a version (or a digest) the first rungs could not look for, or a copy they could not trust is trusted now.
+  if (verifiedFirst || !pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
     const late = await fromLocalOrCache({ name: r.name, version: r.version, digest: r.digest }, size);
     if (late) return late;
   }
+  return () => download(ctx, spec, parsed, r.name, r.version, r.digest, meta, policy?.pin);
+}
+
+/** Downloads a resolved (and, under a policy, verified) version into the assets dir. */
+async function download(
+  ctx: Context,
+  spec: string,
+  parsed: AssetSpec,
+  name: string,
+  version: string,
+  digest: string | null,
+  meta: VersionMeta,
+  trust: string | undefined,
+): Promise<FetchedAsset> {
+  const r = { name, version, digest };
+  const size = meta.size !== undefined ? { size: meta.size } : {};
   const what = `${r.name}:${r.version}${parsed.subPath ? `[${parsed.subPath}]` : ""}`;
   const copy = await ctx.assetsDir.materialise(
     r.name,
@@ -106,6 +135,7 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
     (rel, range) => ctx.registry.openFile(r.name, r.version, rel, range),
     parsed.subPath,
     (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+    trust,
   );
   if (copy.downloaded) {
     ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);

@@ -7,6 +7,9 @@ import { provenanceFromEnv } from "../github/provenance.ts";
 import { formatSpec, parseSpec, type VersionSelector } from "../registry/spec.ts";
 import type { Bump } from "../registry/versioning.ts";
 import { CREATED_BY } from "../base/version.ts";
+import { readFileSync } from "node:fs";
+import { signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
+import { signVersion } from "../trust/oms.ts";
 
 export interface PublishOptions {
   /** The file or folder to publish. */
@@ -18,6 +21,8 @@ export interface PublishOptions {
   ifChanged?: boolean;
   /** key=value pairs kept in the meta. */
   metadata?: string[];
+  /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
+  signKey?: string;
 }
 
 export interface PublishResult {
@@ -44,9 +49,11 @@ export interface PublishTarget {
   version?: string;
   ifChanged: boolean;
   metadata: Record<string, string>;
+  /** Signs the version (its `.sig`, written before its meta): from --sign-key or ASSETKIT_SIGNING_KEY. */
+  signingKey?: SigningKey;
 }
 
-export function parsePublishTarget(options: Omit<PublishOptions, "path">): PublishTarget {
+export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: NodeJS.ProcessEnv = process.env): PublishTarget {
   const target = parseSpec(options.target);
   if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
   if (target.selector.kind === "date") throw new UsageError(`publish takes a name or name:series, not a version: pass --version ${target.selector.text}`);
@@ -56,6 +63,7 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">): Publi
   const series = target.selector.kind === "numeric" ? target.selector : undefined;
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
+  const signingKey = signingKeyOf(options.signKey, env);
   return {
     name: target.name,
     ...(series ? { series } : {}),
@@ -63,7 +71,22 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">): Publi
     ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     metadata: parseMetadata(options.metadata ?? []),
+    ...(signingKey ? { signingKey } : {}),
   };
+}
+
+/** The key a publish signs with: the file --sign-key names, else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */
+function signingKeyOf(file: string | undefined, env: NodeJS.ProcessEnv): SigningKey | undefined {
+  if (file !== undefined) {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read the --sign-key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return signingKeyFromPem(pem, `--sign-key ${file}`);
+  }
+  return env.ASSETKIT_SIGNING_KEY ? signingKeyFromPem(env.ASSETKIT_SIGNING_KEY, "ASSETKIT_SIGNING_KEY") : undefined;
 }
 
 /**
@@ -76,9 +99,11 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     input.isDirectory,
   );
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
+  const { signingKey, ...request } = target;
   const outcome = await ctx.registry.publish({
-    ...target,
+    ...request,
     input,
+    ...(signingKey ? { sign: (v) => signVersion(v, v, signingKey) } : {}),
     createdBy: CREATED_BY,
     source: { ...provenanceFromEnv(), ...(origin ? { import: origin } : {}) },
     onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),
@@ -87,7 +112,8 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
   if (outcome.published) {
     const { uploaded, copied } = outcome;
     const unchanged = copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "";
-    ctx.reporter.info(`published ${spec}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
+    const signed = signingKey ? ", signed" : "";
+    ctx.reporter.info(`published ${spec}${signed}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
   }
   return {
     name: target.name,

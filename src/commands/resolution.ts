@@ -4,6 +4,8 @@ import { AssetError } from "../base/errors.ts";
 import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
+import { signatureKey } from "../registry/layout.ts";
+import { checkSignature, TrustError, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -78,4 +80,26 @@ export function specsOrDefaults(ctx: Context, given: string[], lock: Lockfile | 
   if (given.length > 0) return given;
   if (ctx.config.assets.length > 0) return ctx.config.assets;
   return Object.keys(lock?.assets ?? {});
+}
+
+/**
+ * Under the project's trust policy, checks a resolved version's signature (one GET of its `.sig`) before any byte
+ * of it is used (callers check every spec before downloading any); true when it was checked, false without a policy.
+ */
+export async function checkTrusted(ctx: Context, name: string, version: string, meta: VersionMeta): Promise<boolean> {
+  const policy = ctx.config.trust;
+  if (!policy) return false;
+  try {
+    await checkStoredSignature(ctx, policy, name, version, meta);
+  } catch (err) {
+    if (err instanceof TrustError) throw new TrustError(`${err.message}; nothing installed`, err.failure);
+    throw err;
+  }
+  return true;
+}
+
+/** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`). */
+export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<void> {
+  const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
+  checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
 }

@@ -4,9 +4,10 @@ import { access } from "node:fs/promises";
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { changedFiles, type VersionMeta } from "../registry/manifest.ts";
-import { loadLock, parseSpecs, specsOrDefaults } from "./resolution.ts";
+import { checkStoredSignature, loadLock, parseSpecs, specsOrDefaults } from "./resolution.ts";
+import { TrustError, type TrustFailure } from "../trust/policy.ts";
 
-export type VerifyStatus = "ok" | "not-locked" | "digest-mismatch" | "missing" | "local-altered";
+export type VerifyStatus = "ok" | "not-locked" | "digest-mismatch" | "missing" | "local-altered" | TrustFailure;
 
 export interface VerifiedAsset {
   spec: string;
@@ -54,6 +55,15 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
     if (entry.digest !== null && meta.digest !== entry.digest) {
       Object.assign(row, { status: "digest-mismatch", detail: `the store has ${meta.digest ?? "no digest"}, the lockfile ${entry.digest}` });
       continue;
+    }
+    if (ctx.config.trust) {
+      try {
+        await checkStoredSignature(ctx, ctx.config.trust, entry.name, entry.version, meta);
+      } catch (err) {
+        if (!(err instanceof TrustError)) throw err;
+        Object.assign(row, { status: err.failure, detail: err.message });
+        continue;
+      }
     }
     const local = ctx.assetsDir.pathOf(entry.name, entry.version);
     if (

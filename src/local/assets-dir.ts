@@ -35,6 +35,8 @@ export interface LocalCopy {
   /** The asset digest recorded when the copy was verified; undefined for copies written by modelkit. */
   digest?: string;
   verified: boolean;
+  /** The pin of the trust policy its signature was verified under (docs/trust.md, section 7), if any. */
+  trust?: string;
 }
 
 /**
@@ -119,8 +121,23 @@ export class AssetsDir {
   }
 
   /**
+   * Records in the marker of a complete copy (or of its part `subPath`) the pin of the trust policy its version's
+   * signature was just verified under, so that the next fetch under that policy needs no store request.
+   */
+  async recordTrust(name: string, version: string, subPath: string | undefined, trust: string): Promise<void> {
+    const stat = await fs.stat(this.pathOf(name, version)).catch(() => undefined);
+    if (!stat) return;
+    const markers = [this.markerOf(name, version, stat.isDirectory()), ...(subPath && stat.isDirectory() ? [this.markerOf(name, version, true, subPath)] : [])];
+    for (const marker of markers) {
+      const copy = await readMarker(marker);
+      if (copy) return writeMarker(marker, { ...copy, trust });
+    }
+  }
+
+  /**
    * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
    * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
+   * `trust`: the pin of the policy the version's signature was just verified under, recorded in its marker.
    */
   async materialise(
     name: string,
@@ -129,10 +146,13 @@ export class AssetsDir {
     open: OpenFile,
     subPath?: string,
     onProgress?: (progress: TransferProgress) => void,
+    trust?: string,
   ): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
+    // Under a trust policy only a copy of the verified meta's digest serves (not modelkit's copies, which record none).
+    const usable = (copy: LocalCopy | undefined): copy is LocalCopy => serves(copy, meta.digest) && (trust === undefined || copy.digest === meta.digest);
     const ready = await this.localCopy(name, version, subPath);
-    if (serves(ready, meta.digest)) return { ...ready, path: target, downloaded: false };
+    if (usable(ready)) return { ...ready, path: target, downloaded: false };
 
     const files = filesUnder(meta, subPath, `${name}:${version}`);
     const reserved = reservedPathProblem(
@@ -144,9 +164,9 @@ export class AssetsDir {
     const release = await this.lock(name, version);
     try {
       const again = await this.localCopy(name, version, subPath);
-      if (serves(again, meta.digest)) return { ...again, path: target, downloaded: false };
+      if (usable(again)) return { ...again, path: target, downloaded: false };
       await this.removeLeftovers(name, version);
-      const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined) };
+      const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined), ...(trust ? { trust } : {}) };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
       const progress: TransferProgress = { bytes: 0, totalBytes: files.reduce((sum, f) => sum + (f.size ?? 0), 0), files: 0, totalFiles: files.length };
       const onBytes = (n: number): void => {
@@ -399,8 +419,12 @@ async function readMarker(marker: string): Promise<LocalCopy | undefined> {
   const text = await fs.readFile(marker, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as { digest?: unknown; verified?: unknown };
-    return { ...(typeof parsed.digest === "string" ? { digest: parsed.digest } : {}), verified: parsed.verified === true };
+    const parsed = JSON.parse(text) as { digest?: unknown; verified?: unknown; trust?: unknown };
+    return {
+      ...(typeof parsed.digest === "string" ? { digest: parsed.digest } : {}),
+      verified: parsed.verified === true,
+      ...(typeof parsed.trust === "string" ? { trust: parsed.trust } : {}),
+    };
   } catch {
     return { verified: false }; // modelkit's empty marker: complete, but not checked by us
   }
@@ -409,7 +433,7 @@ async function readMarker(marker: string): Promise<LocalCopy | undefined> {
 async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
   await fs.mkdir(path.dirname(marker), { recursive: true });
   const temp = tempSibling(marker);
-  await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified }) + "\n");
+  await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified, trust: copy.trust }) + "\n");
   await fs.rename(temp, marker);
 }
 

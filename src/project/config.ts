@@ -3,6 +3,7 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { UsageError } from "../base/errors.ts";
 import { schemeNamed, type SchemeName } from "../registry/versioning.ts";
+import { parseTrustPolicy, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Config {
   /** The config file read, if any. */
@@ -15,6 +16,8 @@ export interface Config {
   assets: string[];
   /** Protected channels: who may move them (by GITHUB_REF) and what they may point at. */
   channels: Record<string, ChannelPolicy>;
+  /** Which assets must be signed, and by whom (docs/trust.md); absent: signatures are not checked. */
+  trust?: TrustPolicy;
 }
 
 export interface ChannelPolicy {
@@ -25,27 +28,12 @@ export interface ChannelPolicy {
 }
 
 const DEFAULT_FILES = ["assetkit.yml", "assetkit.yaml"];
-const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels"]);
+const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels", "trust"]);
 
 export async function loadConfig(explicit?: string): Promise<Config> {
   const file = explicit ? path.resolve(explicit) : DEFAULT_FILES.map((f) => path.resolve(f)).find((f) => existsSync(f));
   if (!file) return { dir: process.cwd(), assets: [], channels: {} };
-  const text = await fs.readFile(file, "utf8").catch(() => {
-    throw new UsageError(`cannot read the config file ${file}`);
-  });
-  const { default: YAML } = await import("yaml"); // only where there is a config file: ~5 ms of every start-up
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text) ?? {};
-  } catch (err) {
-    throw new UsageError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-    throw new UsageError(`${file} must be a mapping of keys (store, versioning, assets-dir, assets)`);
-  const raw = doc as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!KEYS.has(key)) throw new UsageError(`${file}: unknown key ${JSON.stringify(key)} (known: ${[...KEYS].join(", ")})`);
-  }
+  const raw = await readMapping(file, "config file", KEYS);
   const stringAt = (key: string): string | undefined => {
     const value = raw[key];
     if (value === undefined || value === null) return undefined;
@@ -61,7 +49,39 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   if (store !== undefined) config.store = store;
   if (assetsDir !== undefined) config.assetsDir = path.resolve(config.dir, assetsDir);
   if (versioning !== undefined) config.versioning = schemeNamed(versioning).name;
+  if (raw.trust !== undefined) config.trust = await parseTrustPolicy(raw.trust, file, config.dir);
   return config;
+}
+
+/**
+ * The trust policy of a file holding only a `trust:` block (ASSETKIT_TRUST_POLICY: the storage initializer's,
+ * mounted from a ConfigMap); key paths in it are relative to it.
+ */
+export async function loadTrustPolicyFile(file: string): Promise<TrustPolicy> {
+  const full = path.resolve(file);
+  const raw = await readMapping(full, "trust policy file", new Set(["trust"]));
+  if (raw.trust === undefined) throw new UsageError(`${full} has no trust: block`);
+  return parseTrustPolicy(raw.trust, full, path.dirname(full));
+}
+
+/** A YAML file holding a mapping of `keys` (any other key is a usage error). */
+async function readMapping(file: string, what: string, keys: ReadonlySet<string>): Promise<Record<string, unknown>> {
+  const text = await fs.readFile(file, "utf8").catch(() => {
+    throw new UsageError(`cannot read the ${what} ${file}`);
+  });
+  const { default: YAML } = await import("yaml"); // only where there is a config file: ~5 ms of every start-up
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text) ?? {};
+  } catch (err) {
+    throw new UsageError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must be a mapping of keys (${[...keys].join(", ")})`);
+  const raw = doc as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!keys.has(key)) throw new UsageError(`${file}: unknown key ${JSON.stringify(key)} (known: ${[...keys].join(", ")})`);
+  }
+  return raw;
 }
 
 /** `channels: {production: {refs: ["refs/tags/v*"], require-verified: true}}`. */

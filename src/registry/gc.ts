@@ -1,5 +1,5 @@
 // Garbage of failed publishes, read from the store layout (layout.ts): a publisher killed mid-way leaves its
-// claim, data of a version without a `.meta` (never visible to readers) and, on S3, incomplete multipart uploads.
+// claim, data and signature of a version without a `.meta` (never visible to readers) and, on S3, incomplete multipart uploads.
 // Only what is older than a grace period is touched, so a publish in progress is left alone. A version with a
 // `.meta` is complete: it is kept even when `.versions` does not list it, unless its removal is asked for.
 import { assetsIn, claimKey, metaKey, parseVersionKey } from "./layout.ts";
@@ -18,7 +18,7 @@ export interface Leftover {
   kind: "unfinished" | "unlisted" | "stale-claim";
   /** The claim, when there is one, as listed. */
   claim?: StoredObject;
-  /** Data objects to delete (none for a stale claim). */
+  /** Data objects to delete, the signature among them (none for a stale claim). */
   data: StoredObject[];
 }
 

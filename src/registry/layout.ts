@@ -3,6 +3,7 @@
 //   P/<name>/<version>            data of a single-file asset
 //   P/<name>/<version>/<relpath>  each file of a folder asset
 //   P/<name>/<version>.meta       modelkit's meta keys + the assetkit block
+//   P/<name>/<version>.sig        its signature (optional): model_signing's OMS bundle, written before the meta
 //   P/<name>/<version>.claim      who is publishing that version right now (assetkit only)
 //   P/<name>.versions             {"versions": [newest first], "digests": {version: digest}}, kept complete by
 //                                 compare-and-swap; modelkit reads (and may rewrite) only "versions"
@@ -12,6 +13,7 @@ import { SCHEMES } from "./versioning.ts";
 
 const META = ".meta";
 const CLAIM = ".claim";
+const SIGNATURE = ".sig";
 const INDEX = ".versions";
 const ALIASES = ".aliases";
 
@@ -21,6 +23,7 @@ export function dataKey(name: string, version: string, relPath = ""): string {
 }
 
 export const metaKey = (name: string, version: string): string => `${name}/${version}${META}`;
+export const signatureKey = (name: string, version: string): string => `${name}/${version}${SIGNATURE}`;
 export const claimKey = (name: string, version: string): string => `${name}/${version}${CLAIM}`;
 export const indexKey = (name: string): string => `${name}${INDEX}`;
 export const aliasesKey = (name: string): string => `${name}${ALIASES}`;
@@ -53,7 +56,7 @@ export function assetsIn(keys: Iterable<string>): string[] {
 export interface VersionPart {
   name: string;
   version: string;
-  kind: "meta" | "claim" | "data";
+  kind: "meta" | "claim" | "signature" | "data";
 }
 
 /**
@@ -67,12 +70,20 @@ export function parseVersionKey(key: string, names: readonly string[]): VersionP
     const rest = key.slice(name.length + 1);
     const slash = rest.indexOf("/");
     const segment = slash < 0 ? rest : rest.slice(0, slash);
-    const kind = slash < 0 && segment.endsWith(META) ? "meta" : slash < 0 && segment.endsWith(CLAIM) ? "claim" : "data";
+    const suffix = slash < 0 ? SUFFIXES.find(([end]) => segment.endsWith(end)) : undefined;
+    const kind = suffix?.[1] ?? "data";
     const version = kind === "data" ? segment : segment.slice(0, segment.lastIndexOf("."));
     if (SCHEMES.some((s) => s.isVersion(version))) return { name, version, kind };
   }
   return undefined;
 }
+
+/** The objects beside a version's data, by how their keys end. */
+const SUFFIXES: readonly (readonly [string, VersionPart["kind"]])[] = [
+  [META, "meta"],
+  [CLAIM, "claim"],
+  [SIGNATURE, "signature"],
+];
 
 /** A name read back from a key, when it is a valid asset name (a stray object may carry any key). */
 function validName(name: string): string | undefined {

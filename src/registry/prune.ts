@@ -1,9 +1,9 @@
 // Deleting whole versions, in the order that keeps every reader safe (the store layout: layout.ts): first
 // withdraw the versions from `.versions` by compare-and-swap (no reader resolves them any more), then re-read
-// the channels and put back any version a promotion moved onto meanwhile, then delete each `.meta`, then the data.
+// the channels and put back any version a promotion moved onto meanwhile, then delete each `.meta`, then its signature and data.
 // A fetch that resolved a version before it was withdrawn either finishes or fails with "not found"; never
 // does it return partial data (downloads are verified before they are renamed into place).
-import { dataKey, metaKey } from "./layout.ts";
+import { dataKey, metaKey, signatureKey } from "./layout.ts";
 import type { Registry } from "./registry.ts";
 import type { StoredObject } from "../store/store.ts";
 
@@ -27,6 +27,7 @@ export async function deleteVersions(registry: Registry, name: string, versions:
   for (const version of versions) {
     if (!(version in withdrawn) || version in back) continue;
     await registry.store.delete(metaKey(name, version));
+    await registry.store.delete(signatureKey(name, version));
     let objects = 0;
     let bytes = 0;
     for (const object of await dataObjects(registry, name, version)) {

@@ -1,11 +1,11 @@
 // The protocol that adds a version to a store, shared by publish and promote --to: claim the version (create its
-// `.claim` only if absent), store its data, write its meta only if absent, list it in `.versions`, drop the claim.
+// `.claim` only if absent), store its data, write its signature (if any) and then its meta only if absent, list it in `.versions`, drop the claim.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { StoreError, type Store } from "../store/store.ts";
-import { claimKey, dataKey, metaKey } from "./layout.ts";
+import { claimKey, dataKey, metaKey, signatureKey } from "./layout.ts";
 import type { VersionIndex, VersionIndexes } from "./version-index.ts";
 import type { Bump, Scheme } from "./versioning.ts";
 import type { VersionSelector } from "./spec.ts";
@@ -77,11 +77,11 @@ export class PublishProtocol {
   }
 
   /**
-   * Stores a claimed version: `write` stores its files (`paths`) and returns its meta (and what the caller needs
-   * back), written only if absent; then `.versions` lists it and the claim goes. On failure nothing of it is left
-   * and the claim is released.
+   * Stores a claimed version: `write` stores its files (`paths`) and returns its meta and signature (and what the
+   * caller needs back), each written only if absent, the signature first (a version is never visible unsigned);
+   * then `.versions` lists it and the claim goes. On failure nothing of it is left and the claim is released.
    */
-  async complete<Stored extends { meta: Buffer; digest: string | null }>(
+  async complete<Stored extends { meta: Buffer; signature?: Buffer; digest: string | null }>(
     name: string,
     version: string,
     paths: readonly string[],
@@ -91,6 +91,7 @@ export class PublishProtocol {
     let stored: Stored;
     try {
       stored = await write();
+      if (stored.signature) await this.createSignature(name, version, stored.signature);
       if (!(await this.store.write(metaKey(name, version), stored.meta, { ifAbsent: true }))) {
         throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
       }
@@ -134,9 +135,23 @@ export class PublishProtocol {
     return "complete";
   }
 
+  /**
+   * Creates the signature of a claimed version only if absent. Present already: ours after a lost response (same
+   * bytes), else another writer's that did not claim the version.
+   */
+  private async createSignature(name: string, version: string, signature: Buffer): Promise<void> {
+    const key = signatureKey(name, version);
+    if (await this.store.write(key, signature, { ifAbsent: true })) return;
+    const existing = await this.store.read(key);
+    if (!existing?.data.equals(signature)) {
+      throw new AssetError(`${name}:${version} already has a signature (${key}) that this publish did not write: check who writes to ${this.store.url}`);
+    }
+  }
+
   /** Best effort after a failed write: readers never see the version (no meta), and nothing is left over. */
   private async abandon(name: string, version: string, paths: readonly string[]): Promise<void> {
     await pMap(paths, (p) => this.store.delete(dataKey(name, version, p)).catch(() => undefined), { concurrency: this.options.concurrency });
+    await this.store.delete(signatureKey(name, version)).catch(() => undefined);
     await this.store.delete(claimKey(name, version)).catch(() => undefined);
   }
 

@@ -19,7 +19,7 @@ import {
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
 import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
-import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey } from "./layout.ts";
+import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, signatureKey } from "./layout.ts";
 import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
 import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
 import { copyBudget, copyObject } from "../transfer/store-copy.ts";
@@ -66,6 +66,17 @@ export interface PublishRequest {
   metadata: Record<string, string>;
   /** Called as files are stored (uploaded or copied). */
   onProgress?: (progress: TransferProgress) => void;
+  /** Signs the version once its files are stored: the bytes of its `.sig` (the registry knows no signature format). */
+  sign?: (version: SignedVersion) => Buffer;
+}
+
+/** What a version's signature covers: its name, version and asset digest, and each file's path and sha256. */
+export interface SignedVersion {
+  name: string;
+  version: string;
+  digest: string;
+  isDirectory: boolean;
+  files: readonly { path: string; sha256: string }[];
 }
 
 export interface PublishOutcome {
@@ -146,6 +157,11 @@ export class Registry {
   /** Drops the index read earlier, so the next resolve reads the store again (a long-running watcher). */
   forget(name: string): void {
     this.indexes.forget(name);
+  }
+
+  /** The bytes of a version's signature, undefined when it is unsigned. */
+  async signature(name: string, version: string): Promise<Buffer | undefined> {
+    return (await this.store.read(signatureKey(name, version)))?.data;
   }
 
   async meta(name: string, version: string): Promise<VersionMeta> {
@@ -260,7 +276,9 @@ export class Registry {
         const stored = await this.storeFiles(name, version, input, base, request.onProgress);
         const prepared = await input.prepared;
         const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
-        return { meta: metaBytes(buildMeta(prepared, request, etags)), digest: prepared.digest, stored };
+        const { digest, isDirectory, files } = prepared;
+        const signature = request.sign?.({ name, version, digest, isDirectory, files });
+        return { meta: metaBytes(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
       },
     );
     return { version, digest, published: true, ...stored };
@@ -319,7 +337,7 @@ export class Registry {
     promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { allowUnverified?: boolean; onProgress?: (p: TransferProgress) => void },
   ): Promise<CopyVersionOutcome> {
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote to a writable store`);
-    const meta = await source.meta(name, version);
+    const [meta, signature] = await Promise.all([source.meta(name, version), source.signature(name, version)]);
     const digest = meta.digest ?? null;
     if (!digest && !promotion.allowUnverified) {
       throw new AssetError(`${name}:${version} in ${source.store.url} has no checksums (written by modelkit?): pass --allow-unverified to copy it unverified`);
@@ -383,7 +401,7 @@ export class Registry {
           this.concurrency,
         );
         const stored = withStoredEtags(meta.document, await this.protocol.storedEtags(name, version, meta.isDirectory));
-        return { meta: metaBytes({ ...stored, promoted_from: promotedFrom }), digest };
+        return { meta: metaBytes({ ...stored, promoted_from: promotedFrom }), ...(signature ? { signature } : {}), digest };
       },
     );
     return { copied: true, digest, serverSide, streamed };

@@ -3,8 +3,9 @@
 // (test/interop/*.py, run with the test servers' virtualenv python).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, readdir, rm } from "node:fs/promises";
+import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -135,13 +136,16 @@ function sources(file: Buffer, folder: Record<string, Buffer>): Record<string, B
 const reason = skipReason();
 
 describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
-  it("modelkit reads what assetkit publishes: AssetsManager resolves name:0.1, name:0, name to assetkit's 0.1 (and name:0.0 to 0.0) and fetches byte-identical file and nested folder assets", async () => {
+  it("modelkit reads what assetkit publishes: AssetsManager resolves name:0.1, name:0, name to assetkit's 0.1 (and name:0.0 to 0.0) and fetches byte-identical file and nested folder assets; a signed version's .sig beside it changes nothing", async () => {
     const { cwd, assetkit, python } = await setup();
+    const key = path.join(cwd, "signing.pem");
+    await writeFile(key, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }));
     const published: string[][] = [];
     for (const [i, src] of [sources(FILE_V0, FOLDER_V0), sources(FILE_V1, FOLDER_V1)].entries()) {
       const dir = await writeTree(path.join(cwd, `src${i}`), src);
-      const f = await assetkit("publish", path.join(dir, "single.bin"), "single", "--versioning", "major-minor");
-      const d = await assetkit("publish", path.join(dir, "folder"), "models/folder", "--versioning", "major-minor");
+      const signed = i === 1 ? ["--sign-key", key] : []; // the newest versions are signed: modelkit must read past their .sig
+      const f = await assetkit("publish", path.join(dir, "single.bin"), "single", "--versioning", "major-minor", ...signed);
+      const d = await assetkit("publish", path.join(dir, "folder"), "models/folder", "--versioning", "major-minor", ...signed);
       published.push([f.version, d.version]);
     }
     assert.deepEqual(

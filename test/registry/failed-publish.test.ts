@@ -35,3 +35,27 @@ describe("a publish whose upload fails", () => {
     assert.deepEqual(left, [], "no claim, no data, no meta");
   });
 });
+
+/** A folder store whose write of any `.meta` fails: a publish that got as far as its signature. */
+class MetaWriteFails extends FsStore {
+  override async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
+    if (key.endsWith(".meta")) throw new Error("disk full");
+    return super.write(key, body, condition);
+  }
+}
+
+describe("a signed publish whose meta write fails", () => {
+  it("leaves no signature, no data, no claim", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "assetkit-failed-publish-"));
+    const store = new MetaWriteFails(root);
+    const input = await prepareInput(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), { "a.bin": "a" }));
+    const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
+    const signed: string[] = [];
+    const sign = (v: { name: string; version: string }) => (signed.push(`${v.name}:${v.version}`), Buffer.from("a signature"));
+    await assert.rejects(registry.publish({ name: "m", input, createdBy: "test", source: {}, metadata: {}, sign }), /disk full/);
+    assert.deepEqual(signed, ["m:1.0.0"]);
+    const left: string[] = [];
+    for await (const o of store.list("")) left.push(o.key);
+    assert.deepEqual(left, [], "no .sig, claim, data or meta");
+  });
+});

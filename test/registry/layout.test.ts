@@ -2,7 +2,18 @@
 // kind (nested names go to the most specific asset), and the claim document has one shape for every writer.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { aliasesKey, assetsIn, claimKey, dataKey, indexedAsset, indexKey, metaKey, metaVersion, parseVersionKey } from "../../src/registry/layout.ts";
+import {
+  aliasesKey,
+  assetsIn,
+  claimKey,
+  dataKey,
+  indexedAsset,
+  indexKey,
+  metaKey,
+  metaVersion,
+  parseVersionKey,
+  signatureKey,
+} from "../../src/registry/layout.ts";
 import { claimDocument } from "../../src/registry/publish-protocol.ts";
 
 describe("store layout", () => {
@@ -13,10 +24,11 @@ describe("store layout", () => {
         dataKey("org/m", "1.2.0", "a/b.bin"),
         metaKey("org/m", "1.2.0"),
         claimKey("org/m", "1.2.0"),
+        signatureKey("org/m", "1.2.0"),
         indexKey("org/m"),
         aliasesKey("org/m"),
       ],
-      ["org/m/1.2.0", "org/m/1.2.0/a/b.bin", "org/m/1.2.0.meta", "org/m/1.2.0.claim", "org/m.versions", "org/m.aliases"],
+      ["org/m/1.2.0", "org/m/1.2.0/a/b.bin", "org/m/1.2.0.meta", "org/m/1.2.0.claim", "org/m/1.2.0.sig", "org/m.versions", "org/m.aliases"],
     );
   });
 
@@ -26,6 +38,7 @@ describe("store layout", () => {
     for (const name of ["a", "a/b", "c"]) {
       assert.deepEqual(parseVersionKey(metaKey(name, "1.0.0"), names), { name, version: "1.0.0", kind: "meta" });
       assert.deepEqual(parseVersionKey(claimKey(name, "1.0.0"), names), { name, version: "1.0.0", kind: "claim" });
+      assert.deepEqual(parseVersionKey(signatureKey(name, "1.0.0"), names), { name, version: "1.0.0", kind: "signature" });
       assert.deepEqual(parseVersionKey(dataKey(name, "1.0.0"), names), { name, version: "1.0.0", kind: "data" });
       assert.deepEqual(parseVersionKey(dataKey(name, "1.0.0", "x/y.bin"), names), { name, version: "1.0.0", kind: "data" });
     }

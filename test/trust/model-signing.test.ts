@@ -1,7 +1,7 @@
 // Interoperability with the reference OMS tool, model_signing 1.1.1 (PyPI model-signing, key mode), both ways
 // (docs/trust.md, G5): what assetkit signs for a published version verifies with `model_signing verify key` on the
 // fetched files, and what `model_signing sign key` signs is accepted by assetkit's verifier under content binding.
-// The versions are published and fetched with the shipped CLI on a folder store; signing is not wired into it yet.
+// The versions are published (signed by `publish --sign-key`) and fetched with the shipped CLI on a folder store.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
@@ -55,9 +55,9 @@ async function setup(curve = "P-256") {
     assert.equal(r.code, 0, `assetkit ${args.join(" ")}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  /** Publishes `input` as name:version and fetches it; the stored meta and the fetched path. */
-  const publishAndFetch = async (input: string, name: string, version: string): Promise<{ meta: VersionMeta; fetched: string }> => {
-    await cli("publish", input, name, "--version", version);
+  /** Publishes `input` as name:version (signed with `signing.pem` when `sign`) and fetches it; the stored meta and the fetched path. */
+  const publishAndFetch = async (input: string, name: string, version: string, sign = false): Promise<{ meta: VersionMeta; fetched: string }> => {
+    await cli("publish", input, name, "--version", version, ...(sign ? ["--sign-key", "signing.pem"] : []));
     const metaKey = path.join(store, ...name.split("/"), `${version}.meta`);
     const meta = parseMeta(await readFile(metaKey), metaKey);
     const fetched = (await cli("fetch", `${name}:${version}`)).resolved[0].path as string;
@@ -65,6 +65,7 @@ async function setup(curve = "P-256") {
   };
   return {
     cwd,
+    store,
     key: signingKeyFromPem(privatePem, "signing.pem"),
     verifying: verifyingKeyFromPem(publicPem, "signing.pub"),
     publishAndFetch,
@@ -80,13 +81,12 @@ describe("model_signing interop (key)", { skip: skipReason() }, () => {
     ["P-384", "single file"],
     ["P-521", "folder"],
   ] as const) {
-    it(`model_signing verify key accepts what assetkit signs for a fetched ${kind} version (${curve}), and refuses a changed byte`, async () => {
+    it(`model_signing verify key accepts the .sig publish --sign-key wrote for a fetched ${kind} version (${curve}), and refuses a changed byte`, async () => {
       const t = await setup(curve);
       const input = kind === "folder" ? "in" : "weights.bin";
       await writeTree(path.join(t.cwd, kind === "folder" ? "in" : ""), kind === "folder" ? FOLDER : { "weights.bin": "the weights" });
-      const { meta, fetched } = await t.publishAndFetch(input, "models/m", "1.0.0");
-      const signature = path.join(t.cwd, "1.0.0.sig");
-      await writeFile(signature, signVersion(meta, { name: "models/m", version: "1.0.0", digest: meta.digest! }, t.key));
+      const { fetched } = await t.publishAndFetch(input, "models/m", "1.0.0", true);
+      const signature = path.join(t.store, "models", "m", "1.0.0.sig");
       if (kind === "folder") assert.ok(existsSync(path.join(fetched, ".SUCCESS")), "a fetched folder holds .SUCCESS, which the statement must ignore");
       const verify = () => modelSigning(["verify", "key", fetched, "--signature", signature, "--public_key", "signing.pub"], t.cwd);
       const ok = await verify();
