@@ -135,7 +135,9 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
 
   it("a streamed copy with a flipped byte in any file leaves the destination as it was, claims and uploads included (folder → MinIO → GCS → Azure, MinIO → folder)", async () => {
     const cwd = await scratch();
-    const env = { ASSETKIT_PART_SIZE: "5MiB" };
+    // A streamed write into GCS whose source fails ends only when its request times out (README, "Failures and
+    // time budgets"): a short idle timeout keeps those waits short.
+    const env = { ASSETKIT_PART_SIZE: "5MiB", ASSETKIT_IDLE_TIMEOUT: "5" };
     // A large file (ranged parts, multipart on S3) and two small ones: whichever fails, the others may be in flight.
     const files = { "weights.bin": Buffer.alloc(12 * 1024 * 1024 + 3, "w"), "config.json": '{"layers":2}', "vocab.txt": Buffer.alloc(70_000, "v") };
     await writeTree(cwd, Object.fromEntries(Object.entries(files).map(([p, data]) => [`in/${p}`, data])));
@@ -180,23 +182,24 @@ describe("promote --to between stores", { skip: skipReason(s3) ?? skipReason(gcs
 
   it("a server-side copy between stores of one backend copies only the object the source meta recorded: a replaced one is streamed and refused (folder, MinIO, GCS, Azure)", async () => {
     const cwd = await scratch();
+    const env = { ASSETKIT_IDLE_TIMEOUT: "5" }; // the refused GCS copy streams, and fails at its request's timeout
     const files = { "weights.bin": Buffer.alloc(70_000, "w"), "config.json": '{"layers":2}' };
     await writeTree(cwd, Object.fromEntries(Object.entries(files).map(([p, data]) => [`in/${p}`, data])));
     for (const factory of [file, s3, gcs, azure]) {
       const [source, dest, clean] = await Promise.all([factory.create(), factory.create(), factory.create()]);
       for (const version of ["1.0.0", "1.1.0"]) {
-        const published = await cli(cwd, ["publish", "in", "m", "--version", version, "--store", source!.uri]);
+        const published = await cli(cwd, ["publish", "in", "m", "--version", version, "--store", source!.uri], env);
         assert.equal(published.code, 0, `${factory.name}: ${published.stderr}`);
       }
       // 1.0.0 as published: copied by the service, nothing through this process.
-      const served = await cli(cwd, ["promote", "m:1.0.0", "--store", source!.uri, "--to", clean!.uri]);
+      const served = await cli(cwd, ["promote", "m:1.0.0", "--store", source!.uri, "--to", clean!.uri], env);
       assert.equal(served.code, 0, `${factory.name}: ${served.stderr}`);
       assert.match(served.stderr, /\(2 server-side, 0 streamed and verified\)/, factory.name);
       // 1.1.0 with one object replaced by same-size bytes: no longer the recorded object, so it streams, and fails its sha256.
       const damaged = Buffer.from(files["weights.bin"]);
       damaged[damaged.length >> 1]! ^= 1;
       await source!.seed.write("m/1.1.0/weights.bin", damaged);
-      const failed = await cli(cwd, ["promote", "m:1.1.0", "--store", source!.uri, "--to", dest!.uri]);
+      const failed = await cli(cwd, ["promote", "m:1.1.0", "--store", source!.uri, "--to", dest!.uri], env);
       assert.equal(failed.code, 1, `${factory.name}: ${failed.stderr}`);
       assert.match(failed.stderr, /sha256/, factory.name);
       const left: string[] = [];
