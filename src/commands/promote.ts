@@ -9,7 +9,7 @@ import { LATEST } from "../registry/channels.ts";
 import type { Registry } from "../registry/registry.ts";
 import { formatSpec, parseSpec } from "../registry/spec.ts";
 import { CREATED_BY } from "../base/version.ts";
-import { loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
+import { checkTrusted, loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
 
 export interface PromoteOptions {
   /** The channel to move; for --rollback, the spec's own name:channel. */
@@ -75,6 +75,7 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
   }
   let copied: boolean | undefined;
   if (options.to) {
+    await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.store.url}`);
     const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
       at: promotion.promoted_at,
       by: promotion.source.actor ?? CREATED_BY,

@@ -85,14 +85,15 @@ export function specsOrDefaults(ctx: Context, given: string[], lock: Lockfile | 
 /**
  * Under the project's trust policy, checks a resolved version's signature (one GET of its `.sig`) before any byte
  * of it is used (callers check every spec before downloading any); true when it was checked, false without a policy.
+ * A failure's message ends with `outcome`: what the caller then did not do.
  */
-export async function checkTrusted(ctx: Context, name: string, version: string, meta: VersionMeta): Promise<boolean> {
+export async function checkTrusted(ctx: Context, name: string, version: string, meta: VersionMeta, outcome = "nothing installed"): Promise<boolean> {
   const policy = ctx.config.trust;
   if (!policy) return false;
   try {
     await checkStoredSignature(ctx, policy, name, version, meta);
   } catch (err) {
-    if (err instanceof TrustError) throw new TrustError(`${err.message}; nothing installed`, err.failure);
+    if (err instanceof TrustError) throw new TrustError(`${err.message}; ${outcome}`, err.failure);
     throw err;
   }
   return true;

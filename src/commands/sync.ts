@@ -16,7 +16,7 @@ import { ServedDir } from "../local/serving/served-dir.ts";
 import { writeStatusFile, type ServedStatus } from "../local/serving/status.ts";
 import type { AssetSpec } from "../registry/spec.ts";
 import { inPlaceRoot } from "./fetch-in-place.ts";
-import { parseSpecs, specsOrDefaults } from "./resolution.ts";
+import { checkTrusted, parseSpecs, specsOrDefaults } from "./resolution.ts";
 
 const SPEC_CONCURRENCY = 4;
 /** Failing polls back off exponentially up to this (or the interval, when longer). */
@@ -139,7 +139,11 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
       if (revision !== t.revision) {
         ctx.registry.forget(t.parsed.name);
         const { version, meta } = await ctx.registry.resolve(t.parsed);
-        if (version !== t.status.version || (meta.digest ?? null) !== t.status.digest) await bring(t, version, meta);
+        if (version !== t.status.version || (meta.digest ?? null) !== t.status.digest) {
+          // Only a version about to be brought in is checked: one that is served already costs nothing per poll.
+          await checkTrusted(ctx, t.parsed.name, version, meta, `not brought in, still serving ${t.status.version ?? "nothing"}`);
+          await bring(t, version, meta);
+        }
         t.revision = revision;
         t.unservable = false;
       }

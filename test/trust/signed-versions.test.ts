@@ -1,11 +1,11 @@
 // Signed versions through the shipped CLI on real stores (folder, MinIO): `publish --sign-key` writes `<version>.sig`
 // before the meta; `fetch` under a `trust:` policy checks it before any byte is used and installs nothing when a
 // check fails (unsigned, another key, a tampered meta, the signature of another version); gc, prune and
-// promote --to handle the `.sig` with its version; a warm locked fetch of a copy verified under the same policy
-// asks the store nothing. docs/trust.md, steps 2 and 3 (key signers).
+// promote --to handle the `.sig` with its version; `sync` brings in (and `promote --to` copies) only versions whose
+// signature passes; a warm locked fetch of a copy verified under the same policy asks the store nothing. docs/trust.md, steps 2 and 3 (key signers).
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { startRequestCounter } from "../../scripts/request-counter.ts";
@@ -195,6 +195,70 @@ for (const storeName of ["file", "s3"]) {
       const left = await keys(t.seed);
       assert.ok(!left.some((k) => k.startsWith(`${ASSET}/1.0.0`)), `prune left ${left.join(", ")}`);
       assert.ok(left.includes(`${ASSET}/1.1.0.sig`));
+    });
+
+    for (const inPlace of storeName === "file" ? [false, true] : [false]) {
+      it(`sync${inPlace ? " --in-place" : ""} under a policy does not bring in an unsigned or wrongly signed version: current keeps serving the previous one`, async () => {
+        const t = await project(storeName);
+        await t.policy("release");
+        const statusFile = path.join(t.cwd, "status.json");
+        const sync = () => t.cli("sync", `${ASSET}:production`, "--dir", "serve", "--status-file", statusFile, ...(inPlace ? ["--in-place"] : []));
+        const served = async () => path.basename(await realpath(path.join(t.cwd, "serve", ASSET, "current")));
+        const release = async (version: string, ...sign: string[]) => {
+          await t.ok("publish", "in", ASSET, "--version", version, ...sign);
+          await t.ok("promote", `${ASSET}:${version}`, "production");
+        };
+        await release("1.0.0", "--sign-key", "release.pem");
+        assert.equal((await sync()).code, 0);
+        assert.equal(await served(), "1.0.0");
+
+        for (const [version, sign, check] of [
+          ["1.1.0", [], /not signed \(no models\/m\/1\.1\.0\.sig in .*\), and trust rule "models\/\*\*" requires a signature/],
+          ["1.2.0", ["--sign-key", "other.pem"], /its signature is by a key that is not allowed \(public key hint [0-9a-f]{64}\)/],
+        ] as const) {
+          await release(version, ...sign);
+          const r = await sync();
+          assert.equal(r.code, 1, r.stderr);
+          const lines = r.stderr.trim().split("\n");
+          assert.equal(lines.length, 1, r.stderr);
+          assert.match(lines[0]!, new RegExp(`^error: models/m:${version.replaceAll(".", "\\.")}: ${check.source}; not brought in, still serving 1\\.0\\.0$`));
+          assert.equal(await served(), "1.0.0");
+          const status = JSON.parse(await readFile(statusFile, "utf8")) as {
+            ok: boolean;
+            assets: { version: string; ok: boolean; lastError: { message: string } | null }[];
+          };
+          assert.equal(status.ok, false);
+          assert.equal(status.assets[0]!.version, "1.0.0");
+          assert.match(status.assets[0]!.lastError?.message ?? "", check);
+        }
+        assert.deepEqual(
+          (await readdir(path.join(t.cwd, "serve", ASSET))).filter((v) => !v.startsWith(".")),
+          inPlace ? ["current"] : ["1.0.0", "current"], // in place, current links into the store's own folder
+          "nothing of the refused versions brought in",
+        );
+
+        await release("1.3.0", "--sign-key", "release.pem");
+        assert.equal((await sync()).code, 0);
+        assert.equal(await served(), "1.3.0");
+      });
+    }
+
+    it("promote --to under a policy copies a signed version, and refuses an unsigned one before writing anything at the destination", async () => {
+      const t = await project(storeName);
+      await t.ok("publish", "in", ASSET, "--version", "1.0.0");
+      await t.ok("publish", "in", ASSET, "--version", "1.1.0", "--sign-key", "release.pem");
+      await t.policy("release");
+      const destination = path.join(t.cwd, "production");
+      const r = await t.cli("promote", `${ASSET}:1.0.0`, "--to", destination);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /^error: models\/m:1\.0\.0: not signed \(no models\/m\/1\.0\.0\.sig in .*\), .*; nothing copied to .*production$/);
+      assert.deepEqual(await readdir(destination).catch(() => []), [], "nothing written at the destination");
+
+      await t.ok("promote", `${ASSET}:1.1.0`, "--to", destination);
+      const promoted = await runCli(["fetch", `${ASSET}:1.1.0`, "--store", destination], { cwd: t.cwd });
+      assert.equal(promoted.code, 0, promoted.stderr);
     });
   });
 }
