@@ -1,6 +1,7 @@
 // The Sigstore bundle (v0.3 JSON) that holds a DSSE envelope, as model_signing writes and reads it. Key mode:
 // `verificationMaterial.publicKey.hint` names the key, no certificate, no transparency-log entry, no timestamp.
 import { IN_TOTO_PAYLOAD_TYPE, type DsseEnvelope } from "./dsse.ts";
+import { isObject } from "./json.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
@@ -37,8 +38,8 @@ export function parseBundle(data: Buffer, bad: (why: string) => never): ParsedBu
   } catch {
     return bad("is not JSON");
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return bad("is not a JSON object");
-  const b = json as Record<string, unknown>;
+  if (!isObject(json)) return bad("is not a JSON object");
+  const b = json;
   if (b.mediaType !== BUNDLE_MEDIA_TYPE) bad(`has media type ${JSON.stringify(b.mediaType)}, not ${BUNDLE_MEDIA_TYPE}`);
   const envelope = b.dsseEnvelope as Partial<DsseEnvelope> | undefined;
   if (typeof envelope !== "object" || envelope === null) return bad("holds no DSSE envelope");

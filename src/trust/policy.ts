@@ -8,6 +8,7 @@ import { AssetError, UsageError } from "../base/errors.ts";
 import { verifyingKeyFromPem, type VerifyingKey } from "./keys.ts";
 import { verifyKeySignature, type VersionBindingRule } from "./oms.ts";
 import type { SignedContent } from "./statement.ts";
+import { isObject } from "./json.ts";
 
 export interface TrustRule {
   /** The glob over asset names, as written. */
@@ -121,8 +122,4 @@ export function checkSignature(policy: TrustPolicy, version: CheckedVersion, sig
     if (err instanceof AssetError) throw new TrustError(err.message, "bad-signature");
     throw err;
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

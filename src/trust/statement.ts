@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { AssetError } from "../base/errors.ts";
 import { comparePaths } from "../registry/manifest.ts";
+import { isObject } from "./json.ts";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0";
@@ -84,10 +85,6 @@ export function statementOf(content: SignedContent, binding: VersionBinding): Om
       assetkit: { name: binding.name, version: binding.version, digest: binding.digest },
     },
   };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**
