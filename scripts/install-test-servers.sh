@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the servers the test suite runs against (no Docker): MinIO, fake-gcs-server, Caddy (a static
-# HTTP file server with Range, ETag and Last-Modified) and the CNCF distribution registry (OCI) with `go install`
+# HTTP file server with Range, ETag and Last-Modified) and the CNCF distribution registry (OCI) and the ORAS CLI with `go install`
 # into $(go env GOPATH)/bin, nektos/act
 # (the end-to-end runner of test/e2e/, in host mode) the same way, and a
 # Python virtualenv with modelkit at .test-servers/venv and one with model-signing at .test-servers/venv-signing
@@ -15,6 +15,9 @@ FAKE_GCS_VERSION="v1.56.1"
 CADDY_VERSION="v2.11.9"
 # The CNCF distribution registry (the reference OCI registry) that docs/oci.md measured.
 REGISTRY_VERSION="v3.1.2"
+# The ORAS CLI: the OCI tool chain's reference client, for interop tests (pull what assetkit pushed, push what
+# assetkit imports) and as the benchmark's peer on registries.
+ORAS_VERSION="v1.3.6"
 # act >= 0.2.81 knows `runs.using: node24`; 0.2.89 is the newest release.
 ACT_VERSION="v0.2.89"
 MODELKIT_SPEC="modelkit[assets-s3,assets-gcs,assets-az]==0.1.3"
@@ -91,6 +94,7 @@ go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"
 go_install caddy github.com/caddyserver/caddy/v2 "$CADDY_VERSION" github.com/caddyserver/caddy/v2/cmd/caddy || status=1
 go_install registry github.com/distribution/distribution/v3 "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry || status=1
 go_install act github.com/nektos/act "$ACT_VERSION" github.com/nektos/act || status=1
+go_install oras oras.land/oras "$ORAS_VERSION" oras.land/oras/cmd/oras || status=1
 wait "$modelkit_pid" || status=1
 wait "$signing_pid" || status=1
 if [ ! -x "$root/node_modules/.bin/azurite-blob" ]; then
