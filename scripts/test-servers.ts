@@ -1,6 +1,7 @@
 // Starts the servers the store tests run against, on free 127.0.0.1 ports with data under a fresh temp dir:
 // MinIO (S3), fake-gcs-server (GCS), Azurite (Azure Blob), Caddy (a static HTTP server with Range, ETag and
-// Last-Modified) and two CNCF distribution registries (OCI: A with deletes, B without, for the 405 paths). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
+// Last-Modified) and three CNCF distribution registries (OCI: A with deletes, B without, for the 405 paths, and C
+// without deletes and with token auth, its realm test/helpers/oci-token-server.ts). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
 // read (ASSETKIT_TEST_*) and a stop(); `startServers(["s3"])` starts only the servers named (the benchmark needs
 // MinIO alone). The servers are also killed when this process exits, is interrupted, or dies without warning (a
 // watchdog process notices). Standalone: `node scripts/test-servers.ts` prints `export K=V` lines on stdout and
@@ -12,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { makeSigningKey, TOKEN_ISSUER, TOKEN_SERVICE } from "../test/helpers/oci-token-server.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const START_TIMEOUT_MS = 30_000;
@@ -23,6 +25,10 @@ const BUCKET = "assetkit-test";
 /** Azurite's well-known development account (public, documented by Microsoft). */
 const AZURE_ACCOUNT = "devstoreaccount1";
 const AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/** Registry C's test user and identity token (its token server's; test values, not credentials). */
+const OCI_C_USER = "assetkit-test-user";
+const OCI_C_PASSWORD = "assetkit-test-password-c";
+const OCI_C_IDENTITY_TOKEN = "assetkit-test-identity-token-c";
 
 /** The servers startServers() can start, by the store they serve. */
 export type ServerName = "s3" | "gcs" | "azure" | "http" | "oci";
@@ -112,7 +118,7 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
   };
 
   try {
-    const [s3Port, s3ConsolePort, gcsPort, azPort, httpPort, ociAPort, ociBPort] = await freePorts(7);
+    const [s3Port, s3ConsolePort, gcsPort, azPort, httpPort, ociAPort, ociBPort, ociCPort, tokenPort] = await freePorts(9);
     const httpRoot = path.join(dir, "http-root");
     await Promise.all([mkdir(path.join(dir, "minio")), mkdir(httpRoot), mkdir(path.join(dir, "home"))]);
 
@@ -218,19 +224,48 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
       Object.assign(env, { ASSETKIT_TEST_HTTP_URL: `http://127.0.0.1:${httpPort}`, ASSETKIT_TEST_HTTP_ROOT: httpRoot });
     }
     if (wanted.has("oci")) {
-      // A: deletes enabled; B: deletes disabled (DELETE answers 405, as on ghcr.io).
-      for (const [name, port, deletes] of [
-        ["A", ociAPort!, true],
-        ["B", ociBPort!, false],
+      // A: deletes enabled; B: deletes disabled (DELETE answers 405, as on ghcr.io); C: as B, with token auth.
+      const tokenUrl = `http://127.0.0.1:${tokenPort}`;
+      const { privateKey, jwks } = makeSigningKey();
+      const [keyFile, jwksFile] = [path.join(dir, "oci-token-key.pem"), path.join(dir, "oci-token-jwks.json")];
+      await Promise.all([writeFile(keyFile, privateKey, { mode: 0o600 }), writeFile(jwksFile, jwks)]);
+      const tokenServer = launch("oci-token-server", process.execPath, [
+        path.join(ROOT, "test/helpers/oci-token-server.ts"),
+        "--port",
+        String(tokenPort),
+        "--key",
+        keyFile,
+        "--user",
+        `${OCI_C_USER}:${OCI_C_PASSWORD}`,
+        "--refresh-token",
+        `${OCI_C_IDENTITY_TOKEN}:${OCI_C_USER}`,
+      ]);
+      starting.push(
+        ready(
+          tokenServer,
+          () => httpOk(`${tokenUrl}/requests`),
+          async () => {},
+        ),
+      );
+      Object.assign(env, {
+        ASSETKIT_TEST_OCI_C_TOKEN_SERVER: tokenUrl,
+        ASSETKIT_TEST_OCI_C_USER: OCI_C_USER,
+        ASSETKIT_TEST_OCI_C_PASSWORD: OCI_C_PASSWORD,
+        ASSETKIT_TEST_OCI_C_IDENTITY_TOKEN: OCI_C_IDENTITY_TOKEN,
+      });
+      for (const [name, port, deletes, tokenAuth] of [
+        ["A", ociAPort!, true, undefined],
+        ["B", ociBPort!, false, undefined],
+        ["C", ociCPort!, false, { realm: `${tokenUrl}/token`, jwks: jwksFile }],
       ] as const) {
         const config = path.join(dir, `oci-${name}.yml`);
-        await writeFile(config, registryConfig(path.join(dir, `oci-${name}`), port, deletes));
+        await writeFile(config, registryConfig(path.join(dir, `oci-${name}`), port, deletes, tokenAuth));
         const registry = launch(`registry-${name}`, bin.registry, ["serve", config]);
         const url = `http://127.0.0.1:${port}`;
         starting.push(
           ready(
             registry,
-            () => httpOk(`${url}/v2/`),
+            () => (tokenAuth ? httpAnswers(`${url}/v2/`) : httpOk(`${url}/v2/`)),
             async () => {},
           ),
         );
@@ -368,9 +403,23 @@ async function httpAnswers(url: string): Promise<boolean> {
   }
 }
 
-/** A distribution registry's configuration: filesystem storage under `root`, no auth, quiet logs. */
-function registryConfig(root: string, port: number, deletes: boolean): string {
+/**
+ * A distribution registry's configuration: filesystem storage under `root`, quiet logs; no auth, or token auth
+ * trusting the tokens of test/helpers/oci-token-server.ts (its issuer and service, its key in the JWKS file).
+ */
+function registryConfig(root: string, port: number, deletes: boolean, tokenAuth?: { realm: string; jwks: string }): string {
+  const auth = tokenAuth
+    ? [
+        "auth:",
+        "  token:",
+        `    realm: ${JSON.stringify(tokenAuth.realm)}`,
+        `    service: ${TOKEN_SERVICE}`,
+        `    issuer: ${TOKEN_ISSUER}`,
+        `    jwks: ${JSON.stringify(tokenAuth.jwks)}`,
+      ]
+    : [];
   return [
+    ...auth,
     "version: 0.1",
     "log:",
     "  level: warn",

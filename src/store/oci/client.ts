@@ -1,5 +1,6 @@
-// A distribution-spec (OCI registry) client: blobs, uploads, manifests and tags of one registry, without auth (the
-// token flow comes next); the layout over it (OciLayout, assetkit versions as manifests) comes later, per docs/oci.md.
+// A distribution-spec (OCI registry) client: blobs, uploads, manifests and tags of one registry, each request
+// authenticated as the registry asks (auth.ts); the layout over it (OciLayout, assetkit versions as manifests) comes
+// later, per docs/oci.md.
 // A leaf like the other backends: it knows nothing of assets. Every request runs in the store layers (retries,
 // deadlines, stall guard, errors in context with credentials scrubbed), one try per request except where noted.
 import { createHash } from "node:crypto";
@@ -9,6 +10,8 @@ import { Operations, uploadDeadlineMs } from "../layers/index.ts";
 import { operationSignal } from "../layers/timeout.ts";
 import { readDocumentBody, sourceOf, StoreError, type Body, type ByteRange, type ObjectSource } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
+import { RegistryAuth, repositoryScope } from "./auth.ts";
+import type { CredentialLookup } from "./credentials.ts";
 import { classifyRaw, nextPage, statusError, uploadedBytes } from "./responses.ts";
 
 /** Manifest types asked for on every GET and HEAD: without an OCI Accept, distribution answers 404 (measured). */
@@ -25,10 +28,11 @@ export interface OciClientOptions {
   /** See DEFAULT_CHUNK_BYTES. */
   chunkBytes?: number;
   /**
-   * An Authorization header value sent to the registry with every request (Basic, or a token got elsewhere); never
-   * to another origin a redirect leads to. It is a secret: scrubbed from every message.
+   * Where the registry's credentials come from (ociCredentialsFor(host, env)), looked up when the registry first
+   * challenges; without it, every request is anonymous. They and the tokens got with them are scrubbed from every
+   * message, and never sent to another origin a redirect or session URL leads to.
    */
-  authorization?: string;
+  credentials?: CredentialLookup;
 }
 
 export interface BlobInfo {
@@ -54,8 +58,10 @@ export class OciClient {
   readonly url: string;
   private readonly base: URL;
   private readonly chunkBytes: number;
-  private readonly authorization: string | undefined;
+  private readonly auth: RegistryAuth;
   private readonly operations: Operations;
+  /** The scopes each answer's request needed, for the hint of a refusal. */
+  private readonly scopesOf = new WeakMap<HttpResponse, readonly string[]>();
 
   /** `registry`: the registry's origin, http: or https: (which one is the caller's rule, docs/oci.md §3). */
   constructor(registry: URL, options: OciClientOptions) {
@@ -63,7 +69,7 @@ export class OciClient {
     this.base = new URL(registry.origin);
     this.url = `oci://${registry.host}`;
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    this.authorization = options.authorization;
+    this.auth = new RegistryAuth(this.base, options.credentials);
     this.operations = new Operations(this, options.budget);
   }
 
@@ -85,7 +91,7 @@ export class OciClient {
       what,
       repo,
       async () => {
-        const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {});
+        const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, pull(repo), range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {});
         if (range && res.status === 200) {
           res.body.destroy();
           throw new StoreError("unsupported", "the registry answered a byte-range request with the whole blob (200, not 206)");
@@ -111,7 +117,7 @@ export class OciClient {
     if (options.mountFrom !== undefined) {
       const from = options.mountFrom;
       const mount = await this.operations.run("copy", `mount blob ${repo}@${digest} from ${from}`, repo, () =>
-        this.startUpload(repo, `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`),
+        this.startUpload(repo, `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, [repositoryScope(from, "pull")]),
       );
       if (mount === "mounted") return "mounted";
       session = mount; // 202: a plain upload session, used for the upload's first try
@@ -137,7 +143,7 @@ export class OciClient {
       repo,
       async (attempt) => {
         const location = attempt === 1 && session ? session : await this.openSession(repo);
-        await this.finish(location, digest, source, { start: 0, end: source.size - 1 });
+        await this.finish(repo, location, digest, source, { start: 0, end: source.size - 1 });
       },
       { deadlineMs: uploadDeadlineMs(this.operations.budget, source.size) },
     );
@@ -157,12 +163,11 @@ export class OciClient {
         async (attempt) => {
           let from = offset;
           // distribution keeps a broken PATCH's bytes, and its session URL carries the offset (signed): both anew.
-          if (attempt > 1) [location, from] = await this.uploadStatus(location);
+          if (attempt > 1) [location, from] = await this.uploadStatus(repo, location);
           if (from > chunkEnd) return [location, from] as const; // the broken try's bytes all arrived
-          const bytes = await source.open({ start: from, end: chunkEnd });
-          const res = await this.send("PATCH", location, {
+          const res = await this.send("PATCH", location, push(repo), {
             headers: { "content-type": "application/octet-stream", "content-range": `${from}-${chunkEnd}`, "content-length": String(chunkEnd - from + 1) },
-            body: bytes,
+            body: () => source.open({ start: from, end: chunkEnd }),
           });
           // 416: the registry holds another count than we asked from (a broken try's bytes still landing): ask again.
           if (res.status === 416) {
@@ -178,13 +183,13 @@ export class OciClient {
     await this.operations.run("write", what, repo, async (attempt) => {
       // A closing PUT whose answer was lost may have stored the blob and ended the session: look before resending.
       if (attempt > 1 && (await this.headBlob(repo, digest))) return;
-      await this.finish(location, digest, undefined);
+      await this.finish(repo, location, digest, undefined);
     });
   }
 
-  /** POST /blobs/uploads/ (with `query`): a session's URL, or "mounted" (201 to a mount). */
-  private async startUpload(repo: string, query = ""): Promise<URL | "mounted"> {
-    const res = await this.send("POST", `/v2/${repo}/blobs/uploads/${query}`);
+  /** POST /blobs/uploads/ (with `query`, needing `extraScopes` too): a session's URL, or "mounted" (201 to a mount). */
+  private async startUpload(repo: string, query = "", extraScopes: string[] = []): Promise<URL | "mounted"> {
+    const res = await this.send("POST", `/v2/${repo}/blobs/uploads/${query}`, [...push(repo), ...extraScopes]);
     if (res.status === 201) {
       res.body.resume();
       return "mounted";
@@ -200,27 +205,27 @@ export class OciClient {
   }
 
   /** The session's current URL and the bytes it holds (GET on it: 204 with Range); not-found when the registry lost it. */
-  private async uploadStatus(location: URL): Promise<[URL, number]> {
-    const res = await this.send("GET", location);
+  private async uploadStatus(repo: string, location: URL): Promise<[URL, number]> {
+    const res = await this.send("GET", location, push(repo));
     await this.expect(res, "GET", 204);
     return [headerOf(res, "location") ? this.locationOf(res) : location, uploadedBytes(res)];
   }
 
   /** One HEAD of a blob (no retry of its own). */
   private async headBlob(repo: string, digest: string): Promise<BlobInfo | undefined> {
-    const res = await this.send("HEAD", `/v2/${repo}/blobs/${digest}`);
+    const res = await this.send("HEAD", `/v2/${repo}/blobs/${digest}`, pull(repo));
     if (res.status === 404) return undefined;
     await this.expect(res, "HEAD", 200);
     return { digest, size: Number(headerOf(res, "content-length")) };
   }
 
   /** The closing PUT ?digest=, with the blob's bytes (`range` of `source`) or none after chunks. */
-  private async finish(location: URL, digest: string, source: ObjectSource | undefined, range?: ByteRange): Promise<void> {
+  private async finish(repo: string, location: URL, digest: string, source: ObjectSource | undefined, range?: ByteRange): Promise<void> {
     const url = new URL(location);
     url.searchParams.set("digest", digest);
     const length = source && range ? range.end - range.start + 1 : 0;
-    const body = source && length > 0 ? await source.open(range) : Buffer.alloc(0);
-    const res = await this.send("PUT", url, { headers: { "content-type": "application/octet-stream", "content-length": String(length) }, body });
+    const body = source && length > 0 ? () => source.open(range) : Buffer.alloc(0);
+    const res = await this.send("PUT", url, push(repo), { headers: { "content-type": "application/octet-stream", "content-length": String(length) }, body });
     await this.expect(res, "PUT", 201);
   }
 
@@ -229,7 +234,7 @@ export class OciClient {
   /** The manifest a tag or digest names, checked against its digest; undefined when absent. */
   getManifest(repo: string, reference: string): Promise<Manifest | undefined> {
     return this.operations.run("read", `read manifest ${named(repo, reference)}`, repo, async () => {
-      const res = await this.send("GET", manifestPath(repo, reference), { headers: { accept: MANIFEST_TYPES.join(", ") } });
+      const res = await this.send("GET", manifestPath(repo, reference), pull(repo), { headers: { accept: MANIFEST_TYPES.join(", ") } });
       if (res.status === 404) return discard(res);
       await this.expect(res, "GET", 200);
       const declared = headerOf(res, "content-length");
@@ -244,7 +249,7 @@ export class OciClient {
   /** The digest, size and type of the manifest a tag or digest names (no body); undefined when absent. */
   headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
     return this.operations.run("head", `read manifest ${named(repo, reference)}`, repo, async () => {
-      const res = await this.send("HEAD", manifestPath(repo, reference), { headers: { accept: MANIFEST_TYPES.join(", ") } });
+      const res = await this.send("HEAD", manifestPath(repo, reference), pull(repo), { headers: { accept: MANIFEST_TYPES.join(", ") } });
       if (res.status === 404) return undefined;
       await this.expect(res, "HEAD", 200);
       const digest = headerOf(res, "docker-content-digest");
@@ -260,7 +265,7 @@ export class OciClient {
   putManifest(repo: string, reference: string, data: Buffer, mediaType: string): Promise<string> {
     const digest = sha256(data);
     return this.operations.run("write", `write manifest ${named(repo, reference)}`, repo, async () => {
-      const res = await this.send("PUT", manifestPath(repo, reference), { headers: { "content-type": mediaType }, body: data });
+      const res = await this.send("PUT", manifestPath(repo, reference), push(repo), { headers: { "content-type": mediaType }, body: data });
       await this.expect(res, "PUT", 201);
       return digest;
     });
@@ -272,7 +277,7 @@ export class OciClient {
    */
   deleteManifest(repo: string, reference: string): Promise<void> {
     return this.operations.run("delete", `delete manifest ${named(repo, reference)}`, repo, async () => {
-      const res = await this.send("DELETE", manifestPath(repo, reference));
+      const res = await this.send("DELETE", manifestPath(repo, reference), [repositoryScope(repo, "delete")]);
       if (res.status === 404) return discard(res);
       await this.expect(res, "DELETE", 202);
     });
@@ -286,7 +291,7 @@ export class OciClient {
     while (page) {
       const url: URL = page;
       const { tags, next } = await this.operations.run("list", `list tags of ${repo}`, repo, async () => {
-        const res = await this.send("GET", url);
+        const res = await this.send("GET", url, pull(repo));
         if (res.status === 404) return { tags: [], next: discard(res) };
         await this.expect(res, "GET", 200);
         const listed = JSON.parse((await readDocumentBody(res.body)).toString("utf8")) as { tags?: unknown };
@@ -305,22 +310,47 @@ export class OciClient {
   }
 
   secrets(): readonly string[] {
-    return this.authorization ? [this.authorization, this.authorization.replace(/^\S+\s+/, "")] : [];
+    return this.auth.secrets();
   }
 
   // ── requests ──
 
+  /**
+   * One request needing `scopes` (token-flow scopes of the repositories it touches). To the registry it carries the
+   * Authorization the auth has for them; a 401 is answered once (the body, when a stream, opened again for the
+   * second try). A session URL or redirect to another origin gets no Authorization.
+   */
   private async send(
     method: HttpRequest["method"],
     target: string | URL,
-    init: { headers?: Record<string, string>; body?: Buffer | Readable } = {},
+    scopes: readonly string[],
+    init: { headers?: Record<string, string>; body?: Buffer | (() => Promise<Readable>) } = {},
   ): Promise<HttpResponse> {
     const url = typeof target === "string" ? new URL(target, this.base) : target;
-    const headers: Record<string, string> = { "accept-encoding": "identity", ...init.headers };
-    // Sent to the registry only: a session URL or redirect elsewhere gets none (httpRequest drops it on redirects).
-    if (this.authorization && url.origin === this.base.origin) headers.authorization = this.authorization;
-    const signal = operationSignal();
-    return httpRequest(url, { method, headers, ...(init.body ? { body: init.body } : {}), ...(signal ? { signal } : {}), maxRedirects: MAX_REDIRECTS });
+    const toRegistry = url.origin === this.base.origin;
+    let authorization = toRegistry ? await this.auth.authorization(scopes) : undefined;
+    for (let challenged = false; ; challenged = true) {
+      const headers: Record<string, string> = { "accept-encoding": "identity", ...init.headers, ...(authorization ? { authorization } : {}) };
+      const body = typeof init.body === "function" ? await init.body() : init.body;
+      const signal = operationSignal();
+      const res = await httpRequest(url, { method, headers, ...(body ? { body } : {}), ...(signal ? { signal } : {}), maxRedirects: MAX_REDIRECTS });
+      this.scopesOf.set(res, scopes);
+      if (res.status !== 401 || !toRegistry) return res;
+      this.auth.refused(authorization);
+      if (challenged) return res;
+      // A 401 before the body was read: the rest of that stream is never sent.
+      if (body instanceof Readable) body.destroy();
+      let next: string | undefined;
+      try {
+        next = await this.auth.answer(res, scopes, authorization);
+      } catch (err) {
+        res.body.resume();
+        throw err;
+      }
+      if (next === undefined) return res;
+      res.body.resume();
+      authorization = next;
+    }
   }
 
   /** Passes an answer of status `ok` (its body left to the caller); throws the StoreError for any other. */
@@ -329,7 +359,7 @@ export class OciClient {
       if (method !== "GET" || ok === 204) res.body.resume(); // nothing to read: free the connection
       return;
     }
-    throw await statusError(res, method);
+    throw await statusError(res, method, this.auth.deniedHint(this.scopesOf.get(res) ?? []));
   }
 
   /** The upload session's URL from a Location header (relative to the answer's URL). */
@@ -338,6 +368,14 @@ export class OciClient {
     if (!location) throw new StoreError("failed", `${res.status} answered without an upload Location`);
     return new URL(location, res.url);
   }
+}
+
+function pull(repo: string): string[] {
+  return [repositoryScope(repo, "pull")];
+}
+
+function push(repo: string): string[] {
+  return [repositoryScope(repo, "pull,push")];
 }
 
 function manifestPath(repo: string, reference: string): string {

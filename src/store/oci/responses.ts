@@ -26,10 +26,14 @@ const NETWORK_CODES = new Set([
 
 /**
  * The StoreError for a failing answer, its body read (bounded) for the registry's own error code and message.
- * 404 → not-found; 401/403 → auth; 405 → unsupported (deletes disabled, as on ghcr.io); 408, 425, 429, 5xx →
+ * 404 → not-found; 401/403 → auth (with `deniedHint`: what would help); 405 → unsupported (deletes disabled, as on ghcr.io); 408, 425, 429, 5xx →
  * unavailable and temporary (with Retry-After); anything else (400 DIGEST_INVALID, MANIFEST_INVALID…) → failed.
  */
-export async function statusError(res: HttpResponse, method: string): Promise<StoreError> {
+export async function statusError(
+  res: HttpResponse,
+  method: string,
+  deniedHint = "check the credentials and the repository's access rights",
+): Promise<StoreError> {
   const detail = registryDetail(await errorBody(res));
   const what = `${method} answered ${res.status}${detail ? ` ${detail}` : res.statusText ? ` ${res.statusText}` : ""}`;
   switch (res.status) {
@@ -37,7 +41,7 @@ export async function statusError(res: HttpResponse, method: string): Promise<St
       return new StoreError("not-found", what);
     case 401:
     case 403:
-      return new StoreError("auth", `${what}: access denied; check the credentials and the repository's access rights`);
+      return new StoreError("auth", `${what}: access denied; ${deniedHint}`);
     case 405:
       return new StoreError("unsupported", `${what}: the registry does not allow this operation (deletes disabled, or not implemented)`);
   }

@@ -1,7 +1,7 @@
 // The OCI registry client against two real CNCF distribution registries (scripts/test-servers.ts): A with deletes,
 // B without (405). Blobs (monolithic, chunked, resumed, mounted, ranged), manifests by tag and digest, tag paging
-// and deletes, error classification, and a redirecting shim (FaultProxy answering blob GETs with a 307 to another
-// port) that must not receive the registry's Authorization on the other host.
+// and deletes, error classification, and a redirecting shim (FaultProxy asking for Basic credentials, then answering
+// blob GETs with a 307 to another port) that must not receive the registry's Authorization on the other host.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import http from "node:http";
@@ -252,7 +252,7 @@ describe("OCI client", { skip: unavailable }, () => {
     await assert.rejects(nowhere.blobExists("x/y", sha256(Buffer.from("x"))), isStoreError("unavailable", /ECONNREFUSED/));
   });
 
-  it("follows a blob GET's redirect to another host with Range, without the registry's Authorization; 200 to a range is unsupported", async () => {
+  it("answers a Basic challenge; follows a blob GET's redirect to another host with Range, without the registry's Authorization; 200 to a range is unsupported", async () => {
     const repo = `${uniquePrefix()}/redirected`;
     const data = bytes(4000);
     await a.uploadBlob(repo, sha256(data), data);
@@ -274,19 +274,22 @@ describe("OCI client", { skip: unavailable }, () => {
     try {
       const sentToRegistry: (string | undefined)[] = [];
       const location = `http://127.0.0.1:${(blobHost.address() as AddressInfo).port}/signed/blob?sig=1`;
+      const blobGet = (req: http.IncomingMessage): boolean => req.method === "GET" && req.url!.includes("/blobs/sha256:");
+      // The registry asks for Basic credentials first (as one with htpasswd auth does), then redirects blob GETs.
       proxy.inject({
-        fault: { kind: "status", status: 307, headers: { location } },
+        fault: { kind: "status", status: 401, headers: { "www-authenticate": 'Basic realm="assetkit-test"' } },
         when: (req) => {
-          const blobGet = req.method === "GET" && req.url!.includes("/blobs/sha256:");
-          if (blobGet) sentToRegistry.push(req.headers.authorization);
-          return blobGet;
+          if (blobGet(req)) sentToRegistry.push(req.headers.authorization);
+          return blobGet(req) && !req.headers.authorization;
         },
       });
-      const token = "Bearer test-token-not-a-secret";
-      const oci = client(proxy.url, { authorization: token });
+      proxy.inject({ fault: { kind: "status", status: 307, headers: { location } }, when: blobGet });
+      const password = "test-password-not-a-secret";
+      const oci = client(proxy.url, { credentials: async () => ({ username: "assetkit", password, source: "test" }) });
       assert.deepEqual(await readBlob(oci, repo, sha256(data), { start: 10, end: 2009 }), data.subarray(10, 2010));
       assert.deepEqual(await readBlob(oci, repo, sha256(data)), data);
-      assert.deepEqual(sentToRegistry, [token, token]);
+      const basic = `Basic ${Buffer.from(`assetkit:${password}`).toString("base64")}`;
+      assert.deepEqual(sentToRegistry, [undefined, basic, basic]);
       assert.equal(received.length, 2);
       assert.equal(received[0]!.range, "bytes=10-2009");
       assert.ok(
