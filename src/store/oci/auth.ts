@@ -44,6 +44,8 @@ export class RegistryAuth {
   private readonly registry: URL;
   private readonly lookup: CredentialLookup | undefined;
   private credential: RegistryCredential | undefined;
+  /** Where credentials were not sent because it speaks plain HTTP off this machine (for the refusal's message). */
+  private withheldFrom: string | undefined;
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly issued = new Set<string>();
@@ -87,6 +89,9 @@ export class RegistryAuth {
   /** What to tell a user the registry refused: who asked, and what would help. */
   deniedHint(scopes: readonly string[]): string {
     const host = this.registry.host;
+    if (this.credential && this.withheldFrom) {
+      return `the credentials from ${this.credential.source} are not sent to ${this.withheldFrom} (plain HTTP off this machine): use HTTPS`;
+    }
     if (!this.credential) return `no credentials for ${host}: set ASSETKIT_OCI_USERNAME and ASSETKIT_OCI_PASSWORD, or log in (docker login ${host})`;
     if (host === "ghcr.io" && this.credential.source === "GITHUB_TOKEN" && scopes.some((s) => s.endsWith(":pull,push"))) {
       return `give the job "permissions: packages: write" and, if the package exists already, grant this repository write access in the package's "Manage Actions access"`;
@@ -105,6 +110,13 @@ export class RegistryAuth {
     return [...own, ...this.issued];
   }
 
+  /** Credentials go over HTTPS only, or to this machine (a registry on loopback speaks plain HTTP, as Docker allows). */
+  private mayCarryCredentials(url: URL): boolean {
+    if (url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || /^127\./.test(url.hostname)) return true;
+    this.withheldFrom = url.origin;
+    return false;
+  }
+
   private async credentials(): Promise<RegistryCredential | undefined> {
     if (!this.lookup) return undefined;
     this.credential = await this.lookup();
@@ -113,7 +125,7 @@ export class RegistryAuth {
 
   private async basic(): Promise<string | undefined> {
     const credential = await this.credentials();
-    if (!credential || "identityToken" in credential || !mayCarryCredentials(this.registry)) return undefined;
+    if (!credential || "identityToken" in credential || !this.mayCarryCredentials(this.registry)) return undefined;
     return basicAuthorization(credential);
   }
 
@@ -147,7 +159,7 @@ export class RegistryAuth {
   /** One request to the token service (no retry of its own: the request it serves is retried as a whole). */
   private async fetchToken(challenge: BearerChallenge, scopes: string[]): Promise<{ authorization: string; lifetimeMs: number }> {
     const found = await this.credentials();
-    const credential = found && mayCarryCredentials(challenge.realm) ? found : undefined;
+    const credential = found && this.mayCarryCredentials(challenge.realm) ? found : undefined;
     const signal = operationSignal();
     const common = { maxRedirects: TOKEN_REDIRECTS, ...(signal ? { signal } : {}) };
     let res: HttpResponse;
@@ -175,8 +187,8 @@ export class RegistryAuth {
     const service = `the token service ${challenge.realm.origin}${challenge.realm.pathname}`;
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
-      const who = found ? `the credentials from ${found.source}` : "anonymous access";
-      throw new StoreError("auth", `${service} refused ${who} (${res.status}): ${found ? "check them" : this.deniedHint(scopes)}`);
+      const who = credential ? `the credentials from ${credential.source}` : "anonymous access";
+      throw new StoreError("auth", `${service} refused ${who} (${res.status}): ${credential ? "check them" : this.deniedHint(scopes)}`);
     }
     if (res.status !== 200) {
       const err = await statusError(res, "token GET");
@@ -194,6 +206,7 @@ export class RegistryAuth {
     const token = typeof answer.token === "string" && answer.token ? answer.token : answer.access_token;
     if (typeof token !== "string" || !token) throw new StoreError("auth", `${service} answered 200 without a token`);
     this.issued.add(token);
+    // Its lifetime counts from its arrival (not `issued_at`): another machine's clock is not ours.
     const seconds = typeof answer.expires_in === "number" && answer.expires_in > 0 ? answer.expires_in : DEFAULT_TOKEN_SECONDS;
     return { authorization: `Bearer ${token}`, lifetimeMs: seconds * 1000 };
   }
@@ -201,11 +214,6 @@ export class RegistryAuth {
 
 function basicAuthorization(credential: { username: string; password: string }): string {
   return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`;
-}
-
-/** Credentials go over HTTPS only, or to this machine (a registry on loopback speaks plain HTTP, as Docker allows). */
-function mayCarryCredentials(url: URL): boolean {
-  return url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || /^127\./.test(url.hostname);
 }
 
 /**

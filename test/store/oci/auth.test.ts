@@ -9,13 +9,16 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { buffer } from "node:stream/consumers";
 import { after, before, describe, it } from "node:test";
+import { RegistryAuth } from "../../../src/store/oci/auth.ts";
 import { OciClient } from "../../../src/store/oci/client.ts";
 import { findCredentials, ociCredentialsFor } from "../../../src/store/oci/credentials.ts";
 import { StoreError } from "../../../src/store/store.ts";
 import { uniquePrefix } from "../../conformance/factory.ts";
 import { isStoreError } from "../../helpers/fault-proxy.ts";
 import type { TokenRequest } from "../../helpers/oci-token-server.ts";
+import type { HttpResponse } from "../../../src/store/http-client.ts";
 
 const REGISTRY_C = process.env.ASSETKIT_TEST_OCI_C;
 const TOKEN_SERVER = process.env.ASSETKIT_TEST_OCI_C_TOKEN_SERVER;
@@ -33,9 +36,9 @@ function sha256(data: Buffer): string {
 }
 
 /** A client of registry C whose credentials come from `env` only (no ambient Docker config or token). */
-function clientWith(env: NodeJS.ProcessEnv): OciClient {
+function clientWith(env: NodeJS.ProcessEnv, options: { chunkBytes?: number } = {}): OciClient {
   const registry = new URL(REGISTRY_C!);
-  return new OciClient(registry, { budget: BUDGET, credentials: ociCredentialsFor(registry.host, { HOME: emptyHome, ...env }) });
+  return new OciClient(registry, { budget: BUDGET, ...options, credentials: ociCredentialsFor(registry.host, { HOME: emptyHome, ...env }) });
 }
 
 /** The token requests naming a repository under `prefix`. */
@@ -117,12 +120,18 @@ describe("OCI registry auth (registry C: token auth)", { skip: unavailable }, ()
     await roundTrip(oci, `${prefix}/env`);
     // The push token (pull,push) covers every later read: one request for the whole round trip.
     assert.deepEqual(await tokenRequests(prefix), [{ method: "GET", user: USER, scopes: [`repository:${prefix}/env:pull,push`], status: 200 }]);
+    // A chunked upload (POST, PATCHes, PUT on the session URL) runs on the same token.
+    const chunked = clientWith({ ASSETKIT_OCI_USERNAME: USER, ASSETKIT_OCI_PASSWORD: PASSWORD }, { chunkBytes: 1000 });
+    const large = Buffer.alloc(3500, "chunked");
+    assert.equal(await chunked.uploadBlob(`${prefix}/env`, sha256(large), large), "uploaded");
+    assert.deepEqual(await buffer(await oci.openBlob(`${prefix}/env`, sha256(large))), large);
+    assert.equal((await tokenRequests(prefix)).length, 2, "one more client, one more token");
     // Parallel requests that meet the first challenge together share one token request; another scope set is another.
     const reader = clientWith({ ASSETKIT_OCI_USERNAME: USER, ASSETKIT_OCI_PASSWORD: PASSWORD });
     await Promise.all(Array.from({ length: 6 }, () => reader.headManifest(`${prefix}/env`, "1.0.0")));
     await reader.blobExists(`${prefix}/other`, sha256(Buffer.from("x")));
     assert.deepEqual(
-      (await tokenRequests(prefix)).slice(1).map((r) => r.scopes),
+      (await tokenRequests(prefix)).slice(2).map((r) => r.scopes),
       [[`repository:${prefix}/env:pull`], [`repository:${prefix}/other:pull`]],
     );
   });
@@ -295,5 +304,14 @@ describe("where OCI credentials come from", () => {
       findCredentials("r.example", { ...env, DOCKER_CONFIG: broken }),
       isStoreError("auth", (message) => assert.equal(message, `cannot read the Docker credential file ${broken}/config.json: not valid JSON`)),
     );
+  });
+
+  it("sends no credentials over plain HTTP off this machine, and says so when refused", async () => {
+    const auth = new RegistryAuth(new URL("http://registry.example"), async () => ({ username: "u", password: "plain-http-password", source: "test" }));
+    const challenge = { headers: { "www-authenticate": 'Basic realm="registry"' } } as unknown as HttpResponse;
+    assert.equal(await auth.answer(challenge, [], undefined), undefined);
+    assert.equal(auth.deniedHint([]), "the credentials from test are not sent to http://registry.example (plain HTTP off this machine): use HTTPS");
+    const local = new RegistryAuth(new URL("http://127.0.0.1:5000"), async () => ({ username: "u", password: "loopback-password", source: "test" }));
+    assert.equal(await local.answer(challenge, [], undefined), `Basic ${Buffer.from("u:loopback-password").toString("base64")}`);
   });
 });
