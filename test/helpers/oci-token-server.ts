@@ -2,8 +2,8 @@
 // with Basic credentials of a known user or none (anonymous: pull only), and `POST /token` with an OAuth2 refresh
 // token (an identity token) or a password grant; it answers an RS256 JWT whose `access` claim grants the asked
 // scopes, signed by a key whose public half the registry reads from a JWKS file. It logs every token request
-// (`GET /requests`: the cache tests count them) and can issue tokens the registry will find expired
-// (`POST /expire?n=N`: the next N). Standalone: `node test/helpers/oci-token-server.ts --port N --key private.pem
+// (`GET /requests`: the cache tests count them), can issue tokens the registry will find expired (`POST /expire?n=N`:
+// the next N) and can fail token requests (`POST /fail?n=N&status=S`: the next N answer S). Standalone: `node test/helpers/oci-token-server.ts --port N --key private.pem
 // --user name:password [--refresh-token token:name]` serves until killed.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -56,6 +56,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   createPublicKey(key); // refuses a key that is not a private key
   const requests: TokenRequest[] = [];
   let expiredToIssue = 0;
+  let failing = { left: 0, status: 500 };
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, "http://token.invalid");
@@ -67,12 +68,21 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       expiredToIssue = Number(url.searchParams.get("n") ?? "1");
       return reply(200, { expiredToIssue });
     }
+    if (req.method === "POST" && url.pathname === "/fail") {
+      failing = { left: Number(url.searchParams.get("n") ?? "1"), status: Number(url.searchParams.get("status") ?? "500") };
+      return reply(200, failing);
+    }
     if (url.pathname !== "/token" || (req.method !== "GET" && req.method !== "POST")) return reply(404, { error: "not found" });
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const form = req.method === "POST" ? new URLSearchParams(Buffer.concat(chunks).toString("utf8")) : url.searchParams;
       const scopes = req.method === "POST" ? (form.get("scope") ?? "").split(" ").filter(Boolean) : url.searchParams.getAll("scope");
+      if (failing.left > 0) {
+        failing.left--;
+        requests.push({ method: req.method!, user: undefined, scopes, status: failing.status });
+        return reply(failing.status, { errors: [{ code: "UNAVAILABLE", message: "failing on demand" }] });
+      }
       const user = authenticate(req, form, options);
       requests.push({ method: req.method!, user: user === null ? "(refused)" : user, scopes, status: user === null ? 401 : 200 });
       if (user === null) return reply(401, { errors: [{ code: "UNAUTHORIZED", message: "bad credentials" }] });

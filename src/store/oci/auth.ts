@@ -16,6 +16,8 @@ const EXPIRY_MARGIN_MS = 10_000;
 const DEFAULT_TOKEN_SECONDS = 60;
 /** Redirects a token request may follow. */
 const TOKEN_REDIRECTS = 5;
+/** Issued tokens kept to scrub from messages: those in use are among the newest (a watch runs for weeks). */
+const REMEMBERED_TOKENS = 256;
 
 /** The token-flow scope of one repository: what a request on it needs (pull to read, push to write, delete). */
 export function repositoryScope(repo: string, actions: "pull" | "pull,push" | "delete"): string {
@@ -112,7 +114,7 @@ export class RegistryAuth {
 
   /** Credentials go over HTTPS only, or to this machine (a registry on loopback speaks plain HTTP, as Docker allows). */
   private mayCarryCredentials(url: URL): boolean {
-    if (url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || /^127\./.test(url.hostname)) return true;
+    if (url.protocol === "https:" || isLoopbackHost(url.hostname)) return true;
     this.withheldFrom = url.origin;
     return false;
   }
@@ -191,7 +193,7 @@ export class RegistryAuth {
       throw new StoreError("auth", `${service} refused ${who} (${res.status}): ${credential ? "check them" : this.deniedHint(scopes)}`);
     }
     if (res.status !== 200) {
-      const err = await statusError(res, "token GET");
+      const err = await statusError(res, `token ${credential && "identityToken" in credential ? "POST" : "GET"}`);
       throw new StoreError(err.code, `${service}: ${err.message}`, {
         temporary: err.temporary,
         ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
@@ -206,10 +208,16 @@ export class RegistryAuth {
     const token = typeof answer.token === "string" && answer.token ? answer.token : answer.access_token;
     if (typeof token !== "string" || !token) throw new StoreError("auth", `${service} answered 200 without a token`);
     this.issued.add(token);
+    if (this.issued.size > REMEMBERED_TOKENS) this.issued.delete(this.issued.values().next().value!);
     // Its lifetime counts from its arrival (not `issued_at`): another machine's clock is not ours.
     const seconds = typeof answer.expires_in === "number" && answer.expires_in > 0 ? answer.expires_in : DEFAULT_TOKEN_SECONDS;
     return { authorization: `Bearer ${token}`, lifetimeMs: seconds * 1000 };
   }
+}
+
+/** `localhost`, 127.0.0.0/8 or [::1] (a URL's hostname): a registry there is reached over plain HTTP (docs/oci.md §3). */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function basicAuthorization(credential: { username: string; password: string }): string {
@@ -220,7 +228,7 @@ function basicAuthorization(credential: { username: string; password: string }):
  * The challenge of a WWW-Authenticate header: Basic, or Bearer with its realm (resolved against the registry's URL),
  * service and scopes (space-separated in one parameter). Undefined for a scheme assetkit does not speak.
  */
-export function parseChallenge(header: string, registry: URL): { scheme: "basic" } | (BearerChallenge & { scopes: string[] }) | undefined {
+function parseChallenge(header: string, registry: URL): { scheme: "basic" } | (BearerChallenge & { scopes: string[] }) | undefined {
   const scheme = /^\s*(\w+)/.exec(header)?.[1]?.toLowerCase();
   if (scheme === "basic") return { scheme: "basic" };
   if (scheme !== "bearer") return undefined;

@@ -248,6 +248,32 @@ describe("OCI registry auth (registry C: token auth)", { skip: unavailable }, ()
     assert.equal(await oci.blobExists(`${prefix}/refused`, missing), undefined);
     assert.equal((await tokenRequests(prefix)).length, 6);
   });
+
+  it("a failing token service (5xx) is retried with the request; the failure names the token service", async () => {
+    const prefix = uniquePrefix();
+    const failNext = (n: number) => fetch(`${TOKEN_SERVER}/fail?n=${n}&status=503`, { method: "POST" }).then((r) => r.arrayBuffer());
+    const missing = sha256(Buffer.from("absent"));
+    await failNext(1);
+    const oci = clientWith({ ASSETKIT_OCI_USERNAME: USER, ASSETKIT_OCI_PASSWORD: PASSWORD });
+    assert.equal(await oci.blobExists(`${prefix}/retried`, missing), undefined);
+    assert.deepEqual(
+      (await tokenRequests(prefix)).map((r) => r.status),
+      [503, 200],
+    );
+    await failNext(10);
+    const once = new OciClient(new URL(REGISTRY_C!), {
+      budget: { ...BUDGET, retries: 1 },
+      credentials: ociCredentialsFor("c", { HOME: emptyHome, ASSETKIT_OCI_USERNAME: USER, ASSETKIT_OCI_PASSWORD: PASSWORD }),
+    });
+    await assert.rejects(
+      once.blobExists(`${prefix}/failing`, missing),
+      isStoreError(
+        "unavailable",
+        /the token service http:\/\/127\.0\.0\.1:\d+\/token: token GET answered 503 UNAVAILABLE: failing on demand.*gave up after 2 tries/,
+      ),
+    );
+    await failNext(0);
+  });
 });
 
 describe("where OCI credentials come from", () => {
