@@ -1,7 +1,8 @@
 // Starts the servers the store tests run against, on free 127.0.0.1 ports with data under a fresh temp dir:
 // MinIO (S3), fake-gcs-server (GCS), Azurite (Azure Blob), Caddy (a static HTTP server with Range, ETag and
 // Last-Modified) and three CNCF distribution registries (OCI: A with deletes, B without, for the 405 paths, and C
-// without deletes and with token auth, its realm test/helpers/oci-token-server.ts). Binaries come from scripts/install-test-servers.sh. `startServers()` returns the env the tests
+// without deletes and with token auth, its realm test/helpers/oci-token-server.ts). Binaries come from
+// scripts/install-test-servers.sh. `startServers()` returns the env the tests
 // read (ASSETKIT_TEST_*) and a stop(); `startServers(["s3"])` starts only the servers named (the benchmark needs
 // MinIO alone). The servers are also killed when this process exits, is interrupted, or dies without warning (a
 // watchdog process notices). Standalone: `node scripts/test-servers.ts` prints `export K=V` lines on stdout and
