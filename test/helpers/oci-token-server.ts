@@ -1,10 +1,11 @@
 // A token server of the distribution auth spec (the realm of registry C in scripts/test-servers.ts): `GET /token`
 // with Basic credentials of a known user or none (anonymous: pull only), and `POST /token` with an OAuth2 refresh
 // token (an identity token) or a password grant; it answers an RS256 JWT whose `access` claim grants the asked
-// scopes, signed by a key whose public half the registry reads from a JWKS file. It logs every token request
-// (`GET /requests`: the cache tests count them), can issue tokens the registry will find expired (`POST /expire?n=N`:
-// the next N) and can fail token requests (`POST /fail?n=N&status=S`: the next N answer S). Standalone: `node test/helpers/oci-token-server.ts --port N --key private.pem
-// --user name:password [--refresh-token token:name]` serves until killed.
+// scopes (none on a repository under a `no-access` segment), signed by a key whose public half the registry reads
+// from a JWKS file. It logs every token request (`GET /requests`: the cache tests count them), can issue tokens the
+// registry will find expired (`POST /expire?n=N`: the next N) and can fail token requests (`POST
+// /fail?n=N&status=S`: the next N answer S). Standalone: `node test/helpers/oci-token-server.ts --port N --key
+// private.pem --user name:password [--refresh-token token:name]` serves until killed.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -19,6 +20,7 @@ const TOKEN_SECONDS = 300;
 /** Expired beyond distribution's 60 s leeway. */
 const EXPIRED_BY_SECONDS = 120;
 const GRANTED_TO_USERS = new Set(["pull", "push", "delete", "*"]);
+const NO_ACCESS = "no-access";
 
 export interface TokenRequest {
   method: string;
@@ -122,7 +124,10 @@ function authenticate(req: http.IncomingMessage, form: URLSearchParams, options:
   return colon > 0 && Object.hasOwn(options.users, name) && options.users[name] === decoded.slice(colon + 1) ? name : null;
 }
 
-/** A token granting `scopes` (`type:name:actions`): a user gets what it asks, anonymous only pull. */
+/**
+ * A token granting `scopes` (`type:name:actions`): a user gets what it asks, anonymous only pull; nobody gets
+ * anything on a repository with a path segment `no-access` (credentials that cannot read a mount's source).
+ */
 function jwt(key: KeyObject, user: string | undefined, scopes: string[], expired: boolean): string {
   const access = scopes.flatMap((scope) => {
     const first = scope.indexOf(":");
@@ -131,7 +136,14 @@ function jwt(key: KeyObject, user: string | undefined, scopes: string[], expired
     const actions = scope
       .slice(last + 1)
       .split(",")
-      .filter((a) => (user === undefined ? a === "pull" : GRANTED_TO_USERS.has(a)));
+      .filter((a) => (user === undefined ? a === "pull" : GRANTED_TO_USERS.has(a)))
+      .filter(
+        () =>
+          !scope
+            .slice(first + 1, last)
+            .split("/")
+            .includes(NO_ACCESS),
+      );
     return [{ type: scope.slice(0, first), name: scope.slice(first + 1, last), actions }];
   });
   const now = Math.floor(Date.now() / 1000);

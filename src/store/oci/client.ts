@@ -106,7 +106,7 @@ export class OciClient {
 
   /**
    * Puts a blob of `digest` into `repo`: mounted from `mountFrom` (another repository of this registry) when that
-   * one holds it, else uploaded: in one PUT up to the chunk size, else in PATCH chunks, each try of a chunk resuming
+   * one holds it and the credentials may read it, else uploaded: in one PUT up to the chunk size, else in PATCH chunks, each try of a chunk resuming
    * from the bytes the registry reports it holds. The registry checks the digest (a mismatch: failed, 400
    * DIGEST_INVALID). Does not look whether `repo` holds it already (blobExists does).
    */
@@ -116,11 +116,16 @@ export class OciClient {
     let session: URL | undefined;
     if (options.mountFrom !== undefined) {
       const from = options.mountFrom;
-      const mount = await this.operations.run("copy", `mount blob ${repo}@${digest} from ${from}`, repo, () =>
-        this.startUpload(repo, `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, [repositoryScope(from, "pull")]),
-      );
-      if (mount === "mounted") return "mounted";
-      session = mount; // 202: a plain upload session, used for the upload's first try
+      try {
+        const mount = await this.operations.run("copy", `mount blob ${repo}@${digest} from ${from}`, repo, () =>
+          this.startUpload(repo, `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, [repositoryScope(from, "pull")]),
+        );
+        if (mount === "mounted") return "mounted";
+        session = mount; // 202: a plain upload session, used for the upload's first try
+      } catch (err) {
+        // Credentials that may write here but not read the source (the mount needs both): the bytes go up instead.
+        if (!(err instanceof StoreError && err.code === "auth")) throw err;
+      }
     }
     for (let restarts = 0; ; restarts++) {
       try {

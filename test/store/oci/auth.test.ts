@@ -221,6 +221,20 @@ describe("OCI registry auth (registry C: token auth)", { skip: unavailable }, ()
     );
   });
 
+  it("a mount from a repository the credentials may not read: its token refused, asked again once, then the blob is uploaded", async () => {
+    const prefix = uniquePrefix();
+    const oci = clientWith({ ASSETKIT_OCI_USERNAME: USER, ASSETKIT_OCI_PASSWORD: PASSWORD });
+    const data = Buffer.from("not mountable from there");
+    assert.equal(await oci.blobExists(`${prefix}/to`, sha256(data)), undefined); // as a promote looks first
+    assert.equal(await oci.uploadBlob(`${prefix}/to`, sha256(data), data, { mountFrom: `${prefix}/no-access/from` }), "uploaded");
+    assert.deepEqual(await buffer(await oci.openBlob(`${prefix}/to`, sha256(data))), data);
+    const both = [`repository:${prefix}/no-access/from:pull`, `repository:${prefix}/to:pull,push`];
+    assert.deepEqual(
+      (await tokenRequests(prefix)).map((r) => r.scopes),
+      [[`repository:${prefix}/to:pull`], both, both, [`repository:${prefix}/to:pull,push`]],
+    );
+  });
+
   it("a cached token the registry refuses (expired early) is replaced once; refused twice, the request fails as 'auth'", async () => {
     const prefix = uniquePrefix();
     const expireNext = (n: number) => fetch(`${TOKEN_SERVER}/expire?n=${n}`, { method: "POST" }).then((r) => r.arrayBuffer());
