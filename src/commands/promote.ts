@@ -56,7 +56,11 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     if (!channel) throw new UsageError(`--rollback moves a channel back: write name:channel (like ${parsed.name}:production)`);
     checkChannelName(channel);
     checkRef(channel, ctx.config.channels[channel], env);
-    const moved = await target.rollback(parsed.name, channel, promotion);
+    // A rollback moves the channel too: under a policy, the version it goes back to is checked first (in this
+    // store; with --to, the destination's signatures are not checked here).
+    const back = ctx.config.trust && !options.to ? (await target.aliases(parsed.name)).table[channel]?.previous : undefined;
+    if (back) await checkTrusted(ctx, parsed.name, back, await target.meta(parsed.name, back), `${parsed.name}:${channel} not rolled back`);
+    const moved = await target.rollback(parsed.name, channel, promotion, back);
     ctx.reporter.info(`${parsed.name}:${channel} -> ${moved.version} (rolled back from ${moved.previous})`);
     const digest = await target.digestOf(parsed.name, moved.version);
     return result(parsed.name, channel, moved.version, digest, moved.previous ?? null, moved.changed, target, { rollback: true });

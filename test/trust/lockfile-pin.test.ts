@@ -135,18 +135,28 @@ describe("the trust policy pinned in assets.lock", () => {
     );
   });
 
-  it("a channel move without --to checks the version under the policy first", async () => {
+  it("a channel move without --to, and a rollback, check the version under the policy first", async () => {
     const t = await project();
     await t.ok("publish", "in", ASSET, "--version", "1.0.0", "--sign-key", "release.pem");
     await t.ok("publish", "in", ASSET, "--version", "1.1.0");
+    // Before the policy: staging goes 1.1.0 (unsigned) → 1.0.0.
+    await t.ok("promote", `${ASSET}:1.1.0`, "staging");
+    await t.ok("promote", `${ASSET}:1.0.0`, "staging");
     await t.policy("release");
+    await t.fails(
+      /^error: models\/m:1\.1\.0: not signed \(.*\), and trust rule "models\/\*\*" requires a signature; models\/m:staging not rolled back$/,
+      "promote",
+      `${ASSET}:staging`,
+      "--rollback",
+    );
+    assert.equal(JSON.parse((await t.ok("resolve", `${ASSET}:staging`, "--json")).stdout).resolved[0].version, "1.0.0");
     await t.fails(
       /^error: models\/m:1\.1\.0: not signed \(.*\), and trust rule "models\/\*\*" requires a signature; models\/m:production not moved$/,
       "promote",
       `${ASSET}:1.1.0`,
       "production",
     );
-    await assert.rejects(readFile(path.join(t.cwd, "store", `${ASSET}.aliases`)), "no channel written");
+    assert.equal((await t.cli("resolve", `${ASSET}:production`)).code, 1, "no channel production written");
     await t.ok("promote", `${ASSET}:1.0.0`, "production");
   });
 
