@@ -4,6 +4,7 @@ import { formatBytes } from "./datasets.ts";
 import type { RequestCounts } from "./requests.ts";
 import type { CaseId, CaseResult } from "./throughput.ts";
 import { toolLabel, type ToolName } from "./tools.ts";
+import { VERIFY_TARGET_MS, type VerifyCost } from "./verify.ts";
 
 const MiB = 1024 * 1024;
 
@@ -17,6 +18,8 @@ export interface BenchResults {
   versions: Record<ToolName, string>;
   cases: CaseResult[];
   requests?: RequestCounts;
+  /** The cost of checking a signed version's signature (absent in results from before it was measured). */
+  verify?: VerifyCost;
 }
 
 /** The targets of issue #15: assetkit's rate over a peer's, at least `min`. */
@@ -74,6 +77,10 @@ export function requestLines(requests: RequestCounts): string[] {
   ];
 }
 
+export function verifyLine(v: VerifyCost): string {
+  return `- Checking the signature of a signed ${v.files}-file version (a .sig of ${(v.signatureBytes / 1024).toFixed(0)} KiB, P-256 key): median ${v.medianMs.toFixed(1)} ms, ${v.minMs.toFixed(1)}–${v.maxMs.toFixed(1)} ms over ${v.rounds} rounds, the first ${v.firstMs.toFixed(1)} ms; plus one GET of the .sig.`;
+}
+
 /** One line per target of the issue that this run measured: the value, the target, met or not. */
 export function targetLines(results: BenchResults): string[] {
   const lines: string[] = [];
@@ -98,6 +105,11 @@ export function targetLines(results: BenchResults): string[] {
       `- republish with one file changed: ${(sent / MiB).toFixed(2)} MiB sent (target about ${formatBytes(r.republish.changedBytes)}): ${verdict(sent <= REPUBLISH_SLACK * r.republish.changedBytes)}`,
     );
   }
+  const v = results.verify;
+  if (v)
+    lines.push(
+      `- verification of a signed ${v.files}-file version: ${v.firstMs.toFixed(1)} ms first, ${v.medianMs.toFixed(1)} ms median (target ≤ ${VERIFY_TARGET_MS} ms): ${verdict(Math.max(v.firstMs, v.medianMs) <= VERIFY_TARGET_MS)}`,
+    );
   return lines;
 }
 
@@ -111,6 +123,7 @@ export function renderReport(results: BenchResults): string {
   ];
   if (results.cases.length) parts.push("", markdownTable(results));
   if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));
+  if (results.verify) parts.push("", "Signed versions:", "", verifyLine(results.verify));
   const targets = targetLines(results);
   if (targets.length) parts.push("", "Targets:", "", ...targets);
   return parts.join("\n") + "\n";

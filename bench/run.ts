@@ -3,7 +3,7 @@
 //
 //   npm run bench                      install the tools if missing, build dist/, full run (~17 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests,verify] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
 //
 // Besides the peers, assetkit runs pinned to 1 core and to 2 cores (taskset), to show how it scales.
 //
@@ -25,13 +25,17 @@ import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset,
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
+import { measureVerify } from "./verify.ts";
 import { runCase, type CaseId, type CaseResult } from "./throughput.ts";
 import { locateTools, makeTools, PINNED, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const GiB = 1024 ** 3;
 const THROUGHPUT_CASES: CaseId[] = DATASET_IDS.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
-const ALL_CASES = [...THROUGHPUT_CASES, "requests"] as const;
+const ALL_CASES = [...THROUGHPUT_CASES, "requests", "verify"] as const;
+/** The verify case: a version of this many files, checked this many times per round (--repeat) of the other cases. */
+const VERIFY_FILES = 2000;
+const VERIFY_ROUNDS_PER_REPEAT = 20;
 type Case = (typeof ALL_CASES)[number];
 const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit" && !PINNED.includes(t));
 /** Where a fetch case's data lies: published once by assetkit, then downloaded by every tool. */
@@ -187,6 +191,11 @@ async function main(): Promise<void> {
       ? await countRequests({ cli, place, scratch, mixed: datasets.get("mixed")!, timeoutMs, log })
       : undefined;
 
+    if (options.cases.includes("verify")) log(`verifying a signed ${VERIFY_FILES}-file version`);
+    const verify = options.cases.includes("verify")
+      ? await measureVerify({ files: VERIFY_FILES, rounds: VERIFY_ROUNDS_PER_REPEAT * options.repeat, scratch })
+      : undefined;
+
     const cpus = os.cpus();
     const results: BenchResults = {
       quick: options.quick,
@@ -204,6 +213,7 @@ async function main(): Promise<void> {
       versions,
       cases,
       ...(requests ? { requests } : {}),
+      ...(verify ? { verify } : {}),
     };
     process.stdout.write(renderReport(results));
     await mkdir(path.dirname(options.out), { recursive: true });

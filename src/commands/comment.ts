@@ -4,14 +4,15 @@ import path from "node:path";
 import pMap from "p-map";
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
-import type { Lockfile } from "../project/lockfile.ts";
+import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import { readBaseLockfile } from "../github/comment-base-lockfile.ts";
 import { isReadOnlyTokenError, type GitHubClient } from "../github/comment-client.ts";
 import { COMMENT_MARKER, upsertComment } from "../github/comment.ts";
 import { COMMENT_MAX_CHARS, renderCommentTable, type Change, type CommentRow, type TableOptions } from "../github/comment-table.ts";
 import type { PullRequest } from "../github/pull-request.ts";
 import { detectScheme } from "../registry/versioning.ts";
-import { loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
+import { loadLock, parseSpecs, policyChange, resolveInStore, specsOrDefaults } from "./resolution.ts";
+import { keySignerId } from "../trust/keys.ts";
 
 const SPEC_CONCURRENCY = 4;
 /** GitHub's cap on a job summary (per step). */
@@ -42,6 +43,9 @@ export async function commentCommand(ctx: Context, options: CommentOptions): Pro
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, options.specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to comment on: give specs, list them under assets: in assetkit.yml, or lock them");
+  // The signers shown are the lockfile's pins: they mean something only under the policy in force.
+  const changed = policyChange(ctx, lock);
+  if (changed) throw new AssetError(changed);
   const current = await pMap(wanted, ({ spec, parsed }) => resolveInStore(ctx, spec, parsed, lock?.assets[spec]), { concurrency: SPEC_CONCURRENCY });
 
   const repoPath = lockfileRepoPath(ctx.lockfilePath, options.workspace);
@@ -55,7 +59,10 @@ export async function commentCommand(ctx: Context, options: CommentOptions): Pro
     const workflow = [source.workflow, source.repository].filter(Boolean).join(" in ");
     const by = [source.actor, workflow].filter(Boolean).join(" — ") || doc.assetkit?.created_by;
     const baseVersion = base?.assets[r.spec]?.version;
+    const signers =
+      lock?.trust !== undefined && r.locked ? signerCells(ctx, lock.assets[r.spec]!, base?.trust !== undefined ? base.assets[r.spec] : undefined) : {};
     return {
+      ...signers,
       spec: r.spec,
       version: r.version,
       ...(baseVersion !== undefined ? { baseVersion } : {}),
@@ -118,6 +125,20 @@ async function baseLockfile(ctx: Context, github: GitHubClient, pr: PullRequest,
     }
     throw new AssetError(`cannot read ${repoPath} at the base commit ${pr.baseSha}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Who signed a locked version, as its entry pins it (no store request): the policy's key file when it names the
+ * key, else the short signer id; and, when the base branch's lockfile pinned another signer, that one.
+ */
+function signerCells(ctx: Context, entry: LockEntry, baseEntry: LockEntry | undefined): Pick<CommentRow, "signer" | "baseSigner"> {
+  const name = (id: string | undefined): string => {
+    if (id === undefined) return "unsigned";
+    const key = ctx.config.trust?.rules.flatMap((r) => r.keys).find((k) => keySignerId(k.hint) === id);
+    return key ? key.file : `${id.slice(0, "key:".length + 12)}…`;
+  };
+  const changed = baseEntry !== undefined && baseEntry.signer !== entry.signer;
+  return { signer: name(entry.signer), ...(changed ? { baseSigner: name(baseEntry.signer) } : {}) };
 }
 
 /** Compared with the asset's version scheme; versions the scheme cannot read are only "changed". */

@@ -21,8 +21,18 @@ export function inPlaceRoot(ctx: Context): string {
 /** One spec of fetch --in-place, in the store folder `root`. */
 export async function fetchInPlace(ctx: Context, root: string, spec: string, parsed: AssetSpec, entry: LockEntry | undefined): Promise<FetchedAsset> {
   const r = await resolveInStore(ctx, spec, parsed, entry);
-  await checkTrusted(ctx, r.name, r.version, r.meta!);
+  const trusted = await checkTrusted(ctx, r.name, r.version, r.meta!, undefined, entry);
   const copy = await verifyInPlace(root, ctx.assetsDir.root, r.name, r.version, r.meta!, parsed.subPath);
   if (copy.hashed > 0) ctx.reporter.info(`verified ${r.name}:${r.version} in place (${copy.hashed} file(s) hashed)`);
-  return { spec, name: r.name, version: r.version, digest: r.digest, path: copy.path, local: true, cached: false, verified: copy.verified };
+  return {
+    spec,
+    name: r.name,
+    version: r.version,
+    digest: r.digest,
+    path: copy.path,
+    local: true,
+    cached: false,
+    verified: copy.verified,
+    signer: trusted?.signer?.id ?? null,
+  };
 }

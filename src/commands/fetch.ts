@@ -1,10 +1,10 @@
 import pMap from "p-map";
 import type { Context } from "./context.ts";
 import { restoreVerified } from "../local/cross-run-cache.ts";
-import { UsageError } from "../base/errors.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
 import { fetchInPlace, inPlaceRoot } from "./fetch-in-place.ts";
-import { checkTrusted, lockEntry, loadLock, parseSpecs, resolveInStore, specsOrDefaults } from "./resolution.ts";
-import { serves, type FetchedAsset } from "../local/assets-dir.ts";
+import { checkTrusted, lockEntry, loadLock, parseSpecs, policyChange, resolveInStore, specsOrDefaults, trustRecord, type Trusted } from "./resolution.ts";
+import { serves, type FetchedAsset, type TrustRecord } from "../local/assets-dir.ts";
 import type { LockEntry } from "../project/lockfile.ts";
 import type { AssetSpec } from "../registry/spec.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
@@ -26,6 +26,10 @@ export async function fetchCommand(
   const frozen = options.frozen ?? false;
   const inPlace = options.inPlace ? inPlaceRoot(ctx) : undefined;
   const lock = await loadLock(ctx);
+  // The pin is what a reviewed lockfile claims: --frozen holds the run to it; otherwise versions are checked under the policy in force.
+  const changed = policyChange(ctx, lock);
+  if (changed && frozen) throw new AssetError(`${changed} (--frozen)`);
+  if (changed) ctx.reporter.warn(`${changed}; checking signatures under the policy in force`);
   const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to fetch: give specs, or list them under assets: in assetkit.yml");
 
@@ -55,7 +59,8 @@ interface Known {
  * assets dir's one freshness rule), else the cross-run cache checked against the digest, else the store. The first
  * two rungs are tried before any store request when the version is known without the store (locked, or named
  * whole), and again once the store resolved a version that was not known. Under a trust policy, a local copy
- * serves before the store is asked only if it was verified under the same policy (its marker's pin), the
+ * serves before the store is asked only if it was verified under the same policy (its marker's pin) and, when
+ * locked, by the signer the lockfile pins; the
  * cross-run cache (which holds no signature) is not used, and a version from the store is returned as its
  * download, to run once every spec passed its signature check.
  */
@@ -66,13 +71,20 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
   const named = parsed.selector.kind === "numeric" || parsed.selector.kind === "date" ? parsed.selector.text : undefined;
   const pinned: Known | undefined = entry ?? (named === undefined ? undefined : { name: parsed.name, version: named, digest: null });
   // Set once the version's signature passed: a copy with the meta's digest then holds signed bytes.
-  let verifiedFirst = false;
+  let trusted: Trusted | undefined = undefined;
   const fromLocalOrCache = async (known: Known, size?: { size?: number }): Promise<FetchedAsset | undefined> => {
     const copy = await ctx.assetsDir.localCopy(known.name, known.version, parsed.subPath);
-    // Under a policy a copy serves when verified under it, or when it holds the digest of the meta just verified.
-    const trusted = !policy || copy?.trust === policy.pin || (verifiedFirst && copy?.digest !== undefined && copy.digest === known.digest);
-    if (serves(copy, known.digest) && trusted) {
-      if (policy && copy.trust !== policy.pin) await ctx.assetsDir.recordTrust(known.name, known.version, parsed.subPath, policy.pin);
+    // Under a policy a copy serves when verified under it (by the signer the lockfile pins, if it pins one), or
+    // when it holds the digest of the meta just verified.
+    const usable =
+      !policy ||
+      (trusted !== undefined && copy?.digest !== undefined && copy.digest === known.digest) ||
+      (copy?.trust === policy.pin && (entry?.signer === undefined || copy.signer === entry.signer));
+    if (serves(copy, known.digest) && usable) {
+      const signer = trusted ? trusted.signer?.id : copy.signer;
+      if (policy && (copy.trust !== policy.pin || copy.signer !== signer)) {
+        await ctx.assetsDir.recordTrust(known.name, known.version, parsed.subPath, { trust: policy.pin, ...(signer ? { signer } : {}) });
+      }
       const digest = copy.digest ?? known.digest;
       return {
         spec,
@@ -83,6 +95,7 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
         local: true,
         cached: false,
         verified: copy.verified,
+        signer: policy ? (signer ?? null) : null,
       };
     }
     if (!ctx.crossRunCache || !known.digest || policy) return undefined;
@@ -97,7 +110,7 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
     if (!restored) return undefined;
     ctx.reporter.info(`restored ${known.name}:${known.version} from the cache`);
     const path = ctx.assetsDir.pathOf(known.name, known.version, parsed.subPath);
-    return { spec, ...known, digest, size: restored.size, path, local: false, cached: true, verified: true };
+    return { spec, ...known, digest, size: restored.size, path, local: false, cached: true, verified: true, signer: null };
   };
   const early = pinned && (await fromLocalOrCache(pinned));
   if (early) return early;
@@ -105,13 +118,13 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
   const r = await resolveInStore(ctx, spec, parsed, entry);
   const meta = r.meta!;
   const size = meta.size !== undefined ? { size: meta.size } : {};
-  verifiedFirst = await checkTrusted(ctx, r.name, r.version, meta);
+  trusted = await checkTrusted(ctx, r.name, r.version, meta, undefined, entry);
   // The store named a version (or a digest) the first rungs could not look for, or a copy they could not trust is trusted now.
-  if (verifiedFirst || !pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
+  if (trusted || !pinned || pinned.version !== r.version || (pinned.digest === null && r.digest !== null)) {
     const late = await fromLocalOrCache({ name: r.name, version: r.version, digest: r.digest }, size);
     if (late) return late;
   }
-  return () => download(ctx, spec, parsed, r.name, r.version, r.digest, meta, policy?.pin);
+  return () => download(ctx, spec, parsed, r.name, r.version, r.digest, meta, trustRecord(trusted));
 }
 
 /** Downloads a resolved (and, under a policy, verified) version into the assets dir. */
@@ -123,7 +136,7 @@ async function download(
   version: string,
   digest: string | null,
   meta: VersionMeta,
-  trust: string | undefined,
+  trust: TrustRecord | undefined,
 ): Promise<FetchedAsset> {
   const r = { name, version, digest };
   const size = meta.size !== undefined ? { size: meta.size } : {};
@@ -154,5 +167,6 @@ async function download(
     local: !copy.downloaded,
     cached: false,
     verified: copy.verified,
+    signer: trust?.signer ?? null,
   };
 }

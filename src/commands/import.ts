@@ -70,6 +70,8 @@ async function unchangedSince(ctx: Context, target: PublishTarget, origin: Impor
     spec: formatSpec({ name: target.name, version: latest }),
     digest: meta.digest,
     published: false,
+    signed: false,
+    signer: null,
     store: ctx.store.url,
     size: meta.size ?? 0,
     files: meta.files.length,

@@ -56,7 +56,11 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     if (!channel) throw new UsageError(`--rollback moves a channel back: write name:channel (like ${parsed.name}:production)`);
     checkChannelName(channel);
     checkRef(channel, ctx.config.channels[channel], env);
-    const moved = await target.rollback(parsed.name, channel, promotion);
+    // A rollback moves the channel too: under a policy, the version it goes back to is checked first (in this
+    // store; with --to, the destination's signatures are not checked here).
+    const back = ctx.config.trust && !options.to ? (await target.aliases(parsed.name)).table[channel]?.previous : undefined;
+    if (back) await checkTrusted(ctx, parsed.name, back, await target.meta(parsed.name, back), `${parsed.name}:${channel} not rolled back`);
+    const moved = await target.rollback(parsed.name, channel, promotion, back);
     ctx.reporter.info(`${parsed.name}:${channel} -> ${moved.version} (rolled back from ${moved.previous})`);
     const digest = await target.digestOf(parsed.name, moved.version);
     return result(parsed.name, channel, moved.version, digest, moved.previous ?? null, moved.changed, target, { rollback: true });
@@ -69,13 +73,14 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     checkChannelName(channel);
     checkRef(channel, policy, env); // before any copy
   }
-  const r = await resolveInStore(ctx, wanted!.spec, parsed, (await loadLock(ctx))?.assets[wanted!.spec]);
+  const entry = (await loadLock(ctx))?.assets[wanted!.spec];
+  const r = await resolveInStore(ctx, wanted!.spec, parsed, entry);
   if (policy?.requireVerified && r.digest === null) {
     throw new AssetError(`${channel} is protected (require-verified in ${ctx.config.file}): ${r.name}:${r.version} has no checksums (written by modelkit?)`);
   }
   let copied: boolean | undefined;
   if (options.to) {
-    await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.store.url}`);
+    await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.store.url}`, entry);
     const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
       at: promotion.promoted_at,
       by: promotion.source.actor ?? CREATED_BY,
@@ -88,6 +93,9 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
       ? `copied ${outcome.serverSide.files + outcome.streamed.files} file(s) (${outcome.serverSide.files} server-side, ${outcome.streamed.files} streamed and verified)`
       : "already there with the same digest";
     ctx.reporter.info(`${r.name}:${r.version} -> ${target.store.url}: ${how}`);
+  } else {
+    // A channel never points at a version its readers would refuse: checked under the policy before it moves.
+    await checkTrusted(ctx, r.name, r.version, r.meta!, `${r.name}:${channel} not moved`, entry);
   }
   const extra = options.to ? { from: ctx.store.url, copied: copied! } : {};
   if (channel === undefined) return result(r.name, null, r.version, r.digest, null, false, target, extra);

@@ -8,7 +8,7 @@ import { formatSpec, parseSpec, type VersionSelector } from "../registry/spec.ts
 import type { Bump } from "../registry/versioning.ts";
 import { CREATED_BY } from "../base/version.ts";
 import { readFileSync } from "node:fs";
-import { signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
+import { keySignerId, signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
 import { signVersion } from "../trust/oms.ts";
 
 export interface PublishOptions {
@@ -23,6 +23,8 @@ export interface PublishOptions {
   metadata?: string[];
   /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
   signKey?: string;
+  /** The PEM private key itself (the Action's `sign-key` input, from a secret); --sign-key's file wins. */
+  signKeyPem?: string;
 }
 
 export interface PublishResult {
@@ -31,6 +33,10 @@ export interface PublishResult {
   spec: string;
   digest: string;
   published: boolean;
+  /** True when this run signed the version (wrote its `.sig`); false for an unchanged one (if-changed) or without a key. */
+  signed: boolean;
+  /** The signer when signed: `key:<hint>`, as assets.lock pins it. */
+  signer: string | null;
   store: string;
   size: number;
   files: number;
@@ -63,7 +69,7 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
   const series = target.selector.kind === "numeric" ? target.selector : undefined;
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
-  const signingKey = signingKeyOf(options.signKey, env);
+  const signingKey = signingKeyOf(options, env);
   return {
     name: target.name,
     ...(series ? { series } : {}),
@@ -75,8 +81,9 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
   };
 }
 
-/** The key a publish signs with: the file --sign-key names, else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */
-function signingKeyOf(file: string | undefined, env: NodeJS.ProcessEnv): SigningKey | undefined {
+/** The key a publish signs with: the file --sign-key names, else the PEM given (the Action's input), else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */
+function signingKeyOf({ signKey: file, signKeyPem: pem }: Pick<PublishOptions, "signKey" | "signKeyPem">, env: NodeJS.ProcessEnv): SigningKey | undefined {
+  if (pem !== undefined && file === undefined) return signingKeyFromPem(pem, "the sign-key input");
   if (file !== undefined) {
     let pem: Buffer;
     try {
@@ -121,6 +128,8 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     spec,
     digest: outcome.digest,
     published: outcome.published,
+    signed: outcome.published && signingKey !== undefined,
+    signer: outcome.published && signingKey ? keySignerId(signingKey.hint) : null,
     store: ctx.store.url,
     size: input.size,
     files: input.files.length,

@@ -3,9 +3,10 @@ import type { Context } from "./context.ts";
 import { AssetError } from "../base/errors.ts";
 import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
+import type { TrustRecord } from "../local/assets-dir.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 import { signatureKey } from "../registry/layout.ts";
-import { checkSignature, TrustError, type TrustPolicy } from "../trust/policy.ts";
+import { checkSignature, TrustError, type Signer, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -83,24 +84,67 @@ export function specsOrDefaults(ctx: Context, given: string[], lock: Lockfile | 
 }
 
 /**
- * Under the project's trust policy, checks a resolved version's signature (one GET of its `.sig`) before any byte
- * of it is used (callers check every spec before downloading any); true when it was checked, false without a policy.
- * A failure's message ends with `outcome`: what the caller then did not do.
+ * Why the lockfile's trust pin (docs/trust.md, section 7) is not the policy in force, or undefined when it is (or
+ * there is no lockfile). A lockfile written before a policy pins none; one written under a policy that is gone pins one.
  */
-export async function checkTrusted(ctx: Context, name: string, version: string, meta: VersionMeta, outcome = "nothing installed"): Promise<boolean> {
+export function policyChange(ctx: Context, lock: Lockfile | undefined): string | undefined {
+  const pinned = lock?.trust;
+  const current = ctx.config.trust?.pin;
+  if (!lock || pinned === current) return undefined;
+  const was = pinned ? `it pins ${pinned}` : "it pins no policy";
+  const now = current ? `the policy in force is ${current}` : "no policy is in force";
+  return `the trust policy changed since ${ctx.lockfilePath} was written (${was}, ${now}): run assetkit lock`;
+}
+
+/** What a trust check found: who signed the version (undefined when its rule allows it unsigned). */
+export interface Trusted {
+  /** The pin of the policy it passed under. */
+  policy: string;
+  signer: Signer | undefined;
+}
+
+/**
+ * Under the project's trust policy, checks a resolved version's signature (one GET of its `.sig`) before any byte
+ * of it is used (callers check every spec before downloading any); undefined without a policy. When the version
+ * is locked (`entry`), its signer must be the one the lockfile pins. A failure's message ends with `outcome`: what
+ * the caller then did not do.
+ */
+export async function checkTrusted(
+  ctx: Context,
+  name: string,
+  version: string,
+  meta: VersionMeta,
+  outcome = "nothing installed",
+  entry?: LockEntry,
+): Promise<Trusted | undefined> {
   const policy = ctx.config.trust;
-  if (!policy) return false;
+  if (!policy) return undefined;
   try {
-    await checkStoredSignature(ctx, policy, name, version, meta);
+    const signer = await checkStoredSignature(ctx, policy, name, version, meta);
+    checkPinnedSigner(signer, entry, ctx.lockfilePath);
+    return { policy: policy.pin, signer };
   } catch (err) {
     if (err instanceof TrustError) throw new TrustError(`${err.message}; ${outcome}`, err.failure);
     throw err;
   }
-  return true;
 }
 
-/** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`). */
-export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<void> {
+/** What a local copy's marker records of a passed check: the policy's pin and the signer. */
+export function trustRecord(trusted: Trusted | undefined): TrustRecord | undefined {
+  return trusted && { trust: trusted.policy, ...(trusted.signer ? { signer: trusted.signer.id } : {}) };
+}
+
+/** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`); returns its signer. */
+export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<Signer | undefined> {
   const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
-  checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+  return checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+}
+
+/** A locked version must still be signed by the signer its entry pins: another one (even an allowed one) means its `.sig` was replaced. */
+export function checkPinnedSigner(signer: Signer | undefined, entry: LockEntry | undefined, lockfilePath: string): void {
+  if (entry?.signer === undefined || signer === undefined || signer.id === entry.signer) return;
+  throw new TrustError(
+    `${entry.name}:${entry.version}: signed by ${signer.id} (${signer.name}), but ${lockfilePath} pins ${entry.signer}: its signature was replaced after it was locked (if on purpose, run assetkit lock and review the change)`,
+    "signer-changed",
+  );
 }

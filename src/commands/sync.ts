@@ -6,7 +6,7 @@
 import { realpath } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
-import type { OpenFile } from "../local/assets-dir.ts";
+import type { OpenFile, TrustRecord } from "../local/assets-dir.ts";
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { verifyInPlace } from "../local/in-place.ts";
@@ -16,7 +16,7 @@ import { ServedDir } from "../local/serving/served-dir.ts";
 import { writeStatusFile, type ServedStatus } from "../local/serving/status.ts";
 import type { AssetSpec } from "../registry/spec.ts";
 import { inPlaceRoot } from "./fetch-in-place.ts";
-import { checkTrusted, parseSpecs, specsOrDefaults } from "./resolution.ts";
+import { checkTrusted, parseSpecs, specsOrDefaults, trustRecord } from "./resolution.ts";
 
 const SPEC_CONCURRENCY = 4;
 /** Failing polls back off exponentially up to this (or the interval, when longer). */
@@ -53,6 +53,8 @@ interface Target {
   /** What the spec names at `revision` cannot be served (it failed its checks): not retried until the store changes. */
   unservable?: boolean;
   failure?: unknown;
+  /** The pin of the trust policy the served version passed under in this process (see recheckServed). */
+  recheckedUnder?: string;
 }
 
 export async function syncCommand(ctx: Context, specs: string[], options: SyncOptions): Promise<{ synced: SyncedAsset[] }> {
@@ -91,7 +93,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
   );
 
   /** Brings `version` in (downloaded and verified, or checked in place), swaps `current` to it, tells the server. */
-  const bring = async (t: Target, version: string, meta: VersionMeta): Promise<void> => {
+  const bring = async (t: Target, version: string, meta: VersionMeta, trust: TrustRecord | undefined): Promise<void> => {
     const started = Date.now();
     const { name, subPath } = t.parsed;
     const what = `${name}:${version}`;
@@ -105,6 +107,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
             stoppable((rel, range) => ctx.registry.openFile(name, version, rel, range), halt.signal),
             subPath,
             (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, what, { done: p.files, total: p.totalFiles }),
+            trust,
           )
         ).path;
     const digest = meta.digest ?? null;
@@ -131,6 +134,28 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     for (const problem of problems) if (problem) ctx.reporter.warn(`${t.spec}: ${problem}`);
   };
 
+  /**
+   * The served version, checked once under a policy its copy was not verified under (one brought in before the
+   * policy existed, or changed): recorded in its marker when it passes, so later polls and restarts cost nothing.
+   * When it fails it is not removed (that would stop the service with nothing to replace it), but the spec is
+   * failed: a single pass exits 1, a watch records the error and `ok: false` until a version that passes is served.
+   */
+  const recheckServed = async (t: Target, version: string, meta: VersionMeta): Promise<void> => {
+    const policy = ctx.config.trust;
+    if (!policy || t.recheckedUnder === policy.pin) return;
+    const { name, subPath } = t.parsed;
+    if ((await served.assets.localCopy(name, version, subPath))?.trust === policy.pin) return;
+    const trusted = await checkTrusted(
+      ctx,
+      name,
+      version,
+      meta,
+      `served before this trust policy required it: still serving it until a version that passes is served`,
+    );
+    t.recheckedUnder = policy.pin;
+    await served.assets.recordTrust(name, version, subPath, trustRecord(trusted)!);
+  };
+
   /** One check of one spec. True when it failed in a way worth retrying soon (store down); the error is recorded either way. */
   const check = async (t: Target): Promise<boolean> => {
     let revision: string | undefined;
@@ -141,9 +166,9 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
         const { version, meta } = await ctx.registry.resolve(t.parsed);
         if (version !== t.status.version || (meta.digest ?? null) !== t.status.digest) {
           // Only a version about to be brought in is checked: one that is served already costs nothing per poll.
-          await checkTrusted(ctx, t.parsed.name, version, meta, `not brought in, still serving ${t.status.version ?? "nothing"}`);
-          await bring(t, version, meta);
-        }
+          const trusted = await checkTrusted(ctx, t.parsed.name, version, meta, `not brought in, still serving ${t.status.version ?? "nothing"}`);
+          await bring(t, version, meta, trustRecord(trusted));
+        } else await recheckServed(t, version, meta);
         t.revision = revision;
         t.unservable = false;
       }

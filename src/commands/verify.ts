@@ -4,7 +4,7 @@ import { access } from "node:fs/promises";
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { changedFiles, type VersionMeta } from "../registry/manifest.ts";
-import { checkStoredSignature, loadLock, parseSpecs, specsOrDefaults } from "./resolution.ts";
+import { checkPinnedSigner, checkStoredSignature, loadLock, parseSpecs, policyChange, specsOrDefaults } from "./resolution.ts";
 import { TrustError, type TrustFailure } from "../trust/policy.ts";
 
 export type VerifyStatus = "ok" | "not-locked" | "digest-mismatch" | "missing" | "local-altered" | TrustFailure;
@@ -26,6 +26,7 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
   const lock = await loadLock(ctx);
   const wanted = parseSpecs(specsOrDefaults(ctx, specs, lock));
   if (wanted.length === 0) throw new UsageError("nothing to verify: give specs, list them under assets: in assetkit.yml, or lock some");
+  const changed = policyChange(ctx, lock);
   const verified: VerifiedAsset[] = [];
   for (const { spec, parsed } of wanted) {
     const entry = lock?.assets[spec];
@@ -42,8 +43,21 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
       });
       continue;
     }
-    const row: VerifiedAsset = { spec, ...entry, status: "ok", local: "unchecked", newer: null, detail: null };
+    const row: VerifiedAsset = {
+      spec,
+      name: entry.name,
+      version: entry.version,
+      digest: entry.digest,
+      status: "ok",
+      local: "unchecked",
+      newer: null,
+      detail: null,
+    };
     verified.push(row);
+    if (changed) {
+      Object.assign(row, { status: "policy-changed", detail: changed });
+      continue;
+    }
     let meta: VersionMeta;
     try {
       meta = await ctx.registry.meta(entry.name, entry.version);
@@ -58,7 +72,7 @@ export async function verifyCommand(ctx: Context, specs: string[]): Promise<{ ve
     }
     if (ctx.config.trust) {
       try {
-        await checkStoredSignature(ctx, ctx.config.trust, entry.name, entry.version, meta);
+        checkPinnedSigner(await checkStoredSignature(ctx, ctx.config.trust, entry.name, entry.version, meta), entry, ctx.lockfilePath);
       } catch (err) {
         if (!(err instanceof TrustError)) throw err;
         Object.assign(row, { status: err.failure, detail: err.message });

@@ -18,6 +18,7 @@ export const ACTION_INPUTS = [
   "version",
   "if-changed",
   "metadata",
+  "sign-key",
   "versioning",
   "source",
   "include",
@@ -66,7 +67,7 @@ export const ACTION_OUTPUTS = {
     value: "publish/import/promote: the asset digest, sha256:… (promote: empty for a version without checksums, written by modelkit)",
   },
   published: { setBy: ["publish", "import"], value: "publish/import: true when a new version was written" },
-  resolved: { setBy: ["fetch", "resolve", "lock"], value: "fetch/resolve/lock: JSON object spec → {name, version, digest, path (fetch only)}" },
+  resolved: { setBy: ["fetch", "resolve", "lock"], value: "fetch/resolve/lock: JSON object spec → {name, version, digest, path and signer (fetch only)}" },
   paths: { setBy: ["fetch"], value: "fetch: local paths, one per line, in the order of the specs" },
   path: { setBy: ["fetch"], value: "fetch: the local path of the first spec" },
   "cache-hit": {

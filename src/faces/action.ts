@@ -9,7 +9,7 @@ import { lockCommand } from "../commands/lock.ts";
 import { promoteCommand } from "../commands/promote.ts";
 import { importCommand } from "../commands/import.ts";
 import { pruneCommand, pruneLines } from "../commands/prune.ts";
-import { publishCommand, withoutVPrefix, type PublishResult } from "../commands/publish.ts";
+import { publishCommand, withoutVPrefix, type PublishOptions, type PublishResult } from "../commands/publish.ts";
 import { resolveCommand } from "../commands/resolve.ts";
 import type { ResolvedAsset } from "../registry/registry.ts";
 import { verifyCommand } from "../commands/verify.ts";
@@ -106,6 +106,7 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         version: input("version"),
         ifChanged: booleanInput("if-changed", false),
         metadata: lines("metadata"),
+        ...signingInputs(),
       });
       core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
       setPublishOutputs(r);
@@ -125,6 +126,7 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         version: input("version"),
         ifChanged: booleanInput("if-changed", false),
         metadata: lines("metadata"),
+        ...signingInputs(),
         include: lines("include"),
         exclude: lines("exclude"),
         unpack: booleanInput("unpack", true),
@@ -307,9 +309,27 @@ async function notify(eventType: DeployEvent["event_type"], payload: DeployEvent
   }
 }
 
-function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string })[]): void {
-  const map: Record<string, { name: string; version: string; digest: string | null; path?: string }> = {};
-  for (const a of resolved) map[a.spec] = { name: a.name, version: a.version, digest: a.digest, ...(a.path ? { path: a.path } : {}) };
+/**
+ * How publish and import sign (docs/trust.md, section 5): `sign-key`, the PEM itself from a secret (masked in the
+ * log, like a store URI's credentials). Keyless signing adds its input here.
+ */
+function signingInputs(): Pick<PublishOptions, "signKeyPem"> {
+  const pem = input("sign-key");
+  if (pem === undefined) return {};
+  for (const line of pem.split(/\r?\n/)) if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
+  return { signKeyPem: pem };
+}
+
+function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string; signer?: string | null })[]): void {
+  const map: Record<string, { name: string; version: string; digest: string | null; path?: string; signer?: string | null }> = {};
+  for (const a of resolved)
+    map[a.spec] = {
+      name: a.name,
+      version: a.version,
+      digest: a.digest,
+      ...(a.path ? { path: a.path } : {}),
+      ...(a.signer !== undefined ? { signer: a.signer } : {}),
+    };
   setOutput("resolved", JSON.stringify(map));
 }
 

@@ -11,6 +11,7 @@ import { pruneLocalCommand } from "../commands/prune-local.ts";
 import { publishCommand, type PublishResult } from "../commands/publish.ts";
 import { resolveCommand } from "../commands/resolve.ts";
 import { showCommand } from "../commands/show.ts";
+import { signatureLine } from "../trust/signature-report.ts";
 import { syncCommand } from "../commands/sync.ts";
 import { verifyCommand } from "../commands/verify.ts";
 import { createContext, type Context, type GlobalOptions } from "../commands/context.ts";
@@ -144,7 +145,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(
       run(async (ctx, _opts, command) => {
         const r = await fetchCommand(ctx, command.args, command.opts<{ frozen?: boolean; inPlace?: boolean }>());
-        const json = { resolved: r.resolved.map(({ spec, name, version, digest, path }) => ({ spec, name, version, digest, path })) };
+        const json = { resolved: r.resolved.map(({ spec, name, version, digest, path, signer }) => ({ spec, name, version, digest, path, signer })) };
         return { json, text: r.resolved.map((a) => `${a.spec} -> ${a.version}\t${a.path}`) };
       }),
     );
@@ -162,12 +163,12 @@ export async function runCli(argv: string[]): Promise<number> {
 
   program
     .command("show")
-    .description("print the meta of the version a spec resolves to: files, digest, provenance")
+    .description("print the meta of the version a spec resolves to: files, digest, provenance, and who signed it")
     .argument("<spec>", "spec")
     .action(
       run(async (ctx, _opts, command) => {
         const r = await showCommand(ctx, command.args[0]!);
-        return { json: r.meta, text: [`${r.name}:${r.version}`, JSON.stringify(r.meta, null, 2)] };
+        return { json: { ...r.meta, signature: r.signature }, text: [`${r.name}:${r.version}`, signatureLine(r.signature), JSON.stringify(r.meta, null, 2)] };
       }),
     );
 

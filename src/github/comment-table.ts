@@ -20,6 +20,10 @@ export interface CommentRow {
   publishedBy?: string;
   /** The workflow run that published it. */
   runUrl?: string;
+  /** Who signed it, as the lockfile pins it under a trust policy ("unsigned" when its rule allows that). */
+  signer?: string;
+  /** The signer the base branch's lockfile pinned, when it is another one. */
+  baseSigner?: string;
 }
 
 export interface TableOptions {
@@ -41,12 +45,19 @@ const COLLAPSE_AFTER_ROWS = 10;
 const MAX_FIELD_CHARS = 200;
 const CHANGE_ORDER: Change[] = ["upgraded", "downgraded", "changed", "added", "removed", "unchanged"];
 
-const HEADER = "| spec | version | base | change | size | digest | published | by | run |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+const COLUMNS = ["spec", "version", "base", "change", "size", "digest", "published", "by", "run"];
+/** Shown when the lockfile pins signers (a trust policy): a column a project without one does not need. */
+const SIGNER_COLUMN = "signed by";
+
+function header(columns: readonly string[]): string {
+  return `| ${columns.join(" | ")} |\n|${" --- |".repeat(columns.length)}`;
+}
 
 export function renderCommentTable(rows: CommentRow[], options: TableOptions): string {
   // Changes first: they are what a reviewer looks for, and what stays when rows must be left out.
   const ordered = [...rows].sort((a, b) => Number(a.change === "unchanged") - Number(b.change === "unchanged"));
   const collapsed = rows.length > COLLAPSE_AFTER_ROWS;
+  const signers = rows.some((r) => r.signer !== undefined);
   const head = [
     options.marker,
     "### assetkit: assets of this pull request",
@@ -54,7 +65,7 @@ export function renderCommentTable(rows: CommentRow[], options: TableOptions): s
     `${counts(rows)} ${baseSentence(options.base)}`,
     "",
     ...(collapsed ? [`<details><summary>${rows.length} assets</summary>`, ""] : []),
-    HEADER,
+    header(signers ? [...COLUMNS, SIGNER_COLUMN] : COLUMNS),
   ]
     .filter((line, i) => i > 0 || line !== "")
     .join("\n");
@@ -66,7 +77,7 @@ export function renderCommentTable(rows: CommentRow[], options: TableOptions): s
   const lines: string[] = [];
   let used = 0;
   for (const row of ordered) {
-    const line = `\n${tableRow(row, options.serverUrl)}`;
+    const line = `\n${tableRow(row, options.serverUrl, signers)}`;
     if (used + line.length > budget) break;
     lines.push(line);
     used += line.length;
@@ -75,7 +86,7 @@ export function renderCommentTable(rows: CommentRow[], options: TableOptions): s
   return head + lines.join("") + close + (left > 0 ? note(left) : "");
 }
 
-function tableRow(row: CommentRow, serverUrl: string): string {
+function tableRow(row: CommentRow, serverUrl: string, signers: boolean): string {
   const cells = [
     escapeMarkdown(row.spec),
     row.version === undefined ? "—" : escapeMarkdown(row.version),
@@ -86,8 +97,16 @@ function tableRow(row: CommentRow, serverUrl: string): string {
     row.publishedAt === undefined ? "—" : publishedTime(row.publishedAt),
     row.publishedBy === undefined ? "—" : escapeMarkdown(row.publishedBy),
     row.runUrl === undefined ? "—" : runLink(row.runUrl, serverUrl),
+    ...(signers ? [signerCell(row)] : []),
   ];
   return `| ${cells.join(" | ")} |`;
+}
+
+/** The signer, and a changed one flagged with the base branch's: a replaced key is what a reviewer must not miss. */
+function signerCell(row: CommentRow): string {
+  if (row.signer === undefined) return "—";
+  const signer = escapeMarkdown(row.signer);
+  return row.baseSigner === undefined ? signer : `${signer} (**signer changed**, was ${escapeMarkdown(row.baseSigner)})`;
 }
 
 function counts(rows: CommentRow[]): string {

@@ -37,7 +37,12 @@ export interface LocalCopy {
   verified: boolean;
   /** The pin of the trust policy its signature was verified under (docs/trust.md, section 7), if any. */
   trust?: string;
+  /** Who signed it, as that policy named the signer (`key:<hint>`); absent when the policy allowed it unsigned. */
+  signer?: string;
 }
+
+/** What a copy's marker records of its signature check: the policy's pin and the signer found. */
+export type TrustRecord = Pick<LocalCopy, "trust" | "signer">;
 
 /**
  * The one freshness rule: a complete local copy serves a version of digest `digest` when it recorded that digest,
@@ -63,6 +68,8 @@ export interface FetchedAsset extends ResolvedAsset {
   /** True when it was restored from the cross-run cache (and verified against its digest), not downloaded. */
   cached: boolean;
   verified: boolean;
+  /** Under a trust policy, who signed the version (`key:<hint>`); null without a policy or when its rule allows it unsigned. */
+  signer: string | null;
 }
 
 /** A version with a local copy, for prune-local. */
@@ -122,22 +129,22 @@ export class AssetsDir {
 
   /**
    * Records in the marker of a complete copy (or of its part `subPath`) the pin of the trust policy its version's
-   * signature was just verified under, so that the next fetch under that policy needs no store request.
+   * signature was just verified under and its signer, so that the next fetch under that policy needs no store request.
    */
-  async recordTrust(name: string, version: string, subPath: string | undefined, trust: string): Promise<void> {
+  async recordTrust(name: string, version: string, subPath: string | undefined, trust: TrustRecord): Promise<void> {
     const stat = await fs.stat(this.pathOf(name, version)).catch(() => undefined);
     if (!stat) return;
     const markers = [this.markerOf(name, version, stat.isDirectory()), ...(subPath && stat.isDirectory() ? [this.markerOf(name, version, true, subPath)] : [])];
     for (const marker of markers) {
       const copy = await readMarker(marker);
-      if (copy) return writeMarker(marker, { ...copy, trust });
+      if (copy) return writeMarker(marker, { ...copy, trust: trust.trust, signer: trust.signer });
     }
   }
 
   /**
    * Makes a complete, verified local copy of `name:version` (only the part `subPath` when given), downloading
    * what is missing. Several processes on one dir: one downloads, the others wait for its lock and reuse.
-   * `trust`: the pin of the policy the version's signature was just verified under, recorded in its marker.
+   * `trust`: the pin of the policy the version's signature was just verified under and its signer, recorded in its marker.
    */
   async materialise(
     name: string,
@@ -146,7 +153,7 @@ export class AssetsDir {
     open: OpenFile,
     subPath?: string,
     onProgress?: (progress: TransferProgress) => void,
-    trust?: string,
+    trust?: TrustRecord,
   ): Promise<Materialised> {
     const target = this.pathOf(name, version, subPath);
     // Under a trust policy only a copy of the verified meta's digest serves (not modelkit's copies, which record none).
@@ -166,7 +173,7 @@ export class AssetsDir {
       const again = await this.localCopy(name, version, subPath);
       if (usable(again)) return { ...again, path: target, downloaded: false };
       await this.removeLeftovers(name, version);
-      const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined), ...(trust ? { trust } : {}) };
+      const copy = { digest: meta.digest, verified: files.every((f) => f.sha256 !== undefined), ...trust };
       const label = (rel: string): string => `${name}:${version}${rel ? `/${rel}` : ""}`;
       const progress: TransferProgress = { bytes: 0, totalBytes: files.reduce((sum, f) => sum + (f.size ?? 0), 0), files: 0, totalFiles: files.length };
       const onBytes = (n: number): void => {
@@ -419,11 +426,12 @@ async function readMarker(marker: string): Promise<LocalCopy | undefined> {
   const text = await fs.readFile(marker, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as { digest?: unknown; verified?: unknown; trust?: unknown };
+    const parsed = JSON.parse(text) as { digest?: unknown; verified?: unknown; trust?: unknown; signer?: unknown };
     return {
       ...(typeof parsed.digest === "string" ? { digest: parsed.digest } : {}),
       verified: parsed.verified === true,
       ...(typeof parsed.trust === "string" ? { trust: parsed.trust } : {}),
+      ...(typeof parsed.signer === "string" ? { signer: parsed.signer } : {}),
     };
   } catch {
     return { verified: false }; // modelkit's empty marker: complete, but not checked by us
@@ -433,7 +441,7 @@ async function readMarker(marker: string): Promise<LocalCopy | undefined> {
 async function writeMarker(marker: string, copy: LocalCopy): Promise<void> {
   await fs.mkdir(path.dirname(marker), { recursive: true });
   const temp = tempSibling(marker);
-  await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified, trust: copy.trust }) + "\n");
+  await fs.writeFile(temp, JSON.stringify({ digest: copy.digest, verified: copy.verified, trust: copy.trust, signer: copy.signer }) + "\n");
   await fs.rename(temp, marker);
 }
 

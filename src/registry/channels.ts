@@ -133,15 +133,20 @@ export class Channels {
 
   /**
    * Moves `alias` back to the version it pointed at before its last move (the target is read from the table
-   * being swapped, so a concurrent move is never undone blindly).
+   * being swapped, so a concurrent move is never undone blindly). `expected`: the target the caller checked; another
+   * one (the channel moved meanwhile) fails the rollback.
    */
-  rollback(name: string, alias: string, promotion: Promotion): Promise<ChannelMoveOutcome> {
+  rollback(name: string, alias: string, promotion: Promotion, expected?: string): Promise<ChannelMoveOutcome> {
     return this.move(
       name,
       alias,
       (entry) => {
         if (!entry) throw new AssetError(`${name}:${alias}: no channel ${alias} for ${name} in ${this.store.url}, nothing to roll back`);
         if (!entry.previous) throw new AssetError(`${name}:${alias} has no earlier version to roll back to (it was created at ${entry.version})`);
+        if (expected !== undefined && entry.previous !== expected)
+          throw new AssetError(
+            `${name}:${alias} moved while its rollback target ${expected} was checked (it would now go back to ${entry.previous}): run again`,
+          );
         return entry.previous;
       },
       promotion,

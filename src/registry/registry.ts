@@ -220,8 +220,8 @@ export class Registry {
   }
 
   /** Moves `alias` back to the version it pointed at before its last move. */
-  rollback(name: string, alias: string, promotion: Promotion): Promise<ChannelMoveOutcome> {
-    return this.channels.rollback(name, alias, promotion);
+  rollback(name: string, alias: string, promotion: Promotion, expected?: string): Promise<ChannelMoveOutcome> {
+    return this.channels.rollback(name, alias, promotion, expected);
   }
 
   /** Every asset with a `.versions` index, sorted by name. */

@@ -38,6 +38,11 @@ export function publicKeyHint(publicKey: KeyObject): string {
     .digest("hex");
 }
 
+/** How assets.lock and the JSON outputs name a key signer: `key:` and its hint. */
+export function keySignerId(hint: string): string {
+  return `key:${hint}`;
+}
+
 /** A private key from PEM (PKCS #8 or SEC 1), as `model_signing sign key --private_key` reads it. */
 export function signingKeyFromPem(pem: string | Buffer, where: string): SigningKey {
   let privateKey: KeyObject;

@@ -37,7 +37,7 @@ export function readSignature(data: Buffer, label: string): ParsedBundle {
 }
 
 /** The key of `keys` that made the bundle's signature (found by its hint, as model_signing does); throws if none. */
-export function keyThatSigned(bundle: ParsedBundle, keys: readonly VerifyingKey[], label: string): VerifyingKey {
+export function keyThatSigned<Key extends VerifyingKey>(bundle: ParsedBundle, keys: readonly Key[], label: string): Key {
   const bad = failure(label);
   if (bundle.keyHint === undefined) return bad("is not signed with a key (no public key hint)");
   const key = keys.find((k) => k.hint === bundle.keyHint);
@@ -72,7 +72,7 @@ export function checkedStatement(bundle: ParsedBundle, expected: StatementExpect
 }
 
 /** The three checks of a key signature: shape, signature by one of `keys`, statement. Returns the signing key. */
-export function verifyKeySignature(data: Buffer, keys: readonly VerifyingKey[], expected: StatementExpectation): VerifyingKey {
+export function verifyKeySignature<Key extends VerifyingKey>(data: Buffer, keys: readonly Key[], expected: StatementExpectation): Key {
   const label = `${expected.binding.name}:${expected.binding.version}`;
   const bundle = readSignature(data, label);
   const key = keyThatSigned(bundle, keys, label);

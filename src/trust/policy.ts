@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import picomatch from "picomatch";
 import { AssetError, UsageError } from "../base/errors.ts";
-import { verifyingKeyFromPem, type VerifyingKey } from "./keys.ts";
+import { keySignerId, verifyingKeyFromPem, type VerifyingKey } from "./keys.ts";
 import { verifyKeySignature, type VersionBindingRule } from "./oms.ts";
 import type { SignedContent } from "./statement.ts";
 import { isObject } from "./json.ts";
@@ -16,8 +16,21 @@ export interface TrustRule {
   matches: (name: string) => boolean;
   /** `unsigned: allow`: the assets it matches need no signature. */
   unsignedAllowed: boolean;
-  keys: VerifyingKey[];
+  keys: PolicyKey[];
   binding: VersionBindingRule;
+}
+
+/** A signer key of a rule, with the path its policy names it by (what `show` and the PR comment print). */
+export interface PolicyKey extends VerifyingKey {
+  file: string;
+}
+
+/** Who signed a version, as a policy accepted it. */
+export interface Signer {
+  /** What assets.lock pins: `key:<hint>` (model_signing's public key hint). */
+  id: string;
+  /** How the policy names it: the key file as written there. */
+  name: string;
 }
 
 export interface TrustPolicy {
@@ -58,14 +71,14 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
     const signers = raw.signers ?? [];
     if (!Array.isArray(signers)) return bad(`${where}.signers must be a list`);
     if (unsignedAllowed === signers.length > 0) bad(`${where} needs signers, or unsigned: allow (not both)`);
-    const keys: VerifyingKey[] = [];
+    const keys: PolicyKey[] = [];
     for (const [j, signer] of signers.entries()) {
       if (!isObject(signer)) return bad(`${where}.signers[${j}] must be a mapping with key`);
       known(`${where}.signers[${j}]`, signer, ["key"]);
       if (typeof signer.key !== "string") return bad(`${where}.signers[${j}].key must be the path of a PEM public key`);
       const keyFile = path.resolve(dir, signer.key);
       const pem = await fs.readFile(keyFile).catch(() => bad(`${where}.signers[${j}]: cannot read the key file ${keyFile}`));
-      keys.push(verifyingKeyFromPem(pem, keyFile));
+      keys.push({ ...verifyingKeyFromPem(pem, keyFile), file: signer.key });
     }
     rules.push({ match, matches: picomatch(match), unsignedAllowed, keys, binding: binding as VersionBindingRule });
   }
@@ -74,7 +87,7 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
 }
 
 /** Which check a version failed: what `verify` reports as its status. */
-export type TrustFailure = "unsigned" | "bad-signature" | "no-trust-rule";
+export type TrustFailure = "unsigned" | "bad-signature" | "no-trust-rule" | "signer-changed" | "policy-changed";
 
 /** A version the trust policy refuses: one line naming it and the failed check. */
 export class TrustError extends AssetError {
@@ -103,21 +116,22 @@ export interface CheckedVersion extends SignedContent {
 /**
  * Checks a version's signature (`signature`: the `.sig` bytes, undefined when it has none) under the policy,
  * before any byte of it is used; throws one line naming `name:version` and the failed check. `where` names the
- * signature's location for the "not signed" error.
+ * signature's location for the "not signed" error. Returns who signed it, or undefined when its rule allows it unsigned.
  */
-export function checkSignature(policy: TrustPolicy, version: CheckedVersion, signature: Buffer | undefined, where: string): void {
+export function checkSignature(policy: TrustPolicy, version: CheckedVersion, signature: Buffer | undefined, where: string): Signer | undefined {
   const rule = ruleFor(policy, version.name);
-  if (rule.unsignedAllowed) return;
+  if (rule.unsignedAllowed) return undefined;
   const label = `${version.name}:${version.version}`;
   if (!signature) throw new TrustError(`${label}: not signed (no ${where}), and trust rule ${JSON.stringify(rule.match)} requires a signature`, "unsigned");
   if (!version.digest) throw new TrustError(`${label}: its meta has no checksums (written by modelkit?), so no signature can cover it`, "unsigned");
   try {
-    verifyKeySignature(signature, rule.keys, {
+    const key = verifyKeySignature(signature, rule.keys, {
       content: version,
       contentName: "its meta",
       binding: { name: version.name, version: version.version, digest: version.digest },
       rule: rule.binding,
     });
+    return { id: keySignerId(key.hint), name: key.file };
   } catch (err) {
     if (err instanceof AssetError) throw new TrustError(err.message, "bad-signature");
     throw err;

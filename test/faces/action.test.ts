@@ -1,5 +1,6 @@
 // The Action run as the runner runs it: node dist/index.js with INPUT_*, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY.
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -92,5 +93,29 @@ describe("Action (node dist/index.js)", () => {
     assert.equal(published.outputs.version, "1.0.0");
     assert.match(published.stdout, /::warning::job summary not written/);
     assert.equal(published.stderr, "");
+  });
+  it("publish and import sign with the sign-key input (the PEM itself, masked); fetch under the policy outputs each signer", async () => {
+    const cwd = await scratch();
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const pem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+    await writeTree(cwd, { "out/model.bin": "weights", "release.pub": publicKey.export({ type: "spki", format: "pem" }) as string });
+    const published = await runAction(cwd, { command: "publish", path: "out", name: "models/clf", "sign-key": pem });
+    assert.equal(published.code, 0, published.stdout);
+    const imported = await runAction(cwd, { command: "import", source: "out", name: "models/imported", "sign-key": pem });
+    assert.equal(imported.code, 0, imported.stdout);
+    const body = pem.split("\n").filter((line) => line && !line.startsWith("-----"));
+    for (const line of body) assert.ok(published.stdout.includes(`::add-mask::${line}`), "each line of the key is masked");
+    for (const name of ["clf", "imported"]) await readFile(path.join(cwd, `.assetkit/store/models/${name}/1.0.0.sig`));
+
+    await writeTree(cwd, { "assetkit.yml": 'trust:\n  rules:\n    - match: "**"\n      signers:\n        - key: release.pub\n' });
+    const fetched = await runAction(cwd, { command: "fetch", specs: "models/clf:1\nmodels/imported:1" });
+    assert.equal(fetched.code, 0, fetched.stdout);
+    const resolved = JSON.parse(fetched.outputs.resolved!) as Record<string, { signer: string }>;
+    assert.match(resolved["models/clf:1"]!.signer, /^key:[0-9a-f]{64}$/);
+    assert.equal(resolved["models/imported:1"]!.signer, resolved["models/clf:1"]!.signer);
+
+    const bad = await runAction(cwd, { command: "publish", path: "out", name: "models/other", "sign-key": "not a key" });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout, /::error::the sign-key input is not a PEM private key/);
   });
 });

@@ -21,7 +21,7 @@ describe("CLI", () => {
   it("publishes 1.0.0, 1.1.0, 2.0.0, then 1.2.0 inside series 1; resolves partial specs and ranges", async () => {
     const { json } = await project();
     const first = await json("publish", "model", "models/sentiment");
-    assert.deepEqual(Object.keys(first).sort(), ["digest", "name", "published", "spec", "store", "version"]);
+    assert.deepEqual(Object.keys(first).sort(), ["digest", "name", "published", "signed", "signer", "spec", "store", "version"]);
     assert.equal(first.version, "1.0.0");
     assert.equal(first.spec, "models/sentiment:1.0.0");
     assert.equal(first.published, true);

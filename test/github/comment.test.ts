@@ -2,7 +2,8 @@
 // and a real local file store with published assets. The comment's Markdown is parsed with marked, so "it renders
 // as a table" is checked on the parse, not by eye.
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { generateKeyPairSync } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { marked, type Tokens } from "marked";
@@ -320,5 +321,46 @@ describe("comment (GitHub API fake)", () => {
     assert.doesNotMatch(set.stdout, /::warning::/);
     assert.equal(fake.commentsOn(REPO, 17).length, 1);
     assert.equal(rowOf(tableOf(fake.commentsOn(REPO, 17)[0]!.body), "models/clf")[1], "1.1.0");
+  });
+  it("under a trust policy: a signed by column from the lockfile's pins (no .sig read), a changed signer flagged, a stale pin fails the run", async () => {
+    const cwd = await scratch();
+    for (const name of ["release", "other"]) {
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      await writeFile(path.join(cwd, `${name}.pem`), privateKey.export({ type: "pkcs8", format: "pem" }));
+      await writeFile(path.join(cwd, `${name}.pub`), publicKey.export({ type: "spki", format: "pem" }));
+    }
+    await writeTree(cwd, { "in/m.bin": "m", "in/d.bin": "d" });
+    await cli(cwd, ["publish", "in/m.bin", "models/m", "--version", "1.0.0", "--sign-key", "release.pem"]);
+    await cli(cwd, ["publish", "in/m.bin", "models/m", "--version", "1.1.0", "--sign-key", "other.pem"]);
+    await cli(cwd, ["publish", "in/d.bin", "datasets/d", "--version", "1.0.0"]);
+    const policy = `trust:\n  rules:\n    - match: "models/**"\n      signers:\n        - key: release.pub\n        - key: other.pub\n    - match: "**"\n      unsigned: allow\n`;
+    await writeFile(path.join(cwd, "assetkit.yml"), policy);
+    await cli(cwd, ["lock", "models/m:1.0.0", "datasets/d:1"]);
+    const base = await readFile(path.join(cwd, "assets.lock"), "utf8");
+    // The PR moves models/m to a version another key signed.
+    await cli(cwd, ["lock", "models/m:1.1.0", "datasets/d:1", "--lockfile", "pr.lock"]);
+    const pr = JSON.parse(await readFile(path.join(cwd, "pr.lock"), "utf8")) as { assets: Record<string, unknown> };
+    const lock = JSON.parse(base) as { assets: Record<string, unknown> };
+    lock.assets = { "models/m:1": { ...(pr.assets["models/m:1.1.0"] as object) }, "datasets/d:1": pr.assets["datasets/d:1"] };
+    const baseLock = JSON.parse(base) as { assets: Record<string, unknown> };
+    baseLock.assets = { "models/m:1": baseLock.assets["models/m:1.0.0"], "datasets/d:1": baseLock.assets["datasets/d:1"] };
+    await writeFile(path.join(cwd, "assets.lock"), JSON.stringify(lock));
+    fake.setup({ files: { [REPO]: { [baseShaOf(31)]: { "assets.lock": JSON.stringify(baseLock) } } } });
+
+    await rm(path.join(cwd, ".assetkit", "store", "models", "m", "1.1.0.sig")); // the comment reads no signature
+    const run = await commentOn(cwd, 31);
+    assert.equal(run.code, 0, run.stdout);
+    const table = tableOf(fake.commentsOn(REPO, 31)[0]!.body);
+    assert.deepEqual(table.header, [...HEADER, "signed by"]);
+    assert.equal(rowOf(table, "models/m:1").at(-1), "other.pub (**signer changed**, was release.pub)");
+    assert.equal(rowOf(table, "datasets/d:1").at(-1), "unsigned");
+
+    await writeFile(path.join(cwd, "assetkit.yml"), policy.replace("        - key: other.pub\n", ""));
+    const stale = await commentOn(cwd, 31);
+    assert.notEqual(stale.code, 0);
+    assert.match(
+      stale.stdout,
+      /the trust policy changed since .*assets\.lock was written \(it pins sha256:.*, the policy in force is sha256:.*\): run assetkit lock/,
+    );
   });
 });

@@ -2,7 +2,8 @@
 // before the meta; `fetch` under a `trust:` policy checks it before any byte is used and installs nothing when a
 // check fails (unsigned, another key, a tampered meta, the signature of another version); gc, prune and
 // promote --to handle the `.sig` with its version; `sync` brings in (and `promote --to` copies) only versions whose
-// signature passes; a warm locked fetch of a copy verified under the same policy asks the store nothing. docs/trust.md, steps 2 and 3 (key signers).
+// signature passes; a warm locked fetch of a copy verified under the same policy asks the store nothing, a cold one
+// one request more than without a policy. docs/trust.md, steps 2 and 3 (key signers).
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { readdir, readFile, realpath, writeFile } from "node:fs/promises";
@@ -123,8 +124,17 @@ for (const storeName of ["file", "s3"]) {
       await t.ok("publish", "in", ASSET, "--version", "1.1.0");
       await t.ok("publish", "in", ASSET, "--version", "1.2.0", "--sign-key", "other.pem");
       await t.ok("publish", "in", "datasets/d", "--version", "1.0.0");
-      await t.ok("lock", `${ASSET}:1.0.0`, `${ASSET}:1.1.0`, `${ASSET}:1.2.0`, "datasets/d:1.0.0");
       await writeFile(path.join(t.cwd, "assetkit.yml"), 'trust:\n  rules:\n    - match: "models/**"\n      signers:\n        - key: release.pub\n');
+      // `lock` refuses what fails: the lockfile is written as if the store changed after locking (the pin is the policy's).
+      await t.ok("lock", `${ASSET}:1.0.0`, "--lockfile", "pin.lock");
+      const pinned = JSON.parse(await readFile(path.join(t.cwd, "pin.lock"), "utf8")) as { trust: string };
+      const entries = Object.fromEntries(
+        ["datasets/d:1.0.0", `${ASSET}:1.0.0`, `${ASSET}:1.1.0`, `${ASSET}:1.2.0`].map((spec) => {
+          const [name, version] = spec.split(":");
+          return [spec, { name, version, digest: null }];
+        }),
+      );
+      await writeFile(path.join(t.cwd, "assets.lock"), JSON.stringify({ lockfileVersion: 2, store: t.store, trust: pinned.trust, assets: entries }));
       const r = await t.cli("verify", "--json");
       assert.equal(r.code, 1, r.stderr);
       const statuses = (JSON.parse(r.stdout) as { verified: { spec: string; status: string; detail: string | null }[] }).verified.map((v) => [
@@ -204,9 +214,11 @@ for (const storeName of ["file", "s3"]) {
         const statusFile = path.join(t.cwd, "status.json");
         const sync = () => t.cli("sync", `${ASSET}:production`, "--dir", "serve", "--status-file", statusFile, ...(inPlace ? ["--in-place"] : []));
         const served = async () => path.basename(await realpath(path.join(t.cwd, "serve", ASSET, "current")));
+        // The channel is moved by a project without the policy (a channel move checks the version under its own).
+        await writeFile(path.join(t.cwd, "plain.yml"), "versioning: semver\n");
         const release = async (version: string, ...sign: string[]) => {
           await t.ok("publish", "in", ASSET, "--version", version, ...sign);
-          await t.ok("promote", `${ASSET}:${version}`, "production");
+          await t.ok("promote", `${ASSET}:${version}`, "production", "--config", "plain.yml");
         };
         await release("1.0.0", "--sign-key", "release.pem");
         assert.equal((await sync()).code, 0);
@@ -277,7 +289,21 @@ describe("a warm locked fetch under a trust policy", { skip: skipReason(factorie
       assert.equal(counter.requests().length, unsignedRequests + 1);
       assert.equal(counter.requests().filter((r) => r.url.includes(".sig")).length, 1);
       await t.policy("release");
+      counter.reset();
       await t.ok("lock", `${ASSET}:1`);
+      const lockReads = counter.requests().map((r) => r.url);
+      assert.equal(lockReads.filter((u) => u.includes(".sig")).length, 1, "lock under a policy reads the version's .sig once");
+      // A cold locked fetch costs exactly one request more under the policy than without one: the GET of the .sig.
+      const cold = async (assetsDir: string, ...config: string[]) => {
+        counter.reset();
+        await t.ok("fetch", "--assets-dir", assetsDir, ...config);
+        return counter.requests();
+      };
+      await writeFile(path.join(t.cwd, "plain.yml"), "versioning: semver\n");
+      const unverified = await cold("cold-plain", "--config", "plain.yml", "--lockfile", "assets.lock");
+      const verified = await cold("cold-signed");
+      assert.equal(verified.length, unverified.length + 1, `${verified.map((r) => r.url).join("\n")}\n---\n${unverified.map((r) => r.url).join("\n")}`);
+      assert.equal(verified.filter((r) => r.url.includes(".sig")).length, 1);
       await t.ok("fetch");
       counter.reset();
       await t.ok("fetch");
