@@ -12,6 +12,7 @@ import type { Store } from "../store/store.ts";
 import { tuningFromEnv, type Tuning } from "../store/tuning.ts";
 import { Transfers, transferSettings } from "../transfer/engine.ts";
 import { schemeNamed } from "../registry/versioning.ts";
+import { trustedRootSource, type TrustedRootSource } from "../trust/keyless.ts";
 
 export interface Reporter {
   info(message: string): void;
@@ -27,6 +28,8 @@ export interface GlobalOptions {
   assetsDir?: string;
   versioning?: string;
   unsafePublish?: boolean;
+  /** Verify keyless signatures without network: the trust-config's root, else the one Sigstore's TUF client ships. */
+  offline?: boolean;
 }
 
 export interface Context {
@@ -49,6 +52,8 @@ export interface Context {
   storeRoot?: string;
   /** Asset versions kept between CI runs (the Action's Actions cache); fetch restores from it before downloading. */
   crossRunCache?: CrossRunCache;
+  /** The Sigstore trusted root keyless signatures are checked against (asked only when one is). */
+  trustedRoots: TrustedRootSource;
 }
 
 const DEFAULT_STORE = ".assetkit/store";
@@ -89,6 +94,10 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     readLock: () => readLockfile(lockfilePath),
+    trustedRoots: trustedRootSource({
+      offline: options.offline ?? (env.ASSETKIT_OFFLINE === "1" || env.ASSETKIT_OFFLINE === "true"),
+      cacheDir: path.join(assetsDir.root, ".assetkit", "tuf"),
+    }),
     ...(storeRoot ? { storeRoot } : {}),
   };
 }

@@ -9,7 +9,8 @@ import type { Bump } from "../registry/versioning.ts";
 import { CREATED_BY } from "../base/version.ts";
 import { readFileSync } from "node:fs";
 import { signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
-import { signVersion } from "../trust/oms.ts";
+import { keylessSigning, type KeylessSigning, type TrustConfig } from "../trust/keyless.ts";
+import { signVersion, signVersionKeyless } from "../trust/oms.ts";
 
 export interface PublishOptions {
   /** The file or folder to publish. */
@@ -21,6 +22,8 @@ export interface PublishOptions {
   ifChanged?: boolean;
   /** key=value pairs kept in the meta. */
   metadata?: string[];
+  /** Sign keylessly (Sigstore): with the job's OIDC token in GitHub Actions, else SIGSTORE_ID_TOKEN. */
+  sign?: boolean;
   /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
   signKey?: string;
 }
@@ -37,7 +40,7 @@ export interface PublishResult {
 }
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
-  const target = parsePublishTarget(options);
+  const target = parsePublishTarget(options, ctx.config.trust?.trustConfig);
   return publishPrepared(ctx, target, await startHashing(options.path), options.path);
 }
 
@@ -49,11 +52,16 @@ export interface PublishTarget {
   version?: string;
   ifChanged: boolean;
   metadata: Record<string, string>;
-  /** Signs the version (its `.sig`, written before its meta): from --sign-key or ASSETKIT_SIGNING_KEY. */
-  signingKey?: SigningKey;
+  /** Signs the version (its `.sig`, written before its meta): with a key (--sign-key, ASSETKIT_SIGNING_KEY) or keylessly (--sign). */
+  signer?: { key: SigningKey } | { keyless: KeylessSigning };
 }
 
-export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: NodeJS.ProcessEnv = process.env): PublishTarget {
+/** The publish target; `trustConfig` (the policy's) names the Sigstore services a keyless signature uses. */
+export function parsePublishTarget(
+  options: Omit<PublishOptions, "path">,
+  trustConfig: TrustConfig | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): PublishTarget {
   const target = parseSpec(options.target);
   if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
   if (target.selector.kind === "date") throw new UsageError(`publish takes a name or name:series, not a version: pass --version ${target.selector.text}`);
@@ -63,7 +71,7 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
   const series = target.selector.kind === "numeric" ? target.selector : undefined;
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
-  const signingKey = signingKeyOf(options.signKey, env);
+  const signer = signerOf(options, trustConfig, env);
   return {
     name: target.name,
     ...(series ? { series } : {}),
@@ -71,8 +79,15 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
     ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     metadata: parseMetadata(options.metadata ?? []),
-    ...(signingKey ? { signingKey } : {}),
+    ...(signer ? { signer } : {}),
   };
+}
+
+/** A key when one is given (--sign-key, else ASSETKIT_SIGNING_KEY), else keyless when --sign asks for it; checked before any upload. */
+function signerOf(options: Omit<PublishOptions, "path">, trustConfig: TrustConfig | undefined, env: NodeJS.ProcessEnv): PublishTarget["signer"] {
+  const key = signingKeyOf(options.signKey, env);
+  if (key) return { key };
+  return options.sign ? { keyless: keylessSigning(env, trustConfig) } : undefined;
 }
 
 /** The key a publish signs with: the file --sign-key names, else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */
@@ -99,11 +114,11 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     input.isDirectory,
   );
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
-  const { signingKey, ...request } = target;
+  const { signer, ...request } = target;
   const outcome = await ctx.registry.publish({
     ...request,
     input,
-    ...(signingKey ? { sign: (v) => signVersion(v, v, signingKey) } : {}),
+    ...(signer ? { sign: (v) => ("key" in signer ? signVersion(v, v, signer.key) : signVersionKeyless(v, v, signer.keyless)) } : {}),
     createdBy: CREATED_BY,
     source: { ...provenanceFromEnv(), ...(origin ? { import: origin } : {}) },
     onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),
@@ -112,7 +127,7 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
   if (outcome.published) {
     const { uploaded, copied } = outcome;
     const unchanged = copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "";
-    const signed = signingKey ? ", signed" : "";
+    const signed = signer ? ", signed" : "";
     ctx.reporter.info(`published ${spec}${signed}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
   }
   return {

@@ -102,5 +102,5 @@ export async function checkTrusted(ctx: Context, name: string, version: string, 
 /** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`). */
 export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<void> {
   const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
-  checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+  await checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
 }

@@ -7,10 +7,11 @@
 //   POST /api/v1/log/entries                                    Rekor v1: a `dsse` entry with inclusion proof
 //   POST /api/v1/timestamp                                      an RFC 3161 timestamp authority
 //   GET  /trust_config.json                                     the ClientTrustConfig (trusted root + signing config)
-// The certificate authority, the logs and the TSA are @sigstore/mock's handlers, with three corrections that make
+// The certificate authority, the logs and the TSA are @sigstore/mock's handlers, with four corrections that make
 // them behave as the real services (found by experiment): Fulcio verifies the token's signature, issuer and audience
 // (the mock only decodes it) and names the signer as Fulcio names a GitHub workflow; Rekor stores a `dsse` entry in
-// its canonical form, as @sigstore/verify compares it; the TSA's chain is listed intermediate first, then root.
+// its canonical form, as @sigstore/verify compares it; the TSA's chain is listed intermediate first, then root; the
+// TSA's times are whole seconds.
 // Tokens carry GitHub Actions claims for a workflow identity, settable per test (`identity`, or POST /_fake/identity).
 // Standalone (for act and subprocesses): `node test/helpers/sigstore-fake.ts [--port N] [--trust-config FILE]
 // [--request-token T]` prints its URL and writes the trust config to FILE.
@@ -98,6 +99,9 @@ export async function startSigstoreFake(options: { port?: number; identity?: Wor
   const tlogKeys = keyPair();
   const tlog = await initializeTLog(url, tlogKeys);
   const tsa = await initializeTSA(keyPair());
+  // Correction 4: whole seconds. The mock writes fractions without trailing zeros ("…05.5Z"), a GeneralizedTime
+  // @sigstore/core's parser refuses ("invalid time"): one timestamp in ten would not verify.
+  (tsa as unknown as { getCurrentTime: () => Date }).getCurrentTime = () => new Date(Math.floor(Date.now() / 1000) * 1000);
   const fulcio = fulcioHandler(ca, { subjectClaim: "fulcio_subject" });
   const rekor = rekorHandler(tlog);
   const timestamp = tsaHandler(tsa);
