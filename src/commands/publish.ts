@@ -24,6 +24,8 @@ export interface PublishOptions {
   metadata?: string[];
   /** Sign keylessly (Sigstore): with the job's OIDC token in GitHub Actions, else SIGSTORE_ID_TOKEN. */
   sign?: boolean;
+  /** Which Sigstore signs keylessly: public-good or github (default: ASSETKIT_SIGSTORE, else by the repository's visibility). */
+  sigstore?: string;
   /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
   signKey?: string;
 }
@@ -87,7 +89,7 @@ export function parsePublishTarget(
 function signerOf(options: Omit<PublishOptions, "path">, trustConfig: TrustConfig | undefined, env: NodeJS.ProcessEnv): PublishTarget["signer"] {
   const key = signingKeyOf(options.signKey, env);
   if (key) return { key };
-  return options.sign ? { keyless: keylessSigning(env, trustConfig) } : undefined;
+  return options.sign ? { keyless: keylessSigning(env, trustConfig, options.sigstore) } : undefined;
 }
 
 /** The key a publish signs with: the file --sign-key names, else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */

@@ -47,6 +47,9 @@ export const ACTION_INPUTS = [
   "to",
   "rollback",
   "allow-unverified",
+  "sign",
+  "sigstore",
+  "offline",
 ] as const;
 
 export type ActionInput = (typeof ACTION_INPUTS)[number];

@@ -78,6 +78,7 @@ export async function runAction(): Promise<void> {
         lockfile: input("lockfile"),
         assetsDir: input("assets-dir"),
         versioning: input("versioning"),
+        offline: booleanInput("offline", false),
       },
       { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
@@ -106,6 +107,8 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         version: input("version"),
         ifChanged: booleanInput("if-changed", false),
         metadata: lines("metadata"),
+        sign: booleanInput("sign", false),
+        sigstore: input("sigstore"),
       });
       core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
       setPublishOutputs(r);
@@ -125,6 +128,8 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         version: input("version"),
         ifChanged: booleanInput("if-changed", false),
         metadata: lines("metadata"),
+        sign: booleanInput("sign", false),
+        sigstore: input("sigstore"),
         include: lines("include"),
         exclude: lines("exclude"),
         unpack: booleanInput("unpack", true),

@@ -136,9 +136,9 @@ const GITHUB = {
 /**
  * The token and services of a keyless signature, checked before any byte is uploaded. Token: the job's OIDC token in
  * GitHub Actions (needs `permissions: id-token: write`), else SIGSTORE_ID_TOKEN. Services: the trust-config's, else
- * ASSETKIT_SIGSTORE (public-good or github), else as actions/attest chooses: GitHub's for a private or internal repository.
+ * `sigstore` or ASSETKIT_SIGSTORE (public-good or github), else as actions/attest chooses: GitHub's for a private or internal repository.
  */
-export function keylessSigning(env: NodeJS.ProcessEnv, trustConfig: TrustConfig | undefined): KeylessSigning {
+export function keylessSigning(env: NodeJS.ProcessEnv, trustConfig: TrustConfig | undefined, sigstore?: string): KeylessSigning {
   let token: () => Promise<string>;
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     token = async () => {
@@ -163,7 +163,7 @@ export function keylessSigning(env: NodeJS.ProcessEnv, trustConfig: TrustConfig 
     if (!trustConfig.signingConfig) throw new UsageError(`${trustConfig.file} has no signingConfig: keyless signing needs the services to sign with`);
     return { token, signingConfig: trustConfig.signingConfig, services: path.basename(trustConfig.file) };
   }
-  const chosen = env.ASSETKIT_SIGSTORE || (privateRepository(env) ? "github" : "public-good");
+  const chosen = sigstore || env.ASSETKIT_SIGSTORE || (privateRepository(env) ? "github" : "public-good");
   if (chosen !== "public-good" && chosen !== "github") throw new UsageError(`bad sigstore ${JSON.stringify(chosen)}: use public-good or github`);
   return { token, signingConfig: chosen === "github" ? GITHUB : PUBLIC_GOOD, services: chosen };
 }

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { assetDigest, type AssetMetaDocument } from "../../src/registry/manifest.ts";
 import { openStore } from "../../src/store/uri.ts";
+import { runAction } from "../helpers/action.ts";
 import { runCli, scratch, writeTree } from "../helpers/cli.ts";
 import { TEST_TUNING } from "../helpers/settings.ts";
 import { DEFAULT_IDENTITY, startSigstoreFake, type SigstoreFake, type WorkflowIdentity } from "../helpers/sigstore-fake.ts";
@@ -190,21 +191,22 @@ describe("keyless signatures (Sigstore fake)", () => {
     assert.match(noToken.stderr, /--sign needs an OIDC identity token/);
   });
 
-  it("in GitHub Actions the token comes from the job's OIDC endpoint; without id-token: write the publish fails naming the permission", async () => {
+  it("the Action with sign: true takes the job's OIDC token; without id-token: write the publish fails naming the permission", async () => {
     const t = await project();
     fake.identity = { ...DEFAULT_IDENTITY, ref: "refs/heads/release" };
     try {
-      const r = await t.cli(["publish", "in", ASSET, "--version", "1.0.0", "--sign"], {
-        GITHUB_ACTIONS: "true",
-        ACTIONS_ID_TOKEN_REQUEST_URL: fake.tokenRequestUrl,
-        ACTIONS_ID_TOKEN_REQUEST_TOKEN: fake.tokenRequestToken,
-      });
-      assert.equal(r.code, 0, r.stderr);
+      const r = await runAction(
+        t.cwd,
+        { command: "publish", path: "in", name: ASSET, version: "1.0.0", sign: "true", store: t.store },
+        { GITHUB_ACTIONS: "true", ACTIONS_ID_TOKEN_REQUEST_URL: fake.tokenRequestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: fake.tokenRequestToken },
+      );
+      assert.equal(r.code, 0, r.stdout);
     } finally {
       fake.identity = DEFAULT_IDENTITY;
     }
-    const fetched = await t.cli(["fetch", `${ASSET}:1.0.0`]);
-    assert.equal(fetched.code, 0, fetched.stderr);
+    const fetched = await runAction(t.cwd, { command: "fetch", specs: `${ASSET}:1.0.0`, offline: "true", cache: "false", store: t.store });
+    assert.equal(fetched.code, 0, fetched.stdout);
+    assert.deepEqual(await t.installed(), ["1.0.0"]);
 
     const denied = await t.cli(["publish", "in", ASSET, "--version", "1.1.0", "--sign"], { GITHUB_ACTIONS: "true" });
     assert.equal(denied.code, 1, denied.stderr);
