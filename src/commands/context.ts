@@ -30,6 +30,8 @@ export interface GlobalOptions {
   unsafePublish?: boolean;
   /** Verify keyless signatures without network: the trust-config's root, else the one Sigstore's TUF client ships. */
   offline?: boolean;
+  /** Lists GitHub attestations (a rule with require-attestation) and records them (publish --attest); default GITHUB_TOKEN. */
+  githubToken?: string;
 }
 
 export interface Context {
@@ -54,6 +56,9 @@ export interface Context {
   crossRunCache?: CrossRunCache;
   /** The Sigstore trusted root keyless signatures are checked against (asked only when one is). */
   trustedRoots: TrustedRootSource;
+  /** --offline: nothing but store requests (keyless roots from files; attestations cannot be checked). */
+  offline: boolean;
+  githubToken?: string;
 }
 
 const DEFAULT_STORE = ".assetkit/store";
@@ -82,6 +87,8 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
+  const offline = options.offline ?? (env.ASSETKIT_OFFLINE === "1" || env.ASSETKIT_OFFLINE === "true");
+  const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
   return {
     config,
     store,
@@ -94,10 +101,9 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     readLock: () => readLockfile(lockfilePath),
-    trustedRoots: trustedRootSource({
-      offline: options.offline ?? (env.ASSETKIT_OFFLINE === "1" || env.ASSETKIT_OFFLINE === "true"),
-      cacheDir: path.join(assetsDir.root, ".assetkit", "tuf"),
-    }),
+    trustedRoots: trustedRootSource({ offline, cacheDir: path.join(assetsDir.root, ".assetkit", "tuf") }),
+    offline,
+    ...(githubToken ? { githubToken } : {}),
     ...(storeRoot ? { storeRoot } : {}),
   };
 }

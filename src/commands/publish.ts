@@ -11,6 +11,8 @@ import { readFileSync } from "node:fs";
 import { signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
 import { keylessSigning, type KeylessSigning, type TrustConfig } from "../trust/keyless.ts";
 import { signVersion, signVersionKeyless } from "../trust/oms.ts";
+import type { SignedVersion } from "../registry/registry.ts";
+import { recordAttestation } from "./attest.ts";
 
 export interface PublishOptions {
   /** The file or folder to publish. */
@@ -26,6 +28,8 @@ export interface PublishOptions {
   sign?: boolean;
   /** Which Sigstore signs keylessly: public-good or github (default: ASSETKIT_SIGSTORE, else by the repository's visibility). */
   sigstore?: string;
+  /** Record a GitHub build-provenance attestation of the version's digest (needs id-token: write, attestations: write). */
+  attest?: boolean;
   /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
   signKey?: string;
 }
@@ -56,6 +60,8 @@ export interface PublishTarget {
   metadata: Record<string, string>;
   /** Signs the version (its `.sig`, written before its meta): with a key (--sign-key, ASSETKIT_SIGNING_KEY) or keylessly (--sign). */
   signer?: { key: SigningKey } | { keyless: KeylessSigning };
+  /** --attest: the keyless signing of the attestation, and the repository of the run it is recorded in. */
+  attest?: { signing: KeylessSigning; repository: string };
 }
 
 /** The publish target; `trustConfig` (the policy's) names the Sigstore services a keyless signature uses. */
@@ -74,6 +80,7 @@ export function parsePublishTarget(
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
   const signer = signerOf(options, trustConfig, env);
+  const attest = options.attest ? attestationTarget(options, signer, trustConfig, env) : undefined;
   return {
     name: target.name,
     ...(series ? { series } : {}),
@@ -82,7 +89,22 @@ export function parsePublishTarget(
     ifChanged: options.ifChanged ?? false,
     metadata: parseMetadata(options.metadata ?? []),
     ...(signer ? { signer } : {}),
+    ...(attest ? { attest } : {}),
   };
+}
+
+/** Where --attest records the attestation (the run's repository) and how it signs it (keylessly, as --sign does). */
+function attestationTarget(
+  options: Omit<PublishOptions, "path">,
+  signer: PublishTarget["signer"],
+  trustConfig: TrustConfig | undefined,
+  env: NodeJS.ProcessEnv,
+): PublishTarget["attest"] {
+  const repository = env.GITHUB_REPOSITORY;
+  if (!repository?.includes("/"))
+    throw new UsageError("--attest records the attestation in the run's GitHub repository: GITHUB_REPOSITORY (owner/name) is not set");
+  const signing = signer && "keyless" in signer ? signer.keyless : keylessSigning(env, trustConfig, options.sigstore);
+  return { signing, repository };
 }
 
 /** A key when one is given (--sign-key, else ASSETKIT_SIGNING_KEY), else keyless when --sign asks for it; checked before any upload. */
@@ -116,11 +138,21 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     input.isDirectory,
   );
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
-  const { signer, ...request } = target;
+  const { signer, attest, ...request } = target;
+  const sign = signer && ((v: SignedVersion) => ("key" in signer ? signVersion(v, v, signer.key) : signVersionKeyless(v, v, signer.keyless)));
   const outcome = await ctx.registry.publish({
     ...request,
     input,
-    ...(signer ? { sign: (v) => ("key" in signer ? signVersion(v, v, signer.key) : signVersionKeyless(v, v, signer.keyless)) } : {}),
+    // The attestation is recorded after the signature is made and before the .sig and the meta are written.
+    ...(sign || attest
+      ? {
+          sign: async (v: SignedVersion) => {
+            const signature = await sign?.(v);
+            if (attest) await recordAttestation(ctx, attest, v);
+            return signature;
+          },
+        }
+      : {}),
     createdBy: CREATED_BY,
     source: { ...provenanceFromEnv(), ...(origin ? { import: origin } : {}) },
     onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),

@@ -49,6 +49,7 @@ export const ACTION_INPUTS = [
   "allow-unverified",
   "sign",
   "sigstore",
+  "attest",
   "offline",
 ] as const;
 

@@ -79,6 +79,7 @@ export async function runAction(): Promise<void> {
         assetsDir: input("assets-dir"),
         versioning: input("versioning"),
         offline: booleanInput("offline", false),
+        githubToken: input("github-token"),
       },
       { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
@@ -109,6 +110,7 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         metadata: lines("metadata"),
         sign: booleanInput("sign", false),
         sigstore: input("sigstore"),
+        attest: booleanInput("attest", false),
       });
       core.info(r.published ? `published ${r.spec} (${r.digest})` : `unchanged: ${r.spec} already holds this content (${r.digest})`);
       setPublishOutputs(r);
@@ -130,6 +132,7 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         metadata: lines("metadata"),
         sign: booleanInput("sign", false),
         sigstore: input("sigstore"),
+        attest: booleanInput("attest", false),
         include: lines("include"),
         exclude: lines("exclude"),
         unpack: booleanInput("unpack", true),

@@ -66,8 +66,8 @@ export interface PublishRequest {
   metadata: Record<string, string>;
   /** Called as files are stored (uploaded or copied). */
   onProgress?: (progress: TransferProgress) => void;
-  /** Signs the version once its files are stored: the bytes of its `.sig` (the registry knows no signature format). */
-  sign?: (version: SignedVersion) => Buffer | Promise<Buffer>;
+  /** Signs the version once its files are stored: the bytes of its `.sig`, if any (the registry knows no signature format). */
+  sign?: (version: SignedVersion) => Buffer | undefined | Promise<Buffer | undefined>;
 }
 
 /** What a version's signature covers: its name, version and asset digest, and each file's path and sha256. */

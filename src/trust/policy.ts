@@ -22,6 +22,8 @@ export interface TrustRule {
   /** Identities of Sigstore certificates (keyless signatures) it allows. */
   identities: KeylessSigner[];
   binding: VersionBindingRule;
+  /** `require-attestation: true`: a GitHub attestation of the version's digest by one of `identities` is required too. */
+  requireAttestation: boolean;
 }
 
 export interface TrustPolicy {
@@ -32,10 +34,8 @@ export interface TrustPolicy {
   pin: string;
 }
 
-const RULE_KEYS = ["match", "signers", "unsigned", "version-binding"];
+const RULE_KEYS = ["match", "signers", "unsigned", "version-binding", "require-attestation"];
 const KEYLESS_KEYS = ["issuer", "repository", "workflow", "ref", "san"];
-/** Keys of the design that later steps implement: refused by name rather than ignored (a policy must not be weaker than it reads). */
-const LATER = new Set(["require-attestation"]);
 
 /** The policy from the value of `trust:` in `file` (key and trust-config paths are relative to `dir`); any mistake is a usage error. */
 export async function parseTrustPolicy(value: unknown, file: string, dir: string): Promise<TrustPolicy> {
@@ -44,7 +44,6 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
   };
   const known = (where: string, object: Record<string, unknown>, keys: readonly string[]): void => {
     for (const key of Object.keys(object)) {
-      if (LATER.has(key)) bad(`${where}: ${key} (attestations) is not supported yet`);
       if (!keys.includes(key)) bad(`${where}: unknown key ${JSON.stringify(key)} (known: ${keys.join(", ")})`);
     }
   };
@@ -86,10 +85,29 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
       const pem = await fs.readFile(keyFile).catch(() => bad(`${at}: cannot read the key file ${keyFile}`));
       keys.push(verifyingKeyFromPem(pem, keyFile));
     }
-    rules.push({ match, matches: picomatch(match), unsignedAllowed, keys, identities, binding: binding as VersionBindingRule });
+    const requireAttestation = raw["require-attestation"] ?? false;
+    if (typeof requireAttestation !== "boolean") bad(`${where}.require-attestation must be true or false`);
+    if (requireAttestation && !identities.some((i) => i.repository))
+      bad(`${where}.require-attestation needs a keyless signer with repository (the attestations are looked up in it)`);
+    rules.push({
+      match,
+      matches: picomatch(match),
+      unsignedAllowed,
+      keys,
+      identities,
+      binding: binding as VersionBindingRule,
+      requireAttestation: requireAttestation as boolean,
+    });
   }
   const normalised = {
-    rules: rules.map((r) => ({ match: r.match, unsigned: r.unsignedAllowed, keys: r.keys.map((k) => k.hint), identities: r.identities, binding: r.binding })),
+    rules: rules.map((r) => ({
+      match: r.match,
+      unsigned: r.unsignedAllowed,
+      keys: r.keys.map((k) => k.hint),
+      identities: r.identities,
+      binding: r.binding,
+      ...(r.requireAttestation ? { attestation: true } : {}),
+    })),
     trustConfig: trustConfig?.sha256,
   };
   return {
@@ -120,7 +138,7 @@ function keylessSigner(
 }
 
 /** Which check a version failed: what `verify` reports as its status. */
-export type TrustFailure = "unsigned" | "bad-signature" | "untrusted-signer" | "no-trust-rule";
+export type TrustFailure = "unsigned" | "bad-signature" | "untrusted-signer" | "no-attestation" | "no-trust-rule";
 
 /** A version the trust policy refuses: one line naming it and the failed check. */
 export class TrustError extends AssetError {

@@ -43,6 +43,7 @@ async function contextOver(store: Store): Promise<Context> {
     openStore: (uri, baseDir = dir) => openStore(uri, baseDir, TEST_TUNING),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     trustedRoots: trustedRootSource({ offline: true, cacheDir: path.join(dir, "tuf") }),
+    offline: true,
   };
 }
 

@@ -53,7 +53,7 @@ describe("trust policy", () => {
       [{ rules: [{ match: "**", signers: [{ issuer: "https://i", repository: "acme" }] }] }, /repository must be owner\/name/],
       [{ rules: [{ match: "**", signers: [{ issuer: "https://i", san: "x", ref: "refs/*" }] }] }, /workflow and ref go with repository, not san/],
       [{ "trust-config": "x.json", rules: [{ match: "**", unsigned: "allow" }] }, /trust\.trust-config: .*x\.json cannot be read/],
-      [{ rules: [{ match: "**", unsigned: "allow", "require-attestation": true }] }, /require-attestation \(attestations\) is not supported yet/],
+      [{ rules: [{ match: "**", signers: [{ key: "ec.pub" }], "require-attestation": true }] }, /require-attestation needs a keyless signer with repository/],
       [{ rules: [{ match: "**", signers: [{ key: "missing.pub" }] }] }, /cannot read the key file .*missing\.pub/],
       [{ rules: [{ match: "**", signers: [{ key: "rsa.pub" }] }] }, /rsa keys are not supported/],
       [{ rules: [{ match: "**", signers: [{ key: "ec.pub" }], unsigned: "allow" }] }, /needs signers, or unsigned: allow \(not both\)/],
