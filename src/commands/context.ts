@@ -58,6 +58,7 @@ export interface Context {
   trustedRoots: TrustedRootSource;
   /** --offline: nothing but store requests (keyless roots from files; attestations cannot be checked). */
   offline: boolean;
+  /** For GitHub's attestations API: listing (require-attestation) and recording (--attest). */
   githubToken?: string;
 }
 
