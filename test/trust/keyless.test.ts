@@ -127,6 +127,18 @@ describe("keyless signatures (Sigstore fake)", () => {
     assert.equal((await t.cli(["fetch", `${ASSET}:1.0.0`])).code, 0);
   });
 
+  it("--offline without a trust-config checks against the public-good root assetkit ships (no request): the fake's certificate does not chain to it", async () => {
+    const t = await project();
+    await t.publishSigned("1.0.0");
+    const yaml = policyYaml(t.allowed).replace("  trust-config: trust_config.json\n", "");
+    await writeFile(path.join(t.cwd, "assetkit.yml"), yaml);
+    await t.refused(
+      `${ASSET}:1.0.0`,
+      /^error: models\/m:1\.0\.0: its signature does not verify against the Sigstore trusted root \(.+\); nothing installed$/,
+      "--offline",
+    );
+  });
+
   it("refuses a tampered file, a tampered meta, a tampered bundle and the signature of another version", async () => {
     const t = await project();
     await t.publishSigned("1.0.0");
