@@ -113,9 +113,7 @@ export async function parseTrustPolicy(value: unknown, file: string, dir: string
   return {
     rules,
     ...(trustConfig ? { trustConfig } : {}),
-    pin: `sha256:${createHash("sha256")
-      .update(JSON.stringify(trustConfig ? normalised : normalised.rules))
-      .digest("hex")}`,
+    pin: `sha256:${createHash("sha256").update(JSON.stringify(normalised)).digest("hex")}`,
   };
 }
 
