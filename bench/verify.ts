@@ -40,7 +40,8 @@ export async function measureVerify(options: { files: number; rounds: number; sc
   const times: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
     const started = performance.now();
-    checkSignature(policy, version, signature, "bench");
+    // A key signature never asks for the Sigstore trusted root.
+    await checkSignature(policy, version, signature, "bench", () => Promise.reject(new Error("no trusted root in this bench")));
     times.push(performance.now() - started);
   }
   const sorted = [...times].sort((a, b) => a - b);

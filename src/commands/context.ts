@@ -12,6 +12,7 @@ import type { Store } from "../store/store.ts";
 import { tuningFromEnv, type Tuning } from "../store/tuning.ts";
 import { Transfers, transferSettings } from "../transfer/engine.ts";
 import { schemeNamed } from "../registry/versioning.ts";
+import { trustedRootSource, type TrustedRootSource } from "../trust/keyless.ts";
 
 export interface Reporter {
   info(message: string): void;
@@ -27,6 +28,10 @@ export interface GlobalOptions {
   assetsDir?: string;
   versioning?: string;
   unsafePublish?: boolean;
+  /** Verify keyless signatures without network: the trust-config's root, else the one Sigstore's TUF client ships. */
+  offline?: boolean;
+  /** Lists GitHub attestations (a rule with require-attestation) and records them (publish --attest); default GITHUB_TOKEN. */
+  githubToken?: string;
 }
 
 export interface Context {
@@ -49,6 +54,12 @@ export interface Context {
   storeRoot?: string;
   /** Asset versions kept between CI runs (the Action's Actions cache); fetch restores from it before downloading. */
   crossRunCache?: CrossRunCache;
+  /** The Sigstore trusted root keyless signatures are checked against (asked only when one is). */
+  trustedRoots: TrustedRootSource;
+  /** --offline: nothing but store requests (keyless roots from files; attestations cannot be checked). */
+  offline: boolean;
+  /** For GitHub's attestations API: listing (require-attestation) and recording (--attest). */
+  githubToken?: string;
 }
 
 const DEFAULT_STORE = ".assetkit/store";
@@ -77,6 +88,8 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
+  const offline = options.offline ?? (env.ASSETKIT_OFFLINE === "1" || env.ASSETKIT_OFFLINE === "true");
+  const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
   return {
     config,
     store,
@@ -89,6 +102,9 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     readLock: () => readLockfile(lockfilePath),
+    trustedRoots: trustedRootSource({ offline, cacheDir: path.join(assetsDir.root, ".assetkit", "tuf") }),
+    offline,
+    ...(githubToken ? { githubToken } : {}),
     ...(storeRoot ? { storeRoot } : {}),
   };
 }

@@ -32,7 +32,7 @@ export interface ImportResult extends PublishResult {
  * in the latest version is not even downloaded; otherwise the content digest decides, as for publish.
  */
 export async function importCommand(ctx: Context, options: ImportOptions, env: NodeJS.ProcessEnv = process.env): Promise<ImportResult> {
-  const target = parsePublishTarget(options);
+  const target = parsePublishTarget(options, ctx.config.trust?.trustConfig, env);
   const source = await openSource(options.source, {
     filter: { include: options.include ?? [], exclude: options.exclude ?? [] },
     unpack: options.unpack ?? true,

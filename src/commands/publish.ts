@@ -9,7 +9,10 @@ import type { Bump } from "../registry/versioning.ts";
 import { CREATED_BY } from "../base/version.ts";
 import { readFileSync } from "node:fs";
 import { keySignerId, signingKeyFromPem, type SigningKey } from "../trust/keys.ts";
-import { signVersion } from "../trust/oms.ts";
+import { keylessSigning, type KeylessSigning, type TrustConfig } from "../trust/keyless.ts";
+import { signVersion, signVersionKeyless } from "../trust/oms.ts";
+import type { SignedVersion } from "../registry/registry.ts";
+import { recordAttestation } from "./attest.ts";
 
 export interface PublishOptions {
   /** The file or folder to publish. */
@@ -21,6 +24,12 @@ export interface PublishOptions {
   ifChanged?: boolean;
   /** key=value pairs kept in the meta. */
   metadata?: string[];
+  /** Sign keylessly (Sigstore): with the job's OIDC token in GitHub Actions, else SIGSTORE_ID_TOKEN. */
+  sign?: boolean;
+  /** Which Sigstore signs keylessly: public-good or github (default: ASSETKIT_SIGSTORE, else by the repository's visibility). */
+  sigstore?: string;
+  /** Record a GitHub build-provenance attestation of the version's digest (needs id-token: write, attestations: write). */
+  attest?: boolean;
   /** A PEM private key file to sign the version with (else the PEM in ASSETKIT_SIGNING_KEY, if set). */
   signKey?: string;
   /** The PEM private key itself (the Action's `sign-key` input, from a secret); --sign-key's file wins. */
@@ -35,7 +44,7 @@ export interface PublishResult {
   published: boolean;
   /** True when this run signed the version (wrote its `.sig`); false for an unchanged one (if-changed) or without a key. */
   signed: boolean;
-  /** The signer when signed: `key:<hint>`, as assets.lock pins it. */
+  /** The key signer when signed with a key: `key:<hint>`, as assets.lock pins it (null for a keyless signature: its certificate names the signer). */
   signer: string | null;
   store: string;
   size: number;
@@ -43,7 +52,7 @@ export interface PublishResult {
 }
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
-  const target = parsePublishTarget(options);
+  const target = parsePublishTarget(options, ctx.config.trust?.trustConfig);
   return publishPrepared(ctx, target, await startHashing(options.path), options.path);
 }
 
@@ -55,11 +64,18 @@ export interface PublishTarget {
   version?: string;
   ifChanged: boolean;
   metadata: Record<string, string>;
-  /** Signs the version (its `.sig`, written before its meta): from --sign-key or ASSETKIT_SIGNING_KEY. */
-  signingKey?: SigningKey;
+  /** Signs the version (its `.sig`, written before its meta): with a key (--sign-key, ASSETKIT_SIGNING_KEY) or keylessly (--sign). */
+  signer?: { key: SigningKey } | { keyless: KeylessSigning };
+  /** --attest: the keyless signing of the attestation, and the repository of the run it is recorded in. */
+  attest?: { signing: KeylessSigning; repository: string };
 }
 
-export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: NodeJS.ProcessEnv = process.env): PublishTarget {
+/** The publish target; `trustConfig` (the policy's) names the Sigstore services a keyless signature uses. */
+export function parsePublishTarget(
+  options: Omit<PublishOptions, "path">,
+  trustConfig: TrustConfig | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): PublishTarget {
   const target = parseSpec(options.target);
   if (target.subPath) throw new UsageError(`publish takes a name or name:series, not a sub-path ([${target.subPath}])`);
   if (target.selector.kind === "date") throw new UsageError(`publish takes a name or name:series, not a version: pass --version ${target.selector.text}`);
@@ -69,7 +85,8 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
   const series = target.selector.kind === "numeric" ? target.selector : undefined;
   const bump = parseBump(options.bump);
   if (options.version !== undefined && (series || bump)) throw new UsageError("--version names the version itself: drop the :series and --bump");
-  const signingKey = signingKeyOf(options, env);
+  const signer = signerOf(options, trustConfig, env);
+  const attest = options.attest ? attestationTarget(options, signer, trustConfig, env) : undefined;
   return {
     name: target.name,
     ...(series ? { series } : {}),
@@ -77,8 +94,30 @@ export function parsePublishTarget(options: Omit<PublishOptions, "path">, env: N
     ...(options.version !== undefined ? { version: withoutVPrefix(options.version) } : {}),
     ifChanged: options.ifChanged ?? false,
     metadata: parseMetadata(options.metadata ?? []),
-    ...(signingKey ? { signingKey } : {}),
+    ...(signer ? { signer } : {}),
+    ...(attest ? { attest } : {}),
   };
+}
+
+/** Where --attest records the attestation (the run's repository) and how it signs it (keylessly, as --sign does). */
+function attestationTarget(
+  options: Omit<PublishOptions, "path">,
+  signer: PublishTarget["signer"],
+  trustConfig: TrustConfig | undefined,
+  env: NodeJS.ProcessEnv,
+): PublishTarget["attest"] {
+  const repository = env.GITHUB_REPOSITORY;
+  if (!repository?.includes("/"))
+    throw new UsageError("--attest records the attestation in the run's GitHub repository: GITHUB_REPOSITORY (owner/name) is not set");
+  const signing = signer && "keyless" in signer ? signer.keyless : keylessSigning(env, trustConfig, options.sigstore);
+  return { signing, repository };
+}
+
+/** A key when one is given (--sign-key, the sign-key input, else ASSETKIT_SIGNING_KEY), else keyless when --sign asks for it; checked before any upload. */
+function signerOf(options: Omit<PublishOptions, "path">, trustConfig: TrustConfig | undefined, env: NodeJS.ProcessEnv): PublishTarget["signer"] {
+  const key = signingKeyOf(options, env);
+  if (key) return { key };
+  return options.sign ? { keyless: keylessSigning(env, trustConfig, options.sigstore) } : undefined;
 }
 
 /** The key a publish signs with: the file --sign-key names, else the PEM given (the Action's input), else the PEM ASSETKIT_SIGNING_KEY holds (CI secrets). */
@@ -106,11 +145,21 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     input.isDirectory,
   );
   if (reserved) throw new UsageError(`cannot publish ${what}: ${reserved}`);
-  const { signingKey, ...request } = target;
+  const { signer, attest, ...request } = target;
+  const sign = signer && ((v: SignedVersion) => ("key" in signer ? signVersion(v, v, signer.key) : signVersionKeyless(v, v, signer.keyless)));
   const outcome = await ctx.registry.publish({
     ...request,
     input,
-    ...(signingKey ? { sign: (v) => signVersion(v, v, signingKey) } : {}),
+    // The attestation is recorded after the signature is made and before the .sig and the meta are written.
+    ...(sign || attest
+      ? {
+          sign: async (v: SignedVersion) => {
+            const signature = await sign?.(v);
+            if (attest) await recordAttestation(ctx, attest, v);
+            return signature;
+          },
+        }
+      : {}),
     createdBy: CREATED_BY,
     source: { ...provenanceFromEnv(), ...(origin ? { import: origin } : {}) },
     onProgress: (p) => ctx.reporter.progress?.(p.bytes, p.totalBytes, `publishing ${target.name}`, { done: p.files, total: p.totalFiles }),
@@ -119,7 +168,7 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
   if (outcome.published) {
     const { uploaded, copied } = outcome;
     const unchanged = copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "";
-    const signed = signingKey ? ", signed" : "";
+    const signed = signer ? ", signed" : "";
     ctx.reporter.info(`published ${spec}${signed}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
   }
   return {
@@ -128,8 +177,9 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     spec,
     digest: outcome.digest,
     published: outcome.published,
-    signed: outcome.published && signingKey !== undefined,
-    signer: outcome.published && signingKey ? keySignerId(signingKey.hint) : null,
+    signed: outcome.published && signer !== undefined,
+    // A keyless signer is known from its certificate once signed: `show` and `verify` name it.
+    signer: outcome.published && signer && "key" in signer ? keySignerId(signer.key.hint) : null,
     store: ctx.store.url,
     size: input.size,
     files: input.files.length,

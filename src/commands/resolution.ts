@@ -1,12 +1,14 @@
 // Spec → exact version: through the lockfile when it has the spec, else by asking the store.
 import type { Context } from "./context.ts";
-import { AssetError } from "../base/errors.ts";
+import { AssetError, UsageError } from "../base/errors.ts";
 import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
 import type { TrustRecord } from "../local/assets-dir.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 import { signatureKey } from "../registry/layout.ts";
-import { checkSignature, TrustError, type Signer, type TrustPolicy } from "../trust/policy.ts";
+import { checkSignature, ruleFor, TrustError, type Signer, type TrustPolicy, type TrustRule } from "../trust/policy.ts";
+import { checkAttestations } from "../trust/attestation.ts";
+import { listAttestations } from "../github/attestations.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -134,10 +136,16 @@ export function trustRecord(trusted: Trusted | undefined): TrustRecord | undefin
   return trusted && { trust: trusted.policy, ...(trusted.signer ? { signer: trusted.signer.id } : {}) };
 }
 
-/** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`); returns its signer. */
+/**
+ * Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`), and its GitHub
+ * attestation when the rule requires one; returns its signer.
+ */
 export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<Signer | undefined> {
   const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
-  return checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+  const signer = await checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
+  const rule = ruleFor(policy, name);
+  if (rule.requireAttestation && meta.digest) await checkGitHubAttestation(ctx, policy, rule, name, version, meta.digest);
+  return signer;
 }
 
 /** A locked version must still be signed by the signer its entry pins: another one (even an allowed one) means its `.sig` was replaced. */
@@ -147,4 +155,30 @@ export function checkPinnedSigner(signer: Signer | undefined, entry: LockEntry |
     `${entry.name}:${entry.version}: signed by ${signer.id} (${signer.name}), but ${lockfilePath} pins ${entry.signer}: its signature was replaced after it was locked (if on purpose, run assetkit lock and review the change)`,
     "signer-changed",
   );
+}
+
+/** Lists the attestations of the version's digest in the repositories of the rule's keyless signers; one must pass. */
+async function checkGitHubAttestation(ctx: Context, policy: TrustPolicy, rule: TrustRule, name: string, version: string, digest: string): Promise<void> {
+  const label = `${name}:${version}`;
+  const requires = `trust rule ${JSON.stringify(rule.match)} requires a GitHub attestation`;
+  if (ctx.offline) throw new UsageError(`${label}: ${requires}, which cannot be checked offline (GitHub lists them)`);
+  if (!ctx.githubToken) throw new UsageError(`${label}: ${requires}: give a GitHub token to list them (GITHUB_TOKEN; the Action's github-token)`);
+  const repositories = [...new Set(rule.identities.flatMap((i) => (i.repository ? [i.repository] : [])))];
+  const bundles: unknown[] = [];
+  for (const repository of repositories) {
+    try {
+      bundles.push(...(await listAttestations(ctx.githubToken, repository, digest, (m) => ctx.reporter.warn(m))));
+    } catch (err) {
+      const e = err as { status?: number; message?: string };
+      throw new AssetError(
+        `${label}: cannot list the GitHub attestations of ${digest} in ${repository}: ${e.status ? `HTTP ${e.status}: ` : ""}${(e.message ?? String(err)).split("\n")[0]}`,
+      );
+    }
+  }
+  try {
+    await checkAttestations(bundles, { name, version, digest }, rule.identities, await ctx.trustedRoots(policy), repositories.join(", "));
+  } catch (err) {
+    if (err instanceof AssetError) throw new TrustError(err.message, "no-attestation");
+    throw err;
+  }
 }

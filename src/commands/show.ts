@@ -8,6 +8,6 @@ import { signatureReport, type SignatureReport } from "../trust/signature-report
 export async function showCommand(ctx: Context, spec: string): Promise<{ name: string; version: string; meta: AssetMetaDocument; signature: SignatureReport }> {
   const { name, version, meta } = await ctx.registry.resolve(parseSpec(spec));
   const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
-  const signature = signatureReport(ctx.config.trust, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
+  const signature = await signatureReport(ctx.config.trust, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
   return { name, version, meta: meta.document, signature };
 }

@@ -48,6 +48,10 @@ export const ACTION_INPUTS = [
   "to",
   "rollback",
   "allow-unverified",
+  "sign",
+  "sigstore",
+  "attest",
+  "offline",
 ] as const;
 
 export type ActionInput = (typeof ACTION_INPUTS)[number];

@@ -78,6 +78,8 @@ export async function runAction(): Promise<void> {
         lockfile: input("lockfile"),
         assetsDir: input("assets-dir"),
         versioning: input("versioning"),
+        offline: booleanInput("offline", false),
+        githubToken: input("github-token"),
       },
       { info: (m) => core.info(m), warn, progress: (done, total, label, files) => progress.update(done, total, label, files) },
     );
@@ -313,11 +315,16 @@ async function notify(eventType: DeployEvent["event_type"], payload: DeployEvent
  * How publish and import sign (docs/trust.md, section 5): `sign-key`, the PEM itself from a secret (masked in the
  * log, like a store URI's credentials). Keyless signing adds its input here.
  */
-function signingInputs(): Pick<PublishOptions, "signKeyPem"> {
+/** The signing inputs of publish and import: a key (`sign-key`, masked line by line), or keyless (`sign`), and `attest`. */
+function signingInputs(): Pick<PublishOptions, "signKeyPem" | "sign" | "sigstore" | "attest"> {
   const pem = input("sign-key");
-  if (pem === undefined) return {};
-  for (const line of pem.split(/\r?\n/)) if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
-  return { signKeyPem: pem };
+  if (pem !== undefined) for (const line of pem.split(/\r?\n/)) if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
+  return {
+    ...(pem !== undefined ? { signKeyPem: pem } : {}),
+    sign: booleanInput("sign", false),
+    sigstore: input("sigstore"),
+    attest: booleanInput("attest", false),
+  };
 }
 
 function setResolvedOutputs(resolved: (ResolvedAsset & { path?: string; signer?: string | null })[]): void {

@@ -79,7 +79,15 @@ export async function runCli(argv: string[]): Promise<number> {
   withPublishFlags(publish, "publish nothing when the latest version already holds the same content").action(
     run(async (ctx, opts, command) => {
       const [path, target] = command.args as [string, string];
-      const local = command.opts<{ bump?: string; version?: string; ifChanged?: boolean; meta?: string[]; signKey?: string }>();
+      const local = command.opts<{
+        bump?: string;
+        version?: string;
+        ifChanged?: boolean;
+        meta?: string[];
+        sign?: boolean;
+        attest?: boolean;
+        signKey?: string;
+      }>();
       return publishedOutput(await publishCommand(ctx, { path, target, ...local, metadata: local.meta ?? [] }));
     }),
   );
@@ -109,6 +117,8 @@ export async function runCli(argv: string[]): Promise<number> {
           version?: string;
           ifChanged?: boolean;
           meta?: string[];
+          sign?: boolean;
+          attest?: boolean;
           signKey?: string;
           include?: string[];
           exclude?: string[];
@@ -390,6 +400,8 @@ function withPublishFlags(command: Command, ifChangedHelp: string): Command {
     .option("--version <version>", "publish exactly this version (refused if it exists)")
     .option("--if-changed", ifChangedHelp)
     .option("--meta <key=value>", "metadata kept in the version's meta (repeatable)", repeatable)
+    .option("--sign", "sign the version keylessly with Sigstore (the job's OIDC token in GitHub Actions, else SIGSTORE_ID_TOKEN)")
+    .option("--attest", "record a GitHub build-provenance attestation of the version's digest (GITHUB_REPOSITORY, GITHUB_TOKEN; keyless, like --sign)")
     .option("--sign-key <file>", "sign the version with this PEM EC private key (P-256/384/521; default: the PEM in ASSETKIT_SIGNING_KEY)")
     .addOption(
       new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor", "simple-date"]),
@@ -407,5 +419,9 @@ function withGlobalOptions(command: Command): Command {
     .option("--lockfile <file>", "lockfile (default: assets.lock beside the config)")
     .option("--json", "print one JSON document on stdout")
     .option("--quiet", "no progress or informational messages")
-    .option("--debug", "show stack traces on errors, and which hash implementation runs");
+    .option("--debug", "show stack traces on errors, and which hash implementation runs")
+    .option(
+      "--offline",
+      "verify keyless signatures without network: trust root from the policy's trust-config, else the one shipped (default: $ASSETKIT_OFFLINE)",
+    );
 }

@@ -66,8 +66,8 @@ export interface PublishRequest {
   metadata: Record<string, string>;
   /** Called as files are stored (uploaded or copied). */
   onProgress?: (progress: TransferProgress) => void;
-  /** Signs the version once its files are stored: the bytes of its `.sig` (the registry knows no signature format). */
-  sign?: (version: SignedVersion) => Buffer;
+  /** Signs the version once its files are stored: the bytes of its `.sig`, if any (the registry knows no signature format). */
+  sign?: (version: SignedVersion) => Buffer | undefined | Promise<Buffer | undefined>;
 }
 
 /** What a version's signature covers: its name, version and asset digest, and each file's path and sha256. */
@@ -277,7 +277,7 @@ export class Registry {
         const prepared = await input.prepared;
         const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
         const { digest, isDirectory, files } = prepared;
-        const signature = request.sign?.({ name, version, digest, isDirectory, files });
+        const signature = await request.sign?.({ name, version, digest, isDirectory, files });
         return { meta: metaBytes(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
       },
     );

@@ -16,8 +16,10 @@ export interface ParsedBundle {
   payload: Buffer;
   payloadType: string;
   signature: Buffer;
-  /** Key mode: the public key hint. Undefined for a certificate bundle (keyless, a later step). */
+  /** Key mode: the public key hint. Undefined for a certificate bundle (keyless). */
   keyHint?: string;
+  /** The whole bundle, for the Sigstore verifier of a certificate bundle. */
+  json: Record<string, unknown>;
 }
 
 export function keyBundle(envelope: DsseEnvelope, hint: string): KeyBundle {
@@ -54,5 +56,6 @@ export function parseBundle(data: Buffer, bad: (why: string) => never): ParsedBu
     payloadType: envelope.payloadType as string,
     signature: Buffer.from(sig, "base64"),
     ...(typeof hint === "string" ? { keyHint: hint } : {}),
+    json: b,
   };
 }

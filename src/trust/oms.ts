@@ -1,5 +1,3 @@
-// Not wired into any command yet (step 1 of docs/trust.md's plan of work): a library for the steps that use it.
-//
 // Signing a version with a key and verifying a signature, in model_signing's OMS format (docs/trust.md, section 3):
 // a Sigstore bundle holding a DSSE envelope of the in-toto statement that lists the version's files with their sha256.
 // A signature is checked in three steps, each usable alone: its bundle's shape, its cryptographic signature (a key
@@ -8,6 +6,7 @@ import { AssetError } from "../base/errors.ts";
 import { bundleBytes, keyBundle, parseBundle, type ParsedBundle } from "./bundle.ts";
 import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding, signEnvelope } from "./dsse.ts";
 import { signWithKey, verifiesWithKey, type SigningKey, type VerifyingKey } from "./keys.ts";
+import { signKeylessly, type KeylessSigning } from "./keyless.ts";
 import { bindingDifference, contentDifference, parseStatement, statementOf, type OmsStatement, type SignedContent, type VersionBinding } from "./statement.ts";
 
 /** `version`: the statement must name the version (assetkit's binding block); `content`: a statement without one binds files only. */
@@ -22,6 +21,12 @@ export function signVersion(content: SignedContent, binding: VersionBinding, key
       key.hint,
     ),
   );
+}
+
+/** The bundle bytes signing `content` as `binding` keylessly: a Sigstore certificate for the signer's OIDC identity. */
+export async function signVersionKeyless(content: SignedContent, binding: VersionBinding, signing: KeylessSigning): Promise<Buffer> {
+  const statement = Buffer.from(JSON.stringify(statementOf(content, binding)));
+  return signKeylessly(statement, signing, `${binding.name}:${binding.version}`);
 }
 
 /** The thrower of one-line errors about the signature of `label` (`name:version`). */

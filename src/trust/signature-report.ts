@@ -4,11 +4,15 @@ import { AssetError } from "../base/errors.ts";
 import { readSignature } from "./oms.ts";
 import { keySignerId } from "./keys.ts";
 import { checkSignature, type CheckedVersion, type TrustPolicy } from "./policy.ts";
+import type { TrustedRootSource } from "./keyless.ts";
 
 export interface SignatureReport {
-  /** How it is signed: with a key, or not at all. */
-  kind: "key" | "unsigned";
-  /** `key:<hint>`, as assets.lock pins it; null when unsigned. Without `verified`, only what the bundle claims. */
+  /** How it is signed: with a key, keylessly (a Sigstore certificate), or not at all. */
+  kind: "key" | "keyless" | "unsigned";
+  /**
+   * As assets.lock pins it: `key:<hint>`, or for a keyless signature `github:<owner>/<repo>/<workflow>@<ref>` (else
+   * `sigstore:<san>`) once verified; null when unsigned. Without `verified`, only what the bundle claims.
+   */
   signer: string | null;
   /** How the policy in force names the signer (its key file); null when it names no such key. */
   name: string | null;
@@ -20,25 +24,33 @@ export interface SignatureReport {
   detail: string | null;
 }
 
-export function signatureReport(policy: TrustPolicy | undefined, version: CheckedVersion, signature: Buffer | undefined, where: string): SignatureReport {
+export async function signatureReport(
+  policy: TrustPolicy | undefined,
+  version: CheckedVersion,
+  signature: Buffer | undefined,
+  where: string,
+  roots: TrustedRootSource,
+): Promise<SignatureReport> {
   const label = `${version.name}:${version.version}`;
   let signer: string | null = null;
   let detail: string | null = null;
+  let kind: SignatureReport["kind"] = "unsigned";
   if (signature) {
+    kind = "key";
     try {
       const hint = readSignature(signature, label).keyHint;
-      signer = hint === undefined ? null : keySignerId(hint);
+      if (hint === undefined) kind = "keyless";
+      else signer = keySignerId(hint);
     } catch (err) {
       if (!(err instanceof AssetError)) throw err;
       detail = err.message;
     }
   }
-  const kind = signature ? "key" : "unsigned";
   const named = policy?.rules.flatMap((r) => r.keys).find((k) => keySignerId(k.hint) === signer);
   if (!policy) return { kind, signer, name: null, verified: false, allowed: null, detail };
   try {
-    const verified = checkSignature(policy, version, signature, where);
-    return { kind, signer, name: verified?.name ?? named?.file ?? null, verified: verified !== undefined, allowed: true, detail };
+    const verified = await checkSignature(policy, version, signature, where, roots);
+    return { kind, signer: verified?.id ?? signer, name: verified?.name ?? named?.file ?? null, verified: verified !== undefined, allowed: true, detail };
   } catch (err) {
     if (!(err instanceof AssetError)) throw err;
     return { kind, signer, name: named?.file ?? null, verified: false, allowed: false, detail: err.message };
@@ -49,6 +61,8 @@ export function signatureReport(policy: TrustPolicy | undefined, version: Checke
 export function signatureLine(report: SignatureReport): string {
   const policy = report.allowed === null ? "not checked: no trust policy" : report.allowed ? "allowed by the trust policy" : `refused: ${report.detail}`;
   if (report.kind === "unsigned") return `signature: unsigned (${policy})`;
-  const who = report.name ? `${report.name} (${report.signer})` : (report.signer ?? "an unreadable signature");
+  const who = report.name
+    ? `${report.name} (${report.signer})`
+    : (report.signer ?? (report.kind === "keyless" ? "a Sigstore certificate" : "an unreadable signature"));
   return `signature: signed by ${who}${report.verified ? ", verified" : ""} (${policy})`;
 }

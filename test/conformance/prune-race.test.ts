@@ -19,6 +19,7 @@ import type { Store } from "../../src/store/store.ts";
 import { openStore } from "../../src/store/uri.ts";
 import { writeTree } from "../helpers/cli.ts";
 import { factories, skipReason } from "./stores.ts";
+import { trustedRootSource } from "../../src/trust/keyless.ts";
 import { TEST_SETTINGS, TEST_TUNING, testTransfers } from "../helpers/settings.ts";
 
 const ASSET = "race/m";
@@ -41,6 +42,8 @@ async function contextOver(store: Store): Promise<Context> {
     transfers,
     openStore: (uri, baseDir = dir) => openStore(uri, baseDir, TEST_TUNING),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
+    trustedRoots: trustedRootSource({ offline: true, cacheDir: path.join(dir, "tuf") }),
+    offline: true,
   };
 }
 

@@ -14,6 +14,7 @@ import { startRequestCounter, type RequestCounter } from "../../scripts/request-
 import { s3TestEnv } from "../conformance/factories/s3.ts";
 import { runCli, writeTree } from "../helpers/cli.ts";
 import { startGitHubApiFake } from "../helpers/github-api-fake.ts";
+import { startSigstoreFake } from "../helpers/sigstore-fake.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const ACT_TIMEOUT_MS = 180_000;
@@ -304,6 +305,44 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
       process.stderr.write(`e2e (d) release on a tag push: act run ${r.seconds.toFixed(1)} s\n`);
     } finally {
       await github.close();
+    }
+  });
+
+  it("(e) a release job signs keylessly and attests (id-token: write, attestations: write), against the Sigstore fake and the GitHub API fake (attestations endpoints); a fetch under the policy that requires both finds and checks them", async () => {
+    const sigstore = await startSigstoreFake({ identity: { repository: "acme/ml", workflow: ".github/workflows/release.yml", ref: "refs/heads/main" } });
+    const github = await startGitHubApiFake({ tokens: { "e2e-token": { login: "github-actions[bot]" } } });
+    try {
+      const trustConfig = path.join(scratch, "trust_config.json");
+      await writeFile(trustConfig, JSON.stringify(sigstore.trustConfig));
+      const policy = path.join(scratch, "attest-policy.yml");
+      await writeFile(
+        policy,
+        `trust:\n  trust-config: ${trustConfig}\n  rules:\n    - match: "models/**"\n      signers:\n        - issuer: ${JSON.stringify(sigstore.issuer)}\n          repository: acme/ml\n          workflow: .github/workflows/release.yml\n          ref: refs/heads/main\n      require-attestation: true\n`,
+      );
+      const r = await runAct("publish-attest.yml", {
+        vars: { TRUST_POLICY: policy },
+        secrets: { GITHUB_TOKEN: "e2e-token" },
+        env: {
+          GITHUB_API_URL: github.url,
+          GITHUB_REPOSITORY: "acme/ml",
+          ACTIONS_ID_TOKEN_REQUEST_URL: sigstore.tokenRequestUrl,
+          ACTIONS_ID_TOKEN_REQUEST_TOKEN: sigstore.tokenRequestToken,
+        },
+      });
+      assert.equal(r.code, 0, r.log);
+      assert.match(r.report.version ?? "", /^1\.\d+\.\d+$/, r.log);
+      assert.deepEqual(
+        github.attestations.map((a) => [a.repo, a.digests]),
+        [["acme/ml", [r.report.digest]]],
+      );
+      assert.ok(
+        github.requests.some((q) => q.method === "GET" && q.url.includes("/attestations/")),
+        "the fetch listed the digest's attestations",
+      );
+      process.stderr.write(`e2e (e) keyless signing and attestation: act run ${r.seconds.toFixed(1)} s\n`);
+    } finally {
+      await github.close();
+      await sigstore.close();
     }
   });
 });

@@ -6,6 +6,10 @@
 //   GET   /repos/{owner}/{repo}/contents/{path}?ref=        base64 content JSON, 404 when absent; ref is a branch
 //                                                          name, or the head commit sha that the branch list gives
 //   GET   /repos/{owner}/{repo}/branches                   per_page (default 30, max 100), page, Link header
+//   POST  /repos/{owner}/{repo}/attestations               {bundle}: a Sigstore bundle whose DSSE statement's subjects
+//                                                          it is listed under → 201 {id}
+//   GET   /repos/{owner}/{repo}/attestations/{digest}      sha256:<hex>: {attestations: [{bundle, repository_id}]},
+//                                                          per_page (default 30, max 100), page, Link header
 // A token maps to a login; a read-only token gets GitHub's 403 "Resource not accessible by integration" on
 // writes; a secondary rate limit (403 + retry-after) can be injected for the next N requests.
 // State: the methods below, or GET /_fake/state; setup over HTTP: POST /_fake/setup (same shape as the options).
@@ -60,6 +64,16 @@ export interface LoggedRequest {
 const MAX_BODY_CHARS = 65_536;
 const DOCS = "https://docs.github.com/rest";
 
+/** An attestation stored (POST /repos/{owner}/{repo}/attestations). */
+export interface FakeAttestation {
+  id: number;
+  repo: string;
+  login: string;
+  bundle: Record<string, unknown>;
+  /** The subject digests of its statement, as `sha256:<hex>`. */
+  digests: string[];
+}
+
 /** A repository_dispatch event received (POST /repos/{owner}/{repo}/dispatches). */
 export interface FakeDispatch {
   repo: string;
@@ -73,6 +87,7 @@ export interface GitHubApiFake {
   url: string;
   comments: FakeComment[];
   dispatches: FakeDispatch[];
+  attestations: FakeAttestation[];
   requests: LoggedRequest[];
   commentsOn(repo: string, issue: number): FakeComment[];
   setup(setup: FakeSetup): void;
@@ -90,6 +105,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
   const forbiddenRefs = new Set<string>();
   const comments: FakeComment[] = [];
   const dispatches: FakeDispatch[] = [];
+  const attestations: FakeAttestation[] = [];
   const requests: LoggedRequest[] = [];
   let nextId = 1_000_001;
   let rateLimited = { count: 0, retryAfter: 1 };
@@ -152,7 +168,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     const error = (status: number, message: string, docs = DOCS, headers: Record<string, string> = {}) =>
       send(status, { message, documentation_url: docs, status: String(status) }, headers);
 
-    if (url.pathname === "/_fake/state" && req.method === "GET") return send(200, { comments, dispatches, requests });
+    if (url.pathname === "/_fake/state" && req.method === "GET") return send(200, { comments, dispatches, attestations, requests });
     if (url.pathname === "/_fake/setup" && req.method === "POST") {
       applySetup(JSON.parse(await readBody(req)) as FakeSetup);
       return send(204, undefined);
@@ -170,8 +186,35 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
 
     const write = req.method === "POST" || req.method === "PATCH";
     if (write && identity.readOnly) {
+      if (/\/attestations$/.test(url.pathname))
+        return error(403, "Resource not accessible by integration", `${DOCS}/repos/attestations#create-an-attestation`, {
+          "x-accepted-github-permissions": "attestations=write",
+        });
       const docs = req.method === "POST" ? `${DOCS}/issues/comments#create-an-issue-comment` : `${DOCS}/issues/comments#update-an-issue-comment`;
       return error(403, "Resource not accessible by integration", docs, { "x-accepted-github-permissions": "issues=write; pull_requests=write" });
+    }
+
+    let a = /^\/repos\/([^/]+)\/([^/]+)\/attestations$/.exec(url.pathname);
+    if (a && req.method === "POST") {
+      const docs = `${DOCS}/repos/attestations#create-an-attestation`;
+      let bundle: unknown;
+      try {
+        bundle = (JSON.parse(await readBody(req)) as { bundle?: unknown }).bundle;
+      } catch {
+        return error(400, "Problems parsing JSON", docs);
+      }
+      const digests = statementDigests(bundle);
+      if (!digests) return error(422, "Invalid request.\n\nbundle is not a Sigstore bundle with a DSSE in-toto statement.", docs);
+      const attestation = { id: nextId++, repo: `${a[1]}/${a[2]}`.toLowerCase(), login: identity.login, bundle: bundle as Record<string, unknown>, digests };
+      attestations.push(attestation);
+      return send(201, { id: attestation.id });
+    }
+    a = /^\/repos\/([^/]+)\/([^/]+)\/attestations\/([^/]+)$/.exec(url.pathname);
+    if (a && req.method === "GET") {
+      const [repo, digest] = [`${a[1]}/${a[2]}`.toLowerCase(), decodeURIComponent(a[3]!)];
+      const found = attestations.filter((x) => x.repo === repo && x.digests.includes(digest));
+      const { items, headers } = paginate(url, found);
+      return send(200, { attestations: items.map((x) => ({ bundle: x.bundle, repository_id: loginId(x.repo) })) }, headers);
     }
 
     const dispatch = /^\/repos\/([^/]+)\/([^/]+)\/dispatches$/.exec(url.pathname);
@@ -281,6 +324,7 @@ export async function startGitHubApiFake(setup: FakeSetup = {}, options: { port?
     url: apiUrl,
     comments,
     dispatches,
+    attestations,
     requests,
     commentsOn: (repo, issue) => comments.filter((c) => c.repo === repo.toLowerCase() && c.issue === issue),
     setup: applySetup,
@@ -340,6 +384,18 @@ function bodyProblem(raw: string): string | object {
   // GitHub counts characters (code points), not UTF-16 units.
   if ([...body].length > MAX_BODY_CHARS) return invalid("custom", `body is too long (maximum is ${MAX_BODY_CHARS} characters)`);
   return body;
+}
+
+/** The subject digests (`sha256:<hex>`) of a bundle's DSSE in-toto statement, or undefined when it is not one. */
+function statementDigests(bundle: unknown): string[] | undefined {
+  const envelope = (bundle as { dsseEnvelope?: { payload?: unknown } } | undefined)?.dsseEnvelope;
+  if (typeof envelope?.payload !== "string") return undefined;
+  try {
+    const statement = JSON.parse(Buffer.from(envelope.payload, "base64").toString("utf8")) as { subject?: { digest?: Record<string, string> }[] };
+    return (statement.subject ?? []).flatMap((s) => Object.entries(s.digest ?? {}).map(([algorithm, hex]) => `${algorithm}:${hex}`));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stable numeric user id per login, as GitHub's `user.id`. */

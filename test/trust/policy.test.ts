@@ -41,15 +41,19 @@ describe("trust policy", () => {
     );
   });
 
-  it("refuses, naming the place: unknown keys, keyless signers (not yet), unreadable or non-EC keys, a rule with both or neither", async () => {
+  it("refuses, naming the place: unknown keys, incomplete keyless signers, an unreadable trust-config, unreadable or non-EC keys, a rule with both or neither", async () => {
     const dir = await keys();
     const cases: [unknown, RegExp][] = [
       [{ rules: [{ match: "**", signers: [{ key: "ec.pub" }], extra: 1 }] }, /trust\.rules\[0\]: unknown key "extra"/],
       [
         { rules: [{ match: "**", signers: [{ issuer: "https://token.actions.githubusercontent.com" }] }] },
-        /issuer \(keyless signing, attestations\) is not supported yet/,
+        /signers\[0\] needs repository \(a GitHub workflow's owner\/name\), or san/,
       ],
-      [{ "trust-config": "x.json", rules: [{ match: "**", unsigned: "allow" }] }, /trust: trust-config .* not supported yet/],
+      [{ rules: [{ match: "**", signers: [{ repository: "acme/ml" }] }] }, /signers\[0\] needs key, or issuer/],
+      [{ rules: [{ match: "**", signers: [{ issuer: "https://i", repository: "acme" }] }] }, /repository must be owner\/name/],
+      [{ rules: [{ match: "**", signers: [{ issuer: "https://i", san: "x", ref: "refs/*" }] }] }, /workflow and ref go with repository, not san/],
+      [{ "trust-config": "x.json", rules: [{ match: "**", unsigned: "allow" }] }, /trust\.trust-config: .*x\.json cannot be read/],
+      [{ rules: [{ match: "**", signers: [{ key: "ec.pub" }], "require-attestation": true }] }, /require-attestation needs a keyless signer with repository/],
       [{ rules: [{ match: "**", signers: [{ key: "missing.pub" }] }] }, /cannot read the key file .*missing\.pub/],
       [{ rules: [{ match: "**", signers: [{ key: "rsa.pub" }] }] }, /rsa keys are not supported/],
       [{ rules: [{ match: "**", signers: [{ key: "ec.pub" }], unsigned: "allow" }] }, /needs signers, or unsigned: allow \(not both\)/],
