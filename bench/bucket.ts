@@ -1,14 +1,15 @@
 // Direct bucket housekeeping between measured runs (never timed): check what an upload stored, and delete it so
-// that repeated uploads do not fill the disk.
+// that repeated uploads do not fill the disk; write objects a case starts from (an index of 10,000 versions).
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3Target } from "./tools.ts";
 
 export interface Bucket {
   /** Bytes stored under `prefix` (every object, metadata included). */
   bytesUnder(prefix: string): Promise<number>;
   deleteUnder(prefix: string): Promise<void>;
+  put(key: string, body: string): Promise<void>;
   close(): void;
 }
 
@@ -46,6 +47,9 @@ export function openBucket(target: S3Target, minioData: string): Bucket {
       }
       const entries = await readdir(trash).catch(() => []);
       await Promise.all(entries.map((entry) => rm(path.join(trash, entry), { recursive: true, force: true, maxRetries: 3 })));
+    },
+    async put(key, body) {
+      await client.send(new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: body }));
     },
     close: () => client.destroy(),
   };

@@ -21,6 +21,8 @@ export interface Command {
 
 export interface Outcome {
   code: number;
+  /** performance.now() when the command was spawned: what the request counter's times are compared with. */
+  startedAt: number;
   seconds: number;
   peakRssMiB: number;
   /** User + system CPU seconds of the command and the children it waited for. */
@@ -85,7 +87,16 @@ export async function measure(command: Command, timeoutMs: number): Promise<Outc
     // The last line (GNU time puts "Command exited with non-zero status" before it).
     const [peakRssKiB, user, system] = ((await readFile(rssFile, "utf8").catch(() => "")).trim().split("\n").pop() ?? "").split(" ").map(Number);
     const peakRssMiB = Number.isFinite(peakRssKiB) ? peakRssKiB! / 1024 : NaN;
-    return { code: timedOut ? 124 : code, seconds, peakRssMiB, cpuSeconds: (user ?? NaN) + (system ?? NaN), systemSeconds: system ?? NaN, stdout, stderr };
+    return {
+      code: timedOut ? 124 : code,
+      startedAt: started,
+      seconds,
+      peakRssMiB,
+      cpuSeconds: (user ?? NaN) + (system ?? NaN),
+      systemSeconds: system ?? NaN,
+      stdout,
+      stderr,
+    };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

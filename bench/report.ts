@@ -1,7 +1,8 @@
 // The benchmark's outputs: a Markdown table (README's Performance section), the request counts, the issue's
 // targets checked against the medians, and the JSON document written to bench/results.json.
-import { formatBytes } from "./datasets.ts";
+import { FILE_COUNT_DATASETS, formatBytes } from "./datasets.ts";
 import type { RequestCounts } from "./requests.ts";
+import { scaleLines, type ScaleResult, type WatchResult } from "./scale.ts";
 import type { CaseId, CaseResult } from "./throughput.ts";
 import { toolLabel, type ToolName } from "./tools.ts";
 import { VERIFY_TARGET_MS, type VerifyCost } from "./verify.ts";
@@ -20,6 +21,8 @@ export interface BenchResults {
   requests?: RequestCounts;
   /** The cost of checking a signed version's signature (absent in results from before it was measured). */
   verify?: VerifyCost;
+  scale?: ScaleResult[];
+  watch?: WatchResult;
 }
 
 /** The targets of issue #15: assetkit's rate over a peer's, at least `min`. */
@@ -38,13 +41,13 @@ const REPUBLISH_SLACK = 2;
 /** Files per second for the many-small-files dataset, MB/s (10^6 bytes) for the others. */
 function rate(result: CaseResult): number | undefined {
   if (!result.median) return undefined;
-  return result.dataset.id === "small" ? result.median.filesPerSec : result.median.mbPerSec;
+  return FILE_COUNT_DATASETS.includes(result.dataset.id) ? result.median.filesPerSec : result.median.mbPerSec;
 }
 
 function formatRate(result: CaseResult): string {
   const value = rate(result);
   if (value === undefined) return `failed (${result.runs.length} runs)`;
-  return result.dataset.id === "small" ? `${value.toFixed(0)} files/s` : `${value.toFixed(0)} MB/s`;
+  return FILE_COUNT_DATASETS.includes(result.dataset.id) ? `${value.toFixed(0)} files/s` : `${value.toFixed(0)} MB/s`;
 }
 
 function ratio(results: CaseResult[], id: CaseId, peer: ToolName): number | undefined {
@@ -61,7 +64,9 @@ export function markdownTable(results: BenchResults): string {
     const own = r.tool.startsWith("assetkit");
     const x = own ? undefined : ratio(results.cases, r.case, r.tool);
     const rss = r.median ? `${r.median.peakRssMiB.toFixed(0)} MiB` : "–";
-    const cpu = r.median?.cpuSecondsPerGiB !== undefined ? r.median.cpuSecondsPerGiB.toFixed(2) : "–";
+    // 4 KiB files: CPU per file says more than per GiB (and results from before it have none).
+    const perFile = r.dataset.id === "many" && r.median?.cpuMsPerFile !== undefined;
+    const cpu = r.median ? (perFile ? `${r.median.cpuMsPerFile.toFixed(3)} ms/file` : r.median.cpuSecondsPerGiB.toFixed(2)) : "–";
     const relative = own ? "–" : x === undefined ? "n/a" : `${x.toFixed(2)}×`;
     lines.push(`| ${r.direction} ${r.dataset.title} | ${toolLabel(r.tool, results.versions[r.tool])} | ${formatRate(r)} | ${cpu} | ${rss} | ${relative} |`);
   }
@@ -124,6 +129,14 @@ export function renderReport(results: BenchResults): string {
   if (results.cases.length) parts.push("", markdownTable(results));
   if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));
   if (results.verify) parts.push("", "Signed versions:", "", verifyLine(results.verify));
+  if (results.scale || results.watch) {
+    parts.push(
+      "",
+      "At scale (medians, with the range over the rounds when it varied; requests counted by the proxy):",
+      "",
+      ...scaleLines(results.scale ?? [], results.watch),
+    );
+  }
   const targets = targetLines(results);
   if (targets.length) parts.push("", "Targets:", "", ...targets);
   return parts.join("\n") + "\n";

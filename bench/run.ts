@@ -3,7 +3,14 @@
 //
 //   npm run bench                      install the tools if missing, build dist/, full run (~17 min)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests,verify] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
+//   npm run bench -- --scale           also 100,000 × 4 KiB in 1,000 folders (fetch, publish vs s5cmd and rclone; then
+//                                      republish with 10 changed, --if-changed, resolve, show): ~0.5 GiB, long
+//   npm run bench -- --huge            also one 20 GiB file (fetch, publish vs s5cmd and rclone), MinIO's data on disk
+//                                      (unless --store-dir); refused unless the disks have room for the copies
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests,verify,versions,watch] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
+//
+// Besides throughput: store requests (requests.ts), an asset with 10,000 versions and sync --watch over 100 assets
+// (scale.ts).
 //
 // Besides the peers, assetkit runs pinned to 1 core and to 2 cores (taskset), to show how it scales.
 //
@@ -13,7 +20,7 @@
 // MinIO's data lives in --store-dir, by default /dev/shm when it has room; datasets and downloads on disk (placement.ts).
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,23 +28,40 @@ import { parseArgs, promisify } from "node:util";
 import { startServers } from "../scripts/test-servers.ts";
 import { openBucket } from "./bucket.ts";
 import { chooseStoreDir, spreadSubfolders } from "./placement.ts";
-import { assertFreeSpace, datasetBytes, datasetShapes, DATASET_IDS, makeDataset, type Dataset, type DatasetId } from "./datasets.ts";
+import {
+  assertFreeSpace,
+  datasetBytes,
+  datasetShapes,
+  DATASET_IDS,
+  HUGE_DATASET_IDS,
+  makeDataset,
+  SCALE_DATASET_IDS,
+  type Dataset,
+  type DatasetId,
+} from "./datasets.ts";
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
 import { measureVerify } from "./verify.ts";
+import { manyOpsCase, versionsCase, watchCase, type ScaleResult } from "./scale.ts";
 import { runCase, type CaseId, type CaseResult } from "./throughput.ts";
 import { locateTools, makeTools, PINNED, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const GiB = 1024 ** 3;
-const THROUGHPUT_CASES: CaseId[] = DATASET_IDS.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
-const ALL_CASES = [...THROUGHPUT_CASES, "requests", "verify"] as const;
+const directionsOf = (ids: readonly DatasetId[]): CaseId[] => ids.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
+const THROUGHPUT_CASES = directionsOf([...DATASET_IDS, ...SCALE_DATASET_IDS, ...HUGE_DATASET_IDS]);
+const DEFAULT_CASES = [...directionsOf(DATASET_IDS), "requests", "verify", "versions", "watch"] as const;
+const SCALE_CASES = [...directionsOf(SCALE_DATASET_IDS), "many-ops"] as const;
+const HUGE_CASES = directionsOf(HUGE_DATASET_IDS);
+const ALL_CASES = [...THROUGHPUT_CASES, "requests", "verify", "versions", "watch", "many-ops"] as const;
 /** The verify case: a version of this many files, checked this many times per round (--repeat) of the other cases. */
 const VERIFY_FILES = 2000;
 const VERIFY_ROUNDS_PER_REPEAT = 20;
 type Case = (typeof ALL_CASES)[number];
 const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit" && !PINNED.includes(t));
+/** The peers of the opt-in cases (the issue's): the fast tools, not the slow ones, which would take hours there. */
+const SCALE_PEERS: readonly ToolName[] = ["s5cmd", "rclone"];
 /** Where a fetch case's data lies: published once by assetkit, then downloaded by every tool. */
 const FETCH_PREFIX = "fetch";
 
@@ -50,6 +74,8 @@ interface Options {
   pinned: boolean;
   /** Where MinIO keeps its data (undefined: store-dir.ts chooses). */
   storeDir: string | undefined;
+  /** --huge: MinIO's data on disk unless --store-dir says otherwise. */
+  huge: boolean;
   out: string;
 }
 
@@ -66,6 +92,8 @@ function parseOptions(argv: string[]): Options {
       "no-pinned": { type: "boolean", default: false },
       "store-dir": { type: "string" },
       out: { type: "string" },
+      scale: { type: "boolean", default: false },
+      huge: { type: "boolean", default: false },
     },
   });
   const list = <T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] => {
@@ -84,10 +112,11 @@ function parseOptions(argv: string[]): Options {
   return {
     quick: values.quick,
     repeat,
-    cases: list("cases", values.cases, ALL_CASES),
+    cases: list("cases", values.cases ?? [...DEFAULT_CASES, ...(values.scale ? SCALE_CASES : []), ...(values.huge ? HUGE_CASES : [])].join(","), ALL_CASES),
     peers: list("peers", values.peers, PEERS),
     pinned: !values["no-pinned"],
     storeDir: values["store-dir"] === undefined ? undefined : path.resolve(values["store-dir"]),
+    huge: values.huge,
     out: path.resolve(out),
   };
 }
@@ -110,7 +139,9 @@ async function main(): Promise<void> {
   assertGnuTime();
   const throughputCases = THROUGHPUT_CASES.filter((c) => options.cases.includes(c));
   const shapes = datasetShapes(options.quick);
-  const needed = DATASET_IDS.filter((id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")));
+  const needed = [...DATASET_IDS, ...SCALE_DATASET_IDS, ...HUGE_DATASET_IDS].filter(
+    (id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")),
+  );
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true })); // also when interrupted
@@ -121,7 +152,9 @@ async function main(): Promise<void> {
   const total = needed.reduce((sum, id) => sum + datasetBytes(shapes[id]), 0);
   const eachSide = 2 * total + 2 * datasetBytes(shapes.mixed) + GiB;
   await assertFreeSpace(scratch, eachSide);
-  const storeDir = await chooseStoreDir(options.storeDir, eachSide);
+  // The 20 GiB case keeps MinIO's data on disk, as a store of that size would be (and a tmpfs could not hold it).
+  const storeDir = await chooseStoreDir(options.storeDir ?? (options.huge ? os.tmpdir() : undefined), eachSide);
+  if ((await stat(storeDir.path)).dev === (await stat(scratch)).dev) await assertFreeSpace(scratch, 2 * eachSide);
   log(`MinIO's data under ${storeDir.path} (${storeDir.why})`);
 
   // A snapshot of dist/: others may rebuild it while the benchmark runs (the bundle has no outside imports).
@@ -162,7 +195,9 @@ async function main(): Promise<void> {
     // three places earlier, missed (1.53 and 1.61 s against 1.29; aws and modelkit slowed as much).
     const [closest, ...others] = options.peers.map((p) => allTools[p]);
     const tools = [allTools.assetkit, ...(closest ? [closest] : []), ...(options.pinned ? PINNED.map((p) => allTools[p]) : []), ...others];
+    const scaleTools = [allTools.assetkit, ...options.peers.filter((p) => SCALE_PEERS.includes(p)).map((p) => allTools[p])];
     const cases: CaseResult[] = [];
+    const publishedAssets = new Map<DatasetId, PublishedAsset>();
     for (const id of throughputCases) {
       const dataset = datasets.get(id.slice(id.indexOf("-") + 1) as DatasetId)!;
       let published: PublishedAsset | undefined;
@@ -174,10 +209,11 @@ async function main(): Promise<void> {
           version: string;
         };
         published = { prefix: FETCH_PREFIX, name, version, dataset };
+        publishedAssets.set(dataset.id, published);
       }
       cases.push(
         ...(await runCase(id.startsWith("fetch-") ? "fetch" : "publish", dataset, published, {
-          tools,
+          tools: DATASET_IDS.includes(dataset.id) ? tools : scaleTools,
           repeat: options.repeat,
           bucket,
           scratch,
@@ -190,6 +226,15 @@ async function main(): Promise<void> {
     const requests = options.cases.includes("requests")
       ? await countRequests({ cli, place, scratch, mixed: datasets.get("mixed")!, timeoutMs, log })
       : undefined;
+    const scaleContext = { cli, place, bucket, scratch, repeat: options.repeat, timeoutMs, log };
+    const scale: ScaleResult[] = [];
+    if (options.cases.includes("versions")) scale.push(...(await versionsCase(scaleContext)));
+    if (options.cases.includes("many-ops")) {
+      const many = publishedAssets.get("many");
+      if (!many) throw new UsageError("many-ops runs on the fetch-many case's asset: add fetch-many to --cases (or use --scale)");
+      scale.push(...(await manyOpsCase(scaleContext, many)));
+    }
+    const watch = options.cases.includes("watch") ? await watchCase(scaleContext) : undefined;
 
     if (options.cases.includes("verify")) log(`verifying a signed ${VERIFY_FILES}-file version`);
     const verify = options.cases.includes("verify")
@@ -214,6 +259,8 @@ async function main(): Promise<void> {
       cases,
       ...(requests ? { requests } : {}),
       ...(verify ? { verify } : {}),
+      ...(scale.length ? { scale } : {}),
+      ...(watch ? { watch } : {}),
     };
     process.stdout.write(renderReport(results));
     await mkdir(path.dirname(options.out), { recursive: true });

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Bucket } from "./bucket.ts";
-import { treeBytes, type Dataset, type DatasetId } from "./datasets.ts";
+import { FILE_COUNT_DATASETS, treeBytes, type Dataset, type DatasetId } from "./datasets.ts";
 import { measure, median, type Outcome } from "./measure.ts";
 import type { PublishedAsset, Tool, ToolName } from "./tools.ts";
 
@@ -27,7 +27,7 @@ export interface CaseResult {
   tool: ToolName;
   runs: Run[];
   /** Medians over the successful runs; absent when none succeeded. */
-  median?: { seconds: number; mbPerSec: number; filesPerSec: number; peakRssMiB: number; cpuSecondsPerGiB: number };
+  median?: { seconds: number; mbPerSec: number; filesPerSec: number; peakRssMiB: number; cpuSecondsPerGiB: number; cpuMsPerFile: number };
 }
 
 export interface CaseContext {
@@ -82,7 +82,9 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
       const { run, cleanup } = await runOnce(tool, `${tool.name}/${round}`);
       await dispose(cleanup);
       runs.get(tool.name)!.push(run);
-      const rate = dataset.id === "small" ? `${(dataset.files / run.seconds).toFixed(0)} files/s` : `${(dataset.bytes / 1e6 / run.seconds).toFixed(0)} MB/s`;
+      const rate = FILE_COUNT_DATASETS.includes(dataset.id)
+        ? `${(dataset.files / run.seconds).toFixed(0)} files/s`
+        : `${(dataset.bytes / 1e6 / run.seconds).toFixed(0)} MB/s`;
       ctx.log(
         `${id} ${tool.name} round ${round + 1}/${ctx.repeat}: ${run.ok ? `${run.seconds.toFixed(2)} s, ${rate}, ${run.cpuSeconds.toFixed(2)} s CPU (${run.systemSeconds.toFixed(2)} sys), ${run.peakRssMiB.toFixed(0)} MiB RSS` : `FAILED: ${run.error}`}`,
       );
@@ -101,13 +103,15 @@ export async function runCase(direction: Direction, dataset: Dataset, published:
     };
     if (ok.length) {
       const seconds = median(ok.map((r) => r.seconds));
-      const cpuSecondsPerGiB = median(ok.map((r) => r.cpuSeconds)) / (dataset.bytes / 1024 ** 3);
+      const cpuSeconds = median(ok.map((r) => r.cpuSeconds));
+      const cpuSecondsPerGiB = cpuSeconds / (dataset.bytes / 1024 ** 3);
       result.median = {
         seconds,
         mbPerSec: dataset.bytes / 1e6 / seconds,
         filesPerSec: dataset.files / seconds,
         peakRssMiB: median(ok.map((r) => r.peakRssMiB)),
         cpuSecondsPerGiB,
+        cpuMsPerFile: (cpuSeconds * 1000) / dataset.files,
       };
     }
     return result;

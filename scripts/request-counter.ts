@@ -15,6 +15,8 @@ export interface RequestRecord {
   range?: string;
   /** Answered 503 by the counter itself (failNext), not forwarded. */
   failed?: boolean;
+  /** When it arrived: performance.now() of the counter's process. */
+  at: number;
 }
 
 export interface RequestCounter {
@@ -41,7 +43,13 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
   let maxInFlight = 0;
   let failures: { count: number; match: (r: RequestRecord) => boolean } | undefined;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const record: RequestRecord = { method: req.method ?? "GET", url: req.url ?? "/", bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
+    const record: RequestRecord = {
+      method: req.method ?? "GET",
+      url: req.url ?? "/",
+      bytes: 0,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      at: performance.now(),
+    };
     seen.push(record);
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);

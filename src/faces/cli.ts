@@ -164,9 +164,16 @@ export async function runCli(argv: string[]): Promise<number> {
     .command("list")
     .description("list the assets of the store, or the versions of one (newest first)")
     .argument("[name]", "asset name")
+    .option("--limit <n>", "at most N entries (versions of the named asset, else assets); the JSON's next is the --after of the next page")
+    .option("--after <entry>", "start after this version (older ones follow), or without a name after this asset")
     .action(
       run(async (ctx, _opts, command) => {
-        const r = await listCommand(ctx, command.args[0]);
+        const { limit, after } = command.opts<{ limit?: string; after?: string }>();
+        const r = await listCommand(ctx, command.args[0], {
+          ...(limit !== undefined ? { limit: parseWholeNumber(limit, "--limit", 1) } : {}),
+          ...(after !== undefined ? { after } : {}),
+        });
+        if (r.next) ctx.reporter.info(`more follow: add --after ${r.next}`);
         return { json: r, text: r.assets.map((a) => `${a.name}\t${a.versions.join(" ")}`) };
       }),
     );

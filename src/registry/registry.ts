@@ -185,20 +185,21 @@ export class Registry {
   /** The digest of an exact version, from the index when it records it (null: written by modelkit, no checksums). */
   async digestOf(name: string, version: string): Promise<string | null> {
     const index = await this.versions(name);
-    const listed = index.versions.includes(version) ? index.digests[version] : undefined;
+    const listed = index.versions.includes(version) ? index.digest(version) : undefined;
     return listed ?? (await this.meta(name, version)).digest ?? null;
   }
 
   private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
+    // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
+    const channel = spec.selector.kind === "alias" && spec.selector.alias !== LATEST ? spec.selector.alias : undefined;
+    // A channel's table is read beside the index, not after it; its failure is reported after the index's.
+    const target = channel === undefined ? undefined : this.channels.target(spec.name, channel);
+    target?.catch(() => undefined);
     const index = await this.versions(spec.name);
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
     if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.store.url}`);
-    // name:latest is name (the latest non-prerelease), as W&B users write it; no channel may be called latest.
-    const version =
-      spec.selector.kind === "alias" && spec.selector.alias !== LATEST
-        ? await this.channels.target(spec.name, spec.selector.alias)
-        : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
+    const version = target ? await target : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
     if (!version) {
       throw new AssetError(`${what}: no matching version in ${this.store.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
     }

@@ -3,22 +3,23 @@
 import type { Store } from "../store/store.ts";
 import { indexKey, metaVersion } from "./layout.ts";
 import { updateDocument } from "./shared-document.ts";
-import { detectScheme, sortNewestFirst, type Scheme, type SchemeName } from "./versioning.ts";
+import { detectScheme, orderVersions, sortNewestFirst, type Scheme, type SchemeName } from "./versioning.ts";
 
 export interface VersionIndex {
   versions: string[];
   scheme: Scheme;
   /** Etag of the `.versions` object, for compare-and-swap; undefined when it is absent. */
   etag?: string;
-  /** Asset digests the index records (versions published by assetkit), so resolving needs no meta. */
-  digests: Record<string, string>;
+  /** The asset digest the index records for a version (published by assetkit), so resolving needs no meta. */
+  digest(version: string): string | undefined;
   /** The versions listed, when none is in a scheme assetkit knows: nothing resolves, nothing is published onto them. */
   foreign?: string[];
 }
 
 interface IndexDocument {
   versions: string[];
-  digests: Record<string, string>;
+  /** As read: checked entry by entry when used (see recordedDigest), not for all 10,000 versions of a resolve. */
+  digests: Record<string, unknown>;
 }
 
 /** The indexes of one store, each read once (a command's lifetime) until forgotten; writers read afresh. */
@@ -66,9 +67,16 @@ export class VersionIndexes {
     }
     parsed ??= { versions: await this.versionsFromMetas(name), digests: {} };
     const scheme = detectScheme(parsed.versions, this.versioning);
-    const versions = sortNewestFirst(scheme, parsed.versions).filter((v) => scheme.isVersion(v));
+    const versions = orderVersions(scheme, parsed.versions).known;
     const foreign = versions.length === 0 && parsed.versions.length > 0 ? parsed.versions : undefined;
-    return { versions, scheme, digests: parsed.digests, ...(index ? { etag: index.etag } : {}), ...(foreign ? { foreign } : {}) };
+    const { digests } = parsed;
+    return {
+      versions,
+      scheme,
+      digest: (version) => recordedDigest(digests, version),
+      ...(index ? { etag: index.etag } : {}),
+      ...(foreign ? { foreign } : {}),
+    };
   }
 
   private async versionsFromMetas(name: string): Promise<string[]> {
@@ -87,7 +95,7 @@ export class VersionIndexes {
     await updateDocument(this.store, indexKey(name), async (current) => {
       const known = (current && parseIndex(current)) ?? { versions: await this.versionsFromMetas(name), digests: {} };
       if (current && known.versions.includes(version)) return undefined;
-      const digests: Record<string, string> = { ...known.digests, ...(digest ? { [version]: digest } : {}) };
+      const digests: Record<string, unknown> = { ...known.digests, ...(digest ? { [version]: digest } : {}) };
       return indexDocument(sortNewestFirst(scheme, [...known.versions, version]), digests);
     });
     this.forget(name);
@@ -103,7 +111,7 @@ export class VersionIndexes {
       const known = current && parseIndex(current);
       if (!known) return undefined;
       for (const v of Object.keys(removed)) delete removed[v];
-      for (const v of versions) if (known.versions.includes(v)) removed[v] = known.digests[v] ?? null;
+      for (const v of versions) if (known.versions.includes(v)) removed[v] = recordedDigest(known.digests, v) ?? null;
       if (Object.keys(removed).length === 0) return undefined;
       return indexDocument(
         known.versions.filter((v) => !(v in removed)),
@@ -122,24 +130,31 @@ export class VersionIndexes {
   }
 }
 
-/** Same shape modelkit reads ("versions"), plus the digests of the versions listed. */
-function indexDocument(versions: string[], digests: Record<string, string>): string {
-  return JSON.stringify({ versions, digests: Object.fromEntries(versions.filter((v) => digests[v]).map((v) => [v, digests[v]])) }) + "\n";
+/** Same shape modelkit reads ("versions"), plus the well-formed digests of the versions listed. */
+function indexDocument(versions: string[], digests: Record<string, unknown>): string {
+  const listed = versions.flatMap((v) => {
+    const digest = recordedDigest(digests, v);
+    return digest ? [[v, digest]] : [];
+  });
+  return JSON.stringify({ versions, digests: Object.fromEntries(listed) }) + "\n";
+}
+
+/** The digest recorded for `version`, when it is well-formed (an own entry: no "constructor" from the prototype). */
+function recordedDigest(digests: Record<string, unknown>, version: string): string | undefined {
+  const digest = Object.hasOwn(digests, version) ? digests[version] : undefined;
+  return typeof digest === "string" && /^sha256:[0-9a-f]{64}$/.test(digest) ? digest : undefined;
 }
 
 /**
  * `{"versions": [...], "digests": {...}}` → its content, or undefined without a versions list. The digests are
- * optional (modelkit writes none, and drops them when it rewrites the index) and kept only where well-formed.
+ * optional (modelkit writes none, and drops them when it rewrites the index) and used only where well-formed.
  */
 function parseIndex(data: Buffer): IndexDocument | undefined {
   try {
     const doc = JSON.parse(data.toString("utf8")) as { versions?: unknown; digests?: unknown };
     if (!Array.isArray(doc.versions) || !doc.versions.every((v) => typeof v === "string")) return undefined;
-    const digests = typeof doc.digests === "object" && doc.digests !== null ? Object.entries(doc.digests) : [];
-    return {
-      versions: doc.versions as string[],
-      digests: Object.fromEntries(digests.filter(([, d]) => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d))),
-    };
+    const digests = typeof doc.digests === "object" && doc.digests !== null && !Array.isArray(doc.digests) ? (doc.digests as Record<string, unknown>) : {};
+    return { versions: doc.versions as string[], digests };
   } catch {
     return undefined;
   }

@@ -10,7 +10,7 @@ const simpleDate = schemeNamed("simple-date");
 const pick = (scheme: typeof semver, spec: string, versions: string[]) => {
   const { selector } = parseSpec(spec);
   assert.notEqual(selector.kind, "alias");
-  return scheme.pick(selector as Exclude<typeof selector, { kind: "alias" }>, versions);
+  return scheme.pick(selector as Exclude<typeof selector, { kind: "alias" }>, sortNewestFirst(scheme, versions));
 };
 const series = (text: string) => parseSpec(`x:${text}`).selector as Extract<ReturnType<typeof parseSpec>["selector"], { kind: "numeric" }>;
 
@@ -119,12 +119,47 @@ describe("telling versions apart (run for every entry of an index)", () => {
       assert.equal(majorMinor.isVersion(v), false, v);
     }
   });
-  it("semver: whole MAJOR.MINOR.PATCH versions only", () => {
-    for (const v of ["1.2.3", "1.0.0-rc.1"]) assert.equal(semver.isVersion(v), true, v);
-    for (const v of ["1.2", "1", "v1.2.3", "1.2.3.4"]) assert.equal(semver.isVersion(v), false, v);
+  it("semver: whole MAJOR.MINOR.PATCH versions only, as semver.valid keeps them", () => {
+    for (const v of ["1.2.3", "1.0.0-rc.1", "0.0.0", "10.20.30", "9007199254740991.0.0"]) assert.equal(semver.isVersion(v), true, v);
+    for (const v of [
+      "1.2",
+      "1",
+      "v1.2.3",
+      "1.2.3.4",
+      "01.2.3",
+      "1.02.3",
+      "1.2.03",
+      "1..3",
+      "1.2.",
+      ".1.2",
+      " 1.2.3",
+      "1.2.3+b",
+      "9007199254740992.0.0",
+      "a.b.c",
+    ]) {
+      assert.equal(semver.isVersion(v), false, v);
+    }
+  });
+  it("semver compares by numbers, prereleases by semver's rules", () => {
+    assert.ok(semver.compare("1.10.0", "1.9.0") > 0);
+    assert.ok(semver.compare("2.0.0", "2.0.0-rc.1") > 0);
+    assert.ok(semver.compare("2.0.0-rc.10", "2.0.0-rc.9") > 0);
+    assert.equal(semver.compare("1.2.3", "1.2.3"), 0);
   });
   it("an index in order, or not, comes out newest first", () => {
     assert.deepEqual(sortNewestFirst(majorMinor, ["2.0", "1.10", "1.2"]), ["2.0", "1.10", "1.2"]);
     assert.deepEqual(sortNewestFirst(majorMinor, ["1.2", "2.0", "1.10", "junk"]), ["2.0", "1.10", "1.2", "junk"]);
+    // Releases in order take the one-parse path; a repeat, a prerelease or one out of order, the general one.
+    assert.deepEqual(sortNewestFirst(semver, ["10.0.0", "9.1.0", "9.0.10", "9.0.9"]), ["10.0.0", "9.1.0", "9.0.10", "9.0.9"]);
+    assert.deepEqual(sortNewestFirst(semver, ["2.0.0", "1.0.0", "1.0.0"]), ["2.0.0", "1.0.0"]);
+    assert.deepEqual(sortNewestFirst(semver, ["1.0.0", "2.0.0-rc.1", "1.10.0", "junk", "1.9.0"]), ["2.0.0-rc.1", "1.10.0", "1.9.0", "1.0.0", "junk"]);
+  });
+  it("an index of 10,000 versions: x:1 is the oldest series, x the newest release", () => {
+    const versions = Array.from({ length: 10_000 }, (_, i) => `${10 - Math.floor(i / 1000)}.${9 - Math.floor((i % 1000) / 100)}.${99 - (i % 100)}`);
+    assert.deepEqual(sortNewestFirst(semver, versions), versions);
+    assert.equal(pick(semver, "x:1", versions), "1.9.99");
+    assert.equal(pick(semver, "x:1.0", versions), "1.0.99");
+    assert.equal(pick(semver, "x", ["3.0.0-rc.1", ...versions]), "10.9.99");
+    assert.equal(semver.next(versions, series("1"), undefined), "1.10.0");
   });
 });
