@@ -4,7 +4,7 @@
 // `verify` under `require-attestation: true` page through the attestations of the digest and check them.
 // docs/trust.md, section 6.
 import assert from "node:assert/strict";
-import { readdir, writeFile } from "node:fs/promises";
+import { access, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openStore } from "../../src/store/uri.ts";
@@ -84,7 +84,7 @@ describe("GitHub attestations (GitHub API fake: attestations endpoints; Sigstore
     assert.equal(verified.code, 0, verified.stderr);
   });
 
-  it("under require-attestation a version without one is refused by fetch (nothing installed) and reported by verify; --offline cannot check it", async () => {
+  it("under require-attestation a version without one is refused by fetch (nothing installed) and by lock (nothing written); --offline cannot check it", async () => {
     const t = await project(2);
     assert.equal((await t.publish("1.0.0", ["--sign"])).code, 0);
     await t.policy(true);
@@ -96,13 +96,11 @@ describe("GitHub attestations (GitHub API fake: attestations endpoints; Sigstore
     );
     assert.deepEqual(await t.installed(), []);
 
-    assert.equal((await t.cli(["lock", `${ASSET}:1.0.0`])).code, 0);
-    const verified = await t.cli(["verify", "--json"]);
-    assert.equal(verified.code, 1, verified.stderr);
-    assert.deepEqual(
-      (JSON.parse(verified.stdout) as { verified: { status: string }[] }).verified.map((v) => v.status),
-      ["no-attestation"],
-    );
+    // lock checks what it locks under the policy: nothing written.
+    const locked = await t.cli(["lock", `${ASSET}:1.0.0`]);
+    assert.equal(locked.code, 1, locked.stderr);
+    assert.match(locked.stderr, /no GitHub attestation of sha256:[0-9a-f]{64} in acme\/ml passes \(none is listed\); nothing written to assets\.lock/);
+    await assert.rejects(access(path.join(t.cwd, "assets.lock")));
     const offline = await t.cli(["fetch", `${ASSET}:1.0.0`, "--offline"]);
     assert.equal(offline.code, 2, offline.stderr);
     assert.match(offline.stderr, /requires a GitHub attestation, which cannot be checked offline/);
