@@ -8,7 +8,7 @@ export async function listCommand(ctx: Context, name?: string): Promise<{ assets
   for (const n of names) {
     const { versions, foreign } = await ctx.registry.versions(n);
     if (name && foreign) throw ctx.registry.foreignVersions(name, foreign, `list ${name}`);
-    if (name && versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.store.url}`);
+    if (name && versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.registry.url}`);
     assets.push({ name: n, versions });
   }
   return { assets };

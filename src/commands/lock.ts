@@ -22,7 +22,7 @@ export async function lockCommand(ctx: Context, specs: string[], options: { upda
     assets[spec] = { name: entry.name, version: entry.version, digest: entry.digest };
     resolved.push({ spec, ...assets[spec]! });
   }
-  await writeLockfile(ctx.lockfilePath, { lockfileVersion: 1, store: ctx.store.url, assets });
+  await writeLockfile(ctx.lockfilePath, { lockfileVersion: 1, store: ctx.registry.url, assets });
   ctx.reporter.info(`locked ${resolved.length} spec(s) in ${relative(process.cwd(), ctx.lockfilePath) || ctx.lockfilePath}`);
   return { lockfile: ctx.lockfilePath, resolved };
 }

@@ -121,7 +121,7 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     spec,
     digest: outcome.digest,
     published: outcome.published,
-    store: ctx.store.url,
+    store: ctx.registry.url,
     size: input.size,
     files: input.files.length,
   };

@@ -34,8 +34,8 @@ export function parseSpecs(specs: string[]): { spec: string; parsed: AssetSpec }
 /** The lockfile, when there is one; a lockfile made for another store is reported and still used. */
 export async function loadLock(ctx: Context): Promise<Lockfile | undefined> {
   const lock = await ctx.readLock();
-  if (lock && lock.store !== ctx.store.url) {
-    ctx.reporter.warn(`${ctx.lockfilePath} was made for the store ${lock.store}, not ${ctx.store.url}; digests are checked against ${ctx.store.url}`);
+  if (lock && lock.store !== ctx.registry.url) {
+    ctx.reporter.warn(`${ctx.lockfilePath} was made for the store ${lock.store}, not ${ctx.registry.url}; digests are checked against ${ctx.registry.url}`);
   }
   return lock;
 }
@@ -65,7 +65,7 @@ export async function resolveInStore(
     const digest = meta ? (meta.digest ?? null) : await ctx.registry.digestOf(entry.name, entry.version);
     if (entry.digest !== null && digest !== entry.digest) {
       throw new AssetError(
-        `${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
+        `${spec}: ${entry.name}:${entry.version} in ${ctx.registry.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
       );
     }
     return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, ...(meta ? { meta } : {}), locked: true };
@@ -101,6 +101,6 @@ export async function checkTrusted(ctx: Context, name: string, version: string, 
 
 /** Checks the signature of a version in the context's store under `policy` (one GET of its `.sig`). */
 export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<void> {
-  const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
+  const where = `${signatureKey(name, version)} in ${ctx.registry.url}`;
   checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where);
 }
