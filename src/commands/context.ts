@@ -7,6 +7,8 @@ import { UsageError } from "../base/errors.ts";
 import { readLockfile, type Lockfile } from "../project/lockfile.ts";
 import { Registry } from "../registry/registry.ts";
 import type { AssetRegistry } from "../registry/asset-registry.ts";
+import { OciLayout } from "../registry/oci/oci-layout.ts";
+import { isOciUri, openOciClient, parseOciUri } from "../store/oci/open.ts";
 import { allowNativeHash } from "../hashing/part-hash.ts";
 import { localStoreRoot, openStore } from "../store/uri.ts";
 import type { Store } from "../store/store.ts";
@@ -69,7 +71,13 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
   const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
   const layoutOptions = { versioning, unsafePublish: options.unsafePublish ?? false, settings };
-  const registry: AssetRegistry = new Registry(await openStore(storeUri, storeBase, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
+  let registry: AssetRegistry;
+  if (isOciUri(storeUri)) {
+    const location = parseOciUri(storeUri);
+    registry = new OciLayout(openOciClient(location, tuning), location, layoutOptions);
+  } else {
+    registry = new Registry(await openStore(storeUri, storeBase, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
+  }
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
