@@ -10,7 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { uniquePrefix } from "../conformance/factory.ts";
-import { runCli, scratch, startCli, writeTree, type RunResult } from "../helpers/cli.ts";
+import { cleanEnv, runCli, scratch, startCli, writeTree, type RunResult } from "../helpers/cli.ts";
 import { goBinDir } from "../../scripts/test-servers.ts";
 
 const REGISTRY_A = process.env.ASSETKIT_TEST_OCI_A;
@@ -96,6 +96,17 @@ describe("oci:// stores", { skip: unavailable }, () => {
     const lockfile = await readFile(locked.lockfile, "utf8");
     assert.ok(lockfile.includes(store.slice(0, store.indexOf("?"))), "the lockfile names the store without its parameters");
     assert.equal((await cli("verify")).code, 0);
+
+    const served = path.join(cwd, "served");
+    assert.equal((await cli("sync", "team/single", "--dir", served)).code, 0);
+    assert.equal(await readFile(path.join(served, "team/single/current"), "utf8"), "one file");
+    const initialized = path.join(cwd, "initialized");
+    const host = new URL(REGISTRY_A!).host;
+    const source = `assetkit://oci/${host}/${new URL(store).pathname.slice(1)}?settle=0#team/sentiment:1.0.0`;
+    await promisify(execFile)(process.execPath, [path.resolve("dist/storage-initializer.js"), source, initialized], { env: cleanEnv() });
+    assert.equal(await readFile(path.join(initialized, "config.json"), "utf8"), '{"a":1}');
+    const imported = await json("import", path.join(cwd, "model"), "team/imported");
+    assert.equal(imported.digest, first.digest, "an import of the same folder has the same digest");
   });
 
   it("16 concurrent publisher processes get 16 distinct versions; none is overwritten and each fetches", async () => {

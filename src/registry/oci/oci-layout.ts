@@ -272,7 +272,8 @@ export class OciLayout implements AssetRegistry {
       this.forget(name);
       return { version, digest: prepared.digest, published: true, ...tally };
     } finally {
-      await this.withdraw(repo, hold, undefined, manifest);
+      // A hold left behind only tags a manifest that exists anyway: it must not hide why the publish ended.
+      await this.withdraw(repo, hold, undefined, manifest).catch(() => undefined);
     }
   }
 
