@@ -195,6 +195,64 @@ describe("oci:// stores", { skip: unavailable }, () => {
     for (const [rel, content] of Object.entries(files)) assert.equal(sha256(await readFile(path.join(out, rel))), sha256(content), rel);
   });
 
+  it("channels: promote moves the channel tag and records the move; resolve, fetch, history, rollback; ORAS pulls the channel", async () => {
+    const store = storeOn(REGISTRY_A!);
+    const { cwd, json } = await project(store);
+    await writeTree(cwd, { "a/f.txt": "one", "b/f.txt": "two" });
+    const v1 = await json("publish", "a", "svc");
+    const v2 = await json("publish", "b", "svc");
+    assert.equal((await json("promote", "svc:1.0.0", "production")).changed, true);
+    const moved = await json("promote", "svc:1.1.0", "production");
+    assert.deepEqual([moved.previous, moved.changed], ["1.0.0", true]);
+    assert.equal((await json("promote", "svc:1.1.0", "production")).changed, false, "a move onto the same version changes nothing");
+    assert.deepEqual((await json("resolve", "svc:production")).resolved[0].digest, v2.digest);
+    const fetched = (await json("fetch", "svc:production")).resolved[0];
+    assert.equal(await readFile(path.join(fetched.path, "f.txt"), "utf8"), "two");
+    const out = path.join(cwd, "pulled");
+    await promisify(execFile)(path.join(goBinDir(), "oras"), [
+      "pull",
+      "--plain-http",
+      "-o",
+      out,
+      `${new URL(REGISTRY_A!).host}${new URL(store).pathname}/svc:production`,
+    ]);
+    assert.equal(await readFile(path.join(out, "f.txt"), "utf8"), "two", "the channel tag is the version's manifest for any puller");
+
+    const back = await json("promote", "svc:production", "--rollback");
+    assert.deepEqual([back.version, back.previous], ["1.0.0", "1.1.0"]);
+    assert.equal((await json("resolve", "svc:production")).resolved[0].digest, v1.digest);
+    const history = (await json("history", "svc:production")).channels[0].history;
+    assert.deepEqual(
+      history.map((m: { version: string; previous?: string; rollback?: boolean }) => [m.version, m.previous ?? null, m.rollback ?? false]),
+      [
+        ["1.0.0", "1.1.0", true],
+        ["1.1.0", "1.0.0", false],
+        ["1.0.0", null, false],
+      ],
+    );
+  });
+
+  it("8 concurrent promotions of one channel: 8 records, none lost, the tag is the last record's version", async () => {
+    const store = storeOn(REGISTRY_A!);
+    const { cwd, json } = await project(store);
+    for (let i = 0; i < 8; i++) {
+      await writeTree(cwd, { [`in${i}/f.txt`]: `v${i}` });
+      await json("publish", `in${i}`, "hot");
+    }
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => startCli(["promote", `hot:1.${i}.0`, "production", "--json"], { cwd, env: { ASSETKIT_STORE: store } })),
+    );
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    const history = (await json("history", "hot:production")).channels[0].history as { version: string; previous?: string }[];
+    assert.equal(history.length, 8);
+    assert.deepEqual(
+      history.map((m) => m.version).sort(),
+      Array.from({ length: 8 }, (_, i) => `1.${i}.0`),
+    );
+    for (const [i, m] of history.entries()) assert.equal(m.previous, history[i + 1]?.version, "each move records the one before it");
+    assert.equal((await json("resolve", "hot:production")).resolved[0].version, history[0]!.version);
+  });
+
   it("names that cannot be repositories and commands that do not work on oci:// yet are usage errors", async () => {
     const { cwd, cli } = await project(storeOn(REGISTRY_A!));
     await writeTree(cwd, { "f.txt": "x" });
@@ -203,8 +261,6 @@ describe("oci:// stores", { skip: unavailable }, () => {
       [["gc"], /gc is not supported on oci:\/\/.* yet/],
       [["prune", "--keep-last", "1"], /prune is not supported on oci:\/\/.* yet/],
       [["promote", "x:1", "--to", "other-store"], /promote --to is not supported on oci:\/\/.* yet/],
-      [["promote", "x:1", "production"], /channels are not supported on oci:\/\/.* yet/],
-      [["resolve", "x:production"], /channels are not supported on oci:\/\/.* yet/],
     ];
     assert.equal((await cli("publish", "f.txt", "x")).code, 0);
     for (const [args, message] of cases) {

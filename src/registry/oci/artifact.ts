@@ -105,7 +105,7 @@ export function manifestSizeBound(name: string, paths: readonly string[]): numbe
 }
 
 /** A manifest read from the registry, checked for what assetkit needs of it; `where` names it in errors. */
-export function parseManifest(data: Buffer, where: string): ImageManifest {
+export function parseManifest(data: Buffer, where: string, configType = CONFIG_MEDIA_TYPE): ImageManifest {
   let doc: ImageManifest;
   try {
     doc = JSON.parse(data.toString("utf8")) as ImageManifest;
@@ -117,10 +117,27 @@ export function parseManifest(data: Buffer, where: string): ImageManifest {
   if (!descriptor(doc.config) || !Array.isArray(doc.layers) || !doc.layers.every(descriptor)) {
     throw new AssetError(`${where} is not an OCI image manifest (no config or layers)`);
   }
-  if (doc.config.mediaType !== CONFIG_MEDIA_TYPE) {
-    throw new AssetError(`${where} was not published by assetkit (config ${doc.config.mediaType}, not ${CONFIG_MEDIA_TYPE}): import it instead`);
+  if (doc.config.mediaType !== configType) {
+    throw new AssetError(`${where} was not written by assetkit (config ${doc.config.mediaType}, not ${configType})`);
   }
   return doc;
+}
+
+/** A channel move record's config type, and the OCI empty blob its manifest names as its one layer (an artifact with no files). */
+export const MOVE_CONFIG_MEDIA_TYPE = "application/vnd.assetkit.channel-move.v1+json";
+export const EMPTY_BLOB = Buffer.from("{}");
+
+/** The manifest of a channel move record, whose config blob is the record. */
+export function moveManifestBytes(config: Buffer): Buffer {
+  const empty: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPE,
+    artifactType: "application/vnd.assetkit.channel-move.v1",
+    config: { mediaType: MOVE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
+    layers: [empty],
+  };
+  return Buffer.from(JSON.stringify(manifest));
 }
 
 /** The meta document in a config blob. */

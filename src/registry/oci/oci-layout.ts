@@ -10,8 +10,7 @@ import type { OciLocation } from "../../store/oci/open.ts";
 import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
 import type { AssetRegistry, CopyVersionOutcome, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
-import type { AliasEntry, ChannelMoveOutcome } from "../channels.ts";
-import { LATEST } from "../channels.ts";
+import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
 import { buildMeta, expectedMetaSize, hashedInput, metaSizeProblem, parseMeta, sameContent, type HashingInput, type VersionMeta } from "../manifest.ts";
 import { checkAssetName } from "../paths.ts";
 import { formatSpec, selectorText, type AssetSpec } from "../spec.ts";
@@ -20,6 +19,9 @@ import { detectScheme, sortNewestFirst, SCHEMES, type Scheme, type SchemeName } 
 import {
   configBlob,
   DIGEST_ANNOTATION,
+  EMPTY_BLOB,
+  MOVE_CONFIG_MEDIA_TYPE,
+  moveManifestBytes,
   MANIFEST_MEDIA_TYPE,
   MAX_MANIFEST_BYTES,
   manifestBytes,
@@ -30,7 +32,19 @@ import {
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
-import { holdTag, isAbandoned, newClaim, readTags, rivalClaims, versionTagProblem, withdrawalMarker, type TagState } from "./tags.ts";
+import {
+  channelMoves,
+  holdTag,
+  isAbandoned,
+  moveSlot,
+  moveTag,
+  newClaim,
+  readTags,
+  rivalClaims,
+  versionTagProblem,
+  withdrawalMarker,
+  type TagState,
+} from "./tags.ts";
 
 /** A repository path component (distribution spec), for each '/'-segment of an asset name. */
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
@@ -48,6 +62,12 @@ export interface OciLayoutOptions {
   unsafePublish?: boolean;
   settings: TransferSettings;
 }
+
+/** A channel's name must leave room for its claim tag within the 128 characters of a tag. */
+const MAX_CHANNEL_LENGTH = 64;
+
+/** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
+type RecordedMove = ChannelMove & { digest: string };
 
 /** A version's manifest as read: its digest and content. */
 interface StoredManifest {
@@ -109,9 +129,11 @@ export class OciLayout implements AssetRegistry {
     this.indexes.delete(name);
   }
 
-  /** The version tags, joined: a watcher's poll is one tag listing. */
+  /** A channel's tag digest (one HEAD), else the version tags joined (one listing): what a watcher polls. */
   async revision(spec: AssetSpec): Promise<string> {
-    if (spec.selector.kind === "alias" && spec.selector.alias !== LATEST) throw this.noChannels();
+    if (spec.selector.kind === "alias" && spec.selector.alias !== LATEST) {
+      return (await this.client.headManifest(this.repository(spec.name), spec.selector.alias))?.digest ?? "absent";
+    }
     return (await this.listTags(this.repository(spec.name))).versions.sort().join(",") || "absent";
   }
 
@@ -181,9 +203,12 @@ export class OciLayout implements AssetRegistry {
     const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
     if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
     if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.url}`);
-    if (spec.selector.kind === "alias" && spec.selector.alias !== LATEST) throw this.noChannels();
-    const version = index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
+    const version =
+      spec.selector.kind === "alias" && spec.selector.alias !== LATEST
+        ? await this.channelTarget(spec.name, spec.selector.alias)
+        : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
     if (!version) throw new AssetError(`${what}: no matching version in ${this.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
+    if (!index.versions.includes(version)) throw new AssetError(`${what}: version ${version} is not committed in ${this.url}`);
     return { name: spec.name, version };
   }
 
@@ -281,22 +306,113 @@ export class OciLayout implements AssetRegistry {
     throw new UsageError(`promote --to ${this.url} (from ${source.url}) is not supported on OCI registries yet`);
   }
 
-  // ── channels: not on OCI registries yet (docs/oci.md §5.4) ──
+  // ── channels (docs/oci.md §5.4): tag <channel> = the version's manifest; move n recorded as tag _m.<channel>.<n> ──
 
-  async aliases(): Promise<{ table: Record<string, AliasEntry> }> {
-    return { table: {} }; // no channel can have been made here yet
+  async aliases(name: string): Promise<{ table: Record<string, AliasEntry> }> {
+    const repo = this.repository(name);
+    const table: Record<string, AliasEntry> = {};
+    for (const [channel, numbers] of channelMoves(await this.listTags(repo))) {
+      const history = (await Promise.all(numbers.map((n) => this.readMove(repo, channel, n)))).reverse();
+      const newest = history[0]!;
+      const { run_url, ref, sha } = newest;
+      table[channel] = {
+        version: newest.version,
+        promoted_at: newest.at,
+        promoted_by: newest.by,
+        source: { ...(run_url ? { run_url } : {}), ...(ref ? { ref } : {}), ...(sha ? { sha } : {}) },
+        ...(newest.previous ? { previous: newest.previous } : {}),
+        history: history.map(({ digest: _digest, ...move }) => move),
+      };
+    }
+    return { table };
   }
 
-  promote(): Promise<{ previous?: string; changed: boolean }> {
-    throw this.noChannels();
+  /**
+   * Moves `channel` to a committed version by the claim rule on its next move number: the winner points the
+   * channel tag at the version's manifest, then records the move (with the version it replaced).
+   */
+  async promote(name: string, channel: string, version: string, promotion: Promotion, rollback = false): Promise<{ previous?: string; changed: boolean }> {
+    if (channel.length > MAX_CHANNEL_LENGTH) throw new UsageError(`channel ${channel} is too long for ${this.url}: at most ${MAX_CHANNEL_LENGTH} characters`);
+    const repo = this.repository(name);
+    const target = await this.client.getManifest(repo, version);
+    if (!target) throw new AssetError(`${name}:${version} does not exist in ${this.url}`);
+    const current = await this.newestMove(repo, channel);
+    if (current?.version === version && (await this.client.headManifest(repo, channel))?.digest === target.digest) return { previous: version, changed: false };
+    const slot = await this.claimSlot(
+      repo,
+      target.data,
+      (state) => {
+        const now = Date.now();
+        let n = (channelMoves(state).get(channel)?.at(-1) ?? 0) + 1;
+        while (rivalClaims(state, moveSlot(channel, n)).some((c) => isAbandoned(c, now))) n++;
+        return moveSlot(channel, n);
+      },
+      (state, slot) => state.tags.has(`_${slot}`),
+      undefined,
+      `promote ${name}:${channel}`,
+    );
+    const n = Number(slot!.slice(slot!.lastIndexOf(".") + 1));
+    const before = n > 1 ? await this.readMove(repo, channel, n - 1).catch(() => undefined) : undefined;
+    const { run_url, ref, sha, actor } = promotion.source;
+    const move: RecordedMove = {
+      version,
+      digest: target.digest,
+      ...(before ? { previous: before.version } : {}),
+      at: promotion.promoted_at,
+      by: actor ?? promotion.promoted_by,
+      ...(run_url ? { run_url } : {}),
+      ...(ref ? { ref } : {}),
+      ...(sha ? { sha } : {}),
+      ...(rollback ? { rollback: true as const } : {}),
+    };
+    await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
+    const config = Buffer.from(JSON.stringify(move));
+    for (const blob of [config, EMPTY_BLOB])
+      if (!(await this.client.blobExists(repo, sha256Digest(blob)))) await this.client.uploadBlob(repo, sha256Digest(blob), blob);
+    await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
+    return { ...(before ? { previous: before.version } : {}), changed: true };
   }
 
-  rollback(): Promise<ChannelMoveOutcome> {
-    throw this.noChannels();
+  async rollback(name: string, channel: string, promotion: Promotion): Promise<ChannelMoveOutcome> {
+    const current = await this.newestMove(this.repository(name), channel);
+    if (!current) throw new AssetError(`${name}:${channel}: no channel ${channel} for ${name} in ${this.url}`);
+    if (!current.previous) throw new AssetError(`${name}:${channel} has no earlier version to roll back to (it was created at ${current.version})`);
+    const { changed } = await this.promote(name, channel, current.previous, promotion, true);
+    return { version: current.previous, previous: current.version, changed };
   }
 
-  private noChannels(): UsageError {
-    return new UsageError(`channels are not supported on ${this.url} yet: name a version (name:1.2.3, name:1, name)`);
+  /** The version a channel names: its newest recorded move, checked against the channel tag itself. */
+  private async channelTarget(name: string, channel: string): Promise<string> {
+    const repo = this.repository(name);
+    const move = await this.newestMove(repo, channel);
+    if (!move) throw new AssetError(`${name}:${channel}: no channel ${channel} for ${name} in ${this.url}`);
+    const tagged = await this.client.headManifest(repo, channel);
+    if (tagged?.digest !== move.digest) {
+      throw new AssetError(
+        `${name}:${channel} names ${tagged?.digest ?? "nothing"} in ${this.url}, not ${move.digest} (${move.version}) as its last recorded move says: a move was interrupted or made by another tool; promote again`,
+      );
+    }
+    return move.version;
+  }
+
+  private async newestMove(repo: string, channel: string): Promise<RecordedMove | undefined> {
+    const n = channelMoves(await this.listTags(repo))
+      .get(channel)
+      ?.at(-1);
+    return n === undefined ? undefined : this.readMove(repo, channel, n);
+  }
+
+  private async readMove(repo: string, channel: string, n: number): Promise<RecordedMove> {
+    const tag = moveTag(channel, n);
+    const where = `${repo}:${tag} in ${this.url}`;
+    const got = await this.client.getManifest(repo, tag);
+    if (!got) throw new AssetError(`${where} is gone`);
+    const { config } = parseManifest(got.data, where, MOVE_CONFIG_MEDIA_TYPE);
+    const data = await readDocumentBody(await this.client.openBlob(repo, config.digest), config.size);
+    if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its record does not have digest ${config.digest}`);
+    const move = JSON.parse(data.toString("utf8")) as RecordedMove;
+    if (typeof move.version !== "string" || typeof move.digest !== "string") throw new AssetError(`${where} is not a channel move record`);
+    return move;
   }
 
   private checkVersionTag(version: string): void {
@@ -347,12 +463,7 @@ export class OciLayout implements AssetRegistry {
     return { uploaded, copied };
   }
 
-  /**
-   * The claim rule (docs/oci.md §5.1): pick the candidate, wait while a live rival claims it, claim it, wait
-   * `settle`, list again; win only when the own claim is listed and no rival claim nor the version tag is. The
-   * winning claim stays as the version's receipt; losers withdraw theirs and go again. Undefined: `--version V`
-   * was committed by someone else meanwhile (the caller compares digests).
-   */
+  /** The claim rule for a version: the next free one of the series (or exactly `--version`), then its tag. */
   private async claimAndCommit(
     repo: string,
     name: string,
@@ -361,42 +472,67 @@ export class OciLayout implements AssetRegistry {
     manifest: Buffer,
     digest: string,
   ): Promise<string | undefined> {
+    const wanted = request.version;
+    const version = await this.claimSlot(
+      repo,
+      manifest,
+      (state) => (wanted === undefined ? this.nextFree(state, scheme, request) : state.tags.has(wanted) ? undefined : wanted),
+      (state, slot) => state.tags.has(slot),
+      wanted === undefined ? undefined : `${name}:${wanted}`,
+      `publish ${name}`,
+    );
+    if (version !== undefined) await this.commit(repo, name, version, manifest, digest);
+    return version;
+  }
+
+  /**
+   * The claim rule (docs/oci.md §5.1) for a slot (a version, or a channel's next move): `pick` names the slot from a
+   * listing; wait while a live rival claims it, claim it (a tag on `manifest`), wait `settle`, list again; win only
+   * when the own claim is listed and neither a rival claim nor the slot's commit (`committed`) is. The winning claim
+   * stays as the receipt; a loser withdraws its claim and goes again after a random backoff. With `exact` (the slot
+   * is given): undefined once it is committed (by anyone), and an error while someone else claims it.
+   */
+  private async claimSlot(
+    repo: string,
+    manifest: Buffer,
+    pick: (state: TagState) => string | undefined,
+    committed: (state: TagState, slot: string) => boolean,
+    exact: string | undefined,
+    what: string,
+  ): Promise<string | undefined> {
     const settle = this.location.settleMs;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const listedAt = Date.now();
       const state = await this.listTags(repo);
       const roundTrip = Date.now() - listedAt;
       const backoff = () => sleep(Math.random() * (settle + roundTrip + 10) * 2 ** Math.min(round, MAX_BACKOFF_EXPONENT));
-      if (request.version !== undefined && state.tags.has(request.version)) return undefined;
-      const candidate = request.version ?? this.nextFree(state, scheme, request);
+      const slot = pick(state);
+      if (slot === undefined) return undefined;
       const now = Date.now();
-      if (rivalClaims(state, candidate).some((c) => !isAbandoned(c, now))) {
-        if (request.version !== undefined) throw this.beingPublished(name, request.version);
+      if (rivalClaims(state, slot).some((c) => !isAbandoned(c, now))) {
+        if (exact !== undefined) throw this.beingWritten(exact);
         await backoff();
         continue;
       }
-      const claim = newClaim(candidate, now);
+      const claim = newClaim(slot, now);
       await this.client.putManifest(repo, claim.tag, manifest, MANIFEST_MEDIA_TYPE);
       await sleep(settle);
       const after = await this.listTags(repo);
       if (!after.tags.has(claim.tag)) {
         await this.withdraw(repo, claim.tag, claim.cid, manifest);
         throw new AssetError(
-          `${this.url}: cannot publish ${name}: the registry did not list tag ${claim.tag} ${settle / 1000} s after writing it; concurrent publishing cannot be made safe on it (raise ?settle= or publish from one job at a time with --unsafe-publish)`,
+          `${this.url}: cannot ${what}: the registry did not list tag ${claim.tag} ${settle / 1000} s after writing it; concurrent writers cannot be made safe on it (raise ?settle= or write from one job at a time with --unsafe-publish)`,
         );
       }
-      if (rivalClaims(after, candidate, claim.cid).length === 0 && !after.tags.has(candidate)) {
-        await this.commit(repo, name, candidate, manifest, digest);
-        return candidate;
-      }
+      if (rivalClaims(after, slot, claim.cid).length === 0 && !committed(after, slot)) return slot;
       await this.withdraw(repo, claim.tag, claim.cid, manifest);
-      if (request.version !== undefined) {
-        if (after.tags.has(request.version)) return undefined;
-        throw this.beingPublished(name, request.version);
+      if (exact !== undefined) {
+        if (committed(after, slot)) return undefined;
+        throw this.beingWritten(exact);
       }
       await backoff();
     }
-    throw new AssetError(`could not claim a version of ${name} in ${this.url} after ${MAX_ROUNDS} rounds: too many concurrent publishers; retry`);
+    throw new AssetError(`cannot ${what} in ${this.url}: no free slot after ${MAX_ROUNDS} rounds (too many concurrent writers); retry`);
   }
 
   /** `--unsafe-publish`: the next version whose tag is absent, written without claims (one publisher at a time). */
@@ -452,8 +588,8 @@ export class OciLayout implements AssetRegistry {
     }
   }
 
-  private beingPublished(name: string, version: string): AssetError {
-    return new AssetError(`${name}:${version} is being published to ${this.url} by another run; nothing was changed`);
+  private beingWritten(spec: string): AssetError {
+    return new AssetError(`${spec} is being published to ${this.url} by another run; nothing was changed`);
   }
 }
 

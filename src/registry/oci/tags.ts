@@ -75,3 +75,24 @@ export function holdTag(): string {
 export function withdrawalMarker(cid: string): string {
   return `_w.${cid}`;
 }
+
+/** The tag of a channel's move record number `n` (docs/oci.md §5.4). */
+export function moveTag(channel: string, n: number): string {
+  return `_m.${channel}.${n}`;
+}
+
+/** The claim slot of a channel's move `n`: its claim is `_c.<t>.<cid>.m.<channel>.<n>`. */
+export function moveSlot(channel: string, n: number): string {
+  return `m.${channel}.${n}`;
+}
+
+/** The channels that have move records, each with its record numbers, ascending. */
+export function channelMoves(state: TagState): Map<string, number[]> {
+  const moves = new Map<string, number[]>();
+  for (const tag of state.tags) {
+    const m = /^_m\.([a-z][a-z0-9-]*)\.([1-9][0-9]*)$/.exec(tag);
+    if (m) moves.set(m[1]!, [...(moves.get(m[1]!) ?? []), Number(m[2])]);
+  }
+  for (const numbers of moves.values()) numbers.sort((a, b) => a - b);
+  return moves;
+}
