@@ -253,6 +253,23 @@ describe("oci:// stores", { skip: unavailable }, () => {
     assert.equal((await json("resolve", "hot:production")).resolved[0].version, history[0]!.version);
   });
 
+  it("import oci://: files and a folder pushed by oras push, verified, pinned by the manifest digest", async () => {
+    const store = storeOn(REGISTRY_A!);
+    const { cwd, json } = await project(store);
+    const files = { "a.txt": "alpha", "sub/deep/b.bin": Buffer.alloc(50_000, 4), "dir/c.txt": "in a folder", "dir/d/e.txt": "deeper" };
+    await writeTree(cwd, files);
+    const host = new URL(REGISTRY_A!).host;
+    const repository = `${host}${new URL(store).pathname}/pushed`;
+    const oras = (...args: string[]) => promisify(execFile)(path.join(goBinDir(), "oras"), args, { cwd });
+    await oras("push", "--plain-http", `${repository}:v1`, "a.txt", "sub/deep/b.bin", "dir");
+    const source = `oci://${repository}:v1`;
+    const imported = await json("import", source, "from-oras");
+    const fetched = (await json("fetch", `from-oras:${imported.version}`)).resolved[0];
+    for (const [rel, content] of Object.entries(files)) assert.equal(sha256(await readFile(path.join(fetched.path, rel))), sha256(content), rel);
+    const again = await json("import", source, "from-oras", "--if-changed");
+    assert.deepEqual([again.published, again.version], [false, imported.version], "the same manifest digest is not downloaded again");
+  });
+
   it("names that cannot be repositories and commands that do not work on oci:// yet are usage errors", async () => {
     const { cwd, cli } = await project(storeOn(REGISTRY_A!));
     await writeTree(cwd, { "f.txt": "x" });
