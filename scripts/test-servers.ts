@@ -271,6 +271,8 @@ export async function startServers(only: readonly ServerName[] = ALL_SERVERS, un
           ),
         );
         env[`ASSETKIT_TEST_OCI_${name}`] = url;
+        // Its storage folder: tests damage a blob's bytes there (…/docker/registry/v2/blobs/sha256/<ab>/<hex>/data).
+        env[`ASSETKIT_TEST_OCI_${name}_ROOT`] = path.join(dir, `oci-${name}`);
       }
     }
     watchdog = startWatchdog(

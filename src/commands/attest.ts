@@ -24,7 +24,7 @@ export async function recordAttestation(ctx: Context, attest: { signing: Keyless
   if (!ctx.githubToken) return notRecorded("no GitHub token (GITHUB_TOKEN; the Action's github-token)");
   const token = await attest.signing.token();
   // The store as the storage initializer's URIs write it, without credentials or query: where the version was published.
-  const store = uriWithoutQuery(ctx.store.url.includes("://") ? ctx.store.url : `file://${ctx.store.url}`);
+  const store = uriWithoutQuery(ctx.registry.url.includes("://") ? ctx.registry.url : `file://${ctx.registry.url}`);
   const subjectName = `assetkit://${store.replace("://", "/")}/${v.name}@${v.version}`;
   const statement = provenanceStatement(
     { subjectName, name: v.name, version: v.version, digest: v.digest },

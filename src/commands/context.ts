@@ -6,6 +6,9 @@ import type { CrossRunCache } from "../local/cross-run-cache.ts";
 import { UsageError } from "../base/errors.ts";
 import { readLockfile, type Lockfile } from "../project/lockfile.ts";
 import { Registry } from "../registry/registry.ts";
+import type { AssetRegistry } from "../registry/asset-registry.ts";
+import { OciLayout } from "../registry/oci/oci-layout.ts";
+import { isOciUri, openOciClient, parseOciUri } from "../store/oci/open.ts";
 import { allowNativeHash } from "../hashing/part-hash.ts";
 import { localStoreRoot, openStore } from "../store/uri.ts";
 import type { Store } from "../store/store.ts";
@@ -36,8 +39,8 @@ export interface GlobalOptions {
 
 export interface Context {
   config: Config;
-  store: Store;
-  registry: Registry;
+  /** The assets of the command's store, whatever its layout. */
+  registry: AssetRegistry;
   assetsDir: AssetsDir;
   lockfilePath: string;
   reporter: Reporter;
@@ -74,25 +77,27 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const storeBase = options.store === undefined && env.ASSETKIT_STORE === undefined && config.store !== undefined ? config.dir : process.cwd();
   const tuning = tuningFromEnv(env);
   allowNativeHash(tuning.nativeHash); // the hash pool and the hashers are the process's: the switch is too
-  const store = await openStore(storeUri, storeBase, tuning);
   const settings = transferSettings(tuning);
   const transfers = new Transfers(settings);
   // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
   const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
-  const registry = new Registry(store, {
-    versioning,
-    unsafePublish: options.unsafePublish ?? false,
-    warn: (m) => reporter.warn(m),
-    settings,
-  });
+  const layoutOptions = { versioning, unsafePublish: options.unsafePublish ?? false, settings };
+  const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
+  let registry: AssetRegistry;
+  if (isOciUri(storeUri)) {
+    const location = parseOciUri(storeUri);
+    // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
+    const client = openOciClient(location, tuning, githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env);
+    registry = new OciLayout(client, location, layoutOptions);
+  } else {
+    registry = new Registry(await openStore(storeUri, storeBase, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
+  }
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
   const offline = options.offline ?? (env.ASSETKIT_OFFLINE === "1" || env.ASSETKIT_OFFLINE === "true");
-  const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
   return {
     config,
-    store,
     registry,
     assetsDir,
     lockfilePath,

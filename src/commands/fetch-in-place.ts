@@ -12,7 +12,7 @@ import { checkTrusted, resolveInStore } from "./resolution.ts";
 export function inPlaceRoot(ctx: Context): string {
   if (ctx.storeRoot === undefined) {
     throw new UsageError(
-      `--in-place serves a local or mounted store (a folder or file://) where its files lie; ${ctx.store.url} is remote: drop --in-place to download`,
+      `--in-place serves a local or mounted store (a folder or file://) where its files lie; ${ctx.registry.url} is remote: drop --in-place to download`,
     );
   }
   return ctx.storeRoot;

@@ -104,7 +104,7 @@ async function obtain(ctx: Context, spec: string, parsed: AssetSpec, entry: Lock
       ctx.crossRunCache,
       ctx.assetsDir,
       (m) => ctx.reporter.warn(m),
-      { store: ctx.store.url, ...known, digest },
+      { store: ctx.registry.url, ...known, digest },
       parsed.subPath,
     );
     if (!restored) return undefined;
@@ -154,7 +154,7 @@ async function download(
     ctx.reporter.info(`fetched ${what}${copy.verified ? "" : " (unverified: its meta has no checksums)"}`);
     if (!parsed.subPath && r.digest) {
       const files = meta.files.map((f) => f.path);
-      await ctx.crossRunCache?.save({ store: ctx.store.url, name: r.name, version: r.version, digest: r.digest }, copy.path, files);
+      await ctx.crossRunCache?.save({ store: ctx.registry.url, name: r.name, version: r.version, digest: r.digest }, copy.path, files);
     }
   }
   return {

@@ -5,6 +5,7 @@ import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
 import { parseDuration } from "../base/units.ts";
+import { keyValueRegistry } from "../registry/key-value.ts";
 
 export const DEFAULT_GC_GRACE = "24h";
 
@@ -28,11 +29,12 @@ export interface GcResult {
 }
 
 export async function gcCommand(ctx: Context, options: { olderThan?: string; dryRun?: boolean; removeUnlisted?: boolean }): Promise<GcResult> {
-  if (!ctx.store.writable || !ctx.store.listable) throw new UsageError(`${ctx.store.url} is read-only or cannot be listed: run gc against the writable store`);
+  const registry = keyValueRegistry(ctx.registry, "gc");
+  if (!registry.writable || !registry.listable) throw new UsageError(`${registry.url} is read-only or cannot be listed: run gc against the writable store`);
   const olderThan = options.olderThan ?? DEFAULT_GC_GRACE;
   const graceMs = parseDuration(olderThan, "--older-than");
   const dryRun = options.dryRun ?? false;
-  const plan = await planGc(ctx.registry, graceMs, options.removeUnlisted ?? false);
+  const plan = await planGc(registry, graceMs, options.removeUnlisted ?? false);
   const kept = new Set(plan.unlisted.map((v) => `${v.name}:${v.version}`));
 
   const lines: string[] = [];
@@ -57,14 +59,14 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
           : `remove ${spec}: no meta; ${data}`,
     );
   }
-  const removed = dryRun ? planned : await collectGarbage(ctx.registry, plan, (m) => ctx.reporter.warn(m));
+  const removed = dryRun ? planned : await collectGarbage(registry, plan, (m) => ctx.reporter.warn(m));
   const note = plan.uploadsChecked
     ? undefined
-    : ctx.store.url.startsWith("az://") || ctx.store.url.includes(".blob.core.windows.net")
+    : ctx.registry.url.startsWith("az://") || ctx.registry.url.includes(".blob.core.windows.net")
       ? "Azure: uncommitted blocks of interrupted uploads are discarded by the service itself after 7 days"
       : undefined;
   return {
-    store: ctx.store.url,
+    store: ctx.registry.url,
     dryRun,
     olderThan,
     removed,

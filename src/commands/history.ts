@@ -11,10 +11,10 @@ export async function historyCommand(ctx: Context, target: string): Promise<Hist
   }
   const only = parsed.selector.kind === "alias" ? parsed.selector.alias : undefined;
   const { table } = await ctx.registry.aliases(parsed.name);
-  if (only !== undefined && !table[only]) throw new AssetError(`${parsed.name}:${only}: no channel ${only} for ${parsed.name} in ${ctx.store.url}`);
+  if (only !== undefined && !table[only]) throw new AssetError(`${parsed.name}:${only}: no channel ${only} for ${parsed.name} in ${ctx.registry.url}`);
   const channels = Object.keys(table)
     .filter((c) => only === undefined || c === only)
     .sort()
     .map((channel) => ({ channel, version: table[channel]!.version, history: channelHistory(table[channel]!), dropped: table[channel]!.history_dropped ?? 0 }));
-  return { name: parsed.name, store: ctx.store.url, channels };
+  return { name: parsed.name, store: ctx.registry.url, channels };
 }

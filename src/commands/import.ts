@@ -44,8 +44,9 @@ export async function importCommand(ctx: Context, options: ImportOptions, env: N
   });
   const unchanged = target.ifChanged ? await unchangedSince(ctx, target, source.origin) : undefined;
   if (unchanged) return { ...unchanged, source: source.origin.uri };
-  // --if-changed compares the content digest before writing anything, so it needs the bytes hashed first: staged.
-  const direct = target.ifChanged ? undefined : source.direct?.();
+  // --if-changed compares the content digest before writing anything, so it needs the bytes hashed first: staged;
+  // so does a layout that cannot copy from a store itself.
+  const direct = target.ifChanged || !ctx.registry.storeCopies ? undefined : source.direct?.();
   if (direct) return { ...(await publishPrepared(ctx, target, direct, source.origin.uri, source.origin)), source: source.origin.uri };
   const result = await withStaging(async (dir) => {
     const staged = await source.stage(dir);
@@ -72,7 +73,7 @@ async function unchangedSince(ctx: Context, target: PublishTarget, origin: Impor
     published: false,
     signed: false,
     signer: null,
-    store: ctx.store.url,
+    store: ctx.registry.url,
     size: meta.size ?? 0,
     files: meta.files.length,
   };

@@ -25,7 +25,7 @@ export async function listCommand(ctx: Context, name?: string, page: ListPage = 
     checkAssetName(name);
     const { versions, foreign, scheme } = await ctx.registry.versions(name);
     if (foreign) throw ctx.registry.foreignVersions(name, foreign, `list ${name}`);
-    if (versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.store.url}`);
+    if (versions.length === 0) throw new AssetError(`no asset named ${name} in ${ctx.registry.url}`);
     const { after } = page;
     if (after !== undefined && !scheme.isVersion(after)) throw new UsageError(`--after ${after}: not a ${scheme.name} version, as ${name}'s are`);
     // By order, not position: a cursor version pruned since the last page still says where the next one starts.

@@ -43,7 +43,7 @@ export async function lockCommand(ctx: Context, specs: string[], options: { upda
   // The other specs kept from the lockfile are checked too: the pin written says every entry passed this policy.
   const others = policy ? Object.keys(assets).filter((spec) => !resolved.some((r) => r.spec === spec)) : [];
   await pMap(others, async (spec) => (assets[spec] = await entryOf(spec, parseSpec(spec), assets[spec])), { concurrency: SPEC_CONCURRENCY });
-  await writeLockfile(ctx.lockfilePath, { store: ctx.store.url, ...(policy ? { trust: policy.pin } : {}), assets });
+  await writeLockfile(ctx.lockfilePath, { store: ctx.registry.url, ...(policy ? { trust: policy.pin } : {}), assets });
   ctx.reporter.info(`locked ${resolved.length} spec(s) in ${relative(process.cwd(), ctx.lockfilePath) || ctx.lockfilePath}`);
   return { lockfile: ctx.lockfilePath, resolved };
 }

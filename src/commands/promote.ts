@@ -6,7 +6,8 @@ import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { provenanceFromEnv } from "../github/provenance.ts";
 import { LATEST } from "../registry/channels.ts";
-import type { Registry } from "../registry/registry.ts";
+import type { AssetRegistry } from "../registry/asset-registry.ts";
+import { keyValueRegistry } from "../registry/key-value.ts";
 import { formatSpec, parseSpec } from "../registry/spec.ts";
 import { CREATED_BY } from "../base/version.ts";
 import { checkTrusted, loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
@@ -80,7 +81,7 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
   }
   let copied: boolean | undefined;
   if (options.to) {
-    await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.store.url}`, entry);
+    await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.url}`, entry);
     const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
       at: promotion.promoted_at,
       by: promotion.source.actor ?? CREATED_BY,
@@ -92,12 +93,12 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
     const how = outcome.copied
       ? `copied ${outcome.serverSide.files + outcome.streamed.files} file(s) (${outcome.serverSide.files} server-side, ${outcome.streamed.files} streamed and verified)`
       : "already there with the same digest";
-    ctx.reporter.info(`${r.name}:${r.version} -> ${target.store.url}: ${how}`);
+    ctx.reporter.info(`${r.name}:${r.version} -> ${target.url}: ${how}`);
   } else {
     // A channel never points at a version its readers would refuse: checked under the policy before it moves.
     await checkTrusted(ctx, r.name, r.version, r.meta!, `${r.name}:${channel} not moved`, entry);
   }
-  const extra = options.to ? { from: ctx.store.url, copied: copied! } : {};
+  const extra = options.to ? { from: ctx.registry.url, copied: copied! } : {};
   if (channel === undefined) return result(r.name, null, r.version, r.digest, null, false, target, extra);
   const outcome = await target.promote(r.name, channel, r.version, promotion);
   const previous = outcome.previous ?? null;
@@ -116,18 +117,19 @@ function result(
   digest: string | null,
   previous: string | null,
   changed: boolean,
-  target: Registry,
+  target: AssetRegistry,
   extra: Partial<PromoteResult>,
 ): PromoteResult {
   const spec = formatSpec({ name, version: alias ?? version });
-  return { name, alias, spec, version, digest, previous, changed, store: target.store.url, ...extra };
+  return { name, alias, spec, version, digest, previous, changed, store: target.url, ...extra };
 }
 
 /** The registry of the --to store, with the same settings as the source's. */
-async function destination(ctx: Context, uri: string): Promise<Registry> {
+async function destination(ctx: Context, uri: string): Promise<AssetRegistry> {
+  const source = keyValueRegistry(ctx.registry, "promote --to");
   const store = await ctx.openStore(uri, ctx.config.dir);
-  if (store.url === ctx.store.url) throw new UsageError(`--to ${store.url} is the store the version comes from: name another store`);
-  return ctx.registry.withStore(store);
+  if (store.url === ctx.registry.url) throw new UsageError(`--to ${store.url} is the store the version comes from: name another store`);
+  return source.withStore(store);
 }
 
 function checkChannelName(channel: string): void {

@@ -8,6 +8,7 @@ import { readLockfile } from "../project/lockfile.ts";
 import { checkAssetName } from "../registry/paths.ts";
 import { formatBytes } from "../base/units.ts";
 import { dataObjects, deleteVersions } from "../registry/prune.ts";
+import { keyValueRegistry } from "../registry/key-value.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
 import { parseDuration, parseWholeNumber } from "../base/units.ts";
 
@@ -46,30 +47,31 @@ export interface PruneResult {
 
 export async function pruneCommand(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = parsePolicy(options);
-  if (options.apply && !ctx.store.writable) throw new UsageError(`${ctx.store.url} is read-only: prune the writable store`);
+  const registry = keyValueRegistry(ctx.registry, "prune");
+  if (options.apply && !registry.writable) throw new UsageError(`${registry.url} is read-only: prune the writable store`);
   const locked = [...(options.locked ?? []), ...(await lockedInFiles(ctx, options.keepLocked ?? []))];
-  const names = options.names?.length ? options.names.map(checkAssetName) : await ctx.registry.assets();
+  const names = options.names?.length ? options.names.map(checkAssetName) : await registry.assets();
   const now = new Date();
-  const result: PruneResult = { store: ctx.store.url, dryRun: !options.apply, assets: [], removed: { versions: 0, bytes: 0 } };
+  const result: PruneResult = { store: registry.url, dryRun: !options.apply, assets: [], removed: { versions: 0, bytes: 0 } };
 
   for (const name of names) {
-    const { versions } = await ctx.registry.versions(name);
+    const { versions } = await registry.versions(name);
     const metas = new Map(
-      await pMap(versions, async (v) => [v, await ctx.registry.meta(name, v).catch(() => undefined)] as const, { concurrency: META_CONCURRENCY }),
+      await pMap(versions, async (v) => [v, await registry.meta(name, v).catch(() => undefined)] as const, { concurrency: META_CONCURRENCY }),
     );
     const pushed = Object.fromEntries(versions.map((v) => [v, validDate(metas.get(v)?.document.push_date)]));
-    const channels = async () => channelReasons((await ctx.registry.aliases(name)).table, policy.keepHistory);
+    const channels = async () => channelReasons((await registry.aliases(name)).table, policy.keepHistory);
     const plan = planRetention({ name, versions, pushed }, policy, await channels(), locked, now);
     const sizeOf = async (v: string): Promise<number | null> => {
       const meta = metas.get(v);
       if (meta?.size !== undefined) return meta.size;
-      if (!ctx.store.listable) return null;
-      return (await dataObjects(ctx.registry, name, v)).reduce((sum, o) => sum + o.size, 0);
+      if (!registry.listable) return null;
+      return (await dataObjects(registry, name, v)).reduce((sum, o) => sum + o.size, 0);
     };
     const asset: PrunedAsset = { name, remove: [], keep: plan.keep, reinstated: [] };
     for (const version of plan.remove) asset.remove.push({ version, size: await sizeOf(version) });
     if (options.apply && plan.remove.length > 0) {
-      const done = await deleteVersions(ctx.registry, name, plan.remove, async () => new Set((await channels()).keys()));
+      const done = await deleteVersions(registry, name, plan.remove, async () => new Set((await channels()).keys()));
       asset.reinstated = done.reinstated;
       asset.remove = asset.remove.filter((r) => done.deleted.some((d) => d.version === r.version));
       for (const v of done.reinstated) asset.keep.push({ version: v, reasons: ["a channel moved onto it during the prune"] });

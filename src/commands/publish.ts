@@ -180,7 +180,7 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
     signed: outcome.published && signer !== undefined,
     // A keyless signer is known from its certificate once signed: `show` and `verify` name it.
     signer: outcome.published && signer && "key" in signer ? keySignerId(signer.key.hint) : null,
-    store: ctx.store.url,
+    store: ctx.registry.url,
     size: input.size,
     files: input.files.length,
   };

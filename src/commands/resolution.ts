@@ -37,8 +37,8 @@ export function parseSpecs(specs: string[]): { spec: string; parsed: AssetSpec }
 /** The lockfile, when there is one; a lockfile made for another store is reported and still used. */
 export async function loadLock(ctx: Context): Promise<Lockfile | undefined> {
   const lock = await ctx.readLock();
-  if (lock && lock.store !== ctx.store.url) {
-    ctx.reporter.warn(`${ctx.lockfilePath} was made for the store ${lock.store}, not ${ctx.store.url}; digests are checked against ${ctx.store.url}`);
+  if (lock && lock.store !== ctx.registry.url) {
+    ctx.reporter.warn(`${ctx.lockfilePath} was made for the store ${lock.store}, not ${ctx.registry.url}; digests are checked against ${ctx.registry.url}`);
   }
   return lock;
 }
@@ -68,7 +68,7 @@ export async function resolveInStore(
     const digest = meta ? (meta.digest ?? null) : await ctx.registry.digestOf(entry.name, entry.version);
     if (entry.digest !== null && digest !== entry.digest) {
       throw new AssetError(
-        `${spec}: ${entry.name}:${entry.version} in ${ctx.store.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
+        `${spec}: ${entry.name}:${entry.version} in ${ctx.registry.url} has digest ${digest ?? "(none)"}, but ${ctx.lockfilePath} locked ${entry.digest}`,
       );
     }
     return { spec, parsed, name: entry.name, version: entry.version, digest: entry.digest, ...(meta ? { meta } : {}), locked: true };
@@ -141,7 +141,7 @@ export function trustRecord(trusted: Trusted | undefined): TrustRecord | undefin
  * attestation when the rule requires one; returns its signer.
  */
 export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<Signer | undefined> {
-  const where = `${signatureKey(name, version)} in ${ctx.store.url}`;
+  const where = `${signatureKey(name, version)} in ${ctx.registry.url}`;
   const signer = await checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
   const rule = ruleFor(policy, name);
   if (rule.requireAttestation && meta.digest) await checkGitHubAttestation(ctx, policy, rule, name, version, meta.digest);

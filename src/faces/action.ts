@@ -85,7 +85,7 @@ export async function runAction(): Promise<void> {
     );
     const rows = await run(command as ActionCommand, ctx);
     if (typeof rows === "object" && "store" in rows) await writeSummary(command, rows.store, rows.rows);
-    else await writeSummary(command, ctx.store.url, rows);
+    else await writeSummary(command, ctx.registry.url, rows);
   } catch (err) {
     // One error annotation (setFailed), and the same line in the job summary.
     const message = scrub((err as Error).message);
@@ -198,7 +198,7 @@ async function run(command: ActionCommand, ctx: Context): Promise<Row[] | string
         note: [v.status, `local ${v.local}`, v.newer ? `newer: ${v.newer}` : "", v.detail ?? ""].filter(Boolean).join("; "),
       }));
       if (r.failed) {
-        await writeSummary(command, ctx.store.url, rows);
+        await writeSummary(command, ctx.registry.url, rows);
         throw r.failed;
       }
       return rows;

@@ -420,7 +420,7 @@ function withGlobalOptions(command: Command): Command {
   return command
     .option(
       "--store <uri>",
-      "store: s3://bucket/prefix, gs://…, az://…, https://…, file:///abs or a path (default: $ASSETKIT_STORE, assetkit.yml, .assetkit/store)",
+      "store: s3://bucket/prefix, gs://…, az://…, https://…, oci://registry/namespace, file:///abs or a path (default: $ASSETKIT_STORE, assetkit.yml, .assetkit/store)",
     )
     .option("--config <file>", "config file (default: ./assetkit.yml when present)")
     .option("--lockfile <file>", "lockfile (default: assets.lock beside the config)")

@@ -9,9 +9,9 @@ import { createProgress } from "./progress.ts";
 import { scrub } from "../store/redact.ts";
 
 const FORM =
-  "assetkit://<scheme>/<bucket-or-host>/<prefix>#<spec> (scheme s3, gs, az, http, https or file), e.g. assetkit://s3/ml-assets/prod#models/sentiment:production";
+  "assetkit://<scheme>/<bucket-or-host>/<prefix>#<spec> (scheme s3, gs, az, http, https, file or oci), e.g. assetkit://s3/ml-assets/prod#models/sentiment:production";
 const USAGE = `usage: assetkit-storage-initializer <src-uri> <dest-path>\n  <src-uri>: ${FORM}, or assetkit://#<spec> for $ASSETKIT_STORE\n`;
-const SCHEMES = new Set(["s3", "gs", "az", "http", "https", "file"]);
+const SCHEMES = new Set(["s3", "gs", "az", "http", "https", "file", "oci"]);
 
 /** assetkit://… → the store URI (undefined: the environment's) and the spec. */
 export function parseSourceUri(uri: string): { store?: string; spec: string } {

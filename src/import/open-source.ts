@@ -16,6 +16,8 @@ export async function openSource(uri: string, settings: ImportSettings): Promise
     case "az":
     case "azure": // KServe's spelling of az://
       return (await import("./store-source.ts")).openStoreSource(scheme === "azure" ? `az${uri.slice("azure".length)}` : uri, settings);
+    case "oci":
+      return (await import("./oci-source.ts")).openOciSource(uri, settings);
     case "http":
     case "https":
       // An Azure blob URL is an object store (it can list); any other URL is a file on a web server.
@@ -23,7 +25,7 @@ export async function openSource(uri: string, settings: ImportSettings): Promise
       return (await import("./http-source.ts")).openHttpSource(uri, settings);
     default:
       throw new UsageError(
-        `cannot import from ${scheme}:// (use s3://, gs://, az://, azure://, https://, hf://, file:// or a path; a mounted volume such as a PVC is a plain path)`,
+        `cannot import from ${scheme}:// (use s3://, gs://, az://, azure://, https://, hf://, oci://, file:// or a path; a mounted volume such as a PVC is a plain path)`,
       );
   }
 }

@@ -13,20 +13,21 @@ import {
   sameContent,
   withStoredEtags,
   type HashingInput,
-  type PreparedInput,
-  type Provenance,
   type VersionMeta,
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
 import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
 import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, signatureKey } from "./layout.ts";
 import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
-import { formatSpec, selectorText, type AssetSpec, type VersionSelector } from "./spec.ts";
+import { formatSpec, selectorText, type AssetSpec } from "./spec.ts";
 import { copyBudget, copyObject } from "../transfer/store-copy.ts";
 import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../transfer/engine.ts";
 import { VersionIndexes, type VersionIndex } from "./version-index.ts";
-import { SCHEMES, type Bump, type SchemeName } from "./versioning.ts";
+import { SCHEMES, type SchemeName } from "./versioning.ts";
+import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "./asset-registry.ts";
+
+export type { CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved, ResolvedAsset, SignedVersion } from "./asset-registry.ts";
 
 export interface RegistryOptions {
   /** The scheme a new asset takes. */
@@ -38,78 +39,8 @@ export interface RegistryOptions {
   settings: TransferSettings;
 }
 
-export interface Resolved {
-  name: string;
-  version: string;
-  meta: VersionMeta;
-}
-
-/** A spec resolved to an exact version, as resolve, lock and fetch report it. */
-export interface ResolvedAsset {
-  spec: string;
-  name: string;
-  version: string;
-  digest: string | null;
-  size?: number;
-}
-
-export interface PublishRequest {
-  name: string;
-  /** Hashed, or being hashed: uploads start before hashing ends (unless `ifChanged` needs the digest first). */
-  input: PreparedInput | HashingInput;
-  series?: Extract<VersionSelector, { kind: "numeric" }>;
-  bump?: Bump;
-  version?: string;
-  ifChanged?: boolean;
-  createdBy: string;
-  source: Provenance;
-  metadata: Record<string, string>;
-  /** Called as files are stored (uploaded or copied). */
-  onProgress?: (progress: TransferProgress) => void;
-  /** Signs the version once its files are stored: the bytes of its `.sig`, if any (the registry knows no signature format). */
-  sign?: (version: SignedVersion) => Buffer | undefined | Promise<Buffer | undefined>;
-}
-
-/** What a version's signature covers: its name, version and asset digest, and each file's path and sha256. */
-export interface SignedVersion {
-  name: string;
-  version: string;
-  digest: string;
-  isDirectory: boolean;
-  files: readonly { path: string; sha256: string }[];
-}
-
-export interface PublishOutcome {
-  version: string;
-  digest: string;
-  published: boolean;
-  /** Files sent from this machine. */
-  uploaded: { files: number; bytes: number };
-  /** Files equal to the previous version's, copied inside the store instead. */
-  copied: { files: number; bytes: number };
-}
-
-/** Where a copied version came from: kept in its meta at the destination as `promoted_from`. */
-export interface PromotedFrom {
-  /** The source store's URI without credentials. */
-  store: string;
-  version: string;
-  digest: string | null;
-  at: string;
-  by: string;
-  run_url?: string;
-}
-
-export interface CopyVersionOutcome {
-  /** False when the destination already held this version with the same digest. */
-  copied: boolean;
-  digest: string | null;
-  /** Files copied by the service (no byte through this process) and files streamed through it. */
-  serverSide: { files: number; bytes: number };
-  streamed: { files: number; bytes: number };
-}
-
-export class Registry {
+/** The key-value layout (layout.ts) over any Store. */
+export class Registry implements AssetRegistry {
   readonly store: Store;
   private readonly options: RegistryOptions;
   /** Each asset's index, read once per registry (a command's lifetime); writers read afresh. */
@@ -125,6 +56,20 @@ export class Registry {
     this.indexes = new VersionIndexes(store, options.versioning, options.warn);
     this.channels = new Channels(store, this.indexes);
     this.protocol = new PublishProtocol(store, this.indexes, { unsafePublish: options.unsafePublish, concurrency: this.concurrency });
+  }
+
+  readonly storeCopies = true;
+
+  get url(): string {
+    return this.store.url;
+  }
+
+  get writable(): boolean {
+    return this.store.writable;
+  }
+
+  get listable(): boolean {
+    return this.store.listable;
   }
 
   /** A registry over another store, with the same settings (the destination of a promotion). */
@@ -332,11 +277,12 @@ export class Registry {
    * refused unless `allowUnverified`.
    */
   async copyVersion(
-    source: Registry,
+    source: AssetRegistry,
     name: string,
     version: string,
     promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { allowUnverified?: boolean; onProgress?: (p: TransferProgress) => void },
   ): Promise<CopyVersionOutcome> {
+    if (!(source instanceof Registry)) throw new UsageError(`copying a version from ${source.url} to another store is not supported yet`);
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote to a writable store`);
     const [meta, signature] = await Promise.all([source.meta(name, version), source.signature(name, version)]);
     const digest = meta.digest ?? null;

@@ -69,7 +69,10 @@ async function openBackend(uri: string, baseDir: string, tuning: Tuning): Promis
       }
       return (await import("./http.ts")).openHttpStore(url);
     }
+    case "oci":
+      // An OCI registry is a layout of its own (src/registry/oci), opened by the command context, not a key-value store.
+      throw new UsageError(`${redactUri(uri)}: an OCI registry works as the command's store (--store) only, not here yet`);
     default:
-      throw new UsageError(`unsupported store URI scheme ${scheme}:// (use s3://, gs://, az://, https://, file:// or a path)`);
+      throw new UsageError(`unsupported store URI scheme ${scheme}:// (use s3://, gs://, az://, https://, oci://, file:// or a path)`);
   }
 }

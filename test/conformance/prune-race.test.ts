@@ -32,7 +32,6 @@ async function contextOver(store: Store): Promise<Context> {
   const transfers = testTransfers();
   return {
     config: { dir, assets: [], channels: {} },
-    store,
     registry,
     assetsDir: new AssetsDir(path.join(dir, "assets"), transfers),
     lockfilePath: path.join(dir, "assets.lock"),

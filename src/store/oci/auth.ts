@@ -24,6 +24,9 @@ export function repositoryScope(repo: string, actions: "pull" | "pull,push" | "d
   return `repository:${repo}:${actions}`;
 }
 
+/** The token-flow scope of listing the registry's repositories (GET /v2/_catalog), as Docker's token spec names it. */
+export const CATALOG_SCOPE = "registry:catalog:*";
+
 interface BearerChallenge {
   scheme: "bearer";
   realm: URL;

@@ -10,7 +10,7 @@ import { Operations, uploadDeadlineMs } from "../layers/index.ts";
 import { operationSignal } from "../layers/timeout.ts";
 import { readDocumentBody, sourceOf, StoreError, type Body, type ByteRange, type ObjectSource } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
-import { RegistryAuth, repositoryScope } from "./auth.ts";
+import { CATALOG_SCOPE, RegistryAuth, repositoryScope } from "./auth.ts";
 import type { CredentialLookup } from "./credentials.ts";
 import { classifyRaw, nextPage, statusError, uploadedBytes } from "./responses.ts";
 
@@ -304,6 +304,26 @@ export class OciClient {
         return { tags: ((listed.tags as unknown[] | null) ?? []).filter((t): t is string => typeof t === "string"), next: nextPage(res) };
       });
       yield* tags;
+      page = next;
+    }
+  }
+
+  /**
+   * Every repository of the registry (GET /v2/_catalog, paged like tags). Optional in the spec: a registry without
+   * it answers 404 (not-found) or 401/403 (auth).
+   */
+  async *listRepositories(pageSize = 1000): AsyncIterable<string> {
+    let page: URL | undefined = new URL(`/v2/_catalog?n=${pageSize}`, this.base);
+    while (page) {
+      const url: URL = page;
+      const { repositories, next } = await this.operations.run("list", "list repositories", "_catalog", async () => {
+        const res = await this.send("GET", url, [CATALOG_SCOPE]);
+        await this.expect(res, "GET", 200);
+        const listed = JSON.parse((await readDocumentBody(res.body)).toString("utf8")) as { repositories?: unknown };
+        const names = Array.isArray(listed.repositories) ? listed.repositories : [];
+        return { repositories: names.filter((r): r is string => typeof r === "string"), next: nextPage(res) };
+      });
+      yield* repositories;
       page = next;
     }
   }

@@ -1,0 +1,152 @@
+// A version as an OCI artifact (docs/oci.md §4): one image manifest in the CNCF ModelPack shape, one raw layer per
+// file (its digest the file's sha256, its title the file's path), and the version's meta as the `assetkit` key of
+// the ModelPack config blob. Building and reading them; no request is made here.
+import { createHash } from "node:crypto";
+import { AssetError } from "../../base/errors.ts";
+import type { AssetMetaDocument, Provenance } from "../manifest.ts";
+
+export const MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json";
+export const ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json";
+export const CONFIG_MEDIA_TYPE = "application/vnd.cncf.model.config.v1+json";
+/** The spec's floor for manifests and distribution's measured cap (4,194,304 bytes; 400 above it). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export const TITLE = "org.opencontainers.image.title";
+const FILEPATH = "org.cncf.model.filepath";
+const UNTESTED = "org.cncf.model.file.mediatype.untested";
+/** The asset digest (docs/oci.md §4): what resolve and lock read, from the manifest alone. */
+export const DIGEST_ANNOTATION = "io.assetkit.digest";
+const SCHEMA_ANNOTATION = "io.assetkit.schema";
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+export interface ImageManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** A file of a version as a layer: its path in the version ("" for a single-file asset), size and blob digest. */
+export interface LayerFile {
+  path: string;
+  size: number;
+  digest: string;
+}
+
+// The ModelPack family of a file, guessed from its name (hence marked untested); the first match wins.
+const FAMILIES: readonly [RegExp, string][] = [
+  [/(^|\/)(config\.json|tokenizer[^/]*\.json|vocab\.[^/]*|merges\.txt)$/i, "weight.config"],
+  [/\.(safetensors|bin|onnx|gguf|pt|pth|ckpt|h5|msgpack)$/i, "weight"],
+  [/(^|\/)(readme[^/]*|license[^/]*)$|\.md$/i, "doc"],
+  [/\.(py|sh)$/i, "code"],
+  [/\.(parquet|jsonl|csv|arrow)$/i, "dataset"],
+];
+
+/** The layer media type of a file: `application/vnd.cncf.model.<family>.v1.raw` (raw: the bytes as they are). */
+export function layerMediaType(path: string): string {
+  const family = FAMILIES.find(([pattern]) => pattern.test(path))?.[1] ?? "weight";
+  return `application/vnd.cncf.model.${family}.v1.raw`;
+}
+
+export function sha256Digest(data: Buffer): string {
+  return "sha256:" + createHash("sha256").update(data).digest("hex");
+}
+
+/** The title of a file's layer: its path, or the asset name's last segment for a single-file asset (what pullers write). */
+export function layerTitle(name: string, path: string): string {
+  return path === "" ? name.slice(name.lastIndexOf("/") + 1) : path;
+}
+
+/** The config blob: ModelPack's required keys, and the version's whole meta under `assetkit`. */
+export function configBlob(name: string, meta: AssetMetaDocument, layers: readonly LayerFile[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      descriptor: { createdAt: meta.push_date, name },
+      config: {},
+      modelfs: { type: "layers", diffIds: layers.map((l) => l.digest) },
+      assetkit: meta,
+    }),
+  );
+}
+
+/** The manifest of a version: its bytes (what its digest is of) as sent to the registry. */
+export function manifestBytes(name: string, meta: AssetMetaDocument, config: Buffer, layers: readonly LayerFile[], source: Provenance): Buffer {
+  const annotations: Record<string, string> = { "org.opencontainers.image.created": meta.push_date };
+  if (meta.assetkit?.digest) annotations[DIGEST_ANNOTATION] = meta.assetkit.digest;
+  if (meta.assetkit?.schema !== undefined) annotations[SCHEMA_ANNOTATION] = String(meta.assetkit.schema);
+  if (source.repository) annotations["org.opencontainers.image.source"] = `https://github.com/${source.repository}`;
+  if (source.sha) annotations["org.opencontainers.image.revision"] = source.sha;
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPE,
+    artifactType: ARTIFACT_TYPE,
+    config: { mediaType: CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
+    layers: layers.map((l) => {
+      const title = layerTitle(name, l.path);
+      return { mediaType: layerMediaType(l.path), digest: l.digest, size: l.size, annotations: { [TITLE]: title, [FILEPATH]: title, [UNTESTED]: "true" } };
+    }),
+    annotations,
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+/** An upper bound of the manifest's size from the paths alone (before any hash is known): what publish refuses early. */
+export function manifestSizeBound(name: string, paths: readonly string[]): number {
+  const perLayer = 360; // descriptor, media type, digest and annotation keys, with room
+  return 2048 + paths.reduce((sum, p) => sum + perLayer + 2 * Buffer.byteLength(JSON.stringify(layerTitle(name, p))), 0);
+}
+
+/** A manifest read from the registry, checked for what assetkit needs of it; `where` names it in errors. */
+export function parseManifest(data: Buffer, where: string, configType = CONFIG_MEDIA_TYPE): ImageManifest {
+  let doc: ImageManifest;
+  try {
+    doc = JSON.parse(data.toString("utf8")) as ImageManifest;
+  } catch {
+    throw new AssetError(`${where} is not a JSON manifest`);
+  }
+  const descriptor = (d: unknown): boolean =>
+    typeof d === "object" && d !== null && typeof (d as Descriptor).digest === "string" && typeof (d as Descriptor).size === "number";
+  if (!descriptor(doc.config) || !Array.isArray(doc.layers) || !doc.layers.every(descriptor)) {
+    throw new AssetError(`${where} is not an OCI image manifest (no config or layers)`);
+  }
+  if (doc.config.mediaType !== configType) {
+    throw new AssetError(`${where} was not written by assetkit (config ${doc.config.mediaType}, not ${configType})`);
+  }
+  return doc;
+}
+
+/** A channel move record's config type, and the OCI empty blob its manifest names as its one layer (an artifact with no files). */
+export const MOVE_CONFIG_MEDIA_TYPE = "application/vnd.assetkit.channel-move.v1+json";
+export const EMPTY_BLOB = Buffer.from("{}");
+
+/** The manifest of a channel move record, whose config blob is the record. */
+export function moveManifestBytes(config: Buffer): Buffer {
+  const empty: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPE,
+    artifactType: "application/vnd.assetkit.channel-move.v1",
+    config: { mediaType: MOVE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
+    layers: [empty],
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+/** The meta document in a config blob. */
+export function metaOfConfig(data: Buffer, where: string): Buffer {
+  try {
+    const meta = (JSON.parse(data.toString("utf8")) as { assetkit?: unknown }).assetkit;
+    if (typeof meta === "object" && meta !== null) return Buffer.from(JSON.stringify(meta));
+  } catch {
+    // reported below
+  }
+  throw new AssetError(`${where} holds no assetkit meta`);
+}

@@ -1,0 +1,602 @@
+// Assets in an OCI registry (docs/oci.md): asset `<name>` = repository `<namespace>/<name>`, version = a tag on one
+// manifest (artifact.ts), the tag list = the version index. Publishing takes a version by the claim rule of §5.1,
+// since registries have no conditional write: claim tag, settle, list, win only when no rival claim is listed.
+import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AssetError, UsageError } from "../../base/errors.ts";
+import { mapSettling } from "../../base/map-settling.ts";
+import type { OciClient } from "../../store/oci/client.ts";
+import type { OciLocation } from "../../store/oci/open.ts";
+import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
+import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
+import type { AssetRegistry, CopyVersionOutcome, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
+import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
+import { buildMeta, expectedMetaSize, hashedInput, metaSizeProblem, parseMeta, sameContent, type HashingInput, type VersionMeta } from "../manifest.ts";
+import { checkAssetName } from "../paths.ts";
+import { formatSpec, selectorText, type AssetSpec } from "../spec.ts";
+import type { VersionIndex } from "../version-index.ts";
+import { detectScheme, sortNewestFirst, SCHEMES, type Scheme, type SchemeName } from "../versioning.ts";
+import {
+  configBlob,
+  DIGEST_ANNOTATION,
+  EMPTY_BLOB,
+  MOVE_CONFIG_MEDIA_TYPE,
+  moveManifestBytes,
+  MANIFEST_MEDIA_TYPE,
+  MAX_MANIFEST_BYTES,
+  manifestBytes,
+  manifestSizeBound,
+  metaOfConfig,
+  parseManifest,
+  sha256Digest,
+  type ImageManifest,
+  type LayerFile,
+} from "./artifact.ts";
+import {
+  channelMoves,
+  holdTag,
+  isAbandoned,
+  moveSlot,
+  moveTag,
+  newClaim,
+  readTags,
+  rivalClaims,
+  versionTagProblem,
+  withdrawalMarker,
+  type TagState,
+} from "./tags.ts";
+
+/** A repository path component (distribution spec), for each '/'-segment of an asset name. */
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+/** `<registry>/<namespace>/<name>` may not be longer (distribution's limit). */
+const MAX_REPOSITORY_REFERENCE = 255;
+/** Claim rounds before a publisher gives up (measured: ≤ 36 rounds for 16 publishers, docs/oci.md §5.3). */
+const MAX_ROUNDS = 200;
+/** The backoff's exponent stops growing here: waits stay within 64 × (settle + a listing's round trip). */
+const MAX_BACKOFF_EXPONENT = 6;
+
+export interface OciLayoutOptions {
+  /** The scheme a new asset takes. */
+  versioning: SchemeName;
+  /** One publisher at a time: no claims, the version tag is written once it is seen absent. */
+  unsafePublish?: boolean;
+  settings: TransferSettings;
+}
+
+/** A channel's name must leave room for its claim tag within the 128 characters of a tag. */
+const MAX_CHANNEL_LENGTH = 64;
+
+/** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
+type RecordedMove = ChannelMove & { digest: string };
+
+/** A version's manifest as read: its digest and content. */
+interface StoredManifest {
+  digest: string;
+  manifest: ImageManifest;
+}
+
+export class OciLayout implements AssetRegistry {
+  readonly url: string;
+  readonly writable = true;
+  readonly listable = true;
+  readonly storeCopies = false;
+  private readonly client: OciClient;
+  private readonly location: OciLocation;
+  private readonly options: OciLayoutOptions;
+  /** Each asset's versions, read once per command (a tag listing); publishers list afresh. */
+  private readonly indexes = new Map<string, Promise<VersionIndex>>();
+  /** Version manifests read, by `name:version`: tags of versions are never re-pointed by assetkit. */
+  private readonly manifests = new Map<string, Promise<StoredManifest>>();
+
+  constructor(client: OciClient, location: OciLocation, options: OciLayoutOptions) {
+    this.client = client;
+    this.location = location;
+    this.options = options;
+    this.url = location.url;
+  }
+
+  /** The repository of an asset, its name checked against the repository grammar (usage error naming the rule). */
+  repository(name: string): string {
+    checkAssetName(name);
+    const bad = name.split("/").find((segment) => !PATH_COMPONENT.test(segment));
+    if (bad !== undefined) {
+      throw new UsageError(
+        `asset name ${JSON.stringify(name)} cannot be a repository of ${this.url}: ${JSON.stringify(bad)} is not a repository path component (lowercase letters and digits, joined by '.', '_' or '-')`,
+      );
+    }
+    const repo = `${this.location.namespace}/${name}`;
+    if (`${this.location.registry.host}/${repo}`.length > MAX_REPOSITORY_REFERENCE) {
+      throw new UsageError(
+        `asset name ${JSON.stringify(name)} is too long for ${this.url}: <registry>/<namespace>/<name> may have ${MAX_REPOSITORY_REFERENCE} characters`,
+      );
+    }
+    return repo;
+  }
+
+  // ── reading ──
+
+  versions(name: string): Promise<VersionIndex> {
+    let index = this.indexes.get(name);
+    if (!index) {
+      index = this.listTags(this.repository(name)).then((state) => this.indexOf(state));
+      this.indexes.set(name, index);
+      index.catch(() => this.indexes.delete(name));
+    }
+    return index;
+  }
+
+  forget(name: string): void {
+    this.indexes.delete(name);
+  }
+
+  /** A channel's tag digest (one HEAD), else the version tags joined (one listing): what a watcher polls. */
+  async revision(spec: AssetSpec): Promise<string> {
+    if (spec.selector.kind === "alias" && spec.selector.alias !== LATEST) {
+      return (await this.client.headManifest(this.repository(spec.name), spec.selector.alias))?.digest ?? "absent";
+    }
+    return (await this.listTags(this.repository(spec.name))).versions.sort().join(",") || "absent";
+  }
+
+  async assets(): Promise<string[]> {
+    const prefix = `${this.location.namespace}/`;
+    const names: string[] = [];
+    try {
+      for await (const repo of this.client.listRepositories()) if (repo.startsWith(prefix)) names.push(repo.slice(prefix.length));
+    } catch (err) {
+      if (err instanceof StoreError && (err.code === "not-found" || err.code === "auth" || err.code === "unsupported")) {
+        throw new UsageError(`${this.url} does not list its repositories (no catalog): name the asset (assetkit list <name>)`);
+      }
+      throw err;
+    }
+    return names.sort();
+  }
+
+  async meta(name: string, version: string): Promise<VersionMeta> {
+    const repo = this.repository(name);
+    const { manifest } = await this.manifestOf(name, version);
+    const where = `the config of ${repo}:${version} in ${this.url}`;
+    const body = await this.client.openBlob(repo, manifest.config.digest);
+    const data = await readDocumentBody(body, manifest.config.size);
+    if (sha256Digest(data) !== manifest.config.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${manifest.config.digest}`);
+    return parseMeta(metaOfConfig(data, where), where);
+  }
+
+  async signature(): Promise<Buffer | undefined> {
+    return undefined; // signatures are not stored on OCI registries yet: every version reads as unsigned
+  }
+
+  async resolve(spec: AssetSpec): Promise<Resolved> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, meta: await this.meta(name, version) };
+  }
+
+  async resolveDigest(spec: AssetSpec): Promise<{ name: string; version: string; digest: string | null }> {
+    const { name, version } = await this.resolveVersion(spec);
+    return { name, version, digest: await this.digestOf(name, version) };
+  }
+
+  /** The asset digest from the version's manifest annotation: one manifest GET, no config read. */
+  async digestOf(name: string, version: string): Promise<string | null> {
+    return (await this.manifestOf(name, version)).manifest.annotations?.[DIGEST_ANNOTATION] ?? null;
+  }
+
+  /** A file's layer blob (a single-file asset's is the one layer); the engine verifies what it reads against the meta. */
+  async openFile(name: string, version: string, relPath: string, range?: ByteRange): Promise<Readable> {
+    const { manifest } = await this.manifestOf(name, version);
+    const layer =
+      relPath === "" && manifest.layers.length === 1
+        ? manifest.layers[0]
+        : manifest.layers.find((l) => l.annotations?.["org.opencontainers.image.title"] === relPath);
+    if (!layer) throw new AssetError(`${name}:${version} in ${this.url} has no layer titled ${JSON.stringify(relPath)}`);
+    return this.client.openBlob(this.repository(name), layer.digest, range);
+  }
+
+  foreignVersions(name: string, versions: string[], what: string): AssetError {
+    const shown = versions.slice(0, 3).join(", ") + (versions.length > 3 ? ", …" : "");
+    return new AssetError(
+      `${what}: the version tags of ${name} in ${this.url} (${shown}) follow no versioning scheme assetkit knows (${SCHEMES.map((s) => s.name).join(", ")})`,
+    );
+  }
+
+  private async resolveVersion(spec: AssetSpec): Promise<{ name: string; version: string }> {
+    const index = await this.versions(spec.name);
+    const what = formatSpec({ name: spec.name, version: selectorText(spec.selector) });
+    if (index.foreign) throw this.foreignVersions(spec.name, index.foreign, what);
+    if (index.versions.length === 0) throw new AssetError(`${what}: no asset named ${spec.name} in ${this.url}`);
+    const version =
+      spec.selector.kind === "alias" && spec.selector.alias !== LATEST
+        ? await this.channelTarget(spec.name, spec.selector.alias)
+        : index.scheme.pick(spec.selector.kind === "alias" ? { kind: "latest" } : spec.selector, index.versions);
+    if (!version) throw new AssetError(`${what}: no matching version in ${this.url} (latest: ${index.versions.slice(0, 5).join(", ")})`);
+    if (!index.versions.includes(version)) throw new AssetError(`${what}: version ${version} is not committed in ${this.url}`);
+    return { name: spec.name, version };
+  }
+
+  private manifestOf(name: string, version: string): Promise<StoredManifest> {
+    const key = `${name}:${version}`;
+    let read = this.manifests.get(key);
+    if (!read) {
+      const repo = this.repository(name);
+      read = this.client.getManifest(repo, version).then((got) => {
+        if (!got) throw new AssetError(`${name}:${version} does not exist in ${this.url}`);
+        return { digest: got.digest, manifest: parseManifest(got.data, `${repo}:${version} in ${this.url}`) };
+      });
+      this.manifests.set(key, read);
+      read.catch(() => this.manifests.delete(key));
+    }
+    return read;
+  }
+
+  private async listTags(repo: string): Promise<TagState> {
+    const tags: string[] = [];
+    for await (const tag of this.client.listTags(repo)) tags.push(tag);
+    return readTags(tags);
+  }
+
+  private indexOf(state: TagState): VersionIndex {
+    const scheme = detectScheme(state.versions, this.options.versioning);
+    const versions = sortNewestFirst(scheme, state.versions).filter((v) => scheme.isVersion(v));
+    const foreign = versions.length === 0 && state.versions.length > 0 ? state.versions : undefined;
+    return { versions, scheme, digest: () => undefined, ...(foreign ? { foreign } : {}) };
+  }
+
+  // ── publishing ──
+
+  /**
+   * Uploads the files as blobs (those the repository holds already are skipped), then the config and the manifest
+   * under a hold tag, then takes a version by the claim rule and commits it with one tag PUT.
+   */
+  async publish(request: PublishRequest): Promise<PublishOutcome> {
+    const { name } = request;
+    const repo = this.repository(name);
+    const input = "digest" in request.input ? hashedInput(request.input) : request.input;
+    if (request.sign) throw new UsageError(`signing is not supported on ${this.url} yet: publish without a signing key`);
+    if (input.files.some((f) => f.copyTo)) throw new UsageError(`files copied from another store cannot be published to ${this.url} yet`);
+    if (request.version !== undefined) this.checkVersionTag(request.version);
+    const metaProblem = metaSizeProblem(expectedMetaSize(input, request), input.files.length, MAX_DOCUMENT_BYTES);
+    if (metaProblem) throw new UsageError(`cannot publish ${name}: ${metaProblem}`);
+    const bound = manifestSizeBound(
+      name,
+      input.files.map((f) => f.path),
+    );
+    if (bound > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, input.files.length, bound);
+
+    const state = await this.listTags(repo);
+    const index = this.indexOf(state);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
+    const { scheme } = index;
+    if (request.version !== undefined && !scheme.isVersion(request.version)) {
+      throw new UsageError(`--version ${request.version} is not a ${scheme.name} version (${name} uses ${scheme.name})`);
+    }
+    const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
+    if (request.ifChanged && previous) {
+      const [previousMeta, prepared] = await Promise.all([this.meta(name, previous).catch(() => undefined), input.prepared]);
+      if (previousMeta?.digest && sameContent(previousMeta, prepared)) return unpublished(previous, previousMeta.digest);
+    }
+    if (request.version !== undefined && state.tags.has(request.version)) {
+      return this.alreadyThere(name, request.version, (await input.prepared).digest);
+    }
+
+    const tally = await this.uploadFiles(repo, input, request.onProgress);
+    const prepared = await input.prepared;
+    const layers: LayerFile[] = prepared.files.map((f) => ({ path: f.path, size: f.size, digest: `sha256:${f.sha256}` }));
+    const meta = buildMeta(prepared, request, new Map(layers.map((l) => [l.path, l.digest])));
+    const config = configBlob(name, meta, layers);
+    if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
+    const manifest = manifestBytes(name, meta, config, layers, request.source);
+    if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
+
+    // Tagged from the start, so it is never an untagged manifest while this publisher lives (gc finds holds).
+    const hold = holdTag();
+    const digest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
+    try {
+      const version = this.options.unsafePublish
+        ? await this.commitUnsafely(repo, name, scheme, request, manifest, digest)
+        : await this.claimAndCommit(repo, name, scheme, request, manifest, digest);
+      if (version === undefined) return this.alreadyThere(name, request.version!, prepared.digest);
+      this.forget(name);
+      return { version, digest: prepared.digest, published: true, ...tally };
+    } finally {
+      // A hold left behind only tags a manifest that exists anyway: it must not hide why the publish ended.
+      await this.withdraw(repo, hold, undefined, manifest).catch(() => undefined);
+    }
+  }
+
+  copyVersion(source: AssetRegistry): Promise<CopyVersionOutcome> {
+    throw new UsageError(`promote --to ${this.url} (from ${source.url}) is not supported on OCI registries yet`);
+  }
+
+  // ── channels (docs/oci.md §5.4): tag <channel> = the version's manifest; move n recorded as tag _m.<channel>.<n> ──
+
+  async aliases(name: string): Promise<{ table: Record<string, AliasEntry> }> {
+    const repo = this.repository(name);
+    const table: Record<string, AliasEntry> = {};
+    for (const [channel, numbers] of channelMoves(await this.listTags(repo))) {
+      const history = (await Promise.all(numbers.map((n) => this.readMove(repo, channel, n)))).reverse();
+      const newest = history[0]!;
+      const { run_url, ref, sha } = newest;
+      table[channel] = {
+        version: newest.version,
+        promoted_at: newest.at,
+        promoted_by: newest.by,
+        source: { ...(run_url ? { run_url } : {}), ...(ref ? { ref } : {}), ...(sha ? { sha } : {}) },
+        ...(newest.previous ? { previous: newest.previous } : {}),
+        history: history.map(({ digest: _digest, ...move }) => move),
+      };
+    }
+    return { table };
+  }
+
+  /**
+   * Moves `channel` to a committed version by the claim rule on its next move number: the winner points the
+   * channel tag at the version's manifest, then records the move (with the version it replaced).
+   */
+  async promote(name: string, channel: string, version: string, promotion: Promotion, rollback = false): Promise<{ previous?: string; changed: boolean }> {
+    if (channel.length > MAX_CHANNEL_LENGTH) throw new UsageError(`channel ${channel} is too long for ${this.url}: at most ${MAX_CHANNEL_LENGTH} characters`);
+    const repo = this.repository(name);
+    const target = await this.client.getManifest(repo, version);
+    if (!target) throw new AssetError(`${name}:${version} does not exist in ${this.url}`);
+    const current = await this.newestMove(repo, channel);
+    if (current?.version === version && (await this.client.headManifest(repo, channel))?.digest === target.digest) return { previous: version, changed: false };
+    const slot = await this.claimSlot(
+      repo,
+      target.data,
+      (state) => {
+        const now = Date.now();
+        let n = (channelMoves(state).get(channel)?.at(-1) ?? 0) + 1;
+        while (rivalClaims(state, moveSlot(channel, n)).some((c) => isAbandoned(c, now))) n++;
+        return moveSlot(channel, n);
+      },
+      (state, slot) => state.tags.has(`_${slot}`),
+      undefined,
+      `promote ${name}:${channel}`,
+    );
+    const n = Number(slot!.slice(slot!.lastIndexOf(".") + 1));
+    const before = n > 1 ? await this.readMove(repo, channel, n - 1).catch(() => undefined) : undefined;
+    const { run_url, ref, sha, actor } = promotion.source;
+    const move: RecordedMove = {
+      version,
+      digest: target.digest,
+      ...(before ? { previous: before.version } : {}),
+      at: promotion.promoted_at,
+      by: actor ?? promotion.promoted_by,
+      ...(run_url ? { run_url } : {}),
+      ...(ref ? { ref } : {}),
+      ...(sha ? { sha } : {}),
+      ...(rollback ? { rollback: true as const } : {}),
+    };
+    await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
+    const config = Buffer.from(JSON.stringify(move));
+    for (const blob of [config, EMPTY_BLOB])
+      if (!(await this.client.blobExists(repo, sha256Digest(blob)))) await this.client.uploadBlob(repo, sha256Digest(blob), blob);
+    await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
+    return { ...(before ? { previous: before.version } : {}), changed: true };
+  }
+
+  async rollback(name: string, channel: string, promotion: Promotion, expected?: string): Promise<ChannelMoveOutcome> {
+    const current = await this.newestMove(this.repository(name), channel);
+    if (!current) throw new AssetError(`${name}:${channel}: no channel ${channel} for ${name} in ${this.url}`);
+    if (!current.previous) throw new AssetError(`${name}:${channel} has no earlier version to roll back to (it was created at ${current.version})`);
+    if (expected !== undefined && current.previous !== expected)
+      throw new AssetError(
+        `${name}:${channel} moved while its rollback target ${expected} was checked (it would now go back to ${current.previous}): run again`,
+      );
+    const { changed } = await this.promote(name, channel, current.previous, promotion, true);
+    return { version: current.previous, previous: current.version, changed };
+  }
+
+  /** The version a channel names: its newest recorded move, checked against the channel tag itself. */
+  private async channelTarget(name: string, channel: string): Promise<string> {
+    const repo = this.repository(name);
+    const move = await this.newestMove(repo, channel);
+    if (!move) throw new AssetError(`${name}:${channel}: no channel ${channel} for ${name} in ${this.url}`);
+    const tagged = await this.client.headManifest(repo, channel);
+    if (tagged?.digest !== move.digest) {
+      throw new AssetError(
+        `${name}:${channel} names ${tagged?.digest ?? "nothing"} in ${this.url}, not ${move.digest} (${move.version}) as its last recorded move says: a move was interrupted or made by another tool; promote again`,
+      );
+    }
+    return move.version;
+  }
+
+  private async newestMove(repo: string, channel: string): Promise<RecordedMove | undefined> {
+    const n = channelMoves(await this.listTags(repo))
+      .get(channel)
+      ?.at(-1);
+    return n === undefined ? undefined : this.readMove(repo, channel, n);
+  }
+
+  private async readMove(repo: string, channel: string, n: number): Promise<RecordedMove> {
+    const tag = moveTag(channel, n);
+    const where = `${repo}:${tag} in ${this.url}`;
+    const got = await this.client.getManifest(repo, tag);
+    if (!got) throw new AssetError(`${where} is gone`);
+    const { config } = parseManifest(got.data, where, MOVE_CONFIG_MEDIA_TYPE);
+    const data = await readDocumentBody(await this.client.openBlob(repo, config.digest), config.size);
+    if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its record does not have digest ${config.digest}`);
+    const move = JSON.parse(data.toString("utf8")) as RecordedMove;
+    if (typeof move.version !== "string" || typeof move.digest !== "string") throw new AssetError(`${where} is not a channel move record`);
+    return move;
+  }
+
+  private checkVersionTag(version: string): void {
+    const problem = versionTagProblem(version);
+    if (problem) throw new UsageError(`version ${version} cannot be a tag of ${this.url}: ${problem}`);
+  }
+
+  private manifestTooLarge(name: string, files: number, bytes: number): UsageError {
+    return new UsageError(
+      `cannot publish ${name} to ${this.url}: its manifest of ${files} file(s) would take about ${bytes} bytes, over the ${MAX_MANIFEST_BYTES} registries accept; publish fewer files (an archive of the small ones)`,
+    );
+  }
+
+  /** `--version V` where tag V exists: not published when it holds the same asset digest, refused with another. */
+  private async alreadyThere(name: string, version: string, digest: string): Promise<PublishOutcome> {
+    this.manifests.delete(`${name}:${version}`);
+    const existing = await this.digestOf(name, version);
+    if (existing === digest) return unpublished(version, digest);
+    throw new AssetError(
+      `${name}:${version} already exists in ${this.url} with digest ${existing ?? "(none)"}, not ${digest}; versions are immutable: nothing was changed`,
+    );
+  }
+
+  /** Each file as a blob whose digest is its sha256, once hashed; a blob the repository holds already is not sent. */
+  private async uploadFiles(
+    repo: string,
+    input: HashingInput,
+    onProgress?: (progress: TransferProgress) => void,
+  ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
+    const uploaded = { files: 0, bytes: 0 };
+    const copied = { files: 0, bytes: 0 };
+    const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    await mapSettling(
+      input.files,
+      async (file) => {
+        const digest = `sha256:${(await input.hashes.get(file.path)!).sha256}`;
+        const present = await this.client.blobExists(repo, digest);
+        if (!present) await this.client.uploadBlob(repo, digest, { file: file.source, size: file.size });
+        const tally = present ? copied : uploaded;
+        tally.files++;
+        tally.bytes += file.size;
+        progress.files++;
+        progress.bytes += file.size;
+        onProgress?.(progress);
+      },
+      this.options.settings.concurrency,
+    );
+    return { uploaded, copied };
+  }
+
+  /** The claim rule for a version: the next free one of the series (or exactly `--version`), then its tag. */
+  private async claimAndCommit(
+    repo: string,
+    name: string,
+    scheme: Scheme,
+    request: PublishRequest,
+    manifest: Buffer,
+    digest: string,
+  ): Promise<string | undefined> {
+    const wanted = request.version;
+    const version = await this.claimSlot(
+      repo,
+      manifest,
+      (state) => (wanted === undefined ? this.nextFree(state, scheme, request) : state.tags.has(wanted) ? undefined : wanted),
+      (state, slot) => state.tags.has(slot),
+      wanted === undefined ? undefined : `${name}:${wanted}`,
+      `publish ${name}`,
+    );
+    if (version !== undefined) await this.commit(repo, name, version, manifest, digest);
+    return version;
+  }
+
+  /**
+   * The claim rule (docs/oci.md §5.1) for a slot (a version, or a channel's next move): `pick` names the slot from a
+   * listing; wait while a live rival claims it, claim it (a tag on `manifest`), wait `settle`, list again; win only
+   * when the own claim is listed and neither a rival claim nor the slot's commit (`committed`) is. The winning claim
+   * stays as the receipt; a loser withdraws its claim and goes again after a random backoff. With `exact` (the slot
+   * is given): undefined once it is committed (by anyone), and an error while someone else claims it.
+   */
+  private async claimSlot(
+    repo: string,
+    manifest: Buffer,
+    pick: (state: TagState) => string | undefined,
+    committed: (state: TagState, slot: string) => boolean,
+    exact: string | undefined,
+    what: string,
+  ): Promise<string | undefined> {
+    const settle = this.location.settleMs;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const listedAt = Date.now();
+      const state = await this.listTags(repo);
+      const roundTrip = Date.now() - listedAt;
+      const backoff = () => sleep(Math.random() * (settle + roundTrip + 10) * 2 ** Math.min(round, MAX_BACKOFF_EXPONENT));
+      const slot = pick(state);
+      if (slot === undefined) return undefined;
+      const now = Date.now();
+      if (rivalClaims(state, slot).some((c) => !isAbandoned(c, now))) {
+        if (exact !== undefined) throw this.beingWritten(exact);
+        await backoff();
+        continue;
+      }
+      const claim = newClaim(slot, now);
+      await this.client.putManifest(repo, claim.tag, manifest, MANIFEST_MEDIA_TYPE);
+      await sleep(settle);
+      const after = await this.listTags(repo);
+      if (!after.tags.has(claim.tag)) {
+        await this.withdraw(repo, claim.tag, claim.cid, manifest);
+        throw new AssetError(
+          `${this.url}: cannot ${what}: the registry did not list tag ${claim.tag} ${settle / 1000} s after writing it; concurrent writers cannot be made safe on it (raise ?settle= or write from one job at a time with --unsafe-publish)`,
+        );
+      }
+      if (rivalClaims(after, slot, claim.cid).length === 0 && !committed(after, slot)) return slot;
+      await this.withdraw(repo, claim.tag, claim.cid, manifest);
+      if (exact !== undefined) {
+        if (committed(after, slot)) return undefined;
+        throw this.beingWritten(exact);
+      }
+      await backoff();
+    }
+    throw new AssetError(`cannot ${what} in ${this.url}: no free slot after ${MAX_ROUNDS} rounds (too many concurrent writers); retry`);
+  }
+
+  /** `--unsafe-publish`: the next version whose tag is absent, written without claims (one publisher at a time). */
+  private async commitUnsafely(
+    repo: string,
+    name: string,
+    scheme: Scheme,
+    request: PublishRequest,
+    manifest: Buffer,
+    digest: string,
+  ): Promise<string | undefined> {
+    const state = await this.listTags(repo);
+    if (request.version !== undefined && state.tags.has(request.version)) return undefined;
+    const version = request.version ?? this.nextFree(state, scheme, request);
+    await this.commit(repo, name, version, manifest, digest);
+    return version;
+  }
+
+  /** The next version of the series after the committed ones, skipping slots whose claims were abandoned. */
+  private nextFree(state: TagState, scheme: Scheme, request: PublishRequest): string {
+    const committed = state.versions.filter((v) => scheme.isVersion(v));
+    const now = Date.now();
+    let candidate = scheme.next(committed, request.series, request.bump);
+    while (rivalClaims(state, candidate).some((c) => isAbandoned(c, now))) candidate = scheme.after(candidate, request.series, request.bump);
+    this.checkVersionTag(candidate);
+    return candidate;
+  }
+
+  /** Writes tag `version` (absent, checked), then checks it names this manifest now and `settle` later. */
+  private async commit(repo: string, name: string, version: string, manifest: Buffer, digest: string): Promise<void> {
+    const spec = `${name}:${version}`;
+    const before = await this.client.headManifest(repo, version);
+    if (before) throw new AssetError(`${spec} appeared in ${this.url} meanwhile (${before.digest}): another publisher or tool wrote it; nothing was committed`);
+    await this.client.putManifest(repo, version, manifest, MANIFEST_MEDIA_TYPE);
+    for (const wait of [0, this.location.settleMs]) {
+      await sleep(wait);
+      const now = await this.client.headManifest(repo, version);
+      if (now?.digest !== digest) {
+        throw new AssetError(
+          `${spec} was committed twice in ${this.url}: tag ${version} names ${now?.digest ?? "nothing"}, not this publish's ${digest}; the registry does not list fresh tags within ?settle=: raise it`,
+        );
+      }
+    }
+  }
+
+  /** Removes a tag (claim or hold); where tags cannot be deleted, a claim gets its withdrawal marker instead. */
+  private async withdraw(repo: string, tag: string, cid: string | undefined, manifest: Buffer): Promise<void> {
+    try {
+      await this.client.deleteManifest(repo, tag);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === "unsupported")) throw err;
+      if (cid !== undefined) await this.client.putManifest(repo, withdrawalMarker(cid), manifest, MANIFEST_MEDIA_TYPE);
+    }
+  }
+
+  private beingWritten(spec: string): AssetError {
+    return new AssetError(`${spec} is being published to ${this.url} by another run; nothing was changed`);
+  }
+}
+
+function unpublished(version: string, digest: string): PublishOutcome {
+  return { version, digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+}
