@@ -288,3 +288,27 @@ describe("oci:// stores", { skip: unavailable }, () => {
     assert.equal((await cli("publish", "f.txt", "ok", "--store", "oci://127.0.0.1:1/Bad")).code, 2, "an uppercase namespace is refused");
   });
 });
+
+describe("oci:// on a registry with token auth (registry C)", { skip: process.env.ASSETKIT_TEST_OCI_C ? undefined : "no registry C" }, () => {
+  it("publishes and fetches with credentials from the environment; without them a push is refused in one line, secrets unprinted", async () => {
+    const store = storeOn(process.env.ASSETKIT_TEST_OCI_C!);
+    const cwd = await scratch();
+    await writeTree(cwd, { "model/weights.bin": Buffer.alloc(70_000, 9) });
+    const credentials = { ASSETKIT_OCI_USERNAME: process.env.ASSETKIT_TEST_OCI_C_USER!, ASSETKIT_OCI_PASSWORD: process.env.ASSETKIT_TEST_OCI_C_PASSWORD! };
+    const anonymous = await runCli(["publish", "model", "team/private"], { cwd, env: { ASSETKIT_STORE: store } });
+    assert.equal(anonymous.code, 1, anonymous.stderr);
+    assert.match(anonymous.stderr.trim(), /^error: .*(denied|refused|unauthori[sz]ed).*$/i);
+    const published = await runCli(["publish", "model", "team/private", "--json"], { cwd, env: { ASSETKIT_STORE: store, ...credentials } });
+    assert.equal(published.code, 0, published.stderr);
+    const fetched = await runCli(["fetch", "team/private:1", "--json"], { cwd, env: { ASSETKIT_STORE: store, ...credentials } });
+    assert.equal(fetched.code, 0, fetched.stderr);
+    const local = (JSON.parse(fetched.stdout) as { resolved: { path: string }[] }).resolved[0]!.path;
+    assert.deepEqual(await readFile(path.join(local, "weights.bin")), Buffer.alloc(70_000, 9));
+    const wrong = await runCli(["fetch", "team/private:1", "--assets-dir", "elsewhere"], {
+      cwd,
+      env: { ASSETKIT_STORE: store, ...credentials, ASSETKIT_OCI_PASSWORD: "not-the-password" },
+    });
+    assert.equal(wrong.code, 1, wrong.stderr);
+    assert.ok(!wrong.stderr.includes("not-the-password") && !wrong.stderr.includes(credentials.ASSETKIT_OCI_PASSWORD), wrong.stderr);
+  });
+});

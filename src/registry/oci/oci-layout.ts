@@ -557,7 +557,8 @@ export class OciLayout implements AssetRegistry {
 
   /** The next version of the series after the committed ones, skipping slots whose claims were abandoned. */
   private nextFree(state: TagState, scheme: Scheme, request: PublishRequest): string {
-    const committed = state.versions.filter((v) => scheme.isVersion(v));
+    // Newest first, as Scheme.next reads a list (tags come ASCIIbetically).
+    const committed = sortNewestFirst(scheme, state.versions).filter((v) => scheme.isVersion(v));
     const now = Date.now();
     let candidate = scheme.next(committed, request.series, request.bump);
     while (rivalClaims(state, candidate).some((c) => isAbandoned(c, now))) candidate = scheme.after(candidate, request.series, request.bump);
