@@ -265,8 +265,35 @@ export async function startHashing(input: string, { partSize = PART_SIZE, partAl
   else throw new UsageError(`cannot publish ${input}: not a regular file or folder`);
   if (files.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
 
-  const hashes = new Map(files.map((f) => [f.path, hashFile(f.source, partSize, f.size, partAlgorithm)]));
+  // In path order, as they are uploaded: each file's hash is ready about when its upload wants it.
+  files.sort((a, b) => comparePaths(a.path, b.path));
+  const hashes = hashInOrder(files, (f) => hashFile(f.source, partSize, f.size, partAlgorithm));
   return hashingInput(stat.isDirectory(), files, hashes, partSize, partAlgorithm);
+}
+
+/** Files hashed at once by hashInOrder: enough to keep the hash pool busy. */
+const HASH_AHEAD = 256;
+
+/**
+ * Each file's hashes by path, computed HASH_AHEAD files at a time in the files' order: a hash started for every file
+ * at once held a suspended call and its queue entries per file (~3 KiB: 300 MiB for 100,000 files) until its turn.
+ */
+function hashInOrder<F extends { path: string }>(files: readonly F[], hash: (file: F) => Promise<Omit<FileEntry, "path">>): HashingInput["hashes"] {
+  const hashes: HashingInput["hashes"] = new Map();
+  const settlers: ((hashing: Promise<Omit<FileEntry, "path">>) => void)[] = [];
+  for (const f of files) hashes.set(f.path, new Promise((resolve) => settlers.push(resolve)));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const index = next++;
+      const hashing = hash(files[index]!);
+      settlers[index]!(hashing);
+      settlers[index] = undefined!;
+      await hashing.catch(() => undefined); // the failure reaches whoever awaits this file's hashes
+    }
+  };
+  for (let i = 0; i < Math.min(HASH_AHEAD, files.length); i++) void worker();
+  return hashes;
 }
 
 /** The input whose files are hashed by `hashes` (sorted here by path); `prepared` resolves once every one is. */
@@ -279,7 +306,9 @@ export function hashingInput(
 ): HashingInput {
   files.sort((a, b) => comparePaths(a.path, b.path));
   const prepared = (async (): Promise<PreparedInput> => {
-    const entries = await Promise.all(files.map(async ({ copyTo: _, ...f }) => ({ ...f, ...(await hashes.get(f.path)!) })));
+    // One file at a time: an await per file at once held a suspended call per file (~800 bytes) until all were hashed.
+    const entries: PreparedInput["files"] = [];
+    for (const { copyTo: _, ...f } of files) entries.push({ ...f, ...(await hashes.get(f.path)!) });
     const digest = assetDigest(entries, partSize, partAlgorithm);
     return { isDirectory, files: entries, digest, size: entries.reduce((sum, f) => sum + f.size, 0), partSize, partAlgorithm };
   })();
