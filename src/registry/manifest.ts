@@ -604,17 +604,34 @@ function parseDocument(data: Buffer, where: string): AssetMetaDocument {
   return doc;
 }
 
+/**
+ * The `.meta` document as stored, validated, without reading a sharded meta's shards (their list is checked): what
+ * `show` prints, in one read whatever the file count.
+ */
+export function parseMetaDocument(data: Buffer, where: string): AssetMetaDocument {
+  const doc = parseDocument(data, where);
+  if (doc.assetkit?.schema !== 4) return validateMeta(doc, where).document;
+  listedShards(doc, where);
+  return doc;
+}
+
+/** The shards a sharded meta lists, checked: each with its file count and sha256, together its file count. */
+function listedShards(doc: AssetMetaDocument, where: string): MetaShard[] {
+  const bad = (why: string): never => invalid(where, why);
+  const { shards, file_count: count } = doc.assetkit!;
+  if (!Array.isArray(shards) || shards.length === 0) return bad("a sharded meta lists no shards");
+  if (!shards.every((s) => Number.isSafeInteger(s?.files) && s.files > 0 && typeof s.sha256 === "string" && /^[0-9a-f]{64}$/.test(s.sha256))) {
+    bad("a shard is not listed with its file count and sha256");
+  }
+  if (shards.reduce((sum, s) => sum + s.files, 0) !== count) bad(`its shards do not hold its ${JSON.stringify(count)} files`);
+  return shards;
+}
+
 /** The file entries of a sharded meta, from its shards in order, each checked against the sha256 the meta lists. */
 async function readShards(doc: AssetMetaDocument, where: string, readShard: MetaShardReader): Promise<unknown[]> {
   const bad = (why: string): never => invalid(where, why);
-  const { shards, file_count: count } = doc.assetkit!;
-  if (!Array.isArray(shards) || shards.length === 0) bad("a sharded meta lists no shards");
-  if (!shards!.every((s) => Number.isSafeInteger(s?.files) && s.files > 0 && typeof s.sha256 === "string" && /^[0-9a-f]{64}$/.test(s.sha256))) {
-    bad("a shard is not listed with its file count and sha256");
-  }
-  if (shards!.reduce((sum, s) => sum + s.files, 0) !== count) bad(`its shards do not hold its ${JSON.stringify(count)} files`);
   const entries = await pMap(
-    shards!,
+    listedShards(doc, where),
     async (shard, index) => {
       const data = await readShard(index);
       if (!data) return bad(`its shard ${index} is missing`);

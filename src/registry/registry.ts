@@ -9,10 +9,12 @@ import {
   inlineDocument,
   metaSizeBound,
   metaSizeProblem,
+  parseMetaDocument,
   readMeta,
   sameContent,
   storedDocuments,
   withStoredEtags,
+  type AssetMetaDocument,
   type HashingInput,
   type PreparedInput,
   type Provenance,
@@ -177,6 +179,14 @@ export class Registry {
     if (!object) return undefined;
     const readShard = async (index: number): Promise<Buffer | undefined> => (await this.store.read(metaShardKey(name, version, index)))?.data;
     return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard);
+  }
+
+  /** The exact version a spec names, with its `.meta` as stored (a sharded meta's shards are not read: see parseMetaDocument). */
+  async resolveDocument(spec: AssetSpec): Promise<{ name: string; version: string; document: AssetMetaDocument }> {
+    const { name, version } = await this.resolveVersion(spec);
+    const object = await this.store.read(metaKey(name, version));
+    if (!object) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
+    return { name, version, document: parseMetaDocument(object.data, `${metaKey(name, version)} in ${this.store.url}`) };
   }
 
   /** The exact version a spec names, with its meta. */

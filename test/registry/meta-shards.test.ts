@@ -102,6 +102,8 @@ describe("a sharded meta, in process on folder stores", () => {
     );
     await sharded.store.delete("m/1.0.0.meta.1");
     await assert.rejects(registryAt(path.join(cwd, "sharded")).meta("m", "1.0.0"), /its shard 1 is missing/);
+    const shown = await registryAt(path.join(cwd, "sharded")).resolveDocument({ name: "m", selector: { kind: "latest" } });
+    assert.equal(shown.document.assetkit?.file_count, 9, "show reads the .meta alone");
 
     await deleteVersions(dest, "m", ["1.0.0"], async () => new Set());
     assert.deepEqual(await keys(dest.store), ["m.versions"], "prune leaves no shard");
