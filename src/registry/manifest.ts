@@ -456,10 +456,12 @@ export interface MetaDocumentBytes {
 export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocumentBytes> {
   const block = doc.assetkit;
   const shardFiles = metaShardFiles();
-  if (!block || !doc.is_directory || block.files.length <= shardFiles) {
+  // Schema 1 (no part_size) is kept as it was written: schema 4 is sharded schema 2 or 3.
+  const shardable = block !== undefined && block.schema !== 1 && doc.is_directory;
+  if (!shardable || block.files.length <= shardFiles) {
     const whole = metaBytes(doc);
     // A folder of few files with long paths or many part hashes is sharded too, so no document grows with it.
-    if (!block || !doc.is_directory || whole.length <= SHARD_BYTES) {
+    if (!shardable || whole.length <= SHARD_BYTES) {
       yield { bytes: whole };
       return;
     }
@@ -477,7 +479,7 @@ export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocument
   for (const file of block.files) {
     const entry = JSON.stringify(file);
     entries.push(entry);
-    bytes += entry.length + 2;
+    bytes += Buffer.byteLength(entry) + 2;
     if (entries.length >= shardFiles || bytes >= SHARD_BYTES) yield close();
   }
   if (entries.length > 0) yield close();
