@@ -4,10 +4,15 @@ import { signatureKey } from "../registry/layout.ts";
 import { parseSpec } from "../registry/spec.ts";
 import { signatureReport, type SignatureReport } from "../trust/signature-report.ts";
 
-/** The meta of the version a spec resolves to (files, digest, provenance), and who signed it (one more GET: its `.sig`). */
+/**
+ * The meta of the version a spec resolves to (files — a sharded meta's shards, not its files —, digest, provenance),
+ * and who signed it (one more GET: its `.sig`; under a trust policy the whole file list too, as the check needs it).
+ */
 export async function showCommand(ctx: Context, spec: string): Promise<{ name: string; version: string; meta: AssetMetaDocument; signature: SignatureReport }> {
-  const { name, version, meta } = await ctx.registry.resolve(parseSpec(spec));
+  const policy = ctx.config.trust;
+  const { name, version, document } = await ctx.registry.resolveDocument(parseSpec(spec));
+  const checked = async () => ({ name, version, ...(await ctx.registry.meta(name, version)) });
   const where = `${signatureKey(name, version)} in ${ctx.registry.url}`;
-  const signature = await signatureReport(ctx.config.trust, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
-  return { name, version, meta: meta.document, signature };
+  const signature = await signatureReport(policy, { name, version }, checked, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
+  return { name, version, meta: document, signature };
 }

@@ -3,7 +3,7 @@
 // layout is one implementation; what a layout cannot do yet it refuses with a usage error naming it.
 import type { Readable } from "node:stream";
 import type { AliasEntry, ChannelMoveOutcome, Promotion } from "./channels.ts";
-import type { HashingInput, PreparedInput, Provenance, VersionMeta } from "./manifest.ts";
+import type { AssetMetaDocument, HashingInput, PreparedInput, Provenance, VersionMeta } from "./manifest.ts";
 import type { AssetSpec, VersionSelector } from "./spec.ts";
 import type { VersionIndex } from "./version-index.ts";
 import type { Bump } from "./versioning.ts";
@@ -104,6 +104,8 @@ export interface AssetRegistry {
   signature(name: string, version: string): Promise<Buffer | undefined>;
   /** The exact version a spec names, with its meta. */
   resolve(spec: AssetSpec): Promise<Resolved>;
+  /** The exact version a spec names and its meta document as stored (a sharded meta's shards listed, not read). */
+  resolveDocument(spec: AssetSpec): Promise<{ name: string; version: string; document: AssetMetaDocument }>;
   /** The exact version a spec names and its digest (null: no checksums). */
   resolveDigest(spec: AssetSpec): Promise<{ name: string; version: string; digest: string | null }>;
   digestOf(name: string, version: string): Promise<string | null>;

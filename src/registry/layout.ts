@@ -3,6 +3,7 @@
 //   P/<name>/<version>            data of a single-file asset
 //   P/<name>/<version>/<relpath>  each file of a folder asset
 //   P/<name>/<version>.meta       modelkit's meta keys + the assetkit block
+//   P/<name>/<version>.meta.<n>   shard n of the meta's file entries, for a version of many files (manifest.ts)
 //   P/<name>/<version>.sig        its signature (optional): model_signing's OMS bundle, written before the meta
 //   P/<name>/<version>.claim      who is publishing that version right now (assetkit only)
 //   P/<name>.versions             {"versions": [newest first], "digests": {version: digest}}, kept complete by
@@ -23,6 +24,9 @@ export function dataKey(name: string, version: string, relPath = ""): string {
 }
 
 export const metaKey = (name: string, version: string): string => `${name}/${version}${META}`;
+export const metaShardKey = (name: string, version: string, index: number): string => `${metaKey(name, version)}.${index}`;
+/** What the keys of a version's meta shards start with (nothing else does: no version ends in ".meta"). */
+export const metaShardPrefix = (name: string, version: string): string => `${metaKey(name, version)}.`;
 export const signatureKey = (name: string, version: string): string => `${name}/${version}${SIGNATURE}`;
 export const claimKey = (name: string, version: string): string => `${name}/${version}${CLAIM}`;
 export const indexKey = (name: string): string => `${name}${INDEX}`;
@@ -56,7 +60,7 @@ export function assetsIn(keys: Iterable<string>): string[] {
 export interface VersionPart {
   name: string;
   version: string;
-  kind: "meta" | "claim" | "signature" | "data";
+  kind: "meta" | "meta-shard" | "claim" | "signature" | "data";
 }
 
 /**
@@ -70,13 +74,16 @@ export function parseVersionKey(key: string, names: readonly string[]): VersionP
     const rest = key.slice(name.length + 1);
     const slash = rest.indexOf("/");
     const segment = slash < 0 ? rest : rest.slice(0, slash);
-    const suffix = slash < 0 ? SUFFIXES.find(([end]) => segment.endsWith(end)) : undefined;
-    const kind = suffix?.[1] ?? "data";
-    const version = kind === "data" ? segment : segment.slice(0, segment.lastIndexOf("."));
+    const shard = slash < 0 ? SHARD_SUFFIX.exec(segment) : null;
+    const suffix = slash < 0 && !shard ? SUFFIXES.find(([end]) => segment.endsWith(end)) : undefined;
+    const kind = shard ? "meta-shard" : (suffix?.[1] ?? "data");
+    const version = shard ? segment.slice(0, shard.index) : kind === "data" ? segment : segment.slice(0, segment.lastIndexOf("."));
     if (SCHEMES.some((s) => s.isVersion(version))) return { name, version, kind };
   }
   return undefined;
 }
+
+const SHARD_SUFFIX = /\.meta\.\d+$/;
 
 /** The objects beside a version's data, by how their keys end. */
 const SUFFIXES: readonly (readonly [string, VersionPart["kind"]])[] = [

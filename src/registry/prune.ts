@@ -3,7 +3,7 @@
 // the channels and put back any version a promotion moved onto meanwhile, then delete each `.meta`, then its signature and data.
 // A fetch that resolved a version before it was withdrawn either finishes or fails with "not found"; never
 // does it return partial data (downloads are verified before they are renamed into place).
-import { dataKey, metaKey, signatureKey } from "./layout.ts";
+import { dataKey, metaKey, metaShardPrefix, signatureKey } from "./layout.ts";
 import type { Registry } from "./registry.ts";
 import type { StoredObject } from "../store/store.ts";
 
@@ -27,6 +27,7 @@ export async function deleteVersions(registry: Registry, name: string, versions:
   for (const version of versions) {
     if (!(version in withdrawn) || version in back) continue;
     await registry.store.delete(metaKey(name, version));
+    for await (const shard of registry.store.list(metaShardPrefix(name, version))) await registry.store.delete(shard.key);
     await registry.store.delete(signatureKey(name, version));
     let objects = 0;
     let bytes = 0;

@@ -1,11 +1,13 @@
 // The protocol that adds a version to a store, shared by publish and promote --to: claim the version (create its
-// `.claim` only if absent), store its data, write its signature (if any) and then its meta only if absent, list it in `.versions`, drop the claim.
+// `.claim` only if absent), store its data, its meta's shards (if any), its signature (if any) and then its meta
+// only if absent, list it in `.versions`, drop the claim.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { StoreError, type Store } from "../store/store.ts";
-import { claimKey, dataKey, metaKey, signatureKey } from "./layout.ts";
+import { claimKey, dataKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
+import type { MetaDocumentBytes } from "./manifest.ts";
 import type { VersionIndex, VersionIndexes } from "./version-index.ts";
 import type { Bump, Scheme } from "./versioning.ts";
 import type { VersionSelector } from "./spec.ts";
@@ -77,11 +79,13 @@ export class PublishProtocol {
   }
 
   /**
-   * Stores a claimed version: `write` stores its files (`paths`) and returns its meta and signature (and what the
-   * caller needs back), each written only if absent, the signature first (a version is never visible unsigned);
-   * then `.versions` lists it and the claim goes. On failure nothing of it is left and the claim is released.
+   * Stores a claimed version: `write` stores its files (`paths`) and returns the documents of its meta (shards,
+   * then the `.meta`: see storedDocuments) and its signature (and what the caller needs back); the shards are
+   * written first, then the signature and the `.meta` only if absent (a version is never visible unsigned or
+   * without its shards); then `.versions` lists it and the claim goes. On failure nothing of it is left and the
+   * claim is released.
    */
-  async complete<Stored extends { meta: Buffer; signature?: Buffer; digest: string | null }>(
+  async complete<Stored extends { documents: Iterable<MetaDocumentBytes>; signature?: Buffer; digest: string | null }>(
     name: string,
     version: string,
     paths: readonly string[],
@@ -89,14 +93,22 @@ export class PublishProtocol {
     write: () => Promise<Stored>,
   ): Promise<Stored> {
     let stored: Stored;
+    let shards = 0;
     try {
       stored = await write();
-      if (stored.signature) await this.createSignature(name, version, stored.signature);
-      if (!(await this.store.write(metaKey(name, version), stored.meta, { ifAbsent: true }))) {
-        throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
+      for (const { shard, bytes } of stored.documents) {
+        if (shard !== undefined) {
+          shards = shard + 1;
+          await this.store.write(metaShardKey(name, version, shard), bytes);
+          continue;
+        }
+        if (stored.signature) await this.createSignature(name, version, stored.signature);
+        if (!(await this.store.write(metaKey(name, version), bytes, { ifAbsent: true }))) {
+          throw new AssetError(`${name}:${version} was written by another publisher that did not claim it (modelkit?): check its data`);
+        }
       }
     } catch (err) {
-      await this.abandon(name, version, paths);
+      await this.abandon(name, version, paths, shards);
       throw err;
     }
     await this.indexes.add(name, version, scheme, stored.digest);
@@ -149,8 +161,9 @@ export class PublishProtocol {
   }
 
   /** Best effort after a failed write: readers never see the version (no meta), and nothing is left over. */
-  private async abandon(name: string, version: string, paths: readonly string[]): Promise<void> {
-    await pMap(paths, (p) => this.store.delete(dataKey(name, version, p)).catch(() => undefined), { concurrency: this.options.concurrency });
+  private async abandon(name: string, version: string, paths: readonly string[], shards: number): Promise<void> {
+    const keys = [...paths.map((p) => dataKey(name, version, p)), ...Array.from({ length: shards }, (_, i) => metaShardKey(name, version, i))];
+    await pMap(keys, (key) => this.store.delete(key).catch(() => undefined), { concurrency: this.options.concurrency });
     await this.store.delete(signatureKey(name, version)).catch(() => undefined);
     await this.store.delete(claimKey(name, version)).catch(() => undefined);
   }

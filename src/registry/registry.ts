@@ -6,18 +6,21 @@ import {
   buildMeta,
   expectedMetaSize,
   hashedInput,
-  metaBytes,
+  inlineDocument,
   metaSizeBound,
   metaSizeProblem,
-  parseMeta,
+  parseMetaDocument,
+  readMeta,
   sameContent,
+  storedDocuments,
   withStoredEtags,
+  type AssetMetaDocument,
   type HashingInput,
   type VersionMeta,
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
 import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
-import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, signatureKey } from "./layout.ts";
+import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
 import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
 import { formatSpec, selectorText, type AssetSpec } from "./spec.ts";
 import { copyBudget, copyObject } from "../transfer/store-copy.ts";
@@ -110,9 +113,25 @@ export class Registry implements AssetRegistry {
   }
 
   async meta(name: string, version: string): Promise<VersionMeta> {
+    const meta = await this.storedMeta(name, version);
+    if (!meta) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
+    return meta;
+  }
+
+  /** The validated meta of a version (read with its shards), undefined when the store has none. */
+  private async storedMeta(name: string, version: string): Promise<VersionMeta | undefined> {
+    const object = await this.store.read(metaKey(name, version));
+    if (!object) return undefined;
+    const readShard = async (index: number): Promise<Buffer | undefined> => (await this.store.read(metaShardKey(name, version, index)))?.data;
+    return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard);
+  }
+
+  /** The exact version a spec names, with its `.meta` as stored (a sharded meta's shards are not read: see parseMetaDocument). */
+  async resolveDocument(spec: AssetSpec): Promise<{ name: string; version: string; document: AssetMetaDocument }> {
+    const { name, version } = await this.resolveVersion(spec);
     const object = await this.store.read(metaKey(name, version));
     if (!object) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
-    return parseMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`);
+    return { name, version, document: parseMetaDocument(object.data, `${metaKey(name, version)} in ${this.store.url}`) };
   }
 
   /** The exact version a spec names, with its meta. */
@@ -224,7 +243,7 @@ export class Registry implements AssetRegistry {
         const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
         const { digest, isDirectory, files } = prepared;
         const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-        return { meta: metaBytes(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
+        return { documents: storedDocuments(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
       },
     );
     return { version, digest, published: true, ...stored };
@@ -313,7 +332,8 @@ export class Registry implements AssetRegistry {
       by: promotion.by,
       ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
     };
-    const bound = metaSizeBound({ ...meta.document, promoted_from: promotedFrom });
+    const document = inlineDocument(meta);
+    const bound = metaSizeBound({ ...document, promoted_from: promotedFrom });
     this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
     const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.store.url });
     if (!(await this.protocol.claimExact(name, version, claim))) {
@@ -347,8 +367,8 @@ export class Registry implements AssetRegistry {
           },
           this.concurrency,
         );
-        const stored = withStoredEtags(meta.document, await this.protocol.storedEtags(name, version, meta.isDirectory));
-        return { meta: metaBytes({ ...stored, promoted_from: promotedFrom }), ...(signature ? { signature } : {}), digest };
+        const stored = withStoredEtags(document, await this.protocol.storedEtags(name, version, meta.isDirectory));
+        return { documents: storedDocuments({ ...stored, promoted_from: promotedFrom }), ...(signature ? { signature } : {}), digest };
       },
     );
     return { copied: true, digest, serverSide, streamed };
@@ -356,9 +376,8 @@ export class Registry implements AssetRegistry {
 
   /** The digest of a version this store already has (null: it has no checksums), undefined when it has none. */
   private async existingDigest(name: string, version: string): Promise<string | null | undefined> {
-    const object = await this.store.read(metaKey(name, version));
-    if (!object) return undefined;
-    return parseMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`).digest ?? null;
+    const meta = await this.storedMeta(name, version);
+    return meta && (meta.digest ?? null);
   }
 
   /**

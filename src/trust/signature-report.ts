@@ -24,9 +24,11 @@ export interface SignatureReport {
   detail: string | null;
 }
 
+/** `checked`: the version as the policy's check needs it (its whole file list), read only when a policy applies. */
 export async function signatureReport(
   policy: TrustPolicy | undefined,
-  version: CheckedVersion,
+  version: { name: string; version: string },
+  checked: () => Promise<CheckedVersion>,
   signature: Buffer | undefined,
   where: string,
   roots: TrustedRootSource,
@@ -49,7 +51,7 @@ export async function signatureReport(
   const named = policy?.rules.flatMap((r) => r.keys).find((k) => keySignerId(k.hint) === signer);
   if (!policy) return { kind, signer, name: null, verified: false, allowed: null, detail };
   try {
-    const verified = await checkSignature(policy, version, signature, where, roots);
+    const verified = await checkSignature(policy, await checked(), signature, where, roots);
     return { kind, signer: verified?.id ?? signer, name: verified?.name ?? named?.file ?? null, verified: verified !== undefined, allowed: true, detail };
   } catch (err) {
     if (!(err instanceof AssetError)) throw err;

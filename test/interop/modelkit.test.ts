@@ -69,8 +69,10 @@ async function setup(versioning: "major_minor" | "simple_date" = "major_minor") 
     AWS_SECRET_ACCESS_KEY: env.ASSETKIT_TEST_S3_SECRET_KEY ?? "",
     AWS_EC2_METADATA_DISABLED: "true",
   };
+  /** Extra variables for the assetkit CLI (a test sets ASSETKIT_META_SHARD_FILES in it). */
+  const assetkitEnv: NodeJS.ProcessEnv = {};
   const assetkit = async (...args: string[]) => {
-    const r = await run(process.execPath, [CLI, "--store", store, ...args, "--json"], { cwd, env: { ...cleanEnv(), ...credentials } });
+    const r = await run(process.execPath, [CLI, "--store", store, ...args, "--json"], { cwd, env: { ...cleanEnv(), ...credentials, ...assetkitEnv } });
     assert.equal(r.code, 0, `assetkit ${args.join(" ")}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
@@ -90,7 +92,7 @@ async function setup(versioning: "major_minor" | "simple_date" = "major_minor") 
     assert.equal(r.code, 0, `${script} ${args.join(" ")}: ${r.stderr.slice(-4000)}`);
     return JSON.parse(r.stdout);
   };
-  return { cwd, assetkit, python };
+  return { cwd, assetkit, assetkitEnv, python };
 }
 
 /** Every file under root (relative path -> bytes), without modelkit's `.SUCCESS` markers. */
@@ -192,6 +194,19 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
       out.fetched.map((f: { from_cache: boolean }) => f.from_cache),
       [false, true, true, false, false, true, true, false],
     );
+  });
+
+  it("modelkit fetches a version with a sharded meta (schema 4) byte-identical: its .meta keeps contents", async () => {
+    const { cwd, assetkit, assetkitEnv, python } = await setup();
+    assetkitEnv.ASSETKIT_META_SHARD_FILES = "2";
+    const dir = await writeTree(path.join(cwd, "src"), FOLDER_V0);
+    const published = await assetkit("publish", dir, "models/many", "--versioning", "major-minor");
+    const shown = await assetkit("show", "models/many");
+    assert.equal(shown.assetkit.schema, 4, "sharded");
+    const assetsDir = await tempDir();
+    const out = await python("modelkit_fetch.py", assetsDir, "models/many");
+    assert.equal(out.fetched[0].version, published.version);
+    assert.deepEqual(await tree(out.fetched[0].path), FOLDER_V0, "folder bytes");
   });
 
   it("assetkit reads what modelkit publishes: modelkit's new/update (and --bump-major) versions are listed newest first, resolved by name:0, and fetched byte-identical without checksums (digest null)", async () => {

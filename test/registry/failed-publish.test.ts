@@ -58,4 +58,21 @@ describe("a signed publish whose meta write fails", () => {
     for await (const o of store.list("")) left.push(o.key);
     assert.deepEqual(left, [], "no .sig, claim, data or meta");
   });
+
+  it("of a sharded meta leaves no shard either", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "assetkit-failed-publish-"));
+    const store = new MetaWriteFails(root);
+    const tree = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`d/${i}.txt`, `${i}`]));
+    const input = await prepareInput(await writeTree(await mkdtemp(path.join(tmpdir(), "assetkit-in-")), tree));
+    const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
+    process.env.ASSETKIT_META_SHARD_FILES = "2";
+    try {
+      await assert.rejects(registry.publish({ name: "m", input, createdBy: "test", source: {}, metadata: {} }), /disk full/);
+    } finally {
+      delete process.env.ASSETKIT_META_SHARD_FILES;
+    }
+    const left: string[] = [];
+    for await (const o of store.list("")) left.push(o.key);
+    assert.deepEqual(left, [], "no shard, claim, data or meta");
+  });
 });

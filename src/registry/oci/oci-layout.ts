@@ -11,7 +11,17 @@ import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
 import type { AssetRegistry, CopyVersionOutcome, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
 import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
-import { buildMeta, expectedMetaSize, hashedInput, metaSizeProblem, parseMeta, sameContent, type HashingInput, type VersionMeta } from "../manifest.ts";
+import {
+  buildMeta,
+  expectedMetaSize,
+  hashedInput,
+  metaSizeProblem,
+  parseMeta,
+  sameContent,
+  type AssetMetaDocument,
+  type HashingInput,
+  type VersionMeta,
+} from "../manifest.ts";
 import { checkAssetName } from "../paths.ts";
 import { formatSpec, selectorText, type AssetSpec } from "../spec.ts";
 import type { VersionIndex } from "../version-index.ts";
@@ -168,6 +178,12 @@ export class OciLayout implements AssetRegistry {
   async resolve(spec: AssetSpec): Promise<Resolved> {
     const { name, version } = await this.resolveVersion(spec);
     return { name, version, meta: await this.meta(name, version) };
+  }
+
+  /** The meta document of the version a spec names (the config blob: one document, never sharded). */
+  async resolveDocument(spec: AssetSpec): Promise<{ name: string; version: string; document: AssetMetaDocument }> {
+    const { name, version, meta } = await this.resolve(spec);
+    return { name, version, document: meta.document };
   }
 
   async resolveDigest(spec: AssetSpec): Promise<{ name: string; version: string; digest: string | null }> {
