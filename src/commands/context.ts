@@ -50,6 +50,8 @@ export interface Context {
   transfers: Transfers;
   /** Opens another store (promote --to, an import source) with this context's tuning; a relative path is relative to `baseDir` (default the working directory). */
   openStore(uri: string, baseDir?: string): Promise<Store>;
+  /** The assets of another store (promote --to), whatever its layout, with this context's settings; `baseDir` as for openStore. */
+  openRegistry(uri: string, baseDir?: string): Promise<AssetRegistry>;
   /** An assets dir at `root` (sync's dir, a download's staging folder) on this context's transfers. */
   assetsDirAt(root: string): AssetsDir;
   readLock(): Promise<Lockfile | undefined>;
@@ -83,15 +85,14 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
   const layoutOptions = { versioning, unsafePublish: options.unsafePublish ?? false, settings };
   const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
-  let registry: AssetRegistry;
-  if (isOciUri(storeUri)) {
-    const location = parseOciUri(storeUri);
+  const openRegistry = async (uri: string, baseDir: string): Promise<AssetRegistry> => {
+    if (!isOciUri(uri)) return new Registry(await openStore(uri, baseDir, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
+    const location = parseOciUri(uri);
     // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
     const client = openOciClient(location, tuning, githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env);
-    registry = new OciLayout(client, location, layoutOptions);
-  } else {
-    registry = new Registry(await openStore(storeUri, storeBase, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
-  }
+    return new OciLayout(client, location, layoutOptions);
+  };
+  const registry = await openRegistry(storeUri, storeBase);
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);
   const lockfilePath = path.resolve(options.lockfile ?? path.join(config.dir, "assets.lock"));
   const storeRoot = localStoreRoot(storeUri, storeBase);
@@ -105,6 +106,7 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     tuning,
     transfers,
     openStore: (uri, baseDir = process.cwd()) => openStore(uri, baseDir, tuning),
+    openRegistry: (uri, baseDir = process.cwd()) => openRegistry(uri, baseDir),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     readLock: () => readLockfile(lockfilePath),
     trustedRoots: trustedRootSource({ offline, cacheDir: path.join(assetsDir.root, ".assetkit", "tuf") }),

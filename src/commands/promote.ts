@@ -7,7 +7,6 @@ import { AssetError, UsageError } from "../base/errors.ts";
 import { provenanceFromEnv } from "../github/provenance.ts";
 import { LATEST } from "../registry/channels.ts";
 import type { AssetRegistry } from "../registry/asset-registry.ts";
-import { keyValueRegistry } from "../registry/key-value.ts";
 import { formatSpec, parseSpec } from "../registry/spec.ts";
 import { CREATED_BY } from "../base/version.ts";
 import { checkTrusted, loadLock, parseSpecs, resolveInStore } from "./resolution.ts";
@@ -82,6 +81,7 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
   let copied: boolean | undefined;
   if (options.to) {
     await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.url}`, entry);
+    await checkSignatureTravels(ctx, target, r.name, r.version);
     const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
       at: promotion.promoted_at,
       by: promotion.source.actor ?? CREATED_BY,
@@ -124,12 +124,22 @@ function result(
   return { name, alias, spec, version, digest, previous, changed, store: target.url, ...extra };
 }
 
-/** The registry of the --to store, with the same settings as the source's. */
+/** The registry of the --to store (any layout), with the same settings as the source's. */
 async function destination(ctx: Context, uri: string): Promise<AssetRegistry> {
-  const source = keyValueRegistry(ctx.registry, "promote --to");
-  const store = await ctx.openStore(uri, ctx.config.dir);
-  if (store.url === ctx.registry.url) throw new UsageError(`--to ${store.url} is the store the version comes from: name another store`);
-  return source.withStore(store);
+  const target = await ctx.openRegistry(uri, ctx.config.dir);
+  if (target.url === ctx.registry.url) throw new UsageError(`--to ${target.url} is the store the version comes from: name another store`);
+  return target;
+}
+
+/**
+ * A signed version goes where its signature cannot (an OCI registry, for now) only without a trust policy, with a
+ * warning: under a policy, readers of the copy would find it unsigned, so it is refused before anything is copied.
+ */
+async function checkSignatureTravels(ctx: Context, target: AssetRegistry, name: string, version: string): Promise<void> {
+  if (target.keepsSignatures || !(await ctx.registry.signature(name, version))) return;
+  const why = `${name}:${version} is signed, but ${target.url} cannot hold signatures yet`;
+  if (ctx.config.trust) throw new UsageError(`${why} and ${ctx.config.file} has a trust policy: nothing copied`);
+  ctx.reporter.warn(`${why}: copied without its signature`);
 }
 
 function checkChannelName(channel: string): void {

@@ -1,4 +1,4 @@
-// What only the key-value layout supports yet (gc, prune, promote --to, import straight from a store prefix):
+// What only the key-value layout supports yet (gc, prune, import straight from a store prefix):
 // commands ask for it here and get a one-line usage error on any other layout.
 import { UsageError } from "../base/errors.ts";
 import type { AssetRegistry } from "./asset-registry.ts";

@@ -23,7 +23,7 @@ import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promot
 import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
 import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
 import { formatSpec, selectorText, type AssetSpec } from "./spec.ts";
-import { copyBudget, copyObject } from "../transfer/store-copy.ts";
+import { copyBudget, copyObject, streamObject } from "../transfer/store-copy.ts";
 import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../transfer/engine.ts";
 import { VersionIndexes, type VersionIndex } from "./version-index.ts";
@@ -62,6 +62,7 @@ export class Registry implements AssetRegistry {
   }
 
   readonly storeCopies = true;
+  readonly keepsSignatures = true;
 
   get url(): string {
     return this.store.url;
@@ -293,7 +294,7 @@ export class Registry implements AssetRegistry {
    * publishers here lose nothing. Each file is copied by the service where it can reach the source, else
    * streamed and checked against the source meta's size and sha256. Already here with the same digest: nothing
    * copied; with another digest: refused, nothing changed. A source meta without checksums (modelkit's) is
-   * refused unless `allowUnverified`.
+   * refused unless `allowUnverified`. A source of another layout (an OCI registry) is read through its `openFile`.
    */
   async copyVersion(
     source: AssetRegistry,
@@ -301,12 +302,11 @@ export class Registry implements AssetRegistry {
     version: string,
     promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { allowUnverified?: boolean; onProgress?: (p: TransferProgress) => void },
   ): Promise<CopyVersionOutcome> {
-    if (!(source instanceof Registry)) throw new UsageError(`copying a version from ${source.url} to another store is not supported yet`);
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: promote to a writable store`);
     const [meta, signature] = await Promise.all([source.meta(name, version), source.signature(name, version)]);
     const digest = meta.digest ?? null;
     if (!digest && !promotion.allowUnverified) {
-      throw new AssetError(`${name}:${version} in ${source.store.url} has no checksums (written by modelkit?): pass --allow-unverified to copy it unverified`);
+      throw new AssetError(`${name}:${version} in ${source.url} has no checksums (written by modelkit?): pass --allow-unverified to copy it unverified`);
     }
     const none = { files: 0, bytes: 0 };
     const existing = await this.existingDigest(name, version);
@@ -314,7 +314,7 @@ export class Registry implements AssetRegistry {
       if (existing === digest) return { copied: false, digest, serverSide: none, streamed: { ...none } };
       throw new AssetError(
         `${name}:${version} already exists in ${this.store.url} with digest ${existing ?? "(none: no checksums)"}, ` +
-          `not ${digest ?? "(none)"} as in ${source.store.url}; versions are immutable: nothing was changed`,
+          `not ${digest ?? "(none)"} as in ${source.url}; versions are immutable: nothing was changed`,
       );
     }
     const index = await this.indexes.fresh(name);
@@ -325,7 +325,7 @@ export class Registry implements AssetRegistry {
       throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
     }
     const promotedFrom: PromotedFrom = {
-      store: source.store.url,
+      store: source.url,
       version,
       digest,
       at: promotion.at,
@@ -335,7 +335,7 @@ export class Registry implements AssetRegistry {
     const document = inlineDocument(meta);
     const bound = metaSizeBound({ ...document, promoted_from: promotedFrom });
     this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
-    const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.store.url });
+    const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.url });
     if (!(await this.protocol.claimExact(name, version, claim))) {
       return this.copyVersion(source, name, version, promotion); // the version landed (or its writer gave up) meanwhile: look again
     }
@@ -354,10 +354,20 @@ export class Registry implements AssetRegistry {
         await mapSettling(
           files,
           async (file) => {
-            const outcome = await copyObject(source.store, dataKey(name, version, file.path), this.store, dataKey(name, version, file.path), file, {
-              settings: this.options.settings,
-              budget,
-            });
+            const key = dataKey(name, version, file.path);
+            const options = { settings: this.options.settings, budget };
+            const outcome =
+              source instanceof Registry
+                ? await copyObject(source.store, key, this.store, key, file, options)
+                : await streamObject(
+                    (range) => source.openFile(name, version, file.path, range),
+                    `${file.path || name} of ${name}:${version} in ${source.url}`,
+                    this.store,
+                    key,
+                    // Its metas are assetkit's: every file has a size (what the stream is checked against).
+                    { size: file.size ?? 0, sha256: file.sha256 },
+                    options,
+                  );
             const tally = outcome.how === "server" ? serverSide : streamed;
             tally.files++;
             tally.bytes += outcome.bytes;

@@ -3,7 +3,7 @@
 import { ContentHasher, type ContentHashes } from "../hashing/content-hash.ts";
 import { AssetError } from "../base/errors.ts";
 import { StoreError, type Store } from "../store/store.ts";
-import { integrity, READ_AHEAD_BYTES, type TransferSettings } from "./engine.ts";
+import { integrity, READ_AHEAD_BYTES, type OpenObject, type TransferSettings } from "./engine.ts";
 import { ReadAheadBudget, VerifiedSource } from "./verified-source.ts";
 
 export interface CopyExpectation {
@@ -65,23 +65,53 @@ export async function copyObject(
   }
   const size = expected.size ?? (await from.head(fromKey))?.size;
   if (size === undefined) throw new StoreError("not-found", `${from.url}: cannot read ${fromKey}: no such object`);
-  const { settings } = options;
-  const source = new VerifiedSource((range) => from.openRead(fromKey, range), { size, sha256: expected.sha256 }, label, {
-    attempts: settings.attempts,
-    budget: options.budget ?? copyBudget(),
-    hash: await ContentHasher.create(options.partSize),
-  });
-  try {
-    await to.write(toKey, source);
-  } catch (err) {
-    // The backend reports a failed body in its own words; the source knows what was wrong with it.
-    throw source.failure ?? err;
-  } finally {
-    source.dispose();
-  }
+  return streamObject((range) => from.openRead(fromKey, range), label, to, toKey, { size, sha256: expected.sha256 }, options);
+}
+
+/**
+ * Streams the object `open` reads (`label` in messages) into `toKey` in `to`, checked against `expected` as it
+ * passes: copyObject's streamed half, for a source that is not a Store (an OCI registry's blob).
+ */
+export async function streamObject(
+  open: OpenObject,
+  label: string,
+  to: Store,
+  toKey: string,
+  expected: { size: number; sha256?: string | undefined },
+  options: CopyOptions,
+): Promise<CopyOutcome> {
+  const { source } = await writeVerified(open, label, expected, options, (body) => to.write(toKey, body));
   if (!source.verified) {
     await to.delete(toKey);
     throw new AssetError(`${to.url}: the write of ${toKey} ended before every byte of ${label} was read; nothing was kept`);
   }
+  const { size } = expected;
   return { how: "streamed", bytes: size, ...(options.partSize !== undefined && source.hashes ? { hashes: source.hashes } : {}) };
+}
+
+/**
+ * Runs `write` with the bytes `open` reads as its body, checked against `expected` as they pass (VerifiedSource):
+ * wrong bytes fail the write, with the source's own reason. Returns what `write` did, and the source (whether
+ * every byte was read, what they hash to).
+ */
+export async function writeVerified<T>(
+  open: OpenObject,
+  label: string,
+  expected: { size: number; sha256?: string | undefined },
+  options: CopyOptions,
+  write: (body: VerifiedSource) => Promise<T>,
+): Promise<{ result: T; source: VerifiedSource }> {
+  const source = new VerifiedSource(open, expected, label, {
+    attempts: options.settings.attempts,
+    budget: options.budget ?? copyBudget(),
+    hash: await ContentHasher.create(options.partSize),
+  });
+  try {
+    return { result: await write(source), source };
+  } catch (err) {
+    // The destination reports a failed body in its own words; the source knows what was wrong with it.
+    throw source.failure ?? err;
+  } finally {
+    source.dispose();
+  }
 }

@@ -40,6 +40,7 @@ async function contextOver(store: Store): Promise<Context> {
     tuning: TEST_TUNING,
     transfers,
     openStore: (uri, baseDir = dir) => openStore(uri, baseDir, TEST_TUNING),
+    openRegistry: async (uri, baseDir = dir) => registry.withStore(await openStore(uri, baseDir, TEST_TUNING)),
     assetsDirAt: (root) => new AssetsDir(root, transfers),
     trustedRoots: trustedRootSource({ offline: true, cacheDir: path.join(dir, "tuf") }),
     offline: true,

@@ -9,7 +9,8 @@ import type { OciClient } from "../../store/oci/client.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
 import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
-import type { AssetRegistry, CopyVersionOutcome, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
+import { copyBudget, writeVerified } from "../../transfer/store-copy.ts";
+import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
 import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
 import {
   buildMeta,
@@ -19,6 +20,7 @@ import {
   parseMeta,
   sameContent,
   type AssetMetaDocument,
+  withStoredEtags,
   type HashingInput,
   type VersionMeta,
 } from "../manifest.ts";
@@ -90,6 +92,8 @@ export class OciLayout implements AssetRegistry {
   readonly writable = true;
   readonly listable = true;
   readonly storeCopies = false;
+  /** No `.sig` beside a version yet: promote --to refuses a signed version under a trust policy, else warns. */
+  readonly keepsSignatures = false;
   private readonly client: OciClient;
   private readonly location: OciLocation;
   private readonly options: OciLayoutOptions;
@@ -318,8 +322,125 @@ export class OciLayout implements AssetRegistry {
     }
   }
 
-  copyVersion(source: AssetRegistry): Promise<CopyVersionOutcome> {
-    throw new UsageError(`promote --to ${this.url} (from ${source.url}) is not supported on OCI registries yet`);
+  /**
+   * Copies `name:version` from another store under the same version and asset digest (promote --to): each file
+   * becomes the blob named by its sha256 in the source meta, then the meta (with `promoted_from`) the config, then
+   * the manifest is committed by the claim rule for exactly `version`. Already here with the same asset digest:
+   * nothing copied; with another: refused. The signature is not copied (see `keepsSignatures`).
+   */
+  async copyVersion(
+    source: AssetRegistry,
+    name: string,
+    version: string,
+    promotion: Omit<PromotedFrom, "store" | "version" | "digest"> & { onProgress?: (p: TransferProgress) => void },
+  ): Promise<CopyVersionOutcome> {
+    const repo = this.repository(name);
+    this.checkVersionTag(version);
+    const meta = await source.meta(name, version);
+    const { digest } = meta;
+    const layers: LayerFile[] = [];
+    for (const f of meta.files) if (f.size !== undefined && f.sha256 !== undefined) layers.push({ path: f.path, size: f.size, digest: `sha256:${f.sha256}` });
+    if (!digest || layers.length < meta.files.length) {
+      throw new UsageError(
+        `${name}:${version} in ${source.url} has no checksums (written by modelkit?): it cannot be copied to ${this.url}, whose blobs are named by their sha256`,
+      );
+    }
+    const state = await this.listTags(repo);
+    if (state.tags.has(version)) {
+      this.manifests.delete(`${name}:${version}`);
+      const existing = await this.digestOf(name, version);
+      if (existing === digest) return { copied: false, digest, serverSide: { files: 0, bytes: 0 }, streamed: { files: 0, bytes: 0 } };
+      throw new AssetError(
+        `${name}:${version} already exists in ${this.url} with digest ${existing ?? "(none)"}, not ${digest} as in ${source.url}; versions are immutable: nothing was changed`,
+      );
+    }
+    const index = this.indexOf(state);
+    if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
+    // An asset new here takes the source's scheme, not the configured one.
+    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
+    if (!scheme.isVersion(version)) throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.url}`);
+    const promotedFrom: PromotedFrom = {
+      store: source.url,
+      version,
+      digest,
+      at: promotion.at,
+      by: promotion.by,
+      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
+    };
+    // Each file's etag here is its blob digest, as publish records it.
+    const document = { ...withStoredEtags(meta.document, new Map(layers.map((l) => [l.path, l.digest]))), promoted_from: promotedFrom };
+    const config = configBlob(name, document, layers);
+    const manifest = manifestBytes(name, document, config, layers, document.assetkit?.source ?? {});
+    const what = `cannot copy ${name}:${version} to ${this.url}`;
+    const metaProblem = metaSizeProblem(config.length, layers.length, MAX_DOCUMENT_BYTES);
+    if (metaProblem) throw new UsageError(`${what}: ${metaProblem}`);
+    if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
+
+    const tally = await this.copyBlobs(repo, source, name, version, layers, promotion.onProgress);
+    if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
+    const hold = holdTag();
+    const manifestDigest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
+    try {
+      const slot = await this.claimSlot(
+        repo,
+        manifest,
+        (now) => (now.tags.has(version) ? undefined : version),
+        (now, slot) => now.tags.has(slot),
+        `${name}:${version}`,
+        `copy ${name}:${version}`,
+      );
+      // Committed by another promoter meanwhile: compared like any version already here.
+      if (slot === undefined) return await this.copyVersion(source, name, version, promotion);
+      await this.commit(repo, name, version, manifest, manifestDigest);
+      this.forget(name);
+      return { copied: true, digest, ...tally };
+    } finally {
+      await this.withdraw(repo, hold, undefined, manifest).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The blobs of a copied version: one the repository holds is skipped (HEAD); one of another repository of this
+   * registry is mounted from it (no byte through this process); any other streams from the source's `openFile`,
+   * checked against its sha256 and size as it uploads, so wrong bytes fail before the registry commits the blob.
+   */
+  private async copyBlobs(
+    repo: string,
+    source: AssetRegistry,
+    name: string,
+    version: string,
+    layers: readonly LayerFile[],
+    onProgress: ((progress: TransferProgress) => void) | undefined,
+  ): Promise<Pick<CopyVersionOutcome, "serverSide" | "streamed">> {
+    const mountFrom = source instanceof OciLayout && source.location.registry.origin === this.location.registry.origin ? source.repository(name) : undefined;
+    const serverSide = { files: 0, bytes: 0 };
+    const streamed = { files: 0, bytes: 0 };
+    const progress: TransferProgress = { bytes: 0, totalBytes: layers.reduce((sum, l) => sum + l.size, 0), files: 0, totalFiles: layers.length };
+    const options = { settings: this.options.settings, budget: copyBudget() };
+    await mapSettling(
+      layers,
+      async (layer) => {
+        const uploaded =
+          !(await this.client.blobExists(repo, layer.digest)) &&
+          (
+            await writeVerified(
+              (range) => source.openFile(name, version, layer.path, range),
+              `${layer.path || name} of ${name}:${version} in ${source.url}`,
+              { size: layer.size, sha256: layer.digest.slice("sha256:".length) },
+              options,
+              (body) => this.client.uploadBlob(repo, layer.digest, body, mountFrom === undefined ? {} : { mountFrom }),
+            )
+          ).result === "uploaded";
+        const tally = uploaded ? streamed : serverSide;
+        tally.files++;
+        tally.bytes += layer.size;
+        progress.files++;
+        progress.bytes += layer.size;
+        onProgress?.(progress);
+      },
+      this.options.settings.concurrency,
+    );
+    return { serverSide, streamed };
   }
 
   // ── channels (docs/oci.md §5.4): tag <channel> = the version's manifest; move n recorded as tag _m.<channel>.<n> ──

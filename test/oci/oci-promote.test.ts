@@ -1,0 +1,201 @@
+// promote --to into and out of OCI registries (docs/oci.md §8), through the shipped CLI against MinIO and the CNCF
+// distribution registry A (scripts/test-servers.ts), behind a counting proxy where bytes sent matter: MinIO →
+// registry (unchanged files skipped by HEAD) → folder store with the same version, digest and bytes; one
+// repository to another of the same registry by blob mounts (no blob byte sent); a flipped byte on either side
+// fails the promote with nothing tagged or listed at the destination; a signed version and OCI's missing `.sig`.
+import assert from "node:assert/strict";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { readFile, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { startRequestCounter, type RequestCounter } from "../../scripts/request-counter.ts";
+import { s3TestEnv } from "../conformance/factories/s3.ts";
+import { uniquePrefix } from "../conformance/factory.ts";
+import { runCli, scratch, writeTree } from "../helpers/cli.ts";
+
+const REGISTRY_A = process.env.ASSETKIT_TEST_OCI_A;
+const REGISTRY_A_ROOT = process.env.ASSETKIT_TEST_OCI_A_ROOT;
+const MINIO = process.env.ASSETKIT_TEST_S3_ENDPOINT;
+const unavailable =
+  !REGISTRY_A || !REGISTRY_A_ROOT || !MINIO
+    ? "no OCI registry A or MinIO (ASSETKIT_TEST_OCI_A, ASSETKIT_TEST_S3_ENDPOINT): run under node scripts/test.ts"
+    : undefined;
+if (unavailable && process.env.ASSETKIT_TEST_ALL_STORES === "1") throw new Error(unavailable);
+
+const WEIGHTS_BYTES = 1_000_000;
+
+/** A fresh namespace of the registry at `origin` (registry A, or the counting proxy in front of it). */
+const ociStore = (origin: string) => `oci://${new URL(origin).host}/${uniquePrefix()}?settle=0`;
+const minioStore = () => `s3://${process.env.ASSETKIT_TEST_S3_BUCKET}/${uniquePrefix()}?endpoint=${MINIO}`;
+
+async function project() {
+  const cwd = await scratch();
+  const cli = (...args: string[]) => runCli(args, { cwd, env: s3TestEnv() });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON documents, read field by field
+  const json = async (...args: string[]): Promise<any> => {
+    const r = await cli(...args, "--json");
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  /** Publishes folder `dir` (files of random bytes: blobs no other test has) as `name` at `version` into `store`. */
+  const publish = async (store: string, name: string, version: string, files: Record<string, Buffer | string>) => {
+    const dir = `in-${uniquePrefix()}`;
+    await writeTree(path.join(cwd, dir), files);
+    return (await json("publish", dir, name, "--version", version, "--store", store)) as { version: string; digest: string };
+  };
+  /** Fetches `spec` from `store` and asserts its digest and that every file is byte-identical to `files`. */
+  const fetchesSame = async (store: string, spec: string, digest: string, files: Record<string, Buffer | string>) => {
+    const [resolved] = (await json("fetch", spec, "--store", store, "--assets-dir", path.join(cwd, `assets-${uniquePrefix()}`))).resolved;
+    assert.equal(resolved.digest, digest, `${spec} in ${store}`);
+    for (const [rel, content] of Object.entries(files)) assert.deepEqual(await readFile(path.join(resolved.path, rel)), Buffer.from(content), rel);
+  };
+  /** The versions `list` shows of `name` in `store`: none when it has no asset of that name. */
+  const versionsIn = async (store: string, name: string): Promise<string[]> => {
+    const r = await cli("list", name, "--store", store, "--json");
+    if (r.code === 1 && r.stderr.includes(`no asset named ${name}`)) return [];
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).assets[0].versions;
+  };
+  return { cwd, cli, json, publish, fetchesSame, versionsIn };
+}
+
+/** Bytes the client sent in blob uploads (PATCH/PUT under /blobs/uploads/): what crossed the process. */
+const blobBytesSent = (counter: RequestCounter) =>
+  counter
+    .requests()
+    .filter((r) => r.url.includes("/blobs/uploads/"))
+    .reduce((sum, r) => sum + r.bytes, 0);
+
+/** Flips one byte of a file, and gives back the function that restores it. */
+async function flipByte(file: string, at: number): Promise<() => Promise<void>> {
+  const bytes = await readFile(file);
+  bytes[at]! ^= 0xff;
+  await writeFile(file, bytes);
+  return async () => {
+    bytes[at]! ^= 0xff;
+    await writeFile(file, bytes);
+  };
+}
+
+describe("promote --to with OCI registries", { skip: unavailable }, () => {
+  it("MinIO → registry (an unchanged file skipped by HEAD) → folder: same version, digest and bytes, promoted_from kept", async () => {
+    const { cwd, cli, json, publish, fetchesSame } = await project();
+    const counter = await startRequestCounter(REGISTRY_A!);
+    try {
+      const minio = minioStore();
+      const registry = ociStore(counter.url);
+      const folder = path.join(cwd, "folder-store");
+      const v1 = { "weights.bin": randomBytes(WEIGHTS_BYTES), "config.json": '{"v":1}', "empty.txt": "" };
+      const first = await publish(minio, "team/model", "1.4.0", v1);
+
+      const copied = await json("promote", "team/model:1.4.0", "--store", minio, "--to", registry);
+      assert.deepEqual(
+        [copied.version, copied.digest, copied.copied, copied.from, copied.store],
+        ["1.4.0", first.digest, true, minio, registry.replace(/\?.*/, "")],
+      );
+      await fetchesSame(registry, "team/model:1.4.0", first.digest, v1);
+      const shown = await json("show", "team/model:1.4.0", "--store", registry);
+      assert.equal(shown.promoted_from.store, copied.from);
+      assert.equal(shown.promoted_from.digest, first.digest);
+      const again = await json("promote", "team/model:1.4.0", "--store", minio, "--to", registry);
+      assert.equal(again.copied, false, "already there with the same digest");
+
+      // 1.5.0 changes config.json only: the weights are a blob the repository holds, so they are not sent again.
+      const v2 = { ...v1, "config.json": '{"v":2}' };
+      const second = await publish(minio, "team/model", "1.5.0", v2);
+      counter.reset();
+      const r = await cli("promote", "team/model:1.5.0", "production", "--store", minio, "--to", registry);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /copied 3 file\(s\) \(2 server-side, 1 streamed and verified\)/);
+      assert.ok(blobBytesSent(counter) < 10_000, `only config.json and the config blob are uploaded (${blobBytesSent(counter)} bytes)`);
+      await fetchesSame(registry, "team/model:production", second.digest, v2);
+
+      const out = await json("promote", "team/model:production", "production", "--store", registry, "--to", folder);
+      assert.deepEqual([out.version, out.digest, out.copied], ["1.5.0", second.digest, true]);
+      await fetchesSame(folder, "team/model:1.5.0", second.digest, v2);
+      await fetchesSame(folder, "team/model:production", second.digest, v2);
+      assert.equal((await json("show", "team/model:1.5.0", "--store", folder)).promoted_from.store, registry.replace(/\?.*/, ""));
+    } finally {
+      await counter.stop();
+    }
+  });
+
+  it("between two namespaces of one registry, every blob is mounted: no blob byte goes through the process", async () => {
+    const { json, publish, fetchesSame, cli } = await project();
+    const counter = await startRequestCounter(REGISTRY_A!);
+    try {
+      const [staging, production] = [ociStore(counter.url), ociStore(counter.url)];
+      const files = { "weights.bin": randomBytes(WEIGHTS_BYTES), "sub/tokenizer.json": randomBytes(50_000) };
+      const { digest } = await publish(staging, "llm", "2.0.0", files);
+      counter.reset();
+      const r = await cli("promote", "llm:2.0.0", "--store", staging, "--to", production);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /copied 2 file\(s\) \(2 server-side, 0 streamed and verified\)/);
+      const mounts = counter.requests().filter((q) => q.method === "POST" && q.url.includes("mount="));
+      assert.equal(mounts.length, 2, "one mount per file");
+      assert.ok(blobBytesSent(counter) < 10_000, `only the config blob is uploaded (${blobBytesSent(counter)} bytes)`);
+      await fetchesSame(production, "llm:2.0.0", digest, files);
+      assert.equal((await json("resolve", "llm", "--store", production)).resolved[0].digest, digest);
+    } finally {
+      await counter.stop();
+    }
+  });
+
+  it("a byte flipped in the source fails the promote, and the destination has nothing tagged or listed", async () => {
+    const { cwd, cli, json, publish, versionsIn } = await project();
+    const folder = path.join(cwd, "folder-store");
+    const weights = randomBytes(WEIGHTS_BYTES);
+
+    // folder → registry: the folder store's file is damaged.
+    await publish(folder, "damaged", "1.0.0", { "weights.bin": weights, "readme.md": "fine" });
+    const registry = ociStore(REGISTRY_A!);
+    const restoreFile = await flipByte(path.join(folder, "damaged/1.0.0/weights.bin"), 500_000);
+    const into = await cli("promote", "damaged:1.0.0", "--store", folder, "--to", registry);
+    assert.equal(into.code, 1, into.stderr);
+    assert.match(into.stderr, /integrity check failed for weights\.bin/);
+    assert.deepEqual(await versionsIn(registry, "damaged"), [], "nothing tagged");
+    await restoreFile();
+
+    // registry → folder: the registry's own blob is damaged.
+    const source = ociStore(REGISTRY_A!);
+    const blobWeights = randomBytes(WEIGHTS_BYTES);
+    await publish(source, "damaged", "1.0.0", { "weights.bin": blobWeights, "readme.md": "fine" });
+    const hex = (await json("show", "damaged:1.0.0", "--store", source)).assetkit.files.find((f: { path: string }) => f.path === "weights.bin").sha256;
+    const blob = path.join(REGISTRY_A_ROOT!, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+    const restoreBlob = await flipByte(blob, 500_000);
+    try {
+      const other = path.join(cwd, "other-folder");
+      const out = await cli("promote", "damaged:1.0.0", "--store", source, "--to", other);
+      assert.equal(out.code, 1, out.stderr);
+      assert.match(out.stderr, /integrity check failed for weights\.bin/);
+      assert.deepEqual(await versionsIn(other, "damaged"), [], "nothing listed");
+    } finally {
+      await restoreBlob();
+    }
+  });
+
+  it("a signed version goes to a registry without its signature: refused under a trust policy, else with a warning", async () => {
+    const { cwd, cli, json, versionsIn } = await project();
+    const folder = path.join(cwd, "folder-store");
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    await writeFile(path.join(cwd, "release.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
+    await writeFile(path.join(cwd, "release.pub"), publicKey.export({ type: "spki", format: "pem" }));
+    await writeTree(cwd, { "in/m.bin": randomBytes(1000) });
+    await json("publish", "in", "models/m", "--version", "1.0.0", "--sign-key", "release.pem", "--store", folder);
+    const registry = ociStore(REGISTRY_A!);
+
+    await writeFile(path.join(cwd, "assetkit.yml"), 'trust:\n  rules:\n    - match: "**"\n      signers:\n        - key: release.pub\n');
+    const refused = await cli("promote", "models/m:1.0.0", "--store", folder, "--to", registry);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /models\/m:1\.0\.0 is signed, but oci:\/\/.* cannot hold signatures yet and .*assetkit\.yml has a trust policy: nothing copied/,
+    );
+    assert.deepEqual(await versionsIn(registry, "models/m"), [], "nothing copied");
+
+    await unlink(path.join(cwd, "assetkit.yml"));
+    const warned = await cli("promote", "models/m:1.0.0", "--store", folder, "--to", registry);
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, /cannot hold signatures yet: copied without its signature/);
+  });
+});
