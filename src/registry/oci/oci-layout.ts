@@ -14,6 +14,7 @@ import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, typ
 import { buildMeta, expectedMetaSize, hashedInput, metaSizeProblem, parseMeta, sameContent, type HashingInput, type VersionMeta } from "../manifest.ts";
 import { checkAssetName } from "../paths.ts";
 import { formatSpec, selectorText, type AssetSpec } from "../spec.ts";
+import type { DeletedVersions } from "../prune.ts";
 import type { VersionIndex } from "../version-index.ts";
 import { detectScheme, sortNewestFirst, SCHEMES, type Scheme, type SchemeName } from "../versioning.ts";
 import {
@@ -32,6 +33,7 @@ import {
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
+import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
 import {
   channelMoves,
   holdTag,
@@ -287,7 +289,7 @@ export class OciLayout implements AssetRegistry {
     if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
 
     // Tagged from the start, so it is never an untagged manifest while this publisher lives (gc finds holds).
-    const hold = holdTag();
+    const hold = holdTag(Date.now());
     const digest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
     try {
       const version = this.options.unsafePublish
@@ -304,6 +306,34 @@ export class OciLayout implements AssetRegistry {
 
   copyVersion(source: AssetRegistry): Promise<CopyVersionOutcome> {
     throw new UsageError(`promote --to ${this.url} (from ${source.url}) is not supported on OCI registries yet`);
+  }
+
+  // ── gc and prune (gc.ts) ──
+
+  /** gc's plan over every asset of the namespace: assetkit tags older than the grace period that no version needs. */
+  async gcPlan(graceMs: number, now = Date.now()): Promise<OciGcPlan> {
+    const plan: OciGcPlan = { leftovers: [], recent: [] };
+    for (const name of await this.assets()) {
+      const repo = this.repository(name);
+      const found = planRepositoryGc(name, repo, await this.listTags(repo), now - graceMs);
+      plan.leftovers.push(...found.leftovers);
+      plan.recent.push(...found.recent);
+    }
+    return plan;
+  }
+
+  removeLeftovers(leftovers: OciLeftover[]): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
+    return removeLeftovers(this.client, leftovers);
+  }
+
+  /** prune's deletion: version tags, in two phases (gc.ts). */
+  async deleteVersions(name: string, versions: string[], protectedNow: () => Promise<Set<string>>): Promise<DeletedVersions> {
+    const where = { url: this.url, repo: this.repository(name), name, settleMs: this.location.settleMs };
+    try {
+      return await deleteVersionTags(this.client, where, versions, protectedNow);
+    } finally {
+      this.forget(name);
+    }
   }
 
   // ── channels (docs/oci.md §5.4): tag <channel> = the version's manifest; move n recorded as tag _m.<channel>.<n> ──
