@@ -7,7 +7,7 @@ import { AssetError, UsageError } from "../../base/errors.ts";
 import { mapSettling } from "../../base/map-settling.ts";
 import type { OciClient } from "../../store/oci/client.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
-import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
+import { StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
 import type { AssetRegistry, CopyVersionOutcome, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
 import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
@@ -157,8 +157,7 @@ export class OciLayout implements AssetRegistry {
     const repo = this.repository(name);
     const { manifest } = await this.manifestOf(name, version);
     const where = `the config of ${repo}:${version} in ${this.url}`;
-    const body = await this.client.openBlob(repo, manifest.config.digest);
-    const data = await readDocumentBody(body, manifest.config.size);
+    const data = await this.client.readBlob(repo, manifest.config.digest, manifest.config.size);
     if (sha256Digest(data) !== manifest.config.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${manifest.config.digest}`);
     return parseMeta(metaOfConfig(data, where), where);
   }
@@ -442,7 +441,7 @@ export class OciLayout implements AssetRegistry {
     const got = await this.client.getManifest(repo, tag);
     if (!got) throw new AssetError(`${where} is gone`);
     const { config } = parseManifest(got.data, where, MOVE_CONFIG_MEDIA_TYPE);
-    const data = await readDocumentBody(await this.client.openBlob(repo, config.digest), config.size);
+    const data = await this.client.readBlob(repo, config.digest, config.size);
     if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its record does not have digest ${config.digest}`);
     const move = JSON.parse(data.toString("utf8")) as RecordedMove;
     if (typeof move.version !== "string" || typeof move.digest !== "string") throw new AssetError(`${where} is not a channel move record`);
