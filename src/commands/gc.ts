@@ -6,6 +6,7 @@ import { UsageError } from "../base/errors.ts";
 import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
 import { parseDuration } from "../base/units.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
+import { OciLayout } from "../registry/oci/oci-layout.ts";
 
 export const DEFAULT_GC_GRACE = "24h";
 
@@ -29,11 +30,12 @@ export interface GcResult {
 }
 
 export async function gcCommand(ctx: Context, options: { olderThan?: string; dryRun?: boolean; removeUnlisted?: boolean }): Promise<GcResult> {
-  const registry = keyValueRegistry(ctx.registry, "gc");
-  if (!registry.writable || !registry.listable) throw new UsageError(`${registry.url} is read-only or cannot be listed: run gc against the writable store`);
   const olderThan = options.olderThan ?? DEFAULT_GC_GRACE;
   const graceMs = parseDuration(olderThan, "--older-than");
   const dryRun = options.dryRun ?? false;
+  if (ctx.registry instanceof OciLayout) return ociGc(ctx.registry, olderThan, graceMs, dryRun);
+  const registry = keyValueRegistry(ctx.registry, "gc");
+  if (!registry.writable || !registry.listable) throw new UsageError(`${registry.url} is read-only or cannot be listed: run gc against the writable store`);
   const plan = await planGc(registry, graceMs, options.removeUnlisted ?? false);
   const kept = new Set(plan.unlisted.map((v) => `${v.name}:${v.version}`));
 
@@ -74,5 +76,33 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     recent: plan.recent.map((v) => `${v.name}:${v.version}`),
     unlisted: [...kept],
     ...(note ? { note } : {}),
+  };
+}
+
+/**
+ * gc on an OCI store: assetkit's own tags (holds, claims, markers) older than the grace period; every version is
+ * complete there (one tag PUT commits it), so there is nothing "unlisted". `claims` counts the tags removed.
+ */
+async function ociGc(registry: OciLayout, olderThan: string, graceMs: number, dryRun: boolean): Promise<GcResult> {
+  const plan = await registry.gcPlan(graceMs);
+  const { removed, refused } = dryRun ? { removed: plan.leftovers, refused: [] } : await registry.removeLeftovers(plan.leftovers);
+  const tags = (leftovers: { tags: string[] }[]) => leftovers.reduce((sum, l) => sum + l.tags.length, 0);
+  const note = refused.length
+    ? `${registry.url} refuses tag deletion (405): ${tags(refused)} hold, claim or marker tag(s) older than ${olderThan} stay (${refused
+        .slice(0, 3)
+        .map((l) => l.tags[0])
+        .join(
+          ", ",
+        )}${refused.length > 3 ? ", …" : ""}); they only tag manifests that exist anyway and hide no version: remove them with the registry's own tools where it has any`
+    : "on oci:// stores claim(s) counts hold, claim and marker tags; untagged manifests and their blobs are reclaimed by the registry's own garbage collection";
+  return {
+    store: registry.url,
+    dryRun,
+    olderThan,
+    removed: { claims: tags(removed), versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0 },
+    plan: removed.map((l) => l.line),
+    recent: plan.recent,
+    unlisted: [],
+    note,
   };
 }

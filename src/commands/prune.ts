@@ -9,6 +9,7 @@ import { checkAssetName } from "../registry/paths.ts";
 import { formatBytes } from "../base/units.ts";
 import { dataObjects, deleteVersions } from "../registry/prune.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
+import { OciLayout } from "../registry/oci/oci-layout.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
 import { parseDuration, parseWholeNumber } from "../base/units.ts";
 
@@ -47,7 +48,8 @@ export interface PruneResult {
 
 export async function pruneCommand(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = parsePolicy(options);
-  const registry = keyValueRegistry(ctx.registry, "prune");
+  // An OCI store deletes version tags (oci/gc.ts); every other layout is the key-value one.
+  const registry = ctx.registry instanceof OciLayout ? ctx.registry : keyValueRegistry(ctx.registry, "prune");
   if (options.apply && !registry.writable) throw new UsageError(`${registry.url} is read-only: prune the writable store`);
   const locked = [...(options.locked ?? []), ...(await lockedInFiles(ctx, options.keepLocked ?? []))];
   const names = options.names?.length ? options.names.map(checkAssetName) : await registry.assets();
@@ -65,13 +67,17 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
     const sizeOf = async (v: string): Promise<number | null> => {
       const meta = metas.get(v);
       if (meta?.size !== undefined) return meta.size;
-      if (!registry.listable) return null;
+      if (!registry.listable || registry instanceof OciLayout) return null;
       return (await dataObjects(registry, name, v)).reduce((sum, o) => sum + o.size, 0);
     };
     const asset: PrunedAsset = { name, remove: [], keep: plan.keep, reinstated: [] };
     for (const version of plan.remove) asset.remove.push({ version, size: await sizeOf(version) });
     if (options.apply && plan.remove.length > 0) {
-      const done = await deleteVersions(registry, name, plan.remove, async () => new Set((await channels()).keys()));
+      const protectedNow = async () => new Set((await channels()).keys());
+      const done =
+        registry instanceof OciLayout
+          ? await registry.deleteVersions(name, plan.remove, protectedNow)
+          : await deleteVersions(registry, name, plan.remove, protectedNow);
       asset.reinstated = done.reinstated;
       asset.remove = asset.remove.filter((r) => done.deleted.some((d) => d.version === r.version));
       for (const v of done.reinstated) asset.keep.push({ version: v, reasons: ["a channel moved onto it during the prune"] });

@@ -7,7 +7,7 @@ import { AssetError, UsageError } from "../../base/errors.ts";
 import { mapSettling } from "../../base/map-settling.ts";
 import type { OciClient } from "../../store/oci/client.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
-import { readDocumentBody, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
+import { StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
 import { copyBudget, writeVerified } from "../../transfer/store-copy.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
@@ -26,6 +26,7 @@ import {
 } from "../manifest.ts";
 import { checkAssetName } from "../paths.ts";
 import { formatSpec, selectorText, type AssetSpec } from "../spec.ts";
+import type { DeletedVersions } from "../prune.ts";
 import type { VersionIndex } from "../version-index.ts";
 import { detectScheme, sortNewestFirst, SCHEMES, type Scheme, type SchemeName } from "../versioning.ts";
 import {
@@ -44,6 +45,7 @@ import {
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
+import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
 import {
   channelMoves,
   holdTag,
@@ -169,8 +171,7 @@ export class OciLayout implements AssetRegistry {
     const repo = this.repository(name);
     const { manifest } = await this.manifestOf(name, version);
     const where = `the config of ${repo}:${version} in ${this.url}`;
-    const body = await this.client.openBlob(repo, manifest.config.digest);
-    const data = await readDocumentBody(body, manifest.config.size);
+    const data = await this.client.readBlob(repo, manifest.config.digest, manifest.config.size);
     if (sha256Digest(data) !== manifest.config.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${manifest.config.digest}`);
     return parseMeta(metaOfConfig(data, where), where);
   }
@@ -307,7 +308,7 @@ export class OciLayout implements AssetRegistry {
     if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
 
     // Tagged from the start, so it is never an untagged manifest while this publisher lives (gc finds holds).
-    const hold = holdTag();
+    const hold = holdTag(Date.now());
     const digest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
     try {
       const version = this.options.unsafePublish
@@ -378,7 +379,7 @@ export class OciLayout implements AssetRegistry {
 
     const tally = await this.copyBlobs(repo, source, name, version, layers, promotion.onProgress);
     if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
-    const hold = holdTag();
+    const hold = holdTag(Date.now());
     const manifestDigest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
     try {
       const slot = await this.claimSlot(
@@ -441,6 +442,34 @@ export class OciLayout implements AssetRegistry {
       this.options.settings.concurrency,
     );
     return { serverSide, streamed };
+  }
+
+  // ── gc and prune (gc.ts) ──
+
+  /** gc's plan over every asset of the namespace: assetkit tags older than the grace period that no version needs. */
+  async gcPlan(graceMs: number, now = Date.now()): Promise<OciGcPlan> {
+    const plan: OciGcPlan = { leftovers: [], recent: [] };
+    for (const name of await this.assets()) {
+      const repo = this.repository(name);
+      const found = planRepositoryGc(name, repo, await this.listTags(repo), now - graceMs);
+      plan.leftovers.push(...found.leftovers);
+      plan.recent.push(...found.recent);
+    }
+    return plan;
+  }
+
+  removeLeftovers(leftovers: OciLeftover[]): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
+    return removeLeftovers(this.client, leftovers);
+  }
+
+  /** prune's deletion: version tags, in two phases (gc.ts). */
+  async deleteVersions(name: string, versions: string[], protectedNow: () => Promise<Set<string>>): Promise<DeletedVersions> {
+    const where = { url: this.url, repo: this.repository(name), name, settleMs: this.location.settleMs };
+    try {
+      return await deleteVersionTags(this.client, where, versions, protectedNow);
+    } finally {
+      this.forget(name);
+    }
   }
 
   // ── channels (docs/oci.md §5.4): tag <channel> = the version's manifest; move n recorded as tag _m.<channel>.<n> ──
@@ -549,7 +578,7 @@ export class OciLayout implements AssetRegistry {
     const got = await this.client.getManifest(repo, tag);
     if (!got) throw new AssetError(`${where} is gone`);
     const { config } = parseManifest(got.data, where, MOVE_CONFIG_MEDIA_TYPE);
-    const data = await readDocumentBody(await this.client.openBlob(repo, config.digest), config.size);
+    const data = await this.client.readBlob(repo, config.digest, config.size);
     if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its record does not have digest ${config.digest}`);
     const move = JSON.parse(data.toString("utf8")) as RecordedMove;
     if (typeof move.version !== "string" || typeof move.digest !== "string") throw new AssetError(`${where} is not a channel move record`);

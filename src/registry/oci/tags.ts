@@ -1,6 +1,6 @@
 // What a repository's tag list says (docs/oci.md §3, §5): version tags (a digit first), assetkit's own tags (`_`
 // first): claims `_c.<t>.<cid>.<V>`, withdrawal markers `_w.<cid>` (where tags cannot be deleted) and publish holds
-// `_h.<pid>`. Channels (a letter first) are not read yet. Pure functions of the listing.
+// `_h.<t>.<pid>` (`t` as in claims, so gc can tell their age). Channels (a letter first) are not read yet. Pure functions of the listing.
 import { randomBytes } from "node:crypto";
 
 /** A claim older than this by its tag's clock is abandoned: its slot is skipped, never reused (docs/oci.md §5.1). */
@@ -25,6 +25,8 @@ export interface TagState {
   claims: Claim[];
   /** Claim ids withdrawn by a marker. */
   withdrawn: Set<string>;
+  /** Publish holds, by the publisher's clock (holds of builds before holds had a time are not listed: never collected). */
+  holds: { tag: string; atMs: number }[];
 }
 
 /** Why `version` cannot be a tag, or undefined. */
@@ -36,18 +38,34 @@ export function versionTagProblem(version: string): string | undefined {
 }
 
 export function readTags(tags: Iterable<string>): TagState {
-  const state: TagState = { tags: new Set(), versions: [], claims: [], withdrawn: new Set() };
+  const state: TagState = { tags: new Set(), versions: [], claims: [], withdrawn: new Set(), holds: [] };
   for (const tag of tags) {
     state.tags.add(tag);
     if (/^[0-9]/.test(tag)) state.versions.push(tag);
     else if (tag.startsWith("_w.")) state.withdrawn.add(tag.slice(3));
     else if (tag.startsWith("_c.")) {
       const [, t, cid, ...rest] = tag.split(".");
-      const atMs = parseInt(t ?? "", 36) * 1000;
-      if (cid && rest.length > 0 && Number.isFinite(atMs)) state.claims.push({ tag, cid, atMs, version: rest.join(".") });
+      const atMs = tagTime(t);
+      if (cid && rest.length > 0 && atMs !== undefined) state.claims.push({ tag, cid, atMs, version: rest.join(".") });
+    } else if (tag.startsWith("_h.")) {
+      const [, t, pid] = tag.split(".");
+      const atMs = pid === undefined ? undefined : tagTime(t);
+      if (atMs !== undefined) state.holds.push({ tag, atMs });
     }
   }
   return state;
+}
+
+/** The writer's clock in a tag: 7 base-36 characters of seconds. */
+function tagTime(t: string | undefined): number | undefined {
+  if (t === undefined || !/^[0-9a-z]{7}$/.test(t)) return undefined;
+  return parseInt(t, 36) * 1000;
+}
+
+function timeText(nowMs: number): string {
+  return Math.floor(nowMs / 1000)
+    .toString(36)
+    .padStart(7, "0");
 }
 
 /** The claims for `version` not withdrawn, but for the one of id `own`. */
@@ -62,14 +80,11 @@ export function isAbandoned(claim: Claim, nowMs: number): boolean {
 /** A new claim's tag and id: the claimer's clock in base-36 seconds, then 12 random hex characters. */
 export function newClaim(version: string, nowMs: number): { tag: string; cid: string } {
   const cid = randomBytes(6).toString("hex");
-  const t = Math.floor(nowMs / 1000)
-    .toString(36)
-    .padStart(7, "0");
-  return { tag: `_c.${t}.${cid}.${version}`, cid };
+  return { tag: `_c.${timeText(nowMs)}.${cid}.${version}`, cid };
 }
 
-export function holdTag(): string {
-  return `_h.${randomBytes(6).toString("hex")}`;
+export function holdTag(nowMs: number): string {
+  return `_h.${timeText(nowMs)}.${randomBytes(6).toString("hex")}`;
 }
 
 export function withdrawalMarker(cid: string): string {

@@ -105,6 +105,18 @@ export class OciClient {
   }
 
   /**
+   * A small blob (a config, a move record) read whole as one operation, so a body cut or stalled mid-way is asked
+   * again like a failed request (openBlob's stream is for the transfer engine, which resumes by range).
+   */
+  readBlob(repo: string, digest: string, size: number): Promise<Buffer> {
+    return this.operations.run("read", `read blob ${repo}@${digest}`, repo, async () => {
+      const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, pull(repo));
+      await this.expect(res, "GET", 200);
+      return readDocumentBody(res.body, size);
+    });
+  }
+
+  /**
    * Puts a blob of `digest` into `repo`: mounted from `mountFrom` (another repository of this registry) when that
    * one holds it and the credentials may read it, else uploaded: in one PUT up to the chunk size, else in PATCH chunks, each try of a chunk resuming
    * from the bytes the registry reports it holds. The registry checks the digest (a mismatch: failed, 400

@@ -1,0 +1,112 @@
+// gc and prune on OCI stores (docs/oci.md §6.3, §5.4). gc removes assetkit's own tags that ended publishes left:
+// hold tags, claims under which nothing was committed, withdrawn claims with their markers; a version tag, a
+// channel tag, a move record and a committed slot's claim (its receipt) are never touched. prune deletes version
+// tags only, in two phases: delete, wait `settle`, re-read the channels, put back any a channel moved onto. Both
+// need tag deletion: where the registry refuses it (405) gc reports what stays and prune is a usage error.
+// Untagged manifests and blobs are left to the registry's own garbage collection.
+import { setTimeout as sleep } from "node:timers/promises";
+import { UsageError } from "../../base/errors.ts";
+import type { Manifest, OciClient } from "../../store/oci/client.ts";
+import { StoreError } from "../../store/store.ts";
+import type { DeletedVersions } from "../prune.ts";
+import { withdrawalMarker, type TagState } from "./tags.ts";
+
+/** One assetkit tag gc would remove (a withdrawn claim goes with its marker), with the plan's line for it. */
+export interface OciLeftover {
+  repo: string;
+  tags: string[];
+  line: string;
+}
+
+export interface OciGcPlan {
+  leftovers: OciLeftover[];
+  /** The tags kept because they are younger than the grace period, as `<name>: <what>`. */
+  recent: string[];
+}
+
+/** What a repository's tags leave for gc, given the cutoff (ms since the epoch): older tags go, newer ones stay. */
+export function planRepositoryGc(name: string, repo: string, state: TagState, cutoffMs: number): OciGcPlan {
+  const plan: OciGcPlan = { leftovers: [], recent: [] };
+  for (const hold of state.holds) {
+    if (hold.atMs > cutoffMs) plan.recent.push(`${name}: hold tag ${hold.tag}`);
+    else plan.leftovers.push({ repo, tags: [hold.tag], line: `remove hold tag ${hold.tag} of ${name} (a publish that never removed it)` });
+  }
+  // A slot is committed when its version tag (or the channel's move record) exists; its claims then include the receipt.
+  const committed = (slot: string) => state.tags.has(slot.startsWith("m.") ? `_${slot}` : slot);
+  const claimed = new Set<string>();
+  for (const claim of state.claims) {
+    claimed.add(claim.cid);
+    const withdrawn = state.withdrawn.has(claim.cid);
+    if (!withdrawn && committed(claim.version)) continue;
+    if (claim.atMs > cutoffMs) {
+      plan.recent.push(`${name}: claim ${claim.tag}`);
+      continue;
+    }
+    plan.leftovers.push(
+      withdrawn
+        ? { repo, tags: [claim.tag, withdrawalMarker(claim.cid)], line: `remove withdrawn claim ${claim.tag} of ${name} and its marker` }
+        : { repo, tags: [claim.tag], line: `remove stale claim ${claim.tag} of ${name} (nothing was committed under it)` },
+    );
+  }
+  // A marker whose claim is gone withdraws nothing (its claim's removal was interrupted).
+  for (const cid of state.withdrawn) {
+    if (!claimed.has(cid))
+      plan.leftovers.push({ repo, tags: [withdrawalMarker(cid)], line: `remove marker ${withdrawalMarker(cid)} of ${name} (its claim is gone)` });
+  }
+  return plan;
+}
+
+/**
+ * Deletes the leftovers' tags in order. Stops at the first tag the registry refuses to delete (405): what was
+ * removed, and the leftovers that stay (all the rest: a registry refuses every tag deletion or none).
+ */
+export async function removeLeftovers(client: OciClient, leftovers: OciLeftover[]): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
+  const removed: OciLeftover[] = [];
+  for (const [i, leftover] of leftovers.entries()) {
+    try {
+      for (const tag of leftover.tags) await client.deleteManifest(leftover.repo, tag);
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "unsupported") return { removed, refused: leftovers.slice(i) };
+      throw err;
+    }
+    removed.push(leftover);
+  }
+  return { removed, refused: [] };
+}
+
+/**
+ * Deletes version tags, then, `settleMs` later, puts back (same manifest bytes, same digest) those `protectedNow`
+ * names: a channel moved onto them meanwhile. The manifests and their receipts stay; a registry refusing tag
+ * deletion makes this a usage error before anything changes.
+ */
+export async function deleteVersionTags(
+  client: OciClient,
+  where: { url: string; repo: string; name: string; settleMs: number },
+  versions: string[],
+  protectedNow: () => Promise<Set<string>>,
+): Promise<DeletedVersions> {
+  const withdrawn = new Map<string, Manifest>();
+  for (const version of versions) {
+    const manifest = await client.getManifest(where.repo, version);
+    if (!manifest) continue;
+    try {
+      await client.deleteManifest(where.repo, version);
+    } catch (err) {
+      if (withdrawn.size === 0 && err instanceof StoreError && err.code === "unsupported") {
+        throw new UsageError(`prune cannot delete versions on ${where.url}: the registry refuses tag deletion (405; ghcr.io always does); nothing was deleted`);
+      }
+      throw err;
+    }
+    withdrawn.set(version, manifest);
+  }
+  await sleep(where.settleMs);
+  const keep = await protectedNow();
+  const result: DeletedVersions = { deleted: [], reinstated: [] };
+  for (const [version, manifest] of withdrawn) {
+    if (keep.has(version)) {
+      await client.putManifest(where.repo, version, manifest.data, manifest.mediaType);
+      result.reinstated.push(version);
+    } else result.deleted.push({ version, objects: 0, bytes: 0 });
+  }
+  return result;
+}
