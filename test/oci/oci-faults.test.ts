@@ -112,12 +112,20 @@ describe("faults on oci:// (registry B behind the fault proxy)", { skip: unavail
     assert.deepEqual(await versionsAreWhole(REGISTRY_B!, `${namespace}/m`), []);
   });
 
-  it("500s that persist on the commit (the version tag PUT): one line, and no version tag", async () => {
-    inject({ kind: "status", status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' }, undefined, versionCommit);
+  it("500s that persist on the commit (the version tag PUT): one line, no version tag, and its claim withdrawn so the next publish takes 1.0.0 at once", async () => {
+    let failing = true;
+    inject({ kind: "status", status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' }, undefined, (req) => failing && versionCommit(req));
     const r = await cli("publish", "model", "m");
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr.trim(), /^error: [^\n]*1\.0\.0[^\n]*$/);
     assert.deepEqual(await versionsAreWhole(REGISTRY_B!, `${namespace}/m`), []);
+    failing = false;
+    // A live claim would hold the next publisher off until it is abandoned (minutes); a withdrawn one does not.
+    const started = Date.now();
+    const next = await cli("publish", "model", "m", "--json");
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal((JSON.parse(next.stdout) as { version: string }).version, "1.0.0");
+    assert.ok(Date.now() - started < 30_000, `${Date.now() - started} ms`);
   });
 
   it("a reset mid-upload is retried: the publish succeeds and its version is whole", async () => {

@@ -382,7 +382,7 @@ export class OciLayout implements AssetRegistry {
     const hold = holdTag(Date.now());
     const manifestDigest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
     try {
-      const slot = await this.claimSlot(
+      const won = await this.claimSlot(
         repo,
         manifest,
         (now) => (now.tags.has(version) ? undefined : version),
@@ -391,8 +391,8 @@ export class OciLayout implements AssetRegistry {
         `copy ${name}:${version}`,
       );
       // Committed by another promoter meanwhile: compared like any version already here.
-      if (slot === undefined) return await this.copyVersion(source, name, version, promotion);
-      await this.commit(repo, name, version, manifest, manifestDigest);
+      if (won === undefined) return await this.copyVersion(source, name, version, promotion);
+      await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, version, manifest, manifestDigest));
       this.forget(name);
       return { copied: true, digest, ...tally };
     } finally {
@@ -504,7 +504,7 @@ export class OciLayout implements AssetRegistry {
     if (!target) throw new AssetError(`${name}:${version} does not exist in ${this.url}`);
     const current = await this.newestMove(repo, channel);
     if (current?.version === version && (await this.client.headManifest(repo, channel))?.digest === target.digest) return { previous: version, changed: false };
-    const slot = await this.claimSlot(
+    const won = await this.claimSlot(
       repo,
       target.data,
       (state) => {
@@ -517,7 +517,8 @@ export class OciLayout implements AssetRegistry {
       undefined,
       `promote ${name}:${channel}`,
     );
-    const n = Number(slot!.slice(slot!.lastIndexOf(".") + 1));
+    const slot = won!.slot;
+    const n = Number(slot.slice(slot.lastIndexOf(".") + 1));
     const before = n > 1 ? await this.readMove(repo, channel, n - 1).catch(() => undefined) : undefined;
     const { run_url, ref, sha, actor } = promotion.source;
     const move: RecordedMove = {
@@ -531,11 +532,13 @@ export class OciLayout implements AssetRegistry {
       ...(sha ? { sha } : {}),
       ...(rollback ? { rollback: true as const } : {}),
     };
-    await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
-    const config = Buffer.from(JSON.stringify(move));
-    for (const blob of [config, EMPTY_BLOB])
-      if (!(await this.client.blobExists(repo, sha256Digest(blob)))) await this.client.uploadBlob(repo, sha256Digest(blob), blob);
-    await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
+    await this.releasingOnFailure(repo, won!.claim, target.data, async () => {
+      await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
+      const config = Buffer.from(JSON.stringify(move));
+      for (const blob of [config, EMPTY_BLOB])
+        if (!(await this.client.blobExists(repo, sha256Digest(blob)))) await this.client.uploadBlob(repo, sha256Digest(blob), blob);
+      await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
+    });
     return { ...(before ? { previous: before.version } : {}), changed: true };
   }
 
@@ -643,7 +646,7 @@ export class OciLayout implements AssetRegistry {
     digest: string,
   ): Promise<string | undefined> {
     const wanted = request.version;
-    const version = await this.claimSlot(
+    const won = await this.claimSlot(
       repo,
       manifest,
       (state) => (wanted === undefined ? this.nextFree(state, scheme, request) : state.tags.has(wanted) ? undefined : wanted),
@@ -651,15 +654,29 @@ export class OciLayout implements AssetRegistry {
       wanted === undefined ? undefined : `${name}:${wanted}`,
       `publish ${name}`,
     );
-    if (version !== undefined) await this.commit(repo, name, version, manifest, digest);
-    return version;
+    if (won === undefined) return undefined;
+    await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, won.slot, manifest, digest));
+    return won.slot;
+  }
+
+  /**
+   * Runs the writes a won claim allows; if they fail, the claim is withdrawn (best effort) so the next writer need not
+   * wait for it to be abandoned: a live claim on a slot nobody will commit would hold every publisher off that long.
+   */
+  private async releasingOnFailure(repo: string, claim: { tag: string; cid: string }, manifest: Buffer, writes: () => Promise<void>): Promise<void> {
+    try {
+      await writes();
+    } catch (err) {
+      await this.withdraw(repo, claim.tag, claim.cid, manifest).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
    * The claim rule (docs/oci.md §5.1) for a slot (a version, or a channel's next move): `pick` names the slot from a
    * listing; wait while a live rival claims it, claim it (a tag on `manifest`), wait `settle`, list again; win only
    * when the own claim is listed and neither a rival claim nor the slot's commit (`committed`) is. The winning claim
-   * stays as the receipt; a loser withdraws its claim and goes again after a random backoff. With `exact` (the slot
+   * stays as the receipt (withdrawn if the writes it allows fail, see releasingOnFailure); a loser withdraws its claim and goes again after a random backoff. With `exact` (the slot
    * is given): undefined once it is committed (by anyone), and an error while someone else claims it.
    */
   private async claimSlot(
@@ -669,7 +686,7 @@ export class OciLayout implements AssetRegistry {
     committed: (state: TagState, slot: string) => boolean,
     exact: string | undefined,
     what: string,
-  ): Promise<string | undefined> {
+  ): Promise<{ slot: string; claim: { tag: string; cid: string } } | undefined> {
     const settle = this.location.settleMs;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const listedAt = Date.now();
@@ -694,7 +711,7 @@ export class OciLayout implements AssetRegistry {
           `${this.url}: cannot ${what}: the registry did not list tag ${claim.tag} ${settle / 1000} s after writing it; concurrent writers cannot be made safe on it (raise ?settle= or write from one job at a time with --unsafe-publish)`,
         );
       }
-      if (rivalClaims(after, slot, claim.cid).length === 0 && !committed(after, slot)) return slot;
+      if (rivalClaims(after, slot, claim.cid).length === 0 && !committed(after, slot)) return { slot, claim };
       await this.withdraw(repo, claim.tag, claim.cid, manifest);
       if (exact !== undefined) {
         if (committed(after, slot)) return undefined;
