@@ -308,6 +308,34 @@ describe("end to end: the Action under act (host mode), act's cache server, MinI
     }
   });
 
+  it("(f) on an OCI registry with token auth (registry C): a job publishes, moves production and fetches it back; ORAS pulls the channel byte-identical", async () => {
+    const registry = process.env.ASSETKIT_TEST_OCI_C;
+    assert.ok(registry, "ASSETKIT_TEST_OCI_C is not set: run this file through scripts/test.ts, which starts the registries");
+    const host = new URL(registry).host;
+    const namespace = `e2e-${path
+      .basename(scratch)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-")}`;
+    const user = process.env.ASSETKIT_TEST_OCI_C_USER!;
+    const password = process.env.ASSETKIT_TEST_OCI_C_PASSWORD!;
+    const r = await runAct("oci.yml", { vars: { OCI_STORE: `oci://${host}/${namespace}?settle=0` }, secrets: { OCI_USERNAME: user, OCI_PASSWORD: password } });
+    assert.equal(r.code, 0, r.log);
+    assert.equal(r.report.version, "1.0.0", r.log);
+    assert.ok(!r.log.includes(password), "the registry password is never printed");
+    const out = path.join(scratch, "oras-out");
+    await mkdir(out, { recursive: true });
+    const oras = path.join(path.dirname(act), "oras");
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        oras,
+        ["pull", "--plain-http", "-u", user, "--password-stdin", "-o", out, `${host}/${namespace}/models/e2e-oci:production`],
+        (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve()),
+      ).stdin!.end(password),
+    );
+    assert.match(await readFile(path.join(out, "weights.bin"), "utf8"), /^oci weights of run /);
+    process.stderr.write(`e2e (f) OCI registry: act run ${r.seconds.toFixed(1)} s\n`);
+  });
+
   it("(e) a release job signs keylessly and attests (id-token: write, attestations: write), against the Sigstore fake and the GitHub API fake (attestations endpoints); a fetch under the policy that requires both finds and checks them", async () => {
     const sigstore = await startSigstoreFake({ identity: { repository: "acme/ml", workflow: ".github/workflows/release.yml", ref: "refs/heads/main" } });
     const github = await startGitHubApiFake({ tokens: { "e2e-token": { login: "github-actions[bot]" } } });
