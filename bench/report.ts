@@ -131,8 +131,11 @@ export function renderReport(results: BenchResults): string {
   const header = results.quick
     ? "QUICK RUN (--quick: small datasets, not representative; do not publish these numbers)"
     : `Medians of ${results.options.repeat} interleaved round${results.options.repeat === 1 ? "" : "s"}`;
+  const registry = results.cases.some((c) => c.case.startsWith("oci-"))
+    ? `, the registry cases' CNCF distribution registry (filesystem storage) beside it, with oras ${v.oras}`
+    : "";
   const parts = [
-    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1 with its data on ${results.machine.storeData ?? "disk"}; assetkit ${v.assetkit}.`,
+    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1 with its data on ${results.machine.storeData ?? "disk"}${registry}; assetkit ${v.assetkit}.`,
   ];
   if (results.cases.length) parts.push("", markdownTable(results));
   const registryRequests = results.cases.filter((r) => r.requests !== undefined);
