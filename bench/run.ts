@@ -1,7 +1,7 @@
 // The benchmark (issue #4): assetkit's publish and fetch against s5cmd, the aws CLI, rclone and modelkit on one
 // MinIO and the same data, plus counted store requests. Not part of the test suite.
 //
-//   npm run bench                      install the tools if missing, build dist/, full run (~17 min)
+//   npm run bench                      install the tools if missing, build dist/, full run (~17 min, more with the registry cases)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
 //   npm run bench -- --scale           also 100,000 × 4 KiB in 1,000 folders (fetch, publish vs s5cmd and rclone; then
 //                                      republish with 10 changed, --if-changed, resolve, show): ~0.5 GiB, long
