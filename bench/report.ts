@@ -33,6 +33,11 @@ const RATIO_TARGETS: { case: CaseId; peer: ToolName; min: number }[] = [
   { case: "publish-large", peer: "s5cmd", min: 0.9 },
   { case: "fetch-small", peer: "s5cmd", min: 1 },
   { case: "publish-small", peer: "s5cmd", min: 1 },
+  // Issue 24: on a registry, at least as fast as oras.
+  { case: "oci-fetch-large", peer: "oras", min: 1 },
+  { case: "oci-publish-large", peer: "oras", min: 1 },
+  { case: "oci-fetch-small", peer: "oras", min: 1 },
+  { case: "oci-publish-small", peer: "oras", min: 1 },
 ];
 const PEAK_RSS_TARGET_MIB = 200;
 /** "Uploads about 1 MiB": the changed file plus metadata, with room for request overhead. */
@@ -68,7 +73,10 @@ export function markdownTable(results: BenchResults): string {
     const perFile = r.dataset.id === "many" && r.median?.cpuMsPerFile !== undefined;
     const cpu = r.median ? (perFile ? `${r.median.cpuMsPerFile.toFixed(3)} ms/file` : r.median.cpuSecondsPerGiB.toFixed(2)) : "–";
     const relative = own ? "–" : x === undefined ? "n/a" : `${x.toFixed(2)}×`;
-    lines.push(`| ${r.direction} ${r.dataset.title} | ${toolLabel(r.tool, results.versions[r.tool])} | ${formatRate(r)} | ${cpu} | ${rss} | ${relative} |`);
+    const where = r.case.startsWith("oci-") ? ", registry" : "";
+    lines.push(
+      `| ${r.direction} ${r.dataset.title}${where} | ${toolLabel(r.tool, results.versions[r.tool])} | ${formatRate(r)} | ${cpu} | ${rss} | ${relative} |`,
+    );
   }
   return lines.join("\n");
 }
@@ -123,10 +131,22 @@ export function renderReport(results: BenchResults): string {
   const header = results.quick
     ? "QUICK RUN (--quick: small datasets, not representative; do not publish these numbers)"
     : `Medians of ${results.options.repeat} interleaved round${results.options.repeat === 1 ? "" : "s"}`;
+  const registry = results.cases.some((c) => c.case.startsWith("oci-"))
+    ? `, the registry cases' CNCF distribution registry (filesystem storage) beside it, with oras ${v.oras}`
+    : "";
   const parts = [
-    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1 with its data on ${results.machine.storeData ?? "disk"}; assetkit ${v.assetkit}.`,
+    `${header}; ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB RAM, Node ${results.machine.node}, MinIO on 127.0.0.1 with its data on ${results.machine.storeData ?? "disk"}${registry}; assetkit ${v.assetkit}.`,
   ];
   if (results.cases.length) parts.push("", markdownTable(results));
+  const registryRequests = results.cases.filter((r) => r.requests !== undefined);
+  if (registryRequests.length) {
+    parts.push(
+      "",
+      "Registry requests (one more run of each tool through a counting proxy):",
+      "",
+      ...registryRequests.map((r) => `- ${r.direction} ${r.dataset.title}: ${toolLabel(r.tool, results.versions[r.tool])}, ${r.requests} requests`),
+    );
+  }
   if (results.requests) parts.push("", "Store requests (counted by a proxy in front of MinIO):", "", ...requestLines(results.requests));
   if (results.verify) parts.push("", "Signed versions:", "", verifyLine(results.verify));
   if (results.scale || results.watch) {

@@ -1,14 +1,15 @@
 // The benchmark (issue #4): assetkit's publish and fetch against s5cmd, the aws CLI, rclone and modelkit on one
 // MinIO and the same data, plus counted store requests. Not part of the test suite.
 //
-//   npm run bench                      install the tools if missing, build dist/, full run (~17 min)
+//   npm run bench                      install the tools if missing, build dist/, full run (~17 min, more with the registry cases)
 //   npm run bench -- --quick           small datasets, 1 round: for developing the benchmark, not for numbers
 //   npm run bench -- --scale           also 100,000 × 4 KiB in 1,000 folders (fetch, publish vs s5cmd and rclone; then
 //                                      republish with 10 changed, --if-changed, resolve, show): ~0.5 GiB, long
 //   npm run bench -- --huge            also one 20 GiB file (fetch, publish vs s5cmd and rclone), MinIO's data on disk
 //                                      (unless --store-dir); refused unless the disks have room for the copies
-//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,requests,verify,versions,watch] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
+//   node bench/run.ts [--repeat N] [--cases fetch-large,publish-small,…,oci-fetch-large,…,requests,verify,versions,watch] [--peers s5cmd,aws,…] [--no-pinned] [--store-dir DIR] [--out FILE]
 //
+// The oci-… cases run assetkit on an oci:// store against oras, on a local distribution registry (registry.ts).
 // Besides throughput: store requests (requests.ts), an asset with 10,000 versions and sync --watch over 100 assets
 // (scale.ts).
 //
@@ -42,26 +43,29 @@ import {
 import { assertGnuTime, runOrThrow } from "./measure.ts";
 import { renderReport, type BenchResults } from "./report.ts";
 import { countRequests } from "./requests.ts";
+import { registryCases } from "./registry.ts";
 import { measureVerify } from "./verify.ts";
 import { manyOpsCase, versionsCase, watchCase, type ScaleResult } from "./scale.ts";
 import { runCase, type CaseId, type CaseResult } from "./throughput.ts";
-import { locateTools, makeTools, PINNED, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type ToolName } from "./tools.ts";
+import { locateTools, makeTools, PINNED, toolVersions, TOOL_NAMES, type Place, type PublishedAsset, type S3ToolName } from "./tools.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const GiB = 1024 ** 3;
 const directionsOf = (ids: readonly DatasetId[]): CaseId[] => ids.flatMap((id): CaseId[] => [`fetch-${id}`, `publish-${id}`]);
 const THROUGHPUT_CASES = directionsOf([...DATASET_IDS, ...SCALE_DATASET_IDS, ...HUGE_DATASET_IDS]);
-const DEFAULT_CASES = [...directionsOf(DATASET_IDS), "requests", "verify", "versions", "watch"] as const;
+/** On a registry, against oras (bench/registry.ts): the issue's 2 GiB file and 2,000 × 64 KiB. */
+const REGISTRY_CASES = (["large", "small"] as const).flatMap((id): CaseId[] => [`oci-fetch-${id}`, `oci-publish-${id}`]);
+const DEFAULT_CASES = [...directionsOf(DATASET_IDS), ...REGISTRY_CASES, "requests", "verify", "versions", "watch"] as const;
 const SCALE_CASES = [...directionsOf(SCALE_DATASET_IDS), "many-ops"] as const;
 const HUGE_CASES = directionsOf(HUGE_DATASET_IDS);
-const ALL_CASES = [...THROUGHPUT_CASES, "requests", "verify", "versions", "watch", "many-ops"] as const;
+const ALL_CASES = [...THROUGHPUT_CASES, ...REGISTRY_CASES, "requests", "verify", "versions", "watch", "many-ops"] as const;
 /** The verify case: a version of this many files, checked this many times per round (--repeat) of the other cases. */
 const VERIFY_FILES = 2000;
 const VERIFY_ROUNDS_PER_REPEAT = 20;
 type Case = (typeof ALL_CASES)[number];
 const PEERS = TOOL_NAMES.filter((t) => t !== "assetkit" && !PINNED.includes(t));
 /** The peers of the opt-in cases (the issue's): the fast tools, not the slow ones, which would take hours there. */
-const SCALE_PEERS: readonly ToolName[] = ["s5cmd", "rclone"];
+const SCALE_PEERS: readonly S3ToolName[] = ["s5cmd", "rclone"];
 /** Where a fetch case's data lies: published once by assetkit, then downloaded by every tool. */
 const FETCH_PREFIX = "fetch";
 
@@ -69,7 +73,7 @@ interface Options {
   quick: boolean;
   repeat: number;
   cases: Case[];
-  peers: ToolName[];
+  peers: S3ToolName[];
   /** Also run assetkit pinned to 1 and 2 cores. */
   pinned: boolean;
   /** Where MinIO keeps its data (undefined: store-dir.ts chooses). */
@@ -138,9 +142,10 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   assertGnuTime();
   const throughputCases = THROUGHPUT_CASES.filter((c) => options.cases.includes(c));
+  const registryCaseIds = REGISTRY_CASES.filter((c) => options.cases.includes(c));
   const shapes = datasetShapes(options.quick);
   const needed = [...DATASET_IDS, ...SCALE_DATASET_IDS, ...HUGE_DATASET_IDS].filter(
-    (id) => throughputCases.some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")),
+    (id) => [...throughputCases, ...registryCaseIds].some((c) => c.endsWith(`-${id}`)) || (id === "mixed" && options.cases.includes("requests")),
   );
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), "assetkit-bench-"));
@@ -221,6 +226,14 @@ async function main(): Promise<void> {
           log,
         })),
       );
+    }
+
+    if (registryCaseIds.length) {
+      const registryCasesToRun = registryCaseIds.map((id) => {
+        const [, direction, datasetId] = id.split("-") as ["oci", "fetch" | "publish", DatasetId];
+        return { direction, dataset: datasets.get(datasetId)! };
+      });
+      cases.push(...(await registryCases(registryCasesToRun, { paths, place, storeDir: storeDir.path, scratch, repeat: options.repeat, timeoutMs, log })));
     }
 
     const requests = options.cases.includes("requests")

@@ -8,7 +8,8 @@ import { measure, median, type Outcome } from "./measure.ts";
 import type { PublishedAsset, Tool, ToolName } from "./tools.ts";
 
 export type Direction = "publish" | "fetch";
-export type CaseId = `${Direction}-${DatasetId}`;
+/** `oci-…`: the same case on a registry (bench/registry.ts), against oras. */
+export type CaseId = `${"" | "oci-"}${Direction}-${DatasetId}`;
 
 export interface Run {
   ok: boolean;
@@ -26,6 +27,8 @@ export interface CaseResult {
   dataset: Pick<Dataset, "id" | "title" | "files" | "bytes">;
   tool: ToolName;
   runs: Run[];
+  /** Registry cases: the requests of one more run, made through a counting proxy (not timed). */
+  requests?: number;
   /** Medians over the successful runs; absent when none succeeded. */
   median?: { seconds: number; mbPerSec: number; filesPerSec: number; peakRssMiB: number; cpuSecondsPerGiB: number; cpuMsPerFile: number };
 }
@@ -33,7 +36,10 @@ export interface CaseResult {
 export interface CaseContext {
   tools: Tool[];
   repeat: number;
-  bucket: Bucket;
+  /** Where uploads land: checked, then emptied. */
+  bucket: Pick<Bucket, "bytesUnder" | "deleteUnder">;
+  /** "oci": the registry cases (case ids `oci-…`). */
+  store?: "oci";
   /** Where downloads go (each run in a fresh folder, deleted after it). */
   scratch: string;
   timeoutMs: number;
@@ -55,7 +61,7 @@ const KEPT_RUNS_BYTES = 4 * 1024 ** 3;
  * always runs first, on a cold server, or right after the same neighbour.
  */
 export async function runCase(direction: Direction, dataset: Dataset, published: PublishedAsset | undefined, ctx: CaseContext): Promise<CaseResult[]> {
-  const id: CaseId = `${direction}-${dataset.id}`;
+  const id: CaseId = `${ctx.store ? "oci-" : ""}${direction}-${dataset.id}`;
   const runs = new Map<ToolName, Run[]>(ctx.tools.map((t) => [t.name, []]));
   const kept = dataset.bytes * ctx.tools.length * (ctx.repeat + 1) <= KEPT_RUNS_BYTES;
   const cleanups: Cleanup[] = [];

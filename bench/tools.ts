@@ -2,7 +2,7 @@
 // the same MinIO. Every tool runs with its own defaults (concurrency, part sizes), configured through env and
 // flags only: the comparison is what a user gets out of the box. Installed by bench/install-tools.sh.
 import { execFile } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { Dataset } from "./datasets.ts";
@@ -10,10 +10,12 @@ import type { Command } from "./measure.ts";
 
 const run = promisify(execFile);
 
-export type ToolName = "assetkit" | "assetkit-1cpu" | "assetkit-2cpu" | "s5cmd" | "aws" | "rclone" | "modelkit";
-export const TOOL_NAMES: readonly ToolName[] = ["assetkit", "assetkit-1cpu", "assetkit-2cpu", "s5cmd", "aws", "rclone", "modelkit"];
+export type ToolName = "assetkit" | "assetkit-1cpu" | "assetkit-2cpu" | "s5cmd" | "aws" | "rclone" | "modelkit" | "oras";
+/** The tools of the MinIO cases (oras is the registry cases' peer alone: makeRegistryTools). */
+export type S3ToolName = Exclude<ToolName, "oras">;
+export const TOOL_NAMES: readonly S3ToolName[] = ["assetkit", "assetkit-1cpu", "assetkit-2cpu", "s5cmd", "aws", "rclone", "modelkit"];
 /** assetkit pinned to 1 and to 2 cores (taskset; MinIO is not pinned): how it scales with cores. */
-export const PINNED: readonly ToolName[] = ["assetkit-1cpu", "assetkit-2cpu"];
+export const PINNED: readonly S3ToolName[] = ["assetkit-1cpu", "assetkit-2cpu"];
 
 /** The MinIO every tool talks to (directly: the request counter is only for the request-count scenarios). */
 export interface S3Target {
@@ -43,6 +45,8 @@ export interface ToolPaths {
   modelkitFetch: string;
   /** Pushes with modelkit's StorageProvider. */
   modelkitPush: string;
+  /** The ORAS CLI: the registry cases' peer. */
+  oras: string;
 }
 
 export interface Tool {
@@ -61,6 +65,7 @@ export function locateTools(root: string, gobin: string, assetkitCli: string): T
     python: path.join(root, ".test-servers/venv/bin/python"),
     modelkitFetch: path.join(root, "test/interop/modelkit_fetch.py"),
     modelkitPush: path.join(root, "bench/modelkit_push.py"),
+    oras: path.join(gobin, "oras"),
   };
   const missing = Object.entries(paths)
     .filter(([, file]) => !existsSync(file))
@@ -105,18 +110,64 @@ function commandIn(place: Place, file: string, args: string[], extraEnv: Record<
 
 /** An assetkit CLI command on the store `prefix` of the place's bucket, with --json and no progress output. */
 export function assetkitCommand(cli: string, place: Place, prefix: string, args: string[]): Command {
-  const store = `s3://${place.target.bucket}/${prefix}?endpoint=${place.target.endpoint}`;
+  return assetkitOn(cli, place, `s3://${place.target.bucket}/${prefix}?endpoint=${place.target.endpoint}`, args);
+}
+
+function assetkitOn(cli: string, place: Place, store: string, args: string[]): Command {
   return commandIn(place, process.execPath, [cli, ...args, "--store", store, "--quiet", "--json"]);
 }
 
+const assetName = (dataset: Dataset): string => `bench/${dataset.id}`;
+const publishArgs = (dataset: Dataset): string[] => ["publish", dataset.path, assetName(dataset), "--versioning", "major-minor"];
+const fetchArgs = (asset: PublishedAsset, dest: string): string[] => ["fetch", `${asset.name}:${asset.version}`, "--assets-dir", dest];
+
+/**
+ * The registry cases' tools on the registry at `registry` (host:port, loopback: plain HTTP): assetkit on
+ * `oci://<registry>/<prefix>` (repository `<prefix>/bench/<dataset>`), and `oras push`/`oras pull` on the same
+ * repositories and tags. oras pushes the same files as separate layers, titled with the same relative paths (the
+ * folder's files named one by one: a folder argument would become one tar+gzip layer, another artifact).
+ */
+export function makeRegistryTools(paths: ToolPaths, place: Place, registry: string): { assetkit: Tool; oras: Tool } {
+  const oci = (prefix: string): string => `oci://${registry}/${prefix}`;
+  return {
+    assetkit: {
+      name: "assetkit",
+      upload: (dataset, prefix) => assetkitOn(paths.cli, place, oci(prefix), publishArgs(dataset)),
+      download: (asset, dest) => assetkitOn(paths.cli, place, oci(asset.prefix), fetchArgs(asset, dest)),
+    },
+    oras: {
+      name: "oras",
+      upload: (dataset, prefix) => ({
+        ...commandIn(place, paths.oras, [
+          "push",
+          "--plain-http",
+          "--no-tty",
+          `${registry}/${prefix}/${assetName(dataset)}:1.0`,
+          ...(dataset.isFile ? [path.basename(dataset.path)] : relativeFiles(dataset.path)),
+        ]),
+        cwd: dataset.isFile ? path.dirname(dataset.path) : dataset.path,
+      }),
+      download: (asset, dest) =>
+        commandIn(place, paths.oras, ["pull", "--plain-http", "--no-tty", `${registry}/${asset.prefix}/${asset.name}:${asset.version}`, "--output", dest]),
+    },
+  };
+}
+
+/** The regular files under `dir`, relative to it, sorted. */
+function relativeFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
 /** The tools, each building its commands for the place's MinIO. */
-export function makeTools(paths: ToolPaths, place: Place): Record<ToolName, Tool> {
+export function makeTools(paths: ToolPaths, place: Place): Record<S3ToolName, Tool> {
   const { target, home } = place;
   const command = (file: string, args: string[], extraEnv: Record<string, string> = {}): Command => commandIn(place, file, args, extraEnv);
   const s3 = (key: string): string => `s3://${target.bucket}/${key}`;
   const keyOf = (asset: PublishedAsset): string => `${asset.prefix}/${asset.name}/${asset.version}`;
   const fileName = (dataset: Dataset): string => path.basename(dataset.path);
-  const assetName = (dataset: Dataset): string => `bench/${dataset.id}`;
 
   // rclone: a remote defined by environment variables alone (RCLONE_CONFIG names a file that does not exist).
   const rcloneEnv = {
@@ -141,8 +192,8 @@ export function makeTools(paths: ToolPaths, place: Place): Record<ToolName, Tool
 
   const assetkit: Tool = {
     name: "assetkit",
-    upload: (dataset, prefix) => assetkitCommand(paths.cli, place, prefix, ["publish", dataset.path, assetName(dataset), "--versioning", "major-minor"]),
-    download: (asset, dest) => assetkitCommand(paths.cli, place, asset.prefix, ["fetch", `${asset.name}:${asset.version}`, "--assets-dir", dest]),
+    upload: (dataset, prefix) => assetkitCommand(paths.cli, place, prefix, publishArgs(dataset)),
+    download: (asset, dest) => assetkitCommand(paths.cli, place, asset.prefix, fetchArgs(asset, dest)),
   };
   const pinned = (name: ToolName, cpus: string): Tool => {
     const wrap = (c: Command): Command => ({ ...c, file: "taskset", args: ["-c", cpus, c.file, ...c.args] });
@@ -231,15 +282,16 @@ export async function toolVersions(paths: ToolPaths): Promise<Record<ToolName, s
       return "unknown";
     }
   };
-  const [assetkit, s5cmd, aws, rclone, modelkit] = await Promise.all([
+  const [assetkit, s5cmd, aws, rclone, modelkit, oras] = await Promise.all([
     first(process.execPath, [paths.cli, "--version"], (out) => out.split("\n")[0]),
     // s5cmd built from its module reports v0.0.0-dev: its module version is in the binary's build info.
     first("go", ["version", "-m", paths.s5cmd], (out) => /\bmod\s+github\.com\/peak\/s5cmd\/v2\s+(\S+)/.exec(out)?.[1]),
     first(paths.aws, ["--version"], (out) => /aws-cli\/(\S+)/.exec(out)?.[1]),
     first(paths.rclone, ["version"], (out) => /rclone (v\S+)/.exec(out)?.[1]),
     first(paths.python, ["-c", "import importlib.metadata as m; print(m.version('modelkit'))"], (out) => out.split("\n")[0]),
+    first(paths.oras, ["version"], (out) => /Version:\s+(\S+)/.exec(out)?.[1]),
   ]);
-  return { assetkit, "assetkit-1cpu": assetkit, "assetkit-2cpu": assetkit, s5cmd, aws, rclone, modelkit };
+  return { assetkit, "assetkit-1cpu": assetkit, "assetkit-2cpu": assetkit, s5cmd, aws, rclone, modelkit, oras };
 }
 
 /** The tool as the table names it. */

@@ -6,7 +6,7 @@ import { retryAfter } from "../http.ts";
 import { StoreError } from "../store.ts";
 
 /** Answers worth another try (the retry layer decides how many), honouring their Retry-After. */
-const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+export const RETRY_STATUS: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** An error body is read up to this many bytes: enough for the spec's `{"errors":[…]}`, never a hostile flood. */
 const ERROR_BODY_BYTES = 16 * 1024;
 

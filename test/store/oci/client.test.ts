@@ -304,4 +304,30 @@ describe("OCI client", { skip: unavailable }, () => {
       await new Promise((resolve) => blobHost.close(resolve));
     }
   });
+
+  it("reads blobs over the buffer-reading HTTP/1.1 client once the registry served one itself; a 429 there is waited out, then the general way again", async () => {
+    const proxy = await FaultProxy.start(REGISTRY_A!);
+    try {
+      const oci = client(proxy.url);
+      const repo = `${uniquePrefix()}/direct`;
+      const data = bytes(5000);
+      await oci.uploadBlob(repo, sha256(data), data);
+      // Node's HTTP client sends `Connection: keep-alive`; the HTTP/1.1 client sends only the headers it is given.
+      const connections: (string | undefined)[] = [];
+      const blobGet = (req: http.IncomingMessage) => req.method === "GET" && req.url!.includes("/blobs/sha256:");
+      proxy.inject({ fault: { kind: "status", status: 500 }, when: (req) => (blobGet(req) && connections.push(req.headers.connection), false) });
+      assert.deepEqual(await readBlob(oci, repo, sha256(data)), data);
+      assert.deepEqual(await readBlob(oci, repo, sha256(data), { start: 100, end: 199 }), data.subarray(100, 200));
+      assert.deepEqual(await readBlob(oci, repo, sha256(data)), data);
+      assert.deepEqual(connections, ["keep-alive", undefined, undefined]);
+
+      proxy.inject({ fault: { kind: "status", status: 429, headers: { "retry-after": "1" } }, times: 1, when: blobGet });
+      const started = Date.now();
+      assert.deepEqual(await readBlob(oci, repo, sha256(data)), data);
+      assert.ok(Date.now() - started >= 1000, "waited for Retry-After");
+      assert.deepEqual(connections.slice(3), [undefined, "keep-alive"], "the 429 came to the direct read; the retry went the general way");
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
