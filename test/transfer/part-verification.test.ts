@@ -293,8 +293,8 @@ describe("metas without part hashes keep whole-file verification", () => {
       push_date: "",
       is_directory: false,
       contents: [],
-      assetkit: { schema: 4, digest: assetDigest(files), size: 10, files },
+      assetkit: { schema: 5, digest: assetDigest(files), size: 10, files },
     } as unknown as AssetMetaDocument;
-    await assert.rejects(fetchWithMeta(data, meta), /schema 4 is not one this assetkit reads \(1 to 3\): upgrade assetkit/);
+    await assert.rejects(fetchWithMeta(data, meta), /schema 5 is not one this assetkit reads \(1 to 4\): upgrade assetkit/);
   });
 });
