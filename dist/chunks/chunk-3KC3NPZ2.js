@@ -1,0 +1,2 @@
+import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
+var s="application/vnd.in-toto+json";function f(n,e){let t=Buffer.from(n,"utf8");return Buffer.concat([Buffer.from(`DSSEv1 ${t.length} `),t,Buffer.from(` ${e.length} `),e])}function i(n,e,t){let r=t(f(n,e));return{payload:e.toString("base64"),payloadType:n,signatures:[{sig:r.toString("base64"),keyid:""}]}}export{s as a,f as b,i as c};
