@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a,b,c,d,e,f,g,h}from"./chunk-NA7BCK6I.js";import"./chunk-N5OR7MSM.js";h();export{a as default,e as pMapIterable,c as pMapKeyed,b as pMapSettled,d as pMapSettledKeyed,f as pMapSkip,g as pMapStop};
