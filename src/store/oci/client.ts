@@ -9,7 +9,7 @@ import { headerOf, httpRequest, type HttpRequest, type HttpResponse } from "../h
 import { Operations, uploadDeadlineMs } from "../layers/index.ts";
 import { operationSignal } from "../layers/timeout.ts";
 import { retryAfter } from "../http.ts";
-import { Http1Client } from "../s3/http1-client.ts";
+import { Http1Client } from "../http1-client.ts";
 import { readDocumentBody, sourceOf, StoreError, type Body, type ByteRange, type ObjectSource } from "../store.ts";
 import type { TimeBudget } from "../tuning.ts";
 import { CATALOG_SCOPE, RegistryAuth, repositoryScope } from "./auth.ts";
@@ -127,7 +127,7 @@ export class OciClient {
   }
 
   /**
-   * A blob GET over the buffer-reading HTTP/1.1 client (../s3/http1-client.ts): the registry bench fetched 2 GiB at
+   * A blob GET over the buffer-reading HTTP/1.1 client (../http1-client.ts, shared with the S3 store): the registry bench fetched 2 GiB at
    * 6.6 CPU s/GiB through Node's http parser, against oras's 2.3. Used once a blob GET the general way was answered
    * by the registry itself (no redirect to storage or a CDN, as on ghcr.io), and until an answer is not the bytes:
    * then off for the client; a throttling or failing answer is a temporary error (its Retry-After kept: the retry

@@ -1,4 +1,4 @@
-// Object reads and small writes for the S3 store as plain HTTP/1.1 GETs and PUTs (http1-client.ts) signed by
+// Object reads and small writes for the S3 store as plain HTTP/1.1 GETs and PUTs (../http1-client.ts) signed by
 // sigv4.ts, instead of GetObjectCommand and PutObjectCommand. Why: the SDK's middleware stack costs CPU per request,
 // and on 2 cores the download shares the CPU with hashing and the server. Measured against local MinIO (5-8
 // interleaved runs each): fetching 2,000 × 64 KiB files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any
@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { pumpChunks } from "../chunk-body.ts";
-import { Http1Client, type Http1ClientOptions, type Http1Response } from "./http1-client.ts";
+import { Http1Client, type Http1ClientOptions, type Http1Response } from "../http1-client.ts";
 import { SigV4Signer, type SigningCredentials } from "./sigv4.ts";
 import type { ByteRange } from "../store.ts";
 

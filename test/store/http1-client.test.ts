@@ -1,4 +1,4 @@
-// The hand-written HTTP/1.1 GET client (src/store/s3/http1-client.ts) against real local servers: node:http, a raw TCP
+// The hand-written HTTP/1.1 GET client (src/store/http1-client.ts) against real local servers: node:http, a raw TCP
 // server for answers node:http would never send, and a TLS server with a certificate made by openssl for the run.
 // The S3 store's use of it runs in the conformance and fault suites on MinIO; these are the edges they do not reach.
 import assert from "node:assert/strict";
@@ -13,8 +13,8 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { pumpChunks, takesChunks } from "../../../src/store/chunk-body.ts";
-import { Http1Client } from "../../../src/store/s3/http1-client.ts";
+import { pumpChunks, takesChunks } from "../../src/store/chunk-body.ts";
+import { Http1Client } from "../../src/store/http1-client.ts";
 
 const OPTIONS = { maxIdle: 4, connectionTimeoutMs: 2_000, socketTimeoutMs: 2_000 };
 const DATA = randomBytes(3 * 1024 * 1024 + 17);

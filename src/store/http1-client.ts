@@ -9,7 +9,7 @@
 import net from "node:net";
 import { Readable } from "node:stream";
 import tls from "node:tls";
-import { TAKE_CHUNKS, type ChunkTaking, type TakeChunk } from "../chunk-body.ts";
+import { TAKE_CHUNKS, type ChunkTaking, type TakeChunk } from "./chunk-body.ts";
 
 export interface RequestOptions {
   signal?: AbortSignal;
