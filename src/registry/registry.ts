@@ -29,6 +29,7 @@ import type { TransferProgress, TransferSettings } from "../transfer/engine.ts";
 import { VersionIndexes, type VersionIndex } from "./version-index.ts";
 import { SCHEMES, type SchemeName } from "./versioning.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "./asset-registry.ts";
+import { promotionOrigin } from "./promotion-origin.ts";
 
 export type { CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved, ResolvedAsset, SignedVersion } from "./asset-registry.ts";
 
@@ -319,21 +320,9 @@ export class Registry implements AssetRegistry {
     }
     const index = await this.indexes.fresh(name);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
-    // An asset new here takes the source's scheme (a modelkit MAJOR.MINOR version stays one), not the configured one.
-    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
-    if (!scheme.isVersion(version)) {
-      throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.store.url}`);
-    }
-    const promotedFrom: PromotedFrom = {
-      store: source.url,
-      version,
-      digest,
-      at: promotion.at,
-      by: promotion.by,
-      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
-    };
+    const { scheme, origin } = await promotionOrigin(index, this.store.url, source, name, version, digest, promotion);
     const document = inlineDocument(meta);
-    const bound = metaSizeBound({ ...document, promoted_from: promotedFrom });
+    const bound = metaSizeBound({ ...document, promoted_from: origin });
     this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
     const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.url });
     if (!(await this.protocol.claimExact(name, version, claim))) {
@@ -378,7 +367,7 @@ export class Registry implements AssetRegistry {
           this.concurrency,
         );
         const stored = withStoredEtags(document, await this.protocol.storedEtags(name, version, meta.isDirectory));
-        return { documents: storedDocuments({ ...stored, promoted_from: promotedFrom }), ...(signature ? { signature } : {}), digest };
+        return { documents: storedDocuments({ ...stored, promoted_from: origin }), ...(signature ? { signature } : {}), digest };
       },
     );
     return { copied: true, digest, serverSide, streamed };

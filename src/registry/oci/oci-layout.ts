@@ -11,6 +11,7 @@ import { StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/stor
 import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
 import { copyBudget, writeVerified } from "../../transfer/store-copy.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
+import { promotionOrigin } from "../promotion-origin.ts";
 import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
 import {
   buildMeta,
@@ -357,19 +358,9 @@ export class OciLayout implements AssetRegistry {
     }
     const index = this.indexOf(state);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
-    // An asset new here takes the source's scheme, not the configured one.
-    const scheme = index.versions.length > 0 ? index.scheme : (await source.versions(name)).scheme;
-    if (!scheme.isVersion(version)) throw new AssetError(`${name}:${version} is not a ${scheme.name} version, the scheme of ${name} in ${this.url}`);
-    const promotedFrom: PromotedFrom = {
-      store: source.url,
-      version,
-      digest,
-      at: promotion.at,
-      by: promotion.by,
-      ...(promotion.run_url ? { run_url: promotion.run_url } : {}),
-    };
+    const { origin } = await promotionOrigin(index, this.url, source, name, version, digest, promotion);
     // Each file's etag here is its blob digest, as publish records it.
-    const document = { ...withStoredEtags(meta.document, new Map(layers.map((l) => [l.path, l.digest]))), promoted_from: promotedFrom };
+    const document = { ...withStoredEtags(meta.document, new Map(layers.map((l) => [l.path, l.digest]))), promoted_from: origin };
     const config = configBlob(name, document, layers);
     const manifest = manifestBytes(name, document, config, layers, document.assetkit?.source ?? {});
     const what = `cannot copy ${name}:${version} to ${this.url}`;
