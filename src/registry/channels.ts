@@ -76,11 +76,10 @@ export function channelHistory(entry: AliasEntry): ChannelMove[] {
   ];
 }
 
-/** The entry after moving a channel from `old` to `version`. */
-function movedEntry(old: AliasEntry | undefined, version: string, promotion: Promotion, rollback: boolean): AliasEntry {
-  const previous = old?.version;
+/** A channel's move to `version` from `previous`, as every layout records it: who, when, from which run. */
+export function channelMove(version: string, previous: string | undefined, promotion: Promotion, rollback: boolean): ChannelMove {
   const { run_url, ref, sha, actor } = promotion.source;
-  const move: ChannelMove = {
+  return {
     version,
     ...(previous ? { previous } : {}),
     at: promotion.promoted_at,
@@ -90,6 +89,11 @@ function movedEntry(old: AliasEntry | undefined, version: string, promotion: Pro
     ...(sha ? { sha } : {}),
     ...(rollback ? { rollback: true as const } : {}),
   };
+}
+
+/** The entry after moving a channel from `old` to `version`. */
+function movedEntry(old: AliasEntry | undefined, version: string, promotion: Promotion, rollback: boolean): AliasEntry {
+  const move = channelMove(version, old?.version, promotion, rollback);
   const history = [move, ...(old ? channelHistory(old) : [])];
   const dropped = (old?.history_dropped ?? 0) + Math.max(0, history.length - MAX_CHANNEL_HISTORY);
   return {
@@ -97,7 +101,7 @@ function movedEntry(old: AliasEntry | undefined, version: string, promotion: Pro
     promoted_at: promotion.promoted_at,
     promoted_by: promotion.promoted_by,
     source: promotion.source,
-    ...(previous ? { previous } : {}),
+    ...(old?.version ? { previous: old.version } : {}),
     history: history.slice(0, MAX_CHANNEL_HISTORY),
     ...(dropped ? { history_dropped: dropped } : {}),
   };

@@ -25,7 +25,7 @@ import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
 import { formatSpec, selectorText, type AssetSpec } from "./spec.ts";
 import { copyBudget, copyObject, streamObject } from "../transfer/store-copy.ts";
 import { MAX_DOCUMENT_BYTES, StoreError, type ByteRange, type Store } from "../store/store.ts";
-import type { TransferProgress, TransferSettings } from "../transfer/engine.ts";
+import { countStoredFile, type TransferProgress, type TransferSettings } from "../transfer/engine.ts";
 import { VersionIndexes, type VersionIndex } from "./version-index.ts";
 import { SCHEMES, type SchemeName } from "./versioning.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "./asset-registry.ts";
@@ -277,12 +277,7 @@ export class Registry implements AssetRegistry {
         const wasCopied = copyable && (await this.copyFrom(name, previous.version, old, key, file.source));
         if (file.copyTo) await file.copyTo(this.store, key);
         else if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
-        const tally = wasCopied ? copied : uploaded;
-        tally.files++;
-        tally.bytes += file.size;
-        progress.files++;
-        progress.bytes += file.size;
-        onProgress?.(progress);
+        countStoredFile(wasCopied ? copied : uploaded, progress, file.size, onProgress);
       },
       this.concurrency,
     );

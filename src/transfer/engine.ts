@@ -41,6 +41,20 @@ export interface TransferProgress {
   totalFiles: number;
 }
 
+/** Counts one stored file of `size` bytes into its tally (uploaded, copied…) and the whole transfer's progress, and reports it. */
+export function countStoredFile(
+  tally: { files: number; bytes: number },
+  progress: TransferProgress,
+  size: number,
+  onProgress: ((progress: TransferProgress) => void) | undefined,
+): void {
+  tally.files++;
+  tally.bytes += size;
+  progress.files++;
+  progress.bytes += size;
+  onProgress?.(progress);
+}
+
 /** Opens the object, or the given range of it. */
 export type OpenObject = (range?: ByteRange) => Promise<Readable>;
 

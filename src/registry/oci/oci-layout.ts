@@ -8,11 +8,11 @@ import { mapSettling } from "../../base/map-settling.ts";
 import type { OciClient } from "../../store/oci/client.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
 import { StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
-import type { TransferProgress, TransferSettings } from "../../transfer/engine.ts";
+import { countStoredFile, type TransferProgress, type TransferSettings } from "../../transfer/engine.ts";
 import { copyBudget, writeVerified } from "../../transfer/store-copy.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
 import { promotionOrigin } from "../promotion-origin.ts";
-import { LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
+import { channelMove, LATEST, type AliasEntry, type ChannelMove, type ChannelMoveOutcome, type Promotion } from "../channels.ts";
 import {
   buildMeta,
   expectedMetaSize,
@@ -423,12 +423,7 @@ export class OciLayout implements AssetRegistry {
               (body) => this.client.uploadBlob(repo, layer.digest, body, mountFrom === undefined ? {} : { mountFrom }),
             )
           ).result === "uploaded";
-        const tally = uploaded ? streamed : serverSide;
-        tally.files++;
-        tally.bytes += layer.size;
-        progress.files++;
-        progress.bytes += layer.size;
-        onProgress?.(progress);
+        countStoredFile(uploaded ? streamed : serverSide, progress, layer.size, onProgress);
       },
       this.options.settings.concurrency,
     );
@@ -511,18 +506,7 @@ export class OciLayout implements AssetRegistry {
     const slot = won!.slot;
     const n = Number(slot.slice(slot.lastIndexOf(".") + 1));
     const before = n > 1 ? await this.readMove(repo, channel, n - 1).catch(() => undefined) : undefined;
-    const { run_url, ref, sha, actor } = promotion.source;
-    const move: RecordedMove = {
-      version,
-      digest: target.digest,
-      ...(before ? { previous: before.version } : {}),
-      at: promotion.promoted_at,
-      by: actor ?? promotion.promoted_by,
-      ...(run_url ? { run_url } : {}),
-      ...(ref ? { ref } : {}),
-      ...(sha ? { sha } : {}),
-      ...(rollback ? { rollback: true as const } : {}),
-    };
+    const move: RecordedMove = { ...channelMove(version, before?.version, promotion, rollback), digest: target.digest };
     await this.releasingOnFailure(repo, won!.claim, target.data, async () => {
       await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
       const config = Buffer.from(JSON.stringify(move));
@@ -615,12 +599,7 @@ export class OciLayout implements AssetRegistry {
         const digest = `sha256:${(await input.hashes.get(file.path)!).sha256}`;
         const present = await this.client.blobExists(repo, digest);
         if (!present) await this.client.uploadBlob(repo, digest, { file: file.source, size: file.size });
-        const tally = present ? copied : uploaded;
-        tally.files++;
-        tally.bytes += file.size;
-        progress.files++;
-        progress.bytes += file.size;
-        onProgress?.(progress);
+        countStoredFile(present ? copied : uploaded, progress, file.size, onProgress);
       },
       this.options.settings.concurrency,
     );
