@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-import{a,b,c,d,e,f,g}from"./chunk-Z36UNZMI.js";import"./chunk-56VKPLWV.js";import"./chunk-H4XXVOO2.js";import"./chunk-GM3BOD2R.js";import"./chunk-N5OR7MSM.js";export{f as ENV_ACCOUNT_ID,e as ENV_CREDENTIAL_SCOPE,d as ENV_EXPIRATION,a as ENV_KEY,b as ENV_SECRET,c as ENV_SESSION,g as fromEnv};

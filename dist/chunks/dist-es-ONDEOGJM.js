@@ -1,0 +1,2 @@
+import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
+import{a,b,c,d,e,f,g}from"./chunk-J2YBT7AR.js";import"./chunk-CLUM5DYL.js";import"./chunk-643UJAZH.js";import"./chunk-GM3BOD2R.js";import"./chunk-N5OR7MSM.js";export{f as ENV_ACCOUNT_ID,e as ENV_CREDENTIAL_SCOPE,d as ENV_EXPIRATION,a as ENV_KEY,b as ENV_SECRET,c as ENV_SESSION,g as fromEnv};
