@@ -2,8 +2,6 @@
 // the transfer engine copies it and drops it at once, but its memory is only returned when V8 next collects, which
 // it does by external-memory pressure (up to ~64 MiB of dead buffers) since their tiny wrappers barely fill the young
 // generation. A minor (young-generation) collection every few MiB received frees them for ~1 ms each.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 
 type Gc = (options: { type: "minor" | "major"; execution?: "sync" }) => void;
 
@@ -16,8 +14,9 @@ export function receivedBytes(n: number): void {
   if (received < COLLECT_EVERY) return;
   received = 0;
   if (gc === undefined) {
-    setFlagsFromString("--expose-gc");
-    gc = (runInNewContext("gc") as Gc | undefined) ?? null;
+    // v8 and vm load here, at the first 16 MiB received, not at every start.
+    process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc");
+    gc = (process.getBuiltinModule("node:vm").runInNewContext("gc") as Gc | undefined) ?? null;
   }
   gc?.({ type: "minor" });
 }

@@ -14,7 +14,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { BUNDLED, distDir } from "./bundle-files.ts";
 import type { HashKind } from "./part-hash.ts";
 
@@ -174,7 +174,8 @@ export class HashPool {
   private start(): void {
     if (this.slots.length > 0) return;
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_FILE, { name: `assetkit-hash-${i}` });
+      // worker_threads loads with the first worker: runs that hash only small files never start one.
+      const worker = new (process.getBuiltinModule("node:worker_threads").Worker)(WORKER_FILE, { name: `assetkit-hash-${i}` });
       const slot: Slot = { worker, pinned: [], busy: [] };
       worker.on("message", (answers: Answer[]) => this.answered(slot, answers));
       worker.on("error", (err) => this.crashed(slot, err));

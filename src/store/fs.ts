@@ -4,7 +4,6 @@ import { createReadStream, createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import lockfile from "proper-lockfile";
 import { TEMP_MARK, tempSibling } from "../base/temp-path.ts";
 import {
   StoreError,
@@ -123,7 +122,9 @@ export class FsStore implements Backend, IncompleteUploads {
 
   // rename() cannot compare, so compare-and-swap holds a cross-process lock around compare + rename.
   private async replaceIfMatch(temp: string, dest: string, etag: string): Promise<boolean> {
-    const release = await lockfile.lock(dest, {
+    // Loaded on the first compare-and-swap, not at start (assets-dir.ts says why).
+    const { lock } = (await import("proper-lockfile")).default;
+    const release = await lock(dest, {
       realpath: false,
       stale: 10_000,
       retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 200, randomize: true },

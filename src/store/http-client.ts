@@ -4,7 +4,7 @@
 // server, Python's http.server among them: ~15% of 3 MiB imports crashed). Node's own parser reads such
 // responses, and bodies delimited by the connection's close, as it reads any other.
 import http from "node:http";
-import https from "node:https";
+import type https from "node:https";
 import { Readable } from "node:stream";
 
 export interface HttpRequest {
@@ -74,7 +74,8 @@ function send(
   signal: AbortSignal | undefined,
 ): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const client = url.protocol === "https:" ? https : url.protocol === "http:" ? http : undefined;
+    // https (and tls under it) loads on the first https URL: most runs never need it, and it costs start-up time.
+    const client = url.protocol === "https:" ? (process.getBuiltinModule("node:https") as typeof https) : url.protocol === "http:" ? http : undefined;
     if (!client) return reject(new Error(`${url.protocol} is not http or https`));
     const sized = body === undefined || body instanceof Readable ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
     const req = client.request(url, { method, headers: sized, ...(signal ? { signal } : {}) });

@@ -8,7 +8,7 @@
 // body, for the caller to read another way), no redirects, no proxies.
 import net from "node:net";
 import { Readable } from "node:stream";
-import tls from "node:tls";
+import type tls from "node:tls";
 import { TAKE_CHUNKS, type ChunkTaking, type TakeChunk } from "./chunk-body.ts";
 
 export interface RequestOptions {
@@ -63,7 +63,8 @@ class Connection {
       ALPNProtocols: ["http/1.1"],
       onread,
     };
-    this.socket = url.protocol === "https:" ? tls.connect(secure) : net.connect({ host, port, onread });
+    // tls loads on the first https connection: a plain-http endpoint (MinIO, a local registry) never pays for it.
+    this.socket = url.protocol === "https:" ? (process.getBuiltinModule("node:tls") as typeof tls).connect(secure) : net.connect({ host, port, onread });
     this.socket.setNoDelay(true);
     this.socket.on("error", (err) => this.fail?.(err));
     this.socket.on("end", () => this.fail?.(reset("the server closed the connection")));
