@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import { AssetsDir } from "../../src/local/assets-dir.ts";
 import { AssetError } from "../../src/base/errors.ts";
 import type { AssetRegistry, PublishRequest } from "../../src/registry/asset-registry.ts";
+import type { Promotion } from "../../src/registry/channels.ts";
 import { prepareInput } from "../../src/registry/manifest.ts";
 import { ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, DIGEST_ANNOTATION, MANIFEST_MEDIA_TYPE, TITLE } from "../../src/registry/oci/artifact.ts";
 import { parseSpec } from "../../src/registry/spec.ts";
@@ -352,6 +353,35 @@ for (const factory of layouts) {
       if (!keyValue?.store.listable) return t.diagnostic("no listing fallback: the tag list is the index, or the store is not listable");
       await keyValue.seed.delete("many.versions");
       assert.equal((await layout.open().resolve(parseSpec("many:1"))).version, "1.299.0", "no index: listing fallback");
+    });
+
+    it("channels: promote, resolve and fetch by channel, roll back; the history keeps every move, newest first", async () => {
+      const layout = await factory.create();
+      const writer = layout.openWriter();
+      await publish(writer, "svc", await folder({ f: "one" }));
+      const two = await publish(writer, "svc", await folder({ f: "two" }));
+      const promotion = (): Promotion => ({ promoted_at: new Date().toISOString(), promoted_by: "test", source: {} });
+      const moved = async (version: string) => {
+        const r = await writer.promote("svc", "production", version, promotion());
+        return [r.previous, r.changed];
+      };
+      assert.deepEqual(await moved("1.0.0"), [undefined, true]);
+      assert.deepEqual(await moved("1.1.0"), ["1.0.0", true]);
+      assert.deepEqual(await moved("1.1.0"), ["1.1.0", false], "a move onto the same version changes nothing");
+      assert.equal((await layout.open().resolveDigest(parseSpec("svc:production"))).digest, two.digest);
+      const back = await writer.rollback("svc", "production", promotion());
+      assert.deepEqual([back.version, back.previous], ["1.0.0", "1.1.0"]);
+      const reader = layout.open();
+      assert.equal(await readFile(path.join((await fetchTo(reader, "svc:production")).path, "f"), "utf8"), "one");
+      const { history } = (await reader.aliases("svc")).table.production!;
+      assert.deepEqual(
+        history!.map((m) => [m.version, m.previous ?? null, m.rollback ?? false]),
+        [
+          ["1.0.0", "1.1.0", true],
+          ["1.1.0", "1.0.0", false],
+          ["1.0.0", null, false],
+        ],
+      );
     });
 
     it("refuses to publish to a read-only store with a clear message", async (t) => {
