@@ -1,8 +1,10 @@
-// Fault-injection conformance: every backend of the matrix, reached through one fault proxy (test/helpers), meets
-// refused connections, resets and stalls mid-body, an idle endpoint, 503 with Retry-After, 500s, bad credentials, a
-// missing bucket and lost responses to conditional writes. Each case checks the outcome (success after retries, or
-// the right error code), a bounded time to fail under the small budget below, no secret in the message, the cause
-// or the stack, and no partial local file. The file store has no network: it runs the cases that apply to it.
+// Fault-injection conformance: every layout of the matrix (layouts.ts: each Store under the key-value layout, and
+// OCI registries), reached through one fault proxy (test/helpers), meets refused connections, resets and stalls
+// mid-body, an idle endpoint, 503 with Retry-After, 500s, bad credentials, a missing bucket and lost responses to
+// writes. A key-value entry is tested by its Store's operations, an OCI entry by its registry's (FaultSubject). Each
+// case checks the outcome (success after retries, or the right error code), a bounded time to fail under the small
+// budget below, no secret in the message, the cause or the stack, and no partial local file. The file store has no
+// network: it runs the cases that apply to it.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, readdir } from "node:fs/promises";
