@@ -45,7 +45,7 @@ export function uniquePrefix(): string {
 }
 
 /** The reason to skip a factory, or undefined; under the full test command a missing server is an error. */
-export function skipReason(factory: StoreFactory): string | undefined {
+export function skipReason(factory: Pick<StoreFactory, "name" | "unavailable">): string | undefined {
   const why = factory.unavailable();
   if (why && process.env.ASSETKIT_TEST_ALL_STORES === "1") {
     throw new Error(`store ${factory.name} must run under the full test command but: ${why}`);

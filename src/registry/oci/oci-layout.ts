@@ -160,7 +160,10 @@ export class OciLayout implements AssetRegistry {
     try {
       for await (const repo of this.client.listRepositories()) if (repo.startsWith(prefix)) names.push(repo.slice(prefix.length));
     } catch (err) {
-      if (err instanceof StoreError && (err.code === "not-found" || err.code === "auth" || err.code === "unsupported")) {
+      // A refusal of the catalog, not of the credentials themselves (those are refused on every request).
+      const noCatalog =
+        err instanceof StoreError && (err.code === "not-found" || err.code === "unsupported" || (err.code === "auth" && !this.client.credentialsRefused));
+      if (noCatalog) {
         throw new UsageError(`${this.url} does not list its repositories (no catalog): name the asset (assetkit list <name>)`);
       }
       throw err;

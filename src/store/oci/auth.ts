@@ -54,6 +54,8 @@ export class RegistryAuth {
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly issued = new Set<string>();
+  /** Whether the token service refused the credentials given (a wrong password): then every request is refused alike. */
+  credentialsRefused = false;
 
   /** `registry`: the registry's origin; `credentials`: where to find them, asked only when the registry challenges. */
   constructor(registry: URL, credentials: CredentialLookup | undefined) {
@@ -193,6 +195,7 @@ export class RegistryAuth {
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
       const who = credential ? `the credentials from ${credential.source}` : "anonymous access";
+      if (credential) this.credentialsRefused = true;
       throw new StoreError("auth", `${service} refused ${who} (${res.status}): ${credential ? "check them" : this.deniedHint(scopes)}`);
     }
     if (res.status !== 200) {

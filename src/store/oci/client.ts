@@ -388,6 +388,11 @@ export class OciClient {
     return this.auth.secrets();
   }
 
+  /** Whether the registry's token service refused the credentials: an `auth` failure then says nothing of one request. */
+  get credentialsRefused(): boolean {
+    return this.auth.credentialsRefused;
+  }
+
   // ── requests ──
 
   /**
