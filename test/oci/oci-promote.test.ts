@@ -197,11 +197,11 @@ describe("promote --to with OCI registries", { skip: unavailable }, () => {
     }
   });
 
-  it("max-blob: a single-file asset from MinIO is split into parts titled with its name, and fetched whole", async () => {
+  it("max-blob: a single-file asset from MinIO is split into parts titled with its name, and fetched whole by ranges across them", async () => {
     const { cwd, json } = await project();
     const minio = minioStore();
-    const registry = ociStore(REGISTRY_A!) + "&max-blob=1MiB";
-    const weights = randomBytes(1.5 * 1024 * 1024);
+    const registry = ociStore(REGISTRY_A!) + "&max-blob=3MiB";
+    const weights = randomBytes(5.5 * 1024 * 1024);
     await writeFile(path.join(cwd, "weights.bin"), weights);
     const { digest } = await json("publish", "weights.bin", "team/weights", "--version", "1.0.0", "--store", minio);
     const copied = await json("promote", "team/weights:1.0.0", "--store", minio, "--to", registry);
@@ -218,9 +218,12 @@ describe("promote --to with OCI registries", { skip: unavailable }, () => {
         ["weights.part-002-of-002", "weights"],
       ],
     );
-    const [fetched] = (await json("fetch", "team/weights:1.0.0", "--store", registry)).resolved;
-    assert.equal(fetched.digest, digest);
-    assert.deepEqual(await readFile(fetched.path), weights);
+    // Ranged reads of 5 MiB: the first takes part 1 whole and the start of part 2, the second the rest of part 2.
+    const fetched = await runCli(["fetch", "team/weights:1.0.0", "--store", registry, "--json"], { cwd, env: { ...s3TestEnv(), ASSETKIT_PART_SIZE: "5MiB" } });
+    assert.equal(fetched.code, 0, fetched.stderr);
+    const [resolved] = JSON.parse(fetched.stdout).resolved;
+    assert.equal(resolved.digest, digest);
+    assert.deepEqual(await readFile(resolved.path), weights);
   });
 
   it("a byte flipped in the source fails the promote, and the destination has nothing tagged or listed", async () => {

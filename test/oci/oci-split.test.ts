@@ -9,7 +9,7 @@ import { buffer } from "node:stream/consumers";
 import { describe, it } from "node:test";
 import { UsageError } from "../../src/base/errors.ts";
 import { partTitle, partTitleClash } from "../../src/registry/oci/artifact.ts";
-import { openParts, partRanges, rangeDigests, type StoredFile } from "../../src/registry/oci/split.ts";
+import { openParts, splitRanges, rangeDigests, type StoredFile } from "../../src/registry/oci/split.ts";
 import { parseOciUri } from "../../src/store/oci/open.ts";
 import { runCli, scratch, writeTree } from "../helpers/cli.ts";
 
@@ -30,13 +30,13 @@ describe("max-blob", () => {
   });
 
   it("splits only what is over it, into full parts and a rest, titled in order", () => {
-    assert.equal(partRanges(2 * MiB, undefined), undefined);
-    assert.equal(partRanges(MiB, MiB), undefined, "exactly max-blob is one blob");
-    assert.deepEqual(partRanges(2 * MiB, MiB), [
+    assert.equal(splitRanges(2 * MiB, undefined), undefined);
+    assert.equal(splitRanges(MiB, MiB), undefined, "exactly max-blob is one blob");
+    assert.deepEqual(splitRanges(2 * MiB, MiB), [
       { start: 0, end: MiB - 1 },
       { start: MiB, end: 2 * MiB - 1 },
     ]);
-    assert.deepEqual(partRanges(2 * MiB + 1, MiB)?.at(-1), { start: 2 * MiB, end: 2 * MiB });
+    assert.deepEqual(splitRanges(2 * MiB + 1, MiB)?.at(-1), { start: 2 * MiB, end: 2 * MiB });
     assert.equal(partTitle("w/model.bin", 1, 4), "w/model.bin.part-002-of-004");
     assert.equal(partTitle("x", 1233, 1234), "x.part-1234-of-1234");
     assert.match(
@@ -76,7 +76,7 @@ describe("max-blob", () => {
 
   it("reads any range across parts, checks a part read whole against its digest, and hashes ranges of a stream", async () => {
     const data = randomBytes(2500);
-    const ranges = partRanges(data.length, 1000)!;
+    const ranges = splitRanges(data.length, 1000)!;
     const blobs = new Map(ranges.map((r) => [digestOf(data.subarray(r.start, r.end + 1)), data.subarray(r.start, r.end + 1)]));
     const file: StoredFile = {
       title: "f",

@@ -50,7 +50,7 @@ import {
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
-import { openParts, partRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
+import { openParts, splitRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
 import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
 import {
   channelMoves,
@@ -429,7 +429,7 @@ export class OciLayout implements AssetRegistry {
    * checked against the digest found).
    */
   private async splitCopied(source: AssetRegistry, name: string, version: string, file: LayerFile): Promise<LayerFile> {
-    const ranges = partRanges(file.size, this.location.maxBlobBytes);
+    const ranges = splitRanges(file.size, this.location.maxBlobBytes);
     if (!ranges) return file;
     const stored = source instanceof OciLayout ? await source.storedFile(name, version, file.path) : undefined;
     const alike =
@@ -673,7 +673,7 @@ export class OciLayout implements AssetRegistry {
       input.files,
       async (file) => {
         const whole = { file: file.source, size: file.size };
-        const ranges = partRanges(file.size, this.location.maxBlobBytes);
+        const ranges = splitRanges(file.size, this.location.maxBlobBytes);
         const blobs: BlobPart[] = ranges
           ? await Promise.all(
               ranges.map(async (r) => ({

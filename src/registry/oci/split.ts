@@ -6,6 +6,7 @@ import { pipeline, Readable, Transform } from "node:stream";
 import { AssetError } from "../../base/errors.ts";
 import type { ByteRange } from "../../store/store.ts";
 import type { OpenObject } from "../../transfer/engine.ts";
+import { partRanges } from "../manifest.ts";
 import { PART_OF, PART_OFFSET, TITLE, type BlobPart, type Descriptor } from "./artifact.ts";
 
 /** A file as a version's layers store it: whole (one part, the file's own sha256) or split. */
@@ -18,12 +19,10 @@ export interface StoredFile {
   annotations: Record<string, string>;
 }
 
-/** The byte ranges of a `size`-byte file's parts under a `maxBlob` limit; undefined when it fits one blob. */
-export function partRanges(size: number, maxBlob: number | undefined): ByteRange[] | undefined {
+/** The byte ranges (inclusive ends) of a `size`-byte file's blobs under a `maxBlob` limit; undefined when it fits one. */
+export function splitRanges(size: number, maxBlob: number | undefined): ByteRange[] | undefined {
   if (maxBlob === undefined || size <= maxBlob) return undefined;
-  const ranges: ByteRange[] = [];
-  for (let start = 0; start < size; start += maxBlob) ranges.push({ start, end: Math.min(size, start + maxBlob) - 1 });
-  return ranges;
+  return partRanges(size, maxBlob).map(({ start, end }) => ({ start, end: end - 1 }));
 }
 
 /**
@@ -88,13 +87,15 @@ export async function openParts(
   };
   // The first part is opened before this returns, so a missing blob fails the open, as for a whole file.
   const first = reads.length > 0 ? await open(reads[0]!) : Readable.from([]);
-  return Readable.from(
+  const joined = Readable.from(
     (async function* () {
       yield* first;
       for (const read of reads.slice(1)) yield* await open(read);
     })(),
     { objectMode: false },
   );
+  // Destroyed before its first read (a cancelled transfer), the generator never ran: the first part's stream is closed here.
+  return joined.on("close", () => first.destroy());
 }
 
 /** Passes bytes through, and fails at their end unless they have `digest` (sha256). */
