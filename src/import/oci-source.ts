@@ -43,15 +43,15 @@ export async function openOciSource(uri: string, settings: ImportSettings): Prom
     const problem = relativePathProblem(title);
     if (problem) throw new AssetError(`cannot import ${shown}: layer title ${JSON.stringify(title)} is not a safe relative path: ${problem}`);
     const folder = layer.annotations[UNPACK] === "true";
-    const whole = layer.parts.length === 1 ? layer.parts[0]!.digest : `sha256:${splitHashes.get(title) ?? splitHashes.get("") ?? ""}`;
-    if (whole === "sha256:")
+    const sha256 = layer.parts.length > 1 ? (splitHashes.get(title) ?? splitHashes.get("")) : sha256Hex(layer.parts[0]!.digest);
+    if (layer.parts.length > 1 && sha256 === undefined)
       throw new AssetError(`cannot import ${shown}: ${title} is stored in parts and its config lists no sha256 for it to be checked against`);
     const label = `${title} of ${shown}`;
     return {
       // A folder's archive is staged aside, then unpacked under its title.
       path: folder ? `${i}.tar.gz` : title,
       size: layer.size,
-      ...(whole.startsWith("sha256:") ? { sha256: whole.slice("sha256:".length) } : {}),
+      ...(sha256 !== undefined ? { sha256 } : {}),
       open: (range) => openParts(layer, range, (digest, within) => client.openBlob(repo, digest, within), label),
       label,
       folder,
@@ -92,4 +92,9 @@ async function splitFileHashes(client: OciClient, repo: string, config: Descript
   const data = await client.readBlob(repo, config.digest, config.size);
   if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${config.digest}`);
   return new Map(parseMeta(metaOfConfig(data, where), where).files.flatMap((f) => (f.sha256 ? [[f.path, f.sha256] as const] : [])));
+}
+
+/** The hex of a sha256 digest; undefined for another algorithm's (then only the size is checked). */
+function sha256Hex(digest: string): string | undefined {
+  return digest.startsWith("sha256:") ? digest.slice("sha256:".length) : undefined;
 }
