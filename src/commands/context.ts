@@ -90,7 +90,7 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     const location = parseOciUri(uri);
     // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
     const client = openOciClient(location, tuning, githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env);
-    return new OciLayout(client, location, layoutOptions);
+    return new OciLayout(client, location, { ...layoutOptions, warn: (m) => reporter.warn(m) });
   };
   const registry = await openRegistry(storeUri, storeBase);
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);

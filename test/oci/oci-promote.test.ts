@@ -141,6 +141,91 @@ describe("promote --to with OCI registries", { skip: unavailable }, () => {
     }
   });
 
+  it("max-blob: a split version goes registry → folder → registry, by part mounts within a registry, and whole where there is no limit", async () => {
+    const { cwd, cli, json, publish, fetchesSame } = await project();
+    const counter = await startRequestCounter(REGISTRY_A!);
+    try {
+      const split = (origin: string) => ociStore(origin) + "&max-blob=1MiB";
+      const [staging, mirror, production, unlimited] = [split(counter.url), split(REGISTRY_A!), split(counter.url), ociStore(REGISTRY_A!)];
+      const folder = path.join(cwd, "folder-store");
+      const files = { "big.bin": randomBytes(2.5 * 1024 * 1024), "small.txt": "whole" };
+      const { digest } = await publish(staging, "split", "3.0.0", files);
+      const layers = async (store: string) => {
+        const r = await fetch(`${REGISTRY_A}/v2/${new URL(store).pathname.slice(1)}/split/manifests/3.0.0`, {
+          headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+        });
+        return ((await r.json()) as { layers: { digest: string; annotations: Record<string, string> }[] }).layers.map((l) => [
+          l.annotations["org.opencontainers.image.title"],
+          l.digest,
+        ]);
+      };
+      const stagingLayers = await layers(staging);
+      assert.equal(stagingLayers.length, 4, "three parts of big.bin and small.txt");
+
+      // Out of the registry: the folder store holds big.bin whole.
+      const out = await cli("promote", "split:3.0.0", "--store", staging, "--to", folder);
+      assert.equal(out.code, 0, out.stderr);
+      await fetchesSame(folder, "split:3.0.0", digest, files);
+      assert.deepEqual(await readFile(path.join(folder, "split/3.0.0/big.bin")), files["big.bin"]);
+
+      // Back into a registry: big.bin read from the folder to hash its parts, then sent part by part, each checked.
+      const back = await cli("promote", "split:3.0.0", "--store", folder, "--to", mirror);
+      assert.equal(back.code, 0, back.stderr);
+      assert.match(back.stderr, /stored as parts \(big\.bin: 3 parts\)/);
+      assert.deepEqual(await layers(mirror), stagingLayers, "the same part layers as where it was published");
+      await fetchesSame(mirror, "split:3.0.0", digest, files);
+
+      // Within the registry, the parts' digests come from the source's manifest: each part is mounted, no byte sent.
+      counter.reset();
+      const mounted = await cli("promote", "split:3.0.0", "--store", staging, "--to", production);
+      assert.equal(mounted.code, 0, mounted.stderr);
+      assert.match(mounted.stderr, /copied 2 file\(s\) \(2 server-side, 0 streamed and verified\)/);
+      assert.equal(counter.requests().filter((q) => q.method === "POST" && q.url.includes("mount=")).length, 4, "one mount per blob");
+      assert.ok(blobBytesSent(counter) < 10_000, `only the config blob is uploaded (${blobBytesSent(counter)} bytes)`);
+      await fetchesSame(production, "split:3.0.0", digest, files);
+
+      // Into a namespace without the limit: big.bin is one blob again, read across the source's parts.
+      assert.equal((await cli("promote", "split:3.0.0", "--store", staging, "--to", unlimited)).code, 0);
+      assert.deepEqual(
+        (await layers(unlimited)).map(([title]) => title),
+        ["big.bin", "small.txt"],
+      );
+      await fetchesSame(unlimited, "split:3.0.0", digest, files);
+      assert.equal((await json("resolve", "split:3.0.0", "--store", unlimited)).resolved[0].digest, digest);
+    } finally {
+      await counter.stop();
+    }
+  });
+
+  it("max-blob: a single-file asset from MinIO is split into parts titled with its name, and fetched whole by ranges across them", async () => {
+    const { cwd, json } = await project();
+    const minio = minioStore();
+    const registry = ociStore(REGISTRY_A!) + "&max-blob=3MiB";
+    const weights = randomBytes(5.5 * 1024 * 1024);
+    await writeFile(path.join(cwd, "weights.bin"), weights);
+    const { digest } = await json("publish", "weights.bin", "team/weights", "--version", "1.0.0", "--store", minio);
+    const copied = await json("promote", "team/weights:1.0.0", "--store", minio, "--to", registry);
+    assert.deepEqual([copied.copied, copied.digest], [true, digest]);
+    const manifest = (await (
+      await fetch(`${REGISTRY_A}/v2/${new URL(registry).pathname.slice(1)}/team/weights/manifests/1.0.0`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      })
+    ).json()) as { layers: { annotations: Record<string, string> }[] };
+    assert.deepEqual(
+      manifest.layers.map((l) => [l.annotations["org.opencontainers.image.title"], l.annotations["io.assetkit.part-of"]]),
+      [
+        ["weights.part-001-of-002", "weights"],
+        ["weights.part-002-of-002", "weights"],
+      ],
+    );
+    // Ranged reads of 5 MiB: the first takes part 1 whole and the start of part 2, the second the rest of part 2.
+    const fetched = await runCli(["fetch", "team/weights:1.0.0", "--store", registry, "--json"], { cwd, env: { ...s3TestEnv(), ASSETKIT_PART_SIZE: "5MiB" } });
+    assert.equal(fetched.code, 0, fetched.stderr);
+    const [resolved] = JSON.parse(fetched.stdout).resolved;
+    assert.equal(resolved.digest, digest);
+    assert.deepEqual(await readFile(resolved.path), weights);
+  });
+
   it("a byte flipped in the source fails the promote, and the destination has nothing tagged or listed", async () => {
     const { cwd, cli, json, publish, versionsIn } = await project();
     const folder = path.join(cwd, "folder-store");

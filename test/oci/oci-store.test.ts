@@ -4,8 +4,8 @@
 // ORAS pulling what assetkit published, and the commands that refuse oci:// for now.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { access, readFile, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { access, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, it } from "node:test";
@@ -193,6 +193,103 @@ describe("oci:// stores", { skip: unavailable }, () => {
     const reference = `${new URL(REGISTRY_A!).host}/${new URL(store).pathname.slice(1)}/interop/model:${version}`;
     await promisify(execFile)(path.join(goBinDir(), "oras"), ["pull", "--plain-http", "-o", out, reference]);
     for (const [rel, content] of Object.entries(files)) assert.equal(sha256(await readFile(path.join(out, rel))), sha256(content), rel);
+  });
+
+  it("max-blob: files over it are stored as consecutive part layers; fetched, shown, sub-path and imported whole; a damaged part is named; oras pull writes the parts", async () => {
+    const store = storeOn(REGISTRY_A!, "settle=0&max-blob=1MiB");
+    const { cwd, cli, json } = await project(store);
+    const MiB = 1024 * 1024;
+    const files = { "big.bin": randomBytes(3.5 * MiB), "two.bin": randomBytes(2 * MiB), "small.txt": "whole" };
+    await writeTree(path.join(cwd, "m"), files);
+    const published = await cli("publish", "m", "split/model", "--json");
+    assert.equal(published.code, 0, published.stderr);
+    assert.match(
+      published.stderr,
+      /2 file\(s\) of split\/model are larger than .* \(max-blob 1\.0 MiB\), stored as parts \(big\.bin: 4 parts, two\.bin: 2 parts\)/,
+    );
+    const { version, digest } = JSON.parse(published.stdout) as { version: string; digest: string };
+
+    // The manifest: one layer per part, in order, titled as parts and marked with their file and offset.
+    const repository = `${new URL(store).pathname.slice(1)}/split/model`;
+    const manifest = (await (
+      await fetch(`${REGISTRY_A}/v2/${repository}/manifests/${version}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })
+    ).json()) as { layers: { digest: string; size: number; annotations: Record<string, string> }[] };
+    assert.deepEqual(
+      manifest.layers.map((l) => [
+        l.annotations["org.opencontainers.image.title"],
+        l.size,
+        l.annotations["io.assetkit.part-of"],
+        l.annotations["io.assetkit.part-offset"],
+      ]),
+      [
+        ["big.bin.part-001-of-004", MiB, "big.bin", "0"],
+        ["big.bin.part-002-of-004", MiB, "big.bin", String(MiB)],
+        ["big.bin.part-003-of-004", MiB, "big.bin", String(2 * MiB)],
+        ["big.bin.part-004-of-004", MiB / 2, "big.bin", String(3 * MiB)],
+        ["small.txt", 5, undefined, undefined],
+        ["two.bin.part-001-of-002", MiB, "two.bin", "0"],
+        ["two.bin.part-002-of-002", MiB, "two.bin", String(MiB)],
+      ],
+    );
+    for (const l of manifest.layers.filter((l) => l.annotations["io.assetkit.part-of"] === "two.bin")) {
+      const offset = Number(l.annotations["io.assetkit.part-offset"]);
+      assert.equal(l.digest, `sha256:${sha256(files["two.bin"].subarray(offset, offset + l.size))}`, "a part's blob is its bytes");
+    }
+
+    // The meta lists each file once, whole: its size and sha256 are the file's.
+    const shown = await json("show", `split/model:${version}`);
+    assert.equal(shown.assetkit.digest, digest);
+    assert.deepEqual(
+      shown.assetkit.files.map((f: { path: string; size: number; sha256: string }) => [f.path, f.size, f.sha256]),
+      Object.entries(files)
+        .map(([rel, content]) => [rel, Buffer.byteLength(content), sha256(content)])
+        .sort(),
+    );
+    const fetched = (await json("fetch", `split/model:${version}`)).resolved[0];
+    for (const [rel, content] of Object.entries(files)) assert.deepEqual(await readFile(path.join(fetched.path, rel)), Buffer.from(content), rel);
+    const sub = (await json("fetch", `split/model:${version}[two.bin]`, "--assets-dir", path.join(cwd, "sub"))).resolved[0];
+    assert.deepEqual(await readFile(sub.path), files["two.bin"], "a sub-path fetch of a split file");
+    const served = path.join(cwd, "served");
+    assert.equal((await cli("sync", `split/model:${version}`, "--dir", served)).code, 0);
+    assert.deepEqual(await readFile(path.join(served, "split/model/current/big.bin")), files["big.bin"], "sync");
+    const initialized = path.join(cwd, "initialized");
+    const initializer = `assetkit://oci/${new URL(REGISTRY_A!).host}/${new URL(store).pathname.slice(1)}?settle=0#split/model:${version}`;
+    await promisify(execFile)(process.execPath, [path.resolve("dist/storage-initializer.js"), initializer, initialized], { env: cleanEnv() });
+    assert.deepEqual(await readFile(path.join(initialized, "big.bin")), files["big.bin"], "the storage initializer");
+    const imported = await json("import", `oci://${new URL(REGISTRY_A!).host}/${repository}:${version}`, "split/imported");
+    assert.equal(imported.digest, digest, "import oci:// joins the parts into the same files");
+    // Published again with small.txt changed: every part is a blob the repository holds (HEAD), so none is sent.
+    await writeFile(path.join(cwd, "m/small.txt"), "changed");
+    const again = await cli("publish", "m", "split/model");
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /uploaded 1 file\(s\), 7 B; 2 unchanged file\(s\)/);
+
+    // oras pull writes the parts side by side (never a whole big.bin); joined in order they are the file.
+    const out = path.join(cwd, "pulled");
+    await promisify(execFile)(path.join(goBinDir(), "oras"), ["pull", "--plain-http", "-o", out, `${new URL(REGISTRY_A!).host}/${repository}:${version}`]);
+    assert.deepEqual((await readdir(out)).sort(), manifest.layers.map((l) => l.annotations["org.opencontainers.image.title"]).sort());
+    const parts = (await readdir(out)).filter((f) => f.startsWith("big.bin.part-")).sort();
+    assert.deepEqual(Buffer.concat(await Promise.all(parts.map((f) => readFile(path.join(out, f))))), files["big.bin"]);
+
+    // A byte flipped in the second part's blob: the fetch fails naming the file and the part; nothing is installed.
+    const second = manifest.layers[1]!.digest.slice("sha256:".length);
+    const blob = path.join(REGISTRY_A_ROOT!, "docker/registry/v2/blobs/sha256", second.slice(0, 2), second, "data");
+    const bytes = await readFile(blob);
+    bytes[1_000]! ^= 0xff;
+    await writeFile(blob, bytes);
+    try {
+      const assets = path.join(cwd, "damaged");
+      const r = await cli("fetch", `split/model:${version}`, "--assets-dir", assets);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`integrity check failed for big\\.bin of split/model:${version}.*: part 2 of 4 \\(blob sha256:${second}, bytes ${MiB}-${2 * MiB - 1}\\)`),
+      );
+      await assert.rejects(access(path.join(assets, "split/model", version)), "no version is installed");
+    } finally {
+      bytes[1_000]! ^= 0xff;
+      await writeFile(blob, bytes);
+    }
   });
 
   it("channels: promote moves the channel tag and records the move; resolve, fetch, history, rollback; ORAS pulls the channel", async () => {

@@ -17,6 +17,10 @@ const UNTESTED = "org.cncf.model.file.mediatype.untested";
 /** The asset digest (docs/oci.md §4): what resolve and lock read, from the manifest alone. */
 export const DIGEST_ANNOTATION = "io.assetkit.digest";
 const SCHEMA_ANNOTATION = "io.assetkit.schema";
+/** On a part layer of a split file: the path (the title it would have whole) of the file it belongs to. */
+export const PART_OF = "io.assetkit.part-of";
+/** On a part layer: its first byte in its file (decimal). */
+export const PART_OFFSET = "io.assetkit.part-offset";
 
 export interface Descriptor {
   mediaType: string;
@@ -34,11 +38,20 @@ export interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-/** A file of a version as a layer: its path in the version ("" for a single-file asset), size and blob digest. */
+/** A file of a version as layers: its path in the version ("" for a single-file asset), size and sha256 digest. */
 export interface LayerFile {
   path: string;
   size: number;
   digest: string;
+  /** A file over `?max-blob=`: its consecutive parts, one layer each (split.ts); else the file is one blob of `digest`. */
+  parts?: BlobPart[];
+}
+
+/** One blob of a split file: its digest, size and first byte in the file. */
+export interface BlobPart {
+  digest: string;
+  size: number;
+  offset: number;
 }
 
 // The ModelPack family of a file, guessed from its name (hence marked untested); the first match wins.
@@ -71,7 +84,7 @@ export function configBlob(name: string, meta: AssetMetaDocument, layers: readon
     JSON.stringify({
       descriptor: { createdAt: meta.push_date, name },
       config: {},
-      modelfs: { type: "layers", diffIds: layers.map((l) => l.digest) },
+      modelfs: { type: "layers", diffIds: layers.flatMap((l) => l.parts?.map((p) => p.digest) ?? [l.digest]) },
       assetkit: meta,
     }),
   );
@@ -89,19 +102,60 @@ export function manifestBytes(name: string, meta: AssetMetaDocument, config: Buf
     mediaType: MANIFEST_MEDIA_TYPE,
     artifactType: ARTIFACT_TYPE,
     config: { mediaType: CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
-    layers: layers.map((l) => {
+    layers: layers.flatMap((l) => {
       const title = layerTitle(name, l.path);
-      return { mediaType: layerMediaType(l.path), digest: l.digest, size: l.size, annotations: { [TITLE]: title, [FILEPATH]: title, [UNTESTED]: "true" } };
+      const layer = (digest: string, size: number, named: string, more: Record<string, string> = {}): Descriptor => ({
+        mediaType: layerMediaType(l.path),
+        digest,
+        size,
+        annotations: { [TITLE]: named, [FILEPATH]: named, [UNTESTED]: "true", ...more },
+      });
+      if (!l.parts) return [layer(l.digest, l.size, title)];
+      // Each part titled as a part: a standard puller writes the parts side by side, never a wrong whole file.
+      return l.parts.map((p, i) => layer(p.digest, p.size, partTitle(title, i, l.parts!.length), { [PART_OF]: title, [PART_OFFSET]: String(p.offset) }));
     }),
     annotations,
   };
   return Buffer.from(JSON.stringify(manifest));
 }
 
-/** An upper bound of the manifest's size from the paths alone (before any hash is known): what publish refuses early. */
-export function manifestSizeBound(name: string, paths: readonly string[]): number {
+/** `<title>.part-002-of-004`: zero-padded, so a shell glob lists the parts in order (`cat x.part-* > x`). */
+export function partTitle(title: string, index: number, count: number): string {
+  const width = Math.max(3, String(count).length);
+  return `${title}.part-${String(index + 1).padStart(width, "0")}-of-${String(count).padStart(width, "0")}`;
+}
+
+/** A file named like a part of another file that is over `maxBlob`: a puller would write both at one path. */
+export function partTitleClash(name: string, files: readonly { path: string; size: number }[], maxBlob: number | undefined): string | undefined {
+  if (maxBlob === undefined) return undefined;
+  const titles = new Set(files.map((f) => layerTitle(name, f.path)));
+  for (const f of files) {
+    const count = Math.ceil(f.size / maxBlob);
+    if (count < 2) continue;
+    const title = layerTitle(name, f.path);
+    for (let i = 0; i < count; i++) {
+      const part = partTitle(title, i, count);
+      if (titles.has(part)) return `${part} is the name of a file and of a part of ${title} (over max-blob ${maxBlob} bytes): rename the file`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * An upper bound of the manifest's size from the paths and sizes alone (before any hash is known): what publish
+ * refuses early. A file over `maxBlob` takes a layer per part, each naming its file three times.
+ */
+export function manifestSizeBound(name: string, files: readonly { path: string; size: number }[], maxBlob: number | undefined): number {
   const perLayer = 360; // descriptor, media type, digest and annotation keys, with room
-  return 2048 + paths.reduce((sum, p) => sum + perLayer + 2 * Buffer.byteLength(JSON.stringify(layerTitle(name, p))), 0);
+  const perPart = 120; // the part suffix twice, the part-of and offset annotations
+  return (
+    2048 +
+    files.reduce((sum, f) => {
+      const parts = maxBlob !== undefined && f.size > maxBlob ? Math.ceil(f.size / maxBlob) : 1;
+      const titleBytes = Buffer.byteLength(JSON.stringify(layerTitle(name, f.path)));
+      return sum + parts * (perLayer + (parts > 1 ? perPart + 3 * titleBytes : 2 * titleBytes));
+    }, 0)
+  );
 }
 
 /** A manifest read from the registry, checked for what assetkit needs of it; `where` names it in errors. */

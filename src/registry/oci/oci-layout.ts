@@ -5,10 +5,12 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError, UsageError } from "../../base/errors.ts";
 import { mapSettling } from "../../base/map-settling.ts";
+import { formatBytes } from "../../base/units.ts";
+import { hashPool } from "../../hashing/pool.ts";
 import type { OciClient } from "../../store/oci/client.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
-import { StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
-import { countStoredFile, type TransferProgress, type TransferSettings } from "../../transfer/engine.ts";
+import { sourceOf, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
+import { countStoredFile, type OpenObject, type TransferProgress, type TransferSettings } from "../../transfer/engine.ts";
 import { copyBudget, writeVerified } from "../../transfer/store-copy.ts";
 import type { AssetRegistry, CopyVersionOutcome, PromotedFrom, PublishOutcome, PublishRequest, Resolved } from "../asset-registry.ts";
 import { promotionOrigin } from "../promotion-origin.ts";
@@ -42,10 +44,13 @@ import {
   manifestSizeBound,
   metaOfConfig,
   parseManifest,
+  partTitleClash,
   sha256Digest,
+  type BlobPart,
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
+import { openParts, splitRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
 import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
 import {
   channelMoves,
@@ -76,6 +81,8 @@ export interface OciLayoutOptions {
   /** One publisher at a time: no claims, the version tag is written once it is seen absent. */
   unsafePublish?: boolean;
   settings: TransferSettings;
+  /** Where publish says that files were split into parts (standard pullers get the parts). */
+  warn?: (message: string) => void;
 }
 
 /** A channel's name must leave room for its claim tag within the 128 characters of a tag. */
@@ -84,10 +91,11 @@ const MAX_CHANNEL_LENGTH = 64;
 /** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
 type RecordedMove = ChannelMove & { digest: string };
 
-/** A version's manifest as read: its digest and content. */
+/** A version's manifest as read: its digest and content, and the files its layers hold by title. */
 interface StoredManifest {
   digest: string;
   manifest: ImageManifest;
+  files: Map<string, StoredFile>;
 }
 
 export class OciLayout implements AssetRegistry {
@@ -205,15 +213,22 @@ export class OciLayout implements AssetRegistry {
     return (await this.manifestOf(name, version)).manifest.annotations?.[DIGEST_ANNOTATION] ?? null;
   }
 
-  /** A file's layer blob (a single-file asset's is the one layer); the engine verifies what it reads against the meta. */
+  /**
+   * A file's bytes: its layer blob, or its part blobs in order (split.ts; each part read whole is checked against its
+   * digest). The engine verifies what it reads against the meta.
+   */
   async openFile(name: string, version: string, relPath: string, range?: ByteRange): Promise<Readable> {
-    const { manifest } = await this.manifestOf(name, version);
-    const layer =
-      relPath === "" && manifest.layers.length === 1
-        ? manifest.layers[0]
-        : manifest.layers.find((l) => l.annotations?.["org.opencontainers.image.title"] === relPath);
-    if (!layer) throw new AssetError(`${name}:${version} in ${this.url} has no layer titled ${JSON.stringify(relPath)}`);
-    return this.client.openBlob(this.repository(name), layer.digest, range);
+    const repo = this.repository(name);
+    const file = await this.storedFile(name, version, relPath);
+    return openParts(file, range, (digest, within) => this.client.openBlob(repo, digest, within), `${relPath || name} of ${name}:${version} in ${this.url}`);
+  }
+
+  /** How a file of a version is stored: its blob, or its parts (a single-file asset's file is the one there is). */
+  async storedFile(name: string, version: string, relPath: string): Promise<StoredFile> {
+    const { files } = await this.manifestOf(name, version);
+    const file = relPath === "" && files.size === 1 ? [...files.values()][0] : files.get(relPath);
+    if (!file) throw new AssetError(`${name}:${version} in ${this.url} has no layer titled ${JSON.stringify(relPath)}`);
+    return file;
   }
 
   foreignVersions(name: string, versions: string[], what: string): AssetError {
@@ -244,7 +259,9 @@ export class OciLayout implements AssetRegistry {
       const repo = this.repository(name);
       read = this.client.getManifest(repo, version).then((got) => {
         if (!got) throw new AssetError(`${name}:${version} does not exist in ${this.url}`);
-        return { digest: got.digest, manifest: parseManifest(got.data, `${repo}:${version} in ${this.url}`) };
+        const where = `${repo}:${version} in ${this.url}`;
+        const manifest = parseManifest(got.data, where);
+        return { digest: got.digest, manifest, files: new Map(storedFiles(manifest.layers, where).map((f) => [f.title, f])) };
       });
       this.manifests.set(key, read);
       read.catch(() => this.manifests.delete(key));
@@ -280,11 +297,10 @@ export class OciLayout implements AssetRegistry {
     if (request.version !== undefined) this.checkVersionTag(request.version);
     const metaProblem = metaSizeProblem(expectedMetaSize(input, request), input.files.length, MAX_DOCUMENT_BYTES);
     if (metaProblem) throw new UsageError(`cannot publish ${name}: ${metaProblem}`);
-    const bound = manifestSizeBound(
-      name,
-      input.files.map((f) => f.path),
-    );
+    const bound = manifestSizeBound(name, input.files, this.location.maxBlobBytes);
     if (bound > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, input.files.length, bound);
+    const clash = partTitleClash(name, input.files, this.location.maxBlobBytes);
+    if (clash) throw new UsageError(`cannot publish ${name} to ${this.url}: ${clash}`);
 
     const state = await this.listTags(repo);
     const index = this.indexOf(state);
@@ -302,9 +318,13 @@ export class OciLayout implements AssetRegistry {
       return this.alreadyThere(name, request.version, (await input.prepared).digest);
     }
 
-    const tally = await this.uploadFiles(repo, input, request.onProgress);
+    const { parts, ...tally } = await this.uploadFiles(repo, input, request.onProgress);
     const prepared = await input.prepared;
-    const layers: LayerFile[] = prepared.files.map((f) => ({ path: f.path, size: f.size, digest: `sha256:${f.sha256}` }));
+    const layers: LayerFile[] = prepared.files.map((f) => {
+      const split = parts.get(f.path);
+      return { path: f.path, size: f.size, digest: `sha256:${f.sha256}`, ...(split ? { parts: split } : {}) };
+    });
+    this.reportSplit(name, layers);
     const meta = buildMeta(prepared, request, new Map(layers.map((l) => [l.path, l.digest])));
     const config = configBlob(name, meta, layers);
     if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
@@ -343,9 +363,9 @@ export class OciLayout implements AssetRegistry {
     this.checkVersionTag(version);
     const meta = await source.meta(name, version);
     const { digest } = meta;
-    const layers: LayerFile[] = [];
-    for (const f of meta.files) if (f.size !== undefined && f.sha256 !== undefined) layers.push({ path: f.path, size: f.size, digest: `sha256:${f.sha256}` });
-    if (!digest || layers.length < meta.files.length) {
+    const files: LayerFile[] = [];
+    for (const f of meta.files) if (f.size !== undefined && f.sha256 !== undefined) files.push({ path: f.path, size: f.size, digest: `sha256:${f.sha256}` });
+    if (!digest || files.length < meta.files.length) {
       throw new UsageError(
         `${name}:${version} in ${source.url} has no checksums (written by modelkit?): it cannot be copied to ${this.url}, whose blobs are named by their sha256`,
       );
@@ -361,8 +381,19 @@ export class OciLayout implements AssetRegistry {
     }
     const index = this.indexOf(state);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot copy ${name}:${version}`);
+    const clash = partTitleClash(name, files, this.location.maxBlobBytes);
+    if (clash) throw new UsageError(`cannot copy ${name}:${version} to ${this.url}: ${clash}`);
     const { origin } = await promotionOrigin(index, this.url, source, name, version, digest, promotion);
-    // Each file's etag here is its blob digest, as publish records it.
+    const layers: LayerFile[] = [];
+    await mapSettling(
+      [...files.keys()],
+      async (i) => {
+        layers[i] = await this.splitCopied(source, name, version, files[i]!);
+      },
+      this.options.settings.concurrency,
+    );
+    this.reportSplit(name, layers);
+    // Each file's etag here is its sha256 digest (its blob's, when it is not split), as publish records it.
     const document = { ...withStoredEtags(meta.document, new Map(layers.map((l) => [l.path, l.digest]))), promoted_from: origin };
     const config = configBlob(name, document, layers);
     const manifest = manifestBytes(name, document, config, layers, document.assetkit?.source ?? {});
@@ -395,9 +426,36 @@ export class OciLayout implements AssetRegistry {
   }
 
   /**
-   * The blobs of a copied version: one the repository holds is skipped (HEAD); one of another repository of this
-   * registry is mounted from it (no byte through this process); any other streams from the source's `openFile`,
-   * checked against its sha256 and size as it uploads, so wrong bytes fail before the registry commits the blob.
+   * A copied file as layers here: itself, or its parts when it is over `?max-blob=`. The parts' digests come from
+   * the source's manifest when it is a registry that split the file alike; else the file is read once from the
+   * source to hash them, checked against its size and sha256 on the way (copyBlobs then reads it again, each part
+   * checked against the digest found).
+   */
+  private async splitCopied(source: AssetRegistry, name: string, version: string, file: LayerFile): Promise<LayerFile> {
+    const ranges = splitRanges(file.size, this.location.maxBlobBytes);
+    if (!ranges) return file;
+    const stored = source instanceof OciLayout ? await source.storedFile(name, version, file.path) : undefined;
+    const alike =
+      stored?.parts.length === ranges.length && stored.parts.every((p, i) => p.offset === ranges[i]!.start && p.size === ranges[i]!.end - ranges[i]!.start + 1);
+    const digests = alike
+      ? stored.parts.map((p) => p.digest)
+      : (
+          await writeVerified(
+            (range) => source.openFile(name, version, file.path, range),
+            `${file.path || name} of ${name}:${version} in ${source.url}`,
+            { size: file.size, sha256: file.digest.slice("sha256:".length) },
+            { settings: this.options.settings, budget: copyBudget() },
+            (body) => rangeDigests((range) => body.open(range), ranges),
+          )
+        ).result;
+    return { ...file, parts: ranges.map((r, i) => ({ digest: digests[i]!, size: r.end - r.start + 1, offset: r.start })) };
+  }
+
+  /**
+   * The blobs of a copied version (a split file's parts one after the other): one the repository holds is skipped
+   * (HEAD); one of another repository of this registry is mounted from it (no byte through this process); any
+   * other streams from the source's `openFile`, checked against its digest and size as it uploads, so wrong bytes
+   * fail before the registry commits the blob.
    */
   private async copyBlobs(
     repo: string,
@@ -415,22 +473,35 @@ export class OciLayout implements AssetRegistry {
     await mapSettling(
       layers,
       async (layer) => {
-        const uploaded =
-          !(await this.client.blobExists(repo, layer.digest)) &&
-          (
-            await writeVerified(
-              (range) => source.openFile(name, version, layer.path, range),
-              `${layer.path || name} of ${name}:${version} in ${source.url}`,
-              { size: layer.size, sha256: layer.digest.slice("sha256:".length) },
-              options,
-              (body) => this.client.uploadBlob(repo, layer.digest, body, mountFrom === undefined ? {} : { mountFrom }),
-            )
-          ).result === "uploaded";
+        const label = `${layer.path || name} of ${name}:${version} in ${source.url}`;
+        const open: OpenObject = (range) => source.openFile(name, version, layer.path, range);
+        let uploaded = false;
+        for (const [i, blob] of blobsOf(layer).entries()) {
+          if (await this.client.blobExists(repo, blob.digest)) continue;
+          const { result } = await writeVerified(
+            layer.parts ? withinPart(open, blob) : open,
+            layer.parts ? `part ${i + 1} of ${layer.parts.length} of ${label}` : label,
+            { size: blob.size, sha256: blob.digest.slice("sha256:".length) },
+            options,
+            (body) => this.client.uploadBlob(repo, blob.digest, body, mountFrom === undefined ? {} : { mountFrom }),
+          );
+          uploaded ||= result === "uploaded";
+        }
         countStoredFile(uploaded ? streamed : serverSide, progress, layer.size, onProgress);
       },
       this.options.settings.concurrency,
     );
     return { serverSide, streamed };
+  }
+
+  /** Publish and promote --to say when files were split: standard pullers (oras pull, image volumes) get the parts. */
+  private reportSplit(name: string, layers: readonly LayerFile[]): void {
+    const split = layers.filter((l) => l.parts);
+    if (split.length === 0) return;
+    const shown = split.slice(0, 3).map((l) => `${l.path || name}: ${l.parts!.length} parts`);
+    this.options.warn?.(
+      `${split.length} file(s) of ${name} are larger than ${this.url} takes in one blob (max-blob ${formatBytes(this.location.maxBlobBytes!)}), stored as parts (${shown.join(", ")}${split.length > 3 ? ", …" : ""}): assetkit reassembles them; oras pull and image volumes get the parts (<file>.part-NNN-of-MMM; cat <file>.part-* > <file>)`,
+    );
   }
 
   // ── gc and prune (gc.ts) ──
@@ -587,26 +658,47 @@ export class OciLayout implements AssetRegistry {
     );
   }
 
-  /** Each file as a blob whose digest is its sha256, once hashed; a blob the repository holds already is not sent. */
+  /**
+   * Each file as a blob whose digest is its sha256, once hashed, or, over `?max-blob=`, as parts whose digests are
+   * hashed from the file here (one more read of it); a blob the repository holds already is not sent. Returns the
+   * parts of the split files, by path.
+   */
   private async uploadFiles(
     repo: string,
     input: HashingInput,
     onProgress?: (progress: TransferProgress) => void,
-  ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
+  ): Promise<Pick<PublishOutcome, "uploaded" | "copied"> & { parts: Map<string, BlobPart[]> }> {
     const uploaded = { files: 0, bytes: 0 };
     const copied = { files: 0, bytes: 0 };
+    const parts = new Map<string, BlobPart[]>();
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
     await mapSettling(
       input.files,
       async (file) => {
-        const digest = `sha256:${(await input.hashes.get(file.path)!).sha256}`;
-        const present = await this.client.blobExists(repo, digest);
-        if (!present) await this.client.uploadBlob(repo, digest, { file: file.source, size: file.size });
-        countStoredFile(present ? copied : uploaded, progress, file.size, onProgress);
+        const whole = { file: file.source, size: file.size };
+        const ranges = splitRanges(file.size, this.location.maxBlobBytes);
+        const blobs: BlobPart[] = ranges
+          ? await Promise.all(
+              ranges.map(async (r) => ({
+                digest: `sha256:${await hashPool.hashRange(file.source, r.start, r.end + 1)}`,
+                size: r.end - r.start + 1,
+                offset: r.start,
+              })),
+            )
+          : [{ digest: `sha256:${(await input.hashes.get(file.path)!).sha256}`, size: file.size, offset: 0 }];
+        if (ranges) parts.set(file.path, blobs);
+        const source = sourceOf(whole);
+        let sent = false;
+        for (const blob of blobs) {
+          if (await this.client.blobExists(repo, blob.digest)) continue;
+          await this.client.uploadBlob(repo, blob.digest, ranges ? { size: blob.size, open: withinPart((range) => source.open(range), blob) } : whole);
+          sent = true;
+        }
+        countStoredFile(sent ? uploaded : copied, progress, file.size, onProgress);
       },
       this.options.settings.concurrency,
     );
-    return { uploaded, copied };
+    return { uploaded, copied, parts };
   }
 
   /** The claim rule for a version: the next free one of the series (or exactly `--version`), then its tag. */
@@ -752,6 +844,11 @@ export class OciLayout implements AssetRegistry {
   private beingWritten(spec: string): AssetError {
     return new AssetError(`${spec} is being published to ${this.url} by another run; nothing was changed`);
   }
+}
+
+/** The blobs a file is stored as: its parts, or itself. */
+function blobsOf(layer: LayerFile): BlobPart[] {
+  return layer.parts ?? [{ digest: layer.digest, size: layer.size, offset: 0 }];
 }
 
 function unpublished(version: string, digest: string): PublishOutcome {

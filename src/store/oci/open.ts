@@ -1,4 +1,4 @@
-// `oci://<registry>[:<port>]/<namespace>[?settle=2s&chunk=64MiB&plain-http=1]` (docs/oci.md §3) → where it is and
+// `oci://<registry>[:<port>]/<namespace>[?settle=2s&chunk=64MiB&max-blob=10GB&plain-http=1]` (docs/oci.md §3) → where it is and
 // the one client every command talks to it with. The only place an OciClient is made for a store URI, so
 // credentials (docs/oci.md §7) are wired in here.
 import { UsageError } from "../../base/errors.ts";
@@ -12,7 +12,15 @@ import { ociCredentialsFor } from "./credentials.ts";
 /** How long a claimer waits between writing its claim tag and reading everyone's (docs/oci.md §5.1). */
 export const DEFAULT_SETTLE_MS = 2_000;
 
-const PARAMETERS = ["settle", "chunk", "plain-http"];
+/**
+ * The largest blob a registry takes, where its vendor documents one (GitHub Docs, "Working with the Container
+ * registry": 10 GB per layer): larger files are stored as several blobs (docs/oci.md §4). No guess for others.
+ */
+const DOCUMENTED_MAX_BLOB: Record<string, number> = { "ghcr.io": 10e9 };
+/** `max-blob=` below this would make a manifest of thousands of parts for an ordinary model file. */
+const MIN_MAX_BLOB = 1024 * 1024;
+
+const PARAMETERS = ["settle", "chunk", "max-blob", "plain-http"];
 /** A repository path component (distribution spec): lowercase alphanumerics, joined by '.', '_', '__' or '-'s. */
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 
@@ -25,6 +33,8 @@ export interface OciLocation {
   namespace: string;
   settleMs: number;
   chunkBytes?: number;
+  /** Files larger are stored as consecutive blobs of at most this many bytes (`?max-blob=`, else the registry's documented limit). */
+  maxBlobBytes?: number;
 }
 
 export function isOciUri(uri: string): boolean {
@@ -53,6 +63,9 @@ export function parseOciUri(uri: string): OciLocation {
   const settle = url.searchParams.get("settle");
   const chunk = url.searchParams.get("chunk");
   const plainHttp = url.searchParams.get("plain-http");
+  const maxBlobText = url.searchParams.get("max-blob");
+  const maxBlob = maxBlobText === null ? DOCUMENTED_MAX_BLOB[url.hostname.toLowerCase()] : parseSize(maxBlobText, "max-blob=");
+  if (maxBlob !== undefined && maxBlob < MIN_MAX_BLOB) bad(`max-blob is at least 1MiB`);
   if (plainHttp !== null && plainHttp !== "0" && plainHttp !== "1") bad("plain-http is 0 or 1");
   // Loopback hosts are spoken to in plain HTTP without asking, as Docker does.
   const http = plainHttp === "1" || isLoopbackHost(url.hostname);
@@ -62,6 +75,7 @@ export function parseOciUri(uri: string): OciLocation {
     namespace,
     settleMs: settle === null ? DEFAULT_SETTLE_MS : parseDuration(settle, "settle="),
     ...(chunk !== null ? { chunkBytes: parseSize(chunk, "chunk=") } : {}),
+    ...(maxBlob !== undefined ? { maxBlobBytes: maxBlob } : {}),
   };
 }
 
