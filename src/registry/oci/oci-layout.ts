@@ -275,7 +275,8 @@ export class OciLayout implements AssetRegistry {
 
   /**
    * Uploads the files as blobs (those the repository holds already are skipped), then the config and the manifest
-   * under a hold tag, then takes a version by the claim rule and commits it with one tag PUT.
+   * under a hold tag, then takes a version by the claim rule and commits it with one tag PUT. Its first claim goes
+   * up before the uploads (claimEarly), so that its settle passes while they run.
    */
   async publish(request: PublishRequest): Promise<PublishOutcome> {
     const early: { claim?: EarlyClaim } = {};
