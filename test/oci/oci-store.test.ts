@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { uniquePrefix } from "../conformance/factory.ts";
 import { cleanEnv, runCli, scratch, startCli, writeTree, type RunResult } from "../helpers/cli.ts";
+import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { goBinDir } from "../../scripts/test-servers.ts";
 
 const REGISTRY_A = process.env.ASSETKIT_TEST_OCI_A;
@@ -41,6 +42,7 @@ async function project(store: string): Promise<{
   return { cwd, cli, json };
 }
 
+const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
 
 describe("oci:// stores", { skip: unavailable }, () => {
@@ -130,6 +132,42 @@ describe("oci:// stores", { skip: unavailable }, () => {
     for (const [i, p] of published.entries()) {
       assert.equal(fetched[i]!.digest, p.digest, `race:${p.version} holds the manifest its publisher committed`);
       assert.equal(await readFile(path.join(fetched[i]!.path, "data.txt"), "utf8"), `publisher ${i}`);
+    }
+  });
+
+  it("the first claim goes up before the blobs, so its settle passes while they upload; the deciding listing still comes a settle after it, and the claim ends as the version's receipt", async () => {
+    const proxy = await FaultProxy.start(REGISTRY_A!);
+    try {
+      const namespace = uniquePrefix();
+      const { cwd, json } = await project(`oci://${new URL(proxy.url).host}/${namespace}?settle=1s`);
+      const weights = Buffer.alloc(200_000, 3);
+      await writeTree(cwd, { "model/weights.bin": weights, "model/config.json": "{}" });
+      // Every request, with when it reached the registry (a predicate that never injects anything).
+      const requests: { at: number; line: string }[] = [];
+      proxy.inject({
+        fault: { kind: "reset" },
+        when: (req) => {
+          requests.push({ at: Date.now(), line: `${req.method} ${req.url}` });
+          return false;
+        },
+      });
+      const { version } = await json("publish", "model", "early");
+      const repo = `${namespace}/early`;
+      const claimPuts = requests.filter((r) => r.line.startsWith(`PUT /v2/${repo}/manifests/_c.`));
+      assert.equal(claimPuts.length, 2, "one claim, on a stand-in first, then on the version's manifest");
+      assert.equal(new Set(claimPuts.map((r) => r.line)).size, 1);
+      const weightsHead = requests.findIndex((r) => r.line === `HEAD /v2/${repo}/blobs/sha256:${sha256(weights)}`);
+      assert.ok(requests.indexOf(claimPuts[0]!) < weightsHead, "claimed before the files' blobs went up");
+      const deciding = requests.slice(requests.indexOf(claimPuts[1]!)).find((r) => r.line.startsWith(`GET /v2/${repo}/tags/list`))!;
+      assert.ok(deciding.at - claimPuts[0]!.at >= 1000, `the deciding listing came ${deciding.at - claimPuts[0]!.at} ms after the claim`);
+      const digestOf = async (reference: string) =>
+        (await fetch(`${REGISTRY_A}/v2/${repo}/manifests/${reference}`, { method: "HEAD", headers: { accept: MANIFEST_TYPE } })).headers.get(
+          "docker-content-digest",
+        );
+      const claimTag = claimPuts[0]!.line.slice(claimPuts[0]!.line.lastIndexOf("/") + 1);
+      assert.equal(await digestOf(claimTag), await digestOf(version), "the receipt names the version's manifest");
+    } finally {
+      await proxy.stop();
     }
   });
 

@@ -1,11 +1,11 @@
-// The hand-written HTTP/1.1 GET client (src/store/http1-client.ts) against real local servers: node:http, a raw TCP
+// The hand-written HTTP/1.1 client (src/store/http1-client.ts) against real local servers: node:http, a raw TCP
 // server for answers node:http would never send, and a TLS server with a certificate made by openssl for the run.
 // The S3 store's use of it runs in the conformance and fault suites on MinIO; these are the edges they do not reach.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -44,7 +44,7 @@ describe("Http1Client over node:http", () => {
   const stored = new Map<string, Buffer>();
   before(async () => {
     server = http.createServer((req, res) => {
-      if (req.method === "PUT") {
+      if (req.method === "PUT" || req.method === "PATCH" || req.method === "POST") {
         const chunks: Buffer[] = [];
         req.on("data", (chunk: Buffer) => chunks.push(chunk));
         req.on("end", () => {
@@ -100,6 +100,44 @@ describe("Http1Client over node:http", () => {
     const back = await client.request("GET", new URL(`http://${host}`), "/put/a", { host });
     assert.ok((await readAll(back.body!, false)).equals(body));
     assert.equal(connections - before, 1);
+  });
+
+  it("sends a range of a file as a PATCH body (over several reads) and a whole small one as a POST's; HEADs answer without a body, over the same connection", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "assetkit-http1-"));
+    const file = path.join(dir, "data.bin");
+    await writeFile(file, DATA);
+    const client = new Http1Client(OPTIONS);
+    const before = connections;
+    const range = { file, start: 17, end: DATA.length - 1 }; // 3 MiB: more reads than the client has buffers
+    const patch = await client.request("PATCH", new URL(`http://${host}`), "/put/f", { host, "content-length": String(DATA.length - 17) }, { body: range });
+    assert.equal(patch.status, 200);
+    await readAll(patch.body!, true);
+    assert.ok(stored.get("/put/f")!.equals(DATA.subarray(17)));
+    const small = { file, start: 0, end: 99 };
+    const post = await client.request("POST", new URL(`http://${host}`), "/put/s", { host, "content-length": "100" }, { body: small });
+    await readAll(post.body!, true);
+    assert.ok(stored.get("/put/s")!.equals(DATA.subarray(0, 100)));
+    const head = await client.request("HEAD", new URL(`http://${host}`), "/put/s", { host });
+    assert.deepEqual([head.status, head.length], [200, 100]);
+    assert.equal((await readAll(head.body!, true)).length, 0);
+    const absent = await client.request("HEAD", new URL(`http://${host}`), "/missing", { host }, { errorBody: true });
+    assert.equal(absent.status, 404);
+    await readAll(absent.body!, true);
+    assert.equal(connections - before, 1, "every request went over the first connection");
+  });
+
+  it("with errorBody, a failing answer comes with its body; a file that is shorter than its range fails the request with its own error", async () => {
+    const client = new Http1Client(OPTIONS);
+    const missing = await client.request("GET", new URL(`http://${host}`), "/missing", { host }, { errorBody: true });
+    assert.equal(missing.status, 404);
+    assert.equal((await readAll(missing.body!, false)).toString(), "not found");
+    const dir = await mkdtemp(path.join(tmpdir(), "assetkit-http1-"));
+    const file = path.join(dir, "short.bin");
+    await writeFile(file, "12345");
+    await assert.rejects(
+      client.request("PUT", new URL(`http://${host}`), "/put/short", { host, "content-length": "10" }, { body: { file, start: 0, end: 9 } }),
+      /short\.bin ends before byte 10/,
+    );
   });
 
   it("a kept-alive connection the server closed meanwhile: the next GET goes over a new one", async () => {

@@ -194,6 +194,22 @@ export function moveManifestBytes(config: Buffer): Buffer {
   return Buffer.from(JSON.stringify(manifest));
 }
 
+/**
+ * The manifest an early claim tags until the version's own manifest exists (docs/oci.md §5.1): the empty blob as
+ * config and as its one layer, so that it names nothing but a blob every claimer has put first.
+ */
+export function standInManifestBytes(): Buffer {
+  const empty: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPE,
+    artifactType: "application/vnd.assetkit.claim.v1",
+    config: empty,
+    layers: [empty],
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
 /** The meta document in a config blob. */
 export function metaOfConfig(data: Buffer, where: string): Buffer {
   try {

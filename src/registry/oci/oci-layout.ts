@@ -46,6 +46,7 @@ import {
   parseManifest,
   partTitleClash,
   sha256Digest,
+  standInManifestBytes,
   type BlobPart,
   type ImageManifest,
   type LayerFile,
@@ -90,6 +91,14 @@ const MAX_CHANNEL_LENGTH = 64;
 
 /** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
 type RecordedMove = ChannelMove & { digest: string };
+
+/** A publish's first claim, written before its blobs upload (claimEarly) on a stand-in manifest; its settle runs from `at`. */
+interface EarlyClaim {
+  slot: string;
+  claim: { tag: string; cid: string };
+  standIn: Buffer;
+  at: number;
+}
 
 /** A version's manifest as read: its digest and content, and the files its layers hold by title. */
 interface StoredManifest {
@@ -286,9 +295,24 @@ export class OciLayout implements AssetRegistry {
 
   /**
    * Uploads the files as blobs (those the repository holds already are skipped), then the config and the manifest
-   * under a hold tag, then takes a version by the claim rule and commits it with one tag PUT.
+   * under a hold tag, then takes a version by the claim rule and commits it with one tag PUT. Its first claim goes
+   * up before the uploads (claimEarly), so that its settle passes while they run.
    */
   async publish(request: PublishRequest): Promise<PublishOutcome> {
+    const early: { claim?: EarlyClaim } = {};
+    try {
+      return await this.publishClaiming(request, early);
+    } catch (err) {
+      // An early claim must not hold the next publisher off until it is abandoned (15 minutes). One that lost or
+      // failed its commit was withdrawn already; once more is harmless. One that won and committed has no failure here.
+      const { claim } = early;
+      if (claim) await this.withdraw(this.repository(request.name), claim.claim.tag, claim.claim.cid, claim.standIn).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** publish, its first claim (when it makes one before uploading) kept in `early` for publish to withdraw on failure. */
+  private async publishClaiming(request: PublishRequest, early: { claim?: EarlyClaim }): Promise<PublishOutcome> {
     const { name } = request;
     const repo = this.repository(name);
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
@@ -318,6 +342,7 @@ export class OciLayout implements AssetRegistry {
       return this.alreadyThere(name, request.version, (await input.prepared).digest);
     }
 
+    if (!this.options.unsafePublish) early.claim = await this.claimEarly(repo, state, scheme, request);
     const { parts, ...tally } = await this.uploadFiles(repo, input, request.onProgress);
     const prepared = await input.prepared;
     const layers: LayerFile[] = prepared.files.map((f) => {
@@ -327,7 +352,7 @@ export class OciLayout implements AssetRegistry {
     this.reportSplit(name, layers);
     const meta = buildMeta(prepared, request, new Map(layers.map((l) => [l.path, l.digest])));
     const config = configBlob(name, meta, layers);
-    if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
+    await this.putBlobOnce(repo, config);
     const manifest = manifestBytes(name, meta, config, layers, request.source);
     if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
 
@@ -337,7 +362,7 @@ export class OciLayout implements AssetRegistry {
     try {
       const version = this.options.unsafePublish
         ? await this.commitUnsafely(repo, name, scheme, request, manifest, digest)
-        : await this.claimAndCommit(repo, name, scheme, request, manifest, digest);
+        : await this.claimAndCommit(repo, name, scheme, request, manifest, digest, early.claim);
       if (version === undefined) return this.alreadyThere(name, request.version!, prepared.digest);
       this.forget(name);
       return { version, digest: prepared.digest, published: true, ...tally };
@@ -584,8 +609,7 @@ export class OciLayout implements AssetRegistry {
     await this.releasingOnFailure(repo, won!.claim, target.data, async () => {
       await this.client.putManifest(repo, channel, target.data, MANIFEST_MEDIA_TYPE);
       const config = Buffer.from(JSON.stringify(move));
-      for (const blob of [config, EMPTY_BLOB])
-        if (!(await this.client.blobExists(repo, sha256Digest(blob)))) await this.client.uploadBlob(repo, sha256Digest(blob), blob);
+      for (const blob of [config, EMPTY_BLOB]) await this.putBlobOnce(repo, blob);
       await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
     });
     return { ...(before ? { previous: before.version } : {}), changed: true };
@@ -701,6 +725,28 @@ export class OciLayout implements AssetRegistry {
     return { uploaded, copied, parts };
   }
 
+  /** A small blob (a config, the empty blob) put into `repo` unless it holds it already. */
+  private async putBlobOnce(repo: string, data: Buffer): Promise<void> {
+    const digest = sha256Digest(data);
+    if (!(await this.client.blobExists(repo, digest))) await this.client.uploadBlob(repo, digest, data);
+  }
+
+  /**
+   * The first claim of a publish, made before its blobs upload so that its settle passes meanwhile (docs/oci.md
+   * §5.1), for the slot the publish's first listing names; it tags a stand-in manifest until the version's own
+   * exists (claimSlot then points it there). None when a live rival claims that slot: the usual rounds wait for it.
+   */
+  private async claimEarly(repo: string, state: TagState, scheme: Scheme, request: PublishRequest): Promise<EarlyClaim | undefined> {
+    const slot = request.version ?? this.nextFree(state, scheme, request);
+    const now = Date.now();
+    if (rivalClaims(state, slot).some((c) => !isAbandoned(c, now))) return undefined;
+    const standIn = standInManifestBytes();
+    await this.putBlobOnce(repo, EMPTY_BLOB);
+    const claim = newClaim(slot, now);
+    await this.client.putManifest(repo, claim.tag, standIn, MANIFEST_MEDIA_TYPE);
+    return { slot, claim, standIn, at: Date.now() };
+  }
+
   /** The claim rule for a version: the next free one of the series (or exactly `--version`), then its tag. */
   private async claimAndCommit(
     repo: string,
@@ -709,6 +755,7 @@ export class OciLayout implements AssetRegistry {
     request: PublishRequest,
     manifest: Buffer,
     digest: string,
+    early: EarlyClaim | undefined,
   ): Promise<string | undefined> {
     const wanted = request.version;
     const won = await this.claimSlot(
@@ -718,6 +765,7 @@ export class OciLayout implements AssetRegistry {
       (state, slot) => state.tags.has(slot),
       wanted === undefined ? undefined : `${name}:${wanted}`,
       `publish ${name}`,
+      early,
     );
     if (won === undefined) return undefined;
     await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, won.slot, manifest, digest));
@@ -742,7 +790,9 @@ export class OciLayout implements AssetRegistry {
    * listing; wait while a live rival claims it, claim it (a tag on `manifest`), wait `settle`, list again; win only
    * when the own claim is listed and neither a rival claim nor the slot's commit (`committed`) is. The winning claim
    * stays as the receipt (withdrawn if the writes it allows fail, see releasingOnFailure); a loser withdraws its claim and goes again after a random backoff. With `exact` (the slot
-   * is given): undefined once it is committed (by anyone), and an error while someone else claims it.
+   * is given): undefined once it is committed (by anyone), and an error while someone else claims it. With `early`,
+   * the first round's claim is that one: pointed at `manifest`, then listed once its settle, begun before the
+   * uploads, is over.
    */
   private async claimSlot(
     repo: string,
@@ -751,24 +801,38 @@ export class OciLayout implements AssetRegistry {
     committed: (state: TagState, slot: string) => boolean,
     exact: string | undefined,
     what: string,
+    early?: EarlyClaim,
   ): Promise<{ slot: string; claim: { tag: string; cid: string } } | undefined> {
     const settle = this.location.settleMs;
+    let roundTrip = 0;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const listedAt = Date.now();
-      const state = await this.listTags(repo);
-      const roundTrip = Date.now() - listedAt;
       const backoff = () => sleep(Math.random() * (settle + roundTrip + 10) * 2 ** Math.min(round, MAX_BACKOFF_EXPONENT));
-      const slot = pick(state);
-      if (slot === undefined) return undefined;
-      const now = Date.now();
-      if (rivalClaims(state, slot).some((c) => !isAbandoned(c, now))) {
-        if (exact !== undefined) throw this.beingWritten(exact);
-        await backoff();
-        continue;
+      let slot: string;
+      let claim: { tag: string; cid: string };
+      let claimedAt: number;
+      if (round === 0 && early) {
+        ({ slot, claim } = early);
+        // Re-pointing the tag does not un-list it: its settle still runs from its first PUT.
+        await this.client.putManifest(repo, claim.tag, manifest, MANIFEST_MEDIA_TYPE);
+        claimedAt = early.at;
+      } else {
+        const listedAt = Date.now();
+        const state = await this.listTags(repo);
+        roundTrip = Date.now() - listedAt;
+        const picked = pick(state);
+        if (picked === undefined) return undefined;
+        slot = picked;
+        const now = Date.now();
+        if (rivalClaims(state, slot).some((c) => !isAbandoned(c, now))) {
+          if (exact !== undefined) throw this.beingWritten(exact);
+          await backoff();
+          continue;
+        }
+        claim = newClaim(slot, now);
+        await this.client.putManifest(repo, claim.tag, manifest, MANIFEST_MEDIA_TYPE);
+        claimedAt = Date.now();
       }
-      const claim = newClaim(slot, now);
-      await this.client.putManifest(repo, claim.tag, manifest, MANIFEST_MEDIA_TYPE);
-      await sleep(settle);
+      await sleep(Math.max(0, claimedAt + settle - Date.now()));
       const after = await this.listTags(repo);
       if (!after.tags.has(claim.tag)) {
         await this.withdraw(repo, claim.tag, claim.cid, manifest);

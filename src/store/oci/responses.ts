@@ -34,7 +34,16 @@ export async function statusError(
   method: string,
   deniedHint = "check the credentials and the repository's access rights",
 ): Promise<StoreError> {
-  const detail = registryDetail(await errorBody(res));
+  return answerError({ status: res.status, statusText: res.statusText, retryAfter: headerOf(res, "retry-after"), body: res.body }, method, deniedHint);
+}
+
+/** statusError of an answer as any client gives it: status, reason, Retry-After and the body, read here. */
+export async function answerError(
+  res: { status: number; statusText?: string; retryAfter?: string | undefined; body?: AsyncIterable<unknown> | undefined },
+  method: string,
+  deniedHint = "check the credentials and the repository's access rights",
+): Promise<StoreError> {
+  const detail = registryDetail(res.body ? await errorBody(res.body) : "");
   const what = `${method} answered ${res.status}${detail ? ` ${detail}` : res.statusText ? ` ${res.statusText}` : ""}`;
   switch (res.status) {
     case 404:
@@ -46,7 +55,7 @@ export async function statusError(
       return new StoreError("unsupported", `${what}: the registry does not allow this operation (deletes disabled, or not implemented)`);
   }
   if (RETRY_STATUS.has(res.status)) {
-    const retryAfterMs = retryAfter(headerOf(res, "retry-after"));
+    const retryAfterMs = retryAfter(res.retryAfter);
     return new StoreError("unavailable", `${what}: the registry is failing or throttling; retry later`, {
       temporary: true,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
@@ -69,11 +78,11 @@ export function classifyRaw(err: unknown): StoreError {
   return new StoreError("failed", (err as Error)?.message ?? String(err), { cause: err });
 }
 
-async function errorBody(res: HttpResponse): Promise<string> {
+async function errorBody(body: AsyncIterable<unknown>): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
-    for await (const chunk of res.body) {
+    for await (const chunk of body) {
       chunks.push(chunk as Buffer);
       size += (chunk as Buffer).length;
       if (size >= ERROR_BODY_BYTES) break; // leaving the loop destroys the body
@@ -102,8 +111,8 @@ function registryDetail(body: string): string {
  * empty session as well as for one holding a byte: read as empty (a PATCH from the wrong offset is refused with
  * 416, which the chunked upload treats as a reason to ask again).
  */
-export function uploadedBytes(res: HttpResponse): number {
-  const range = /^(?:bytes=)?0-(\d+)$/.exec(headerOf(res, "range")?.trim() ?? "");
+export function uploadedBytes(rangeHeader: string | undefined): number {
+  const range = /^(?:bytes=)?0-(\d+)$/.exec(rangeHeader?.trim() ?? "");
   if (!range) return 0;
   const last = Number(range[1]);
   return last === 0 ? 0 : last + 1;
