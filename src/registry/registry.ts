@@ -272,7 +272,14 @@ export class Registry implements AssetRegistry {
       const prepared = await input.prepared;
       // By content, not by digest: a version published under an earlier meta schema has another digest for the same files.
       if (previousMeta?.digest && sameContent(previousMeta, prepared))
-        return { version: previous, digest: previousMeta.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+        return {
+          version: previous,
+          digest: previousMeta.digest,
+          published: false,
+          uploaded: { files: 0, bytes: 0 },
+          copied: { files: 0, bytes: 0 },
+          kept: { files: 0, bytes: 0 },
+        };
     }
     const layout = this.options.layout ?? previousMeta?.layout ?? "modelkit";
 
