@@ -508,7 +508,8 @@ export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocument
     ...doc,
     assetkit: { schema: 4, ...rest, part_algorithm: schema === 3 ? "blake3" : "sha256", file_count: files.length, shards, files: [] },
   };
-  if (!(doc.is_directory && doc.contents && fitsInBudget(doc.contents))) delete sharded.contents;
+  // modelkit cannot fetch a content-addressed version: its `contents` would only be bytes sent again at every version.
+  if (!(doc.is_directory && doc.contents && block.layout === undefined && fitsInBudget(doc.contents))) delete sharded.contents;
   yield { bytes: Buffer.from(JSON.stringify(sharded, null, 2) + "\n") };
 }
 
@@ -593,8 +594,11 @@ export function metaSizeProblem(bytes: number, files: number, limit: number): st
   );
 }
 
-/** Reads shard `index` of a sharded meta: its bytes, or undefined when the store has no such object. */
-export type MetaShardReader = (index: number) => Promise<Buffer | undefined>;
+/**
+ * Reads shard `index` of a sharded meta (listed as `shard`; `layout`: the meta's, which says where its shards lie):
+ * its bytes, or undefined when the store has no such object.
+ */
+export type MetaShardReader = (index: number, shard: MetaShard, layout: LayoutName) => Promise<Buffer | undefined>;
 
 /** Shards read at once: enough to hide a round trip, few enough that their entries stay a bounded window. */
 const SHARD_READ_CONCURRENCY = 4;
@@ -652,10 +656,11 @@ function listedShards(doc: AssetMetaDocument, where: string): MetaShard[] {
 /** The file entries of a sharded meta, from its shards in order, each checked against the sha256 the meta lists. */
 async function readShards(doc: AssetMetaDocument, where: string, readShard: MetaShardReader): Promise<unknown[]> {
   const bad = (why: string): never => invalid(where, why);
+  const layout = doc.assetkit!.layout ?? "modelkit";
   const entries = await pMap(
     listedShards(doc, where),
     async (shard, index) => {
-      const data = await readShard(index);
+      const data = await readShard(index, shard, layout);
       if (!data) return bad(`its shard ${index} is missing`);
       if (createHash("sha256").update(data).digest("hex") !== shard.sha256) bad(`its shard ${index} does not match its sha256`);
       let files: unknown;

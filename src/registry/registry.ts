@@ -17,6 +17,7 @@ import {
   withStoredEtags,
   type AssetMetaDocument,
   type HashingInput,
+  type MetaShard,
   type VersionMeta,
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
@@ -164,7 +165,8 @@ export class Registry implements AssetRegistry {
   async storedMeta(name: string, version: string): Promise<VersionMeta | undefined> {
     const object = await this.store.read(metaKey(name, version));
     if (!object) return undefined;
-    const readShard = async (index: number): Promise<Buffer | undefined> => (await this.store.read(metaShardKey(name, version, index)))?.data;
+    const readShard = async (index: number, shard: MetaShard, layout: LayoutName): Promise<Buffer | undefined> =>
+      (await this.store.read(layout === "modelkit" ? metaShardKey(name, version, index) : blobKey(name, shard.sha256)))?.data;
     return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard);
   }
 
@@ -299,14 +301,24 @@ export class Registry implements AssetRegistry {
     const base = followed && previousMeta?.isDirectory === input.isDirectory ? { version: followed, meta: previousMeta } : undefined;
     // A content-addressed version that failed leaves its blobs (another publish may share them) for gc; files staged under the version go.
     const ownKeys = layout === "modelkit" || input.files.some((f) => f.copyTo) ? input.files.map((f) => f.path) : [];
-    const { digest, stored } = await this.protocol.complete(name, version, ownKeys, scheme, async () => {
-      const stored = await this.storeFiles(name, version, input, base, layout, request.onProgress);
-      const prepared = await input.prepared;
-      const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, input.isDirectory) : new Map<string, string>();
-      const { digest, isDirectory, files } = prepared;
-      const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-      return { documents: storedDocuments(buildMeta(prepared, { ...request, layout }, etags)), ...(signature ? { signature } : {}), digest, stored };
-    });
+    // Its meta's shards are blobs too: those the previous version lists are kept without a request.
+    const sharedShards =
+      layout === "content-addressed" ? new Set(base?.meta.layout === layout ? base.meta.document.assetkit?.shards?.map((s) => s.sha256) : []) : undefined;
+    const { digest, stored } = await this.protocol.complete(
+      name,
+      version,
+      ownKeys,
+      scheme,
+      async () => {
+        const stored = await this.storeFiles(name, version, input, base, layout, request.onProgress);
+        const prepared = await input.prepared;
+        const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, input.isDirectory) : new Map<string, string>();
+        const { digest, isDirectory, files } = prepared;
+        const signature = await request.sign?.({ name, version, digest, isDirectory, files });
+        return { documents: storedDocuments(buildMeta(prepared, { ...request, layout }, etags)), ...(signature ? { signature } : {}), digest, stored };
+      },
+      sharedShards,
+    );
     return { version, digest, published: true, ...stored };
   }
 
@@ -421,51 +433,58 @@ export class Registry implements AssetRegistry {
     const kept = { files: 0, bytes: 0 };
     const files = meta.files;
     const ownKeys = layout === "modelkit" ? files.map((f) => f.path) : [];
-    await this.protocol.complete(name, version, ownKeys, scheme, async () => {
-      // The blobs here already (listed once the claim is held and no sweep runs: blobs.ts) are kept, not copied.
-      const present = new Set<string>();
-      if (layout === "content-addressed") {
-        await sweptSince(this.store, name, undefined, (m) => this.options.warn?.(m));
-        for await (const object of this.store.list(blobPrefix(name))) present.add(blobDigest(name, object.key) ?? "");
-      }
-      const budget = copyBudget();
-      const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
-      // Settling: a copy still running when another fails would land after the clean-up.
-      await mapSettling(
-        files,
-        async (file) => {
-          const key = fileKey(name, version, layout, file);
-          if (layout === "content-addressed" && present.has(file.sha256!)) {
-            countStoredFile(kept, progress, file.size ?? 0, promotion.onProgress);
-            return;
-          }
-          present.add(file.sha256 ?? "");
-          const options = { settings: this.options.settings, budget };
-          const outcome =
-            source instanceof Registry
-              ? await copyObject(source.store, fileKey(name, version, meta.layout, file), this.store, key, file, options)
-              : await streamObject(
-                  (range) => source.openFile(name, version, file.path, range),
-                  `${file.path || name} of ${name}:${version} in ${source.url}`,
-                  this.store,
-                  key,
-                  // Its metas are assetkit's: every file has a size (what the stream is checked against).
-                  { size: file.size ?? 0, sha256: file.sha256 },
-                  options,
-                );
-          const tally = outcome.how === "server" ? serverSide : streamed;
-          tally.files++;
-          tally.bytes += outcome.bytes;
-          progress.files++;
-          progress.bytes += outcome.bytes;
-          promotion.onProgress?.(progress);
-        },
-        this.concurrency,
-      );
-      const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, meta.isDirectory) : new Map<string, string>();
-      const stored = withLayout(withStoredEtags(document, etags), layout);
-      return { documents: storedDocuments({ ...stored, promoted_from: origin }), ...(signature ? { signature } : {}), digest };
-    });
+    // The blobs here already (listed once the claim is held and no sweep runs: blobs.ts) are kept, not copied: files and meta shards.
+    const present = new Set<string>();
+    await this.protocol.complete(
+      name,
+      version,
+      ownKeys,
+      scheme,
+      async () => {
+        if (layout === "content-addressed") {
+          await sweptSince(this.store, name, undefined, (m) => this.options.warn?.(m));
+          for await (const object of this.store.list(blobPrefix(name))) present.add(blobDigest(name, object.key) ?? "");
+        }
+        const budget = copyBudget();
+        const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
+        // Settling: a copy still running when another fails would land after the clean-up.
+        await mapSettling(
+          files,
+          async (file) => {
+            const key = fileKey(name, version, layout, file);
+            if (layout === "content-addressed" && present.has(file.sha256!)) {
+              countStoredFile(kept, progress, file.size ?? 0, promotion.onProgress);
+              return;
+            }
+            present.add(file.sha256 ?? "");
+            const options = { settings: this.options.settings, budget };
+            const outcome =
+              source instanceof Registry
+                ? await copyObject(source.store, fileKey(name, version, meta.layout, file), this.store, key, file, options)
+                : await streamObject(
+                    (range) => source.openFile(name, version, file.path, range),
+                    `${file.path || name} of ${name}:${version} in ${source.url}`,
+                    this.store,
+                    key,
+                    // Its metas are assetkit's: every file has a size (what the stream is checked against).
+                    { size: file.size ?? 0, sha256: file.sha256 },
+                    options,
+                  );
+            const tally = outcome.how === "server" ? serverSide : streamed;
+            tally.files++;
+            tally.bytes += outcome.bytes;
+            progress.files++;
+            progress.bytes += outcome.bytes;
+            promotion.onProgress?.(progress);
+          },
+          this.concurrency,
+        );
+        const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, meta.isDirectory) : new Map<string, string>();
+        const stored = withLayout(withStoredEtags(document, etags), layout);
+        return { documents: storedDocuments({ ...stored, promoted_from: origin }), ...(signature ? { signature } : {}), digest };
+      },
+      layout === "content-addressed" ? present : undefined,
+    );
     return { copied: true, digest, serverSide, streamed, kept };
   }
 

@@ -59,7 +59,9 @@ export async function sweepBlobs(registry: Registry, name: string, options: { gr
       // A meta that cannot be read might list any blob: nothing is swept.
       const meta = await registry.storedMeta(name, version).catch(() => undefined);
       if (!meta) return busy(`${object.key} cannot be read, so the blobs it lists are unknown`);
-      if (meta.layout === "content-addressed") for (const file of meta.files) referenced.add(file.sha256!);
+      if (meta.layout !== "content-addressed") continue;
+      for (const file of meta.files) referenced.add(file.sha256!);
+      for (const shard of meta.document.assetkit?.shards ?? []) referenced.add(shard.sha256);
     }
     for await (const blob of store.list(blobPrefix(name))) {
       const sha256 = blobDigest(name, blob.key);

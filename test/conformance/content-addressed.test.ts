@@ -142,6 +142,33 @@ for (const factory of factories) {
       assert.equal((await sweepBlobs(writer, "cas/p", { graceMs: 60_000, dryRun: false })).deleted.blobs, 0);
     });
 
+    it("a sharded meta's shards are blobs too: a republish writes the changed shard only, the sweep keeps those still listed", async (t) => {
+      const { store, seed } = await factory.create();
+      if (!seed.listable) return t.skip("the sweep lists the store");
+      process.env.ASSETKIT_META_SHARD_FILES = "10";
+      t.after(() => delete process.env.ASSETKIT_META_SHARD_FILES);
+      const writer = registry(seed, "content-addressed");
+      await publish(writer, "cas/s", await folder(tree()));
+      const { store: counting, calls } = counted(seed);
+      await publish(registry(counting), "cas/s", await folder(tree({ "data/f07.bin": "changed\n" })));
+      const written = calls.filter((c) => c.op === "write" && c.key.startsWith(blobPrefix("cas/s")));
+      assert.equal(written.length, 2, "the changed file and the one shard listing it");
+      assert.deepEqual(
+        (await keysUnder(seed, "cas/s/")).filter((k) => !k.startsWith(blobPrefix("cas/s"))),
+        ["cas/s/1.0.0.meta", "cas/s/1.1.0.meta"],
+        "no shard under a version",
+      );
+      const meta = JSON.parse((await seed.read("cas/s/1.1.0.meta"))!.data.toString()) as { contents?: unknown; assetkit: { schema: number } };
+      assert.equal(meta.assetkit.schema, 4);
+      assert.equal(meta.contents, undefined, "no contents for modelkit, which cannot fetch it anyway");
+      assert.deepEqual(await fetchAll(registry(store), "cas/s:1.1.0"), tree({ "data/f07.bin": "changed\n" }));
+
+      await deleteVersions(writer, "cas/s", ["1.0.0"], async () => new Set());
+      const swept = await sweepBlobs(writer, "cas/s", { graceMs: 0, dryRun: false });
+      assert.equal(swept.deleted.blobs, 2, "1.0.0's own file and shard");
+      assert.deepEqual(await fetchAll(registry(store), "cas/s:1.1.0"), tree({ "data/f07.bin": "changed\n" }));
+    });
+
     it("a damaged blob fails the fetch of every version that shares it", async () => {
       const { store, seed } = await factory.create();
       const writer = registry(seed, "content-addressed");
