@@ -2,8 +2,8 @@
 // - versions: an asset with 10,000 versions (its index and alias table written straight into the bucket, not
 //   published 10,000 times) against one with a single version: resolve name:1, name:production, list, list a page;
 // - watch: `sync --watch` polling 100 assets: requests per interval and CPU per interval, after the first sync;
-// - many-ops: on the 100,000-file asset of the fetch case (--scale): republish with 10 files changed, publish
-//   --if-changed with none changed, resolve, show.
+// - many-ops: on the 100,000-file asset of the fetch case (--scale): republish with 10 files changed (in modelkit's
+//   layout, then in the content-addressed one), publish --if-changed with none changed, resolve, show.
 // Wall time, CPU, peak RSS and requests of every run; medians with their spread over the rounds.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -190,6 +190,13 @@ export async function manyOpsCase(ctx: ScaleContext, asset: PublishedAsset): Pro
     await run("publish --if-changed, none changed", [...publish, "--if-changed"], published(false));
     // Last: it changes the dataset (10 files before each round, a new version each time).
     await run("republish, 10 files changed", publish, published(true), async () => {
+      await changeFiles(asset.dataset, 10);
+    });
+    // The content-addressed layout (docs/content-addressed.md): one publish with --layout content-addressed, not
+    // measured (every file is stored once more, as a blob), then the same republish, which follows that layout.
+    const setup = assetkitCommand(ctx.cli, place, asset.prefix, [...publish, "--layout", "content-addressed"]);
+    await runOrThrow("publish --layout content-addressed", setup, ctx.timeoutMs);
+    await run("republish, 10 files changed, content-addressed", publish, published(true), async () => {
       await changeFiles(asset.dataset, 10);
     });
     return ops;

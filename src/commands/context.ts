@@ -15,6 +15,7 @@ import type { Store } from "../store/store.ts";
 import { tuningFromEnv, type Tuning } from "../store/tuning.ts";
 import { Transfers, transferSettings } from "../transfer/engine.ts";
 import { schemeNamed } from "../registry/versioning.ts";
+import { layoutNamed } from "../registry/layout.ts";
 import { trustedRootSource, type TrustedRootSource } from "../trust/keyless.ts";
 
 export interface Reporter {
@@ -30,6 +31,8 @@ export interface GlobalOptions {
   lockfile?: string;
   assetsDir?: string;
   versioning?: string;
+  /** The layout versions are written in (--layout, the Action's layout input); else assetkit.yml's. */
+  layout?: string;
   unsafePublish?: boolean;
   /** Verify keyless signatures without network: the trust-config's root, else the one Sigstore's TUF client ships. */
   offline?: boolean;
@@ -83,7 +86,8 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const transfers = new Transfers(settings);
   // The Action's input is checked here (the CLI's flag by its choices, the config's when read).
   const versioning = schemeNamed(options.versioning ?? config.versioning ?? "semver").name;
-  const layoutOptions = { versioning, unsafePublish: options.unsafePublish ?? false, settings };
+  const layout = layoutNamed(options.layout ?? config.layout);
+  const layoutOptions = { versioning, unsafePublish: options.unsafePublish ?? false, settings, ...(layout ? { layout } : {}) };
   const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
   const openRegistry = async (uri: string, baseDir: string): Promise<AssetRegistry> => {
     if (!isOciUri(uri)) return new Registry(await openStore(uri, baseDir, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });

@@ -4,6 +4,8 @@
 import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
+import { sweepBlobs, type SweepOutcome } from "../registry/sweep.ts";
+import { formatBytes } from "../base/units.ts";
 import { parseDuration } from "../base/units.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
 import { OciLayout } from "../registry/oci/oci-layout.ts";
@@ -40,7 +42,7 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
   const kept = new Set(plan.unlisted.map((v) => `${v.name}:${v.version}`));
 
   const lines: string[] = [];
-  const planned: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: plan.uploads.length, uploadBytes: 0 };
+  const planned: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: plan.uploads.length, uploadBytes: 0, blobs: 0, blobBytes: 0 };
   for (const upload of plan.uploads) {
     planned.uploadBytes += upload.size;
     lines.push(`abort incomplete upload of ${upload.key} (started ${upload.started.toISOString()}, ${upload.size} bytes in parts)`);
@@ -62,6 +64,13 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     );
   }
   const removed = dryRun ? planned : await collectGarbage(registry, plan, (m) => ctx.reporter.warn(m));
+  // After the leftovers: the blobs only an unfinished version listed are unreferenced now.
+  for (const name of await registry.assets()) {
+    const swept = await sweepBlobs(registry, name, { graceMs, dryRun });
+    removed.blobs += swept.deleted.blobs;
+    removed.blobBytes += swept.deleted.bytes;
+    lines.push(...sweepLines(name, swept, dryRun));
+  }
   const note = plan.uploadsChecked
     ? undefined
     : ctx.registry.url.startsWith("az://") || ctx.registry.url.includes(".blob.core.windows.net")
@@ -77,6 +86,17 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
     unlisted: [...kept],
     ...(note ? { note } : {}),
   };
+}
+
+/** What a sweep of an asset's blobs did (or, dry, would do), for gc's and prune's plans: nothing when it has none. */
+export function sweepLines(name: string, swept: SweepOutcome, dryRun: boolean): string[] {
+  if (swept.state === "none") return [];
+  if (swept.state === "busy") return [`kept the blobs of ${name}: ${swept.why}`];
+  const { blobs, bytes } = swept.deleted;
+  return [
+    ...(blobs ? [`${dryRun ? "remove" : "removed"} ${blobs} blob(s) of ${name} that no version lists, ${formatBytes(bytes)}`] : []),
+    ...(swept.recent ? [`kept ${swept.recent} unlisted blob(s) of ${name}: written within the grace period (a publish may be running)`] : []),
+  ];
 }
 
 /**
@@ -99,7 +119,7 @@ async function ociGc(registry: OciLayout, olderThan: string, graceMs: number, dr
     store: registry.url,
     dryRun,
     olderThan,
-    removed: { claims: tags(removed), versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0 },
+    removed: { claims: tags(removed), versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0, blobs: 0, blobBytes: 0 },
     plan: removed.map((l) => l.line),
     recent: plan.recent,
     unlisted: [],

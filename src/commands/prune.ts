@@ -8,6 +8,8 @@ import { readLockfile } from "../project/lockfile.ts";
 import { checkAssetName } from "../registry/paths.ts";
 import { formatBytes } from "../base/units.ts";
 import { dataObjects, deleteVersions } from "../registry/prune.ts";
+import { sweepBlobs } from "../registry/sweep.ts";
+import { DEFAULT_GC_GRACE, sweepLines } from "./gc.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
 import { OciLayout } from "../registry/oci/oci-layout.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
@@ -37,6 +39,8 @@ export interface PrunedAsset {
   keep: { version: string; reasons: string[] }[];
   /** Versions a channel moved onto during the prune: kept. */
   reinstated: string[];
+  /** Content-addressed layout: what the sweep of blobs no remaining version lists said (sweep.ts). */
+  blobs?: string[];
 }
 
 export interface PruneResult {
@@ -79,6 +83,11 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
           ? await registry.deleteVersions(name, plan.remove, protectedNow)
           : await deleteVersions(registry, name, plan.remove, protectedNow);
       asset.reinstated = done.reinstated;
+      // Shared blobs stay while a remaining version lists them; only blobs older than gc's default grace go.
+      if (!(registry instanceof OciLayout)) {
+        const swept = await sweepBlobs(registry, name, { graceMs: parseDuration(DEFAULT_GC_GRACE, "grace"), dryRun: false });
+        if (swept.state !== "none") asset.blobs = sweepLines(name, swept, false);
+      }
       asset.remove = asset.remove.filter((r) => done.deleted.some((d) => d.version === r.version));
       for (const v of done.reinstated) asset.keep.push({ version: v, reasons: ["a channel moved onto it during the prune"] });
     }
@@ -136,6 +145,7 @@ export function pruneLines(r: PruneResult, howToApply: string): string[] {
   const lines = r.assets.flatMap((a) => [
     ...a.remove.map((v) => `${verb}\t${a.name}:${v.version}\t${size(v.size)}`),
     ...a.keep.map((v) => `keep\t${a.name}:${v.version}\t${v.reasons.join("; ")}`),
+    ...(a.blobs ?? []),
   ]);
   const total = `${verb} ${r.removed.versions} version(s), ${formatBytes(r.removed.bytes)}`;
   return [...lines, r.dryRun ? `${total} (dry run: ${howToApply})` : total];

@@ -166,8 +166,10 @@ export async function publishPrepared(ctx: Context, target: PublishTarget, input
   });
   const spec = formatSpec({ name: target.name, version: outcome.version });
   if (outcome.published) {
-    const { uploaded, copied } = outcome;
-    const unchanged = copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "";
+    const { uploaded, copied, kept } = outcome;
+    const unchanged =
+      (copied.files ? `; ${copied.files} unchanged file(s), ${formatBytes(copied.bytes)}, copied inside the store` : "") +
+      (kept?.files ? `; ${kept.files} file(s), ${formatBytes(kept.bytes)}, already in the store (shared by content)` : "");
     const signed = signer ? ", signed" : "";
     ctx.reporter.info(`published ${spec}${signed}: uploaded ${uploaded.files} file(s), ${formatBytes(uploaded.bytes)}${unchanged}`);
   }

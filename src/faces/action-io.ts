@@ -20,6 +20,7 @@ export const ACTION_INPUTS = [
   "metadata",
   "sign-key",
   "versioning",
+  "layout",
   "source",
   "include",
   "exclude",

@@ -78,6 +78,7 @@ export async function runAction(): Promise<void> {
         lockfile: input("lockfile"),
         assetsDir: input("assets-dir"),
         versioning: input("versioning"),
+        layout: input("layout"),
         offline: booleanInput("offline", false),
         githubToken: input("github-token"),
       },

@@ -210,6 +210,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .option("--to <store-uri>", "copy the version into this store first (same version, files and digest) and move the channel there")
     .option("--rollback", "move the channel back to the version it pointed at before (spec: name:channel)")
     .option("--allow-unverified", "with --to: copy a version whose meta has no checksums (written by modelkit)")
+    .addOption(layoutOption())
     .action(
       run(async (ctx, _opts, command) => {
         const [spec, alias] = command.args as [string, string | undefined];
@@ -277,7 +278,8 @@ export async function runCli(argv: string[]): Promise<number> {
           ...r.plan.map((line) => (r.dryRun ? `plan: ${line}` : line)),
           ...r.recent.map((v) => `kept ${v}: written within ${r.olderThan} (a publish may be running)`),
           ...r.unlisted.map(unlistedNote),
-          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})`,
+          `${verb} ${t.versions} unfinished version(s) (${t.objects} object(s), ${formatBytes(t.bytes)}), ${t.claims} claim(s), ${t.uploads} incomplete upload(s) (${formatBytes(t.uploadBytes)})` +
+            (t.blobs ? `, ${t.blobs} unreferenced blob(s) (${formatBytes(t.blobBytes)})` : ""),
           ...(r.note ? [`note: ${r.note}`] : []),
         ];
         return { json: r, text };
@@ -413,7 +415,16 @@ function withPublishFlags(command: Command, ifChangedHelp: string): Command {
     .addOption(
       new Option("--versioning <scheme>", "scheme of a new asset (default: semver, or assetkit.yml)").choices(["semver", "major-minor", "simple-date"]),
     )
+    .addOption(layoutOption())
     .option("--unsafe-publish", "publish even if the store ignores conditional writes (only one publisher at a time!)");
+}
+
+/** --layout of every command that writes a version (publish, import, promote --to). */
+function layoutOption(): Option {
+  return new Option(
+    "--layout <layout>",
+    "where the version's files go: modelkit (under the version; modelkit reads it) or content-addressed (by sha256, shared between versions; modelkit cannot read it). Default: assetkit.yml, else the layout of the version it follows, else modelkit",
+  ).choices(["modelkit", "content-addressed"]);
 }
 
 function withGlobalOptions(command: Command): Command {

@@ -45,6 +45,11 @@ export async function verifyInPlace(
   subPath?: string,
 ): Promise<InPlaceCopy> {
   const what = `${name}:${version}`;
+  if (meta.layout !== "modelkit") {
+    throw new AssetError(
+      `${what} is stored content-addressed (its files are kept by sha256, not as a folder): it cannot be served in place; fetch it into an assets dir instead`,
+    );
+  }
   // The store folder holds each key as a path: the version's data key, and its files' below it.
   const storePath = (relPath?: string): string => path.join(storeRoot, ...dataKey(name, version, relPath).split("/"));
   const files = filesUnder(meta, subPath, what);

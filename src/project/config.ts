@@ -3,6 +3,7 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { UsageError } from "../base/errors.ts";
 import { schemeNamed, type SchemeName } from "../registry/versioning.ts";
+import { layoutNamed, type LayoutName } from "../registry/layout.ts";
 import { parseTrustPolicy, type TrustPolicy } from "../trust/policy.ts";
 
 export interface Config {
@@ -12,6 +13,8 @@ export interface Config {
   dir: string;
   store?: string;
   versioning?: SchemeName;
+  /** The layout versions are written in (content-addressed or modelkit); unset: each follows its previous version's. */
+  layout?: LayoutName;
   assetsDir?: string;
   assets: string[];
   /** Protected channels: who may move them (by GITHUB_REF) and what they may point at. */
@@ -28,7 +31,7 @@ export interface ChannelPolicy {
 }
 
 const DEFAULT_FILES = ["assetkit.yml", "assetkit.yaml"];
-const KEYS = new Set(["store", "versioning", "assets-dir", "assets", "channels", "trust"]);
+const KEYS = new Set(["store", "versioning", "layout", "assets-dir", "assets", "channels", "trust"]);
 
 export async function loadConfig(explicit?: string): Promise<Config> {
   const file = explicit ? path.resolve(explicit) : DEFAULT_FILES.map((f) => path.resolve(f)).find((f) => existsSync(f));
@@ -49,6 +52,8 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   if (store !== undefined) config.store = store;
   if (assetsDir !== undefined) config.assetsDir = path.resolve(config.dir, assetsDir);
   if (versioning !== undefined) config.versioning = schemeNamed(versioning).name;
+  const layout = layoutNamed(stringAt("layout"));
+  if (layout !== undefined) config.layout = layout;
   if (raw.trust !== undefined) config.trust = await parseTrustPolicy(raw.trust, file, config.dir);
   return config;
 }

@@ -59,6 +59,8 @@ export interface PublishOutcome {
   uploaded: { files: number; bytes: number };
   /** Files equal to the previous version's, copied inside the store instead. */
   copied: { files: number; bytes: number };
+  /** Content-addressed layout: files whose bytes the store held already (shared with other versions), neither sent nor copied. */
+  kept?: { files: number; bytes: number };
 }
 
 /** Where a copied version came from: kept in its meta at the destination as `promoted_from`. */
@@ -79,6 +81,8 @@ export interface CopyVersionOutcome {
   /** Files copied by the service (no byte through this process) and files streamed through it. */
   serverSide: { files: number; bytes: number };
   streamed: { files: number; bytes: number };
+  /** Content-addressed layout: files whose bytes the destination held already, not copied. */
+  kept?: { files: number; bytes: number };
 }
 
 export interface AssetRegistry {

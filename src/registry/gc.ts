@@ -40,6 +40,9 @@ export interface GcTotals {
   bytes: number;
   uploads: number;
   uploadBytes: number;
+  /** Blobs of the content-addressed layout that no meta lists (sweep.ts). */
+  blobs: number;
+  blobBytes: number;
 }
 
 interface VersionObjects {
@@ -112,7 +115,7 @@ export async function planGc(registry: Registry, graceMs: number, removeUnlisted
  */
 export async function collectGarbage(registry: Registry, plan: GcPlan, warn: (message: string) => void): Promise<GcTotals> {
   const store = registry.store;
-  const totals: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0 };
+  const totals: GcTotals = { claims: 0, versions: 0, objects: 0, bytes: 0, uploads: 0, uploadBytes: 0, blobs: 0, blobBytes: 0 };
   const uploader = incompleteUploadsOf(store);
   if (uploader) {
     for (const upload of plan.uploads) {

@@ -9,6 +9,10 @@
 //   P/<name>.versions             {"versions": [newest first], "digests": {version: digest}}, kept complete by
 //                                 compare-and-swap; modelkit reads (and may rewrite) only "versions"
 //   P/<name>.aliases              alias table (assetkit only)
+// The content-addressed layout (opt-in per version, docs/content-addressed.md) keeps a version's files by content:
+//   P/<name>/.blobs/sha256/<hex>  a file's bytes, shared by every version of the asset that holds them
+//   P/<name>/.blobs/sweep         the state of the last sweep of unreferenced blobs (gc, prune)
+import { UsageError } from "../base/errors.ts";
 import { assetNameProblem } from "./paths.ts";
 import { SCHEMES } from "./versioning.ts";
 
@@ -22,6 +26,29 @@ const ALIASES = ".aliases";
 export function dataKey(name: string, version: string, relPath = ""): string {
   return relPath ? `${name}/${version}/${relPath}` : `${name}/${version}`;
 }
+
+/** Where a version keeps its files: by path under its version (modelkit's) or by content, shared between versions. */
+export type LayoutName = "modelkit" | "content-addressed";
+export const LAYOUTS: readonly LayoutName[] = ["modelkit", "content-addressed"];
+
+/** The layout a setting names (--layout, assetkit.yml, the Action's input), checked; undefined when unset. */
+export function layoutNamed(text: string | undefined): LayoutName | undefined {
+  if (text === undefined || text === "") return undefined;
+  if (!(LAYOUTS as readonly string[]).includes(text)) throw new UsageError(`layout ${JSON.stringify(text)} is not one of ${LAYOUTS.join(", ")}`);
+  return text as LayoutName;
+}
+
+const BLOBS = ".blobs";
+/** What the keys of an asset's blobs start with. */
+export const blobPrefix = (name: string): string => `${name}/${BLOBS}/sha256/`;
+/** The blob holding the bytes whose sha256 is `sha256` (hex). */
+export const blobKey = (name: string, sha256: string): string => `${blobPrefix(name)}${sha256}`;
+/** The sha256 a blob key names, when `key` (listed under blobPrefix) is one; undefined for anything else there. */
+export function blobDigest(name: string, key: string): string | undefined {
+  const hex = key.slice(blobPrefix(name).length);
+  return key.startsWith(blobPrefix(name)) && /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
+export const sweepKey = (name: string): string => `${name}/${BLOBS}/sweep`;
 
 export const metaKey = (name: string, version: string): string => `${name}/${version}${META}`;
 export const metaShardKey = (name: string, version: string, index: number): string => `${metaKey(name, version)}.${index}`;
@@ -95,4 +122,11 @@ const SUFFIXES: readonly (readonly [string, VersionPart["kind"]])[] = [
 /** A name read back from a key, when it is a valid asset name (a stray object may carry any key). */
 function validName(name: string): string | undefined {
   return assetNameProblem(name) ? undefined : name;
+}
+
+/** The object holding a file of a version, in the layout its meta records: the single place readers map files to keys. */
+export function fileKey(name: string, version: string, layout: LayoutName, file: { path: string; sha256?: string | undefined }): string {
+  if (layout === "modelkit") return dataKey(name, version, file.path);
+  // A content-addressed meta is assetkit's: validated, every file has its sha256.
+  return blobKey(name, file.sha256!);
 }

@@ -24,6 +24,7 @@ import { hashPool } from "../hashing/pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "../hashing/part-hash.ts";
 import { formatBytes } from "../base/units.ts";
 import { relativePathProblem } from "./paths.ts";
+import type { LayoutName } from "./layout.ts";
 import type { Store } from "../store/store.ts";
 
 export interface FileEntry {
@@ -101,6 +102,8 @@ export interface AssetMetaDocument {
     part_algorithm?: PartAlgorithm;
     file_count?: number;
     shards?: MetaShard[];
+    /** "content-addressed": the files are kept by their sha256 (layout.ts blobKey), not under the version; absent: modelkit's layout. */
+    layout?: "content-addressed";
     created_by: string;
     source: Provenance;
     metadata: Record<string, string>;
@@ -125,6 +128,8 @@ export interface VersionMeta {
   /** Schemas 2 and 3: the size of the parts that the files' `parts` hash, and with what. */
   partSize?: number;
   partAlgorithm?: PartAlgorithm;
+  /** Where the files are stored (see layout.ts): a meta without checksums is always modelkit's. */
+  layout: LayoutName;
 }
 
 /** Longer than any store's object token (S3 ETags are 34–38 characters, GCS generations 16 digits). */
@@ -380,6 +385,8 @@ export interface MetaExtras {
   source: Provenance;
   metadata: Record<string, string>;
   now?: Date;
+  /** Where the version's files are stored (recorded when content-addressed). */
+  layout?: LayoutName;
 }
 
 /** The meta of `input`; `etags`: the store's etag of each file's object, by path, where known. */
@@ -400,11 +407,24 @@ export function buildMeta(
       size: input.size,
       part_size: input.partSize,
       files,
+      ...layoutField(extras.layout),
       created_by: extras.createdBy,
       source: extras.source,
       metadata: extras.metadata,
     },
   };
+}
+
+/** The block's `layout` key: written only for the content-addressed layout (a modelkit-layout meta stays as before). */
+export function layoutField(layout: LayoutName | undefined): { layout?: "content-addressed" } {
+  return layout === "content-addressed" ? { layout } : {};
+}
+
+/** The document with its files kept in `layout` (a promoted copy may change it): the block's `layout` key set or removed. */
+export function withLayout(doc: AssetMetaDocument, layout: LayoutName): AssetMetaDocument {
+  if (!doc.assetkit) return doc;
+  const { layout: _was, ...block } = doc.assetkit;
+  return { ...doc, assetkit: { ...block, ...layoutField(layout) } };
 }
 
 function withEtag(etag: string | undefined): { etag?: string } {
@@ -488,7 +508,8 @@ export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocument
     ...doc,
     assetkit: { schema: 4, ...rest, part_algorithm: schema === 3 ? "blake3" : "sha256", file_count: files.length, shards, files: [] },
   };
-  if (!(doc.is_directory && doc.contents && fitsInBudget(doc.contents))) delete sharded.contents;
+  // modelkit cannot fetch a content-addressed version: its `contents` would only be bytes sent again at every version.
+  if (!(doc.is_directory && doc.contents && block.layout === undefined && fitsInBudget(doc.contents))) delete sharded.contents;
   yield { bytes: Buffer.from(JSON.stringify(sharded, null, 2) + "\n") };
 }
 
@@ -573,8 +594,11 @@ export function metaSizeProblem(bytes: number, files: number, limit: number): st
   );
 }
 
-/** Reads shard `index` of a sharded meta: its bytes, or undefined when the store has no such object. */
-export type MetaShardReader = (index: number) => Promise<Buffer | undefined>;
+/**
+ * Reads shard `index` of a sharded meta (listed as `shard`; `layout`: the meta's, which says where its shards lie):
+ * its bytes, or undefined when the store has no such object.
+ */
+export type MetaShardReader = (index: number, shard: MetaShard, layout: LayoutName) => Promise<Buffer | undefined>;
 
 /** Shards read at once: enough to hide a round trip, few enough that their entries stay a bounded window. */
 const SHARD_READ_CONCURRENCY = 4;
@@ -632,10 +656,11 @@ function listedShards(doc: AssetMetaDocument, where: string): MetaShard[] {
 /** The file entries of a sharded meta, from its shards in order, each checked against the sha256 the meta lists. */
 async function readShards(doc: AssetMetaDocument, where: string, readShard: MetaShardReader): Promise<unknown[]> {
   const bad = (why: string): never => invalid(where, why);
+  const layout = doc.assetkit!.layout ?? "modelkit";
   const entries = await pMap(
     listedShards(doc, where),
     async (shard, index) => {
-      const data = await readShard(index);
+      const data = await readShard(index, shard, layout);
       if (!data) return bad(`its shard ${index} is missing`);
       if (createHash("sha256").update(data).digest("hex") !== shard.sha256) bad(`its shard ${index} does not match its sha256`);
       let files: unknown;
@@ -673,12 +698,14 @@ function validateMeta(doc: AssetMetaDocument, where: string, sharded?: unknown[]
   const block = doc.assetkit;
   if (block === undefined) {
     const files = doc.is_directory ? contents.map((p) => ({ path: p })) : [{ path: "" }];
-    return { document: doc, isDirectory: doc.is_directory, files };
+    return { document: doc, isDirectory: doc.is_directory, files, layout: "modelkit" };
   }
   if (typeof block !== "object" || block === null || !Array.isArray(block.files)) bad("the assetkit block has no files list");
   if (block.schema !== 1 && block.schema !== 2 && block.schema !== 3 && block.schema !== 4) {
     bad(`its schema ${JSON.stringify(block.schema)} is not one this assetkit reads (1 to 4): upgrade assetkit`);
   }
+  if (block.layout !== undefined && block.layout !== "content-addressed")
+    bad(`its layout ${JSON.stringify(block.layout)} is not one this assetkit reads: upgrade assetkit`);
   if ((block.schema === 4) !== (sharded !== undefined)) bad(block.schema === 4 ? "its shards were not read" : "it is not sharded");
   const partSize = block.schema === 1 ? undefined : block.part_size;
   const partAlgorithm: PartAlgorithm | undefined =
@@ -722,6 +749,7 @@ function validateMeta(doc: AssetMetaDocument, where: string, sharded?: unknown[]
     digest: block.digest,
     size: block.size,
     ...(partSize !== undefined ? { partSize, partAlgorithm } : {}),
+    layout: block.layout ?? "modelkit",
   };
 }
 

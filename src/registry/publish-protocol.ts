@@ -1,12 +1,12 @@
 // The protocol that adds a version to a store, shared by publish and promote --to: claim the version (create its
 // `.claim` only if absent), store its data, its meta's shards (if any), its signature (if any) and then its meta
 // only if absent, list it in `.versions`, drop the claim.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import pMap from "p-map";
 import { AssetError, UsageError } from "../base/errors.ts";
 import { StoreError, type Store } from "../store/store.ts";
-import { claimKey, dataKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
+import { blobKey, claimKey, dataKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
 import type { MetaDocumentBytes } from "./manifest.ts";
 import type { VersionIndex, VersionIndexes } from "./version-index.ts";
 import type { Bump, Scheme } from "./versioning.ts";
@@ -82,7 +82,8 @@ export class PublishProtocol {
    * Stores a claimed version: `write` stores its files (`paths`) and returns the documents of its meta (shards,
    * then the `.meta`: see storedDocuments) and its signature (and what the caller needs back); the shards are
    * written first, then the signature and the `.meta` only if absent (a version is never visible unsigned or
-   * without its shards); then `.versions` lists it and the claim goes. On failure nothing of it is left and the
+   * without its shards; with `sharedShards`, the shards are blobs of the content-addressed layout, those it holds
+   * kept without a request); then `.versions` lists it and the claim goes. On failure nothing of it is left and the
    * claim is released.
    */
   async complete<Stored extends { documents: Iterable<MetaDocumentBytes>; signature?: Buffer; digest: string | null }>(
@@ -91,12 +92,19 @@ export class PublishProtocol {
     paths: readonly string[],
     scheme: Scheme,
     write: () => Promise<Stored>,
+    sharedShards?: ReadonlySet<string>,
   ): Promise<Stored> {
     let stored: Stored;
     let shards = 0;
     try {
       stored = await write();
       for (const { shard, bytes } of stored.documents) {
+        if (shard !== undefined && sharedShards) {
+          // Content-addressed: a shard is a blob, as a file is (kept when the previous meta lists it; else created if absent).
+          const sha256 = createHash("sha256").update(bytes).digest("hex");
+          if (!sharedShards.has(sha256)) await this.store.write(blobKey(name, sha256), bytes, { ifAbsent: true });
+          continue;
+        }
         if (shard !== undefined) {
           shards = shard + 1;
           await this.store.write(metaShardKey(name, version, shard), bytes);

@@ -13,14 +13,30 @@ import {
   readMeta,
   sameContent,
   storedDocuments,
+  withLayout,
   withStoredEtags,
   type AssetMetaDocument,
   type HashingInput,
+  type MetaShard,
   type VersionMeta,
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
 import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
-import { aliasesKey, dataKey, indexedAsset, indexKey, metaKey, metaShardKey, signatureKey } from "./layout.ts";
+import {
+  aliasesKey,
+  blobDigest,
+  blobKey,
+  blobPrefix,
+  dataKey,
+  fileKey,
+  indexedAsset,
+  indexKey,
+  metaKey,
+  metaShardKey,
+  signatureKey,
+  type LayoutName,
+} from "./layout.ts";
+import { readSweep, sweptSince } from "./blobs.ts";
 import { claimDocument, PublishProtocol } from "./publish-protocol.ts";
 import { formatSpec, selectorText, type AssetSpec } from "./spec.ts";
 import { copyBudget, copyObject, streamObject } from "../transfer/store-copy.ts";
@@ -41,7 +57,12 @@ export interface RegistryOptions {
   warn?: (message: string) => void;
   /** The context's transfer settings: files uploaded, copied or deleted at once (ASSETKIT_CONCURRENCY), streamed copies' tries. */
   settings: TransferSettings;
+  /** The layout new versions are written in (--layout, assetkit.yml); unset: the layout of the version each one follows. */
+  layout?: LayoutName;
 }
+
+/** Versions whose file keys openFile keeps (a fetch reads a few; a content-addressed one holds a path → sha256 map). */
+const KEPT_KEY_MAPS = 8;
 
 /** The key-value layout (layout.ts) over any Store. */
 export class Registry implements AssetRegistry {
@@ -52,6 +73,8 @@ export class Registry implements AssetRegistry {
   private readonly channels: Channels;
   private readonly protocol: PublishProtocol;
   private readonly concurrency: number;
+  /** How the files of the versions read last map to keys (fileKey), by "name NUL version": what openFile reads through. */
+  private readonly keyMaps = new Map<string, (relPath: string) => string>();
 
   constructor(store: Store, options: RegistryOptions) {
     this.store = store;
@@ -117,14 +140,33 @@ export class Registry implements AssetRegistry {
   async meta(name: string, version: string): Promise<VersionMeta> {
     const meta = await this.storedMeta(name, version);
     if (!meta) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
+    this.keepKeyMap(name, version, meta);
     return meta;
   }
 
-  /** The validated meta of a version (read with its shards), undefined when the store has none. */
-  private async storedMeta(name: string, version: string): Promise<VersionMeta | undefined> {
+  /** Remembers where the files of a version just read lie, for openFile (the last KEPT_KEY_MAPS versions). */
+  private keepKeyMap(name: string, version: string, meta: VersionMeta): void {
+    const id = `${name}\0${version}`;
+    this.keyMaps.delete(id);
+    if (meta.layout === "modelkit") {
+      this.keyMaps.set(id, (relPath) => dataKey(name, version, relPath));
+    } else {
+      const sha256s = new Map(meta.files.map((f) => [f.path, f.sha256]));
+      this.keyMaps.set(id, (relPath) => {
+        const sha256 = sha256s.get(relPath);
+        if (sha256 === undefined) throw new AssetError(`${JSON.stringify(relPath)} is not a file of ${name}:${version} in ${this.store.url}`);
+        return blobKey(name, sha256);
+      });
+    }
+    if (this.keyMaps.size > KEPT_KEY_MAPS) this.keyMaps.delete(this.keyMaps.keys().next().value!);
+  }
+
+  /** The validated meta of a version (read with its shards, not kept), undefined when the store has none. */
+  async storedMeta(name: string, version: string): Promise<VersionMeta | undefined> {
     const object = await this.store.read(metaKey(name, version));
     if (!object) return undefined;
-    const readShard = async (index: number): Promise<Buffer | undefined> => (await this.store.read(metaShardKey(name, version, index)))?.data;
+    const readShard = async (index: number, shard: MetaShard, layout: LayoutName): Promise<Buffer | undefined> =>
+      (await this.store.read(layout === "modelkit" ? metaShardKey(name, version, index) : blobKey(name, shard.sha256)))?.data;
     return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard);
   }
 
@@ -202,8 +244,14 @@ export class Registry implements AssetRegistry {
     return names.sort();
   }
 
-  openFile(name: string, version: string, relPath: string, range?: ByteRange): Promise<Readable> {
-    return this.store.openRead(dataKey(name, version, relPath), range);
+  /** One file of a version, from where its meta's layout keeps it (the meta read once per version: see keepKeyMap). */
+  async openFile(name: string, version: string, relPath: string, range?: ByteRange): Promise<Readable> {
+    let keyOf = this.keyMaps.get(`${name}\0${version}`);
+    if (!keyOf) {
+      await this.meta(name, version);
+      keyOf = this.keyMaps.get(`${name}\0${version}`)!;
+    }
+    return this.store.openRead(keyOf(relPath), range);
   }
 
   /** The publish protocol: claim → upload → meta → compare-and-swap of `.versions`. Race-free and crash-safe. */
@@ -213,18 +261,29 @@ export class Registry implements AssetRegistry {
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
     this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
+    // Read before the previous version's meta: a sweep since then may have deleted a blob it lists (blobs.ts).
+    const sweepBefore = this.options.layout === "modelkit" ? undefined : readSweep(this.store, name);
+    sweepBefore?.catch(() => undefined); // awaited below, only for the content-addressed layout
     const index = await this.indexes.fresh(name);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
     const { scheme } = index;
-    // The version this one follows in its series: its files that are unchanged are copied inside the store.
+    // The version this one follows in its series: its files that are unchanged are copied inside the store (or, by content, kept).
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
-    const previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
+    let previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
     if (request.ifChanged && previous) {
       const prepared = await input.prepared;
       // By content, not by digest: a version published under an earlier meta schema has another digest for the same files.
       if (previousMeta?.digest && sameContent(previousMeta, prepared))
-        return { version: previous, digest: previousMeta.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
+        return {
+          version: previous,
+          digest: previousMeta.digest,
+          published: false,
+          uploaded: { files: 0, bytes: 0 },
+          copied: { files: 0, bytes: 0 },
+          kept: { files: 0, bytes: 0 },
+        };
     }
+    const layout = this.options.layout ?? previousMeta?.layout ?? "modelkit";
 
     const claim = claimDocument({
       by: request.createdBy,
@@ -233,55 +292,97 @@ export class Registry implements AssetRegistry {
       run_url: request.source.run_url,
     });
     const version = await this.protocol.claimNext(name, index, request, claim);
-    const base = previous && previousMeta?.isDirectory === input.isDirectory ? { version: previous, meta: previousMeta } : undefined;
+    let followed = previous;
+    if (layout === "content-addressed" && (await sweptSince(this.store, name, await sweepBefore!, (m) => this.options.warn?.(m)))) {
+      // The blobs the previous meta lists may be gone: only what the store has now is reused.
+      followed = scheme.pick(request.series ?? { kind: "latest" }, (await this.indexes.fresh(name)).versions);
+      previousMeta = followed ? await this.storedMeta(name, followed).catch(() => undefined) : undefined;
+    }
+    const base = followed && previousMeta?.isDirectory === input.isDirectory ? { version: followed, meta: previousMeta } : undefined;
+    // A content-addressed version that failed leaves its blobs (another publish may share them) for gc; files staged under the version go.
+    const ownKeys = layout === "modelkit" || input.files.some((f) => f.copyTo) ? input.files.map((f) => f.path) : [];
+    // Its meta's shards are blobs too: those the previous version lists are kept without a request.
+    const sharedShards =
+      layout === "content-addressed" ? new Set(base?.meta.layout === layout ? base.meta.document.assetkit?.shards?.map((s) => s.sha256) : []) : undefined;
     const { digest, stored } = await this.protocol.complete(
       name,
       version,
-      input.files.map((f) => f.path),
+      ownKeys,
       scheme,
       async () => {
-        const stored = await this.storeFiles(name, version, input, base, request.onProgress);
+        const stored = await this.storeFiles(name, version, input, base, layout, request.onProgress);
         const prepared = await input.prepared;
-        const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
+        const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, input.isDirectory) : new Map<string, string>();
         const { digest, isDirectory, files } = prepared;
         const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-        return { documents: storedDocuments(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
+        return { documents: storedDocuments(buildMeta(prepared, { ...request, layout }, etags)), ...(signature ? { signature } : {}), digest, stored };
       },
+      sharedShards,
     );
     return { version, digest, published: true, ...stored };
   }
 
   /**
-   * Uploads the version's files; those whose path, size and sha256 equal the previous version's are copied. Only a
-   * file that may be unchanged (same path and size) waits for its hash; the others upload while hashing goes on.
+   * Stores the version's files in `layout`. Under its version (modelkit's layout), a file whose path, size and sha256
+   * equal the previous version's is copied; only a file that may be unchanged (same path and size) waits for its
+   * hash, the others upload while hashing goes on. By content, a file waits for its hash (its key), and one whose
+   * blob the previous content-addressed version lists is kept as it is, without a request (blobs.ts says why that
+   * blob is still there); another is created only if absent (present: kept).
    */
   private async storeFiles(
     name: string,
     version: string,
     input: HashingInput,
     previous: { version: string; meta: VersionMeta } | undefined,
+    layout: LayoutName,
     onProgress: ((progress: TransferProgress) => void) | undefined,
-  ): Promise<Pick<PublishOutcome, "uploaded" | "copied">> {
+  ): Promise<Pick<PublishOutcome, "uploaded" | "copied" | "kept">> {
     const before = new Map(previous?.meta.files.map((f) => [f.path, f]));
-    const uploaded = { files: 0, bytes: 0 };
-    const copied = { files: 0, bytes: 0 };
+    const listed = new Set(layout === "content-addressed" && previous?.meta.layout === layout ? previous.meta.files.map((f) => f.sha256) : []);
+    /** The blobs this version stores, by sha256: a content held twice is stored once. */
+    const storing = new Map<string, Promise<"uploaded" | "copied" | "kept">>();
+    const tallies = { uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 }, kept: { files: 0, bytes: 0 } };
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    const sameAsBefore = async (file: HashingInput["files"][number]) => {
+      const old = before.get(file.path);
+      return old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256 ? old : undefined;
+    };
+    const storeBlob = async (file: HashingInput["files"][number], key: string): Promise<"uploaded" | "copied" | "kept"> => {
+      const old = previous && (await sameAsBefore(file));
+      if (old && (await this.copyFrom(name, previous.version, previous.meta.layout, old, key, file.source))) return "copied";
+      return (await this.store.write(key, { file: file.source, size: file.size }, { ifAbsent: true })) ? "uploaded" : "kept";
+    };
     // Settling: an upload still running when another fails would land after the clean-up.
     await mapSettling(
       input.files,
       async (file) => {
-        const key = dataKey(name, version, file.path);
-        const old = before.get(file.path);
-        // A file from another store is hashed only as it is copied here, so it cannot wait for its hash first.
-        const copyable = !file.copyTo && previous !== undefined && old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256;
-        const wasCopied = copyable && (await this.copyFrom(name, previous.version, old, key, file.source));
-        if (file.copyTo) await file.copyTo(this.store, key);
-        else if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
-        countStoredFile(wasCopied ? copied : uploaded, progress, file.size, onProgress);
+        let how: "uploaded" | "copied" | "kept";
+        if (layout === "modelkit") {
+          const key = dataKey(name, version, file.path);
+          // A file from another store is hashed only as it is copied here, so it cannot wait for its hash first.
+          const old = !file.copyTo && previous ? await sameAsBefore(file) : undefined;
+          const wasCopied = old !== undefined && (await this.copyFrom(name, previous!.version, previous!.meta.layout, old, key, file.source));
+          if (file.copyTo) await file.copyTo(this.store, key);
+          else if (!wasCopied) await this.store.write(key, { file: file.source, size: file.size });
+          how = wasCopied ? "copied" : "uploaded";
+        } else if (file.copyTo) {
+          // Its key is known only once it is hashed, as it is copied: staged under the version, then copied to its blob.
+          const staged = dataKey(name, version, file.path);
+          await file.copyTo(this.store, staged);
+          await this.store.copy(staged, blobKey(name, (await input.hashes.get(file.path)!).sha256));
+          await this.store.delete(staged);
+          how = "uploaded";
+        } else {
+          const { sha256 } = await input.hashes.get(file.path)!;
+          const first = !listed.has(sha256) && !storing.has(sha256);
+          if (first) storing.set(sha256, storeBlob(file, blobKey(name, sha256)));
+          how = first ? await storing.get(sha256)! : (await storing.get(sha256)?.catch(() => undefined), "kept");
+        }
+        countStoredFile(tallies[how], progress, file.size, onProgress);
       },
       this.concurrency,
     );
-    return { uploaded, copied };
+    return tallies;
   }
 
   /**
@@ -319,30 +420,47 @@ export class Registry implements AssetRegistry {
     const document = inlineDocument(meta);
     const bound = metaSizeBound({ ...document, promoted_from: origin });
     this.refuseUnreadableMeta(`cannot copy ${name}:${version} to ${this.store.url}`, bound, meta.files.length);
+    const layout = this.options.layout ?? meta.layout;
+    if (layout === "content-addressed" && !digest) {
+      throw new UsageError(`cannot copy ${name}:${version} into the content-addressed layout: it has no checksums to key its files by (use --layout modelkit)`);
+    }
     const claim = claimDocument({ by: promotion.by, at: promotion.at, digest, run_url: promotion.run_url, from: source.url });
     if (!(await this.protocol.claimExact(name, version, claim))) {
       return this.copyVersion(source, name, version, promotion); // the version landed (or its writer gave up) meanwhile: look again
     }
     const serverSide = { files: 0, bytes: 0 };
     const streamed = { files: 0, bytes: 0 };
+    const kept = { files: 0, bytes: 0 };
     const files = meta.files;
+    const ownKeys = layout === "modelkit" ? files.map((f) => f.path) : [];
+    // The blobs here already (listed once the claim is held and no sweep runs: blobs.ts) are kept, not copied: files and meta shards.
+    const present = new Set<string>();
     await this.protocol.complete(
       name,
       version,
-      files.map((f) => f.path),
+      ownKeys,
       scheme,
       async () => {
+        if (layout === "content-addressed") {
+          await sweptSince(this.store, name, undefined, (m) => this.options.warn?.(m));
+          for await (const object of this.store.list(blobPrefix(name))) present.add(blobDigest(name, object.key) ?? "");
+        }
         const budget = copyBudget();
         const progress: TransferProgress = { bytes: 0, totalBytes: meta.size ?? 0, files: 0, totalFiles: files.length };
         // Settling: a copy still running when another fails would land after the clean-up.
         await mapSettling(
           files,
           async (file) => {
-            const key = dataKey(name, version, file.path);
+            const key = fileKey(name, version, layout, file);
+            if (layout === "content-addressed" && present.has(file.sha256!)) {
+              countStoredFile(kept, progress, file.size ?? 0, promotion.onProgress);
+              return;
+            }
+            present.add(file.sha256 ?? "");
             const options = { settings: this.options.settings, budget };
             const outcome =
               source instanceof Registry
-                ? await copyObject(source.store, key, this.store, key, file, options)
+                ? await copyObject(source.store, fileKey(name, version, meta.layout, file), this.store, key, file, options)
                 : await streamObject(
                     (range) => source.openFile(name, version, file.path, range),
                     `${file.path || name} of ${name}:${version} in ${source.url}`,
@@ -361,11 +479,13 @@ export class Registry implements AssetRegistry {
           },
           this.concurrency,
         );
-        const stored = withStoredEtags(document, await this.protocol.storedEtags(name, version, meta.isDirectory));
+        const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, meta.isDirectory) : new Map<string, string>();
+        const stored = withLayout(withStoredEtags(document, etags), layout);
         return { documents: storedDocuments({ ...stored, promoted_from: origin }), ...(signature ? { signature } : {}), digest };
       },
+      layout === "content-addressed" ? present : undefined,
     );
-    return { copied: true, digest, serverSide, streamed };
+    return { copied: true, digest, serverSide, streamed, kept };
   }
 
   /** The digest of a version this store already has (null: it has no checksums), undefined when it has none. */
@@ -379,10 +499,17 @@ export class Registry implements AssetRegistry {
    * that version's meta lists (its recorded etag, or its sha256: see Store.copy); false when it cannot (the caller
    * uploads the local file), with a warning when the object was changed or damaged since, or the store cannot copy.
    */
-  private async copyFrom(name: string, version: string, file: VersionMeta["files"][number], destKey: string, localFile: string): Promise<boolean> {
+  private async copyFrom(
+    name: string,
+    version: string,
+    layout: LayoutName,
+    file: VersionMeta["files"][number],
+    destKey: string,
+    localFile: string,
+  ): Promise<boolean> {
     const what = `${file.path || name} of ${name}:${version}`;
     try {
-      if (await this.store.copy(dataKey(name, version, file.path), destKey, { etag: file.etag, sha256: file.sha256 })) return true;
+      if (await this.store.copy(fileKey(name, version, layout, file), destKey, { etag: file.etag, sha256: file.sha256 })) return true;
       if (file.etag)
         this.options.warn?.(`${what} is no longer the object its meta lists (changed or damaged in ${this.store.url}): uploading ${localFile} instead`);
       return false;

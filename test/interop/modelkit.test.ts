@@ -87,12 +87,14 @@ async function setup(versioning: "major_minor" | "simple_date" = "major_minor") 
     S3_ENDPOINT: endpoint,
     PYTHONDONTWRITEBYTECODE: "1",
   };
+  /** A modelkit script's exit code and output, whatever they are. */
+  const pythonRun = (script: string, ...args: string[]) => run(PYTHON!, [path.join(INTEROP, script), ...args], { cwd, env: modelkitEnv });
   const python = async (script: string, ...args: string[]) => {
-    const r = await run(PYTHON!, [path.join(INTEROP, script), ...args], { cwd, env: modelkitEnv });
+    const r = await pythonRun(script, ...args);
     assert.equal(r.code, 0, `${script} ${args.join(" ")}: ${r.stderr.slice(-4000)}`);
     return JSON.parse(r.stdout);
   };
-  return { cwd, assetkit, assetkitEnv, python };
+  return { cwd, assetkit, assetkitEnv, python, pythonRun };
 }
 
 /** Every file under root (relative path -> bytes), without modelkit's `.SUCCESS` markers. */
@@ -207,6 +209,20 @@ describe("modelkit interop on S3 (MinIO)", { skip: reason }, () => {
     const out = await python("modelkit_fetch.py", assetsDir, "models/many");
     assert.equal(out.fetched[0].version, published.version);
     assert.deepEqual(await tree(out.fetched[0].path), FOLDER_V0, "folder bytes");
+  });
+
+  it("a content-addressed asset beside a modelkit-layout one: modelkit fetches the latter byte-identical and fails on the former, which assetkit fetches", async () => {
+    const { cwd, assetkit, python, pythonRun } = await setup();
+    const plain = await writeTree(path.join(cwd, "plain"), FOLDER_V0);
+    const packed = await writeTree(path.join(cwd, "packed"), FOLDER_V1);
+    await assetkit("publish", plain, "models/plain", "--versioning", "major-minor");
+    await assetkit("publish", packed, "models/packed", "--versioning", "major-minor", "--layout", "content-addressed");
+    const out = await python("modelkit_fetch.py", await tempDir(), "models/plain");
+    assert.deepEqual(await tree(out.fetched[0].path), FOLDER_V0, "the modelkit-layout asset, unaffected");
+    const refused = await pythonRun("modelkit_fetch.py", await tempDir(), "models/packed");
+    assert.notEqual(refused.code, 0, "modelkit cannot fetch a content-addressed version (no object under the version)");
+    const fetched = await assetkit("fetch", "models/packed", "--assets-dir", await tempDir());
+    assert.deepEqual(await tree(fetched.resolved[0].path), FOLDER_V1);
   });
 
   it("assetkit reads what modelkit publishes: modelkit's new/update (and --bump-major) versions are listed newest first, resolved by name:0, and fetched byte-identical without checksums (digest null)", async () => {

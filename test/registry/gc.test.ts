@@ -313,7 +313,7 @@ describe("gc after killed publishes", () => {
     const dry = await cli("gc", "--dry-run", "--json");
     assert.equal(dry.code, 0, dry.stderr);
     const plan = JSON.parse(dry.stdout);
-    assert.deepEqual(plan.removed, { claims: 2, versions: 2, objects: 2, bytes: 7 + 18, uploads: 0, uploadBytes: 0 });
+    assert.deepEqual(plan.removed, { claims: 2, versions: 2, objects: 2, bytes: 7 + 18, uploads: 0, uploadBytes: 0, blobs: 0, blobBytes: 0 });
     assert.deepEqual(plan.recent, ["m:1.3.0"]);
     assert.deepEqual(plan.unlisted, ["m:1.4.0", "m:1.5.0"]);
     assert.equal((await cli("gc", "--dry-run")).stdout.match(/^plan: /gm)?.length, 3);
@@ -330,7 +330,7 @@ describe("gc after killed publishes", () => {
     assert.equal((await cli("fetch", "m:1.0.0")).code, 0);
 
     const removing = JSON.parse((await cli("gc", "--remove-unlisted", "--dry-run", "--json")).stdout);
-    assert.deepEqual(removing.removed, { claims: 0, versions: 2, objects: 2, bytes: 8 + 9, uploads: 0, uploadBytes: 0 });
+    assert.deepEqual(removing.removed, { claims: 0, versions: 2, objects: 2, bytes: 8 + 9, uploads: 0, uploadBytes: 0, blobs: 0, blobBytes: 0 });
     assert.deepEqual(removing.unlisted, []);
     assert.equal((await cli("gc", "--remove-unlisted")).code, 0);
     assert.deepEqual(await storeKeys(), ["m.versions", "m/1.0.0.meta", "m/1.0.0/a.txt", "m/1.3.0.claim"]);
