@@ -211,7 +211,6 @@ export class Registry implements AssetRegistry {
     const { name } = request;
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
-    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     const index = await this.indexes.fresh(name);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
@@ -225,6 +224,8 @@ export class Registry implements AssetRegistry {
       if (previousMeta?.digest && sameContent(previousMeta, prepared))
         return { version: previous, digest: previousMeta.digest, published: false, uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 } };
     }
+    // Before the claim and any upload, after --if-changed's answer (which writes nothing): the bound serializes a stand-in meta.
+    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     const claim = claimDocument({
       by: request.createdBy,
