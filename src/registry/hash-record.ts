@@ -18,7 +18,6 @@ import { crc32 } from "node:zlib";
 import { tempSibling } from "../base/temp-path.ts";
 import type { ContentHashes } from "../hashing/content-hash.ts";
 import type { PartAlgorithm } from "../hashing/part-hash.ts";
-import { comparePaths } from "./paths.ts";
 
 /** Where records are kept, and (tests) the clock the racy rule reads, in ms since the epoch. */
 export interface HashRecordOptions {
@@ -78,7 +77,7 @@ export class HashRecord {
    */
   lookup(relPath: string, size: number, stamp: string | undefined): ContentHashes | undefined {
     const entry = this.reader?.seek(relPath);
-    if (!entry || stamp === undefined || entry.stamp !== stamp || entry.size !== size) return undefined;
+    if (!entry || stamp === undefined || entry.size !== size || !this.reader!.stampIs(entry, stamp)) return undefined;
     this.hits++;
     return this.reader!.hashes(entry);
   }
@@ -148,10 +147,10 @@ function encodeEntry(relPath: string, stamp: string, hashes: ContentHashes): Buf
   return out;
 }
 
-/** An entry of the block being read: where its hashes start in the block. */
+/** An entry of the block being read: where its path, stamp and hashes are in the block (compared there, not decoded). */
 interface Entry {
-  path: string;
-  stamp: string;
+  pathAt: number;
+  stampAt: number;
   size: number;
   at: number;
 }
@@ -162,8 +161,10 @@ class BlockReader {
   private entries: Entry[] = [];
   private next = 0;
   private position = 0;
-  private last: string | undefined;
+  /** The last path of the previous block (its UTF-8 bytes), which the next block's must follow. */
+  private last: Buffer | undefined;
   private fd: number | undefined;
+  private scratch = Buffer.allocUnsafe(1024);
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -192,14 +193,23 @@ class BlockReader {
 
   /** The entry of `relPath`, passing those before it; undefined when the record has none (or ends, or is damaged). */
   seek(relPath: string): Entry | undefined {
+    // Compared as UTF-8 bytes, whose order is comparePaths' (code points).
+    if (relPath.length * 3 > this.scratch.length) this.scratch = Buffer.allocUnsafe(relPath.length * 3);
+    const length = this.scratch.write(relPath);
     for (;;) {
       const entry = this.entries[this.next] ?? this.loadBlock();
       if (!entry) return undefined;
-      const order = comparePaths(entry.path, relPath);
+      const order = this.block.compare(this.scratch, 0, length, entry.pathAt, entry.stampAt - 1);
       if (order > 0) return undefined;
       this.next++;
       if (order === 0) return entry;
     }
+  }
+
+  /** Whether the entry records `stamp`. */
+  stampIs(entry: Entry, stamp: string): boolean {
+    const length = this.scratch.write(stamp, "latin1");
+    return length === this.block[entry.stampAt - 1] && this.block.compare(this.scratch, 0, length, entry.stampAt, entry.stampAt + length) === 0;
   }
 
   /** Whether every entry has been passed (or the record ends there, whole or damaged). */
@@ -233,7 +243,8 @@ class BlockReader {
     this.block = payload;
     this.entries = entries;
     this.next = 0;
-    this.last = entries.at(-1)!.path;
+    const lastEntry = entries.at(-1)!;
+    this.last = Buffer.from(payload.subarray(lastEntry.pathAt, lastEntry.stampAt - 1));
     return entries[0];
   }
 
@@ -252,23 +263,24 @@ class BlockReader {
 }
 
 /** The entries of a block, in strictly increasing path order after `after`; undefined if it does not decode so. */
-function decodeEntries(block: Buffer, after: string | undefined): Entry[] | undefined {
+function decodeEntries(block: Buffer, after: Buffer | undefined): Entry[] | undefined {
   const entries: Entry[] = [];
-  let previous = after;
   try {
     for (let at = 0; at < block.length;) {
-      const pathBytes = block.readUInt32LE(at);
-      const relPath = block.toString("utf8", at + 4, at + 4 + pathBytes);
-      at += 4 + pathBytes;
-      const stampLength = block.readUInt8(at);
-      const stamp = block.toString("latin1", at + 1, at + 1 + stampLength);
-      at += 1 + stampLength;
-      const size = block.readDoubleLE(at);
-      const hashesAt = at + 8;
+      const pathAt = at + 4;
+      const pathEnd = pathAt + block.readUInt32LE(at);
+      const stampAt = pathEnd + 1;
+      const sizeAt = stampAt + block.readUInt8(pathEnd);
+      const hashesAt = sizeAt + 8;
       at = hashesAt + 32 + 4 + 32 * block.readUInt32LE(hashesAt + 32);
-      if (at > block.length || (previous !== undefined && comparePaths(previous, relPath) >= 0)) return undefined;
-      entries.push({ path: relPath, stamp, size, at: hashesAt });
-      previous = relPath;
+      if (at > block.length) return undefined;
+      const previous = entries.at(-1);
+      // Strictly after the previous path (compare: the sign of the first range's order against the second's).
+      const ordered = previous
+        ? block.compare(block, pathAt, pathEnd, previous.pathAt, previous.stampAt - 1) < 0
+        : !after || block.compare(after, 0, after.length, pathAt, pathEnd) > 0;
+      if (!ordered) return undefined;
+      entries.push({ pathAt, stampAt, size: block.readDoubleLE(sizeAt), at: hashesAt });
     }
   } catch {
     return undefined; // a read past the block's end

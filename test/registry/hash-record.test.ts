@@ -73,6 +73,17 @@ describe("the hash record", () => {
     await assert.rejects(readdir(path.join(input, ".records")), { code: "ENOENT" });
   });
 
+  it("a record of several blocks (64 KiB each) is read through: 1,500 files, none read again", async () => {
+    const cwd = await scratch();
+    const many = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`d${i % 7}/${"long-name-".repeat(4)}${i}.txt`, `${i}`]));
+    const input = await writeTree(path.join(cwd, "in"), many);
+    const first = await prepareInput(input, recorded(path.join(cwd, "records")));
+    hashed = [];
+    const second = await prepareInput(input, recorded(path.join(cwd, "records")));
+    assert.deepEqual(hashed, []);
+    assert.equal(second.digest, first.digest);
+  });
+
   it("a file rewritten with the same size and its mtime put back is read again, and its new content counts", async () => {
     const { input, records } = await setup();
     const first = await prepareInput(input, recorded(records));
