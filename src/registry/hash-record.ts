@@ -10,8 +10,7 @@
 // memory stays bounded whatever the file count; written whole to a temporary sibling, then renamed into place. A
 // record that is unreadable, of another format or another input is ignored (and rewritten); a block that fails its
 // crc32 ends the reading there (the files after it are hashed).
-import { closeSync, openSync, readSync, type BigIntStats } from "node:fs";
-import { promises as fs } from "node:fs";
+import { closeSync, openSync, promises as fs, readSync, type BigIntStats } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { crc32 } from "node:zlib";
@@ -37,7 +36,7 @@ const MAGIC = "assetkit hash record\n";
 const FORMAT = 1;
 /** Entries are written in blocks of about this many bytes (a block holds at least one entry, however large). */
 const BLOCK_BYTES = 64 * 1024;
-/** A block longer than this is taken for damage (a file of 2^31 parts would need more: none exists). */
+/** A block longer than this is taken for damage (one entry would need 8 million part hashes: a 128 TiB file). */
 const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
 /**
  * Racy files: a file changed this close to (or after) the moment its stat was taken is not recorded. A write
