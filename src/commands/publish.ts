@@ -53,7 +53,8 @@ export interface PublishResult {
 
 export async function publishCommand(ctx: Context, options: PublishOptions): Promise<PublishResult> {
   const target = parsePublishTarget(options, ctx.config.trust?.trustConfig);
-  return publishPrepared(ctx, target, await startHashing(options.path), options.path);
+  // The hash record spares reading the files found as they were (plain publish too: a file's hashes are hashes).
+  return publishPrepared(ctx, target, await startHashing(options.path, { record: { dir: ctx.assetsDir.hashRecordDir } }), options.path);
 }
 
 /** A publish's target and settings, checked before any byte is read. */

@@ -6,6 +6,7 @@
 import { realpath } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import pMap from "p-map";
+import { Limiter } from "../store/limiter.ts";
 import type { OpenFile, TrustRecord } from "../local/assets-dir.ts";
 import type { Context } from "./context.ts";
 import { AssetError, UsageError } from "../base/errors.ts";
@@ -156,6 +157,11 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
     await served.assets.recordTrust(name, version, subPath, trustRecord(trusted)!);
   };
 
+  // Versions brought in at once, as a pass without --watch does: every watch's first check finds a version to bring
+  // in, and 100 assets downloading together peaked at 160 MiB (folder store; 232 against MinIO), 4 at a time ~105.
+  // Checks are not held back, only downloads.
+  const bringing = new Limiter(SPEC_CONCURRENCY);
+
   /** One check of one spec. True when it failed in a way worth retrying soon (store down); the error is recorded either way. */
   const check = async (t: Target): Promise<boolean> => {
     let revision: string | undefined;
@@ -167,7 +173,7 @@ export async function syncCommand(ctx: Context, specs: string[], options: SyncOp
         if (version !== t.status.version || (meta.digest ?? null) !== t.status.digest) {
           // Only a version about to be brought in is checked: one that is served already costs nothing per poll.
           const trusted = await checkTrusted(ctx, t.parsed.name, version, meta, `not brought in, still serving ${t.status.version ?? "nothing"}`);
-          await bring(t, version, meta, trustRecord(trusted));
+          await bringing.run(() => bring(t, version, meta, trustRecord(trusted)));
         } else await recheckServed(t, version, meta);
         t.revision = revision;
         t.unservable = false;

@@ -74,6 +74,7 @@ function directInput(store: Store, objects: (StoredObject & { path: string })[],
   const hashes: HashingInput["hashes"] = new Map();
   const files = objects.map((o) => {
     const hashed = Promise.withResolvers<Omit<FileEntry, "path">>();
+    hashed.promise.catch(() => undefined); // awaited by whoever needs it (see hashingInput)
     hashes.set(o.path, hashed.promise);
     const copyTo = async (destination: Store, key: string): Promise<void> => {
       try {

@@ -93,6 +93,11 @@ export class AssetsDir {
     this.transfers = transfers;
   }
 
+  /** Where publish keeps the hash records of the folders it read (see registry/hash-record.ts). */
+  get hashRecordDir(): string {
+    return path.join(this.root, ".assetkit", "hashes");
+  }
+
   /** Where a version (or one part of it) lives locally; refuses anything that would land outside the dir. */
   pathOf(name: string, version: string, subPath?: string): string {
     const parts = [name, version, ...(subPath ? [subPath] : [])];

@@ -51,3 +51,24 @@ export function checkAssetName(name: string): string {
   if (problem) throw new UsageError(`bad asset name ${JSON.stringify(name)}: ${problem}`);
   return name;
 }
+
+/**
+ * Code-point order (= UTF-8 byte order), the same in every language, so digests agree across tools. Compared on
+ * the UTF-16 code units: they are in code-point order except that a surrogate (half of a code point above U+FFFF)
+ * must sort above U+E000–U+FFFF, which the first differing unit is shifted for. Encoding both to UTF-8 instead cost
+ * two buffers a comparison: ~15 ms to read the meta of 2,000 files, which sorts their paths three times.
+ */
+export function comparePaths(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return inCodePointOrder(x) - inCodePointOrder(y);
+  }
+  return a.length - b.length;
+}
+
+function inCodePointOrder(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+}

@@ -259,7 +259,6 @@ export class Registry implements AssetRegistry {
     const { name } = request;
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
-    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     // Read before the previous version's meta: a sweep since then may have deleted a blob it lists (blobs.ts).
     const sweepBefore = this.options.layout === "modelkit" ? undefined : readSweep(this.store, name);
@@ -284,6 +283,8 @@ export class Registry implements AssetRegistry {
         };
     }
     const layout = this.options.layout ?? previousMeta?.layout ?? "modelkit";
+    // Before the claim and any upload, after --if-changed's answer (which writes nothing): the bound serializes a stand-in meta.
+    this.refuseUnreadableMeta(`cannot publish ${name}`, expectedMetaSize(input, request), input.files.length);
 
     const claim = claimDocument({
       by: request.createdBy,

@@ -2,7 +2,7 @@
 // built from a version's meta without reading a file, parsed back, and checked against a meta or hashed files.
 import { createHash } from "node:crypto";
 import { AssetError } from "../base/errors.ts";
-import { comparePaths } from "../registry/manifest.ts";
+import { comparePaths } from "../registry/paths.ts";
 import { isObject } from "./json.ts";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";

@@ -226,6 +226,43 @@ describe("sync on a shared dir (MinIO)", { skip: skipReason(s3Factory) }, () => 
     }
   });
 
+  it("the first sync of 10 assets brings in 4 versions at a time, as a pass without --watch does (bounded memory)", async () => {
+    const { store, uri } = await s3Factory.create();
+    const proxy = await FaultProxy.start(process.env.ASSETKIT_TEST_S3_ENDPOINT!);
+    // Data objects trickle in, so downloads overlap: the documents (versions, metas) pass at full speed.
+    proxy.inject({ fault: { kind: "throttle", bytesPerSecond: 64 * 1024 }, when: (req) => /\/data\.bin(\?|$)/.test(req.url ?? "") });
+    try {
+      const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
+      const names = Array.from({ length: 10 }, (_, i) => `w${i}`);
+      for (const name of names) {
+        const input = await prepareInput(await writeTree(await scratch(), { "data.bin": randomBytes(48 * 1024) }));
+        await registry.publish({ name, input, createdBy: "test", source: {}, metadata: {} });
+      }
+      const cwd = await scratch();
+      const proxied = uri.replace(/endpoint=[^&]*/, `endpoint=${proxy.url}`);
+      const sync = spawn(process.execPath, [CLI, "sync", ...names, "--dir", "serve", "--watch", "5s", "--store", proxied], {
+        cwd,
+        env: { ...cleanEnv(), ...s3TestEnv() },
+      });
+      try {
+        // Versions being brought in: each downloads into a temporary dir beside its asset's versions.
+        let most = 0;
+        await waitFor("every asset served", 60_000, async () => {
+          const entries = await tree(path.join(cwd, "serve"));
+          const bringing = new Set(entries.filter((e) => e.includes(TEMP_MARK) && !e.startsWith(".assetkit")).map((e) => e.split(path.sep)[0]));
+          most = Math.max(most, bringing.size);
+          return names.every((n) => entries.includes(path.join(n, "current")));
+        });
+        assert.ok(most >= 2, `downloads overlapped (${most} at most)`);
+        assert.ok(most <= 4, `${most} versions were brought in at once`);
+      } finally {
+        sync.kill("SIGKILL");
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("SIGTERM in the middle of a download leaves no temporary dir and no link", async () => {
     const { store, uri } = await s3Factory.create();
     const proxy = await FaultProxy.start(process.env.ASSETKIT_TEST_S3_ENDPOINT!);

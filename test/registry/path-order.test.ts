@@ -3,7 +3,7 @@
 // orders differ (surrogates against U+E000–U+FFFF) as well as ASCII, accents and prefixes.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { comparePaths } from "../../src/registry/manifest.ts";
+import { comparePaths } from "../../src/registry/paths.ts";
 
 const PIECES = ["a", "b", "z", "/", ".", "-", "é", "ß", "中", "\u{e000}", "\u{fb01}", "\u{ffef}", "😀", "\u{10000}", "\u{1f600}x", ""];
 
