@@ -356,7 +356,9 @@ export async function runCli(argv: string[]): Promise<number> {
         }>();
         const stopper = new AbortController();
         const onSignal = (signal: NodeJS.Signals): void => stopper.abort(new AssetError(`stopped by ${signal}: nothing was swapped`));
-        process.once("SIGTERM", onSignal).once("SIGINT", onSignal);
+        // Kept (not once) until the sync ends: proper-lockfile's exit hook (signal-exit), once a lock is taken,
+        // re-raises a signal no other listener handles, which would kill the process before it stops cleanly.
+        process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
         try {
           const r = await syncCommand(ctx, command.args, {
             dir: local.dir,
