@@ -3,9 +3,9 @@
 import type { Readable } from "node:stream";
 import { AssetError, UsageError } from "../base/errors.ts";
 import {
-  buildMeta,
   expectedMetaSize,
   hashedInput,
+  indexOfPath,
   inlineDocument,
   metaSizeBound,
   metaSizeProblem,
@@ -13,6 +13,7 @@ import {
   readMeta,
   sameContent,
   storedDocuments,
+  storedMeta,
   withStoredEtags,
   type AssetMetaDocument,
   type HashingInput,
@@ -242,10 +243,15 @@ export class Registry implements AssetRegistry {
       async () => {
         const stored = await this.storeFiles(name, version, input, base, request.onProgress);
         const prepared = await input.prepared;
-        const etags = await this.protocol.storedEtags(name, version, input.isDirectory);
         const { digest, isDirectory, files } = prepared;
+        // By the file's index (files are in path order), not in a map by path: one slot per file, no second copy of the paths.
+        const etags: string[] = [];
+        await this.protocol.forEachStoredEtag(name, version, isDirectory, (p, etag) => {
+          const index = indexOfPath(files, p);
+          if (index >= 0) etags[index] = etag;
+        });
         const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-        return { documents: storedDocuments(buildMeta(prepared, request, etags)), ...(signature ? { signature } : {}), digest, stored };
+        return { documents: storedMeta(prepared, request, (_, index) => etags[index]), ...(signature ? { signature } : {}), digest, stored };
       },
     );
     return { version, digest, published: true, ...stored };
