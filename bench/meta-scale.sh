@@ -8,7 +8,7 @@
 #                                                     # the steps to time, comma-separated (default: all; publish is always run)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-cli="node $here/dist/cli.js"
+cli="$here/dist/cli.js" # as a user runs it: its first line gives node its V8 flags
 case "$1" in
 make)
   dir=$2 count=$3 size=$4 folders=$5
