@@ -71,10 +71,10 @@ function prefixSource(recorded: string, store: Store, objects: (StoredObject & {
 /** The objects as a folder input whose files copy themselves into the destination store, hashed as they go. */
 function directInput(store: Store, objects: (StoredObject & { path: string })[], settings: ImportSettings): HashingInput {
   const budget = copyBudget();
-  const hashes: HashingInput["hashes"] = new Map();
+  const hashes = new Map<string, Promise<Omit<FileEntry, "path">>>();
   const files = objects.map((o) => {
     const hashed = Promise.withResolvers<Omit<FileEntry, "path">>();
-    hashed.promise.catch(() => undefined); // awaited by whoever needs it (see hashingInput)
+    hashed.promise.catch(() => undefined); // awaited by whoever needs it; until then a failure must not count as unhandled
     hashes.set(o.path, hashed.promise);
     const copyTo = async (destination: Store, key: string): Promise<void> => {
       try {

@@ -148,7 +148,8 @@ const FILE_CONCURRENCY = 64;
 export function assetDigest(files: readonly FileEntry[], partSize?: number, partAlgorithm: PartAlgorithm = "sha256"): string {
   const hash = createHash("sha256");
   const algorithm = partAlgorithm === "blake3" ? "\0blake3" : "";
-  // Fed ~64 KiB at a time: an update per file cost ~1 µs each.
+  // Fed ~64 KiB at a time: an update per file cost ~1 µs each. Files are mostly in path order already (as walked,
+  // and as metas list them): sorted only when they are not.
   let pending = "";
   for (const f of inPathOrder(files)) {
     const parts = f.parts ? `\0${partSize}${algorithm}\0${f.parts.join(",")}` : "";
@@ -161,11 +162,17 @@ export function assetDigest(files: readonly FileEntry[], partSize?: number, part
   return `sha256:${hash.digest("hex")}`;
 }
 
-/** `files` in path order: as given when they already are (what assetkit walks and writes), else a sorted copy. */
+/** `files`, or a sorted copy of them when they are not in path order. */
 function inPathOrder<F extends { path: string }>(files: readonly F[]): readonly F[] {
-  for (let i = 1; i < files.length; i++)
-    if (comparePaths(files[i - 1]!.path, files[i]!.path) > 0) return [...files].sort((a, b) => comparePaths(a.path, b.path));
-  return files;
+  return inOrder(files, (f) => f.path);
+}
+
+/** `items`, or a copy sorted by comparePaths of their `pathOf` when they are not in that order. */
+function inOrder<T>(items: readonly T[], pathOf: (item: T) => string): readonly T[] {
+  for (let i = 1; i < items.length; i++) {
+    if (comparePaths(pathOf(items[i - 1]!), pathOf(items[i]!)) > 0) return [...items].sort((a, b) => comparePaths(pathOf(a), pathOf(b)));
+  }
+  return items;
 }
 
 /** The byte ranges [start, end) of a file's parts. */
@@ -231,8 +238,8 @@ export interface HashingInput {
   size: number;
   /** The size of the parts that files larger than it list the hashes of. */
   partSize: number;
-  /** Each file's hashes, by path, as soon as that file is hashed. */
-  hashes: Map<string, Promise<Omit<FileEntry, "path">>>;
+  /** Each file's hashes, by path, as soon as that file is hashed (undefined for a path it does not have). */
+  hashes: { get(path: string): Promise<Omit<FileEntry, "path">> | undefined };
   /** The whole input, once every file is hashed. */
   prepared: Promise<PreparedInput>;
 }
@@ -307,38 +314,76 @@ export async function startHashing(
 const HASH_AHEAD = 256;
 
 /**
- * Each file's hashes by path: `known` (the hash record's) where it has them, else computed HASH_AHEAD files at a time
- * in the files' order (a hash started for every file at once held a suspended call and its queue entries per file,
- * ~3 KiB: 300 MiB for 100,000 files, until its turn). `known` is asked of every file first, in order.
+ * A file found by the walk: where it is read from, its size, its stamp for the hash record (see statStamp), and its
+ * hashes once hashInOrder has them (kept on the file itself: no second record per file).
  */
-function hashInOrder<F extends { path: string }>(
-  files: readonly F[],
-  known: (file: F) => Omit<FileEntry, "path"> | undefined,
-  hash: (file: F) => Promise<Omit<FileEntry, "path">>,
+type WalkedFile = { path: string; source: string; size: number; stamp: string | undefined } & Partial<Omit<FileEntry, "path" | "size">>;
+
+/**
+ * Hashes the files (sorted by path) HASH_AHEAD at a time in their order, writing each one's hashes onto it; `get`
+ * gives a file's hashes by path. `known` (the hash record's) is asked of every file first, in order: a file it knows
+ * is not read. Nothing is held per file but what the meta needs: a promise per file for the whole run (100 bytes
+ * each with its resolved value and settler) took ~40 MiB for 100,000 files, and a hash started for every file at
+ * once held a suspended call per file (~3 KiB). Only a file asked for before it is hashed gets a promise.
+ */
+function hashInOrder(
+  files: WalkedFile[],
+  known: (file: WalkedFile) => Omit<FileEntry, "path"> | undefined,
+  hash: (file: WalkedFile) => Promise<Omit<FileEntry, "path">>,
 ): HashingInput["hashes"] {
-  const hashes: HashingInput["hashes"] = new Map();
-  const unknown: { file: F; settle: (hashing: Promise<Omit<FileEntry, "path">>) => void }[] = [];
-  for (const file of files) {
+  const waiting = new Map<number, PromiseWithResolvers<Omit<FileEntry, "path">>>();
+  const failed = new Map<number, unknown>();
+  const hashesOf = ({ size, sha256, parts }: WalkedFile): Omit<FileEntry, "path"> => ({ size, sha256: sha256!, ...(parts ? { parts } : {}) });
+  const unknown: number[] = [];
+  for (const [index, file] of files.entries()) {
     const found = known(file);
-    if (found) hashes.set(file.path, Promise.resolve(found));
+    if (!found) unknown.push(index);
     else {
-      const hashing = new Promise<Omit<FileEntry, "path">>((settle) => unknown.push({ file, settle }));
-      hashing.catch(() => undefined); // awaited by whoever needs it (see hashingInput)
-      hashes.set(file.path, hashing);
+      file.sha256 = found.sha256;
+      if (found.parts) file.parts = found.parts;
     }
   }
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < unknown.length) {
       const index = next++;
-      const hashing = hash(unknown[index]!.file);
-      unknown[index]!.settle(hashing);
-      unknown[index] = undefined!;
-      await hashing.catch(() => undefined); // the failure reaches whoever awaits this file's hashes
+      const file = files[unknown[index]!]!;
+      try {
+        const { sha256, parts } = await hash(file);
+        file.sha256 = sha256;
+        if (parts) file.parts = parts;
+        waiting.get(unknown[index]!)?.resolve(hashesOf(file));
+      } catch (err) {
+        failed.set(unknown[index]!, err); // reaches whoever asks for this file's hashes
+        waiting.get(unknown[index]!)?.reject(err);
+      }
+      waiting.delete(unknown[index]!);
     }
   };
   for (let i = 0; i < Math.min(HASH_AHEAD, unknown.length); i++) void worker();
-  return hashes;
+  return {
+    get(p) {
+      const index = indexOfPath(files, p);
+      if (index < 0) return undefined;
+      if (files[index]!.sha256 !== undefined) return Promise.resolve(hashesOf(files[index]!));
+      if (failed.has(index)) return Promise.reject(failed.get(index));
+      let waiter = waiting.get(index);
+      if (!waiter) waiting.set(index, (waiter = Promise.withResolvers()));
+      return waiter.promise;
+    },
+  };
+}
+
+/** The index of the file at `p` in files sorted by comparePaths, or -1. */
+export function indexOfPath(files: readonly { path: string }[], p: string): number {
+  for (let low = 0, high = files.length - 1; low <= high;) {
+    const middle = (low + high) >>> 1;
+    const order = comparePaths(files[middle]!.path, p);
+    if (order === 0) return middle;
+    if (order < 0) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 /** The input whose files are hashed by `hashes` (sorted here by path); `prepared` resolves once every one is. */
@@ -352,16 +397,14 @@ export function hashingInput(
   files.sort((a, b) => comparePaths(a.path, b.path));
   const prepared = (async (): Promise<PreparedInput> => {
     // One file at a time: an await per file at once held a suspended call per file (~800 bytes) until all were hashed.
-    const entries: PreparedInput["files"] = [];
-    for (const { path: p, source } of files) {
-      const { size, sha256, parts } = await hashes.get(p)!;
-      entries.push({ path: p, source, size, sha256, ...(parts ? { parts } : {}) });
-    }
+    // Each file's hashes go onto its own record (a copy of each was a second record per file for the whole publish);
+    // whoever reads the prepared files picks the fields it needs.
+    for (const f of files) Object.assign(f, await hashes.get(f.path)!);
+    const entries = files as PreparedInput["files"];
     const digest = assetDigest(entries, partSize, partAlgorithm);
     return { isDirectory, files: entries, digest, size: entries.reduce((sum, f) => sum + f.size, 0), partSize, partAlgorithm };
   })();
-  // Awaited by whoever needs it; until then a failure must not count as unhandled (the same holds of each of
-  // `hashes`, which their maker sees to: a handler on each of 100,000 promises cost ~0.2 s).
+  // Awaited by whoever needs them; until then a failure must not count as unhandled.
   prepared.catch(() => undefined);
   return { isDirectory, files, size: files.reduce((sum, f) => sum + f.size, 0), partSize, hashes, prepared };
 }
@@ -382,12 +425,15 @@ export async function prepareInput(input: string, options: HashingOptions = {}):
 
 /** An input already hashed, in the shape of one being hashed. */
 export function hashedInput(input: PreparedInput): HashingInput {
-  const hashes = new Map(input.files.map(({ path: p, ...rest }) => [p, Promise.resolve(rest)]));
+  const { files } = input;
+  const hashes: HashingInput["hashes"] = {
+    get(p) {
+      const index = indexOfPath(files, p);
+      return index < 0 ? undefined : Promise.resolve(files[index]!);
+    },
+  };
   return { isDirectory: input.isDirectory, files: input.files, size: input.size, partSize: input.partSize, hashes, prepared: Promise.resolve(input) };
 }
-
-/** A file found by the walk: where it is read from, its size, and its stamp for the hash record (see statStamp). */
-type WalkedFile = { path: string; source: string; size: number; stamp: string | undefined };
 
 /**
  * The folder's files with their sizes. Each file is stat'ed synchronously: nothing else runs while the input is
@@ -445,18 +491,47 @@ export function buildMeta(
   extras: MetaExtras,
   etags: ReadonlyMap<string, string> = new Map(),
 ): AssetMetaDocument {
-  const files = input.files.map(({ path: p, size, sha256, parts }) => ({ path: p, size, sha256, ...(parts ? { parts } : {}), ...withEtag(etags.get(p)) }));
-  const blake3Parts = input.partAlgorithm === "blake3" && files.some((f) => f.parts);
+  const doc = metaHeader(
+    input,
+    input.files.some((f) => f.parts),
+    extras,
+  );
+  doc.assetkit!.files = [...metaEntries(input.files, (f) => etags.get(f.path))];
+  return doc;
+}
+
+/**
+ * The documents that store the meta of `input` (see storedDocuments), its file entries made one at a time from
+ * `input.files`, each with the etag `etagOf` gives it: no copy of the file list is held while they are written.
+ */
+export function storedMeta<F extends FileEntry>(
+  input: Omit<PreparedInput, "files"> & { files: readonly F[] },
+  extras: MetaExtras,
+  etagOf: (file: F, index: number) => string | undefined,
+): Generator<MetaDocumentBytes> {
+  return storedDocuments(
+    metaHeader(
+      input,
+      input.files.some((f) => f.parts),
+      extras,
+    ),
+    { entries: metaEntries(input.files, etagOf), count: input.files.length },
+  );
+}
+
+/** The meta of `input` without its file entries (`files` empty): what storedDocuments completes. `withParts`: whether a file lists parts. */
+function metaHeader(input: Omit<PreparedInput, "files"> & { files: readonly { path: string }[] }, withParts: boolean, extras: MetaExtras): AssetMetaDocument {
+  const blake3Parts = input.partAlgorithm === "blake3" && withParts;
   return {
     push_date: (extras.now ?? new Date()).toISOString(),
     is_directory: input.isDirectory,
-    contents: input.isDirectory ? files.map((f) => f.path) : [],
+    contents: input.isDirectory ? input.files.map((f) => f.path) : [],
     assetkit: {
       schema: blake3Parts ? 3 : 2,
       digest: input.digest,
       size: input.size,
       part_size: input.partSize,
-      files,
+      files: [],
       ...layoutField(extras.layout),
       created_by: extras.createdBy,
       source: extras.source,
@@ -477,6 +552,12 @@ export function withLayout(doc: AssetMetaDocument, layout: LayoutName): AssetMet
   return { ...doc, assetkit: { ...block, ...layoutField(layout) } };
 }
 
+/** Each file's meta entry, made as it is asked for, with the etag `etagOf` gives it. */
+function* metaEntries<F extends FileEntry>(files: readonly F[], etagOf: (file: F, index: number) => string | undefined): Generator<StoredFileEntry> {
+  for (const [i, f] of files.entries())
+    yield { path: f.path, size: f.size, sha256: f.sha256, ...(f.parts ? { parts: f.parts } : {}), ...withEtag(etagOf(f, i)) };
+}
+
 function withEtag(etag: string | undefined): { etag?: string } {
   return etag ? { etag } : {};
 }
@@ -484,8 +565,12 @@ function withEtag(etag: string | undefined): { etag?: string } {
 /** The document with its files' etags replaced by `etags` (a promoted copy's, in its own store): none where unknown. */
 export function withStoredEtags(doc: AssetMetaDocument, etags: ReadonlyMap<string, string>): AssetMetaDocument {
   if (!doc.assetkit) return doc;
-  const files = doc.assetkit.files.map(({ etag: _theirs, ...f }) => ({ ...f, ...withEtag(etags.get(f.path)) }));
-  return { ...doc, assetkit: { ...doc.assetkit, files } };
+  return { ...doc, assetkit: { ...doc.assetkit, files: [...restoredEtags(doc.assetkit.files, (f) => etags.get(f.path))] } };
+}
+
+/** The entries with their etags replaced by what `etagOf` gives, made one at a time. */
+function* restoredEtags(files: readonly StoredFileEntry[], etagOf: (file: StoredFileEntry) => string | undefined): Generator<StoredFileEntry> {
+  for (const { etag: _theirs, ...f } of files) yield { ...f, ...withEtag(etagOf(f)) };
 }
 
 /** A meta as it is stored, whole (unsharded: see storedDocuments). */
@@ -518,18 +603,29 @@ export interface MetaDocumentBytes {
   bytes: Buffer;
 }
 
+/** A meta's file entries, made one at a time, and how many there are. */
+export interface MetaEntries {
+  entries: Iterable<StoredFileEntry>;
+  count: number;
+}
+
 /**
  * The documents that store `doc`, in the order they must be written: its shards, then the `.meta`, which lists
  * them. A folder asset is sharded above metaShardFiles() files, or when its meta would pass SHARD_BYTES (long
- * paths, many part hashes); a single file never is. Generated one at a time, so only one shard's bytes are held.
+ * paths, many part hashes); a single file never is. Its file entries are `listed` (by default, `doc`'s own list),
+ * which a large meta takes one at a time: generated one at a time, only one shard's entries and bytes are held.
  */
-export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocumentBytes> {
+export function* storedDocuments(doc: AssetMetaDocument, listed?: MetaEntries): Generator<MetaDocumentBytes> {
   const block = doc.assetkit;
   const shardFiles = metaShardFiles();
+  let entries = listed?.entries ?? block?.files ?? [];
+  const count = listed?.count ?? block?.files.length ?? 0;
   // Schema 1 (no part_size) is kept as it was written: schema 4 is sharded schema 2 or 3.
   const shardable = block !== undefined && block.schema !== 1 && doc.is_directory;
-  if (!shardable || block.files.length <= shardFiles) {
-    const whole = metaBytes(doc);
+  if (!shardable || count <= shardFiles) {
+    const files = [...entries];
+    entries = files;
+    const whole = metaBytes(block ? { ...doc, assetkit: { ...block, files } } : doc);
     // A folder of few files with long paths or many part hashes is sharded too, so no document grows with it.
     if (!shardable || whole.length <= SHARD_BYTES) {
       yield { bytes: whole };
@@ -537,26 +633,26 @@ export function* storedDocuments(doc: AssetMetaDocument): Generator<MetaDocument
     }
   }
   const shards: MetaShard[] = [];
-  let entries: string[] = [];
+  let shardEntries: string[] = [];
   let bytes = 0;
   const close = (): MetaDocumentBytes => {
-    const data = Buffer.from(`{"files":[\n${entries.join(",\n")}\n]}\n`);
-    shards.push({ files: entries.length, sha256: createHash("sha256").update(data).digest("hex") });
-    entries = [];
+    const data = Buffer.from(`{"files":[\n${shardEntries.join(",\n")}\n]}\n`);
+    shards.push({ files: shardEntries.length, sha256: createHash("sha256").update(data).digest("hex") });
+    shardEntries = [];
     bytes = 0;
     return { shard: shards.length - 1, bytes: data };
   };
-  for (const file of block.files) {
+  for (const file of entries) {
     const entry = JSON.stringify(file);
-    entries.push(entry);
+    shardEntries.push(entry);
     bytes += Buffer.byteLength(entry) + 2;
-    if (entries.length >= shardFiles || bytes >= SHARD_BYTES) yield close();
+    if (shardEntries.length >= shardFiles || bytes >= SHARD_BYTES) yield close();
   }
-  if (entries.length > 0) yield close();
-  const { files, schema, ...rest } = block;
+  if (shardEntries.length > 0) yield close();
+  const { files: _files, schema, ...rest } = block;
   const sharded: Partial<AssetMetaDocument> = {
     ...doc,
-    assetkit: { schema: 4, ...rest, part_algorithm: schema === 3 ? "blake3" : "sha256", file_count: files.length, shards, files: [] },
+    assetkit: { schema: 4, ...rest, part_algorithm: schema === 3 ? "blake3" : "sha256", file_count: count, shards, files: [] },
   };
   // modelkit cannot fetch a content-addressed version: its `contents` would only be bytes sent again at every version.
   if (!(doc.is_directory && doc.contents && block.layout === undefined && fitsInBudget(doc.contents))) delete sharded.contents;
@@ -571,9 +667,9 @@ function fitsInBudget(paths: readonly string[]): boolean {
 }
 
 /** The largest of the documents that store `doc` (see storedDocuments): what must fit under a reader's limit. */
-function largestStoredDocument(doc: AssetMetaDocument): number {
+function largestStoredDocument(doc: AssetMetaDocument, listed?: MetaEntries): number {
   let largest = 0;
-  for (const { bytes } of storedDocuments(doc)) largest = Math.max(largest, bytes.length);
+  for (const { bytes } of storedDocuments(doc, listed)) largest = Math.max(largest, bytes.length);
   return largest;
 }
 
@@ -604,30 +700,31 @@ const LONGEST_ETAG = `"${"0".repeat(32)}-10000"`;
  */
 export function metaSizeBound(doc: AssetMetaDocument): number {
   const files = doc.assetkit?.files ?? [];
-  return largestStoredDocument(withStoredEtags(doc, new Map(files.map((f) => [f.path, LONGEST_ETAG]))));
+  return largestStoredDocument(doc, { entries: restoredEtags(files, () => LONGEST_ETAG), count: files.length });
 }
 
 /**
  * The size bound (metaSizeBound) of the meta that publishing `input` writes, known before any file is hashed (so
  * before any upload): every hash in it is hex of one length, so placeholders of that length take the same bytes.
+ * Its entries are made one at a time, as they are when the meta is written.
  */
 export function expectedMetaSize(input: Pick<HashingInput, "isDirectory" | "files" | "size" | "partSize">, extras: MetaExtras): number {
   const hex = "0".repeat(64);
-  const files = input.files.map(({ path: p, size }) => ({
-    path: p,
-    size,
+  const placeholder = (f: { path: string; size: number }): FileEntry => ({
+    path: f.path,
+    size: f.size,
     sha256: hex,
-    ...(size > input.partSize ? { parts: partRanges(size, input.partSize).map(() => hex) } : {}),
-  }));
-  const placeholder = {
-    isDirectory: input.isDirectory,
-    files,
-    digest: `sha256:${hex}`,
-    size: input.size,
-    partSize: input.partSize,
-    partAlgorithm: "blake3" as const,
-  };
-  return metaSizeBound(buildMeta(placeholder, extras));
+    ...(f.size > input.partSize ? { parts: partRanges(f.size, input.partSize).map(() => hex) } : {}),
+  });
+  const header = metaHeader(
+    { isDirectory: input.isDirectory, files: input.files, digest: `sha256:${hex}`, size: input.size, partSize: input.partSize, partAlgorithm: "blake3" },
+    input.files.some((f) => f.size > input.partSize),
+    extras,
+  );
+  const entries = (function* () {
+    for (const f of input.files) yield { ...placeholder(f), etag: LONGEST_ETAG };
+  })();
+  return largestStoredDocument(header, { entries, count: input.files.length });
 }
 
 /**
@@ -786,18 +883,8 @@ function validateMeta(doc: AssetMetaDocument, where: string, sharded?: unknown[]
   if (!doc.is_directory && files.length !== 1) bad("a single-file asset must list exactly one file");
   const filesClash = pathClash(files.map((f) => f.path));
   if (filesClash) bad(`in the assetkit files list, ${filesClash}`);
-  const listed = (paths: string[]): string => [...paths].sort(comparePaths).join("\0");
-  // Side by side first: assetkit writes both in the same order.
-  const samePaths = (a: string[], b: string[]): boolean => a.length === b.length && (a.every((p, i) => p === b[i]) || listed(a) === listed(b));
   // A sharded meta without contents leaves nothing to compare.
-  if (
-    doc.is_directory &&
-    contents.length > 0 &&
-    !samePaths(
-      files.map((f) => f.path),
-      contents,
-    )
-  ) {
+  if (doc.is_directory && contents.length > 0 && !samePaths(files, contents)) {
     bad("contents and the assetkit files list disagree");
   }
   if (assetDigest(files, partSize, partAlgorithm) !== block.digest) bad("its digest does not match its files list");
@@ -824,6 +911,14 @@ export function sameContent(meta: VersionMeta, input: PreparedInput): boolean {
     const want = listed[i]!;
     return want.path === f.path && want.sha256 !== undefined && want.size === f.size && want.sha256 === f.sha256;
   });
+}
+
+/** Whether the files have exactly the paths `paths`, in any order (compared in path order: no copy when both are in it already). */
+function samePaths(files: readonly { path: string }[], paths: readonly string[]): boolean {
+  if (files.length !== paths.length) return false;
+  const sortedFiles = inPathOrder(files);
+  const sortedPaths = inOrder(paths, (p) => p);
+  return sortedFiles.every((f, i) => f.path === sortedPaths[i]);
 }
 
 /** Why a list of file paths cannot all exist at once in a folder (a path listed twice, or both a file and a folder), or undefined. */

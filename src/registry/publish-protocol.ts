@@ -129,14 +129,20 @@ export class PublishProtocol {
    * version's folder): recorded in its meta, so the next version's copy of an object can be made conditional on it.
    */
   async storedEtags(name: string, version: string, isDirectory: boolean): Promise<Map<string, string>> {
+    const etags = new Map<string, string>();
+    await this.forEachStoredEtag(name, version, isDirectory, (p, etag) => etags.set(p, etag));
+    return etags;
+  }
+
+  /** Calls `each` with the path and etag of every data object of a version just stored, as they are listed (see storedEtags). */
+  async forEachStoredEtag(name: string, version: string, isDirectory: boolean, each: (path: string, etag: string) => void): Promise<void> {
     if (!isDirectory) {
       const object = await this.store.head(dataKey(name, version));
-      return new Map(object?.etag ? [["", object.etag]] : []);
+      if (object?.etag) each("", object.etag);
+      return;
     }
     const prefix = `${dataKey(name, version)}/`;
-    const etags = new Map<string, string>();
-    for await (const object of this.store.list(prefix)) if (object.etag) etags.set(object.key.slice(prefix.length), object.etag);
-    return etags;
+    for await (const object of this.store.list(prefix)) if (object.etag) each(object.key.slice(prefix.length), object.etag);
   }
 
   /**

@@ -3,9 +3,9 @@
 import type { Readable } from "node:stream";
 import { AssetError, UsageError } from "../base/errors.ts";
 import {
-  buildMeta,
   expectedMetaSize,
   hashedInput,
+  indexOfPath,
   inlineDocument,
   metaSizeBound,
   metaSizeProblem,
@@ -13,6 +13,7 @@ import {
   readMeta,
   sameContent,
   storedDocuments,
+  storedMeta,
   withLayout,
   withStoredEtags,
   type AssetMetaDocument,
@@ -313,10 +314,18 @@ export class Registry implements AssetRegistry {
       async () => {
         const stored = await this.storeFiles(name, version, input, base, layout, request.onProgress);
         const prepared = await input.prepared;
-        const etags = layout === "modelkit" ? await this.protocol.storedEtags(name, version, input.isDirectory) : new Map<string, string>();
         const { digest, isDirectory, files } = prepared;
+        // By the file's index (files are in path order), not in a map by path: one slot per file, no second copy of
+        // the paths. A content-addressed meta records none (its keys are its digests).
+        const etags: string[] = [];
+        if (layout === "modelkit") {
+          await this.protocol.forEachStoredEtag(name, version, isDirectory, (p, etag) => {
+            const index = indexOfPath(files, p);
+            if (index >= 0) etags[index] = etag;
+          });
+        }
         const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-        return { documents: storedDocuments(buildMeta(prepared, { ...request, layout }, etags)), ...(signature ? { signature } : {}), digest, stored };
+        return { documents: storedMeta(prepared, { ...request, layout }, (_, index) => etags[index]), ...(signature ? { signature } : {}), digest, stored };
       },
       sharedShards,
     );

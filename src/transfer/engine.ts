@@ -145,7 +145,7 @@ export class Transfers {
     const hash = createHash("sha256");
     // The file is opened within the request's slot: 2,000 files waiting for one do not hold 2,000 descriptors.
     await this.requests.run(async () => {
-      const file = new SmallFile(dest);
+      const file = new SmallFile(dest, size);
       try {
         if (size > 0) await this.readPart(openObject, file, newPart(0, 0, size - 1), size, label, { onBytes, hash });
         await file.created(); // an empty object is an empty file
@@ -350,10 +350,15 @@ function hashingWriter(hashed: { write: BatchWriter["write"] }): BatchWriter {
  * create), 2.09 s, 1.82 s and 1.83 s.
  */
 class SmallFile implements BatchWriter {
-  readonly batchBytes = INLINE_HASH_BYTES;
+  /**
+   * The object's size rounded up to a power of two (a few pooled sizes): a 1 MiB batch for every 4 KiB object made
+   * each file leave 1 MiB of buffer for the collector, and fetching 100,000 such files peaked at 157 MiB of buffers.
+   */
+  readonly batchBytes: number;
   private readonly opening: Promise<number>;
 
-  constructor(path: string) {
+  constructor(path: string, size: number) {
+    this.batchBytes = Math.min(INLINE_HASH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(size, MIN_SMALL_BATCH_BYTES))));
     this.opening = createFile(path);
     this.opening.catch(() => undefined); // a request that fails first never awaits it: not an unhandled rejection
   }
@@ -447,6 +452,8 @@ function release(buffer: Buffer): void {
  * worker (a message each way, the file opened and read again) cost more CPU and memory than the 80 µs of sha256.
  */
 const INLINE_HASH_BYTES = 1024 * 1024;
+/** The smallest batch of a small object: one page. */
+const MIN_SMALL_BATCH_BYTES = 4096;
 
 function checkSha256(label: string, size: number, expected: string | undefined, got: string): void {
   if (expected !== undefined && got !== expected) throw integrity(label, `expected ${size} bytes with sha256 ${expected}, got sha256 ${got}`);
