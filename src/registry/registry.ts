@@ -261,10 +261,13 @@ export class Registry implements AssetRegistry {
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
 
-    // Read before the previous version's meta: a sweep since then may have deleted a blob it lists (blobs.ts).
-    const sweepBefore = this.options.layout === "modelkit" ? undefined : readSweep(this.store, name);
+    // Read before the previous version's meta: a sweep since then may have deleted a blob it lists (blobs.ts). Beside
+    // the index, unless requests go one at a time (ASSETKIT_CONCURRENCY=1), then after it.
+    const readSweepBefore = () => (this.options.layout === "modelkit" ? undefined : readSweep(this.store, name));
+    let sweepBefore = this.concurrency > 1 ? readSweepBefore() : undefined;
     sweepBefore?.catch(() => undefined); // awaited below, only for the content-addressed layout
     const index = await this.indexes.fresh(name);
+    if (this.concurrency === 1) await (sweepBefore = readSweepBefore())?.catch(() => undefined);
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
     const { scheme } = index;
     // The version this one follows in its series: its files that are unchanged are copied inside the store (or, by content, kept).
