@@ -5,8 +5,7 @@ import type { Context } from "./context.ts";
 import { UsageError } from "../base/errors.ts";
 import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
 import { sweepBlobs, type SweepOutcome } from "../registry/sweep.ts";
-import { formatBytes } from "../base/units.ts";
-import { parseDuration } from "../base/units.ts";
+import { formatBytes, parseDuration } from "../base/units.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
 import { OciLayout } from "../registry/oci/oci-layout.ts";
 

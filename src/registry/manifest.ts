@@ -346,18 +346,18 @@ function hashInOrder(
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < unknown.length) {
-      const index = next++;
-      const file = files[unknown[index]!]!;
+      const index = unknown[next++]!;
+      const file = files[index]!;
       try {
         const { sha256, parts } = await hash(file);
         file.sha256 = sha256;
         if (parts) file.parts = parts;
-        waiting.get(unknown[index]!)?.resolve(hashesOf(file));
+        waiting.get(index)?.resolve(hashesOf(file));
       } catch (err) {
-        failed.set(unknown[index]!, err); // reaches whoever asks for this file's hashes
-        waiting.get(unknown[index]!)?.reject(err);
+        failed.set(index, err); // reaches whoever asks for this file's hashes
+        waiting.get(index)?.reject(err);
       }
-      waiting.delete(unknown[index]!);
+      waiting.delete(index);
     }
   };
   for (let i = 0; i < Math.min(HASH_AHEAD, unknown.length); i++) void worker();

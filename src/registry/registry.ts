@@ -261,13 +261,14 @@ export class Registry implements AssetRegistry {
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
     if (!this.store.writable) throw new UsageError(`${this.store.url} is read-only: publish to a writable store (s3://, gs://, az://, a folder)`);
 
-    // Read before the previous version's meta: a sweep since then may have deleted a blob it lists (blobs.ts). Beside
-    // the index, unless requests go one at a time (ASSETKIT_CONCURRENCY=1), then after it.
+    // Read, and answered, before the previous version's meta is read: a sweep since then may have deleted a blob it
+    // lists (blobs.ts). Sent beside the index, unless requests go one at a time (ASSETKIT_CONCURRENCY=1).
     const readSweepBefore = () => (this.options.layout === "modelkit" ? undefined : readSweep(this.store, name));
-    let sweepBefore = this.concurrency > 1 ? readSweepBefore() : undefined;
-    sweepBefore?.catch(() => undefined); // awaited below, only for the content-addressed layout
+    const early = this.concurrency > 1 ? readSweepBefore() : undefined;
+    early?.catch(() => undefined);
     const index = await this.indexes.fresh(name);
-    if (this.concurrency === 1) await (sweepBefore = readSweepBefore())?.catch(() => undefined);
+    const sweepBefore = early ?? readSweepBefore();
+    await sweepBefore?.catch(() => undefined); // its failure matters only to the content-addressed layout, below
     if (index.foreign) throw this.foreignVersions(name, index.foreign, `cannot publish ${name}`);
     const { scheme } = index;
     // The version this one follows in its series: its files that are unchanged are copied inside the store (or, by content, kept).

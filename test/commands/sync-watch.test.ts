@@ -20,23 +20,13 @@ import { CLI, cleanEnv, scratch, startCli, writeTree } from "../helpers/cli.ts";
 import { ownMinio } from "../helpers/own-minio.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { TEST_SETTINGS, TEST_TUNING } from "../helpers/settings.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const promotion = { promoted_at: "2026-11-30T00:00:00.000Z", promoted_by: "test", source: {} };
 
 interface Status {
   ok: boolean;
   assets: { version: string | null; ok: boolean; lastError: { message: string } | null; lastSuccess: string | null }[];
-}
-
-/** Polls `condition` every 100 ms; fails after `guardMs` (a hang guard, not a speed claim). */
-async function waitFor<T>(what: string, guardMs: number, condition: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + guardMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${guardMs / 1000} s waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 async function readStatus(file: string): Promise<Status | undefined> {

@@ -14,6 +14,7 @@ import { startRequestCounter } from "../../scripts/request-counter.ts";
 import { goBinDir } from "../../scripts/test-servers.ts";
 import { uniquePrefix } from "../conformance/factory.ts";
 import { CLI, cleanEnv, runCli, scratch, writeTree } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const REGISTRY_A = process.env.ASSETKIT_TEST_OCI_A;
 const unavailable = !REGISTRY_A ? "no OCI registry (ASSETKIT_TEST_OCI_A): run under node scripts/test.ts" : undefined;
@@ -67,16 +68,6 @@ function unknownFields(value: unknown, schema: Schema | true, at: string): strin
 
 async function example(file: string): Promise<Record<string, unknown>> {
   return parse(await readFile(path.join(EXAMPLES, file), "utf8")) as Record<string, unknown>;
-}
-
-async function waitFor<T>(what: string, guardMs: number, condition: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + guardMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${guardMs / 1000} s waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** A fresh namespace on registry A as a store URI and as a reference prefix; a CLI on it. */
