@@ -190,6 +190,10 @@ export class S3Store implements Backend, IncompleteUploads {
   }
 
   async head(key: string): Promise<StoredObject | undefined> {
+    // Hand-signed first, as openRead; any answer but 200 and 404 is asked again through the SDK, which names it.
+    const fast = await this.signed.head(this.keyOf(key), operationSignal());
+    if (fast) return { key, ...fast };
+    if (fast === null) return this.absent();
     const { client, api } = await this.sdk();
     try {
       const out = await client.send(new api.HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), abortOption());
@@ -202,17 +206,26 @@ export class S3Store implements Backend, IncompleteUploads {
 
   /** HEAD has no body: its 404 is the same for a missing bucket and a missing key, so the bucket is looked up once. */
   private async absent(): Promise<undefined> {
-    const { client, api } = await this.sdk();
-    this.bucketCheck ??= client.send(new api.HeadBucketCommand({ Bucket: this.bucket }), abortOption()).then(
-      () => undefined,
-      (err: unknown) => {
-        this.bucketCheck = undefined;
-        if (statusOf(err) === 404) throw this.bucketMissing(err);
-        if (statusOf(err) !== 403) throw err; // may read objects without s3:ListBucket: assume it exists
-      },
-    );
+    this.bucketCheck ??= this.checkBucket().catch((err: unknown) => {
+      this.bucketCheck = undefined;
+      throw err;
+    });
     await this.bucketCheck;
     return undefined;
+  }
+
+  /** Rejects when the bucket does not exist: hand-signed first, else through the SDK's HeadBucket. */
+  private async checkBucket(): Promise<void> {
+    const exists = await this.signed.bucketExists(operationSignal());
+    if (exists === false) throw this.bucketMissing(new Error("HEAD bucket: 404"));
+    if (exists) return;
+    const { client, api } = await this.sdk();
+    try {
+      await client.send(new api.HeadBucketCommand({ Bucket: this.bucket }), abortOption());
+    } catch (err) {
+      if (statusOf(err) === 404) throw this.bucketMissing(err);
+      if (statusOf(err) !== 403) throw err; // may read objects without s3:ListBucket: assume it exists
+    }
   }
 
   private bucketMissing(err: unknown): StoreError {

@@ -118,7 +118,8 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
       assert.equal(await store.write("s/small.bin", { file, size: 70_000 }), true);
       assert.equal(await store.write("s/doc.json", Buffer.from("{}")), true);
       assert.equal(await sha256Of(store, "s/small.bin"), sha);
-      assert.deepEqual(agents, ["PUT signed", "PUT signed", "GET signed"]);
+      assert.equal((await store.head("s/small.bin"))?.size, 70_000);
+      assert.deepEqual(agents, ["PUT signed", "PUT signed", "GET signed", "HEAD signed"]);
     } finally {
       await proxy.stop();
     }
@@ -130,7 +131,10 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     assert.equal(await store.write("doc.json", Buffer.from("{}")), true);
     assert.equal((await store.read("doc.json"))?.data.toString(), "{}");
     assert.equal(await sha256Of(store, "doc.json"), createHash("sha256").update("{}").digest("hex"));
-    assert.equal(store.sdkLoaded, false, "a read and a small write need no SDK");
+    const head = await store.head("doc.json");
+    assert.deepEqual(head, { key: "doc.json", size: 2, etag: (await store.read("doc.json"))?.etag });
+    assert.equal(await store.head("missing.json"), undefined, "a missing key (the bucket checked by a signed HEAD too)");
+    assert.equal(store.sdkLoaded, false, "a read, a small write and heads need no SDK");
     const listed = [];
     for await (const o of store.list("")) listed.push(o.key);
     assert.deepEqual(listed, ["doc.json"]);
