@@ -5,7 +5,6 @@ import { keepYoungGenerationSmall } from "../base/young-gc.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
 exitUnlessSupportedNode("assetkit");
-keepYoungGenerationSmall();
 
 // V8's compile cache (in the system's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off): a command run
 // again skips compiling the bundle, ~0.08 s of a 0.3 s `resolve` against S3. Enabled before the CLI's modules load
@@ -18,4 +17,5 @@ enableCompileCache();
 if (!process.argv.includes("--debug")) process.noDeprecation = true;
 
 const { runCli } = await import("./cli.ts");
+keepYoungGenerationSmall(); // once the modules are loaded (young-gc.ts says why)
 process.exitCode = await runCli(process.argv.slice(2));

@@ -5,11 +5,11 @@ import { keepYoungGenerationSmall } from "../base/young-gc.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
 exitUnlessSupportedNode("assetkit-storage-initializer");
-keepYoungGenerationSmall();
 
 // The SDKs' own deprecation notices (the GCS client's punycode, url.parse) are nothing a user can act on, and
 // would break the one-line error on stderr; --debug shows them.
 if (!process.argv.includes("--debug")) process.noDeprecation = true;
 
 const { runStorageInitializer } = await import("./storage-initializer.ts");
+keepYoungGenerationSmall(); // once the modules are loaded (young-gc.ts says why)
 process.exitCode = await runStorageInitializer(process.argv.slice(2));
