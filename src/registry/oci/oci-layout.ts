@@ -101,6 +101,14 @@ interface EarlyClaim {
   at: number;
 }
 
+/** How a version is stored in the registry, as `show` prints it (`oci` in its JSON). */
+export interface OciStorage {
+  /** `<registry>/<repository>@<manifest digest>`: what a pod or `oras pull` pins. */
+  reference: string;
+  /** The files stored as parts (§4), by the name a puller would write them under; standard pullers get the parts. */
+  split: { file: string; size: number; parts: number }[];
+}
+
 /** A version's manifest as read: its digest and content, and the files its layers hold by title. */
 interface StoredManifest {
   digest: string;
@@ -239,6 +247,15 @@ export class OciLayout implements AssetRegistry {
     const file = relPath === "" && files.size === 1 ? [...files.values()][0] : files.get(relPath);
     if (!file) throw new AssetError(`${name}:${version} in ${this.url} has no layer titled ${JSON.stringify(relPath)}`);
     return file;
+  }
+
+  /** Where a version's manifest is and which of its files are split into parts (one manifest GET, cached). */
+  async storage(name: string, version: string): Promise<OciStorage> {
+    const { digest, files } = await this.manifestOf(name, version);
+    return {
+      reference: `${this.location.registry.host}/${this.repository(name)}@${digest}`,
+      split: [...files.values()].filter((f) => f.parts.length > 1).map((f) => ({ file: f.title, size: f.size, parts: f.parts.length })),
+    };
   }
 
   foreignVersions(name: string, versions: string[], what: string): AssetError {
