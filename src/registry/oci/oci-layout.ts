@@ -9,6 +9,7 @@ import { formatBytes } from "../../base/units.ts";
 import { hashPool } from "../../hashing/pool.ts";
 import { Limiter } from "../../store/limiter.ts";
 import type { OciClient } from "../../store/oci/client.ts";
+import type { GitHubPackages } from "../../store/oci/github-packages.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
 import { sourceOf, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import { countStoredFile, type OpenObject, type TransferProgress, type TransferSettings } from "../../transfer/engine.ts";
@@ -53,7 +54,7 @@ import {
   type LayerFile,
 } from "./artifact.ts";
 import { openParts, splitRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
-import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
+import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover, type VersionsAt } from "./gc.ts";
 import {
   channelMoves,
   holdTag,
@@ -85,6 +86,8 @@ export interface OciLayoutOptions {
   settings: TransferSettings;
   /** Where publish says that files were split into parts (standard pullers get the parts). */
   warn?: (message: string) => void;
+  /** GitHub's Packages API for this store (ghcr.io): prune deletes through it where the registry refuses DELETE. */
+  packages?: GitHubPackages;
 }
 
 /** A channel's name must leave room for its claim tag within the 128 characters of a tag. */
@@ -567,7 +570,15 @@ export class OciLayout implements AssetRegistry {
 
   /** prune's deletion: version tags, in two phases (gc.ts). */
   async deleteVersions(name: string, versions: string[], protectedNow: () => Promise<Set<string>>): Promise<DeletedVersions> {
-    const where = { url: this.url, repo: this.repository(name), name, settleMs: this.location.settleMs };
+    const { packages } = this.options;
+    const where: VersionsAt = {
+      url: this.url,
+      repo: this.repository(name),
+      name,
+      settleMs: this.location.settleMs,
+      // The package is the repository below its owner, the namespace's first segment.
+      ...(packages ? { packages: { api: packages, name: this.repository(name).split("/").slice(1).join("/") } } : {}),
+    };
     try {
       return await deleteVersionTags(this.client, where, versions, protectedNow);
     } finally {
