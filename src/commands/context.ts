@@ -94,7 +94,7 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     const location = parseOciUri(uri);
     // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
     const ociEnv = githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env;
-    const packages = openGitHubPackages(location, ociEnv);
+    const packages = openGitHubPackages(location, tuning, ociEnv);
     return new OciLayout(openOciClient(location, tuning, ociEnv), location, {
       ...layoutOptions,
       warn: (m) => reporter.warn(m),

@@ -141,7 +141,7 @@ describe("prune through GitHub's Packages API (fake) where the registry refuses 
     const layout = new OciLayout(openOciClient(location, TEST_TUNING, env), location, {
       versioning: "semver",
       settings: TEST_SETTINGS,
-      packages: openGitHubPackages(location, env)!,
+      packages: openGitHubPackages(location, TEST_TUNING, env)!,
     });
     const kept = await digest("1.1.0");
     const pruned = await digest("1.2.0");

@@ -25,13 +25,16 @@ export class GitHubPackages {
   readonly api: URL;
   private readonly owner: string;
   private readonly token: () => Promise<string | undefined>;
+  /** An answer not begun within this long fails (ASSETKIT_IDLE_TIMEOUT): the answers are small documents. */
+  private readonly idleTimeoutMs: number;
   /** `orgs/<owner>` or `users/<owner>`, once a listing found which. */
   private ownerPath: string | undefined;
 
-  constructor(api: URL, owner: string, token: () => Promise<string | undefined>) {
+  constructor(api: URL, owner: string, token: () => Promise<string | undefined>, idleTimeoutMs: number) {
     this.api = api;
     this.owner = owner;
     this.token = token;
+    this.idleTimeoutMs = idleTimeoutMs;
   }
 
   /** Every version of container package `name` (`<path>/<asset>` below the owner), across pages. */
@@ -90,7 +93,12 @@ export class GitHubPackages {
     const headers: Record<string, string> = { accept: "application/vnd.github+json", "x-github-api-version": "2022-11-28" };
     if (token) headers.authorization = `Bearer ${token}`;
     for (let attempt = 1; ; attempt++) {
-      const res = await fetch(url, { method, headers });
+      const res = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.idleTimeoutMs) }).catch((err: Error) => {
+        throw new StoreError(
+          "unavailable",
+          `${this.api.origin}: cannot ${what}: ${err.name === "TimeoutError" ? `no answer within ${this.idleTimeoutMs / 1000} s` : err.message}`,
+        );
+      });
       if (res.ok) return res;
       const message = await res
         .json()

@@ -105,12 +105,17 @@ export function openOciClient(location: OciLocation, budget: TimeBudget, env: No
  * GitHub's Packages API for the store's namespace (its first segment is the owner), with the registry's own password
  * or token as the API token; undefined where the registry has no such API.
  */
-export function openGitHubPackages(location: OciLocation, env: NodeJS.ProcessEnv = process.env): GitHubPackages | undefined {
+export function openGitHubPackages(location: OciLocation, budget: TimeBudget, env: NodeJS.ProcessEnv = process.env): GitHubPackages | undefined {
   if (!location.packagesApi) return undefined;
   const credentials = ociCredentialsFor(location.registry.host, env);
   const owner = location.namespace.split("/")[0]!;
-  return new GitHubPackages(location.packagesApi, owner, async () => {
-    const found = await credentials();
-    return found && "password" in found ? found.password : undefined;
-  });
+  return new GitHubPackages(
+    location.packagesApi,
+    owner,
+    async () => {
+      const found = await credentials();
+      return found && "password" in found ? found.password : undefined;
+    },
+    budget.idleTimeoutMs,
+  );
 }
