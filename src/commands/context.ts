@@ -8,7 +8,7 @@ import { readLockfile, type Lockfile } from "../project/lockfile.ts";
 import { Registry } from "../registry/registry.ts";
 import type { AssetRegistry } from "../registry/asset-registry.ts";
 import { OciLayout } from "../registry/oci/oci-layout.ts";
-import { isOciUri, openOciClient, parseOciUri } from "../store/oci/open.ts";
+import { isOciUri, openGitHubPackages, openOciClient, parseOciUri } from "../store/oci/open.ts";
 import { allowNativeHash } from "../hashing/part-hash.ts";
 import { localStoreRoot, openStore } from "../store/uri.ts";
 import type { Store } from "../store/store.ts";
@@ -93,8 +93,13 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
     if (!isOciUri(uri)) return new Registry(await openStore(uri, baseDir, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
     const location = parseOciUri(uri);
     // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
-    const client = openOciClient(location, tuning, githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env);
-    return new OciLayout(client, location, { ...layoutOptions, warn: (m) => reporter.warn(m) });
+    const ociEnv = githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env;
+    const packages = openGitHubPackages(location, tuning, ociEnv);
+    return new OciLayout(openOciClient(location, tuning, ociEnv), location, {
+      ...layoutOptions,
+      warn: (m) => reporter.warn(m),
+      ...(packages ? { packages } : {}),
+    });
   };
   const registry = await openRegistry(storeUri, storeBase);
   const assetsDir = new AssetsDir(options.assetsDir ?? env.ASSETKIT_ASSETS_DIR ?? env.MODELKIT_ASSETS_DIR ?? config.assetsDir ?? DEFAULT_ASSETS_DIR, transfers);

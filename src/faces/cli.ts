@@ -11,6 +11,7 @@ import { pruneLocalCommand } from "../commands/prune-local.ts";
 import { publishCommand, type PublishResult } from "../commands/publish.ts";
 import { resolveCommand } from "../commands/resolve.ts";
 import { showCommand } from "../commands/show.ts";
+import type { OciStorage } from "../registry/oci/oci-layout.ts";
 import { signatureLine } from "../trust/signature-report.ts";
 import { syncCommand } from "../commands/sync.ts";
 import { verifyCommand } from "../commands/verify.ts";
@@ -185,7 +186,11 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(
       run(async (ctx, _opts, command) => {
         const r = await showCommand(ctx, command.args[0]!);
-        return { json: { ...r.meta, signature: r.signature }, text: [`${r.name}:${r.version}`, signatureLine(r.signature), JSON.stringify(r.meta, null, 2)] };
+        const oci = r.oci ? ociLines(r.oci) : [];
+        return {
+          json: { ...r.meta, signature: r.signature, ...(r.oci ? { oci: r.oci } : {}) },
+          text: [`${r.name}:${r.version}`, signatureLine(r.signature), ...oci, JSON.stringify(r.meta, null, 2)],
+        };
       }),
     );
 
@@ -400,6 +405,15 @@ function publishedOutput(r: PublishResult, suffix = ""): { json: unknown; text: 
 }
 
 /** A repeatable flag's values, in order. */
+/** show's lines for a version in a registry: its pinnable reference, and the files a standard puller gets as parts. */
+function ociLines(oci: OciStorage): string[] {
+  const split = oci.split.map((f) => `${f.file} (${formatBytes(f.size)}): ${f.parts} parts`);
+  return [
+    `reference: ${oci.reference}`,
+    ...(split.length > 0 ? [`split into parts (assetkit joins them; oras pull and image volumes get <file>.part-NNN-of-MMM): ${split.join(", ")}`] : []),
+  ];
+}
+
 function repeatable(value: string, all: string[] = []): string[] {
   return [...all, value];
 }

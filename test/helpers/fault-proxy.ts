@@ -1,7 +1,7 @@
 // The one fault-injection proxy of the tests: an HTTP proxy in front of a real server (MinIO, fake-gcs-server,
 // Azurite, Caddy) that forwards requests untouched (headers included, so signatures stay valid) and, when told,
-// breaks the next matching ones: answers an error status, resets a body mid-way, stalls, loses a response, or
-// sends bodies slowly (a download still running when the test acts on it).
+// breaks the next matching ones: answers an error status, resets a body mid-way, stalls, loses a response, holds a
+// request back, or sends bodies slowly (a download still running when the test acts on it).
 // Also the small shared helpers of store tests: a closed port, and a StoreError assertion.
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -24,7 +24,9 @@ export type Fault =
   /** Run `meanwhile` (another writer, say), then close the connection without forwarding the request. */
   | { kind: "drop-request"; meanwhile?: () => Promise<unknown> }
   /** Forward, sending the response body at this rate. */
-  | { kind: "throttle"; bytesPerSecond: number };
+  | { kind: "throttle"; bytesPerSecond: number }
+  /** Forward once `until` settles (the request, body included, waits here meanwhile). */
+  | { kind: "hold"; until: () => Promise<unknown> };
 
 export interface Injection {
   fault: Fault;
@@ -103,6 +105,14 @@ export class FaultProxy {
       });
       return;
     }
+    if (fault?.kind === "hold") {
+      void fault.until().finally(() => this.forward(req, res));
+      return;
+    }
+    this.forward(req, res, fault);
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, fault?: Fault): void {
     const upstream = http.request(
       { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {

@@ -46,9 +46,27 @@ async function setup(registry: string) {
   const digest = async (name: string, reference: string) =>
     (await fetch(url(name, `manifests/${reference}`), { method: "HEAD", headers: { accept: MANIFEST } })).headers.get("docker-content-digest");
   const location = parseOciUri(store);
-  const layout = new OciLayout(openOciClient(location, TEST_TUNING, {}), location, { versioning: "semver", settings: TEST_SETTINGS });
-  return { cwd, cli, json, tags, tag, digest, layout };
+  /** A layout over its own client; `before(method, reference)` runs before each of that client's manifest calls (a racing writer). */
+  const layoutOf = (before?: (method: string, reference: string) => Promise<void>) => {
+    const client = openOciClient(location, TEST_TUNING, {});
+    const racing = new Proxy(client, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== "function") return value;
+        const method = (value as (...a: unknown[]) => unknown).bind(target);
+        if (!before || typeof prop !== "string" || !prop.endsWith("Manifest")) return method;
+        return async (repo: string, reference: string, ...rest: unknown[]) => {
+          await before(prop, reference);
+          return method(repo, reference, ...rest);
+        };
+      },
+    });
+    return new OciLayout(racing, location, { versioning: "semver", settings: TEST_SETTINGS });
+  };
+  return { cwd, cli, json, tags, tag, digest, layout: layoutOf(), layoutOf };
 }
+
+const promotion = () => ({ promoted_at: new Date().toISOString(), promoted_by: "test", source: {} });
 
 describe("gc and prune on oci:// stores", { skip: unavailable }, () => {
   it("gc removes old holds, claims under which nothing was committed and orphan markers; versions, channels and receipts stay", async () => {
@@ -108,7 +126,7 @@ describe("gc and prune on oci:// stores", { skip: unavailable }, () => {
     assert.equal(prune.code, 2, prune.stderr);
     assert.match(
       prune.stderr.trim(),
-      /^error: prune cannot delete versions on oci:\/\/.*: the registry refuses tag deletion \(405; ghcr.io always does\); nothing was deleted$/,
+      /^error: prune cannot delete versions on oci:\/\/.*: the registry refuses tag deletion \(405\) and has no packages API to delete through \(ghcr.io's is GitHub's; \?packages-api=\); nothing was deleted$/,
     );
     assert.deepEqual(await tags("x"), before);
   });
@@ -151,5 +169,121 @@ describe("gc and prune on oci:// stores", { skip: unavailable }, () => {
     assert.deepEqual([done.reinstated, done.deleted.map((d) => d.version)], [["1.0.0"], ["1.1.0"]]);
     assert.equal(await digest("x", "1.0.0"), kept);
     assert.deepEqual((await json("list", "x")).assets[0].versions, ["1.2.0", "1.0.0"]);
+  });
+
+  // The promote side of the race (docs/oci.md §5.4): prune re-reads the channels after deleting, promote re-reads
+  // the version tag after moving; these force each interleaving on registry A.
+  const publishThree = async (cwd: string, json: (...args: string[]) => Promise<unknown>) => {
+    for (const content of ["one", "two", "three"]) {
+      await writeTree(cwd, { "m/a.txt": content });
+      await json("publish", "m", "x");
+    }
+  };
+  /** The versions the channels name now, as prune's re-check reads them. */
+  const channelVersions = async (layout: OciLayout) => new Set(Object.values((await layout.aliases("x")).table).map((e) => e.version));
+
+  it("a promotion that read the version before prune deleted it and moves after prune's re-check is undone and fails", async () => {
+    const { cwd, json, tags, digest, layoutOf } = await setup(REGISTRY_A!);
+    await publishThree(cwd, json);
+    await json("promote", "x:1.2.0", "prod");
+    const prodBefore = await digest("x", "prod");
+    const pruner = layoutOf();
+    let pruned: ReturnType<OciLayout["deleteVersions"]> | undefined;
+    // The whole prune of 1.0.0 runs just before the promoter points the channel tag at it.
+    const promoter = layoutOf(async (method, reference) => {
+      if (method === "putManifest" && reference === "prod" && !pruned) await (pruned = pruner.deleteVersions("x", ["1.0.0"], () => channelVersions(pruner)));
+    });
+    await assert.rejects(
+      promoter.promote("x", "prod", "1.0.0", promotion()),
+      /: x:1\.0\.0 was deleted \(pruned\) while it was being promoted: x:prod is unchanged$/,
+    );
+    assert.deepEqual(
+      (await pruned!).deleted.map((d) => d.version),
+      ["1.0.0"],
+    );
+    assert.equal(await digest("x", "prod"), prodBefore, "the channel tag names its previous manifest again");
+    const left = await tags("x");
+    assert.deepEqual(
+      left.filter((t) => !t.startsWith("_c.")),
+      ["1.1.0", "1.2.0", "_m.prod.1", "prod"],
+      "the undone move left no record",
+    );
+    assert.ok(!left.some((t) => t.endsWith(".m.prod.2")), "nor its claim");
+    assert.equal((await json("resolve", "x:prod")).resolved[0].version, "1.2.0");
+    await json("promote", "x:1.1.0", "prod");
+    assert.deepEqual(
+      (await json("history", "x:prod")).channels[0].history.map((h: { version: string }) => h.version),
+      ["1.1.0", "1.2.0"],
+      "the next move takes the freed slot",
+    );
+  });
+
+  it("a new channel moved onto a version prune deleted meanwhile is removed again", async () => {
+    const { cwd, json, tags, layoutOf } = await setup(REGISTRY_A!);
+    await publishThree(cwd, json);
+    const pruner = layoutOf();
+    let pruned: Promise<unknown> | undefined;
+    const promoter = layoutOf(async (method, reference) => {
+      if (method === "putManifest" && reference === "prod" && !pruned) await (pruned = pruner.deleteVersions("x", ["1.0.0"], () => channelVersions(pruner)));
+    });
+    await assert.rejects(promoter.promote("x", "prod", "1.0.0", promotion()), /was deleted \(pruned\) while it was being promoted/);
+    assert.deepEqual(
+      (await tags("x")).filter((t) => !t.startsWith("_c.")),
+      ["1.1.0", "1.2.0"],
+    );
+  });
+
+  /**
+   * A promoter whose move of `prod` onto 1.0.0 starts a prune of 1.0.0; the prune re-reads the channels once
+   * `reread` resolves; `beforeRecheck` runs before the promoter's own re-check (its HEAD of tag 1.0.0).
+   */
+  const racingPrune = (
+    layoutOf: (before?: (method: string, reference: string) => Promise<void>) => OciLayout,
+    reread: Promise<void>,
+    beforeRecheck: (pruned: Promise<unknown>) => Promise<void> = async () => {},
+  ) => {
+    const pruner = layoutOf();
+    const race: { pruned?: ReturnType<OciLayout["deleteVersions"]> } = {};
+    const promoter = layoutOf(async (method, reference) => {
+      if (race.pruned && method === "headManifest" && reference === "1.0.0") return beforeRecheck(race.pruned);
+      if (race.pruned || method !== "putManifest" || reference !== "prod") return;
+      await new Promise<void>((deleted) => {
+        race.pruned = pruner.deleteVersions("x", ["1.0.0"], async () => {
+          deleted();
+          await reread;
+          return channelVersions(pruner);
+        });
+      });
+    });
+    return { promoter, race };
+  };
+
+  it("a move between prune's deletion and its re-check, re-checked after prune's: prune puts the version back, the promotion holds", async () => {
+    const { cwd, json, layoutOf } = await setup(REGISTRY_A!);
+    await publishThree(cwd, json);
+    await json("promote", "x:1.2.0", "prod");
+    let moved!: () => void;
+    const { promoter, race } = racingPrune(layoutOf, new Promise<void>((r) => (moved = r)), async (pruned) => {
+      moved();
+      await pruned;
+    });
+    assert.deepEqual(await promoter.promote("x", "prod", "1.0.0", promotion()), { previous: "1.2.0", changed: true });
+    moved(); // (a promoter without its re-check never let the prune go on)
+    const done = await race.pruned!;
+    assert.deepEqual([done.reinstated, done.deleted], [["1.0.0"], []]);
+    assert.equal((await json("resolve", "x:prod")).resolved[0].version, "1.0.0");
+  });
+
+  it("a move between prune's deletion and its re-check, re-checked before prune's: the promotion backs off, prune deletes", async () => {
+    const { cwd, json, layoutOf } = await setup(REGISTRY_A!);
+    await publishThree(cwd, json);
+    await json("promote", "x:1.2.0", "prod");
+    let promoted!: () => void;
+    const { promoter, race } = racingPrune(layoutOf, new Promise<void>((r) => (promoted = r)));
+    await assert.rejects(promoter.promote("x", "prod", "1.0.0", promotion()), /was deleted \(pruned\) while it was being promoted/);
+    promoted();
+    const done = await race.pruned!;
+    assert.deepEqual([done.reinstated, done.deleted.map((d) => d.version)], [[], ["1.0.0"]]);
+    assert.equal((await json("resolve", "x:prod")).resolved[0].version, "1.2.0", "the channel went back where it was");
   });
 });

@@ -1,7 +1,8 @@
 // Files over `?max-blob=` (docs/oci.md §4), without a registry: the URI parameter and its documented default, part
 // ranges and titles, a file named like another's part refused before any request, and reads across parts (ranges
-// spanning part boundaries; a part read whole checked against its digest). Round trips against real registries are
-// in oci-store.test.ts and oci-promote.test.ts.
+// spanning part boundaries; a part read whole checked against its digest); on registry A, a file's parts uploaded
+// at once within ASSETKIT_CONCURRENCY (publish and promote --to). Round trips against real registries are in
+// oci-store.test.ts and oci-promote.test.ts.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
@@ -11,9 +12,13 @@ import { UsageError } from "../../src/base/errors.ts";
 import { partTitle, partTitleClash } from "../../src/registry/oci/artifact.ts";
 import { openParts, splitRanges, rangeDigests, type StoredFile } from "../../src/registry/oci/split.ts";
 import { parseOciUri } from "../../src/store/oci/open.ts";
+import { uniquePrefix } from "../conformance/factory.ts";
 import { runCli, scratch, writeTree } from "../helpers/cli.ts";
+import { FaultProxy } from "../helpers/fault-proxy.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const MiB = 1024 * 1024;
+const REGISTRY_A = process.env.ASSETKIT_TEST_OCI_A;
 const digestOf = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
 describe("max-blob", () => {
@@ -103,4 +108,50 @@ describe("max-blob", () => {
       /integrity check failed for f of m:1: part 2 of 3 \(blob sha256:[0-9a-f]{64}, bytes 1000-1999\) has digest/,
     );
   });
+
+  it(
+    "uploads a file's parts at once, at most ASSETKIT_CONCURRENCY blobs in flight (publish, promote --to)",
+    { skip: !REGISTRY_A && "no registry A: run under node scripts/test.ts" },
+    async () => {
+      const proxy = await FaultProxy.start(REGISTRY_A!);
+      try {
+        const cwd = await scratch();
+        const big = randomBytes(4 * MiB);
+        await writeTree(cwd, { "m/big.bin": big });
+        const parts = [0, 1, 2, 3].map((i) => digestOf(big.subarray(i * MiB, (i + 1) * MiB)).slice("sha256:".length));
+        // Each part's upload PUT is held until all four are held at once, or for 2 s: how many were ever held at once
+        // is how many went in parallel (one after the other: 1; unbounded: 4).
+        let held = 0;
+        let mostHeld = 0;
+        proxy.inject({
+          when: (req) => req.method === "PUT" && parts.some((hex) => req.url!.includes(hex)),
+          fault: {
+            kind: "hold",
+            until: async () => {
+              mostHeld = Math.max(mostHeld, ++held);
+              await waitFor("four part uploads at once", 2000, async () => held >= 4).catch(() => undefined);
+              held--;
+            },
+          },
+        });
+        const registry = (namespace: string) => `oci://${new URL(proxy.url).host}/${namespace}?settle=0&max-blob=1MiB`;
+        const cli = async (...args: string[]) => {
+          const r = await runCli(args, { cwd, env: { ASSETKIT_CONCURRENCY: "3" } });
+          assert.equal(r.code, 0, r.stderr);
+          return r;
+        };
+        const source = registry(uniquePrefix());
+        await cli("publish", "m", "x", "--store", source);
+        assert.equal(mostHeld, 3, "publish: three parts in flight at once, the fourth waiting for a slot");
+        const folder = `${cwd}/folder-store`;
+        await cli("promote", "x:1.0.0", "--store", source, "--to", folder);
+        mostHeld = 0;
+        const copied = await cli("promote", "x:1.0.0", "--store", folder, "--to", registry(uniquePrefix()));
+        assert.match(copied.stderr, /stored as parts \(big\.bin: 4 parts\)/);
+        assert.equal(mostHeld, 3, "promote --to: the same");
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
 });

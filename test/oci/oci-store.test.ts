@@ -86,6 +86,8 @@ describe("oci:// stores", { skip: unavailable }, () => {
         ["weights/model.safetensors", true],
       ],
     );
+    assert.match(shown.oci.reference, /^127\.0\.0\.1:\d+\/[^@]+\/team\/sentiment@sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(shown.oci.split, [], "no file split: no part to tell of");
 
     const fetched = (await json("fetch", "team/sentiment:1.0.0", "team/single")).resolved;
     assert.deepEqual(await readFile(path.join(fetched[0].path, "weights/model.safetensors")), files["model/weights/model.safetensors"]);
@@ -277,6 +279,25 @@ describe("oci:// stores", { skip: unavailable }, () => {
     // The meta lists each file once, whole: its size and sha256 are the file's.
     const shown = await json("show", `split/model:${version}`);
     assert.equal(shown.assetkit.digest, digest);
+    // show says which files a standard puller gets as parts, and the manifest to pin.
+    const manifestDigest = (
+      await fetch(`${REGISTRY_A}/v2/${repository}/manifests/${version}`, { method: "HEAD", headers: { accept: MANIFEST_TYPE } })
+    ).headers.get("docker-content-digest");
+    assert.deepEqual(shown.oci, {
+      reference: `${new URL(REGISTRY_A!).host}/${repository}@${manifestDigest}`,
+      split: [
+        { file: "big.bin", size: 3.5 * MiB, parts: 4 },
+        { file: "two.bin", size: 2 * MiB, parts: 2 },
+      ],
+    });
+    const text = await cli("show", `split/model:${version}`);
+    assert.equal(text.code, 0, text.stderr);
+    const lines = text.stdout.split("\n");
+    assert.equal(lines[2], `reference: ${shown.oci.reference}`);
+    assert.equal(
+      lines[3],
+      "split into parts (assetkit joins them; oras pull and image volumes get <file>.part-NNN-of-MMM): big.bin (3.5 MiB): 4 parts, two.bin (2.0 MiB): 2 parts",
+    );
     assert.deepEqual(
       shown.assetkit.files.map((f: { path: string; size: number; sha256: string }) => [f.path, f.size, f.sha256]),
       Object.entries(files)

@@ -2,11 +2,14 @@
 // hold tags, claims under which nothing was committed, withdrawn claims with their markers; a version tag, a
 // channel tag, a move record and a committed slot's claim (its receipt) are never touched. prune deletes version
 // tags only, in two phases: delete, wait `settle`, re-read the channels, put back any a channel moved onto. Both
-// need tag deletion: where the registry refuses it (405) gc reports what stays and prune is a usage error.
+// need tag deletion: where the registry refuses it (405) gc reports what stays, and prune deletes through GitHub's
+// Packages API where the registry has it (ghcr.io: a version's manifest with all its tags, restored if a channel
+// moved onto it), else is a usage error.
 // Untagged manifests and blobs are left to the registry's own garbage collection.
 import { setTimeout as sleep } from "node:timers/promises";
-import { UsageError } from "../../base/errors.ts";
+import { AssetError, UsageError } from "../../base/errors.ts";
 import type { Manifest, OciClient } from "../../store/oci/client.ts";
+import type { GitHubPackages } from "../../store/oci/github-packages.ts";
 import { StoreError } from "../../store/store.ts";
 import type { DeletedVersions } from "../prune.ts";
 import { withdrawalMarker, type TagState } from "./tags.ts";
@@ -74,14 +77,24 @@ export async function removeLeftovers(client: OciClient, leftovers: OciLeftover[
   return { removed, refused: [] };
 }
 
+/** Where prune deletes: the store, the asset's repository, and, where tags cannot be deleted, its package on GitHub. */
+export interface VersionsAt {
+  url: string;
+  repo: string;
+  name: string;
+  settleMs: number;
+  packages?: { api: GitHubPackages; name: string };
+}
+
 /**
  * Deletes version tags, then, `settleMs` later, puts back (same manifest bytes, same digest) those `protectedNow`
- * names: a channel moved onto them meanwhile. The manifests and their receipts stay; a registry refusing tag
- * deletion makes this a usage error before anything changes.
+ * names: a channel moved onto them meanwhile. The manifests and their receipts stay. A registry refusing tag
+ * deletion: through its package versions where it has GitHub's API (deletePackageVersions), else a usage error
+ * before anything changes.
  */
 export async function deleteVersionTags(
   client: OciClient,
-  where: { url: string; repo: string; name: string; settleMs: number },
+  where: VersionsAt,
   versions: string[],
   protectedNow: () => Promise<Set<string>>,
 ): Promise<DeletedVersions> {
@@ -93,7 +106,10 @@ export async function deleteVersionTags(
       await client.deleteManifest(where.repo, version);
     } catch (err) {
       if (withdrawn.size === 0 && err instanceof StoreError && err.code === "unsupported") {
-        throw new UsageError(`prune cannot delete versions on ${where.url}: the registry refuses tag deletion (405; ghcr.io always does); nothing was deleted`);
+        if (where.packages) return deletePackageVersions(client, { ...where, packages: where.packages }, versions, protectedNow);
+        throw new UsageError(
+          `prune cannot delete versions on ${where.url}: the registry refuses tag deletion (405) and has no packages API to delete through (ghcr.io's is GitHub's; ?packages-api=); nothing was deleted`,
+        );
       }
       throw err;
     }
@@ -105,6 +121,52 @@ export async function deleteVersionTags(
   for (const [version, manifest] of withdrawn) {
     if (keep.has(version)) {
       await client.putManifest(where.repo, version, manifest.data, manifest.mediaType);
+      result.reinstated.push(version);
+    } else result.deleted.push({ version, objects: 0, bytes: 0 });
+  }
+  return result;
+}
+
+/**
+ * prune where tags cannot be deleted but GitHub's Packages API can delete (ghcr.io): each version's package version
+ * (the one named by its manifest digest) goes with every tag on it, which must be only the version's own and
+ * assetkit's (`_`: its receipt, holds, markers), else nothing is deleted; then, `settleMs` later, those a channel
+ * moved onto meanwhile are restored (same manifest, same tags).
+ */
+async function deletePackageVersions(
+  client: OciClient,
+  where: VersionsAt & { packages: NonNullable<VersionsAt["packages"]> },
+  versions: string[],
+  protectedNow: () => Promise<Set<string>>,
+): Promise<DeletedVersions> {
+  const { api, name: pkg } = where.packages;
+  const byDigest = new Map<string, { id: number; tags: string[] }>();
+  for await (const v of api.versions(pkg)) byDigest.set(v.digest, v);
+  const planned: { version: string; id: number }[] = [];
+  for (const version of versions) {
+    const manifest = await client.headManifest(where.repo, version);
+    if (!manifest) continue;
+    const found = byDigest.get(manifest.digest);
+    if (!found) {
+      throw new AssetError(
+        `prune cannot delete ${where.name}:${version} on ${where.url}: GitHub lists no version ${manifest.digest} of package ${pkg}; nothing was deleted`,
+      );
+    }
+    const others = found.tags.filter((t) => t !== version && !t.startsWith("_"));
+    if (others.length > 0) {
+      throw new AssetError(
+        `prune cannot delete ${where.name}:${version} on ${where.url}: GitHub deletes a manifest with all its tags, and ${others.join(", ")} also name(s) it; nothing was deleted`,
+      );
+    }
+    planned.push({ version, id: found.id });
+  }
+  for (const { id } of planned) await api.deleteVersion(pkg, id);
+  await sleep(where.settleMs);
+  const keep = await protectedNow();
+  const result: DeletedVersions = { deleted: [], reinstated: [] };
+  for (const { version, id } of planned) {
+    if (keep.has(version)) {
+      await api.restoreVersion(pkg, id);
       result.reinstated.push(version);
     } else result.deleted.push({ version, objects: 0, bytes: 0 });
   }

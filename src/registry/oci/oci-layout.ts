@@ -7,7 +7,9 @@ import { AssetError, UsageError } from "../../base/errors.ts";
 import { mapSettling } from "../../base/map-settling.ts";
 import { formatBytes } from "../../base/units.ts";
 import { hashPool } from "../../hashing/pool.ts";
+import { Limiter } from "../../store/limiter.ts";
 import type { OciClient } from "../../store/oci/client.ts";
+import type { GitHubPackages } from "../../store/oci/github-packages.ts";
 import type { OciLocation } from "../../store/oci/open.ts";
 import { sourceOf, StoreError, type ByteRange, MAX_DOCUMENT_BYTES } from "../../store/store.ts";
 import { countStoredFile, type OpenObject, type TransferProgress, type TransferSettings } from "../../transfer/engine.ts";
@@ -52,7 +54,7 @@ import {
   type LayerFile,
 } from "./artifact.ts";
 import { openParts, splitRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
-import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover } from "./gc.ts";
+import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover, type VersionsAt } from "./gc.ts";
 import {
   channelMoves,
   holdTag,
@@ -84,6 +86,8 @@ export interface OciLayoutOptions {
   settings: TransferSettings;
   /** Where publish says that files were split into parts (standard pullers get the parts). */
   warn?: (message: string) => void;
+  /** GitHub's Packages API for this store (ghcr.io): prune deletes through it where the registry refuses DELETE. */
+  packages?: GitHubPackages;
 }
 
 /** A channel's name must leave room for its claim tag within the 128 characters of a tag. */
@@ -98,6 +102,14 @@ interface EarlyClaim {
   claim: { tag: string; cid: string };
   standIn: Buffer;
   at: number;
+}
+
+/** How a version is stored in the registry, as `show` prints it (`oci` in its JSON). */
+export interface OciStorage {
+  /** `<registry>/<repository>@<manifest digest>`: what a pod or `oras pull` pins. */
+  reference: string;
+  /** The files stored as parts (§4), by the name a puller would write them under; standard pullers get the parts. */
+  split: { file: string; size: number; parts: number }[];
 }
 
 /** A version's manifest as read: its digest and content, and the files its layers hold by title. */
@@ -238,6 +250,15 @@ export class OciLayout implements AssetRegistry {
     const file = relPath === "" && files.size === 1 ? [...files.values()][0] : files.get(relPath);
     if (!file) throw new AssetError(`${name}:${version} in ${this.url} has no layer titled ${JSON.stringify(relPath)}`);
     return file;
+  }
+
+  /** Where a version's manifest is and which of its files are split into parts (one manifest GET, cached). */
+  async storage(name: string, version: string): Promise<OciStorage> {
+    const { digest, files } = await this.manifestOf(name, version);
+    return {
+      reference: `${this.location.registry.host}/${this.repository(name)}@${digest}`,
+      split: [...files.values()].filter((f) => f.parts.length > 1).map((f) => ({ file: f.title, size: f.size, parts: f.parts.length })),
+    };
   }
 
   foreignVersions(name: string, versions: string[], what: string): AssetError {
@@ -477,7 +498,7 @@ export class OciLayout implements AssetRegistry {
   }
 
   /**
-   * The blobs of a copied version (a split file's parts one after the other): one the repository holds is skipped
+   * The blobs of a copied version (a split file's parts at once, within the transfer's concurrency): one the repository holds is skipped
    * (HEAD); one of another repository of this registry is mounted from it (no byte through this process); any
    * other streams from the source's `openFile`, checked against its digest and size as it uploads, so wrong bytes
    * fail before the registry commits the blob.
@@ -494,15 +515,15 @@ export class OciLayout implements AssetRegistry {
     const serverSide = { files: 0, bytes: 0 };
     const streamed = { files: 0, bytes: 0 };
     const progress: TransferProgress = { bytes: 0, totalBytes: layers.reduce((sum, l) => sum + l.size, 0), files: 0, totalFiles: layers.length };
+    // One read-ahead budget for the whole copy: parts streamed at once share it.
     const options = { settings: this.options.settings, budget: copyBudget() };
+    const requests = new Limiter(this.options.settings.concurrency);
     await mapSettling(
       layers,
       async (layer) => {
         const label = `${layer.path || name} of ${name}:${version} in ${source.url}`;
         const open: OpenObject = (range) => source.openFile(name, version, layer.path, range);
-        let uploaded = false;
-        for (const [i, blob] of blobsOf(layer).entries()) {
-          if (await this.client.blobExists(repo, blob.digest)) continue;
+        const uploaded = await this.storeBlobs(repo, blobsOf(layer), requests, async (blob, i) => {
           const { result } = await writeVerified(
             layer.parts ? withinPart(open, blob) : open,
             layer.parts ? `part ${i + 1} of ${layer.parts.length} of ${label}` : label,
@@ -510,8 +531,8 @@ export class OciLayout implements AssetRegistry {
             options,
             (body) => this.client.uploadBlob(repo, blob.digest, body, mountFrom === undefined ? {} : { mountFrom }),
           );
-          uploaded ||= result === "uploaded";
-        }
+          return result === "uploaded";
+        });
         countStoredFile(uploaded ? streamed : serverSide, progress, layer.size, onProgress);
       },
       this.options.settings.concurrency,
@@ -549,7 +570,15 @@ export class OciLayout implements AssetRegistry {
 
   /** prune's deletion: version tags, in two phases (gc.ts). */
   async deleteVersions(name: string, versions: string[], protectedNow: () => Promise<Set<string>>): Promise<DeletedVersions> {
-    const where = { url: this.url, repo: this.repository(name), name, settleMs: this.location.settleMs };
+    const { packages } = this.options;
+    const where: VersionsAt = {
+      url: this.url,
+      repo: this.repository(name),
+      name,
+      settleMs: this.location.settleMs,
+      // The package is the repository below its owner, the namespace's first segment.
+      ...(packages ? { packages: { api: packages, name: this.repository(name).split("/").slice(1).join("/") } } : {}),
+    };
     try {
       return await deleteVersionTags(this.client, where, versions, protectedNow);
     } finally {
@@ -612,7 +641,36 @@ export class OciLayout implements AssetRegistry {
       for (const blob of [config, EMPTY_BLOB]) await this.putBlobOnce(repo, blob);
       await this.client.putManifest(repo, moveTag(channel, n), moveManifestBytes(config), MANIFEST_MEDIA_TYPE);
     });
+    await this.undoMoveOntoPruned(repo, { name, channel, version, n, digest: target.digest, data: target.data }, before, won!.claim);
     return { ...(before ? { previous: before.version } : {}), changed: true };
+  }
+
+  /**
+   * A prune may delete the version's tag between our read of it and our move (docs/oci.md §5.4). Prune re-reads
+   * the channels `settle` after deleting; we re-read the version tag `settle` after moving: one of us sees the other.
+   * If the tag is gone, the channel tag goes back to the manifest it named (unless another move came since), the
+   * move's record and claim go, and the promotion fails.
+   */
+  private async undoMoveOntoPruned(
+    repo: string,
+    move: { name: string; channel: string; version: string; n: number; digest: string; data: Buffer },
+    before: RecordedMove | undefined,
+    claim: { tag: string; cid: string },
+  ): Promise<void> {
+    const { name, channel, version, n, digest } = move;
+    await sleep(this.location.settleMs);
+    if ((await this.client.headManifest(repo, version))?.digest === digest) return;
+    const newest = channelMoves(await this.listTags(repo))
+      .get(channel)
+      ?.at(-1);
+    if (newest === n && (await this.client.headManifest(repo, channel))?.digest === digest) {
+      const back = before && (await this.client.getManifest(repo, before.digest));
+      if (back) await this.client.putManifest(repo, channel, back.data, back.mediaType);
+      else await this.client.deleteManifest(repo, channel);
+      await this.client.deleteManifest(repo, moveTag(channel, n));
+      await this.withdraw(repo, claim.tag, claim.cid, move.data);
+    }
+    throw new AssetError(`${name}:${version} was deleted (pruned) while it was being promoted: ${name}:${channel} is unchanged`);
   }
 
   async rollback(name: string, channel: string, promotion: Promotion, expected?: string): Promise<ChannelMoveOutcome> {
@@ -696,6 +754,7 @@ export class OciLayout implements AssetRegistry {
     const copied = { files: 0, bytes: 0 };
     const parts = new Map<string, BlobPart[]>();
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    const requests = new Limiter(this.options.settings.concurrency);
     await mapSettling(
       input.files,
       async (file) => {
@@ -712,17 +771,40 @@ export class OciLayout implements AssetRegistry {
           : [{ digest: `sha256:${(await input.hashes.get(file.path)!).sha256}`, size: file.size, offset: 0 }];
         if (ranges) parts.set(file.path, blobs);
         const source = sourceOf(whole);
-        let sent = false;
-        for (const blob of blobs) {
-          if (await this.client.blobExists(repo, blob.digest)) continue;
+        const sent = await this.storeBlobs(repo, blobs, requests, async (blob) => {
           await this.client.uploadBlob(repo, blob.digest, ranges ? { size: blob.size, open: withinPart((range) => source.open(range), blob) } : whole);
-          sent = true;
-        }
+          return true;
+        });
         countStoredFile(sent ? uploaded : copied, progress, file.size, onProgress);
       },
       this.options.settings.concurrency,
     );
     return { uploaded, copied, parts };
+  }
+
+  /**
+   * A file's blobs (its parts all at once), each skipped when the repository holds it (HEAD), else given to `send`
+   * (true: bytes went). Every HEAD and send holds a slot of `requests`, shared by all the files of one transfer, so
+   * at most ASSETKIT_CONCURRENCY blobs are in flight whether they are files or parts (each upload reads its bytes in
+   * bounded buffers: memory stays bounded by that number). True when `send` said any bytes went.
+   */
+  private async storeBlobs(
+    repo: string,
+    blobs: readonly BlobPart[],
+    requests: Limiter,
+    send: (blob: BlobPart, index: number) => Promise<boolean>,
+  ): Promise<boolean> {
+    let sent = false;
+    await mapSettling(
+      [...blobs.keys()],
+      (i) =>
+        requests.run(async () => {
+          if (await this.client.blobExists(repo, blobs[i]!.digest)) return;
+          if (await send(blobs[i]!, i)) sent = true;
+        }),
+      blobs.length,
+    );
+    return sent;
   }
 
   /** A small blob (a config, the empty blob) put into `repo` unless it holds it already. */

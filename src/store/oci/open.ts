@@ -1,6 +1,7 @@
-// `oci://<registry>[:<port>]/<namespace>[?settle=2s&chunk=64MiB&max-blob=10GB&plain-http=1]` (docs/oci.md §3) → where it is and
-// the one client every command talks to it with. The only place an OciClient is made for a store URI, so
-// credentials (docs/oci.md §7) are wired in here.
+// `oci://<registry>[:<port>]/<namespace>[?settle=2s&chunk=64MiB&max-blob=10GB&plain-http=1&packages-api=<url>]` (docs/oci.md
+// §3) → where it is and the one client every command talks to it with (and, on ghcr.io, GitHub's Packages API, the
+// way to delete there). The only place these clients are made for a store URI, so credentials (docs/oci.md §7) are
+// wired in here.
 import { UsageError } from "../../base/errors.ts";
 import { parseDuration, parseSize } from "../../base/units.ts";
 import { redactUri } from "../redact.ts";
@@ -8,6 +9,7 @@ import type { TimeBudget } from "../tuning.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { OciClient } from "./client.ts";
 import { ociCredentialsFor } from "./credentials.ts";
+import { GitHubPackages } from "./github-packages.ts";
 
 /** How long a claimer waits between writing its claim tag and reading everyone's (docs/oci.md §5.1). */
 export const DEFAULT_SETTLE_MS = 2_000;
@@ -17,10 +19,12 @@ export const DEFAULT_SETTLE_MS = 2_000;
  * registry": 10 GB per layer): larger files are stored as several blobs (docs/oci.md §4). No guess for others.
  */
 const DOCUMENTED_MAX_BLOB: Record<string, number> = { "ghcr.io": 10e9 };
+/** Where a registry's packages are deleted, for the registry that refuses DELETE and has an API instead. */
+const PACKAGES_API: Record<string, string> = { "ghcr.io": "https://api.github.com" };
 /** `max-blob=` below this would make a manifest of thousands of parts for an ordinary model file. */
 const MIN_MAX_BLOB = 1024 * 1024;
 
-const PARAMETERS = ["settle", "chunk", "max-blob", "plain-http"];
+const PARAMETERS = ["settle", "chunk", "max-blob", "plain-http", "packages-api"];
 /** A repository path component (distribution spec): lowercase alphanumerics, joined by '.', '_', '__' or '-'s. */
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 
@@ -35,6 +39,8 @@ export interface OciLocation {
   chunkBytes?: number;
   /** Files larger are stored as consecutive blobs of at most this many bytes (`?max-blob=`, else the registry's documented limit). */
   maxBlobBytes?: number;
+  /** GitHub's REST API, where versions are deleted when the registry refuses DELETE (`?packages-api=`; ghcr.io: api.github.com). */
+  packagesApi?: URL;
 }
 
 export function isOciUri(uri: string): boolean {
@@ -67,6 +73,12 @@ export function parseOciUri(uri: string): OciLocation {
   const maxBlob = maxBlobText === null ? DOCUMENTED_MAX_BLOB[url.hostname.toLowerCase()] : parseSize(maxBlobText, "max-blob=");
   if (maxBlob !== undefined && maxBlob < MIN_MAX_BLOB) bad(`max-blob is at least 1MiB`);
   if (plainHttp !== null && plainHttp !== "0" && plainHttp !== "1") bad("plain-http is 0 or 1");
+  const packagesApiText = url.searchParams.get("packages-api") ?? PACKAGES_API[url.hostname.toLowerCase()];
+  let packagesApi: URL | undefined;
+  if (packagesApiText !== undefined) {
+    packagesApi = URL.canParse(packagesApiText) ? new URL(packagesApiText) : undefined;
+    if (!packagesApi || !/^https?:$/.test(packagesApi.protocol)) bad("packages-api is an http(s) URL (GitHub's REST API)");
+  }
   // Loopback hosts are spoken to in plain HTTP without asking, as Docker does.
   const http = plainHttp === "1" || isLoopbackHost(url.hostname);
   return {
@@ -76,6 +88,7 @@ export function parseOciUri(uri: string): OciLocation {
     settleMs: settle === null ? DEFAULT_SETTLE_MS : parseDuration(settle, "settle="),
     ...(chunk !== null ? { chunkBytes: parseSize(chunk, "chunk=") } : {}),
     ...(maxBlob !== undefined ? { maxBlobBytes: maxBlob } : {}),
+    ...(packagesApi ? { packagesApi } : {}),
   };
 }
 
@@ -86,4 +99,23 @@ export function openOciClient(location: OciLocation, budget: TimeBudget, env: No
     credentials: ociCredentialsFor(location.registry.host, env),
     ...(location.chunkBytes !== undefined ? { chunkBytes: location.chunkBytes } : {}),
   });
+}
+
+/**
+ * GitHub's Packages API for the store's namespace (its first segment is the owner), with the registry's own password
+ * or token as the API token; undefined where the registry has no such API.
+ */
+export function openGitHubPackages(location: OciLocation, budget: TimeBudget, env: NodeJS.ProcessEnv = process.env): GitHubPackages | undefined {
+  if (!location.packagesApi) return undefined;
+  const credentials = ociCredentialsFor(location.registry.host, env);
+  const owner = location.namespace.split("/")[0]!;
+  return new GitHubPackages(
+    location.packagesApi,
+    owner,
+    async () => {
+      const found = await credentials();
+      return found && "password" in found ? found.password : undefined;
+    },
+    budget.idleTimeoutMs,
+  );
 }
