@@ -273,19 +273,24 @@ export class Registry implements AssetRegistry {
     const { scheme } = index;
     // The version this one follows in its series: its files that are unchanged are copied inside the store (or, by content, kept).
     const previous = scheme.pick(request.series ?? { kind: "latest" }, index.versions);
+    const unchanged = (digest: string): PublishOutcome => ({
+      version: previous!,
+      digest,
+      published: false,
+      uploaded: { files: 0, bytes: 0 },
+      copied: { files: 0, bytes: 0 },
+      kept: { files: 0, bytes: 0 },
+    });
+    // The digest binds every path, size and hash (assetDigest): the input's, equal to the one the index records for
+    // the previous version (what resolve trusts and a lockfile pins), says it holds these files without reading its
+    // meta (a fetch checks the meta against that digest). Else its meta is read, after the hashing, and compared.
+    const recorded = request.ifChanged && previous ? index.digest(previous) : undefined;
+    if (recorded !== undefined && (await input.prepared).digest === recorded) return unchanged(recorded);
     let previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
     if (request.ifChanged && previous) {
       const prepared = await input.prepared;
-      // By content, not by digest: a version published under an earlier meta schema has another digest for the same files.
-      if (previousMeta?.digest && sameContent(previousMeta, prepared))
-        return {
-          version: previous,
-          digest: previousMeta.digest,
-          published: false,
-          uploaded: { files: 0, bytes: 0 },
-          copied: { files: 0, bytes: 0 },
-          kept: { files: 0, bytes: 0 },
-        };
+      // By content too, not by digest alone: a version published under an earlier meta schema has another digest for the same files.
+      if (previousMeta?.digest && sameContent(previousMeta, prepared)) return unchanged(previousMeta.digest);
     }
     const layout = this.options.layout ?? previousMeta?.layout ?? "modelkit";
     // Before the claim and any upload, after --if-changed's answer (which writes nothing): the bound serializes a stand-in meta.
