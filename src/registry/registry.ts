@@ -286,7 +286,8 @@ export class Registry implements AssetRegistry {
     // meta (a fetch checks the meta against that digest). Else its meta is read, after the hashing, and compared.
     const recorded = request.ifChanged && previous ? index.digest(previous) : undefined;
     if (recorded !== undefined && (await input.prepared).digest === recorded) return unchanged(recorded);
-    let previousMeta = previous ? await this.meta(name, previous).catch(() => undefined) : undefined;
+    // storedMeta, not meta: publish opens none of its files (no key map of 100,000 paths kept for openFile).
+    let previousMeta = previous ? await this.storedMeta(name, previous).catch(() => undefined) : undefined;
     if (request.ifChanged && previous) {
       const prepared = await input.prepared;
       // By content too, not by digest alone: a version published under an earlier meta schema has another digest for the same files.
@@ -356,14 +357,15 @@ export class Registry implements AssetRegistry {
     layout: LayoutName,
     onProgress: ((progress: TransferProgress) => void) | undefined,
   ): Promise<Pick<PublishOutcome, "uploaded" | "copied" | "kept">> {
-    const before = new Map(previous?.meta.files.map((f) => [f.path, f]));
+    // Made when first asked (by content, only for a blob the previous version does not list): 100,000 entries otherwise made for nothing.
+    let before: Map<string, VersionMeta["files"][number]> | undefined;
     const listed = new Set(layout === "content-addressed" && previous?.meta.layout === layout ? previous.meta.files.map((f) => f.sha256) : []);
     /** The blobs this version stores, by sha256: a content held twice is stored once. */
     const storing = new Map<string, Promise<"uploaded" | "copied" | "kept">>();
     const tallies = { uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 }, kept: { files: 0, bytes: 0 } };
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
     const sameAsBefore = async (file: HashingInput["files"][number]) => {
-      const old = before.get(file.path);
+      const old = (before ??= new Map(previous?.meta.files.map((f) => [f.path, f]))).get(file.path);
       return old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256 ? old : undefined;
     };
     const storeBlob = async (file: HashingInput["files"][number], key: string): Promise<"uploaded" | "copied" | "kept"> => {
