@@ -100,19 +100,20 @@ export class HashRecord {
     try {
       const handle = await fs.open(temp, "w");
       try {
-        await handle.write(block([Buffer.from(MAGIC + JSON.stringify(this.header))]));
-        let entries: Buffer[] = [];
-        let bytes = 0;
+        await handle.write(block(Buffer.from(MAGIC + JSON.stringify(this.header))));
+        // Encoded in place into one buffer, reused for every block (written before it is reused): no buffer per entry.
+        let out = Buffer.allocUnsafe(2 * BLOCK_BYTES);
+        let at = 0;
         for (const f of files) {
           if (f.stamp === undefined) continue;
-          const entry = encodeEntry(f.path, f.stamp, f.hashes);
-          entries.push(entry);
-          if ((bytes += entry.length) < BLOCK_BYTES) continue;
-          await handle.write(block(entries));
-          entries = [];
-          bytes = 0;
+          const most = maxEntryBytes(f.path, f.stamp, f.hashes);
+          if (at + most > out.length) out = Buffer.concat([out.subarray(0, at)], 2 * (at + most));
+          at = encodeEntry(out, at, f.path, f.stamp, f.hashes);
+          if (at < BLOCK_BYTES) continue;
+          await handle.write(block(out.subarray(0, at)));
+          at = 0;
         }
-        if (bytes > 0) await handle.write(block(entries));
+        if (at > 0) await handle.write(block(out.subarray(0, at)));
       } finally {
         await handle.close();
       }
@@ -123,27 +124,31 @@ export class HashRecord {
   }
 }
 
-function block(pieces: Buffer[]): Buffer {
-  const payload = Buffer.concat(pieces);
+function block(payload: Buffer): Buffer {
   const head = Buffer.allocUnsafe(8);
   head.writeUInt32LE(payload.length, 0);
   head.writeUInt32LE(crc32(payload), 4);
   return Buffer.concat([head, payload]);
 }
 
-function encodeEntry(relPath: string, stamp: string, hashes: ContentHashes): Buffer {
-  const pathBytes = Buffer.byteLength(relPath);
-  const parts = hashes.parts ?? [];
-  const out = Buffer.allocUnsafe(4 + pathBytes + 1 + stamp.length + 8 + 32 + 4 + 32 * parts.length);
-  let at = out.writeUInt32LE(pathBytes, 0);
-  at += out.write(relPath, at, "utf8");
-  at = out.writeUInt8(stamp.length, at);
+/** The most bytes encodeEntry may take for an entry (a UTF-16 unit takes at most 3 bytes of UTF-8). */
+function maxEntryBytes(relPath: string, stamp: string, hashes: ContentHashes): number {
+  return 4 + 3 * relPath.length + 1 + stamp.length + 8 + 32 + 4 + 32 * (hashes.parts?.length ?? 0);
+}
+
+/** Encodes an entry into `out` at `at` (room for maxEntryBytes): where the next one goes. */
+function encodeEntry(out: Buffer, at: number, relPath: string, stamp: string, hashes: ContentHashes): number {
+  const pathAt = at + 4;
+  const pathEnd = pathAt + out.write(relPath, pathAt, "utf8");
+  out.writeUInt32LE(pathEnd - pathAt, at);
+  at = out.writeUInt8(stamp.length, pathEnd);
   at += out.write(stamp, at, "latin1");
   at = out.writeDoubleLE(hashes.size, at);
   at += out.write(hashes.sha256, at, "hex");
+  const parts = hashes.parts ?? [];
   at = out.writeUInt32LE(parts.length, at);
   for (const p of parts) at += out.write(p, at, "hex");
-  return out;
+  return at;
 }
 
 /** An entry of the block being read: where its path, stamp and hashes are in the block (compared there, not decoded). */

@@ -108,7 +108,36 @@ describe("a sharded meta, in process on folder stores", () => {
     await deleteVersions(dest, "m", ["1.0.0"], async () => new Set());
     assert.deepEqual(await keys(dest.store), ["m.versions"], "prune leaves no shard");
   });
+
+  it("--if-changed answers an unchanged input from the digest the index records: neither the meta nor its shards are read", async () => {
+    const cwd = await scratch();
+    const dir = await writeTree(path.join(cwd, "in"), TREE);
+    const store = new ReadLog(path.join(cwd, "store"));
+    const registry = new Registry(store, { settings: TEST_SETTINGS, versioning: "semver" });
+    const first = await registry.publish({ name: "m", input: await prepareInput(dir), ...extras });
+    store.reads = [];
+    const again = await registry.publish({ name: "m", input: await prepareInput(dir), ifChanged: true, ...extras });
+    assert.deepEqual([again.published, again.version, again.digest], [false, "1.0.0", first.digest]);
+    assert.deepEqual(
+      store.reads.filter((k) => k.includes(".meta")),
+      [],
+    );
+    // Another digest: the meta is read (a version of an earlier schema may hold the same files), and differs.
+    await writeFile(path.join(dir, "z.txt"), "changed");
+    const changed = await registry.publish({ name: "m", input: await prepareInput(dir), ifChanged: true, ...extras });
+    assert.deepEqual([changed.published, changed.version], [true, "1.1.0"]);
+    assert.ok(store.reads.includes("m/1.0.0.meta.2"), store.reads.join(" "));
+  });
 });
+
+/** A folder store that logs the keys it reads. */
+class ReadLog extends FsStore {
+  reads: string[] = [];
+  override read(key: string): ReturnType<FsStore["read"]> {
+    this.reads.push(key);
+    return super.read(key);
+  }
+}
 
 for (const storeName of ["file", "s3"]) {
   const factory = factories.find((f) => f.name.startsWith(storeName))!;
