@@ -1,5 +1,5 @@
-import { keepYoungGenerationSmall } from "../base/young-gc.ts";
+import { keepHeapSmall } from "../base/heap-size.ts";
 import { runAction } from "./action.ts";
 
-keepYoungGenerationSmall();
+keepHeapSmall();
 await runAction();

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The CLI's entry: it loads the bundle dynamically, so an old Node.js is told which version it needs before any
 // import fails to link.
-import { keepYoungGenerationSmall } from "../base/young-gc.ts";
+import { keepHeapSmall } from "../base/heap-size.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
 exitUnlessSupportedNode("assetkit");
-keepYoungGenerationSmall();
+keepHeapSmall();
 
 // V8's compile cache (in the system's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off): a command run
 // again skips compiling the bundle, ~0.08 s of a 0.3 s `resolve` against S3. Enabled before the CLI's modules load

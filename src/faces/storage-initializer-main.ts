@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The storage initializer's entry: it loads the bundle dynamically, so an old Node.js is told which version it
 // needs before any import fails to link.
-import { keepYoungGenerationSmall } from "../base/young-gc.ts";
+import { keepHeapSmall } from "../base/heap-size.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
 exitUnlessSupportedNode("assetkit-storage-initializer");
-keepYoungGenerationSmall();
+keepHeapSmall();
 
 // The SDKs' own deprecation notices (the GCS client's punycode, url.parse) are nothing a user can act on, and
 // would break the one-line error on stderr; --debug shows them.
