@@ -48,7 +48,9 @@ export const RACY_MARGIN_MS = 2000;
 /** How the record sees a file, or undefined when it is racy (see RACY_MARGIN_MS) and must not be trusted. */
 export function statStamp(stat: BigIntStats, racySince: bigint): string | undefined {
   if (stat.mtimeNs >= racySince || stat.ctimeNs >= racySince) return undefined;
-  return `${stat.mtimeNs}:${stat.ctimeNs}:${stat.ino}:${stat.dev}`;
+  // Joined, not a template: a publish holds every file's stamp, and a template of seven pieces is held as six
+  // concatenations (~350 bytes a file with its pieces, 72 joined).
+  return [stat.mtimeNs, stat.ctimeNs, stat.ino, stat.dev].join(":");
 }
 
 /** The ns time from which a file's change makes it racy, for stats taken from now on. */
