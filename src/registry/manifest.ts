@@ -24,7 +24,7 @@ import { hashPool } from "../hashing/pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "../hashing/part-hash.ts";
 import { formatBytes } from "../base/units.ts";
 import { comparePaths, relativePathProblem } from "./paths.ts";
-import { HashRecord, racySince, statStamp, type HashRecordOptions } from "./hash-record.ts";
+import { HashRecord, racySince, stampText, statStamp, type HashRecordOptions } from "./hash-record.ts";
 import type { LayoutName } from "./layout.ts";
 import type { Store } from "../store/store.ts";
 
@@ -323,6 +323,9 @@ const HASH_AHEAD = 256;
 class WalkedFiles {
   private sha256s = Buffer.alloc(32 * 1024);
   private hashed = new Uint8Array(1024);
+  /** Each file's stamp (see statStamp), four numbers a file; a racy file's is not kept (`stamped` 0). */
+  private stamps = new BigUint64Array(4 * 1024);
+  private stamped = new Uint8Array(1024);
   private count = 0;
   /** The part hashes of the files that have them, by row. */
   private readonly parts = new Map<number, string[]>();
@@ -336,16 +339,24 @@ class WalkedFiles {
   }
 
   /** A file at `relPath` (its path in the input) of `size` bytes; `source`: where it is read from, when not root/relPath. */
-  add(relPath: string, size: number, stamp: string | undefined, source?: string): WalkedFile {
+  add(relPath: string, size: number, stamp: ReturnType<typeof statStamp>, source?: string): WalkedFile {
     const row = this.count++;
     if (row === this.hashed.length) {
       this.sha256s = Buffer.concat([this.sha256s, Buffer.alloc(this.sha256s.length)]);
-      const hashed = new Uint8Array(2 * row);
-      hashed.set(this.hashed);
-      this.hashed = hashed;
+      this.hashed = grown(this.hashed);
+      this.stamps = grown(this.stamps);
+      this.stamped = grown(this.stamped);
+    }
+    if (stamp) {
+      this.stamps.set(stamp, 4 * row);
+      this.stamped[row] = 1;
     }
     if (source !== undefined) this.sources.set(row, source);
-    return new WalkedFile(this, row, relPath, size, stamp);
+    return new WalkedFile(this, row, relPath, size);
+  }
+
+  stampOf(row: number): string | undefined {
+    return this.stamped[row] ? stampText(this.stamps.subarray(4 * row, 4 * row + 4)) : undefined;
   }
 
   sourceOf(row: number, relPath: string): string {
@@ -371,6 +382,13 @@ class WalkedFiles {
   }
 }
 
+/** `array` copied into one twice its length. */
+function grown<A extends Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer>>(array: A): A {
+  const larger = new (array.constructor as new (length: number) => A)(2 * array.length);
+  larger.set(array as never);
+  return larger;
+}
+
 /**
  * A file found by the walk: its path, size and stamp for the hash record (see statStamp) of its own, where it is
  * read from, and its hashes once hashInOrder has them, in its WalkedFiles (no second record per file). Its hashes
@@ -381,14 +399,16 @@ class WalkedFile {
   private readonly row: number;
   readonly path: string;
   size: number;
-  readonly stamp: string | undefined;
 
-  constructor(table: WalkedFiles, row: number, relPath: string, size: number, stamp: string | undefined) {
+  constructor(table: WalkedFiles, row: number, relPath: string, size: number) {
     this.table = table;
     this.row = row;
     this.path = relPath;
     this.size = size;
-    this.stamp = stamp;
+  }
+
+  get stamp(): string | undefined {
+    return this.table.stampOf(this.row);
   }
 
   get source(): string {
@@ -560,7 +580,12 @@ async function walkFolder(walked: WalkedFiles, realRoot: string, racy: bigint): 
 }
 
 /** A link is published as the file it points to, only if that file lies inside the published folder. */
-async function linkedFile(full: string, relPath: string, realRoot: string, racy: bigint): Promise<{ source: string; size: number; stamp: string | undefined }> {
+async function linkedFile(
+  full: string,
+  relPath: string,
+  realRoot: string,
+  racy: bigint,
+): Promise<{ source: string; size: number; stamp: ReturnType<typeof statStamp> }> {
   const target = await fs.realpath(full).catch(() => {
     throw new UsageError(`cannot publish ${relPath}: the link is broken`);
   });
