@@ -321,11 +321,12 @@ const HASH_AHEAD = 256;
  * path is made from the walk's root when asked for (see WalkedFile).
  */
 class WalkedFiles {
-  private sha256s = Buffer.alloc(32 * 1024);
-  private hashed = new Uint8Array(1024);
+  // In chunks of CHUNK_ROWS files: an array grown by doubling held its old and new copies at once (96 MiB at 1,000,000 files).
+  private readonly sha256s: Buffer[] = [];
+  private hashed = new Uint8Array(CHUNK_ROWS);
   /** Each file's stamp (see statStamp), four numbers a file; a racy file's is not kept (`stamped` 0). */
-  private stamps = new BigUint64Array(4 * 1024);
-  private stamped = new Uint8Array(1024);
+  private readonly stamps: BigUint64Array[] = [];
+  private stamped = new Uint8Array(CHUNK_ROWS);
   private count = 0;
   /** The part hashes of the files that have them, by row. */
   private readonly parts = new Map<number, string[]>();
@@ -341,14 +342,16 @@ class WalkedFiles {
   /** A file at `relPath` (its path in the input) of `size` bytes; `source`: where it is read from, when not root/relPath. */
   add(relPath: string, size: number, stamp: ReturnType<typeof statStamp>, source?: string): WalkedFile {
     const row = this.count++;
+    if (row % CHUNK_ROWS === 0) {
+      this.sha256s.push(Buffer.alloc(32 * CHUNK_ROWS));
+      this.stamps.push(new BigUint64Array(4 * CHUNK_ROWS));
+    }
     if (row === this.hashed.length) {
-      this.sha256s = Buffer.concat([this.sha256s, Buffer.alloc(this.sha256s.length)]);
       this.hashed = grown(this.hashed);
-      this.stamps = grown(this.stamps);
       this.stamped = grown(this.stamped);
     }
     if (stamp) {
-      this.stamps.set(stamp, 4 * row);
+      this.stamps[Math.floor(row / CHUNK_ROWS)]!.set(stamp, 4 * (row % CHUNK_ROWS));
       this.stamped[row] = 1;
     }
     if (source !== undefined) this.sources.set(row, source);
@@ -356,7 +359,8 @@ class WalkedFiles {
   }
 
   stampOf(row: number): string | undefined {
-    return this.stamped[row] ? stampText(this.stamps.subarray(4 * row, 4 * row + 4)) : undefined;
+    const at = 4 * (row % CHUNK_ROWS);
+    return this.stamped[row] ? stampText(this.stamps[Math.floor(row / CHUNK_ROWS)]!.subarray(at, at + 4)) : undefined;
   }
 
   sourceOf(row: number, relPath: string): string {
@@ -364,11 +368,12 @@ class WalkedFiles {
   }
 
   sha256Of(row: number): string | undefined {
-    return this.hashed[row] ? this.sha256s.toString("hex", 32 * row, 32 * row + 32) : undefined;
+    const at = 32 * (row % CHUNK_ROWS);
+    return this.hashed[row] ? this.sha256s[Math.floor(row / CHUNK_ROWS)]!.toString("hex", at, at + 32) : undefined;
   }
 
   setSha256(row: number, hex: string): void {
-    this.sha256s.write(hex, 32 * row, 32, "hex");
+    this.sha256s[Math.floor(row / CHUNK_ROWS)]!.write(hex, 32 * (row % CHUNK_ROWS), 32, "hex");
     this.hashed[row] = 1;
   }
 
@@ -382,10 +387,13 @@ class WalkedFiles {
   }
 }
 
+/** The files a chunk of WalkedFiles holds: 512 KiB of sha256s and as much of stamps. */
+const CHUNK_ROWS = 16384;
+
 /** `array` copied into one twice its length. */
-function grown<A extends Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer>>(array: A): A {
-  const larger = new (array.constructor as new (length: number) => A)(2 * array.length);
-  larger.set(array as never);
+function grown(array: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const larger = new Uint8Array(2 * array.length);
+  larger.set(array);
   return larger;
 }
 
