@@ -111,7 +111,8 @@ export interface ByteRange {
 export interface ListOptions {
   /**
    * Only keys with no "/" after the prefix are wanted. A hint: S3 and GCS ask the server for just those (a
-   * delimiter), skipping every sub-folder's objects; the other backends list everything, so callers still filter.
+   * delimiter), skipping every sub-folder's objects, and a folder store lists only the prefix's folder; the other
+   * backends list everything, so callers still filter.
    */
   shallow?: boolean;
 }
