@@ -315,10 +315,10 @@ export async function startHashing(
 const HASH_AHEAD = 256;
 
 /**
- * The files found by a walk, held compactly since a publish holds them all to its end (~420 bytes a file as plain
- * objects with hex hashes, 100,000 files: 41 MiB; 1,000,000 would not fit in 400 MiB): each file's sha256 is 32
- * bytes of one buffer, its part hashes and a link's target are kept only for the files that have them, and its local
- * path is made from the walk's root when asked for (see WalkedFile).
+ * The files found by a walk, held compactly since a publish holds them all to its end (~640 bytes a file as plain
+ * objects with hex hashes and text stamps, ~160 so; see test/registry/walked-files.test.ts): each file's sha256 (32
+ * bytes) and stamp (four numbers) are kept in shared chunks, its part hashes and a link's target only for the files
+ * that have them, and its local path is made from the walk's root when asked for (see WalkedFile).
  */
 class WalkedFiles {
   // In chunks of CHUNK_ROWS files: an array grown by doubling held its old and new copies at once (96 MiB at 1,000,000 files).
@@ -398,9 +398,9 @@ function grown(array: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * A file found by the walk: its path, size and stamp for the hash record (see statStamp) of its own, where it is
- * read from, and its hashes once hashInOrder has them, in its WalkedFiles (no second record per file). Its hashes
- * are set as properties (hashingInput assigns them), so it is a FileEntry once hashed.
+ * A file found by the walk: its path and size of its own; its stamp for the hash record (see statStamp), where it
+ * is read from, and its hashes once hashInOrder has them, from its WalkedFiles (no second record per file). Its
+ * hashes are set as properties (hashingInput assigns them), so it is a FileEntry once hashed.
  */
 class WalkedFile {
   private readonly table: WalkedFiles;
