@@ -1,5 +1,5 @@
-import { keepYoungGenerationSmall } from "../base/young-gc.ts";
+import { keepHeapSmall } from "../base/heap-size.ts";
 import { runAction } from "./action.ts";
 
-keepYoungGenerationSmall(); // after the static imports are evaluated (young-gc.ts says why)
+keepHeapSmall(); // after the static imports are evaluated (heap-size.ts says why)
 await runAction();

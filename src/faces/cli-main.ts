@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The CLI's entry: it loads the bundle dynamically, so an old Node.js is told which version it needs before any
 // import fails to link.
-import { keepYoungGenerationSmall } from "../base/young-gc.ts";
+import { keepHeapSmall } from "../base/heap-size.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
 exitUnlessSupportedNode("assetkit");
@@ -17,5 +17,5 @@ enableCompileCache();
 if (!process.argv.includes("--debug")) process.noDeprecation = true;
 
 const { runCli } = await import("./cli.ts");
-keepYoungGenerationSmall(); // once the modules are loaded (young-gc.ts says why)
+keepHeapSmall(); // once the modules are loaded (heap-size.ts says why)
 process.exitCode = await runCli(process.argv.slice(2));

@@ -22,6 +22,7 @@ import {
   type VersionMeta,
 } from "./manifest.ts";
 import { mapSettling } from "../base/map-settling.ts";
+import { PackedStrings } from "../base/packed-strings.ts";
 import { Channels, LATEST, type AliasEntry, type ChannelMoveOutcome, type Promotion } from "./channels.ts";
 import {
   aliasesKey,
@@ -326,16 +327,17 @@ export class Registry implements AssetRegistry {
         const prepared = await input.prepared;
         const { digest, isDirectory, files } = prepared;
         // By the file's index (files are in path order), not in a map by path: one slot per file, no second copy of
-        // the paths. A content-addressed meta records none (its keys are its digests).
-        const etags: string[] = [];
+        // the paths, packed (a string each took ~64 bytes a file). A content-addressed meta records none (its keys
+        // are its digests).
+        const etags = new PackedStrings(layout === "modelkit" ? files.length : 0);
         if (layout === "modelkit") {
           await this.protocol.forEachStoredEtag(name, version, isDirectory, (p, etag) => {
             const index = indexOfPath(files, p);
-            if (index >= 0) etags[index] = etag;
+            if (index >= 0) etags.set(index, etag);
           });
         }
         const signature = await request.sign?.({ name, version, digest, isDirectory, files });
-        return { documents: storedMeta(prepared, { ...request, layout }, (_, index) => etags[index]), ...(signature ? { signature } : {}), digest, stored };
+        return { documents: storedMeta(prepared, { ...request, layout }, (_, index) => etags.get(index)), ...(signature ? { signature } : {}), digest, stored };
       },
       sharedShards,
     );

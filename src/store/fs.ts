@@ -14,6 +14,7 @@ import {
   type ByteRange,
   type Condition,
   type IncompleteUpload,
+  type ListOptions,
   type IncompleteUploads,
   type SourceExpectation,
   type Store,
@@ -95,11 +96,12 @@ export class FsStore implements Backend, IncompleteUploads {
     return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
 
-  async *list(prefix: string): AsyncIterable<StoredObject> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<StoredObject> {
     const slash = prefix.lastIndexOf("/");
     const base = slash < 0 ? "" : prefix.slice(0, slash);
     const start = base ? (await this.fileOf(base)).real : this.root;
-    for await (const [key, stat] of walk(start, base)) {
+    // Shallow: the prefix's own folder only (an asset's metas, not its versions' files: 1,000,000 stats for a large one).
+    for await (const [key, stat] of walk(start, base, false, options?.shallow)) {
       if (key.startsWith(prefix)) yield { key, size: Number(stat.size), etag: statEtag(stat), modified: stat.mtime };
     }
   }
@@ -289,7 +291,7 @@ async function statFile(file: string): Promise<import("node:fs").BigIntStats | u
 }
 
 /** Every file under `dir`, skipping temporary files unless `temps` (then: only files, temporaries included). */
-async function* walk(dir: string, keyPrefix: string, temps = false): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
+async function* walk(dir: string, keyPrefix: string, temps = false, shallow = false): AsyncGenerator<[string, import("node:fs").BigIntStats]> {
   let entries;
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -301,8 +303,9 @@ async function* walk(dir: string, keyPrefix: string, temps = false): AsyncGenera
     if (entry.name.includes(TEMP_MARK) && !temps) continue;
     const key = keyPrefix ? `${keyPrefix}/${entry.name}` : entry.name;
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(full, key, temps);
-    else if (entry.isFile()) {
+    if (entry.isDirectory()) {
+      if (!shallow) yield* walk(full, key, temps);
+    } else if (entry.isFile()) {
       const stat = await statFile(full);
       if (stat) yield [key, stat];
     }

@@ -3,7 +3,7 @@
 // and already validated by the caller (no empty, '.' or '..' segment, no leading '/').
 import { createReadStream } from "node:fs";
 import { pipeline, Transform, type Readable } from "node:stream";
-import { receivedBytes } from "../base/young-gc.ts";
+import { receivedBytes } from "../base/heap-size.ts";
 
 export interface StoredObject {
   /** Key relative to the store root. */
@@ -65,7 +65,7 @@ export function sourceOf(body: Exclude<Body, Buffer>): ObjectSource {
 }
 
 /**
- * The file's bytes as they are read, counted as received bytes (young-gc.ts): each read is a new buffer, dead once
+ * The file's bytes as they are read, counted as received bytes (heap-size.ts): each read is a new buffer, dead once
  * sent, which V8 would otherwise only free once ~64 MiB of them piled up (a 2 GiB upload peaked ~70 MiB higher).
  */
 function freedYoung(file: Readable): Readable {
@@ -111,7 +111,8 @@ export interface ByteRange {
 export interface ListOptions {
   /**
    * Only keys with no "/" after the prefix are wanted. A hint: S3 and GCS ask the server for just those (a
-   * delimiter), skipping every sub-folder's objects; the other backends list everything, so callers still filter.
+   * delimiter), skipping every sub-folder's objects, and a folder store lists only the prefix's folder; the other
+   * backends list everything, so callers still filter.
    */
   shallow?: boolean;
 }

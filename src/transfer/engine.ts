@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { AssetError } from "../base/errors.ts";
 import { hashPool } from "../hashing/pool.ts";
 import { partCheckKind, type HashKind, type PartAlgorithm } from "../hashing/part-hash.ts";
-import { receivedBytes } from "../base/young-gc.ts";
+import { receivedBytes } from "../base/heap-size.ts";
 import { pumpChunks } from "../store/chunk-body.ts";
 import { Limiter } from "../store/limiter.ts";
 import { StoreError, type ByteRange } from "../store/store.ts";
