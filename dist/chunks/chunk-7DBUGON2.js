@@ -1,2 +1,0 @@
-import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
-var e,n=0;function i(o){n+=o,!(n<t)&&(n=0,e===void 0&&(process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc"),e=process.getBuiltinModule("node:vm").runInNewContext("gc")??null),e?.({type:"minor"}))}var t=16*1024*1024;function r(){process.getBuiltinModule("node:v8").setFlagsFromString("--semi-space-growth-factor=1")}export{i as a,r as b};

@@ -1,0 +1,2 @@
+import { createRequire as __assetkitRequire } from 'node:module'; const require = __assetkitRequire(import.meta.url);
+var e,n=0;function r(o){n+=o,!(n<t)&&(n=0,e===void 0&&(process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc"),e=process.getBuiltinModule("node:vm").runInNewContext("gc")??null),e?.({type:"minor"}))}var t=16*1024*1024;function s(){process.getBuiltinModule("node:v8").setFlagsFromString("--semi-space-growth-factor=1"),process.getBuiltinModule("node:v8").setFlagsFromString(`--heap-growing-percent=${i}`)}var i=10;export{r as a,s as b};
