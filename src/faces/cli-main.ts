@@ -2,8 +2,11 @@
 // The CLI's entry: it loads the bundle dynamically, so an old Node.js is told which version it needs before any
 // import fails to link.
 import { keepHeapSmall } from "../base/heap-size.ts";
+import { dropWritesToClosedPipe } from "./closed-pipe.ts";
 import { exitUnlessSupportedNode } from "./supported-node.ts";
 
+dropWritesToClosedPipe(process.stdout);
+dropWritesToClosedPipe(process.stderr);
 exitUnlessSupportedNode("assetkit");
 
 // V8's compile cache (in the system's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off): a command run
