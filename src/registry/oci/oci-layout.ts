@@ -960,20 +960,21 @@ export class OciLayout implements AssetRegistry {
     return candidate;
   }
 
-  /** Writes tag `version` (absent, checked), then checks it names this manifest now and `settle` later. */
+  /**
+   * Writes tag `version` (absent, checked) and reads it back: it must name this manifest. No second read `settle`
+   * later: under L(settle) no rival can commit this slot (docs/oci.md §5.2), and where L fails a rival's commit can
+   * come after any fixed wait, so waiting would cost every publish `settle` to report one case in a window.
+   */
   private async commit(repo: string, name: string, version: string, manifest: Buffer, digest: string): Promise<void> {
     const spec = `${name}:${version}`;
     const before = await this.client.headManifest(repo, version);
     if (before) throw new AssetError(`${spec} appeared in ${this.url} meanwhile (${before.digest}): another publisher or tool wrote it; nothing was committed`);
     await this.client.putManifest(repo, version, manifest, MANIFEST_MEDIA_TYPE);
-    for (const wait of [0, this.location.settleMs]) {
-      await sleep(wait);
-      const now = await this.client.headManifest(repo, version);
-      if (now?.digest !== digest) {
-        throw new AssetError(
-          `${spec} was committed twice in ${this.url}: tag ${version} names ${now?.digest ?? "nothing"}, not this publish's ${digest}; the registry does not list fresh tags within ?settle=: raise it`,
-        );
-      }
+    const now = await this.client.headManifest(repo, version);
+    if (now?.digest !== digest) {
+      throw new AssetError(
+        `${spec} was committed twice in ${this.url}: tag ${version} names ${now?.digest ?? "nothing"}, not this publish's ${digest}; the registry does not list fresh tags within ?settle=: raise it`,
+      );
     }
   }
 
