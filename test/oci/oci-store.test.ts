@@ -142,7 +142,7 @@ describe("oci:// stores", { skip: unavailable }, () => {
     try {
       const namespace = uniquePrefix();
       const { cwd, json } = await project(`oci://${new URL(proxy.url).host}/${namespace}?settle=1s`);
-      const weights = Buffer.alloc(200_000, 3);
+      const weights = Buffer.alloc(2_000_000, 3); // over UNASKED_BLOB_BYTES: its upload starts with a HEAD
       await writeTree(cwd, { "model/weights.bin": weights, "model/config.json": "{}" });
       // Every request, with when it reached the registry (a predicate that never injects anything).
       const requests: { at: number; line: string }[] = [];
@@ -168,6 +168,40 @@ describe("oci:// stores", { skip: unavailable }, () => {
         );
       const claimTag = claimPuts[0]!.line.slice(claimPuts[0]!.line.lastIndexOf("/") + 1);
       assert.equal(await digestOf(claimTag), await digestOf(version), "the receipt names the version's manifest");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("a publish asks (HEAD) about the blobs the previous version lists and those over 1 MiB, and sends other small ones at once", async () => {
+    const proxy = await FaultProxy.start(REGISTRY_A!);
+    try {
+      const namespace = uniquePrefix();
+      const { cwd, json } = await project(`oci://${new URL(proxy.url).host}/${namespace}?settle=0`);
+      const lines: string[] = [];
+      proxy.inject({
+        fault: { kind: "reset" },
+        when: (req) => {
+          lines.push(`${req.method} ${req.url}`); // a log: never injects
+          return false;
+        },
+      });
+      const repo = `${namespace}/asked`;
+      const asked = (data: Buffer | string) => lines.filter((l) => l === `HEAD /v2/${repo}/blobs/sha256:${sha256(data)}`).length;
+      const sent = (data: Buffer | string) =>
+        lines.filter((l) => l.startsWith(`PUT /v2/${repo}/blobs/uploads/`) && l.includes(`sha256%3A${sha256(data)}`)).length;
+      const large = randomBytes(1024 * 1024 + 1);
+      await writeTree(cwd, { "m/a.txt": "a", "m/b.txt": "b", "m/large.bin": large });
+      await json("publish", "m", "asked");
+      assert.deepEqual([asked("a"), sent("a"), asked("b"), sent("b")], [0, 1, 0, 1], "a first publish sends its small blobs unasked");
+      assert.deepEqual([asked(large), sent(large)], [1, 1], "a large one is asked about first");
+
+      lines.length = 0;
+      await writeTree(cwd, { "m/b.txt": "b2" });
+      await json("publish", "m", "asked");
+      assert.deepEqual([asked("a"), sent("a")], [1, 0], "the previous version's blob is asked about, and not sent again");
+      assert.deepEqual([asked(large), sent(large)], [1, 0]);
+      assert.deepEqual([asked("b2"), sent("b2")], [0, 1], "a new small blob goes unasked");
     } finally {
       await proxy.stop();
     }

@@ -77,6 +77,13 @@ const MAX_REPOSITORY_REFERENCE = 255;
 const MAX_ROUNDS = 200;
 /** The backoff's exponent stops growing here: waits stay within 64 × (settle + a listing's round trip). */
 const MAX_BACKOFF_EXPONENT = 6;
+/**
+ * A publish sends a blob up to this size without asking first (HEAD) whether the repository holds it, unless the
+ * previous version lists it. Such a blob is nearly always absent (the HEAD answers 404: one round trip for nothing,
+ * a third of a small file's requests); when it is present, sending it again costs a round trip and at most this many
+ * bytes more. Larger blobs are always asked about: a retried publish must not send gigabytes twice.
+ */
+const UNASKED_BLOB_BYTES = 1024 * 1024;
 
 export interface OciLayoutOptions {
   /** The scheme a new asset takes. */
@@ -364,7 +371,14 @@ export class OciLayout implements AssetRegistry {
     }
 
     if (!this.options.unsafePublish) early.claim = await this.claimEarly(repo, state, scheme, request);
-    const { parts, ...tally } = await this.uploadFiles(repo, input, request.onProgress);
+    // The blobs the previous version's manifest lists (parts included): the ones worth a HEAD before sending.
+    const previousBlobs = previous
+      ? await this.manifestOf(name, previous).then(
+          ({ manifest }) => new Set(manifest.layers.map((l) => l.digest)),
+          () => new Set<string>(),
+        )
+      : new Set<string>();
+    const { parts, ...tally } = await this.uploadFiles(repo, input, previousBlobs, request.onProgress);
     const prepared = await input.prepared;
     const layers: LayerFile[] = prepared.files.map((f) => {
       const split = parts.get(f.path);
@@ -523,16 +537,22 @@ export class OciLayout implements AssetRegistry {
       async (layer) => {
         const label = `${layer.path || name} of ${name}:${version} in ${source.url}`;
         const open: OpenObject = (range) => source.openFile(name, version, layer.path, range);
-        const uploaded = await this.storeBlobs(repo, blobsOf(layer), requests, async (blob, i) => {
-          const { result } = await writeVerified(
-            layer.parts ? withinPart(open, blob) : open,
-            layer.parts ? `part ${i + 1} of ${layer.parts.length} of ${label}` : label,
-            { size: blob.size, sha256: blob.digest.slice("sha256:".length) },
-            options,
-            (body) => this.client.uploadBlob(repo, blob.digest, body, mountFrom === undefined ? {} : { mountFrom }),
-          );
-          return result === "uploaded";
-        });
+        const uploaded = await this.storeBlobs(
+          repo,
+          blobsOf(layer),
+          requests,
+          () => true,
+          async (blob, i) => {
+            const { result } = await writeVerified(
+              layer.parts ? withinPart(open, blob) : open,
+              layer.parts ? `part ${i + 1} of ${layer.parts.length} of ${label}` : label,
+              { size: blob.size, sha256: blob.digest.slice("sha256:".length) },
+              options,
+              (body) => this.client.uploadBlob(repo, blob.digest, body, mountFrom === undefined ? {} : { mountFrom }),
+            );
+            return result === "uploaded";
+          },
+        );
         countStoredFile(uploaded ? streamed : serverSide, progress, layer.size, onProgress);
       },
       this.options.settings.concurrency,
@@ -748,6 +768,7 @@ export class OciLayout implements AssetRegistry {
   private async uploadFiles(
     repo: string,
     input: HashingInput,
+    previousBlobs: ReadonlySet<string>,
     onProgress?: (progress: TransferProgress) => void,
   ): Promise<Pick<PublishOutcome, "uploaded" | "copied"> & { parts: Map<string, BlobPart[]> }> {
     const uploaded = { files: 0, bytes: 0 };
@@ -771,7 +792,8 @@ export class OciLayout implements AssetRegistry {
           : [{ digest: `sha256:${(await input.hashes.get(file.path)!).sha256}`, size: file.size, offset: 0 }];
         if (ranges) parts.set(file.path, blobs);
         const source = sourceOf(whole);
-        const sent = await this.storeBlobs(repo, blobs, requests, async (blob) => {
+        const worthAsking = (blob: BlobPart) => blob.size > UNASKED_BLOB_BYTES || previousBlobs.has(blob.digest);
+        const sent = await this.storeBlobs(repo, blobs, requests, worthAsking, async (blob) => {
           await this.client.uploadBlob(repo, blob.digest, ranges ? { size: blob.size, open: withinPart((range) => source.open(range), blob) } : whole);
           return true;
         });
@@ -783,8 +805,8 @@ export class OciLayout implements AssetRegistry {
   }
 
   /**
-   * A file's blobs (its parts all at once), each skipped when the repository holds it (HEAD), else given to `send`
-   * (true: bytes went). Every HEAD and send holds a slot of `requests`, shared by all the files of one transfer, so
+   * A file's blobs (its parts all at once), each skipped when the repository holds it (a HEAD, for those
+   * `worthAsking`), else given to `send` (true: bytes went). Every HEAD and send holds a slot of `requests`, shared by all the files of one transfer, so
    * at most ASSETKIT_CONCURRENCY blobs are in flight whether they are files or parts (each upload reads its bytes in
    * bounded buffers: memory stays bounded by that number). True when `send` said any bytes went.
    */
@@ -792,6 +814,7 @@ export class OciLayout implements AssetRegistry {
     repo: string,
     blobs: readonly BlobPart[],
     requests: Limiter,
+    worthAsking: (blob: BlobPart) => boolean,
     send: (blob: BlobPart, index: number) => Promise<boolean>,
   ): Promise<boolean> {
     let sent = false;
@@ -799,7 +822,7 @@ export class OciLayout implements AssetRegistry {
       [...blobs.keys()],
       (i) =>
         requests.run(async () => {
-          if (await this.client.blobExists(repo, blobs[i]!.digest)) return;
+          if (worthAsking(blobs[i]!) && (await this.client.blobExists(repo, blobs[i]!.digest))) return;
           if (await send(blobs[i]!, i)) sent = true;
         }),
       blobs.length,
