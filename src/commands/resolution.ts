@@ -5,7 +5,6 @@ import type { LockEntry, Lockfile } from "../project/lockfile.ts";
 import type { VersionMeta } from "../registry/manifest.ts";
 import type { TrustRecord } from "../local/assets-dir.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
-import { signatureKey } from "../registry/layout.ts";
 import { checkSignature, ruleFor, TrustError, type Signer, type TrustPolicy, type TrustRule } from "../trust/policy.ts";
 import { checkAttestations } from "../trust/attestation.ts";
 import { listAttestations } from "../github/attestations.ts";
@@ -141,7 +140,7 @@ export function trustRecord(trusted: Trusted | undefined): TrustRecord | undefin
  * attestation when the rule requires one; returns its signer.
  */
 export async function checkStoredSignature(ctx: Context, policy: TrustPolicy, name: string, version: string, meta: VersionMeta): Promise<Signer | undefined> {
-  const where = `${signatureKey(name, version)} in ${ctx.registry.url}`;
+  const where = ctx.registry.signatureWhere(name, version);
   const signer = await checkSignature(policy, { name, version, ...meta }, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
   const rule = ruleFor(policy, name);
   if (rule.requireAttestation && meta.digest) await checkGitHubAttestation(ctx, policy, rule, name, version, meta.digest);

@@ -1,6 +1,5 @@
 import type { Context } from "./context.ts";
 import type { AssetMetaDocument } from "../registry/manifest.ts";
-import { signatureKey } from "../registry/layout.ts";
 import { OciLayout, type OciStorage } from "../registry/oci/oci-layout.ts";
 import { parseSpec } from "../registry/spec.ts";
 import { signatureReport, type SignatureReport } from "../trust/signature-report.ts";
@@ -17,7 +16,7 @@ export async function showCommand(
   const policy = ctx.config.trust;
   const { name, version, document } = await ctx.registry.resolveDocument(parseSpec(spec));
   const checked = async () => ({ name, version, ...(await ctx.registry.meta(name, version)) });
-  const where = `${signatureKey(name, version)} in ${ctx.registry.url}`;
+  const where = ctx.registry.signatureWhere(name, version);
   const signature = await signatureReport(policy, { name, version }, checked, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
   const oci = ctx.registry instanceof OciLayout ? await ctx.registry.storage(name, version) : undefined;
   return { name, version, meta: document, signature, ...(oci ? { oci } : {}) };

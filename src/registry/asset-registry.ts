@@ -108,6 +108,8 @@ export interface AssetRegistry {
   meta(name: string, version: string): Promise<VersionMeta>;
   /** The bytes of a version's signature, undefined when it is unsigned. */
   signature(name: string, version: string): Promise<Buffer | undefined>;
+  /** Where a version's signature is kept, for messages (`models/m/1.0.0.sig in s3://…`). */
+  signatureWhere(name: string, version: string): string;
   /** The exact version a spec names, with its meta. */
   resolve(spec: AssetSpec): Promise<Resolved>;
   /** The exact version a spec names and its meta document as stored (a sharded meta's shards listed, not read). */

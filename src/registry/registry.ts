@@ -139,6 +139,10 @@ export class Registry implements AssetRegistry {
     return (await this.store.read(signatureKey(name, version)))?.data;
   }
 
+  signatureWhere(name: string, version: string): string {
+    return `${signatureKey(name, version)} in ${this.store.url}`;
+  }
+
   async meta(name: string, version: string): Promise<VersionMeta> {
     const meta = await this.storedMeta(name, version);
     if (!meta) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);

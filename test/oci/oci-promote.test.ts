@@ -2,7 +2,7 @@
 // distribution registry A (scripts/test-servers.ts), behind a counting proxy where bytes sent matter: MinIO →
 // registry (unchanged files skipped by HEAD) → folder store with the same version, digest and bytes; one
 // repository to another of the same registry by blob mounts (no blob byte sent); a flipped byte on either side
-// fails the promote with nothing tagged or listed at the destination; a signed version and OCI's missing `.sig`.
+// fails the promote with nothing tagged or listed at the destination; a signed version's `.sig` (tag `_s.<version>`).
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFile, unlink, writeFile } from "node:fs/promises";
@@ -23,6 +23,7 @@ const unavailable =
 if (unavailable && process.env.ASSETKIT_TEST_ALL_STORES === "1") throw new Error(unavailable);
 
 const WEIGHTS_BYTES = 1_000_000;
+const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 
 /** A fresh namespace of the registry at `origin` (registry A, or the counting proxy in front of it). */
 const ociStore = (origin: string) => `oci://${new URL(origin).host}/${uniquePrefix()}?settle=0`;
@@ -259,28 +260,58 @@ describe("promote --to with OCI registries", { skip: unavailable }, () => {
     }
   });
 
-  it("a signed version goes to a registry without its signature: refused under a trust policy, else with a warning", async () => {
-    const { cwd, cli, json, versionsIn } = await project();
+  it("signatures on a registry: publish --sign-key tags _s.<version> (a referrer of the version), fetch verifies it under a policy, promote --to carries it both ways, prune removes it", async () => {
+    const { cwd, cli, json } = await project();
     const folder = path.join(cwd, "folder-store");
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     await writeFile(path.join(cwd, "release.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
     await writeFile(path.join(cwd, "release.pub"), publicKey.export({ type: "spki", format: "pem" }));
     await writeTree(cwd, { "in/m.bin": randomBytes(1000) });
-    await json("publish", "in", "models/m", "--version", "1.0.0", "--sign-key", "release.pem", "--store", folder);
-    const registry = ociStore(REGISTRY_A!);
-
     await writeFile(path.join(cwd, "assetkit.yml"), 'trust:\n  rules:\n    - match: "**"\n      signers:\n        - key: release.pub\n');
-    const refused = await cli("promote", "models/m:1.0.0", "--store", folder, "--to", registry);
-    assert.equal(refused.code, 2, refused.stderr);
-    assert.match(
-      refused.stderr,
-      /models\/m:1\.0\.0 is signed, but oci:\/\/.* cannot hold signatures yet and .*assetkit\.yml has a trust policy: nothing copied/,
-    );
-    assert.deepEqual(await versionsIn(registry, "models/m"), [], "nothing copied");
+    const registry = ociStore(REGISTRY_A!);
+    const repo = `${new URL(registry.replace("oci://", "http://")).pathname.slice(1)}/models/m`;
+    const fetched = (store: string, spec: string) => cli("fetch", spec, "--store", store, "--assets-dir", path.join(cwd, `assets-${uniquePrefix()}`));
 
+    // Published signed on the registry, and unsigned: the policy takes the first and refuses the second.
+    await json("publish", "in", "models/m", "--version", "1.0.0", "--sign-key", "release.pem", "--store", registry);
+    await json("publish", "in", "models/m", "--version", "1.0.1", "--store", registry);
+    const ok = await fetched(registry, "models/m:1.0.0");
+    assert.equal(ok.code, 0, ok.stderr);
+    const unsigned = await fetched(registry, "models/m:1.0.1");
+    assert.equal(unsigned.code, 1, unsigned.stderr);
+    assert.match(unsigned.stderr, /models\/m:1\.0\.1: not signed \(no tag _s\.1\.0\.1 of .*\/models\/m in oci:\/\/.*\), and trust rule/);
+
+    // The signature's manifest names the version's as its subject (OCI 1.1: a referrer where the registry has the
+    // referrers API; distribution v3.1.2 has none) and holds the .sig as its one layer.
+    const head = await fetch(`${REGISTRY_A}/v2/${repo}/manifests/1.0.0`, { method: "HEAD", headers: { accept: MANIFEST_TYPE } });
+    const signature = (await (await fetch(`${REGISTRY_A}/v2/${repo}/manifests/_s.1.0.0`, { headers: { accept: MANIFEST_TYPE } })).json()) as {
+      artifactType: string;
+      subject: { digest: string };
+      layers: { mediaType: string }[];
+    };
+    assert.equal(signature.subject.digest, head.headers.get("docker-content-digest"));
+    assert.equal(signature.artifactType, "application/vnd.dev.sigstore.bundle.v0.3+json");
+    assert.deepEqual(
+      signature.layers.map((l) => l.mediaType),
+      ["application/vnd.dev.sigstore.bundle.v0.3+json"],
+    );
+
+    // Carried to a folder store and back to another namespace of the registry, each copy verified under the policy.
+    const promoted = await cli("promote", "models/m:1.0.0", "--store", registry, "--to", folder);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.equal((await fetched(folder, "models/m:1.0.0")).code, 0);
+    const other = ociStore(REGISTRY_A!);
+    const back = await cli("promote", "models/m:1.0.0", "--store", folder, "--to", other);
+    assert.equal(back.code, 0, back.stderr);
+    assert.doesNotMatch(back.stderr, /without its signature/);
+    const again = await fetched(other, "models/m:1.0.0");
+    assert.equal(again.code, 0, again.stderr);
+
+    // Pruned with its version.
     await unlink(path.join(cwd, "assetkit.yml"));
-    const warned = await cli("promote", "models/m:1.0.0", "--store", folder, "--to", registry);
-    assert.equal(warned.code, 0, warned.stderr);
-    assert.match(warned.stderr, /cannot hold signatures yet: copied without its signature/);
+    const pruned = await cli("prune", "models/m", "--keep-last", "1", "--yes", "--store", registry);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const { tags } = (await (await fetch(`${REGISTRY_A}/v2/${repo}/tags/list`)).json()) as { tags: string[] };
+    assert.ok(tags.includes("1.0.1") && !tags.includes("1.0.0") && !tags.includes("_s.1.0.0"), tags.join(" "));
   });
 });

@@ -35,6 +35,8 @@ export interface ImageManifest {
   artifactType?: string;
   config: Descriptor;
   layers: Descriptor[];
+  /** What the artifact refers to (OCI 1.1): a signature's subject is its version's manifest. */
+  subject?: Descriptor;
   annotations?: Record<string, string>;
 }
 
@@ -180,18 +182,51 @@ export function parseManifest(data: Buffer, where: string, configType = CONFIG_M
 /** A channel move record's config type, and the OCI empty blob its manifest names as its one layer (an artifact with no files). */
 export const MOVE_CONFIG_MEDIA_TYPE = "application/vnd.assetkit.channel-move.v1+json";
 export const EMPTY_BLOB = Buffer.from("{}");
+const EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json";
+/** The empty blob as a descriptor: the config or the one layer of an artifact that has none. */
+const EMPTY: Descriptor = { mediaType: EMPTY_MEDIA_TYPE, digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
 
 /** The manifest of a channel move record, whose config blob is the record. */
 export function moveManifestBytes(config: Buffer): Buffer {
-  const empty: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MANIFEST_MEDIA_TYPE,
     artifactType: "application/vnd.assetkit.channel-move.v1",
     config: { mediaType: MOVE_CONFIG_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
-    layers: [empty],
+    layers: [EMPTY],
   };
   return Buffer.from(JSON.stringify(manifest));
+}
+
+/**
+ * The media type of a version's signature: the `.sig` bytes, a Sigstore bundle (what model_signing writes), kept
+ * opaque here as on key-value stores. The signature's manifest has it as artifact type and as its one layer's.
+ */
+export const SIGNATURE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/**
+ * The manifest of a version's signature (docs/oci.md §4): the signature as its one layer, the version's manifest
+ * as its subject, so that it is a referrer of the version (`oras discover`) as well as tagged `_s.<version>`.
+ */
+export function signatureManifestBytes(signature: Buffer, subject: { digest: string; size: number }): Buffer {
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPE,
+    artifactType: SIGNATURE_MEDIA_TYPE,
+    config: EMPTY,
+    layers: [{ mediaType: SIGNATURE_MEDIA_TYPE, digest: sha256Digest(signature), size: signature.length }],
+    subject: { mediaType: MANIFEST_MEDIA_TYPE, ...subject },
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+/** The signature layer a signature manifest names, if it signs the manifest `subject` (else undefined: another manifest's). */
+export function signatureLayer(data: Buffer, where: string, subject: string): Descriptor | undefined {
+  const manifest = parseManifest(data, where, EMPTY_MEDIA_TYPE);
+  const layer = manifest.layers[0];
+  if (manifest.layers.length !== 1 || layer!.mediaType !== SIGNATURE_MEDIA_TYPE)
+    throw new AssetError(`${where} is not a signature (one ${SIGNATURE_MEDIA_TYPE} layer)`);
+  return manifest.subject?.digest === subject ? layer : undefined;
 }
 
 /**
@@ -199,13 +234,12 @@ export function moveManifestBytes(config: Buffer): Buffer {
  * config and as its one layer, so that it names nothing but a blob every claimer has put first.
  */
 export function standInManifestBytes(): Buffer {
-  const empty: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(EMPTY_BLOB), size: EMPTY_BLOB.length };
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MANIFEST_MEDIA_TYPE,
     artifactType: "application/vnd.assetkit.claim.v1",
-    config: empty,
-    layers: [empty],
+    config: EMPTY,
+    layers: [EMPTY],
   };
   return Buffer.from(JSON.stringify(manifest));
 }

@@ -48,6 +48,8 @@ import {
   parseManifest,
   partTitleClash,
   sha256Digest,
+  signatureLayer,
+  signatureManifestBytes,
   standInManifestBytes,
   type BlobPart,
   type ImageManifest,
@@ -64,6 +66,7 @@ import {
   newClaim,
   readTags,
   rivalClaims,
+  signatureTag,
   versionTagProblem,
   withdrawalMarker,
   type TagState,
@@ -103,6 +106,9 @@ const MAX_CHANNEL_LENGTH = 64;
 /** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
 type RecordedMove = ChannelMove & { digest: string };
 
+/** The `.sig` of the version being committed, made once its number is known (PublishRequest.sign), or none. */
+type Signing = (version: string) => Buffer | undefined | Promise<Buffer | undefined>;
+
 /** A publish's first claim, written before its blobs upload (claimEarly) on a stand-in manifest; its settle runs from `at`. */
 interface EarlyClaim {
   slot: string;
@@ -131,8 +137,8 @@ export class OciLayout implements AssetRegistry {
   readonly writable = true;
   readonly listable = true;
   readonly storeCopies = false;
-  /** No `.sig` beside a version yet: promote --to refuses a signed version under a trust policy, else warns. */
-  readonly keepsSignatures = false;
+  /** A version's `.sig` is tagged `_s.<version>` (putSignature): promote --to carries it. */
+  readonly keepsSignatures = true;
   private readonly client: OciClient;
   private readonly location: OciLocation;
   private readonly options: OciLayoutOptions;
@@ -216,8 +222,23 @@ export class OciLayout implements AssetRegistry {
     return parseMeta(metaOfConfig(data, where), where);
   }
 
-  async signature(): Promise<Buffer | undefined> {
-    return undefined; // signatures are not stored on OCI registries yet: every version reads as unsigned
+  signatureWhere(name: string, version: string): string {
+    return `tag ${signatureTag(version)} of ${this.repository(name)} in ${this.url}`;
+  }
+
+  /** The version's `.sig`: the layer of the manifest tagged `_s.<version>` whose subject is the version's manifest. */
+  async signature(name: string, version: string): Promise<Buffer | undefined> {
+    const repo = this.repository(name);
+    const { digest } = await this.manifestOf(name, version);
+    const got = await this.client.getManifest(repo, signatureTag(version));
+    if (!got) return undefined;
+    const where = `the signature of ${repo}:${version} in ${this.url}`;
+    // Naming another manifest of this version (a publish that failed after signing), it signs nothing here.
+    const layer = signatureLayer(got.data, where, digest);
+    if (!layer) return undefined;
+    const data = await this.client.readBlob(repo, layer.digest, layer.size);
+    if (sha256Digest(data) !== layer.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${layer.digest}`);
+    return data;
   }
 
   async resolve(spec: AssetSpec): Promise<Resolved> {
@@ -344,7 +365,6 @@ export class OciLayout implements AssetRegistry {
     const { name } = request;
     const repo = this.repository(name);
     const input = "digest" in request.input ? hashedInput(request.input) : request.input;
-    if (request.sign) throw new UsageError(`signing is not supported on ${this.url} yet: publish without a signing key`);
     if (input.files.some((f) => f.copyTo)) throw new UsageError(`files copied from another store cannot be published to ${this.url} yet`);
     if (request.version !== undefined) this.checkVersionTag(request.version);
     const metaProblem = metaSizeProblem(expectedMetaSize(input, request), input.files.length, MAX_DOCUMENT_BYTES);
@@ -394,10 +414,13 @@ export class OciLayout implements AssetRegistry {
     // Tagged from the start, so it is never an untagged manifest while this publisher lives (gc finds holds).
     const hold = holdTag(Date.now());
     const digest = await this.client.putManifest(repo, hold, manifest, MANIFEST_MEDIA_TYPE);
+    const { sign } = request;
+    const signing: Signing | undefined =
+      sign && ((version) => sign({ name, version, digest: prepared.digest, isDirectory: prepared.isDirectory, files: prepared.files }));
     try {
       const version = this.options.unsafePublish
-        ? await this.commitUnsafely(repo, name, scheme, request, manifest, digest)
-        : await this.claimAndCommit(repo, name, scheme, request, manifest, digest, early.claim);
+        ? await this.commitUnsafely(repo, name, scheme, request, manifest, digest, signing)
+        : await this.claimAndCommit(repo, name, scheme, request, manifest, digest, early.claim, signing);
       if (version === undefined) return this.alreadyThere(name, request.version!, prepared.digest);
       this.forget(name);
       return { version, digest: prepared.digest, published: true, ...tally };
@@ -462,6 +485,7 @@ export class OciLayout implements AssetRegistry {
     if (metaProblem) throw new UsageError(`${what}: ${metaProblem}`);
     if (manifest.length > MAX_MANIFEST_BYTES) throw this.manifestTooLarge(name, layers.length, manifest.length);
 
+    const signature = await source.signature(name, version);
     const tally = await this.copyBlobs(repo, source, name, version, layers, promotion.onProgress);
     if (!(await this.client.blobExists(repo, sha256Digest(config)))) await this.client.uploadBlob(repo, sha256Digest(config), config);
     const hold = holdTag(Date.now());
@@ -477,7 +501,9 @@ export class OciLayout implements AssetRegistry {
       );
       // Committed by another promoter meanwhile: compared like any version already here.
       if (won === undefined) return await this.copyVersion(source, name, version, promotion);
-      await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, version, manifest, manifestDigest));
+      await this.releasingOnFailure(repo, won.claim, manifest, () =>
+        this.commit(repo, name, version, manifest, manifestDigest, signature && (() => signature)),
+      );
       this.forget(name);
       return { copied: true, digest, ...tally };
     } finally {
@@ -600,7 +626,10 @@ export class OciLayout implements AssetRegistry {
       ...(packages ? { packages: { api: packages, name: this.repository(name).split("/").slice(1).join("/") } } : {}),
     };
     try {
-      return await deleteVersionTags(this.client, where, versions, protectedNow);
+      const result = await deleteVersionTags(this.client, where, versions, protectedNow);
+      // A deleted version's signature goes with it (best effort: one left behind signs no manifest a tag names).
+      for (const { version } of result.deleted) await this.client.deleteManifest(where.repo, signatureTag(version)).catch(() => undefined);
+      return result;
     } finally {
       this.forget(name);
     }
@@ -861,6 +890,7 @@ export class OciLayout implements AssetRegistry {
     manifest: Buffer,
     digest: string,
     early: EarlyClaim | undefined,
+    signing: Signing | undefined,
   ): Promise<string | undefined> {
     const wanted = request.version;
     const won = await this.claimSlot(
@@ -873,7 +903,7 @@ export class OciLayout implements AssetRegistry {
       early,
     );
     if (won === undefined) return undefined;
-    await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, won.slot, manifest, digest));
+    await this.releasingOnFailure(repo, won.claim, manifest, () => this.commit(repo, name, won.slot, manifest, digest, signing));
     return won.slot;
   }
 
@@ -964,11 +994,12 @@ export class OciLayout implements AssetRegistry {
     request: PublishRequest,
     manifest: Buffer,
     digest: string,
+    signing: Signing | undefined,
   ): Promise<string | undefined> {
     const state = await this.listTags(repo);
     if (request.version !== undefined && state.tags.has(request.version)) return undefined;
     const version = request.version ?? this.nextFree(state, scheme, request);
-    await this.commit(repo, name, version, manifest, digest);
+    await this.commit(repo, name, version, manifest, digest, signing);
     return version;
   }
 
@@ -986,12 +1017,26 @@ export class OciLayout implements AssetRegistry {
   /**
    * Writes tag `version` (absent, checked) and reads it back: it must name this manifest. No second read `settle`
    * later: under L(settle) no rival can commit this slot (docs/oci.md §5.2), and where L fails a rival's commit can
-   * come after any fixed wait, so waiting would cost every publish `settle` to report one case in a window.
+   * come after any fixed wait, so waiting would cost every publish `settle` to report one case in a window. With
+   * `signing`, the version's signature is tagged first (a committed version never lacks the one it was published
+   * with), and removed again if the commit fails.
    */
-  private async commit(repo: string, name: string, version: string, manifest: Buffer, digest: string): Promise<void> {
+  private async commit(repo: string, name: string, version: string, manifest: Buffer, digest: string, signing?: Signing): Promise<void> {
     const spec = `${name}:${version}`;
     const before = await this.client.headManifest(repo, version);
     if (before) throw new AssetError(`${spec} appeared in ${this.url} meanwhile (${before.digest}): another publisher or tool wrote it; nothing was committed`);
+    const signature = await signing?.(version);
+    if (signature) await this.putSignature(repo, version, signature, { digest, size: manifest.length });
+    try {
+      await this.writeVersionTag(repo, spec, version, manifest, digest);
+    } catch (err) {
+      if (signature) await this.client.deleteManifest(repo, signatureTag(version)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The commit's write: tag `version` on the manifest, read back. */
+  private async writeVersionTag(repo: string, spec: string, version: string, manifest: Buffer, digest: string): Promise<void> {
     await this.client.putManifest(repo, version, manifest, MANIFEST_MEDIA_TYPE);
     const now = await this.client.headManifest(repo, version);
     if (now?.digest !== digest) {
@@ -999,6 +1044,13 @@ export class OciLayout implements AssetRegistry {
         `${spec} was committed twice in ${this.url}: tag ${version} names ${now?.digest ?? "nothing"}, not this publish's ${digest}; the registry does not list fresh tags within ?settle=: raise it`,
       );
     }
+  }
+
+  /** Tags a version's signature `_s.<version>`: its one layer, the version's manifest its subject (artifact.ts). */
+  private async putSignature(repo: string, version: string, signature: Buffer, subject: { digest: string; size: number }): Promise<void> {
+    await this.putBlobOnce(repo, EMPTY_BLOB);
+    await this.putBlobOnce(repo, signature);
+    await this.client.putManifest(repo, signatureTag(version), signatureManifestBytes(signature, subject), MANIFEST_MEDIA_TYPE);
   }
 
   /** Removes a tag (claim or hold); where tags cannot be deleted, a claim gets its withdrawal marker instead. */

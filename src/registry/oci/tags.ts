@@ -1,6 +1,6 @@
 // What a repository's tag list says (docs/oci.md §3, §5): version tags (a digit first), assetkit's own tags (`_`
 // first): claims `_c.<t>.<cid>.<V>`, withdrawal markers `_w.<cid>` (where tags cannot be deleted) and publish holds
-// `_h.<t>.<pid>` (`t` as in claims, so gc can tell their age). Channels (a letter first) are not read yet. Pure functions of the listing.
+// `_h.<t>.<pid>` (`t` as in claims, so gc can tell their age), signatures `_s.<V>`. Channels (a letter first) are not read yet. Pure functions of the listing.
 import { randomBytes } from "node:crypto";
 
 /** A claim older than this by its tag's clock is abandoned: its slot is skipped, never reused (docs/oci.md §5.1). */
@@ -85,6 +85,11 @@ export function newClaim(version: string, nowMs: number): { tag: string; cid: st
 
 export function holdTag(nowMs: number): string {
   return `_h.${timeText(nowMs)}.${randomBytes(6).toString("hex")}`;
+}
+
+/** The tag of a version's signature manifest (artifact.ts): written after the version is claimed, before it is committed. */
+export function signatureTag(version: string): string {
+  return `_s.${version}`;
 }
 
 export function withdrawalMarker(cid: string): string {
