@@ -112,7 +112,7 @@ async function ociGc(registry: OciLayout, olderThan: string, graceMs: number, dr
         .map((l) => l.tags[0])
         .join(
           ", ",
-        )}${refused.length > 3 ? ", …" : ""}); they only tag manifests that exist anyway and hide no version: remove them with the registry's own tools where it has any`
+        )}${refused.length > 3 ? ", …" : ""}); they only tag manifests that exist anyway and hide no version${registry.deletesThroughPackages ? ` (through GitHub's Packages API a manifest goes with all its tags: these share theirs with a version, or with the claims of publishes that may be running)` : ": remove them with the registry's own tools where it has any"}`
     : "on oci:// stores claim(s) counts hold, claim and marker tags; untagged manifests and their blobs are reclaimed by the registry's own garbage collection";
   return {
     store: registry.url,

@@ -1,9 +1,11 @@
-// prune on a registry that refuses DELETE but has GitHub's Packages API (ghcr.io), against a FAKE of that API
+// prune and gc on a registry that refuses DELETE but has GitHub's Packages API (ghcr.io), against a FAKE of that API
 // (test/helpers/github-packages-fake.ts: GitHub's API cannot run here) kept over the real registry A, which the CLI
 // reaches through a proxy answering every DELETE 405 as ghcr.io does: versions deleted as package versions (a
 // manifest with all its tags), listings paged, rate limits waited out, a permission error in one line with nothing
-// deleted, a user's packages as an organisation's, and a version a channel moved onto restored.
+// deleted, a user's packages as an organisation's, and a version a channel moved onto restored; gc's leftovers
+// deleted where their manifest holds nothing else.
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { UsageError } from "../../src/base/errors.ts";
 import { uniquePrefix } from "../conformance/factory.ts";
@@ -11,6 +13,7 @@ import { runCli, scratch, writeTree } from "../helpers/cli.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { GitHubPackagesFake } from "../helpers/github-packages-fake.ts";
 import { TEST_SETTINGS, TEST_TUNING } from "../helpers/settings.ts";
+import { standInManifestBytes } from "../../src/registry/oci/artifact.ts";
 import { OciLayout } from "../../src/registry/oci/oci-layout.ts";
 import { openGitHubPackages, openOciClient, parseOciUri } from "../../src/store/oci/open.ts";
 
@@ -162,5 +165,49 @@ describe("prune through GitHub's Packages API (fake) where the registry refuses 
       "1.1.0 came back with all its tags; 1.2.0 went with all of its",
     );
     assert.deepEqual((await json("list", "x")).assets[0].versions, ["1.3.0", "1.1.0", "1.0.0"]);
+  });
+
+  it("gc deletes a dead publish's package version (its old hold and stale claim); an old hold on a committed version and an old claim on the shared stand-in stay, reported", async () => {
+    const { namespace, json, tags, digest } = await setup("acme");
+    const url = (path: string) => `${REGISTRY_A}/v2/${namespace}/x/${path}`;
+    const put = (tag: string, body: Buffer) => fetch(url(`manifests/${tag}`), { method: "PUT", headers: { "content-type": MANIFEST }, body });
+    // Tags written two days ago by their writer's clock (7 base-36 characters of seconds).
+    const old = Math.floor(Date.now() / 1000 - 2 * 86400)
+      .toString(36)
+      .padStart(7, "0");
+    // A dead publish: its own manifest (a layer no one else has), with its hold and its claim on a slot never committed.
+    const layer = randomBytes(64);
+    const layerDigest = `sha256:${createHash("sha256").update(layer).digest("hex")}`;
+    const upload = (await fetch(url("blobs/uploads/"), { method: "POST" })).headers.get("location")!;
+    await fetch(`${new URL(upload, REGISTRY_A).href}${upload.includes("?") ? "&" : "?"}digest=${layerDigest}`, { method: "PUT", body: layer });
+    const standIn = standInManifestBytes();
+    const dead = JSON.parse(standIn.toString()) as { layers: { mediaType: string; digest: string; size: number }[] };
+    dead.layers = [{ mediaType: "application/octet-stream", digest: layerDigest, size: layer.length }];
+    const deadManifest = Buffer.from(JSON.stringify(dead));
+    const deadTags = [`_h.${old}.aaaaaaaaaaaa`, `_c.${old}.bbbbbbbbbbbb.9.0.0`];
+    for (const tag of deadTags) assert.equal((await put(tag, deadManifest)).status, 201);
+    // An old hold on 1.1.0's manifest (its publish died after committing), and an old early claim on the stand-in.
+    const committed = Buffer.from(await (await fetch(url("manifests/1.1.0"), { headers: { accept: MANIFEST } })).arrayBuffer());
+    const staying = [`_h.${old}.cccccccccccc`, `_c.${old}.dddddddddddd.8.0.0`];
+    assert.equal((await put(staying[0]!, committed)).status, 201);
+    assert.equal((await put(staying[1]!, standIn)).status, 201);
+    const kept = await digest("1.1.0");
+
+    api.requests.length = 0;
+    const done = await json("gc", "--older-than", "1d");
+    const left = await tags();
+    assert.ok(
+      deadTags.every((t) => !left.includes(t)),
+      `the dead publish's tags went: ${left.join(" ")}`,
+    );
+    assert.ok(
+      staying.every((t) => left.includes(t)),
+      "the tags sharing a manifest with a version or with live claims stayed",
+    );
+    assert.equal(await digest("1.1.0"), kept);
+    assert.equal(api.requests.filter((r) => r.startsWith("DELETE ")).length, 1, "one package version deleted");
+    assert.equal(done.removed.claims, 2);
+    assert.match(done.note, /2 hold, claim or marker tag\(s\) older than 1d stay .*share theirs with a version, or with the claims of publishes/);
+    assert.deepEqual((await json("list", "x")).assets[0].versions, ["1.3.0", "1.2.0", "1.1.0", "1.0.0"]);
   });
 });

@@ -2,9 +2,9 @@
 // hold tags, claims under which nothing was committed, withdrawn claims with their markers; a version tag, a
 // channel tag, a move record and a committed slot's claim (its receipt) are never touched. prune deletes version
 // tags only, in two phases: delete, wait `settle`, re-read the channels, put back any a channel moved onto. Both
-// need tag deletion: where the registry refuses it (405) gc reports what stays, and prune deletes through GitHub's
-// Packages API where the registry has it (ghcr.io: a version's manifest with all its tags, restored if a channel
-// moved onto it), else is a usage error.
+// need tag deletion: where the registry refuses it (405), both go through GitHub's Packages API where the registry
+// has it (ghcr.io: a manifest with all its tags; prune restores a version a channel moved onto), else gc reports
+// what stays and prune is a usage error.
 // Untagged manifests and blobs are left to the registry's own garbage collection.
 import { setTimeout as sleep } from "node:timers/promises";
 import { AssetError, UsageError } from "../../base/errors.ts";
@@ -75,6 +75,36 @@ export async function removeLeftovers(client: OciClient, leftovers: OciLeftover[
     removed.push(leftover);
   }
   return { removed, refused: [] };
+}
+
+/**
+ * gc where tag deletion is refused but GitHub's Packages API deletes a manifest with all its tags (ghcr.io): each
+ * package version whose every tag is a leftover goes (a dead publish's own manifest, with its hold and claims: no
+ * other writer can tag it, its config being that publish's). One with any other tag stays (a hold left on a
+ * committed version's manifest), and so does the early claims' shared stand-in (`standIn`, the same manifest for
+ * every publisher: a live one may tag it between the listing and the deletion, which would delete its claim).
+ */
+export async function removeLeftoversThroughPackages(
+  api: GitHubPackages,
+  packageOf: (repo: string) => string,
+  leftovers: OciLeftover[],
+  standIn: string,
+): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
+  const gone = new Set<string>(); // "<repo> <tag>"
+  for (const repo of new Set(leftovers.map((l) => l.repo))) {
+    const leftoverTags = new Set(leftovers.filter((l) => l.repo === repo).flatMap((l) => l.tags));
+    const pkg = packageOf(repo);
+    const doomed: { id: number; tags: string[] }[] = [];
+    for await (const v of api.versions(pkg)) {
+      if (v.digest !== standIn && v.tags.length > 0 && v.tags.every((t) => leftoverTags.has(t))) doomed.push(v);
+    }
+    for (const { id, tags } of doomed) {
+      await api.deleteVersion(pkg, id);
+      for (const tag of tags) gone.add(`${repo} ${tag}`);
+    }
+  }
+  const removed = leftovers.filter((l) => l.tags.every((t) => gone.has(`${l.repo} ${t}`)));
+  return { removed, refused: leftovers.filter((l) => !removed.includes(l)) };
 }
 
 /** Where prune deletes: the store, the asset's repository, and, where tags cannot be deleted, its package on GitHub. */

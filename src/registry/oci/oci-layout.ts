@@ -56,7 +56,15 @@ import {
   type LayerFile,
 } from "./artifact.ts";
 import { openParts, splitRanges, rangeDigests, storedFiles, withinPart, type StoredFile } from "./split.ts";
-import { deleteVersionTags, planRepositoryGc, removeLeftovers, type OciGcPlan, type OciLeftover, type VersionsAt } from "./gc.ts";
+import {
+  deleteVersionTags,
+  planRepositoryGc,
+  removeLeftovers,
+  removeLeftoversThroughPackages,
+  type OciGcPlan,
+  type OciLeftover,
+  type VersionsAt,
+} from "./gc.ts";
 import {
   channelMoves,
   holdTag,
@@ -105,6 +113,9 @@ const MAX_CHANNEL_LENGTH = 64;
 
 /** A channel move as its record keeps it: the move, and the manifest digest the channel tag was given. */
 type RecordedMove = ChannelMove & { digest: string };
+
+/** A repository's package on GitHub: the repository below its owner, the namespace's first segment. */
+const packageName = (repo: string): string => repo.split("/").slice(1).join("/");
 
 /** The `.sig` of the version being committed, made once its number is known (PublishRequest.sign), or none. */
 type Signing = (version: string) => Buffer | undefined | Promise<Buffer | undefined>;
@@ -610,8 +621,18 @@ export class OciLayout implements AssetRegistry {
     return plan;
   }
 
-  removeLeftovers(leftovers: OciLeftover[]): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
-    return removeLeftovers(this.client, leftovers);
+  /** Whether deletions the registry refuses go through GitHub's Packages API (ghcr.io, ?packages-api=). */
+  get deletesThroughPackages(): boolean {
+    return this.options.packages !== undefined;
+  }
+
+  /** Deletes the leftovers' tags; where the registry refuses, through GitHub's Packages API when it has one (gc.ts). */
+  async removeLeftovers(leftovers: OciLeftover[]): Promise<{ removed: OciLeftover[]; refused: OciLeftover[] }> {
+    const done = await removeLeftovers(this.client, leftovers);
+    const { packages } = this.options;
+    if (done.refused.length === 0 || !packages) return done;
+    const through = await removeLeftoversThroughPackages(packages, packageName, done.refused, sha256Digest(standInManifestBytes()));
+    return { removed: [...done.removed, ...through.removed], refused: through.refused };
   }
 
   /** prune's deletion: version tags, in two phases (gc.ts). */
@@ -622,8 +643,7 @@ export class OciLayout implements AssetRegistry {
       repo: this.repository(name),
       name,
       settleMs: this.location.settleMs,
-      // The package is the repository below its owner, the namespace's first segment.
-      ...(packages ? { packages: { api: packages, name: this.repository(name).split("/").slice(1).join("/") } } : {}),
+      ...(packages ? { packages: { api: packages, name: packageName(this.repository(name)) } } : {}),
     };
     try {
       const result = await deleteVersionTags(this.client, where, versions, protectedNow);
