@@ -81,7 +81,6 @@ export async function promoteCommand(ctx: Context, spec: string, options: Promot
   let copied: boolean | undefined;
   if (options.to) {
     await checkTrusted(ctx, r.name, r.version, r.meta!, `nothing copied to ${target.url}`, entry);
-    await checkSignatureTravels(ctx, target, r.name, r.version);
     const outcome = await target.copyVersion(ctx.registry, r.name, r.version, {
       at: promotion.promoted_at,
       by: promotion.source.actor ?? CREATED_BY,
@@ -129,17 +128,6 @@ async function destination(ctx: Context, uri: string): Promise<AssetRegistry> {
   const target = await ctx.openRegistry(uri, ctx.config.dir);
   if (target.url === ctx.registry.url) throw new UsageError(`--to ${target.url} is the store the version comes from: name another store`);
   return target;
-}
-
-/**
- * A signed version goes where its signature cannot (an OCI registry, for now) only without a trust policy, with a
- * warning: under a policy, readers of the copy would find it unsigned, so it is refused before anything is copied.
- */
-async function checkSignatureTravels(ctx: Context, target: AssetRegistry, name: string, version: string): Promise<void> {
-  if (target.keepsSignatures || !(await ctx.registry.signature(name, version))) return;
-  const why = `${name}:${version} is signed, but ${target.url} cannot hold signatures yet`;
-  if (ctx.config.trust) throw new UsageError(`${why} and ${ctx.config.file} has a trust policy: nothing copied`);
-  ctx.reporter.warn(`${why}: copied without its signature`);
 }
 
 function checkChannelName(channel: string): void {

@@ -94,8 +94,6 @@ export interface AssetRegistry {
   readonly listable: boolean;
   /** Whether publish takes files another store copies in itself (`copyTo` of an import from a store prefix). */
   readonly storeCopies: boolean;
-  /** Whether a version's signature is stored beside it (copyVersion copies it); false: versions read as unsigned. */
-  readonly keepsSignatures: boolean;
 
   /** The committed versions of an asset, newest first, read once per command. */
   versions(name: string): Promise<VersionIndex>;

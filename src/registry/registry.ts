@@ -88,7 +88,6 @@ export class Registry implements AssetRegistry {
   }
 
   readonly storeCopies = true;
-  readonly keepsSignatures = true;
 
   get url(): string {
     return this.store.url;

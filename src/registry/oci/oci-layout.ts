@@ -148,8 +148,6 @@ export class OciLayout implements AssetRegistry {
   readonly writable = true;
   readonly listable = true;
   readonly storeCopies = false;
-  /** A version's `.sig` is tagged `_s.<version>` (putSignature): promote --to carries it. */
-  readonly keepsSignatures = true;
   private readonly client: OciClient;
   private readonly location: OciLocation;
   private readonly options: OciLayoutOptions;
@@ -445,7 +443,7 @@ export class OciLayout implements AssetRegistry {
    * Copies `name:version` from another store under the same version and asset digest (promote --to): each file
    * becomes the blob named by its sha256 in the source meta, then the meta (with `promoted_from`) the config, then
    * the manifest is committed by the claim rule for exactly `version`. Already here with the same asset digest:
-   * nothing copied; with another: refused. The signature is not copied (see `keepsSignatures`).
+   * nothing copied; with another: refused. Its signature, if any, is tagged before the version (putSignature).
    */
   async copyVersion(
     source: AssetRegistry,
