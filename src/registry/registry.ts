@@ -142,8 +142,9 @@ export class Registry implements AssetRegistry {
     return `${signatureKey(name, version)} in ${this.store.url}`;
   }
 
+  /** The validated meta of a version, to read its files: a sharded one without its etags (see readMeta). */
   async meta(name: string, version: string): Promise<VersionMeta> {
-    const meta = await this.storedMeta(name, version);
+    const meta = await this.storedMeta(name, version, { etags: false });
     if (!meta) throw new AssetError(`${name}:${version} does not exist in ${this.store.url}`);
     this.keepKeyMap(name, version, meta);
     return meta;
@@ -169,12 +170,12 @@ export class Registry implements AssetRegistry {
   }
 
   /** The validated meta of a version (read with its shards, not kept), undefined when the store has none. */
-  async storedMeta(name: string, version: string): Promise<VersionMeta | undefined> {
+  async storedMeta(name: string, version: string, options?: { etags?: boolean }): Promise<VersionMeta | undefined> {
     const object = await this.store.read(metaKey(name, version));
     if (!object) return undefined;
     const readShard = async (index: number, shard: MetaShard, layout: LayoutName): Promise<Buffer | undefined> =>
       (await this.store.read(layout === "modelkit" ? metaShardKey(name, version, index) : blobKey(name, shard.sha256)))?.data;
-    return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard);
+    return readMeta(object.data, `${metaKey(name, version)} in ${this.store.url}`, readShard, options);
   }
 
   /** The exact version a spec names, with its `.meta` as stored (a sharded meta's shards are not read: see parseMetaDocument). */

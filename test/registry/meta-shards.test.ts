@@ -76,8 +76,12 @@ describe("a sharded meta, in process on folder stores", () => {
     const withoutEtags = (files: typeof read.files) => files.map(({ etag: _, ...f }) => f);
     assert.deepEqual(withoutEtags(read.files), withoutEtags(unsharded.files));
     assert.ok(
-      read.files.every((f) => f.etag),
-      "each file keeps its store's etag",
+      (await sharded.storedMeta("m", "1.0.0"))!.files.every((f) => f.etag),
+      "each file keeps its store's etag where a publish reads the meta (storedMeta)",
+    );
+    assert.ok(
+      read.files.every((f) => f.etag === undefined),
+      "a read for the files (meta) leaves the shards' etags out",
     );
     assert.deepEqual({ partSize: read.partSize, partAlgorithm: read.partAlgorithm }, { partSize: 1024, partAlgorithm: "blake3" });
 
