@@ -52,6 +52,7 @@ import {
   signatureManifestBytes,
   standInManifestBytes,
   type BlobPart,
+  type Descriptor,
   type ImageManifest,
   type LayerFile,
 } from "./artifact.ts";
@@ -226,9 +227,14 @@ export class OciLayout implements AssetRegistry {
     const repo = this.repository(name);
     const { manifest } = await this.manifestOf(name, version);
     const where = `the config of ${repo}:${version} in ${this.url}`;
-    const data = await this.client.readBlob(repo, manifest.config.digest, manifest.config.size);
-    if (sha256Digest(data) !== manifest.config.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${manifest.config.digest}`);
-    return parseMeta(metaOfConfig(data, where), where);
+    return parseMeta(metaOfConfig(await this.checkedBlob(repo, manifest.config, where), where), where);
+  }
+
+  /** A small blob (a config, a record, a signature) read whole and checked against its digest; `where` names it. */
+  private async checkedBlob(repo: string, blob: Descriptor, where: string): Promise<Buffer> {
+    const data = await this.client.readBlob(repo, blob.digest, blob.size);
+    if (sha256Digest(data) !== blob.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${blob.digest}`);
+    return data;
   }
 
   signatureWhere(name: string, version: string): string {
@@ -245,9 +251,7 @@ export class OciLayout implements AssetRegistry {
     // Naming another manifest of this version (a publish that failed after signing), it signs nothing here.
     const layer = signatureLayer(got.data, where, digest);
     if (!layer) return undefined;
-    const data = await this.client.readBlob(repo, layer.digest, layer.size);
-    if (sha256Digest(data) !== layer.digest) throw new AssetError(`${where} is damaged: its bytes do not have digest ${layer.digest}`);
-    return data;
+    return this.checkedBlob(repo, layer, where);
   }
 
   async resolve(spec: AssetSpec): Promise<Resolved> {
@@ -779,9 +783,7 @@ export class OciLayout implements AssetRegistry {
     const got = await this.client.getManifest(repo, tag);
     if (!got) throw new AssetError(`${where} is gone`);
     const { config } = parseManifest(got.data, where, MOVE_CONFIG_MEDIA_TYPE);
-    const data = await this.client.readBlob(repo, config.digest, config.size);
-    if (sha256Digest(data) !== config.digest) throw new AssetError(`${where} is damaged: its record does not have digest ${config.digest}`);
-    const move = JSON.parse(data.toString("utf8")) as RecordedMove;
+    const move = JSON.parse((await this.checkedBlob(repo, config, where)).toString("utf8")) as RecordedMove;
     if (typeof move.version !== "string" || typeof move.digest !== "string") throw new AssetError(`${where} is not a channel move record`);
     return move;
   }
