@@ -15,7 +15,11 @@ const TTY_INTERVAL_MS = 100;
 interface Transfer {
   done: number;
   total: number;
-  files?: { done: number; total: number };
+  files: { done: number; total: number } | undefined;
+}
+
+function isFinished(x: Transfer): boolean {
+  return x.total > 0 && x.done >= x.total && (!x.files || x.files.done >= x.files.total);
 }
 
 export function createProgress(stream: NodeJS.WriteStream, options: { live: boolean; now?: () => number }): ProgressSink {
@@ -28,13 +32,19 @@ export function createProgress(stream: NodeJS.WriteStream, options: { live: bool
     update(done, total, label, files) {
       const t = now();
       start ??= t;
-      transfers.set(label, { done, total, ...(files ? { files } : {}) });
+      // Called per file (100,000 times in a publish of as many): what is not shown is only recorded, nothing summed.
+      let transfer = transfers.get(label);
+      if (!transfer) transfers.set(label, (transfer = { done, total, files }));
+      transfer.done = done;
+      transfer.total = total;
+      transfer.files = files;
+      const due = t - last >= (options.live ? TTY_INTERVAL_MS : LOG_INTERVAL_MS);
+      // A live line shows the end of a transfer at once; only the update finishing its own transfer may end them all.
+      if (!due && !(options.live && isFinished(transfer) && [...transfers.values()].every(isFinished))) return;
+      if (!options.live && t - start < LOG_INTERVAL_MS) return; // short transfers need no log lines
       const all = [...transfers.values()];
       const sum = (pick: (x: Transfer) => number): number => all.reduce((n, x) => n + pick(x), 0);
       const [bytes, totalBytes] = [sum((x) => x.done), sum((x) => x.total)];
-      const finished = all.every((x) => x.total > 0 && x.done >= x.total && (!x.files || x.files.done >= x.files.total));
-      if (t - last < (options.live ? TTY_INTERVAL_MS : LOG_INTERVAL_MS) && !(options.live && finished)) return;
-      if (!options.live && t - start < LOG_INTERVAL_MS) return; // short transfers need no log lines
       last = t;
       const rate = bytes / Math.max((t - start) / 1000, 0.001);
       const counted = all.filter((x) => x.files);
