@@ -24,7 +24,7 @@ import { hashPool } from "../hashing/pool.ts";
 import { blake3Kind, partCheckKind, type PartAlgorithm } from "../hashing/part-hash.ts";
 import { formatBytes } from "../base/units.ts";
 import { comparePaths, relativePathProblem } from "./paths.ts";
-import { HashRecord, racySince, stampText, statStamp, type HashRecordOptions } from "./hash-record.ts";
+import { HashRecord, racySince, STAMP_BYTES, statStamp, type HashRecordOptions } from "./hash-record.ts";
 import type { LayoutName } from "./layout.ts";
 import type { Store } from "../store/store.ts";
 
@@ -122,6 +122,7 @@ export interface MetaShard {
 export interface VersionMeta {
   document: AssetMetaDocument;
   isDirectory: boolean;
+  /** In path order (comparePaths), whatever order its writer used. */
   files: { path: string; size?: number; sha256?: string; parts?: string[]; etag?: string }[];
   /** Undefined for metas without checksums (written by modelkit): fetches of them are unverified. */
   digest?: string;
@@ -163,8 +164,8 @@ export function assetDigest(files: readonly FileEntry[], partSize?: number, part
 }
 
 /** `files`, or a sorted copy of them when they are not in path order. */
-function inPathOrder<F extends { path: string }>(files: readonly F[]): readonly F[] {
-  return inOrder(files, (f) => f.path);
+function inPathOrder<F extends { path: string }, L extends readonly F[]>(files: L): L {
+  return inOrder(files, (f) => f.path) as L;
 }
 
 /** `items`, or a copy sorted by comparePaths of their `pathOf` when they are not in that order. */
@@ -269,13 +270,13 @@ export async function startHashing(
   const root = path.resolve(input);
   // Taken before any stat: a file changed after it may have been read half old, half new (see RACY_MARGIN_MS).
   const racy = racySince(recordOptions?.now);
-  const stat = await fs.stat(root, { bigint: true }).catch(() => {
+  const stat = await fs.stat(root).catch(() => {
     throw new UsageError(`cannot publish ${input}: no such file or folder`);
   });
   const realRoot = await fs.realpath(root);
   let files: WalkedFile[];
   const walked = new WalkedFiles(root);
-  if (stat.isFile()) files = [walked.add("", Number(stat.size), statStamp(stat, racy), root)];
+  if (stat.isFile()) files = [walked.add("", stat.size, statStamp(stat, racy), root)];
   else if (stat.isDirectory()) files = await walkFolder(walked, realRoot, racy);
   else throw new UsageError(`cannot publish ${input}: not a regular file or folder`);
   if (files.length === 0) throw new UsageError(`cannot publish ${input}: the folder holds no files`);
@@ -288,7 +289,11 @@ export async function startHashing(
   const record = recordOptions && !inside(recordDir!) ? new HashRecord(recordOptions, realRoot, { partSize, partAlgorithm }) : undefined;
   const hashes = hashInOrder(
     files,
-    (f) => record?.lookup(f.path, f.size, f.stamp),
+    (f) => {
+      const found = record?.lookup(f.path, f.size, f.stamp);
+      if (found) f.recordHashes(found.sha256, found.parts);
+      return found !== undefined;
+    },
     (f) => hashFile(f.source, partSize, f.size, partAlgorithm),
   );
   const hashing = hashingInput(stat.isDirectory(), files, hashes, partSize, partAlgorithm);
@@ -296,8 +301,9 @@ export async function startHashing(
   // The record is rewritten before the input counts as hashed (a failed hashing leaves the old one, closed).
   const prepared = hashing.prepared.then(
     async (done) => {
+      // The walked files, hashed in place (done.files are they): their stamps and sha256s as the table holds them.
       const recorded = function* () {
-        for (let i = 0; i < files.length; i++) yield { path: files[i]!.path, stamp: files[i]!.stamp, hashes: done.files[i]! };
+        for (const f of files) yield { path: f.path, stamp: f.stamp, size: f.size, sha256: f.sha256Bytes, ...(f.parts ? { parts: f.parts } : {}) };
       };
       await record.write(recorded(), files.length).catch(() => undefined); // only a cache: the next run hashes again
       return done;
@@ -325,7 +331,7 @@ class WalkedFiles {
   private readonly sha256s: Buffer[] = [];
   private hashed = new Uint8Array(CHUNK_ROWS);
   /** Each file's stamp (see statStamp), four numbers a file; a racy file's is not kept (`stamped` 0). */
-  private readonly stamps: BigUint64Array[] = [];
+  private readonly stamps: Float64Array[] = [];
   private stamped = new Uint8Array(CHUNK_ROWS);
   private count = 0;
   /** The part hashes of the files that have them, by row. */
@@ -344,7 +350,7 @@ class WalkedFiles {
     const row = this.count++;
     if (row % CHUNK_ROWS === 0) {
       this.sha256s.push(Buffer.alloc(32 * CHUNK_ROWS));
-      this.stamps.push(new BigUint64Array(4 * CHUNK_ROWS));
+      this.stamps.push(new Float64Array(4 * CHUNK_ROWS));
     }
     if (row === this.hashed.length) {
       this.hashed = grown(this.hashed);
@@ -358,9 +364,11 @@ class WalkedFiles {
     return new WalkedFile(this, row, relPath, size);
   }
 
-  stampOf(row: number): string | undefined {
-    const at = 4 * (row % CHUNK_ROWS);
-    return this.stamped[row] ? stampText(this.stamps[Math.floor(row / CHUNK_ROWS)]!.subarray(at, at + 4)) : undefined;
+  /** The row's stamp as bytes (a view of its chunk), or undefined when racy. */
+  stampOf(row: number): Uint8Array | undefined {
+    if (!this.stamped[row]) return undefined;
+    const chunk = this.stamps[Math.floor(row / CHUNK_ROWS)]!;
+    return new Uint8Array(chunk.buffer, chunk.byteOffset + STAMP_BYTES * (row % CHUNK_ROWS), STAMP_BYTES);
   }
 
   sourceOf(row: number, relPath: string): string {
@@ -376,8 +384,19 @@ class WalkedFiles {
     return this.hashed[row] === 1;
   }
 
+  /** The row's sha256 (a view of its chunk: all zeros until it is hashed). */
+  sha256BytesOf(row: number): Uint8Array {
+    const at = 32 * (row % CHUNK_ROWS);
+    return this.sha256s[Math.floor(row / CHUNK_ROWS)]!.subarray(at, at + 32);
+  }
+
   setSha256(row: number, hex: string): void {
     this.sha256s[Math.floor(row / CHUNK_ROWS)]!.write(hex, 32 * (row % CHUNK_ROWS), 32, "hex");
+    this.hashed[row] = 1;
+  }
+
+  setSha256Bytes(row: number, sha256: Uint8Array): void {
+    this.sha256s[Math.floor(row / CHUNK_ROWS)]!.set(sha256, 32 * (row % CHUNK_ROWS));
     this.hashed[row] = 1;
   }
 
@@ -419,7 +438,8 @@ class WalkedFile {
     this.size = size;
   }
 
-  get stamp(): string | undefined {
+  /** Its stamp's bytes (see statStamp), undefined when racy. */
+  get stamp(): Uint8Array | undefined {
     return this.table.stampOf(this.row);
   }
 
@@ -440,6 +460,17 @@ class WalkedFile {
     this.table.setSha256(this.row, hex);
   }
 
+  /** Its sha256 as bytes, as the table holds it (no hex made). */
+  get sha256Bytes(): Uint8Array {
+    return this.table.sha256BytesOf(this.row);
+  }
+
+  /** Sets its hashes as the hash record has them (its sha256 copied from `sha256`'s bytes). */
+  recordHashes(sha256: Uint8Array, parts: string[] | undefined): void {
+    this.table.setSha256Bytes(this.row, sha256);
+    if (parts) this.parts = parts;
+  }
+
   get parts(): string[] | undefined {
     return this.table.partsOf(this.row);
   }
@@ -451,28 +482,22 @@ class WalkedFile {
 
 /**
  * Hashes the files (sorted by path) HASH_AHEAD at a time in their order, writing each one's hashes onto it; `get`
- * gives a file's hashes by path. `known` (the hash record's) is asked of every file first, in order: a file it knows
- * is not read. Nothing is held per file but what the meta needs: a promise per file for the whole run (100 bytes
+ * gives a file's hashes (the file itself, hashed) by path. `known` (the hash record's) is asked of every file first,
+ * in order: a file it knows (it sets its hashes) is not read. Nothing is held per file but what the meta needs: a promise per file for the whole run (100 bytes
  * each with its resolved value and settler) took ~40 MiB for 100,000 files, and a hash started for every file at
  * once held a suspended call per file (~3 KiB). Only a file asked for before it is hashed gets a promise.
  */
 function hashInOrder(
   files: WalkedFile[],
-  known: (file: WalkedFile) => Omit<FileEntry, "path"> | undefined,
+  known: (file: WalkedFile) => boolean,
   hash: (file: WalkedFile) => Promise<Omit<FileEntry, "path">>,
 ): HashingInput["hashes"] {
   const waiting = new Map<number, PromiseWithResolvers<Omit<FileEntry, "path">>>();
   const failed = new Map<number, unknown>();
-  const hashesOf = ({ size, sha256, parts }: WalkedFile): Omit<FileEntry, "path"> => ({ size, sha256: sha256!, ...(parts ? { parts } : {}) });
+  // The file itself, once hashed (its sha256 is then defined): its hex is made only when read.
+  const hashesOf = (file: WalkedFile): Omit<FileEntry, "path"> => file as Omit<FileEntry, "path">;
   const unknown: number[] = [];
-  for (const [index, file] of files.entries()) {
-    const found = known(file);
-    if (!found) unknown.push(index);
-    else {
-      file.sha256 = found.sha256;
-      if (found.parts) file.parts = found.parts;
-    }
-  }
+  for (let index = 0; index < files.length; index++) if (!known(files[index]!)) unknown.push(index);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < unknown.length) {
@@ -537,7 +562,10 @@ export function hashingInput(
     // One file at a time: an await per file at once held a suspended call per file (~800 bytes) until all were hashed.
     // Each file's hashes go onto its own record (a copy of each was a second record per file for the whole publish);
     // whoever reads the prepared files picks the fields it needs.
-    for (const f of files) Object.assign(f, await hashes.get(f.path)!);
+    for (const f of files) {
+      const hashed = await hashes.get(f.path)!;
+      if ((hashed as object) !== f) Object.assign(f, hashed); // a walked file is hashed in place (hashInOrder)
+    }
     const entries = files as PreparedInput["files"];
     const digest = assetDigest(entries, partSize, partAlgorithm);
     return { isDirectory, files: entries, digest, size: entries.reduce((sum, f) => sum + f.size, 0), partSize, partAlgorithm };
@@ -579,7 +607,7 @@ export function hashedInput(input: PreparedInput): HashingInput {
  * 2,000 files, and the lstat that a file needs anyway also says what the entry is (no Dirent per entry, no promise
  * per folder: the walk of 100,000 files took ~20% less CPU).
  */
-async function walkFolder(walked: WalkedFiles, realRoot: string, racy: bigint): Promise<WalkedFile[]> {
+async function walkFolder(walked: WalkedFiles, realRoot: string, racy: number): Promise<WalkedFile[]> {
   const out: WalkedFile[] = [];
   const visit = async (dir: string, rel: string): Promise<void> => {
     const names = readdirSync(dir);
@@ -592,8 +620,8 @@ async function walkFolder(walked: WalkedFiles, realRoot: string, racy: bigint): 
       // The name alone: its folder's path was checked as that folder's name was (a name holds no '/').
       const problem = relativePathProblem(name);
       if (problem) throw new UsageError(`cannot publish ${JSON.stringify(relPath)}: ${problem}`);
-      const stat = lstatSync(full, { bigint: true });
-      if (stat.isFile()) out.push(walked.add(relPath, Number(stat.size), statStamp(stat, racy)));
+      const stat = lstatSync(full);
+      if (stat.isFile()) out.push(walked.add(relPath, stat.size, statStamp(stat, racy)));
       else if (stat.isDirectory()) await visit(full, relPath);
       else if (stat.isSymbolicLink()) {
         const { source, size, stamp } = await linkedFile(full, relPath, realRoot, racy);
@@ -610,15 +638,15 @@ async function linkedFile(
   full: string,
   relPath: string,
   realRoot: string,
-  racy: bigint,
+  racy: number,
 ): Promise<{ source: string; size: number; stamp: ReturnType<typeof statStamp> }> {
   const target = await fs.realpath(full).catch(() => {
     throw new UsageError(`cannot publish ${relPath}: the link is broken`);
   });
   if (!target.startsWith(realRoot + path.sep)) throw new UsageError(`cannot publish ${relPath}: the link points outside the published folder`);
-  const stat = await fs.stat(target, { bigint: true });
+  const stat = await fs.stat(target);
   if (!stat.isFile()) throw new UsageError(`cannot publish ${relPath}: links to folders are not supported`);
-  return { source: target, size: Number(stat.size), stamp: statStamp(stat, racy) };
+  return { source: target, size: stat.size, stamp: statStamp(stat, racy) };
 }
 
 /** What a meta records besides the files. */
@@ -792,17 +820,27 @@ export function* storedDocuments(doc: AssetMetaDocument, listed?: MetaEntries): 
     const entry = JSON.stringify(file);
     shardEntries.push(entry);
     bytes += Buffer.byteLength(entry) + 2;
-    if (shardEntries.length >= shardFiles || bytes >= SHARD_BYTES) yield close();
+    if (closesShard(shardEntries.length, bytes, shardFiles)) yield close();
   }
   if (shardEntries.length > 0) yield close();
-  const { files: _files, schema, ...rest } = block;
+  yield { bytes: shardedIndexBytes(doc, count, shards) };
+}
+
+/** Whether a shard of `entries` entries taking `bytes` (each entry's JSON and its separator) is closed. */
+function closesShard(entries: number, bytes: number, shardFiles: number): boolean {
+  return entries >= shardFiles || bytes >= SHARD_BYTES;
+}
+
+/** The `.meta` of a sharded `doc` (its block's files left out) of `count` files in `shards`: schema 4. */
+function shardedIndexBytes(doc: AssetMetaDocument, count: number, shards: MetaShard[]): Buffer {
+  const { files: _files, schema, ...rest } = doc.assetkit!;
   const sharded: Partial<AssetMetaDocument> = {
     ...doc,
     assetkit: { schema: 4, ...rest, part_algorithm: schema === 3 ? "blake3" : "sha256", file_count: count, shards, files: [] },
   };
   // modelkit cannot fetch a content-addressed version: its `contents` would only be bytes sent again at every version.
-  if (!(doc.is_directory && doc.contents && block.layout === undefined && fitsInBudget(doc.contents))) delete sharded.contents;
-  yield { bytes: Buffer.from(JSON.stringify(sharded, null, 2) + "\n") };
+  if (!(doc.is_directory && doc.contents && rest.layout === undefined && fitsInBudget(doc.contents))) delete sharded.contents;
+  return Buffer.from(JSON.stringify(sharded, null, 2) + "\n");
 }
 
 /** Whether `paths` take at most CONTENTS_BUDGET bytes as JSON (counted until they pass it). */
@@ -856,21 +894,55 @@ export function metaSizeBound(doc: AssetMetaDocument): number {
  */
 export function expectedMetaSize(input: Pick<HashingInput, "isDirectory" | "files" | "size" | "partSize">, extras: MetaExtras): number {
   const hex = "0".repeat(64);
-  const placeholder = (f: { path: string; size: number }): FileEntry => ({
-    path: f.path,
-    size: f.size,
-    sha256: hex,
-    ...(f.size > input.partSize ? { parts: partRanges(f.size, input.partSize).map(() => hex) } : {}),
-  });
+  const partCount = (size: number): number => (size > input.partSize ? partRanges(size, input.partSize).length : 0);
   const header = metaHeader(
     { isDirectory: input.isDirectory, files: input.files, digest: `sha256:${hex}`, size: input.size, partSize: input.partSize, partAlgorithm: "blake3" },
     input.files.some((f) => f.size > input.partSize),
     extras,
   );
+  if (input.isDirectory && input.files.length > metaShardFiles()) return shardedMetaSize(header, input.files, partCount);
   const entries = (function* () {
-    for (const f of input.files) yield { ...placeholder(f), etag: LONGEST_ETAG };
+    for (const f of input.files) {
+      const parts = partCount(f.size);
+      yield { path: f.path, size: f.size, sha256: hex, ...(parts ? { parts: Array<string>(parts).fill(hex) } : {}), etag: LONGEST_ETAG };
+    }
   })();
   return largestStoredDocument(header, { entries, count: input.files.length });
+}
+
+/**
+ * expectedMetaSize of a meta sure to be sharded (more files than metaShardFiles()), without serializing an entry:
+ * a placeholder entry's JSON takes a fixed length plus its path's, its size's digits and its part hashes', so the
+ * shards are cut by those lengths as storedDocuments cuts them (serializing 100,000 stand-in entries took ~250 ms
+ * of a republish). Shard digests are hex of one length: placeholders give the `.meta` its exact size.
+ */
+function shardedMetaSize(header: AssetMetaDocument, files: readonly { path: string; size: number }[], partCount: (size: number) => number): number {
+  const hex = "0".repeat(64);
+  // The fixed part: an entry with an empty path ("") and a one-digit size; a part hash adds its quoted hex and a comma.
+  const fixed = JSON.stringify({ path: "", size: 0, sha256: hex, etag: LONGEST_ETAG }).length - 3;
+  const partsKey = JSON.stringify({ parts: [] }).length - 2 + 1; // `,"parts":[]`: the comma before it
+  const entryBytes = (f: { path: string; size: number }): number => {
+    const parts = partCount(f.size);
+    const path = Buffer.byteLength(JSON.stringify(f.path));
+    return fixed + path + String(f.size).length + (parts ? partsKey + parts * (hex.length + 3) - 1 : 0);
+  };
+  const shardFiles = metaShardFiles();
+  const shards: MetaShard[] = [];
+  let largest = 0;
+  let [entries, bytes] = [0, 0];
+  const close = (): void => {
+    // `{"files":[\n` + entries joined by `,\n` + `\n]}\n`: `bytes` counts 2 after each entry, one separator too many.
+    largest = Math.max(largest, Buffer.byteLength('{"files":[\n\n]}\n') + bytes - 2);
+    shards.push({ files: entries, sha256: hex });
+    [entries, bytes] = [0, 0];
+  };
+  for (const f of files) {
+    entries++;
+    bytes += entryBytes(f) + 2;
+    if (closesShard(entries, bytes, shardFiles)) close();
+  }
+  if (entries > 0) close();
+  return Math.max(largest, shardedIndexBytes(header, files.length, shards).length);
 }
 
 /**
@@ -1003,7 +1075,7 @@ function validateMeta(doc: AssetMetaDocument, where: string, sharded?: unknown[]
     }
     const clash = pathClash(contents);
     if (clash) bad(clash);
-    const files = doc.is_directory ? contents.map((p) => ({ path: p })) : [{ path: "" }];
+    const files = doc.is_directory ? inPathOrder(contents.map((p) => ({ path: p }))) : [{ path: "" }];
     return { document: doc, isDirectory: doc.is_directory, files, layout: "modelkit" };
   }
   if (typeof block !== "object" || block === null || !Array.isArray(block.files)) bad("the assetkit block has no files list");
@@ -1050,7 +1122,8 @@ function validateMeta(doc: AssetMetaDocument, where: string, sharded?: unknown[]
   return {
     document: doc,
     isDirectory: doc.is_directory,
-    files,
+    // As assetkit writes them; another writer's order is not trusted (files are found by binary searches).
+    files: inPathOrder(files),
     digest: block.digest,
     size: block.size,
     ...(partSize !== undefined ? { partSize, partAlgorithm } : {}),

@@ -365,15 +365,14 @@ export class Registry implements AssetRegistry {
     layout: LayoutName,
     onProgress: ((progress: TransferProgress) => void) | undefined,
   ): Promise<Pick<PublishOutcome, "uploaded" | "copied" | "kept">> {
-    // Made when first asked (by content, only for a blob the previous version does not list): 100,000 entries otherwise made for nothing.
-    let before: Map<string, VersionMeta["files"][number]> | undefined;
     const listed = new Set(layout === "content-addressed" && previous?.meta.layout === layout ? previous.meta.files.map((f) => f.sha256) : []);
     /** The blobs this version stores, by sha256: a content held twice is stored once. */
     const storing = new Map<string, Promise<"uploaded" | "copied" | "kept">>();
     const tallies = { uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 }, kept: { files: 0, bytes: 0 } };
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
+    // A meta lists its files in path order: found by a binary search, not a map of 100,000 paths made for 10 files.
     const sameAsBefore = async (file: HashingInput["files"][number]) => {
-      const old = (before ??= new Map(previous?.meta.files.map((f) => [f.path, f]))).get(file.path);
+      const old = previous?.meta.files[indexOfPath(previous.meta.files, file.path)];
       return old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256 ? old : undefined;
     };
     const storeBlob = async (file: HashingInput["files"][number], key: string): Promise<"uploaded" | "copied" | "kept"> => {

@@ -47,6 +47,27 @@ describe("the size of a meta, known before hashing", () => {
     assert.equal(expectedMetaSize(single, extras), metaSizeBound(buildMeta(single, extras)));
   });
 
+  it("is exact for a sharded meta too (shards cut by file count and by bytes), computed without serializing an entry", async () => {
+    const was = process.env.ASSETKIT_META_SHARD_FILES;
+    try {
+      const dir = await writeTree(await scratch(), { 'a "quoted" é/b.txt': "hello", "big.bin": Buffer.alloc(5000, 1), "🙂.txt": "x", "z.txt": "z" });
+      process.env.ASSETKIT_META_SHARD_FILES = "2";
+      const hashing = await startHashing(dir, { partSize: 1024 });
+      assert.equal(expectedMetaSize(hashing, extras), metaSizeBound(buildMeta(await hashing.prepared, extras)));
+      // ~1.1 KB entries: the first shard is closed by its bytes (4 MiB) before its 4,199 files.
+      const long = await longPathFolder(path.join(await scratch(), "long"), 4200);
+      process.env.ASSETKIT_META_SHARD_FILES = "4199";
+      const longHashing = await startHashing(long);
+      const expected = expectedMetaSize(longHashing, extras);
+      const prepared = await longHashing.prepared;
+      assert.equal(expected, metaSizeBound(buildMeta(prepared, extras)));
+      assert.ok(expected < 4.2 * 1024 * 1024 && expected > 4 * 1024 * 1024, `the largest shard is about 4 MiB: ${expected}`);
+    } finally {
+      if (was === undefined) delete process.env.ASSETKIT_META_SHARD_FILES;
+      else process.env.ASSETKIT_META_SHARD_FILES = was;
+    }
+  });
+
   it("is refused above the limit (not at it), naming the file count, the size and the limit", () => {
     assert.equal(metaSizeProblem(1000, 3, 1000), undefined);
     assert.equal(

@@ -1,8 +1,10 @@
 // The order of paths in an asset digest is UTF-8 byte order (what other languages sort by); comparePaths computes
 // it on UTF-16 code units, so it is checked here against encoding both sides, on the code units where the two
-// orders differ (surrogates against U+E000–U+FFFF) as well as ASCII, accents and prefixes.
+// orders differ (surrogates against U+E000–U+FFFF) as well as ASCII, accents and prefixes. A meta is read in that
+// order whatever order its writer used.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { assetDigest, buildMeta, indexOfPath, parseMeta } from "../../src/registry/manifest.ts";
 import { comparePaths } from "../../src/registry/paths.ts";
 
 const PIECES = ["a", "b", "z", "/", ".", "-", "é", "ß", "中", "\u{e000}", "\u{fb01}", "\u{ffef}", "😀", "\u{10000}", "\u{1f600}x", ""];
@@ -34,5 +36,44 @@ describe("path order", () => {
       const b = randomPath(random);
       assert.equal(Math.sign(comparePaths(a, b)), Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
     }
+  });
+});
+
+describe("a meta whose writer listed its files out of path order", () => {
+  const extras = { createdBy: "test", source: { repository: "o/r", run_url: "https://ci/1" }, metadata: {} };
+  const entries = [
+    { path: "b/x.bin", size: 1, sha256: "b".repeat(64) },
+    { path: "a.bin", size: 2, sha256: "a".repeat(64) },
+    { path: "é.bin", size: 3, sha256: "e".repeat(64) },
+    { path: "b.bin", size: 4, sha256: "c".repeat(64) },
+  ];
+  const sorted = ["a.bin", "b.bin", "b/x.bin", "é.bin"];
+
+  it("is read in path order (files are looked up by binary search), its digest checked as written", () => {
+    const input = {
+      isDirectory: true,
+      files: entries,
+      size: 10,
+      partSize: 1 << 26,
+      partAlgorithm: "blake3" as const,
+      digest: assetDigest(entries, 1 << 26, "blake3"),
+    };
+    const doc = buildMeta(input, extras);
+    const shuffled = { ...doc, contents: entries.map((f) => f.path), assetkit: { ...doc.assetkit!, files: entries } };
+    const meta = parseMeta(Buffer.from(JSON.stringify(shuffled)), "m:1.0.0");
+    assert.deepEqual(
+      meta.files.map((f) => f.path),
+      sorted,
+    );
+    assert.equal(meta.digest, input.digest);
+    assert.deepEqual(meta.files[indexOfPath(meta.files, "b/x.bin")], entries[0]);
+  });
+
+  it("as modelkit writes it (contents alone): the same order", () => {
+    const modelkit = { push_date: "2026-01-01T00:00:00Z", is_directory: true, contents: entries.map((f) => f.path) };
+    assert.deepEqual(
+      parseMeta(Buffer.from(JSON.stringify(modelkit)), "m:1.0.0").files.map((f) => f.path),
+      sorted,
+    );
   });
 });
