@@ -338,11 +338,14 @@ class WalkedFiles {
   private readonly parts = new Map<number, string[]>();
   /** The local file of a link (what it points to), or of a single-file input, by row. */
   private readonly sources = new Map<number, string>();
+  /** This table's files: their class knows the table, so that no file holds it (8 bytes each). */
+  private readonly File: new (row: number, relPath: string, size: number) => WalkedFile;
 
   readonly root: string;
 
   constructor(root: string) {
     this.root = root;
+    this.File = fileClassOf(this);
   }
 
   /** A file at `relPath` (its path in the input) of `size` bytes; `source`: where it is read from, when not root/relPath. */
@@ -361,7 +364,7 @@ class WalkedFiles {
       this.stamped[row] = 1;
     }
     if (source !== undefined) this.sources.set(row, source);
-    return new WalkedFile(this, row, relPath, size);
+    return new this.File(row, relPath, size);
   }
 
   /** The row's stamp as bytes (a view of its chunk), or undefined when racy. */
@@ -420,25 +423,35 @@ function grown(array: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   return larger;
 }
 
+/** A class of the files of `table`, which they reach through their prototype. */
+function fileClassOf(table: WalkedFiles): new (row: number, relPath: string, size: number) => WalkedFile {
+  return class extends WalkedFile {
+    protected override get table(): WalkedFiles {
+      return table;
+    }
+  };
+}
+
 /**
  * A file found by the walk: its path and size of its own; its stamp for the hash record (see statStamp), where it
  * is read from, and its hashes once hashInOrder has them, from its WalkedFiles (no second record per file). Its
  * hashes are set as properties (hashingInput assigns them), so it is a FileEntry once hashed.
  */
-class WalkedFile {
-  private readonly table: WalkedFiles;
+abstract class WalkedFile {
   private readonly row: number;
   readonly path: string;
   size: number;
 
-  constructor(table: WalkedFiles, row: number, relPath: string, size: number) {
-    this.table = table;
+  constructor(row: number, relPath: string, size: number) {
     this.row = row;
     this.path = relPath;
     this.size = size;
   }
 
   /** Its stamp's bytes (see statStamp), undefined when racy. */
+  /** Its table (its class's, see WalkedFiles). */
+  protected abstract get table(): WalkedFiles;
+
   get stamp(): Uint8Array | undefined {
     return this.table.stampOf(this.row);
   }
@@ -615,7 +628,9 @@ async function walkFolder(walked: WalkedFiles, realRoot: string, racy: number): 
       throw new UsageError(`cannot publish the empty folder ${rel}: object stores cannot hold one (add a file or remove it)`);
     }
     for (const name of names) {
-      const relPath = rel ? `${rel}/${name}` : name;
+      // Joined, not concatenated: a concatenation is a rope (its two pieces and a node, ~100 bytes held for the
+      // whole publish), a join one flat string (~50).
+      const relPath = rel ? [rel, name].join("/") : name;
       const full = dir + path.sep + name;
       // The name alone: its folder's path was checked as that folder's name was (a name holds no '/').
       const problem = relativePathProblem(name);
@@ -699,7 +714,7 @@ function metaHeader(input: Omit<PreparedInput, "files"> & { files: readonly { pa
   return {
     push_date: (extras.now ?? new Date()).toISOString(),
     is_directory: input.isDirectory,
-    contents: input.isDirectory ? input.files.map((f) => f.path) : [],
+    contents: input.isDirectory ? modelkitContents(input.files, extras.layout) : [],
     assetkit: {
       schema: blake3Parts ? 3 : 2,
       digest: input.digest,
@@ -843,11 +858,24 @@ function shardedIndexBytes(doc: AssetMetaDocument, count: number, shards: MetaSh
   return Buffer.from(JSON.stringify(sharded, null, 2) + "\n");
 }
 
-/** Whether `paths` take at most CONTENTS_BUDGET bytes as JSON (counted until they pass it). */
-function fitsInBudget(paths: readonly string[]): boolean {
+/** Whether the paths take at most CONTENTS_BUDGET bytes as JSON (counted until they pass it). */
+function fitsInBudget(paths: Iterable<string>): boolean {
   let bytes = 2;
   for (const p of paths) if ((bytes += JSON.stringify(p).length + 1) > CONTENTS_BUDGET) return false;
   return true;
+}
+
+/**
+ * The `contents` (modelkit's list of paths) of a folder's meta, or undefined where storedDocuments would leave it
+ * out: a meta sure to be sharded keeps it only in modelkit's layout and within CONTENTS_BUDGET (an array of
+ * 1,000,000 paths, 8 MB, was otherwise made at the end of a publish to be dropped).
+ */
+function modelkitContents(files: readonly { path: string }[], layout: LayoutName | undefined): string[] | undefined {
+  const paths = function* (): Generator<string> {
+    for (const f of files) yield f.path;
+  };
+  if (files.length > metaShardFiles() && (layout === "content-addressed" || !fitsInBudget(paths()))) return undefined;
+  return files.map((f) => f.path);
 }
 
 /** The largest of the documents that store `doc` (see storedDocuments): what must fit under a reader's limit. */

@@ -79,7 +79,7 @@ export class PublishProtocol {
   }
 
   /**
-   * Stores a claimed version: `write` stores its files (`paths`) and returns the documents of its meta (shards,
+   * Stores a claimed version: `write` stores its files (`paths` gives theirs, asked only on failure) and returns the documents of its meta (shards,
    * then the `.meta`: see storedDocuments) and its signature (and what the caller needs back); the shards are
    * written first, then the signature and the `.meta` only if absent (a version is never visible unsigned or
    * without its shards; with `sharedShards`, the shards are blobs of the content-addressed layout, those it holds
@@ -89,7 +89,7 @@ export class PublishProtocol {
   async complete<Stored extends { documents: Iterable<MetaDocumentBytes>; signature?: Buffer; digest: string | null }>(
     name: string,
     version: string,
-    paths: readonly string[],
+    paths: () => Iterable<string>,
     scheme: Scheme,
     write: () => Promise<Stored>,
     sharedShards?: ReadonlySet<string>,
@@ -175,8 +175,8 @@ export class PublishProtocol {
   }
 
   /** Best effort after a failed write: readers never see the version (no meta), and nothing is left over. */
-  private async abandon(name: string, version: string, paths: readonly string[], shards: number): Promise<void> {
-    const keys = [...paths.map((p) => dataKey(name, version, p)), ...Array.from({ length: shards }, (_, i) => metaShardKey(name, version, i))];
+  private async abandon(name: string, version: string, paths: () => Iterable<string>, shards: number): Promise<void> {
+    const keys = [...Array.from(paths(), (p) => dataKey(name, version, p)), ...Array.from({ length: shards }, (_, i) => metaShardKey(name, version, i))];
     await pMap(keys, (key) => this.store.delete(key).catch(() => undefined), { concurrency: this.options.concurrency });
     await this.store.delete(signatureKey(name, version)).catch(() => undefined);
     await this.store.delete(claimKey(name, version)).catch(() => undefined);

@@ -318,8 +318,11 @@ export class Registry implements AssetRegistry {
       previousMeta = followed ? await this.storedMeta(name, followed).catch(() => undefined) : undefined;
     }
     const base = followed && previousMeta?.isDirectory === input.isDirectory ? { version: followed, meta: previousMeta } : undefined;
-    // A content-addressed version that failed leaves its blobs (another publish may share them) for gc; files staged under the version go.
-    const ownKeys = layout === "modelkit" || input.files.some((f) => f.copyTo) ? input.files.map((f) => f.path) : [];
+    // A content-addressed version that failed leaves its blobs (another publish may share them) for gc; files staged
+    // under the version go. Listed only on failure: an array of every path was 8 MB held for a publish of 1,000,000.
+    const ownKeys = function* (): Generator<string> {
+      if (layout === "modelkit" || input.files.some((f) => f.copyTo)) for (const f of input.files) yield f.path;
+    };
     // Its meta's shards are blobs too: those the previous version lists are kept without a request.
     const sharedShards =
       layout === "content-addressed" ? new Set(base?.meta.layout === layout ? base.meta.document.assetkit?.shards?.map((s) => s.sha256) : []) : undefined;
@@ -469,7 +472,9 @@ export class Registry implements AssetRegistry {
     const streamed = { files: 0, bytes: 0 };
     const kept = { files: 0, bytes: 0 };
     const files = meta.files;
-    const ownKeys = layout === "modelkit" ? files.map((f) => f.path) : [];
+    const ownKeys = function* (): Generator<string> {
+      if (layout === "modelkit") for (const f of files) yield f.path;
+    };
     // The blobs here already (listed once the claim is held and no sweep runs: blobs.ts) are kept, not copied: files and meta shards.
     const present = new Set<string>();
     await this.protocol.complete(

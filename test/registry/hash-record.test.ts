@@ -62,7 +62,8 @@ describe("the hash record", () => {
     const second = await prepareInput(input, recorded(records));
     assert.deepEqual(hashed, [], "no file read");
     assert.equal(second.digest, first.digest);
-    assert.deepEqual(second.files, first.files);
+    const hashesOf = (files: typeof first.files) => files.map(({ path, size, sha256, parts }) => ({ path, size, sha256, parts }));
+    assert.deepEqual(hashesOf(second.files), hashesOf(first.files));
     const after = await stat(path.join(records, (await readdir(records))[0]!));
     assert.equal(after.mtimeMs, written.mtimeMs, "a record that would not change is not rewritten");
 
