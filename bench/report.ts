@@ -4,6 +4,7 @@ import { FILE_COUNT_DATASETS, formatBytes } from "./datasets.ts";
 import type { RequestCounts } from "./requests.ts";
 import { scaleLines, type ScaleResult, type WatchResult } from "./scale.ts";
 import type { CaseId, CaseResult } from "./throughput.ts";
+import { median } from "./measure.ts";
 import { toolLabel, type ToolName } from "./tools.ts";
 import { VERIFY_TARGET_MS, type VerifyCost } from "./verify.ts";
 
@@ -40,6 +41,26 @@ const RATIO_TARGETS: { case: CaseId; peer: ToolName; min: number }[] = [
   { case: "oci-publish-small", peer: "oras", min: 1 },
 ];
 const PEAK_RSS_TARGET_MIB = 200;
+
+/** Issue 26's targets, stricter and at scale: checked beside the ones above, each line saying which issue it is. */
+const SCALE_RATIO_TARGETS: { case: CaseId; peer: ToolName; min: number }[] = [
+  { case: "fetch-large", peer: "s5cmd", min: 1 },
+  { case: "fetch-mixed", peer: "s5cmd", min: 1 },
+  { case: "fetch-many", peer: "s5cmd", min: 1 },
+  { case: "publish-many", peer: "s5cmd", min: 1 },
+  { case: "fetch-huge", peer: "s5cmd", min: 0.9 },
+  { case: "publish-huge", peer: "s5cmd", min: 0.9 },
+];
+/** Issue 26's peak RSS by dataset: the first issues' cases, 100,000 files, 20 GiB. */
+const SCALE_RSS_TARGETS_MIB: Partial<Record<CaseResult["dataset"]["id"], number>> = { large: 100, small: 100, mixed: 100, many: 250, huge: 200 };
+const SCALE_TARGETS = {
+  republishSeconds: 2,
+  republishBytesShare: 0.01,
+  ifChangedSeconds: 1.5,
+  resolveRequests: 1,
+  resolveCpuMs: 100,
+  firstRequestMs: 50,
+};
 /** "Uploads about 1 MiB": the changed file plus metadata, with room for request overhead. */
 const REPUBLISH_SLACK = 2;
 
@@ -118,11 +139,66 @@ export function targetLines(results: BenchResults): string[] {
       `- republish with one file changed: ${(sent / MiB).toFixed(2)} MiB sent (target about ${formatBytes(r.republish.changedBytes)}): ${verdict(sent <= REPUBLISH_SLACK * r.republish.changedBytes)}`,
     );
   }
+  lines.push(...scaleTargetLines(results));
   const v = results.verify;
   if (v)
     lines.push(
       `- verification of a signed ${v.files}-file version: ${v.firstMs.toFixed(1)} ms first, ${v.medianMs.toFixed(1)} ms median (target ≤ ${VERIFY_TARGET_MS} ms): ${verdict(Math.max(v.firstMs, v.medianMs) <= VERIFY_TARGET_MS)}`,
     );
+  return lines;
+}
+
+/** Issue 26's targets that this run measured (see SCALE_*), one line each. */
+function scaleTargetLines(results: BenchResults): string[] {
+  const lines: string[] = [];
+  const verdict = (met: boolean): string => (met ? "met" : "NOT met");
+  for (const t of SCALE_RATIO_TARGETS) {
+    const x = ratio(results.cases, t.case, t.peer);
+    if (x !== undefined) lines.push(`- (issue 26) ${t.case} vs ${t.peer}: ${x.toFixed(2)}× (target ≥ ${t.min}×): ${verdict(x >= t.min)}`);
+  }
+  for (const r of results.cases.filter((c) => c.tool === "assetkit" && c.median && !c.case.startsWith("oci-"))) {
+    const most = SCALE_RSS_TARGETS_MIB[r.dataset.id];
+    const rss = r.median!.peakRssMiB;
+    if (most !== undefined) lines.push(`- (issue 26) ${r.case} peak RSS: ${rss.toFixed(0)} MiB (target ≤ ${most} MiB): ${verdict(rss <= most)}`);
+  }
+  const scale = results.scale ?? [];
+  const find = (command: string, on?: string) => scale.find((r) => r.command === command && (on === undefined || r.on === on));
+  const many = results.cases.find((c) => c.dataset.id === "many")?.dataset;
+  const republish = find("republish, 10 files changed, content-addressed");
+  if (republish) {
+    const { seconds, bytesSent } = republish.median;
+    lines.push(
+      `- (issue 26) content-addressed republish, 10 files changed: ${seconds.toFixed(2)} s (target ≤ ${SCALE_TARGETS.republishSeconds} s): ${verdict(seconds <= SCALE_TARGETS.republishSeconds)}`,
+    );
+    if (many) {
+      const share = bytesSent / many.bytes;
+      lines.push(
+        `- (issue 26) its bytes sent: ${(100 * share).toFixed(2)} % of the asset's (target ≤ ${100 * SCALE_TARGETS.republishBytesShare} %): ${verdict(share <= SCALE_TARGETS.republishBytesShare)}`,
+      );
+    }
+  }
+  const ifChanged = find("publish --if-changed, none changed");
+  if (ifChanged) {
+    const { seconds } = ifChanged.median;
+    lines.push(
+      `- (issue 26) publish --if-changed, none changed: ${seconds.toFixed(2)} s (target ≤ ${SCALE_TARGETS.ifChangedSeconds} s): ${verdict(seconds <= SCALE_TARGETS.ifChangedSeconds)}`,
+    );
+  }
+  const resolve = find("resolve name:1", "10,000 versions");
+  if (resolve) {
+    const { requests, cpuSeconds } = resolve.median;
+    const cpuMs = 1000 * cpuSeconds;
+    lines.push(
+      `- (issue 26) resolve name:1 over 10,000 versions: ${requests} request(s), ${cpuMs.toFixed(0)} ms of CPU (target ${SCALE_TARGETS.resolveRequests}, ≤ ${SCALE_TARGETS.resolveCpuMs} ms): ${verdict(requests <= SCALE_TARGETS.resolveRequests && cpuMs <= SCALE_TARGETS.resolveCpuMs)}`,
+    );
+  }
+  const versions = scale.filter((r) => r.case === "versions");
+  if (versions.length) {
+    const first = median(versions.map((r) => r.median.firstRequestMs));
+    lines.push(
+      `- (issue 26) time to the first request (versions cases): ${first.toFixed(0)} ms (target ≤ ${SCALE_TARGETS.firstRequestMs} ms): ${verdict(first <= SCALE_TARGETS.firstRequestMs)}`,
+    );
+  }
   return lines;
 }
 
