@@ -31,7 +31,7 @@ const COLLECT_EVERY = 16 * 1024 * 1024;
  * grows by 10% of what a full collection left live (HEAP_GROWING_PERCENT) instead of by up to 4×: what outlives
  * two scavenges while 16 transfers are in flight is mostly garbage, which otherwise piled up to twice the live heap
  * (100,000 × 4 KiB published to a folder store: 154 MiB of heap, 53 live, 270 MiB peak; 179 MiB with this, at the
- * same user CPU; README, "Many small files"). Node's command line can set either (`--max-semi-space-size=4`,
+ * same user CPU; docs/performance.md, "Many small files"). Node's command line can set either (`--max-semi-space-size=4`,
  * `--heap-growing-percent`), but a bin cannot pass it portably (`#!/usr/bin/env -S` fails on BusyBox and the
  * BSDs); V8 reads both at each resize, so they are set here. Call it once the modules are loaded: start-up
  * allocates several MiB of code and data, which a 1 MiB young generation scavenges many times over. Set before the

@@ -322,7 +322,7 @@ const HASH_AHEAD = 256;
 
 /**
  * The files found by a walk, held compactly since a publish holds them all to its end (~640 bytes a file as plain
- * objects with hex hashes and text stamps, ~160 so; see test/registry/walked-files.test.ts): each file's sha256 (32
+ * objects with hex hashes and text stamps, ~150 so; see test/registry/walked-files.test.ts): each file's sha256 (32
  * bytes) and stamp (four numbers) are kept in shared chunks, its part hashes and a link's target only for the files
  * that have them, and its local path is made from the walk's root when asked for (see WalkedFile).
  */
