@@ -7,10 +7,11 @@
 // (the format, the input, the scheme); the others hold entries in path order (comparePaths): u32 path length,
 // the path (UTF-8), the stamp (STAMP_BYTES: statStamp's four f64), f64 size, the sha256 (32 bytes), u32 part count
 // and each part hash (32 bytes). Stamps and hashes stay binary from the stat and the record to the walk's table
-// (format 1 kept them as text: ~8 hex or decimal conversions a file, ~0.5 s of CPU in a republish of 100,000). It is read a block at a time beside the files, which are looked up in the same order, so
-// memory stays bounded whatever the file count; written whole to a temporary sibling, then renamed into place. A
-// record that is unreadable, of another format or another input is ignored (and rewritten); a block that fails its
-// crc32 ends the reading there (the files after it are hashed).
+// (format 1 kept them as text: ~8 hex or decimal conversions a file, ~0.5 s of CPU in a republish of 100,000). It
+// is read a block at a time beside the files, which are looked up in the same order, so memory stays bounded
+// whatever the file count; written whole to a temporary sibling, then renamed into place. A record that is
+// unreadable, of another format or another input is ignored (and rewritten); a block that fails its crc32 ends the
+// reading there (the files after it are hashed).
 import { closeSync, openSync, promises as fs, readSync, type Stats } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";

@@ -448,10 +448,10 @@ abstract class WalkedFile {
     this.size = size;
   }
 
-  /** Its stamp's bytes (see statStamp), undefined when racy. */
   /** Its table (its class's, see WalkedFiles). */
   protected abstract get table(): WalkedFiles;
 
+  /** Its stamp's bytes (see statStamp), undefined when racy. */
   get stamp(): Uint8Array | undefined {
     return this.table.stampOf(this.row);
   }
@@ -496,9 +496,10 @@ abstract class WalkedFile {
 /**
  * Hashes the files (sorted by path) HASH_AHEAD at a time in their order, writing each one's hashes onto it; `get`
  * gives a file's hashes (the file itself, hashed) by path. `known` (the hash record's) is asked of every file first,
- * in order: a file it knows (it sets its hashes) is not read. Nothing is held per file but what the meta needs: a promise per file for the whole run (100 bytes
- * each with its resolved value and settler) took ~40 MiB for 100,000 files, and a hash started for every file at
- * once held a suspended call per file (~3 KiB). Only a file asked for before it is hashed gets a promise.
+ * in order: a file it knows (it sets its hashes) is not read. Nothing is held per file but what the meta needs: a
+ * promise per file for the whole run (100 bytes each with its resolved value and settler) took ~40 MiB for 100,000
+ * files, and a hash started for every file at once held a suspended call per file (~3 KiB). Only a file asked for
+ * before it is hashed gets a promise.
  */
 function hashInOrder(
   files: WalkedFile[],
@@ -529,12 +530,11 @@ function hashInOrder(
     }
   };
   for (let i = 0; i < Math.min(HASH_AHEAD, unknown.length); i++) void worker();
-  let last = -1;
+  // Mostly asked in path order (hashingInput, the uploads).
+  const indexOf = pathIndexer(files);
   return {
     get(p) {
-      // Mostly asked in path order (hashingInput, the uploads): the file after the last one asked is tried first.
-      const index = files[last + 1]?.path === p ? last + 1 : indexOfPath(files, p);
-      last = index;
+      const index = indexOf(p);
       if (index < 0) return undefined;
       if (files[index]!.hashed) return Promise.resolve(hashesOf(files[index]!));
       if (failed.has(index)) return Promise.reject(failed.get(index));
@@ -542,6 +542,19 @@ function hashInOrder(
       if (!waiter) waiting.set(index, (waiter = Promise.withResolvers()));
       return waiter.promise;
     },
+  };
+}
+
+/**
+ * Finds items by path in `items` (sorted by comparePaths), for callers that mostly ask in path order: the item after
+ * the last one found is tried first, else a binary search (indexOfPath).
+ */
+export function pathIndexer(items: readonly { path: string }[]): (p: string) => number {
+  let last = -1;
+  return (p) => {
+    const index = items[last + 1]?.path === p ? last + 1 : indexOfPath(items, p);
+    if (index >= 0) last = index;
+    return index;
   };
 }
 
@@ -922,7 +935,7 @@ export function metaSizeBound(doc: AssetMetaDocument): number {
  */
 export function expectedMetaSize(input: Pick<HashingInput, "isDirectory" | "files" | "size" | "partSize">, extras: MetaExtras): number {
   const hex = "0".repeat(64);
-  const partCount = (size: number): number => (size > input.partSize ? partRanges(size, input.partSize).length : 0);
+  const partCount = (size: number): number => (size > input.partSize ? Math.ceil(size / input.partSize) : 0);
   const header = metaHeader(
     { isDirectory: input.isDirectory, files: input.files, digest: `sha256:${hex}`, size: input.size, partSize: input.partSize, partAlgorithm: "blake3" },
     input.files.some((f) => f.size > input.partSize),

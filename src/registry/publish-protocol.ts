@@ -79,8 +79,8 @@ export class PublishProtocol {
   }
 
   /**
-   * Stores a claimed version: `write` stores its files (`paths` gives theirs, asked only on failure) and returns the documents of its meta (shards,
-   * then the `.meta`: see storedDocuments) and its signature (and what the caller needs back); the shards are
+   * Stores a claimed version: `write` stores its files (`paths` gives theirs, asked only on failure) and returns
+   * the documents of its meta (shards, then the `.meta`: see storedDocuments) and its signature (and what the caller needs back); the shards are
    * written first, then the signature and the `.meta` only if absent (a version is never visible unsigned or
    * without its shards; with `sharedShards`, the shards are blobs of the content-addressed layout, those it holds
    * kept without a request); then `.versions` lists it and the claim goes. On failure nothing of it is left and the

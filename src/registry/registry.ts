@@ -6,6 +6,7 @@ import {
   expectedMetaSize,
   hashedInput,
   indexOfPath,
+  pathIndexer,
   inlineDocument,
   metaSizeBound,
   metaSizeProblem,
@@ -340,8 +341,10 @@ export class Registry implements AssetRegistry {
         // are its digests).
         const etags = new PackedStrings(layout === "modelkit" ? files.length : 0);
         if (layout === "modelkit") {
+          // Object stores list in key order, which is path order here: each found next to the one before.
+          const indexOf = pathIndexer(files);
           await this.protocol.forEachStoredEtag(name, version, isDirectory, (p, etag) => {
-            const index = indexOfPath(files, p);
+            const index = indexOf(p);
             if (index >= 0) etags.set(index, etag);
           });
         }
@@ -373,9 +376,10 @@ export class Registry implements AssetRegistry {
     const storing = new Map<string, Promise<"uploaded" | "copied" | "kept">>();
     const tallies = { uploaded: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 }, kept: { files: 0, bytes: 0 } };
     const progress: TransferProgress = { bytes: 0, totalBytes: input.size, files: 0, totalFiles: input.files.length };
-    // A meta lists its files in path order: found by a binary search, not a map of 100,000 paths made for 10 files.
+    // A meta lists its files in path order, as the input is stored: found along it, not in a map of every path.
+    const previousIndex = pathIndexer(previous?.meta.files ?? []);
     const sameAsBefore = async (file: HashingInput["files"][number]) => {
-      const old = previous?.meta.files[indexOfPath(previous.meta.files, file.path)];
+      const old = previous?.meta.files[previousIndex(file.path)];
       return old?.size === file.size && old.sha256 === (await input.hashes.get(file.path)!).sha256 ? old : undefined;
     };
     const storeBlob = async (file: HashingInput["files"][number], key: string): Promise<"uploaded" | "copied" | "kept"> => {
