@@ -1,7 +1,6 @@
 // publish|import --attest: a GitHub build-provenance attestation of the version's digest (docs/trust.md, section 6),
 // recorded after the version is signed and before its meta is written.
 import { AssetError } from "../base/errors.ts";
-import { createAttestation } from "../github/attestations.ts";
 import type { SignedVersion } from "../registry/registry.ts";
 import { uriWithoutQuery } from "../store/redact.ts";
 import { provenanceStatement } from "../trust/attestation.ts";
@@ -32,6 +31,8 @@ export async function recordAttestation(ctx: Context, attest: { signing: Keyless
     process.env.GITHUB_SERVER_URL ?? "https://github.com",
   );
   const bundle = await signKeylessly(statement, { ...attest.signing, token: () => Promise.resolve(token) }, `${label}'s attestation`);
+  // Loaded here: the GitHub client (Octokit, its throttling and retries) would cost every CLI start-up otherwise.
+  const { createAttestation } = await import("../github/attestations.ts");
   try {
     await createAttestation(ctx.githubToken, attest.repository, JSON.parse(bundle.toString("utf8")), (m) => ctx.reporter.warn(m));
   } catch (err) {

@@ -7,7 +7,6 @@ import type { TrustRecord } from "../local/assets-dir.ts";
 import { formatSpec, parseSpec, selectorText, type AssetSpec } from "../registry/spec.ts";
 import { checkSignature, ruleFor, TrustError, type Signer, type TrustPolicy, type TrustRule } from "../trust/policy.ts";
 import { checkAttestations } from "../trust/attestation.ts";
-import { listAttestations } from "../github/attestations.ts";
 
 export interface Resolution {
   /** The spec in canonical form: the lockfile key and the `spec` of every JSON output. */
@@ -164,6 +163,8 @@ async function checkGitHubAttestation(ctx: Context, policy: TrustPolicy, rule: T
   if (!ctx.githubToken) throw new UsageError(`${label}: ${requires}: give a GitHub token to list them (GITHUB_TOKEN; the Action's github-token)`);
   const repositories = [...new Set(rule.identities.flatMap((i) => (i.repository ? [i.repository] : [])))];
   const bundles: unknown[] = [];
+  // Loaded here: the GitHub client (Octokit, its throttling and retries) would cost every CLI start-up otherwise.
+  const { listAttestations } = await import("../github/attestations.ts");
   for (const repository of repositories) {
     try {
       bundles.push(...(await listAttestations(ctx.githubToken, repository, digest, (m) => ctx.reporter.warn(m))));

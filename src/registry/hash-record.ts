@@ -15,7 +15,6 @@
 import { closeSync, openSync, promises as fs, readSync, type Stats } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
-import { crc32 } from "node:zlib";
 import { tempSibling } from "../base/temp-path.ts";
 import type { PartAlgorithm } from "../hashing/part-hash.ts";
 
@@ -41,6 +40,8 @@ export const STAMP_BYTES = 32;
 const BLOCK_BYTES = 64 * 1024;
 /** A block longer than this is taken for damage (one entry would need 8 million part hashes: a 128 TiB file). */
 const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
+/** zlib's crc32, loaded at first use: zlib costs every start-up ~4 ms of CPU, and most commands keep no record. */
+const crc32 = (data: Uint8Array): number => process.getBuiltinModule("node:zlib").crc32(data);
 /**
  * Racy files: a file changed this close to (or after) the moment its stat was taken is not recorded. A write
  * within the same clock tick as that stat (a jiffy for the kernel's coarse clock, 1–2 s on FAT or HFS+) leaves

@@ -2,7 +2,6 @@
 // Docker credential file (credHelpers, credsStore, auths: what `docker login`, `oras login` and docker/login-action
 // write); in GitHub Actions, the job's GITHUB_TOKEN for ghcr.io only; else none (anonymous). Nothing here talks to
 // the registry: auth.ts uses what this finds when a registry asks for credentials.
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
@@ -110,21 +109,25 @@ function fromHelper(helper: string, serverUrl: string, env: NodeJS.ProcessEnv, w
   const program = `docker-credential-${helper}`;
   const source = `${program} (${where})`;
   return new Promise((resolve, reject) => {
-    const child = execFile(program, ["get"], { env, timeout: HELPER_TIMEOUT_MS, maxBuffer: 1024 * 1024, windowsHide: true }, (err, stdout) => {
-      if (err) {
-        if (/credentials not found/i.test(`${stdout}`)) return resolve(undefined);
-        const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "not found on PATH" : err.killed ? "timed out" : `failed (exit code ${err.code ?? "?"})`;
-        return reject(new StoreError("auth", `${source}: ${program} get ${why}`));
-      }
-      try {
-        const answer = JSON.parse(stdout) as { Username?: unknown; Secret?: unknown };
-        if (typeof answer.Secret !== "string" || !answer.Secret) throw new Error("no Secret");
-        const username = typeof answer.Username === "string" ? answer.Username : "";
-        resolve(username === IDENTITY_TOKEN_USER ? { identityToken: answer.Secret, source } : { username, password: answer.Secret, source });
-      } catch {
-        reject(new StoreError("auth", `${source}: ${program} get did not answer {"Username": …, "Secret": …}`));
-      }
-    });
+    // Loaded here, not at every start-up: only a credential helper needs child_process.
+    const child = process
+      .getBuiltinModule("node:child_process")
+      .execFile(program, ["get"], { env, timeout: HELPER_TIMEOUT_MS, maxBuffer: 1024 * 1024, windowsHide: true }, (err, stdout) => {
+        if (err) {
+          if (/credentials not found/i.test(`${stdout}`)) return resolve(undefined);
+          const why =
+            (err as NodeJS.ErrnoException).code === "ENOENT" ? "not found on PATH" : err.killed ? "timed out" : `failed (exit code ${err.code ?? "?"})`;
+          return reject(new StoreError("auth", `${source}: ${program} get ${why}`));
+        }
+        try {
+          const answer = JSON.parse(stdout) as { Username?: unknown; Secret?: unknown };
+          if (typeof answer.Secret !== "string" || !answer.Secret) throw new Error("no Secret");
+          const username = typeof answer.Username === "string" ? answer.Username : "";
+          resolve(username === IDENTITY_TOKEN_USER ? { identityToken: answer.Secret, source } : { username, password: answer.Secret, source });
+        } catch {
+          reject(new StoreError("auth", `${source}: ${program} get did not answer {"Username": …, "Secret": …}`));
+        }
+      });
     child.stdin?.on("error", () => undefined); // a helper that exits unread: its exit status says what happened
     child.stdin?.end(serverUrl);
   });
