@@ -298,9 +298,11 @@ export class S3Store implements Backend, IncompleteUploads {
   async write(key: string, body: Body, condition?: Condition, attempt?: WriteAttempt): Promise<boolean> {
     const retried = attempt?.retried ?? false;
     const putBuffer = (data: Buffer): Promise<boolean> => this.put(key, data, data.length, condition, retried, async () => md5Etag(data));
-    if (!condition && !("open" in body) && (Buffer.isBuffer(body) ? body.length : body.size) <= SIGNED_PUT_MAX_BYTES) {
-      // The usual small write: one hand-signed PUT (signed.ts); any other answer is asked again through the SDK.
-      const signedPut = async (data: Buffer): Promise<boolean> => (await this.signed.put(this.keyOf(key), data, operationSignal())) || putBuffer(data);
+    if (!("open" in body) && (Buffer.isBuffer(body) ? body.length : body.size) <= SIGNED_PUT_MAX_BYTES) {
+      // The usual small write: one hand-signed PUT (signed.ts); any other answer, a refused condition too, is asked
+      // again through the SDK (a second request only then: the usual conditional write, a new blob, is accepted).
+      const signedPut = async (data: Buffer): Promise<boolean> =>
+        (await this.signed.put(this.keyOf(key), data, operationSignal(), condition)) || putBuffer(data);
       if (Buffer.isBuffer(body)) return signedPut(body);
       const buffer = smallFileBuffers.pop() ?? Buffer.allocUnsafeSlow(SIGNED_PUT_MAX_BYTES);
       try {

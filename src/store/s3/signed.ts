@@ -14,7 +14,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { pumpChunks } from "../chunk-body.ts";
 import { Http1Client, type Http1ClientOptions, type Http1Response } from "../http1-client.ts";
 import { SigV4Signer, type SigningCredentials } from "./sigv4.ts";
-import type { ByteRange } from "../store.ts";
+import type { ByteRange, Condition } from "../store.ts";
 
 /** What signing a request needs. */
 export interface SigningSetup {
@@ -98,12 +98,18 @@ export class SignedRequests {
   }
 
   /**
-   * Writes a small object in one unconditional PUT of bytes in memory; false when it should be repeated through the
-   * SDK (any answer but 200). With the SDK's default checksums (AWS), the body carries the CRC32 the SDK would send.
-   * Measured against local MinIO: 2,000 × 64 KiB files published with less than half the client CPU of PutObject.
+   * Writes a small object in one PUT of bytes in memory, with the condition's If-None-Match or If-Match; false
+   * when it should be repeated through the SDK (any answer but 200: a refused condition too, which the SDK's try
+   * tells from a failure). With the SDK's default checksums (AWS), the body carries the CRC32 the SDK would send.
+   * Measured against local MinIO: 2,000 × 64 KiB files published with less than half the client CPU of PutObject;
+   * 20,000 × 4 KiB content-addressed blobs (If-None-Match: *), 5.6 s of CPU instead of 33 s through PutObject.
    */
-  async put(fullKey: string, body: Buffer, signal?: AbortSignal): Promise<boolean> {
+  async put(fullKey: string, body: Buffer, signal?: AbortSignal, condition?: Condition): Promise<boolean> {
     const headers: Record<string, string> = { "content-length": String(body.length) };
+    if (condition) {
+      if ("ifAbsent" in condition) headers["if-none-match"] = "*";
+      else headers["if-match"] = condition.ifMatch;
+    }
     if ((await this.ready())?.crc32) {
       const crc = Buffer.alloc(4);
       // zlib is loaded here, not at every start-up (~4 ms of CPU): only a PUT to a store that wants checksums uses it.

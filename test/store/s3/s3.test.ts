@@ -100,7 +100,7 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     }
   });
 
-  it("sends small reads and unconditional writes as hand-signed requests, not through the SDK (counted at a proxy)", async () => {
+  it("sends small reads and writes, conditional ones too, as hand-signed requests; a refused condition is asked again through the SDK (counted at a proxy)", async () => {
     // A signature the server refused would only show as the slower path through the SDK: count who sent what.
     const proxy = await FaultProxy.start(endpoint());
     const agents: string[] = [];
@@ -118,8 +118,16 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
       assert.equal(await store.write("s/small.bin", { file, size: 70_000 }), true);
       assert.equal(await store.write("s/doc.json", Buffer.from("{}")), true);
       assert.equal(await sha256Of(store, "s/small.bin"), sha);
-      assert.equal((await store.head("s/small.bin"))?.size, 70_000);
-      assert.deepEqual(agents, ["PUT signed", "PUT signed", "GET signed", "HEAD signed"]);
+      const head = await store.head("s/small.bin");
+      assert.equal(head?.size, 70_000);
+      // A content-addressed blob is written if absent, a channel's document if it still has the ETag read.
+      assert.equal(await store.write("s/blob", { file, size: 70_000 }, { ifAbsent: true }), true);
+      assert.equal(await store.write("s/doc.json", Buffer.from("[]"), { ifMatch: (await store.head("s/doc.json"))!.etag }), true);
+      assert.equal(await store.write("s/blob", Buffer.from("other"), { ifAbsent: true }), false, "refused: it exists");
+      assert.equal(await sha256Of(store, "s/blob"), sha, "the refused write changed nothing");
+      assert.deepEqual(agents.slice(0, 8), ["PUT signed", "PUT signed", "GET signed", "HEAD signed", "PUT signed", "HEAD signed", "PUT signed", "PUT signed"]);
+      assert.equal(agents[8], "PUT sdk", "the refusal asked again through the SDK, which tells it from a failure");
+      assert.ok(head?.etag);
     } finally {
       await proxy.stop();
     }
