@@ -7,10 +7,8 @@ import { UsageError } from "../base/errors.ts";
 import { readLockfile, type Lockfile } from "../project/lockfile.ts";
 import { Registry } from "../registry/registry.ts";
 import type { AssetRegistry } from "../registry/asset-registry.ts";
-import { OciLayout } from "../registry/oci/oci-layout.ts";
-import { isOciUri, openGitHubPackages, openOciClient, parseOciUri } from "../store/oci/open.ts";
 import { allowNativeHash } from "../hashing/part-hash.ts";
-import { localStoreRoot, openStore } from "../store/uri.ts";
+import { isOciUri, localStoreRoot, openStore } from "../store/uri.ts";
 import type { Store } from "../store/store.ts";
 import { tuningFromEnv, type Tuning } from "../store/tuning.ts";
 import { Transfers, transferSettings } from "../transfer/engine.ts";
@@ -91,6 +89,12 @@ export async function createContext(options: GlobalOptions, reporter: Reporter, 
   const githubToken = options.githubToken ?? env.GITHUB_TOKEN;
   const openRegistry = async (uri: string, baseDir: string): Promise<AssetRegistry> => {
     if (!isOciUri(uri)) return new Registry(await openStore(uri, baseDir, tuning), { ...layoutOptions, warn: (m) => reporter.warn(m) });
+    // Loaded for an oci:// store only, as each backend is (store/uri.ts): the layout and its client would cost the
+    // start-up of every command on another store.
+    const [{ OciLayout }, { openGitHubPackages, openOciClient, parseOciUri }] = await Promise.all([
+      import("../registry/oci/oci-layout.ts"),
+      import("../store/oci/open.ts"),
+    ]);
     const location = parseOciUri(uri);
     // The Action's github-token counts as GITHUB_TOKEN (ghcr.io's credentials in Actions, docs/oci.md §7).
     const ociEnv = githubToken ? { ...env, GITHUB_TOKEN: githubToken } : env;

@@ -7,7 +7,8 @@ import { collectGarbage, planGc, type GcTotals } from "../registry/gc.ts";
 import { sweepBlobs, type SweepOutcome } from "../registry/sweep.ts";
 import { formatBytes, parseDuration } from "../base/units.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
-import { OciLayout } from "../registry/oci/oci-layout.ts";
+import type { OciLayout } from "../registry/oci/oci-layout.ts";
+import { isOciLayout } from "../registry/oci/kind.ts";
 
 export const DEFAULT_GC_GRACE = "24h";
 
@@ -34,7 +35,7 @@ export async function gcCommand(ctx: Context, options: { olderThan?: string; dry
   const olderThan = options.olderThan ?? DEFAULT_GC_GRACE;
   const graceMs = parseDuration(olderThan, "--older-than");
   const dryRun = options.dryRun ?? false;
-  if (ctx.registry instanceof OciLayout) return ociGc(ctx.registry, olderThan, graceMs, dryRun);
+  if (isOciLayout(ctx.registry)) return ociGc(ctx.registry, olderThan, graceMs, dryRun);
   const registry = keyValueRegistry(ctx.registry, "gc");
   if (!registry.writable || !registry.listable) throw new UsageError(`${registry.url} is read-only or cannot be listed: run gc against the writable store`);
   const plan = await planGc(registry, graceMs, options.removeUnlisted ?? false);

@@ -11,7 +11,7 @@ import { dataObjects, deleteVersions } from "../registry/prune.ts";
 import { sweepBlobs } from "../registry/sweep.ts";
 import { DEFAULT_GC_GRACE, sweepLines } from "./gc.ts";
 import { keyValueRegistry } from "../registry/key-value.ts";
-import { OciLayout } from "../registry/oci/oci-layout.ts";
+import { isOciLayout } from "../registry/oci/kind.ts";
 import { channelReasons, planRetention, type LockedVersion, type RetentionPolicy } from "../registry/retention.ts";
 import { parseDuration, parseWholeNumber } from "../base/units.ts";
 
@@ -53,7 +53,7 @@ export interface PruneResult {
 export async function pruneCommand(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = parsePolicy(options);
   // An OCI store deletes version tags (oci/gc.ts); every other layout is the key-value one.
-  const registry = ctx.registry instanceof OciLayout ? ctx.registry : keyValueRegistry(ctx.registry, "prune");
+  const registry = isOciLayout(ctx.registry) ? ctx.registry : keyValueRegistry(ctx.registry, "prune");
   if (options.apply && !registry.writable) throw new UsageError(`${registry.url} is read-only: prune the writable store`);
   const locked = [...(options.locked ?? []), ...(await lockedInFiles(ctx, options.keepLocked ?? []))];
   const names = options.names?.length ? options.names.map(checkAssetName) : await registry.assets();
@@ -71,20 +71,19 @@ export async function pruneCommand(ctx: Context, options: PruneOptions): Promise
     const sizeOf = async (v: string): Promise<number | null> => {
       const meta = metas.get(v);
       if (meta?.size !== undefined) return meta.size;
-      if (!registry.listable || registry instanceof OciLayout) return null;
+      if (!registry.listable || isOciLayout(registry)) return null;
       return (await dataObjects(registry, name, v)).reduce((sum, o) => sum + o.size, 0);
     };
     const asset: PrunedAsset = { name, remove: [], keep: plan.keep, reinstated: [] };
     for (const version of plan.remove) asset.remove.push({ version, size: await sizeOf(version) });
     if (options.apply && plan.remove.length > 0) {
       const protectedNow = async () => new Set((await channels()).keys());
-      const done =
-        registry instanceof OciLayout
-          ? await registry.deleteVersions(name, plan.remove, protectedNow)
-          : await deleteVersions(registry, name, plan.remove, protectedNow);
+      const done = isOciLayout(registry)
+        ? await registry.deleteVersions(name, plan.remove, protectedNow)
+        : await deleteVersions(registry, name, plan.remove, protectedNow);
       asset.reinstated = done.reinstated;
       // Shared blobs stay while a remaining version lists them; only blobs older than gc's default grace go.
-      if (!(registry instanceof OciLayout)) {
+      if (!isOciLayout(registry)) {
         const swept = await sweepBlobs(registry, name, { graceMs: parseDuration(DEFAULT_GC_GRACE, "grace"), dryRun: false });
         if (swept.state !== "none") asset.blobs = sweepLines(name, swept, false);
       }

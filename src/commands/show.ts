@@ -1,6 +1,7 @@
 import type { Context } from "./context.ts";
 import type { AssetMetaDocument } from "../registry/manifest.ts";
-import { OciLayout, type OciStorage } from "../registry/oci/oci-layout.ts";
+import type { OciStorage } from "../registry/oci/oci-layout.ts";
+import { isOciLayout } from "../registry/oci/kind.ts";
 import { parseSpec } from "../registry/spec.ts";
 import { signatureReport, type SignatureReport } from "../trust/signature-report.ts";
 
@@ -18,6 +19,6 @@ export async function showCommand(
   const checked = async () => ({ name, version, ...(await ctx.registry.meta(name, version)) });
   const where = ctx.registry.signatureWhere(name, version);
   const signature = await signatureReport(policy, { name, version }, checked, await ctx.registry.signature(name, version), where, ctx.trustedRoots);
-  const oci = ctx.registry instanceof OciLayout ? await ctx.registry.storage(name, version) : undefined;
+  const oci = isOciLayout(ctx.registry) ? await ctx.registry.storage(name, version) : undefined;
   return { name, version, meta: document, signature, ...(oci ? { oci } : {}) };
 }

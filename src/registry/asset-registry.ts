@@ -86,6 +86,8 @@ export interface CopyVersionOutcome {
 }
 
 export interface AssetRegistry {
+  /** Which layout: assetkit's on a key-value store (Registry), or an OCI registry's (OciLayout). */
+  readonly kind: "store" | "oci";
   /** The store's URI without credentials: how messages, lockfiles and results name it. */
   readonly url: string;
   /** False for a read-only store (plain HTTP). */

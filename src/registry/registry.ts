@@ -88,6 +88,7 @@ export class Registry implements AssetRegistry {
     this.protocol = new PublishProtocol(store, this.indexes, { unsafePublish: options.unsafePublish, concurrency: this.concurrency });
   }
 
+  readonly kind = "store";
   readonly storeCopies = true;
 
   get url(): string {

@@ -17,6 +17,11 @@ import type { Tuning } from "./tuning.ts";
  * file:///abs, or a plain path (relative to `baseDir`), wrapped in the retry, error-context and timeout layers.
  * Commands open stores through their context (Context.openStore), which binds `tuning` to the environment's.
  */
+/** An OCI registry: opened as a layout of its own by the command context (src/registry/oci), not as a Store. */
+export function isOciUri(uri: string): boolean {
+  return /^oci:\/\//i.test(uri);
+}
+
 export async function openStore(uri: string, baseDir: string, tuning: Tuning): Promise<Store> {
   try {
     return layered(await openBackend(uri, baseDir, tuning), tuning);

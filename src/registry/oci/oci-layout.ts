@@ -145,6 +145,7 @@ interface StoredManifest {
 }
 
 export class OciLayout implements AssetRegistry {
+  readonly kind = "oci";
   readonly url: string;
   readonly writable = true;
   readonly listable = true;

@@ -43,10 +43,6 @@ export interface OciLocation {
   packagesApi?: URL;
 }
 
-export function isOciUri(uri: string): boolean {
-  return /^oci:\/\//i.test(uri);
-}
-
 export function parseOciUri(uri: string): OciLocation {
   const bad = (why: string): never => {
     throw new UsageError(`bad store URI ${redactUri(uri)}: ${why}`);
