@@ -117,4 +117,25 @@ describe("hash pool: writing and hashing a part in a worker", () => {
     assert.ok(shorter?.status === "rejected" && (shorter.reason as NodeJS.ErrnoException).code === "ESHORT");
     assert.deepEqual(order, ["I/O turn", "last file hashed"], "the loop ran other callbacks before the queue was done");
   });
+
+  test("small files whose reads come from the disk are read on the thread pool once reads are slow: each its own hash or error", async () => {
+    // Every read counts as slow here (a disk cannot be made cold without root): after 8 in a row the pool switches.
+    const cold = new HashPool(1, () => true);
+    const files = Array.from({ length: 100 }, (_, i) => {
+      const file = path.join(dir, `cold-${i}.bin`);
+      const data = randomBytes(i === 0 ? 0 : 1 + ((i * 2999) % (256 * 1024)));
+      writeFileSync(file, data);
+      return { file, size: data.length, hex: createHash("sha256").update(data).digest("hex") };
+    });
+    const short = path.join(dir, "cold-short.bin");
+    writeFileSync(short, randomBytes(100));
+    const hashes = [...files.map(({ file, size }) => cold.hashFile(file, size)), cold.hashFile(path.join(dir, "no-such.bin"), 10), cold.hashFile(short, 200)];
+    const results = await Promise.allSettled(hashes);
+    assert.equal(cold.readingFromDisk, true, "switched to reading on the thread pool");
+    files.forEach(({ hex }, i) => assert.deepEqual(results[i], { status: "fulfilled", value: hex }, `file ${i}`));
+    const [missing, shorter] = results.slice(-2);
+    assert.ok(missing?.status === "rejected" && (missing.reason as NodeJS.ErrnoException).code === "ENOENT");
+    assert.ok(shorter?.status === "rejected" && (shorter.reason as NodeJS.ErrnoException).code === "ESHORT");
+    assert.equal(pool.readingFromDisk, false, "the page cache's reads (this test's files, just written) keep the event loop's");
+  });
 });
