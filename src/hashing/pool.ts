@@ -50,8 +50,8 @@ const SLICE_MS = 2;
  * Reads from the disk, not the page cache: after COLD_STREAK small-file reads in a row slower than diskRead says,
  * the pool reads small files on the thread pool, COLD_READS at a time, and hashes each as it arrives. One read at a
  * time on the event loop waits for the disk file after file: `publish --if-changed` of 100,000 × 4 KiB with the page
- * cache dropped took 8.4-9.8 s, and 4.7-5.1 s so (the same files read 16 at a time by `xargs cat`: 2.4 s). Reading 4 KiB (open, read,
- * close) took ~5 µs from the page cache and 55-80 µs from this VM's disk (median 62 µs, 2,000 files each way).
+ * cache dropped took 8.4-9.8 s that way, 4.7-5.1 s this way (the same files read 16 at a time by `xargs cat`: 2.4 s).
+ * Reading 4 KiB (open, read, close) took ~5 µs from the page cache, 55-80 µs from this VM's disk (2,000 files each).
  */
 const COLD_STREAK = 8;
 const COLD_READS = 16;
