@@ -110,17 +110,16 @@ export class HashPool {
   }
 
   private readonly smallFiles: { file: string; size: number; resolve: (hex: string) => void; reject: (err: Error) => void }[] = [];
-  /** Set once COLD_STREAK reads in a row were slow: small files are read on the thread pool from then on. */
+  /** Whether COLD_STREAK reads in a row were slow: small files are read on the thread pool from then on. */
   get readingFromDisk(): boolean {
-    return this.coldReads;
+    return this.slowStreak >= COLD_STREAK;
   }
-  private coldReads = false;
   private slowStreak = 0;
   private readsInFlight = 0;
 
   /** Hashes queued small files for SLICE_MS, then yields to I/O until the next turn of the loop. */
   private hashSmallFiles(): void {
-    if (this.coldReads) return this.readSmallFilesAhead();
+    if (this.readingFromDisk) return this.readSmallFilesAhead();
     const until = performance.now() + SLICE_MS;
     let now: number;
     do {
@@ -133,8 +132,7 @@ export class HashPool {
       }
       now = performance.now();
       this.slowStreak = this.slowRead(now - started, job.size) ? this.slowStreak + 1 : 0;
-      this.coldReads = this.slowStreak >= COLD_STREAK;
-    } while (this.smallFiles.length > 0 && now < until && !this.coldReads);
+    } while (this.smallFiles.length > 0 && now < until && !this.readingFromDisk);
     if (this.smallFiles.length > 0) setImmediate(() => this.hashSmallFiles());
   }
 
@@ -280,7 +278,7 @@ function readStart(file: string, size: number): Buffer {
   try {
     for (let at = 0; at < size;) {
       const n = readSync(fd, smallFileBuffer, at, size - at, at);
-      if (n === 0) throw Object.assign(new Error(`${file} ends at byte ${at}, before ${size}`), { code: "ESHORT" });
+      if (n === 0) throw shortFile(file, at, size);
       at += n;
     }
   } finally {
@@ -290,6 +288,11 @@ function readStart(file: string, size: number): Buffer {
 }
 
 let smallFileBuffer: Buffer | undefined;
+
+/** What reading a file that ends before `size` rejects with (as the worker does). */
+function shortFile(file: string, at: number, size: number): Error {
+  return Object.assign(new Error(`${file} ends at byte ${at}, before ${size}`), { code: "ESHORT" });
+}
 
 /**
  * readStart on the thread pool, into a buffer of its own. Callbacks, not fs/promises: a FileHandle and a promise per
@@ -305,7 +308,7 @@ function readStartAsync(file: string, size: number): Promise<Buffer> {
         if (at === size) return done(null);
         fsRead(fd, data, at, size - at, at, (failure, n) => {
           if (failure) return done(failure);
-          if (n === 0) return done(Object.assign(new Error(`${file} ends at byte ${at}, before ${size}`), { code: "ESHORT" }));
+          if (n === 0) return done(shortFile(file, at, size));
           readFrom(at + n);
         });
       };

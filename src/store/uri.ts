@@ -11,17 +11,17 @@ import { redactUri } from "./redact.ts";
 import { StoreError, type Backend, type Store } from "./store.ts";
 import type { Tuning } from "./tuning.ts";
 
+/** An OCI registry: opened as a layout of its own by the command context (src/registry/oci), not as a Store. */
+export function isOciUri(uri: string): boolean {
+  return /^oci:\/\//i.test(uri);
+}
+
 /**
  * Opens the store at `uri`: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix,
  * https://<account>.blob.core.windows.net/container/prefix, http(s)://host/prefix (read-only),
  * file:///abs, or a plain path (relative to `baseDir`), wrapped in the retry, error-context and timeout layers.
  * Commands open stores through their context (Context.openStore), which binds `tuning` to the environment's.
  */
-/** An OCI registry: opened as a layout of its own by the command context (src/registry/oci), not as a Store. */
-export function isOciUri(uri: string): boolean {
-  return /^oci:\/\//i.test(uri);
-}
-
 export async function openStore(uri: string, baseDir: string, tuning: Tuning): Promise<Store> {
   try {
     return layered(await openBackend(uri, baseDir, tuning), tuning);
