@@ -265,8 +265,10 @@ export class AssetsDir {
         try {
           await fetchTo(f, temp);
           await fs.rename(temp, dest);
-        } finally {
+        } catch (err) {
+          // Only on failure: a removal that finds nothing still costs an lstat on the thread pool per file.
           await fs.rm(temp, { force: true });
+          throw err;
         }
       },
       this.transfers.settings.concurrency,

@@ -107,18 +107,21 @@ export class FsStore implements Backend, IncompleteUploads {
   }
 
   async write(key: string, body: Body, condition?: Condition): Promise<boolean> {
-    const dest = (await this.fileOf(key)).file;
+    // The folder resolved, not the file: a rename replaces a link at `dest` itself, and a new file has no path to
+    // resolve (its resolution failed, then its folder's: two realpaths, a readlink per component each).
+    const dest = (await this.fileOf(key, true)).file;
     const temp = tempSibling(dest);
+    let renamed = false; // then there is no temp left to remove (a removal that finds nothing still costs an lstat)
     try {
       await writeTemp(temp, body);
       if (!condition) {
         await fs.rename(temp, dest);
-        return true;
+        return (renamed = true);
       }
       if ("ifAbsent" in condition) return await linkIfAbsent(temp, dest);
-      return await this.replaceIfMatch(temp, dest, condition.ifMatch);
+      return (renamed = await this.replaceIfMatch(temp, dest, condition.ifMatch));
     } finally {
-      await fs.rm(temp, { force: true });
+      if (!renamed) await fs.rm(temp, { force: true });
     }
   }
 
@@ -162,6 +165,7 @@ export class FsStore implements Backend, IncompleteUploads {
     const source = (await from.fileOf(sourceKey)).real;
     const dest = (await this.fileOf(destKey)).file;
     const temp = tempSibling(dest);
+    let renamed = false;
     try {
       await fs.mkdir(path.dirname(temp), { recursive: true });
       await fs.link(source, temp).catch(async (err: NodeJS.ErrnoException) => {
@@ -170,7 +174,7 @@ export class FsStore implements Backend, IncompleteUploads {
       });
       if (sha256 !== undefined && (await fileSha256(temp)) !== sha256) return false;
       await fs.rename(temp, dest);
-      return true;
+      return (renamed = true);
     } catch (err) {
       if (isMissing(err) && !(await statFile(source))) {
         if (sha256 !== undefined) return false;
@@ -178,7 +182,7 @@ export class FsStore implements Backend, IncompleteUploads {
       }
       throw err;
     } finally {
-      await fs.rm(temp, { force: true });
+      if (!renamed) await fs.rm(temp, { force: true });
     }
   }
 
@@ -233,7 +237,8 @@ export class FsStore implements Backend, IncompleteUploads {
 async function writeTemp(temp: string, body: Body): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await fs.mkdir(path.dirname(temp), { recursive: true });
+      // The folder is made when the first try finds it missing: most writes go to a folder that exists.
+      if (attempt > 1) await fs.mkdir(path.dirname(temp), { recursive: true });
       if (Buffer.isBuffer(body)) await fs.writeFile(temp, body, { flag: "wx" });
       else if ("file" in body) await fs.copyFile(body.file, temp, fs.constants.COPYFILE_EXCL);
       else await pipeline(await body.open(), createWriteStream(temp, { flags: "wx" }));
