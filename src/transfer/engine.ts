@@ -420,7 +420,12 @@ class WriteBatch {
     const copied = chunk.copy(buffer, this.bytes);
     this.bytes += copied;
     if (this.bytes < buffer.length) return undefined;
-    return this.flush().then(() => (copied < chunk.length ? this.add(chunk.subarray(copied), position + copied) : undefined));
+    if (copied === chunk.length) return this.flush();
+    // A chunk is valid only during this call (store/chunk-body.ts): its rest is copied now, not after the flush. The
+    // last chunk of a response is a view of its connection's read buffer, and the connection may already be serving
+    // another request, whose answer would overwrite it.
+    const rest = Buffer.from(chunk.subarray(copied));
+    return this.flush().then(() => this.add(rest, position + copied));
   }
 
   /** Writes what is queued and gives the buffer back to the pool. */

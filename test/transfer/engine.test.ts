@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { AssetError } from "../../src/base/errors.ts";
 import { prepareInput, startHashing } from "../../src/registry/manifest.ts";
@@ -22,6 +22,7 @@ import {
   type Store,
   type StoredObject,
 } from "../../src/store/store.ts";
+import { TAKE_CHUNKS, type TakeChunk } from "../../src/store/chunk-body.ts";
 import { DEFAULT_TUNING } from "../../src/store/tuning.ts";
 import { Transfers, transferSettings, type Expected } from "../../src/transfer/engine.ts";
 import { writeTree } from "../helpers/cli.ts";
@@ -242,6 +243,19 @@ for (const factory of factories) {
       assert.deepEqual(starts, [0, PART, 2 * PART, 3 * PART, 3 * PART, 4 * PART, 5 * PART, 6 * PART], "part 4 read twice, every other part once");
     });
 
+    it("per-part hashes: a part cut mid-way is resumed, its hash continued from the bytes already written", async () => {
+      const { store, seed } = await factory.create();
+      const data = randomBytes(5 * PART + 17);
+      await seed.write("cut-parts", data);
+      const recording = new RecordingStore(store);
+      let cuts = 0;
+      recording.cutAfter = (range) => (range?.start === 2 * PART && cuts++ === 0 ? 300 : undefined);
+      const got = await download(recording, "cut-parts", { size: data.length, parts: partHashes(data, PART), partSize: PART });
+      assert.ok(got.equals(data));
+      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+      assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART + 300, 3 * PART, 4 * PART, 5 * PART], "the cut part resumed, none read again whole");
+    });
+
     it("per-part hashes: a part that fails twice fails the download, naming the part; the other parts are read once", async () => {
       const { store, seed } = await factory.create();
       const data = randomBytes(4 * PART + 5);
@@ -300,6 +314,48 @@ for (const factory of factories) {
     });
   });
 }
+
+/**
+ * A body read by views of one buffer, which it overwrites as soon as each call to the consumer returns: what the
+ * TAKE_CHUNKS contract allows (src/store/chunk-body.ts), and what the HTTP/1.1 client does in effect when a
+ * response's last view outlives its call (its connection serves the next request). A consumer that keeps a view
+ * past its call reads 0xee there.
+ */
+function scribblingBody(data: Buffer, viewBytes: number): Readable {
+  return Object.assign(new Readable({ read() {} }), {
+    [TAKE_CHUNKS]: async (take: TakeChunk) => {
+      const view = Buffer.alloc(viewBytes);
+      for (let at = 0; at < data.length; at += viewBytes) {
+        const n = data.copy(view, 0, at, at + viewBytes);
+        const next = take(view.subarray(0, n));
+        view.fill(0xee);
+        await next;
+      }
+    },
+  });
+}
+
+describe("the transfer engine uses a body's view only during its call", () => {
+  // Views of 100,000 bytes: batches (256 KiB written by the thread pool, 2 MiB by the hash worker) fill inside them.
+  const MiB = 1024 * 1024;
+  const data = randomBytes(9 * MiB + 333);
+  const open = (range?: { start: number; end: number }): Promise<Readable> =>
+    Promise.resolve(scribblingBody(range ? data.subarray(range.start, range.end + 1) : data, 100_000));
+  const engine = transfers({ partSize: 4 * MiB });
+  const into = async (expected: Expected): Promise<Buffer> => {
+    const dest = path.join(await mkdtemp(path.join(tmpdir(), "assetkit-dl-")), "out");
+    await engine.download(open, dest, expected, "scribbled");
+    return readFile(dest);
+  };
+
+  it("whole-file sha256 (ranged parts written by the thread pool): every byte as sent", async () => {
+    assert.ok((await into({ size: data.length, sha256: sha256(data) })).equals(data));
+  });
+
+  it("per-part hashes (parts written by the hash worker): every byte as sent", async () => {
+    assert.ok((await into({ size: data.length, parts: partHashes(data, 4 * MiB), partSize: 4 * MiB })).equals(data));
+  });
+});
 
 describe("resolving reads each asset's index once per registry", () => {
   it("50 partial specs over 10 assets cost 10 requests; a modelkit-written index falls back to the meta", async () => {
