@@ -68,7 +68,14 @@ export async function startRequestCounter(target: string, port = 0): Promise<Req
       res.writeHead(answer.statusCode ?? 502, answer.rawHeaders as unknown as Record<string, string>);
       answer.pipe(res);
     });
+    // The client went away before its answer ended (a read stopped early, an upload aborted): the upstream exchange
+    // goes too. Left alone, a half-read answer or a half-sent body kept a socket to the target, and the process
+    // running this counter, alive after its test.
+    res.on("close", () => {
+      if (!res.writableFinished) forward.destroy();
+    });
     forward.on("error", (err) => {
+      if (res.destroyed) return; // the client is gone (and why this exchange was destroyed)
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`request counter: upstream ${target} failed: ${err.message}`);
     });
