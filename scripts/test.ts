@@ -2,11 +2,13 @@
 // against them (a server-backed suite that cannot reach its server fails here instead of skipping), stops them.
 // The tests' temporary files go to one folder (TMPDIR), removed at the end: thousands of folders a run otherwise
 // stayed behind in the system's temporary folder. The CLI's compile cache is one folder beside them, shared by every
-// run (tests that give a CLI run a TMPDIR of its own check that nothing is left in it).
+// run (tests that give a CLI run a TMPDIR of its own check that nothing is left in it). A file that stays alive after
+// its tests ended fails with what holds it (test/helpers/exit-guard.ts).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { startServers } from "./test-servers.ts";
 
 function testFiles(dir: string): string[] {
@@ -33,7 +35,8 @@ const scratch = mkdtempSync(path.join(tmpdir(), "assetkit-tests-"));
 let code = 1;
 try {
   const files = only.length > 0 ? only : testFiles("test").sort();
-  code = await run(process.execPath, ["--test", "--test-concurrency=3", ...files], {
+  const exitGuard = pathToFileURL(path.resolve("test/helpers/exit-guard.ts")).href;
+  code = await run(process.execPath, ["--test", "--test-concurrency=3", "--import", exitGuard, ...files], {
     ...process.env,
     ...servers.env,
     ASSETKIT_TEST_ALL_STORES: "1",

@@ -45,6 +45,8 @@ export class FaultProxy {
   private readonly server: http.Server;
   private readonly upstream: URL;
   private readonly sockets = new Set<net.Socket>();
+  /** Exchanges with the upstream in flight: each one's socket would keep this process alive after its test. */
+  private readonly exchanges = new Set<http.ClientRequest>();
   private injections: Injection[] = [];
 
   private constructor(server: http.Server, upstream: URL) {
@@ -71,8 +73,9 @@ export class FaultProxy {
     this.injections.push({ ...injection });
   }
 
-  /** Back to forwarding everything untouched. */
+  /** Closes the proxy, every connection to it and every exchange with the upstream still in flight. */
   async stop(): Promise<void> {
+    for (const exchange of this.exchanges) exchange.destroy();
     for (const socket of this.sockets) socket.destroy();
     await new Promise((resolve) => this.server.close(resolve));
   }
@@ -106,7 +109,9 @@ export class FaultProxy {
       return;
     }
     if (fault?.kind === "hold") {
-      void fault.until().finally(() => this.forward(req, res));
+      void fault.until().finally(() => {
+        if (!res.destroyed) this.forward(req, res); // a client gone meanwhile has nothing to forward
+      });
       return;
     }
     this.forward(req, res, fault);
@@ -147,6 +152,13 @@ export class FaultProxy {
         answer.pipe(res);
       },
     );
+    this.exchanges.add(upstream);
+    upstream.once("close", () => this.exchanges.delete(upstream));
+    // A client gone before its answer ended (a read stopped early, an aborted upload, a fault that cut it) ends the
+    // upstream exchange too: a half-read answer or a half-sent body otherwise kept its socket, and this process, alive.
+    res.once("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     upstream.on("error", () => req.socket.destroy());
     req.pipe(upstream);
   }
