@@ -1,8 +1,9 @@
 // A hash-pool worker (see pool.ts): hashes byte ranges of local files, read back from the page cache, or writes
 // bytes it is handed to a file and hashes them as they are (a download's parts). Jobs come a batch at a time; each
 // names the hash and its implementation, chosen by the main thread.
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
+import { writeInPieces } from "../base/page-cache-write.ts";
 import type { Answer, HashJob } from "./pool.ts";
 import { createHasher, type Hasher, type HashKind } from "./part-hash.ts";
 
@@ -25,7 +26,7 @@ async function run(job: HashJob): Promise<string> {
   try {
     if (job.write) {
       const bytes = Buffer.from(job.write.data, 0, job.end - job.start);
-      writeAll(job.write.fd, bytes, job.start);
+      writeInPieces(job.write.fd, bytes, job.start);
       hash.update(bytes);
     } else if (job.end > job.start) {
       const fd = openSync(job.file, "r");
@@ -48,19 +49,6 @@ async function run(job: HashJob): Promise<string> {
   if (job.stream !== undefined) streams.delete(job.stream);
   return hash.digest();
 }
-
-/**
- * Writes `bytes` at `position` in pieces of WRITE_PIECE: a write's length sets the size of the page-cache folios
- * the kernel allocates for it, and on this project's VMs copies into large ones (256 KiB and up) cost up to 7×
- * more system time per byte than into 64 KiB ones (bench: 2 GiB written at 1 MiB a write, 4.8–5.9 s; at 64 KiB, 0.6–1.0 s).
- */
-function writeAll(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length;) {
-    done += writeSync(fd, bytes, done, Math.min(WRITE_PIECE, bytes.length - done), position + done);
-  }
-}
-
-const WRITE_PIECE = 64 * 1024;
 
 /** A message's jobs, run in order, answered in one message (see pool.ts). */
 parentPort!.on("message", (jobs: HashJob[]) => {

@@ -1,21 +1,23 @@
 // Moving bytes from a store into local files. One bounded pool of requests serves every file and every part, so
 // 2,000 small objects and one large one keep the same number of requests in flight. Large objects are read as
-// parallel byte ranges written at their offsets. The event loop only moves bytes from sockets into batches: a file
-// with part hashes (meta schemas 2 and 3) hands each part's batches to the worker pool (hashing/pool.ts), whose worker
-// writes them and hashes them from memory, so each part is verified on its own, on any core, with no read-back and
-// one writer per file; a part that fails is read again once. A file without them (or whose part hash runs slowly
+// parallel byte ranges written at their offsets. A file with part hashes (meta schemas 2 and 3) has each part's
+// batches written and hashed from memory, so each part is verified on its own, with no read-back and one writer per
+// file: by the worker pool (hashing/pool.ts) on any free core, or on the event loop itself with two cores or fewer
+// (see eventLoopPartWriter); a part that fails is read again once. A file without them (or whose part hash runs slowly
 // here: see part-hash.ts) is written on the event loop's thread pool and hashed whole, in order, by a worker that
 // reads the completed prefix back. A request that fails or stalls mid-way is retried with backoff from the bytes it
 // already delivered. Small objects are the exception: they are hashed as they arrive (see INLINE_HASH_BYTES).
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, open as openFile, openSync, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { AssetError } from "../base/errors.ts";
+import { writeInPieces } from "../base/page-cache-write.ts";
 import { hashPool } from "../hashing/pool.ts";
-import { partCheckKind, type HashKind, type PartAlgorithm } from "../hashing/part-hash.ts";
+import { createHasher, partCheckKind, type HashKind, type PartAlgorithm } from "../hashing/part-hash.ts";
 import { receivedBytes } from "../base/heap-size.ts";
 import { pumpChunks } from "../store/chunk-body.ts";
 import { Limiter } from "../store/limiter.ts";
@@ -61,6 +63,8 @@ export type OpenObject = (range?: ByteRange) => Promise<Readable>;
 export interface TransferSettings extends Tuning {
   /** Tries of one request; a try that delivered bytes does not count against them. */
   attempts: number;
+  /** Verified parts are written and hashed on the event loop (see eventLoopPartWriter), not by the hash pool's worker. */
+  partsOnEventLoop: boolean;
 }
 
 /** Memory for bytes a store-to-store copy reads ahead of its hashed position (src/transfer/verified-source.ts). */
@@ -68,7 +72,7 @@ export const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
 /** The store layers' budget (ASSETKIT_RETRIES, ASSETKIT_IDLE_TIMEOUT), read once into the context. */
 export function transferSettings(tuning: Tuning): TransferSettings {
-  return { ...tuning, attempts: tuning.retries + 1 };
+  return { ...tuning, attempts: tuning.retries + 1, partsOnEventLoop: availableParallelism() <= 2 };
 }
 
 interface Part {
@@ -216,9 +220,9 @@ export class Transfers {
     if (size === 0) return;
     await this.forEachPart(size, partSize, async (part, cancelled) => {
       const readChecked = async (): Promise<boolean> => {
-        const hashed = hashPool.writeStream(kind, handle.fd);
-        await this.requests.run(() => this.readPart(openObject, hashingWriter(hashed), part, size, label, { onBytes, cancelled }));
-        return (await hashed.digest()) === hashes[part.index];
+        const writer = this.settings.partsOnEventLoop ? await eventLoopPartWriter(kind, handle.fd) : hashingWriter(hashPool.writeStream(kind, handle.fd));
+        await this.requests.run(() => this.readPart(openObject, writer, part, size, label, { onBytes, cancelled }));
+        return (await writer.digest()) === hashes[part.index];
       };
       if (await readChecked()) return;
       // Read the part again, once: a byte flipped on the way is not the store's content.
@@ -317,7 +321,7 @@ interface BatchWriter {
 
 /**
  * The plain writer: a positioned write per 256 KiB on the event loop's thread pool (larger writes make the kernel
- * allocate larger page-cache folios, which cost more system time per byte on this project's VMs: see hashing/worker.ts).
+ * allocate larger page-cache folios, which cost more system time per byte on this project's VMs: see base/page-cache-write.ts).
  */
 function fileWriter(handle: FileHandle): BatchWriter {
   return {
@@ -329,13 +333,38 @@ function fileWriter(handle: FileHandle): BatchWriter {
   };
 }
 
+/** A verified part's writer: it writes the part's batches and hashes them from memory, in order. */
+interface PartWriter extends BatchWriter {
+  /** The hex digest of every byte written. */
+  digest(): Promise<string>;
+}
+
 /**
  * The hash pool's writer: the worker writes each batch and hashes it from memory. Every batch is a message each way
  * between threads, ~40-70 µs of CPU apiece on a 2-core VM, so batches are large: fetching 2 GiB took 3.4 CPU s
  * with 1 MiB batches, 2.95 with 2 MiB, 2.9 with 4 MiB (medians of 4); peak RSS 131, 147, 180 MiB.
  */
-function hashingWriter(hashed: { write: BatchWriter["write"] }): BatchWriter {
-  return { batchBytes: 2 * 1024 * 1024, write: hashed.write };
+function hashingWriter(hashed: { write: BatchWriter["write"]; digest(): Promise<string> }): PartWriter {
+  return { batchBytes: 2 * 1024 * 1024, write: hashed.write, digest: hashed.digest };
+}
+
+/**
+ * With two cores or fewer, the event loop writes and hashes a part's batches itself: the worker has no idle core to
+ * run on, and each batch's two messages cost more CPU than they move off the loop. Small batches then cost nothing
+ * in messages, and hold less memory (docs/performance.md, "Verified parts on the event loop").
+ */
+async function eventLoopPartWriter(kind: HashKind, fd: number): Promise<PartWriter> {
+  const hash = await createHasher(kind);
+  return {
+    batchBytes: 256 * 1024,
+    write: async (batch, bytes, position) => {
+      const data = batch.subarray(0, bytes);
+      writeInPieces(fd, data, position);
+      hash.update(data);
+      return batch;
+    },
+    digest: async () => hash.digest(),
+  };
 }
 
 /**
@@ -415,17 +444,23 @@ class WriteBatch {
 
   /** Queues a chunk; a full batch is written, and the returned promise says when (undefined: nothing to wait for). */
   add(chunk: Buffer, position: number): Promise<void> | undefined {
-    const buffer = (this.buffer ??= pooledBatch(this.writer.batchBytes));
-    if (this.bytes === 0) this.position = position;
-    const copied = chunk.copy(buffer, this.bytes);
-    this.bytes += copied;
-    if (this.bytes < buffer.length) return undefined;
-    if (copied === chunk.length) return this.flush();
-    // A chunk is valid only during this call (store/chunk-body.ts): its rest is copied now, not after the flush. The
-    // last chunk of a response is a view of its connection's read buffer, and the connection may already be serving
-    // another request, whose answer would overwrite it.
-    const rest = Buffer.from(chunk.subarray(copied));
-    return this.flush().then(() => this.add(rest, position + copied));
+    // A chunk is valid only during this call (store/chunk-body.ts), so all of it is copied now: a batch that fills is
+    // written, and the rest goes into the next one. The last chunk of a response is a view of its connection's read
+    // buffer, and the connection may already serve another request, whose answer would overwrite it. (Copying the
+    // rest into a Buffer of its own instead, to add after the write, cost ~0.8 s more CPU and 80 MiB more peak RSS on
+    // a 2 GiB fetch in 256 KiB batches: a new ArrayBuffer each batch, to allocate and collect.)
+    let writing: Promise<void> | undefined;
+    for (let copied = 0; copied < chunk.length;) {
+      const buffer = (this.buffer ??= pooledBatch(this.writer.batchBytes));
+      if (this.bytes === 0) this.position = position + copied;
+      const n = chunk.copy(buffer, this.bytes, copied);
+      this.bytes += n;
+      copied += n;
+      if (this.bytes < buffer.length) break;
+      const written = this.flush(); // batches are handed to the writer in order; they may be written at once
+      writing = writing ? Promise.all([writing, written]).then(() => undefined) : written;
+    }
+    return writing;
   }
 
   /** Writes what is queued and gives the buffer back to the pool. */

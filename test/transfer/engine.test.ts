@@ -137,6 +137,12 @@ const partHashes = (data: Buffer, partSize: number) =>
 const transfers = (overrides: Partial<ReturnType<typeof transferSettings>> = {}) =>
   new Transfers({ ...transferSettings({ ...DEFAULT_TUNING, concurrency: 4, partSize: PART }), ...overrides });
 
+/** Who writes and hashes verified parts: both run in every part test, whatever this machine's cores choose. */
+const PART_WRITERS = [
+  ["the hash worker", false],
+  ["the event loop", true],
+] as const;
+
 async function download(store: Store, key: string, expected: Expected, engine = transfers()): Promise<Buffer> {
   const dest = path.join(await mkdtemp(path.join(tmpdir(), "assetkit-dl-")), "out");
   await engine.download((range) => store.openRead(key, range), dest, expected, key);
@@ -229,47 +235,50 @@ for (const factory of factories) {
       await assert.rejects(download(store, "long", { size: 10, sha256: sha256(data.subarray(0, 10)) }), /integrity check failed for long: the store sent more/);
     });
 
-    it("per-part hashes: a byte flipped on the way in one part is detected, and only that part is read again", async () => {
-      const { store, seed } = await factory.create();
-      const data = randomBytes(6 * PART + 123);
-      await seed.write("parts", data);
-      const expected = { size: data.length, parts: partHashes(data, PART), partSize: PART };
-      const recording = new RecordingStore(store);
-      let flips = 0;
-      recording.flipAt = (range) => (range?.start === 3 * PART && flips++ === 0 ? 500 : undefined);
-      const got = await download(recording, "parts", expected);
-      assert.ok(got.equals(data));
-      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
-      assert.deepEqual(starts, [0, PART, 2 * PART, 3 * PART, 3 * PART, 4 * PART, 5 * PART, 6 * PART], "part 4 read twice, every other part once");
-    });
+    for (const [writer, partsOnEventLoop] of PART_WRITERS) {
+      const engine = transfers({ partsOnEventLoop });
+      it(`per-part hashes, ${writer}: a byte flipped on the way in one part is detected, and only that part is read again`, async () => {
+        const { store, seed } = await factory.create();
+        const data = randomBytes(6 * PART + 123);
+        await seed.write("parts", data);
+        const expected = { size: data.length, parts: partHashes(data, PART), partSize: PART };
+        const recording = new RecordingStore(store);
+        let flips = 0;
+        recording.flipAt = (range) => (range?.start === 3 * PART && flips++ === 0 ? 500 : undefined);
+        const got = await download(recording, "parts", expected, engine);
+        assert.ok(got.equals(data));
+        const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+        assert.deepEqual(starts, [0, PART, 2 * PART, 3 * PART, 3 * PART, 4 * PART, 5 * PART, 6 * PART], "part 4 read twice, every other part once");
+      });
 
-    it("per-part hashes: a part cut mid-way is resumed, its hash continued from the bytes already written", async () => {
-      const { store, seed } = await factory.create();
-      const data = randomBytes(5 * PART + 17);
-      await seed.write("cut-parts", data);
-      const recording = new RecordingStore(store);
-      let cuts = 0;
-      recording.cutAfter = (range) => (range?.start === 2 * PART && cuts++ === 0 ? 300 : undefined);
-      const got = await download(recording, "cut-parts", { size: data.length, parts: partHashes(data, PART), partSize: PART });
-      assert.ok(got.equals(data));
-      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
-      assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART + 300, 3 * PART, 4 * PART, 5 * PART], "the cut part resumed, none read again whole");
-    });
+      it(`per-part hashes, ${writer}: a part cut mid-way is resumed, its hash continued from the bytes already written`, async () => {
+        const { store, seed } = await factory.create();
+        const data = randomBytes(5 * PART + 17);
+        await seed.write("cut-parts", data);
+        const recording = new RecordingStore(store);
+        let cuts = 0;
+        recording.cutAfter = (range) => (range?.start === 2 * PART && cuts++ === 0 ? 300 : undefined);
+        const got = await download(recording, "cut-parts", { size: data.length, parts: partHashes(data, PART), partSize: PART }, engine);
+        assert.ok(got.equals(data));
+        const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+        assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART + 300, 3 * PART, 4 * PART, 5 * PART], "the cut part resumed, none read again whole");
+      });
 
-    it("per-part hashes: a part that fails twice fails the download, naming the part; the other parts are read once", async () => {
-      const { store, seed } = await factory.create();
-      const data = randomBytes(4 * PART + 5);
-      const stored = Buffer.from(data);
-      stored[2 * PART + 7]! ^= 0x01;
-      await seed.write("bad-part", stored);
-      const recording = new RecordingStore(store);
-      await assert.rejects(
-        download(recording, "bad-part", { size: data.length, parts: partHashes(data, PART), partSize: PART }),
-        (err: unknown) => err instanceof AssetError && /integrity check failed for bad-part: part 3 of 5 \(bytes 2000-2999\)/.test(err.message),
-      );
-      const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
-      assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART, 3 * PART, 4 * PART]);
-    });
+      it(`per-part hashes, ${writer}: a part that fails twice fails the download, naming the part; the other parts are read once`, async () => {
+        const { store, seed } = await factory.create();
+        const data = randomBytes(4 * PART + 5);
+        const stored = Buffer.from(data);
+        stored[2 * PART + 7]! ^= 0x01;
+        await seed.write("bad-part", stored);
+        const recording = new RecordingStore(store);
+        await assert.rejects(
+          download(recording, "bad-part", { size: data.length, parts: partHashes(data, PART), partSize: PART }, engine),
+          (err: unknown) => err instanceof AssetError && /integrity check failed for bad-part: part 3 of 5 \(bytes 2000-2999\)/.test(err.message),
+        );
+        const starts = recording.ranges.map((r) => r!.start).sort((a, b) => a - b);
+        assert.deepEqual(starts, [0, PART, 2 * PART, 2 * PART, 3 * PART, 4 * PART]);
+      });
+    }
 
     it("a missing object fails at once with not-found", async () => {
       const { store } = await factory.create();
@@ -336,15 +345,15 @@ function scribblingBody(data: Buffer, viewBytes: number): Readable {
 }
 
 describe("the transfer engine uses a body's view only during its call", () => {
-  // Views of 100,000 bytes: batches (256 KiB written by the thread pool, 2 MiB by the hash worker) fill inside them.
+  // Views of 100,000 bytes: batches (256 KiB written by the thread pool or the event loop, 2 MiB by the hash worker)
+  // fill inside them.
   const MiB = 1024 * 1024;
   const data = randomBytes(9 * MiB + 333);
   const open = (range?: { start: number; end: number }): Promise<Readable> =>
     Promise.resolve(scribblingBody(range ? data.subarray(range.start, range.end + 1) : data, 100_000));
-  const engine = transfers({ partSize: 4 * MiB });
-  const into = async (expected: Expected): Promise<Buffer> => {
+  const into = async (expected: Expected, partsOnEventLoop = false): Promise<Buffer> => {
     const dest = path.join(await mkdtemp(path.join(tmpdir(), "assetkit-dl-")), "out");
-    await engine.download(open, dest, expected, "scribbled");
+    await transfers({ partSize: 4 * MiB, partsOnEventLoop }).download(open, dest, expected, "scribbled");
     return readFile(dest);
   };
 
@@ -352,9 +361,11 @@ describe("the transfer engine uses a body's view only during its call", () => {
     assert.ok((await into({ size: data.length, sha256: sha256(data) })).equals(data));
   });
 
-  it("per-part hashes (parts written by the hash worker): every byte as sent", async () => {
-    assert.ok((await into({ size: data.length, parts: partHashes(data, 4 * MiB), partSize: 4 * MiB })).equals(data));
-  });
+  for (const [writer, partsOnEventLoop] of PART_WRITERS) {
+    it(`per-part hashes (parts written by ${writer}): every byte as sent`, async () => {
+      assert.ok((await into({ size: data.length, parts: partHashes(data, 4 * MiB), partSize: 4 * MiB }, partsOnEventLoop)).equals(data));
+    });
+  }
 });
 
 describe("resolving reads each asset's index once per registry", () => {
