@@ -83,6 +83,8 @@ export class OciClient {
   /** Blob reads, while the registry serves them itself (directBlob). */
   private readonly http1: Http1Client;
   private directReads: "unknown" | "on" | "off" = "unknown";
+  /** While directReads is unknown: settles once the one read asked the general way has its answer (openBlob). */
+  private directProbe: Promise<void> | undefined;
   /** The scopes each answer's request needed, for the hint of a refusal. */
   private readonly scopesOf = new WeakMap<HttpResponse, readonly string[]>();
 
@@ -116,20 +118,39 @@ export class OciClient {
       what,
       repo,
       async () => {
-        const direct = this.directReads === "on" ? await this.directBlob(repo, digest, range) : undefined;
-        if (direct) return direct;
-        const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, pull(repo), range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {});
-        if (range && res.status === 200) {
-          res.body.destroy();
-          throw new StoreError("unsupported", "the registry answered a byte-range request with the whole blob (200, not 206)");
+        // Until one answer says whether the registry serves blobs itself, one read asks the general way and the others
+        // wait for it: the 16 parts a fetch starts with all went through Node's http parser before, and the registry
+        // bench's 2 GiB fetch took 3.1 s, 1.8 s of user CPU and 118 MiB, against 2.5 s, 1.0 s and 84 MiB.
+        while (this.directReads === "unknown" && this.directProbe) await this.directProbe;
+        if (this.directReads === "on") {
+          const direct = await this.directBlob(repo, digest, range);
+          if (direct) return direct;
         }
-        await this.expect(res, "GET", range ? 206 : 200);
-        if (this.directReads === "unknown" && !res.redirected) this.directReads = "on";
-        return res.body;
+        if (this.directReads !== "unknown") return this.generalBlob(repo, digest, range);
+        let settle = (): void => undefined;
+        this.directProbe = new Promise((resolve) => (settle = resolve));
+        try {
+          return await this.generalBlob(repo, digest, range);
+        } finally {
+          this.directProbe = undefined;
+          settle();
+        }
       },
       { discard: (late) => late.destroy() },
     );
     return this.operations.guarded(body, "openRead", what, repo);
+  }
+
+  /** A blob GET the general way (redirects followed, auth challenges answered); its answer decides directReads. */
+  private async generalBlob(repo: string, digest: string, range: ByteRange | undefined): Promise<Readable> {
+    const res = await this.send("GET", `/v2/${repo}/blobs/${digest}`, pull(repo), range ? { headers: { range: `bytes=${range.start}-${range.end}` } } : {});
+    if (range && res.status === 200) {
+      res.body.destroy();
+      throw new StoreError("unsupported", "the registry answered a byte-range request with the whole blob (200, not 206)");
+    }
+    await this.expect(res, "GET", range ? 206 : 200);
+    if (this.directReads === "unknown") this.directReads = res.redirected ? "off" : "on";
+    return res.body;
   }
 
   /**

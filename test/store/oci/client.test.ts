@@ -330,4 +330,23 @@ describe("OCI client", { skip: unavailable }, () => {
       await proxy.stop();
     }
   });
+
+  it("reads started at once on a new client: one goes the general way, the others wait for its answer and read directly", async () => {
+    const proxy = await FaultProxy.start(REGISTRY_A!);
+    try {
+      const repo = `${uniquePrefix()}/direct-at-once`;
+      const data = bytes(64 * 1024);
+      await client(proxy.url).uploadBlob(repo, sha256(data), data);
+      const connections: (string | undefined)[] = [];
+      const blobGet = (req: http.IncomingMessage) => req.method === "GET" && req.url!.includes("/blobs/sha256:");
+      proxy.inject({ fault: { kind: "status", status: 500 }, when: (req) => (blobGet(req) && connections.push(req.headers.connection), false) });
+      const oci = client(proxy.url);
+      const ranges = Array.from({ length: 8 }, (_, i) => ({ start: i * 8192, end: i * 8192 + 8191 }));
+      const read = await Promise.all(ranges.map((range) => readBlob(oci, repo, sha256(data), range)));
+      assert.deepEqual(Buffer.concat(read), data);
+      assert.deepEqual(connections, ["keep-alive", ...Array(7).fill(undefined)], "one general read (Node's client), seven direct");
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
