@@ -460,8 +460,12 @@ const READ_BYTES = 256 * 1024;
 /** A body read as a stream is copied out in pieces this size: small enough for the allocator to reuse memory. */
 const CHUNK_BYTES = 64 * 1024;
 const MAX_HEADER_BYTES = 64 * 1024;
-/** A file body is read this many bytes at a time, into this many buffers at most per request (sendFileRange). */
-const FILE_READ_BYTES = 1024 * 1024;
-const FILE_BUFFERS = 3;
+/**
+ * A file body is read this many bytes at a time, into this many buffers at most per request (sendFileRange). With
+ * 16 parts in flight, 3 × 1 MiB a request peaked at 134-153 MiB publishing 2 GiB to MinIO; 2 × 256 KiB at 89-94 MiB,
+ * for the same time and CPU (6 alternated rounds).
+ */
+const FILE_READ_BYTES = 256 * 1024;
+const FILE_BUFFERS = 2;
 /** Spare read buffers kept for later requests (a publish sends ASSETKIT_CONCURRENCY files at a time, 16 by default). */
 const SPARE_BUFFERS = 16;

@@ -2,8 +2,9 @@
 // Credentials and region come from the SDK's default chain (env, shared config/profile, SSO, web identity for
 // GitHub OIDC, instance roles); the region defaults to us-east-1. Conditional writes use If-None-Match: * and
 // If-Match: <etag> on PutObject and CompleteMultipartUpload. File bodies are streamed from disk: small ones in one
-// PutObject, large ones as a multipart upload whose parts are streamed from file ranges, with a bounded number of
-// parts in flight across every file of the store, so memory stays small whatever the sizes. Retries belong to the
+// PutObject, large ones as a multipart upload whose parts are streamed from file ranges (hand-signed PUTs where the
+// store wants no checksums: signed.ts), with a bounded number of parts in flight across every file of the store, so
+// memory stays small whatever the sizes. Retries belong to the
 // store layers (the SDK's are off: maxAttempts 1); this file classifies the SDK's errors and keeps the protocol code.
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
@@ -316,7 +317,7 @@ export class S3Store implements Backend, IncompleteUploads {
     if (source.size < MULTIPART_THRESHOLD) {
       return this.put(key, await source.open(), source.size, condition, retried, () => sourceMd5Etag(source));
     }
-    return this.writeMultipart(key, source, condition, retried);
+    return this.writeMultipart(key, source, "file" in body ? body.file : undefined, condition, retried);
   }
 
   async copy(sourceKey: string, destKey: string, expected?: SourceExpectation): Promise<boolean> {
@@ -516,17 +517,30 @@ export class S3Store implements Backend, IncompleteUploads {
     return "refused";
   }
 
-  private async writeMultipart(key: string, file: ObjectSource, condition: Condition | undefined, retried: boolean): Promise<boolean> {
+  /** `local`: the local file `file` reads, when it is one (its parts are then sent hand-signed where they can be). */
+  private async writeMultipart(
+    key: string,
+    file: ObjectSource,
+    local: string | undefined,
+    condition: Condition | undefined,
+    retried: boolean,
+  ): Promise<boolean> {
     // Cheap early refusal before sending gigabytes (not after a try whose outcome we did not see: it may be ours);
     // CompleteMultipartUpload's condition stays the real check.
     if (condition && !retried) {
       const current = await this.head(key);
       if ("ifAbsent" in condition ? current : current?.etag !== condition.ifMatch) return false;
     }
-    return (await this.multipartOnce(key, file, condition, retried)) === "written";
+    return (await this.multipartOnce(key, file, local, condition, retried)) === "written";
   }
 
-  private async multipartOnce(key: string, file: ObjectSource, condition: Condition | undefined, retriedWrite: boolean): Promise<Status> {
+  private async multipartOnce(
+    key: string,
+    file: ObjectSource,
+    local: string | undefined,
+    condition: Condition | undefined,
+    retriedWrite: boolean,
+  ): Promise<Status> {
     const Key = this.keyOf(key);
     const partSize = Math.max(this.tuning.partSize, Math.ceil(file.size / MAX_PARTS / MiB) * MiB);
     const count = Math.max(1, Math.ceil(file.size / partSize));
@@ -542,7 +556,7 @@ export class S3Store implements Backend, IncompleteUploads {
       );
       uploadId = created.UploadId;
       if (!uploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      const parts = await this.uploadParts(file, uploadId, Key, file.size, partSize, count);
+      const parts = await this.uploadParts(file, local, uploadId, Key, file.size, partSize, count);
       try {
         await client.send(
           new api.CompleteMultipartUploadCommand({
@@ -577,7 +591,15 @@ export class S3Store implements Backend, IncompleteUploads {
    * tried again from the source after a temporary failure (by the layers' policy: the SDK cannot retry a stream);
    * the first failure for good stops all, and is persistent, so the write is not tried again on top.
    */
-  private async uploadParts(source: ObjectSource, uploadId: string, Key: string, size: number, partSize: number, count: number): Promise<CompletedPart[]> {
+  private async uploadParts(
+    source: ObjectSource,
+    local: string | undefined,
+    uploadId: string,
+    Key: string,
+    size: number,
+    partSize: number,
+    count: number,
+  ): Promise<CompletedPart[]> {
     const { client, api } = await this.sdk();
     const abort = new AbortController();
     const uploadPart = async (index: number): Promise<CompletedPart> => {
@@ -585,6 +607,10 @@ export class S3Store implements Backend, IncompleteUploads {
       const length = Math.min(partSize, size - start);
       return this.retryPart(async () => {
         abort.signal.throwIfAborted();
+        if (local !== undefined) {
+          const etag = await this.signed.uploadPart(Key, uploadId, index + 1, { file: local, start, end: start + length - 1 }, abort.signal);
+          if (etag) return { PartNumber: index + 1, ETag: etag };
+        }
         let body: Readable | undefined;
         try {
           body = await source.open({ start, end: start + length - 1 });

@@ -133,6 +133,46 @@ describe("s3 store", { skip: skipReason(s3Factory) }, () => {
     }
   });
 
+  it("sends a multipart upload's parts from the file as hand-signed PUTs, a failed one tried again the same way; creates and completes through the SDK (counted at a proxy)", async () => {
+    const proxy = await FaultProxy.start(endpoint());
+    const requests: string[] = [];
+    proxy.inject({
+      fault: { kind: "stall" },
+      when: (req) => {
+        const url = new URL(req.url!, "http://proxy");
+        const what = url.searchParams.has("partNumber")
+          ? `part ${url.searchParams.get("partNumber")}`
+          : url.searchParams.has("uploads")
+            ? "create"
+            : url.searchParams.has("uploadId")
+              ? "complete"
+              : "other";
+        requests.push(`${req.method} ${what} ${req.headers["user-agent"] ? "sdk" : "signed"}`);
+        return false; // observed, never faulted
+      },
+    });
+    proxy.inject({ fault: { kind: "status", status: 503 }, times: 1, when: (req) => req.url!.includes("partNumber=2&") });
+    try {
+      const { store } = await s3Factory.faults!.open(proxy.url, DEFAULT_TUNING);
+      const file = path.join(dir, "parts.bin");
+      const size = 2 * DEFAULT_TUNING.partSize + 777;
+      const sha = await makeFile(file, size);
+      assert.equal(await store.write("m/parts.bin", { file, size }), true);
+      assert.equal(await sha256Of(store, "m/parts.bin"), sha);
+      assert.match((await store.head("m/parts.bin"))!.etag, /-3"$/, "a 3-part multipart ETag");
+      const upload = requests.filter((r) => !r.startsWith("GET") && !r.startsWith("HEAD"));
+      assert.deepEqual(upload.slice(0, 1), ["POST create sdk"]);
+      assert.deepEqual(
+        upload.filter((r) => r.includes("part")).sort(),
+        ["PUT part 1 signed", "PUT part 2 signed", "PUT part 2 signed", "PUT part 3 signed"],
+        "every part hand-signed, the one answered 503 tried again",
+      );
+      assert.deepEqual(upload.at(-1), "POST complete sdk");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("reads and writes small objects without loading the SDK when endpoint, region and credentials are given; lists through it", async () => {
     const at = `s3://${bucket()}/sdk-free-${Date.now()}?endpoint=${endpoint()}`;
     const store = new S3Store(new URL(at), { tuning: TEST_TUNING, env: s3TestEnv() });
