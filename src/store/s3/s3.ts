@@ -4,8 +4,8 @@
 // If-Match: <etag> on PutObject and CompleteMultipartUpload. File bodies are streamed from disk: small ones in one
 // PutObject, large ones as a multipart upload whose parts are streamed from file ranges (hand-signed PUTs where the
 // store wants no checksums: signed.ts), with a bounded number of parts in flight across every file of the store, so
-// memory stays small whatever the sizes. Retries belong to the
-// store layers (the SDK's are off: maxAttempts 1); this file classifies the SDK's errors and keeps the protocol code.
+// memory stays small whatever the sizes. Retries belong to the store layers (the SDK's are off: maxAttempts 1); this
+// file classifies the SDK's errors and keeps the protocol code.
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";

@@ -1,8 +1,8 @@
 // Object reads, small writes and multipart uploads' parts for the S3 store as plain HTTP/1.1 GETs and PUTs
-// (../http1-client.ts) signed by sigv4.ts, instead of GetObjectCommand, PutObjectCommand and UploadPartCommand. Why: the SDK's middleware stack costs CPU per request,
-// and on 2 cores the download shares the CPU with hashing and the server. Measured against local MinIO (5-8
-// interleaved runs each): fetching 2,000 × 64 KiB files took 1.0-1.4 s of user CPU instead of 1.5-2.4 s. Any
-// response checksum check the SDK makes on AWS is skipped too: the transfer engine verifies every byte anyway. Only
+// (../http1-client.ts) signed by sigv4.ts, instead of GetObjectCommand, PutObjectCommand and UploadPartCommand.
+// Why: the SDK's middleware stack costs CPU per request, and on 2 cores the download shares the CPU with hashing and
+// the server. Measured against local MinIO (5-8 interleaved runs each): fetching 2,000 × 64 KiB files took 1.0-1.4 s
+// of user CPU instead of 1.5-2.4 s. Any response checksum check the SDK makes on AWS is skipped too: the transfer engine verifies every byte anyway. Only
 // the common answer is handled here: 200 (206 for a range) hands back the body; a throttling or failing answer (429,
 // 5xx but 501) rejects as the SDK's error would, for the retry layer (one request per try, Retry-After kept); any
 // other answer returns undefined and the caller repeats the request through the SDK, which keeps its region
